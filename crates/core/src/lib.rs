@@ -1,0 +1,15 @@
+//! rollgit's pure rollout core: the exact replica arithmetic and state machines of the
+//! three rollout systems whose formats rollgit accepts (KubeVela, Argo Rollouts,
+//! OpenKruise Rollout), and the `rollgit plan` engine built on them.
+//!
+//! Nothing here does I/O, reads a clock or uses randomness: where time matters, `now`
+//! is an argument. See `ROLLOUT-SEMANTICS.md` for the rules each module implements.
+
+pub mod argo;
+pub mod intstr;
+pub mod kruise;
+pub mod kubevela;
+pub mod plan;
+pub mod yaml;
+
+pub use plan::{Flavor, Pause, Plan, PlanError, PlanOptions, PlanStep, plan_from_yaml};

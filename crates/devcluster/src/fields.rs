@@ -1,0 +1,102 @@
+//! Field management and strategic merge patch, through the pure `rollgit-merge` crate.
+
+use crate::error::{ApiError, Cause};
+use crate::resources::ResourceType;
+use rollgit_merge::{ApplyError, BuiltinSchema, OpenApiSchema, Schema};
+use serde_json::Value;
+
+/// The merge schema of a resource type.
+fn schema_of(rt: &ResourceType) -> Box<dyn Schema> {
+    if let Some(crd) = &rt.crd {
+        return match &crd.schema {
+            Some(s) => Box::new(OpenApiSchema::new(s.clone())),
+            None => Box::new(OpenApiSchema::unknown()),
+        };
+    }
+    match BuiltinSchema::for_kind(&rt.api_version(), &rt.kind) {
+        Some(s) => Box::new(s),
+        None => Box::new(OpenApiSchema::unknown()),
+    }
+}
+
+/// Records a non-apply write (create, update, patch) in `metadata.managedFields`.
+pub fn record_update(
+    old: Option<&Value>,
+    new: Value,
+    manager: &str,
+    subresource: Option<&str>,
+    rt: &ResourceType,
+    now: &str,
+) -> Result<Value, ApiError> {
+    let schema = schema_of(rt);
+    Ok(rollgit_merge::update(
+        old,
+        &new,
+        manager,
+        subresource,
+        schema.as_ref(),
+        now,
+    ))
+}
+
+/// Server-side apply of `applied` onto `live`.
+pub fn server_side_apply(
+    live: Option<&Value>,
+    applied: &Value,
+    manager: &str,
+    force: bool,
+    subresource: Option<&str>,
+    rt: &ResourceType,
+    now: &str,
+) -> Result<Value, ApiError> {
+    let schema = schema_of(rt);
+    let name = applied["metadata"]["name"].as_str().unwrap_or_default();
+    rollgit_merge::apply(
+        live,
+        applied,
+        manager,
+        force,
+        subresource,
+        schema.as_ref(),
+        now,
+    )
+    .map_err(|e| match e {
+        ApplyError::Conflicts(conflicts) => {
+            let message = rollgit_merge::ssa::conflict_message(&conflicts);
+            let causes = conflicts
+                .iter()
+                .map(|c| Cause {
+                    reason: "FieldManagerConflict".into(),
+                    message: c.cause_message(),
+                    field: c.field.clone(),
+                })
+                .collect();
+            ApiError::apply_conflict(&rt.group, &rt.plural, name, message, causes)
+        }
+        ApplyError::Invalid(m) => ApiError::invalid(
+            &rt.group,
+            &rt.kind,
+            name,
+            vec![Cause {
+                reason: "FieldValueInvalid".into(),
+                message: m.to_string(),
+                field: String::new(),
+            }],
+        ),
+    })
+}
+
+/// Applies a strategic merge patch.
+pub fn strategic_patch(
+    original: &Value,
+    patch: &Value,
+    rt: &ResourceType,
+) -> Result<Value, ApiError> {
+    let schema = schema_of(rt);
+    rollgit_merge::strategic_merge(original, patch, schema.as_ref()).map_err(|e| match e {
+        rollgit_merge::MergeError::StrategicMergeUnsupported => {
+            ApiError::unsupported_media_type("application/strategic-merge-patch+json")
+        }
+        other => ApiError::bad_request(other.to_string()),
+    })
+}
