@@ -1,5 +1,7 @@
 //! rollgit: a GitOps reconciler daemon. This is the command-line edge (the I/O shell).
 
+mod plan;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -23,6 +25,8 @@ enum Command {
     Devcluster(DevclusterArgs),
     /// Start the embedded dev cluster and print how to use it.
     Up(UpArgs),
+    /// Show what a rollout spec (KubeVela, Argo Rollouts, OpenKruise) does at each step.
+    Plan(plan::PlanArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -112,6 +116,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Plan(args) = &cli.command {
+        return plan::run(args);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ROLLGIT_LOG")
@@ -133,6 +140,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Devcluster(a) => devcluster(a).await,
             Command::Up(a) => up(a).await,
+            Command::Plan(_) => Ok(()),
         }
     });
     match result {

@@ -408,10 +408,8 @@ pub fn pause_duration_seconds(duration: Option<&IntOrString>) -> i64 {
         None => 0,
         Some(IntOrString::Int(i)) => i32::try_from(*i).map_or(-1, i64::from),
         Some(IntOrString::Str(s)) => {
-            if let Some(n) = intstr::go_atoi(s) {
-                if let Ok(v) = i32::try_from(n) {
-                    return i64::from(v);
-                }
+            if let Some(v) = intstr::go_atoi(s).and_then(|n| i32::try_from(n).ok()) {
+                return i64::from(v);
             }
             match parse_go_duration(s) {
                 None => -1,

@@ -236,6 +236,9 @@ fn defaulting_fills_empty_batches_only() {
     );
 }
 
+/// (name, ready, maxUnavailable, size, cumulative target, verified)
+type ReadyRow = (&'static str, i64, Option<IntOrString>, i64, i64, bool);
+
 #[test]
 fn batch_partition_and_readiness() {
     #[rustfmt::skip]
@@ -250,7 +253,7 @@ fn batch_partition_and_readiness() {
         assert_eq!(batch_partition_allows_next(p, cur), want, "{name}");
     }
     #[rustfmt::skip]
-    let ready: [(&str, i64, Option<IntOrString>, i64, i64, bool); 5] = [
+    let ready: [ReadyRow; 5] = [
         ("all ready", 4, None, 10, 4, true),
         ("one short without maxUnavailable", 3, None, 10, 4, false),
         ("10% of 10 tolerates one", 3, Some(IntOrString::str("10%")), 10, 4, true),

@@ -397,3 +397,21 @@ fn no_rollout_in_file() {
     let err = plan_from_yaml("apiVersion: v1\nkind: ConfigMap\n", &NONE).expect_err("none");
     assert_eq!(err, PlanError::NoRollout);
 }
+
+#[test]
+fn table_for_kruise_shows_dashes_for_missing_values() {
+    let plan =
+        plan_from_yaml(include_str!("fixtures/seed004_kruise_batches.yaml"), &NONE).expect("valid");
+    let t = plan.render_table();
+    let rows: Vec<Vec<&str>> = t
+        .lines()
+        .skip(2)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0], ["0", "1", "4", "-", "manual"], "{t}");
+    assert_eq!(rows[2], ["2", "5", "0", "100%", "-"], "{t}");
+    assert!(
+        t.starts_with("flavor: kruise  replicas: 5  maxSurge: -  maxUnavailable: -\n"),
+        "{t}"
+    );
+}

@@ -213,6 +213,7 @@ pub fn openapi_v3_group_version(reg: &Registry, group: &str, version: &str) -> O
                 "operationId": format!("{id}{}", t.kind),
                 "x-kubernetes-action": id,
                 "x-kubernetes-group-version-kind": gvk,
+                "parameters": params,
                 "responses": {"200": {"description": "OK"}},
             })
         };
@@ -223,7 +224,6 @@ pub fn openapi_v3_group_version(reg: &Registry, group: &str, version: &str) -> O
                 "put": op("put"),
                 "patch": op("patch"),
                 "delete": op("delete"),
-                "parameters": params,
             }),
         );
     }
