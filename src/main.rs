@@ -40,6 +40,25 @@ struct DevclusterArgs {
     /// Keep objects in this directory so they survive a restart (in memory otherwise).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Pods with a container image matching PATTERN never become Ready (CrashLoopBackOff).
+    /// A pattern with `*` or `?` is a glob over the whole image (`*:bad`), otherwise a substring.
+    /// Repeatable. At run time: the ConfigMap `kube-system/devcluster-faults` (key `fail-images`)
+    /// or the Pod annotation `devcluster.rollgit.dev/fail: crash|after=30s`.
+    #[arg(long = "fail-image", value_name = "PATTERN")]
+    fail_images: Vec<String>,
+    /// How long a Pod takes to become Ready (per Pod: annotation `devcluster.rollgit.dev/ready-after`).
+    #[arg(long, default_value = "1s", value_parser = humantime_duration)]
+    ready_delay: std::time::Duration,
+    /// Number of simulated Nodes (`devcluster-node-1` ..).
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// Serve the API only: no simulated controllers, kubelet or nodes.
+    #[arg(long)]
+    no_simulation: bool,
+}
+
+fn humantime_duration(s: &str) -> Result<std::time::Duration, String> {
+    rollgit_devcluster::controllers::parse_duration(s)
 }
 
 #[derive(clap::Args, Debug)]
@@ -72,6 +91,13 @@ async fn devcluster(args: DevclusterArgs) -> anyhow::Result<()> {
         listen: args.listen,
         kubeconfig: Some(args.kubeconfig.clone()),
         data_dir: args.data_dir,
+        simulation: rollgit_devcluster::controllers::SimConfig {
+            enabled: !args.no_simulation,
+            ready_delay: args.ready_delay,
+            nodes: rollgit_devcluster::controllers::default_nodes(args.nodes),
+            fail_images: args.fail_images,
+            ..Default::default()
+        },
         ..Default::default()
     })
     .await

@@ -166,6 +166,7 @@ enum Route {
     Groups,
     Group(String),
     ResourceList(String, String),
+    OpenApiV2,
     OpenApiV3Index,
     OpenApiV3(String, String),
     Resource {
@@ -185,6 +186,7 @@ fn route(reg: &Registry, path: &str) -> Result<Route, ApiError> {
         ["api"] => return Ok(Route::CoreVersions),
         ["apis"] => return Ok(Route::Groups),
         ["apis", g] => return Ok(Route::Group(g.to_string())),
+        ["openapi", "v2"] => return Ok(Route::OpenApiV2),
         ["openapi", "v3"] => return Ok(Route::OpenApiV3Index),
         ["openapi", "v3", "api", v] => return Ok(Route::OpenApiV3(String::new(), v.to_string())),
         ["openapi", "v3", "apis", g, v] => {
@@ -257,6 +259,18 @@ pub async fn handle(State(srv): State<Arc<Server>>, req: Request) -> Response {
         Route::ResourceList(g, v) => discovery::resource_list(&srv.registry(), &g, &v)
             .map(|d| value_response(200, &d))
             .ok_or_else(ApiError::no_route),
+        Route::OpenApiV2 => {
+            let protobuf = parts
+                .headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains("protobuf"));
+            let (content_type, body) = discovery::openapi_v2(protobuf);
+            let mut r = Response::new(Body::from(body));
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            Ok(r)
+        }
         Route::OpenApiV3Index => Ok(value_response(
             200,
             &discovery::openapi_v3_index(&srv.registry(), srv.generation.load(Ordering::Relaxed)),
@@ -328,7 +342,10 @@ pub fn decode_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
                 })?
             }
         }
-    } else if content_type.contains("protobuf") || content_type.contains("cbor") {
+    } else if content_type.contains("protobuf") {
+        crate::protobuf::decode_to_json(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding protobuf body: {e}")))?
+    } else if content_type.contains("cbor") {
         return Err(ApiError::unsupported_media_type(content_type));
     } else {
         serde_json::from_slice(body).map_err(|e| {
@@ -718,7 +735,9 @@ impl Ctx {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        if self.rt.namespaced {
+        // Server-side apply checks the namespace before taking the store's lock (`applied`):
+        // reading the store from inside a write would deadlock.
+        if self.rt.namespaced && !applied {
             self.namespace_admits(self.namespace.as_deref().unwrap_or_default())?;
         }
         if let Some(rv) = obj["metadata"]["resourceVersion"].as_str() {
@@ -1105,8 +1124,14 @@ impl Ctx {
         let sub = self.sub.clone();
         let dry = self.query.dry_run()?;
         let (g, p) = self.gr_name();
-        // Creation needs admission checks that read the store, so decide outside the write lock
-        // whether this is a create; the write re-checks and retries once if it raced.
+        // Creation needs the namespace admission check, which reads the store: do it before
+        // taking the store's write lock (reading inside `write` would deadlock), and use its
+        // answer only if the object turns out not to exist.
+        let admitted = if self.rt.namespaced {
+            self.namespace_admits(self.namespace.as_deref().unwrap_or_default())
+        } else {
+            Ok(())
+        };
         let written = self
             .srv
             .store
@@ -1115,6 +1140,7 @@ impl Ctx {
                     if sub.is_some() {
                         return Err(ApiError::not_found(g, p, name));
                     }
+                    admitted.clone()?;
                     let merged = fields::server_side_apply(
                         None, &applied, manager, force, None, &self.rt, &now,
                     )?;
@@ -1408,6 +1434,8 @@ impl Ctx {
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(256);
         let table = self.wants_table();
         let this = Arc::new(self);
+        let label_for_backlog = label.clone();
+        let label_live = label.clone();
         let filter = {
             let this = this.clone();
             let gr = gr.clone();
@@ -1434,8 +1462,8 @@ impl Ctx {
             match this.srv.store.watch_from(rv) {
                 Ok((backlog, live)) => {
                     for ev in backlog {
-                        if filter(&ev.key, &ev.entry) {
-                            initial.push((ev.etype, ev.entry.clone()));
+                        if let Some(etype) = selected_event_type(&ev, &filter, &label_for_backlog) {
+                            initial.push((etype, ev.entry.clone()));
                         }
                     }
                     (rv.max(this.srv.store.current_rv().min(rv)), live)
@@ -1451,6 +1479,7 @@ impl Ctx {
         let this2 = this.clone();
         tokio::spawn(async move {
             let this = this2;
+            let label = label_live;
             let frame_of = |etype: &str, e: &Entry| -> Bytes {
                 if table {
                     let v = this.present_value(e);
@@ -1498,7 +1527,10 @@ impl Ctx {
                             continue;
                         }
                         last_rv = ev.rv;
-                        if filter(&ev.key, &ev.entry) && tx.send(frame_of(ev.etype.as_str(), &ev.entry)).await.is_err() {
+                        let Some(etype) = selected_event_type(&ev, &filter, &label) else {
+                            continue;
+                        };
+                        if tx.send(frame_of(etype.as_str(), &ev.entry)).await.is_err() {
                             return;
                         }
                     }
@@ -1534,6 +1566,32 @@ impl WithMessage for ApiError {
     fn with_message(mut self, m: String) -> Self {
         self.message = m;
         self
+    }
+}
+
+/// The event type a watcher with `filter` sees for `ev`: a modification that moves an object out
+/// of a label selection is DELETED, into it ADDED, as the apiserver's watch cache reports.
+fn selected_event_type<F>(ev: &WatchEvent, filter: &F, label: &LabelSelector) -> Option<EventType>
+where
+    F: Fn(&ObjKey, &Entry) -> bool,
+{
+    let now = filter(&ev.key, &ev.entry);
+    match (ev.etype, &ev.prev) {
+        (EventType::Modified, Some(prev)) if !label.is_empty() => {
+            let before = label.matches(&prev.labels);
+            match (before, now) {
+                (true, true) => Some(EventType::Modified),
+                (false, true) => Some(EventType::Added),
+                (true, false) => {
+                    // Still the same object (name, namespace) but no longer selected.
+                    let mut without_labels = ev.entry.clone();
+                    without_labels.meta = prev.clone();
+                    filter(&ev.key, &without_labels).then_some(EventType::Deleted)
+                }
+                (false, false) => None,
+            }
+        }
+        _ => now.then_some(ev.etype),
     }
 }
 

@@ -235,6 +235,39 @@ pub fn openapi_v3_group_version(reg: &Registry, group: &str, version: &str) -> O
     }))
 }
 
+/// `/openapi/v2`: a Swagger 2.0 document with no definitions, as protobuf (what kubectl asks for)
+/// or JSON. kubectl reads it only to validate kinds missing from `/openapi/v3`, and skips
+/// validation of kinds the document does not define, as it does for unknown kinds on a real
+/// server (which then answers "no matches for kind").
+pub fn openapi_v2(protobuf: bool) -> (&'static str, Vec<u8>) {
+    if protobuf {
+        // gnostic openapi_v2.Document { swagger: "2.0" = 1, info: Info { title = 1, version = 2 } = 2 }
+        let mut info = Vec::new();
+        for (field, text) in [(1u8, "Kubernetes"), (2u8, GIT_VERSION)] {
+            info.push((field << 3) | 2);
+            info.push(text.len() as u8);
+            info.extend_from_slice(text.as_bytes());
+        }
+        let mut doc = vec![(1 << 3) | 2, 3];
+        doc.extend_from_slice(b"2.0");
+        doc.push((2 << 3) | 2);
+        doc.push(info.len() as u8);
+        doc.extend_from_slice(&info);
+        (
+            "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+            doc,
+        )
+    } else {
+        let doc = serde_json::json!({
+            "swagger": "2.0",
+            "info": {"title": "Kubernetes", "version": GIT_VERSION},
+            "paths": {},
+            "definitions": {},
+        });
+        ("application/json", doc.to_string().into_bytes())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -204,19 +204,32 @@ fn handle(store: &Store, ev: &WatchEvent) {
     }
 }
 
-/// Runs the garbage collector until the store's event stream closes.
+/// Collects every object whose owners are all gone (after missed events).
+fn resync(store: &Store) {
+    for (key, owners) in store.owned_objects() {
+        if owners.iter().all(|o| store.key_of_uid(o).is_none()) {
+            delete_key(store, &key);
+        }
+    }
+}
+
+/// Runs the garbage collector until the store's event stream closes. Missed events (when it
+/// lags behind a burst of writes) are made up by one resync once the burst has been read.
 pub async fn run(store: Arc<Store>) {
     let mut rx = store.subscribe();
+    let mut missed = false;
     loop {
         match rx.recv().await {
             Ok(ev) => handle(&store, &ev),
             Err(RecvError::Lagged(n)) => {
-                tracing::warn!(
-                    missed = n,
-                    "garbage collector lagged; some cascades may wait for the next change"
-                );
+                tracing::debug!(missed = n, "garbage collector lagged; will resync");
+                missed = true;
             }
             Err(RecvError::Closed) => return,
+        }
+        if missed && rx.is_empty() {
+            resync(&store);
+            missed = false;
         }
     }
 }

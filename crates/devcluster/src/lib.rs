@@ -8,11 +8,14 @@
 
 pub mod admission;
 pub mod api;
+pub mod controllers;
 pub mod convert;
 pub mod discovery;
 pub mod error;
 pub mod fields;
 pub mod gc;
+pub mod protobuf;
+mod protobuf_table;
 pub mod resources;
 pub mod selector;
 pub mod store;
@@ -41,6 +44,8 @@ pub struct Config {
     pub watch_window: usize,
     /// How often watches that asked for bookmarks get one.
     pub bookmark_every: Duration,
+    /// The simulated controllers, kubelet and faults.
+    pub simulation: controllers::SimConfig,
 }
 
 impl Default for Config {
@@ -51,6 +56,7 @@ impl Default for Config {
             data_dir: None,
             watch_window: store::DEFAULT_LOG_CAP,
             bookmark_every: Duration::from_secs(10),
+            simulation: controllers::SimConfig::default(),
         }
     }
 }
@@ -149,6 +155,9 @@ impl DevCluster {
         ));
         bootstrap(&server);
         let mut tasks = vec![tokio::spawn(gc::run(store.clone()))];
+        if config.simulation.enabled {
+            tasks.push(controllers::start(server.clone(), config.simulation.clone()).await);
+        }
         let app = axum::Router::new()
             .fallback(api::handle)
             .with_state(server.clone());

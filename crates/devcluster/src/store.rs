@@ -120,6 +120,9 @@ pub struct WatchEvent {
     pub key: ObjKey,
     /// The object after the change (before it, for deletions, with the deletion's resourceVersion).
     pub entry: Entry,
+    /// What was indexed about the object before a modification (selectors use it to turn a
+    /// change that leaves or enters a selection into DELETED or ADDED).
+    pub prev: Option<Arc<Meta>>,
 }
 
 /// What a write closure decides.
@@ -222,7 +225,7 @@ pub const DEFAULT_LOG_CAP: usize = 20_000;
 impl Store {
     /// An in-memory store.
     pub fn new(log_cap: usize) -> Self {
-        let (tx, _) = broadcast::channel(16_384);
+        let (tx, _) = broadcast::channel(65_536);
         Self {
             inner: Mutex::new(Inner::default()),
             tx,
@@ -406,6 +409,27 @@ impl Store {
         (inner.rv, out)
     }
 
+    /// Every object that has ownerReferences, with the owner uids (for a garbage collector resync).
+    pub fn owned_objects(&self) -> Vec<(ObjKey, Vec<String>)> {
+        let inner = self.lock();
+        let mut out = Vec::new();
+        for (gr, bucket) in &inner.buckets {
+            for ((ns, name), e) in bucket {
+                if !e.meta.owners.is_empty() {
+                    out.push((
+                        ObjKey {
+                            gr: gr.clone(),
+                            namespace: ns.clone(),
+                            name: name.clone(),
+                        },
+                        e.meta.owners.clone(),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
     /// Every namespaced key in `namespace`, across all buckets.
     pub fn keys_in_namespace(&self, namespace: &str) -> Vec<ObjKey> {
         let inner = self.lock();
@@ -474,7 +498,8 @@ impl Store {
                 } else {
                     EventType::Modified
                 };
-                self.emit(&mut inner, key, etype, entry.clone());
+                let prev = current.as_ref().map(|c| c.meta.clone());
+                self.emit(&mut inner, key, etype, entry.clone(), prev);
                 Ok(Written {
                     entry: Some(entry),
                     created,
@@ -511,7 +536,7 @@ impl Store {
                 if let Some(b) = inner.buckets.get_mut(&key.gr) {
                     b.remove(&(key.namespace.clone(), key.name.clone()));
                 }
-                self.emit(&mut inner, key, EventType::Deleted, entry.clone());
+                self.emit(&mut inner, key, EventType::Deleted, entry.clone(), None);
                 Ok(Written {
                     entry: Some(entry),
                     created: false,
@@ -521,7 +546,14 @@ impl Store {
         }
     }
 
-    fn emit(&self, inner: &mut Inner, key: &ObjKey, etype: EventType, entry: Entry) {
+    fn emit(
+        &self,
+        inner: &mut Inner,
+        key: &ObjKey,
+        etype: EventType,
+        entry: Entry,
+        prev: Option<Arc<Meta>>,
+    ) {
         if let Some(p) = &self.persist {
             let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
             p.record(
@@ -535,6 +567,7 @@ impl Store {
             etype,
             key: key.clone(),
             entry,
+            prev,
         });
         inner.log.push_back(ev.clone());
         while inner.log.len() > self.log_cap {

@@ -246,6 +246,18 @@ fn builtin_columns(kind: &str) -> Vec<Value> {
                 1,
                 "Name of the node the pod is scheduled on.",
             ),
+            col(
+                "Nominated Node",
+                "string",
+                1,
+                "nominatedNodeName is set only when this pod preempts other pods on the node.",
+            ),
+            col(
+                "Readiness Gates",
+                "string",
+                1,
+                "If specified, all readiness gates will be evaluated for pod readiness.",
+            ),
         ],
         "Node" => vec![
             name,
@@ -540,6 +552,8 @@ fn builtin_cells(kind: &str, o: &Value, now: SystemTime) -> Vec<Value> {
                 age,
                 json!(or_none(s(&st["podIP"]))),
                 json!(or_none(s(&spec["nodeName"]))),
+                json!(or_none(s(&st["nominatedNodeName"]))),
+                json!(readiness_gates(o)),
             ]
         }
         "Node" => {
@@ -849,6 +863,27 @@ pub fn table(
         "columnDefinitions": columns(rt),
         "rows": objects.iter().map(|o| row(rt, o, now, include_object)).collect::<Vec<_>>(),
     })
+}
+
+/// The Readiness Gates cell: `<none>`, or how many of the pod's gates have a True condition.
+fn readiness_gates(pod: &Value) -> String {
+    let Some(gates) = pod["spec"]["readinessGates"]
+        .as_array()
+        .filter(|g| !g.is_empty())
+    else {
+        return "<none>".into();
+    };
+    let conditions = pod["status"]["conditions"].as_array();
+    let met = gates
+        .iter()
+        .filter(|g| {
+            conditions.is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == g["conditionType"] && c["status"] == "True")
+            })
+        })
+        .count();
+    format!("{met}/{}", gates.len())
 }
 
 #[cfg(test)]
