@@ -175,7 +175,13 @@ async fn main() {
     let addr = format!("127.0.0.1:{port}");
     let kubeconfig = dir.path().join("kubeconfig");
     let mut child = Command::new(env!("CARGO_BIN_EXE_rollgit"))
-        .args(["devcluster", "--no-simulation", "--listen", &addr, "--kubeconfig"])
+        .args([
+            "devcluster",
+            "--no-simulation",
+            "--listen",
+            &addr,
+            "--kubeconfig",
+        ])
         .arg(&kubeconfig)
         .stdout(Stdio::null())
         .spawn()
@@ -183,10 +189,10 @@ async fn main() {
     let pid = child.id();
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut probe = loop {
-        if let Ok(mut c) = Conn::open(&addr).await {
-            if let Ok((200, _)) = c.request("GET", "/readyz", "application/json", b"").await {
-                break c;
-            }
+        if let Ok(mut c) = Conn::open(&addr).await
+            && let Ok((200, _)) = c.request("GET", "/readyz", "application/json", b"").await
+        {
+            break c;
         }
         assert!(
             Instant::now() < deadline,

@@ -247,16 +247,16 @@ fn validate_workload(obj: &Value, kind: &str, causes: &mut Vec<Cause>) {
     } else {
         validate_containers(&spec["template"]["spec"], "spec.template.spec", causes);
     }
-    if kind == "Deployment" {
-        if let Some(t) = spec["strategy"].get("type").and_then(Value::as_str) {
-            if t != "RollingUpdate" && t != "Recreate" {
-                causes.push(Cause::not_supported(
-                    "spec.strategy.type",
-                    &json!(t),
-                    &["Recreate", "RollingUpdate"],
-                ));
-            }
-        }
+    if kind == "Deployment"
+        && let Some(t) = spec["strategy"].get("type").and_then(Value::as_str)
+        && t != "RollingUpdate"
+        && t != "Recreate"
+    {
+        causes.push(Cause::not_supported(
+            "spec.strategy.type",
+            &json!(t),
+            &["Recreate", "RollingUpdate"],
+        ));
     }
 }
 
@@ -425,34 +425,34 @@ pub fn prune_and_validate(v: &mut Value, schema: &Value, path: &str, causes: &mu
         ));
         return;
     }
-    if let Some(allowed) = schema["enum"].as_array() {
-        if !allowed.contains(v) {
-            let names: Vec<String> = allowed
-                .iter()
-                .map(|a| a.as_str().map_or_else(|| a.to_string(), str::to_string))
-                .collect();
-            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-            causes.push(Cause::not_supported(path, v, &refs));
-        }
+    if let Some(allowed) = schema["enum"].as_array()
+        && !allowed.contains(v)
+    {
+        let names: Vec<String> = allowed
+            .iter()
+            .map(|a| a.as_str().map_or_else(|| a.to_string(), str::to_string))
+            .collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        causes.push(Cause::not_supported(path, v, &refs));
     }
     if let Some(n) = v.as_f64() {
-        if let Some(min) = schema["minimum"].as_f64() {
-            if n < min {
-                causes.push(Cause::invalid(
-                    path,
-                    v,
-                    &format!("should be greater than or equal to {min}"),
-                ));
-            }
+        if let Some(min) = schema["minimum"].as_f64()
+            && n < min
+        {
+            causes.push(Cause::invalid(
+                path,
+                v,
+                &format!("should be greater than or equal to {min}"),
+            ));
         }
-        if let Some(max) = schema["maximum"].as_f64() {
-            if n > max {
-                causes.push(Cause::invalid(
-                    path,
-                    v,
-                    &format!("should be less than or equal to {max}"),
-                ));
-            }
+        if let Some(max) = schema["maximum"].as_f64()
+            && n > max
+        {
+            causes.push(Cause::invalid(
+                path,
+                v,
+                &format!("should be less than or equal to {max}"),
+            ));
         }
     }
     if let (Some(s), Some(p)) = (v.as_str(), schema["pattern"].as_str()) {
@@ -488,10 +488,10 @@ pub fn prune_and_validate(v: &mut Value, schema: &Value, path: &str, causes: &mu
                 map.clear();
             }
             for r in schema["required"].as_array().into_iter().flatten() {
-                if let Some(r) = r.as_str() {
-                    if !map.contains_key(r) {
-                        causes.push(Cause::required(child(r)));
-                    }
+                if let Some(r) = r.as_str()
+                    && !map.contains_key(r)
+                {
+                    causes.push(Cause::required(child(r)));
                 }
             }
         }
@@ -559,21 +559,20 @@ pub fn validate(rt: &ResourceType, obj: &mut Value) -> Vec<Cause> {
             validate_data_keys(obj, "data", &mut causes);
             validate_data_keys(obj, "stringData", &mut causes);
         }
-        ("apps", "ControllerRevision") => {
-            if !obj["revision"].is_i64() {
-                causes.push(Cause::required("revision"));
-            }
+        ("apps", "ControllerRevision") if !obj["revision"].is_i64() => {
+            causes.push(Cause::required("revision"));
         }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => validate_crd(obj, &mut causes),
         ("coordination.k8s.io", "Lease") => {
-            if let Some(d) = obj["spec"].get("leaseDurationSeconds") {
-                if d.as_i64().is_none_or(|n| n <= 0) && !d.is_null() {
-                    causes.push(Cause::invalid(
-                        "spec.leaseDurationSeconds",
-                        d,
-                        "must be greater than 0",
-                    ));
-                }
+            if let Some(d) = obj["spec"].get("leaseDurationSeconds")
+                && d.as_i64().is_none_or(|n| n <= 0)
+                && !d.is_null()
+            {
+                causes.push(Cause::invalid(
+                    "spec.leaseDurationSeconds",
+                    d,
+                    "must be greater than 0",
+                ));
             }
         }
         _ => {}
@@ -595,10 +594,8 @@ pub fn validate_immutable(rt: &ResourceType, old: &Value, new: &Value) -> Vec<Ca
         ("apps", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") => {
             check(&["spec", "selector"], "spec.selector", &mut causes)
         }
-        ("", "Service") => {
-            if new["spec"]["clusterIP"].is_string() {
-                check(&["spec", "clusterIP"], "spec.clusterIP", &mut causes)
-            }
+        ("", "Service") if new["spec"]["clusterIP"].is_string() => {
+            check(&["spec", "clusterIP"], "spec.clusterIP", &mut causes)
         }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             check(&["spec", "group"], "spec.group", &mut causes);
@@ -610,25 +607,24 @@ pub fn validate_immutable(rt: &ResourceType, old: &Value, new: &Value) -> Vec<Ca
         }
         _ => {}
     }
-    if rt.kind == "Secret" || rt.kind == "ConfigMap" {
-        if old["immutable"].as_bool() == Some(true) {
-            if old.get("data") != new.get("data") {
-                causes.push(Cause {
-                    reason: "FieldValueForbidden".into(),
-                    message: "Forbidden: field is immutable when `immutable` is set".into(),
-                    field: "data".into(),
-                });
-            }
-        }
+    if (rt.kind == "Secret" || rt.kind == "ConfigMap")
+        && old["immutable"].as_bool() == Some(true)
+        && old.get("data") != new.get("data")
+    {
+        causes.push(Cause {
+            reason: "FieldValueForbidden".into(),
+            message: "Forbidden: field is immutable when `immutable` is set".into(),
+            field: "data".into(),
+        });
     }
     causes
 }
 
 fn set_default(obj: &mut Value, key: &str, v: Value) {
-    if let Some(m) = obj.as_object_mut() {
-        if m.get(key).is_none_or(Value::is_null) {
-            m.insert(key.to_string(), v);
-        }
+    if let Some(m) = obj.as_object_mut()
+        && m.get(key).is_none_or(Value::is_null)
+    {
+        m.insert(key.to_string(), v);
     }
 }
 
@@ -751,18 +747,18 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value, cluster_ip: impl FnOnc
         ("", "Secret") => {
             set_default(obj, "type", json!("Opaque"));
             // stringData is write-only: merged into data (base64) and dropped.
-            if let Some(sd) = obj.as_object_mut().and_then(|m| m.remove("stringData")) {
-                if let Some(sd) = sd.as_object() {
-                    let data = obj
-                        .as_object_mut()
-                        .map(|m| m.entry("data").or_insert_with(|| json!({})));
-                    if let Some(Value::Object(data)) = data {
-                        for (k, v) in sd {
-                            data.insert(
-                                k.clone(),
-                                json!(base64_encode(v.as_str().unwrap_or_default().as_bytes())),
-                            );
-                        }
+            if let Some(sd) = obj.as_object_mut().and_then(|m| m.remove("stringData"))
+                && let Some(sd) = sd.as_object()
+            {
+                let data = obj
+                    .as_object_mut()
+                    .map(|m| m.entry("data").or_insert_with(|| json!({})));
+                if let Some(Value::Object(data)) = data {
+                    for (k, v) in sd {
+                        data.insert(
+                            k.clone(),
+                            json!(base64_encode(v.as_str().unwrap_or_default().as_bytes())),
+                        );
                     }
                 }
             }

@@ -75,16 +75,16 @@ impl Server {
             )
             .1
         {
-            if let Some(ip) = e.value()["spec"]["clusterIP"].as_str() {
-                if let Some(last) = ip.rsplit('.').next().and_then(|l| l.parse::<u32>().ok()) {
-                    let third = ip
-                        .split('.')
-                        .nth(2)
-                        .and_then(|l| l.parse::<u32>().ok())
-                        .unwrap_or(0);
-                    self.next_ip
-                        .fetch_max(third * 256 + last + 1, Ordering::Relaxed);
-                }
+            if let Some(ip) = e.value()["spec"]["clusterIP"].as_str()
+                && let Some(last) = ip.rsplit('.').next().and_then(|l| l.parse::<u32>().ok())
+            {
+                let third = ip
+                    .split('.')
+                    .nth(2)
+                    .and_then(|l| l.parse::<u32>().ok())
+                    .unwrap_or(0);
+                self.next_ip
+                    .fetch_max(third * 256 + last + 1, Ordering::Relaxed);
             }
         }
     }
@@ -203,20 +203,20 @@ fn route(reg: &Registry, path: &str) -> Result<Route, ApiError> {
         return Ok(Route::ResourceList(group.to_string(), version.to_string()));
     }
     // /namespaces/{ns}/{resource}[/{name}[/{sub}]]
-    if rest.len() >= 3 && rest[0] == "namespaces" {
-        if let Some(rt) = reg.get(group, version, rest[2]) {
-            if rt.namespaced {
-                if rest.len() > 5 {
-                    return Err(ApiError::no_route());
-                }
-                return Ok(Route::Resource {
-                    rt,
-                    namespace: Some(rest[1].to_string()),
-                    name: rest.get(3).map(|s| s.to_string()),
-                    sub: rest.get(4).map(|s| s.to_string()),
-                });
-            }
+    if rest.len() >= 3
+        && rest[0] == "namespaces"
+        && let Some(rt) = reg.get(group, version, rest[2])
+        && rt.namespaced
+    {
+        if rest.len() > 5 {
+            return Err(ApiError::no_route());
         }
+        return Ok(Route::Resource {
+            rt,
+            namespace: Some(rest[1].to_string()),
+            name: rest.get(3).map(|s| s.to_string()),
+            sub: rest.get(4).map(|s| s.to_string()),
+        });
     }
     let rt = reg
         .get(group, version, rest[0])
@@ -740,12 +740,13 @@ impl Ctx {
         if self.rt.namespaced && !applied {
             self.namespace_admits(self.namespace.as_deref().unwrap_or_default())?;
         }
-        if let Some(rv) = obj["metadata"]["resourceVersion"].as_str() {
-            if !rv.is_empty() && !applied {
-                return Err(ApiError::internal(
-                    "resourceVersion should not be set on objects to be created",
-                ));
-            }
+        if let Some(rv) = obj["metadata"]["resourceVersion"].as_str()
+            && !rv.is_empty()
+            && !applied
+        {
+            return Err(ApiError::internal(
+                "resourceVersion should not be set on objects to be created",
+            ));
         }
         let now = now_rfc3339();
         if let Some(m) = obj["metadata"].as_object_mut() {
@@ -763,10 +764,10 @@ impl Ctx {
                 m.remove("managedFields");
             }
         }
-        if self.rt.status {
-            if let Some(m) = obj.as_object_mut() {
-                m.remove("status");
-            }
+        if self.rt.status
+            && let Some(m) = obj.as_object_mut()
+        {
+            m.remove("status");
         }
         admission::apply_defaults(&self.rt, &mut obj, || self.srv.allocate_ip());
         self.initial_status(&mut obj);
@@ -866,20 +867,21 @@ impl Ctx {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        if let Some(rv) = new["metadata"]["resourceVersion"].as_str() {
-            if !rv.is_empty() && rv != current.meta.rv.to_string() {
-                return Err(ApiError::stale(&self.rt.group, &self.rt.plural, &name));
-            }
+        if let Some(rv) = new["metadata"]["resourceVersion"].as_str()
+            && !rv.is_empty()
+            && rv != current.meta.rv.to_string()
+        {
+            return Err(ApiError::stale(&self.rt.group, &self.rt.plural, &name));
         }
         let sub = self.sub.as_deref();
         let now = now_rfc3339();
         if sub == Some("status") {
             let mut merged = old.clone();
             merged["status"] = new["status"].take();
-            if merged["status"].is_null() {
-                if let Some(m) = merged.as_object_mut() {
-                    m.remove("status");
-                }
+            if merged["status"].is_null()
+                && let Some(m) = merged.as_object_mut()
+            {
+                m.remove("status");
             }
             if record_fields {
                 merged["metadata"]["managedFields"] = old["metadata"]["managedFields"].clone();
@@ -1223,10 +1225,11 @@ impl Ctx {
             let obj = self.present_value(cur);
             let scale = self.scale_of(&obj)?;
             let new_scale = change(scale)?;
-            if let Some(rv) = new_scale["metadata"]["resourceVersion"].as_str() {
-                if !rv.is_empty() && rv != cur.meta.rv.to_string() {
-                    return Err(ApiError::stale(g, p, name));
-                }
+            if let Some(rv) = new_scale["metadata"]["resourceVersion"].as_str()
+                && !rv.is_empty()
+                && rv != cur.meta.rv.to_string()
+            {
+                return Err(ApiError::stale(g, p, name));
             }
             let replicas = new_scale["spec"]["replicas"].as_i64().ok_or_else(|| {
                 ApiError::invalid(
@@ -1311,31 +1314,30 @@ impl Ctx {
             .to_string();
         let key = self.key(name);
         let (g, p) = self.gr_name();
-        if policy == "Orphan" && !dry {
-            if let Some(e) = self.srv.store.get(&key) {
-                crate::gc::orphan_dependents(&self.srv.store, &e.meta.uid);
-            }
+        if policy == "Orphan"
+            && !dry
+            && let Some(e) = self.srv.store.get(&key)
+        {
+            crate::gc::orphan_dependents(&self.srv.store, &e.meta.uid);
         }
         let written = self.srv.store.write(&key, dry, |cur, _| {
             let cur = cur.ok_or_else(|| ApiError::not_found(g, p, name))?;
             let mut v = cur.value();
             let pre = &opts["preconditions"];
-            if let Some(uid) = pre["uid"].as_str() {
-                if uid != cur.meta.uid {
+            if let Some(uid) = pre["uid"].as_str()
+                && uid != cur.meta.uid {
                     return Err(ApiError::stale(g, p, name).with_message(format!(
                         "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
                         cur.meta.uid
                     )));
                 }
-            }
-            if let Some(rv) = pre["resourceVersion"].as_str() {
-                if rv != cur.meta.rv.to_string() {
+            if let Some(rv) = pre["resourceVersion"].as_str()
+                && rv != cur.meta.rv.to_string() {
                     return Err(ApiError::stale(g, p, name).with_message(format!(
                         "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
                         cur.meta.rv
                     )));
                 }
-            }
             let mut finalizers: Vec<Value> = v["metadata"]["finalizers"].as_array().cloned().unwrap_or_default();
             let is_namespace = self.rt.kind == "Namespace" && self.rt.group.is_empty();
             if policy == "Foreground" && !finalizers.iter().any(|f| f == "foregroundDeletion") && !cur.meta.deleting {
@@ -1485,7 +1487,7 @@ impl Ctx {
                     let v = this.present_value(e);
                     let t = table::table(
                         &this.rt,
-                        &[v.clone()],
+                        std::slice::from_ref(&v),
                         v["metadata"]["resourceVersion"].as_str().unwrap_or(""),
                         None,
                         SystemTime::now(),
@@ -1647,7 +1649,7 @@ fn hex(s: &str) -> String {
 }
 
 fn unhex(s: &str) -> Option<String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..s.len())

@@ -54,14 +54,14 @@ pub fn to_version(rt: &ResourceType, obj: &mut Value) {
         for (a, b) in pairs {
             rename(&mut src, &mut out, a, b);
         }
-        if to == "events.k8s.io/v1" && !out.contains_key("reportingController") {
-            if let Some(c) = out
+        if to == "events.k8s.io/v1"
+            && !out.contains_key("reportingController")
+            && let Some(c) = out
                 .get("deprecatedSource")
                 .and_then(|s| s.get("component"))
                 .cloned()
-            {
-                out.insert("reportingController".into(), c);
-            }
+        {
+            out.insert("reportingController".into(), c);
         }
         for (k, v) in src {
             out.entry(k).or_insert(v);

@@ -67,10 +67,29 @@ impl Cause {
     }
 }
 
-/// An error answered to a client as a `metav1.Status` object.
+/// An error answered to a client as a `metav1.Status` object. Boxed, so that results stay
+/// small on the hot path; its fields are reached through `Deref` ([`StatusError`]).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct ApiError(Box<StatusError>);
+
+impl std::ops::Deref for ApiError {
+    type Target = StatusError;
+    fn deref(&self) -> &StatusError {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ApiError {
+    fn deref_mut(&mut self) -> &mut StatusError {
+        &mut self.0
+    }
+}
+
+/// The content of an [`ApiError`]: what `metav1.Status` carries.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{code} {reason}: {message}")]
-pub struct ApiError {
+pub struct StatusError {
     /// HTTP status code.
     pub code: u16,
     /// `metav1.StatusReason`, such as `NotFound`.
@@ -100,7 +119,7 @@ pub fn qualified(group: &str, plural: &str) -> String {
 
 impl ApiError {
     fn base(code: u16, reason: &'static str, message: String) -> Self {
-        Self {
+        Self(Box::new(StatusError {
             code,
             reason,
             message,
@@ -109,7 +128,7 @@ impl ApiError {
             kind: None,
             causes: Vec::new(),
             retry_after: None,
-        }
+        }))
     }
 
     fn with_target(mut self, group: &str, kind: &str, name: &str) -> Self {
@@ -267,10 +286,10 @@ impl ApiError {
         if let Some(n) = &self.name {
             details.insert("name".into(), json!(n));
         }
-        if let Some(g) = &self.group {
-            if !g.is_empty() {
-                details.insert("group".into(), json!(g));
-            }
+        if let Some(g) = &self.group
+            && !g.is_empty()
+        {
+            details.insert("group".into(), json!(g));
         }
         if let Some(k) = &self.kind {
             details.insert("kind".into(), json!(k));

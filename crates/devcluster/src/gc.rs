@@ -86,10 +86,10 @@ pub fn orphan_dependents(store: &Store, owner_uid: &str) {
             let mut v = cur.value();
             if let Some(refs) = v["metadata"]["ownerReferences"].as_array_mut() {
                 refs.retain(|r| r["uid"] != owner_uid);
-                if refs.is_empty() {
-                    if let Some(m) = v["metadata"].as_object_mut() {
-                        m.remove("ownerReferences");
-                    }
+                if refs.is_empty()
+                    && let Some(m) = v["metadata"].as_object_mut()
+                {
+                    m.remove("ownerReferences");
                 }
             }
             Ok(Change::Put(v))
@@ -152,14 +152,12 @@ fn handle(store: &Store, ev: &WatchEvent) {
             }
             // Owners waiting in foreground deletion may now be free.
             for owner in &meta.owners {
-                if let Some(okey) = store.key_of_uid(owner) {
-                    if store.dependents_of(owner).is_empty() {
-                        if let Some(oe) = store.get(&okey) {
-                            if oe.meta.deleting {
-                                remove_finalizer(store, &okey, "foregroundDeletion");
-                            }
-                        }
-                    }
+                if let Some(okey) = store.key_of_uid(owner)
+                    && store.dependents_of(owner).is_empty()
+                    && let Some(oe) = store.get(&okey)
+                    && oe.meta.deleting
+                {
+                    remove_finalizer(store, &okey, "foregroundDeletion");
                 }
             }
             if !ev.key.namespace.is_empty() {

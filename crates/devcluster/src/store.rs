@@ -125,6 +125,9 @@ pub struct WatchEvent {
     pub prev: Option<Arc<Meta>>,
 }
 
+/// A receiver of live changes.
+pub type EventReceiver = broadcast::Receiver<Arc<WatchEvent>>;
+
 /// What a write closure decides.
 pub enum Change {
     /// Store this object (its resourceVersion is set by the store).
@@ -209,7 +212,7 @@ impl Persist {
                 Some(b) => self.out.write_all(b)?,
                 None => self.out.write_all(b"null")?,
             }
-            write!(self.out, ",\"rv\":{rv}}}\n")?;
+            writeln!(self.out, ",\"rv\":{rv}}}")?;
             self.out.flush()
         })();
         if let Err(e) = res {
@@ -388,13 +391,13 @@ impl Store {
                 },
             };
             for ((ns, name), e) in bucket.range((lower, Bound::Unbounded)) {
-                if let Some(want) = namespace {
-                    if ns.as_str() != want {
-                        if ns.as_str() > want {
-                            break;
-                        }
-                        continue;
+                if let Some(want) = namespace
+                    && ns.as_str() != want
+                {
+                    if ns.as_str() > want {
+                        break;
                     }
+                    continue;
                 }
                 out.push((
                     ObjKey {
@@ -585,7 +588,7 @@ impl Store {
     pub fn watch_from(
         &self,
         from_rv: u64,
-    ) -> Result<(Vec<Arc<WatchEvent>>, broadcast::Receiver<Arc<WatchEvent>>), ApiError> {
+    ) -> Result<(Vec<Arc<WatchEvent>>, EventReceiver), ApiError> {
         let inner = self.lock();
         if from_rv < inner.compacted {
             return Err(ApiError::gone(from_rv, inner.compacted));

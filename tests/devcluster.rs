@@ -1,0 +1,1863 @@
+//! Scenario tests of `rollgit devcluster` (issue 2, item 4), driven by the real `kubectl` and by
+//! kube-rs. Each test starts its own dev cluster in process on 127.0.0.1:0 with its own temporary
+//! directory, and asserts what a user of a real kube-apiserver would check.
+
+mod common;
+
+use common::{TestCluster, WAIT, item_names, table_columns};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
+use kube::api::{
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, WatchEvent,
+    WatchParams,
+};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::runtime::{wait::await_condition, wait::conditions, watcher};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+fn deployment_yaml(name: &str, labels: &str, replicas: u32) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+  labels:
+{labels}
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels:
+      app: {name}
+  template:
+    metadata:
+      labels:
+        app: {name}
+    spec:
+      containers:
+      - name: app
+        image: nginx:1.27
+"
+    )
+}
+
+fn api_error(e: kube::Error) -> Box<kube::core::Status> {
+    match e {
+        kube::Error::Api(s) => s,
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+fn labels_of(v: &Value) -> BTreeMap<String, String> {
+    serde_json::from_value(v["metadata"]["labels"].clone()).unwrap_or_default()
+}
+
+fn container_names(v: &Value) -> Vec<String> {
+    v["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .map(|c| c["name"].as_str().expect("container name").to_string())
+        .collect()
+}
+
+// 1 ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_get_namespaces_lists_the_system_namespaces() {
+    let tc = TestCluster::start().await;
+    let out = tc.kubectl_ok(&["get", "namespaces"]).await;
+    let rows = table_columns(&out);
+    assert_eq!(rows[0], ["NAME", "STATUS", "AGE"], "header in {out}");
+    let mut names: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["default", "kube-node-lease", "kube-public", "kube-system"]
+    );
+    for r in &rows[1..] {
+        assert_eq!(r[1], "Active", "status of {}", r[0]);
+        assert!(
+            r[2].ends_with('s') && r[2][..r[2].len() - 1].parse::<u32>().is_ok(),
+            "age of a fresh namespace is seconds, got {:?}",
+            r[2]
+        );
+    }
+    // kube-rs sees the same four.
+    let nss = Api::<Namespace>::all(tc.client().await)
+        .list(&ListParams::default())
+        .await
+        .expect("list namespaces");
+    let mut names: Vec<String> = nss
+        .items
+        .iter()
+        .map(|n| n.metadata.name.clone().expect("name"))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["default", "kube-node-lease", "kube-public", "kube-system"]
+    );
+}
+
+// 2 ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_apply_server_side_and_client_side() {
+    let tc = TestCluster::start_api_only().await;
+    let f = tc.file(
+        "web.yaml",
+        &deployment_yaml("web", "    app: web\n    team: blue", 2),
+    );
+    let f = f.to_str().expect("utf-8 path");
+    let out = tc.kubectl_ok(&["apply", "--server-side", "-f", f]).await;
+    assert_eq!(out.trim(), "deployment.apps/web serverside-applied");
+    let d = tc
+        .kubectl_json(&["get", "deploy", "web", "-o", "json"])
+        .await;
+    assert_eq!(
+        labels_of(&d),
+        BTreeMap::from([("app".into(), "web".into()), ("team".into(), "blue".into())])
+    );
+    assert_eq!(d["spec"]["replicas"], 2);
+    assert_eq!(d["metadata"]["generation"], 1);
+
+    // Applying again without `team` removes the label this manager owned.
+    let f2 = tc.file("web2.yaml", &deployment_yaml("web", "    app: web", 2));
+    let out = tc
+        .kubectl_ok(&["apply", "--server-side", "-f", f2.to_str().expect("utf-8")])
+        .await;
+    assert_eq!(out.trim(), "deployment.apps/web serverside-applied");
+    let d2 = tc
+        .kubectl_json(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "json",
+            "--show-managed-fields",
+        ])
+        .await;
+    assert_eq!(
+        labels_of(&d2),
+        BTreeMap::from([("app".into(), "web".into())])
+    );
+    assert_eq!(d2["metadata"]["uid"], d["metadata"]["uid"]);
+    assert_eq!(d2["metadata"]["generation"], 1, "labels are not spec");
+    let managers: Vec<(&str, &str)> = d2["metadata"]["managedFields"]
+        .as_array()
+        .expect("managedFields")
+        .iter()
+        .map(|m| {
+            (
+                m["manager"].as_str().expect("manager"),
+                m["operation"].as_str().expect("operation"),
+            )
+        })
+        .collect();
+    assert_eq!(managers, [("kubectl", "Apply")]);
+
+    // Client-side apply: created, unchanged, configured.
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: fast\n";
+    let cmf = tc.file("cm.yaml", cm);
+    let cmf = cmf.to_str().expect("utf-8");
+    assert_eq!(
+        tc.kubectl_ok(&["apply", "-f", cmf]).await.trim(),
+        "configmap/settings created"
+    );
+    let before = tc.store_state();
+    assert_eq!(
+        tc.kubectl_ok(&["apply", "-f", cmf]).await.trim(),
+        "configmap/settings unchanged"
+    );
+    assert_eq!(
+        tc.store_state(),
+        before,
+        "an unchanged apply writes nothing"
+    );
+    let got = tc
+        .kubectl_json(&["get", "configmap", "settings", "-o", "json"])
+        .await;
+    let last: Value = serde_json::from_str(
+        got["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+            .as_str()
+            .expect("last-applied annotation"),
+    )
+    .expect("last-applied is JSON");
+    assert_eq!(last["data"], json!({"mode": "fast"}));
+    tc.file("cm.yaml", &cm.replace("fast", "slow"));
+    assert_eq!(
+        tc.kubectl_ok(&["apply", "-f", cmf]).await.trim(),
+        "configmap/settings configured"
+    );
+    let got = tc
+        .kubectl_json(&["get", "configmap", "settings", "-o", "json"])
+        .await;
+    assert_eq!(got["data"], json!({"mode": "slow"}));
+}
+
+// 3 ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_get_with_selectors_json_and_chunking() {
+    let tc = TestCluster::start().await;
+    tc.kubectl_ok(&["create", "namespace", "shop"]).await;
+    let mut docs = String::new();
+    for (name, labels) in [
+        ("a", "tier: fe"),
+        ("b", "tier: be"),
+        ("c", "tier: fe\n    canary: \"true\""),
+        ("d", "tier: db"),
+        ("e", "tier: be"),
+    ] {
+        docs.push_str(&format!(
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: shop\n  labels:\n    app: shop\n    {labels}\ndata:\n  k: {name}\n"
+        ));
+    }
+    let f = tc.file("cms.yaml", &docs);
+    tc.kubectl_ok(&["create", "-f", f.to_str().expect("utf-8")])
+        .await;
+
+    let get = |sel: &'static [&'static str]| {
+        let tc = &tc;
+        async move {
+            let mut args = vec!["get", "configmaps", "-n", "shop", "-o", "json"];
+            args.extend_from_slice(sel);
+            let list = tc.kubectl_json(&args).await;
+            assert_eq!(list["kind"], "List");
+            item_names(&list)
+        }
+    };
+    assert_eq!(get(&["-l", "tier=fe"]).await, ["a", "c"]);
+    assert_eq!(get(&["-l", "tier!=fe,app=shop"]).await, ["b", "d", "e"]);
+    assert_eq!(
+        get(&["-l", "tier in (fe,be),!canary"]).await,
+        ["a", "b", "e"]
+    );
+    assert_eq!(
+        get(&["-l", "tier notin (fe),canary"]).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(get(&["-l", "canary"]).await, ["c"]);
+    assert_eq!(get(&["--field-selector", "metadata.name=d"]).await, ["d"]);
+    assert_eq!(
+        get(&["--field-selector", "metadata.name!=d", "-l", "tier=be"]).await,
+        ["b", "e"]
+    );
+    assert_eq!(
+        get(&[
+            "--field-selector",
+            "metadata.namespace=shop",
+            "-l",
+            "tier=db"
+        ])
+        .await,
+        ["d"]
+    );
+
+    // One object as JSON: the data and the server-set metadata.
+    let c = tc
+        .kubectl_json(&["get", "configmap", "c", "-n", "shop", "-o", "json"])
+        .await;
+    assert_eq!(c["apiVersion"], "v1");
+    assert_eq!(c["kind"], "ConfigMap");
+    assert_eq!(c["data"], json!({"k": "c"}));
+    assert_eq!(
+        labels_of(&c),
+        BTreeMap::from([
+            ("app".into(), "shop".into()),
+            ("canary".into(), "true".into()),
+            ("tier".into(), "fe".into())
+        ])
+    );
+    assert_eq!(c["metadata"]["namespace"], "shop");
+    assert!(c["metadata"]["uid"].as_str().is_some_and(|u| u.len() == 36));
+    assert!(
+        c["metadata"]["resourceVersion"]
+            .as_str()
+            .is_some_and(|r| r.parse::<u64>().is_ok())
+    );
+
+    // Pagination: five objects in pages of two are all returned, through three requests.
+    let r = tc
+        .kubectl(&[
+            "get",
+            "configmaps",
+            "-n",
+            "shop",
+            "-l",
+            "app=shop",
+            "--chunk-size=2",
+            "-o",
+            "json",
+            "-v=6",
+        ])
+        .await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let list: Value = serde_json::from_str(&r.stdout).expect("list JSON");
+    assert_eq!(item_names(&list), ["a", "b", "c", "d", "e"]);
+    let pages = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("/api/v1/namespaces/shop/configmaps?") && l.contains("limit=2"))
+        .count();
+    assert_eq!(pages, 3, "three pages of at most two:\n{}", r.stderr);
+    assert_eq!(
+        r.stderr.matches("continue=").count(),
+        2,
+        "two continuations:\n{}",
+        r.stderr
+    );
+
+    // The same through kube-rs.
+    let api = Api::<ConfigMap>::namespaced(tc.client().await, "shop");
+    let first = api
+        .list(&ListParams::default().labels("app=shop").limit(2))
+        .await
+        .expect("first page");
+    assert_eq!(first.items.len(), 2);
+    let token = first.metadata.continue_.expect("a continue token");
+    let second = api
+        .list(
+            &ListParams::default()
+                .labels("app=shop")
+                .limit(2)
+                .continue_token(&token),
+        )
+        .await
+        .expect("second page");
+    let names: Vec<_> = second
+        .items
+        .iter()
+        .map(|c| c.metadata.name.clone().expect("name"))
+        .collect();
+    assert_eq!(names, ["c", "d"]);
+}
+
+// 4 ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_and_kube_rs_patches_of_each_type() {
+    let tc = TestCluster::start_api_only().await;
+    let f = tc.file("web.yaml", &deployment_yaml("web", "    app: web", 1));
+    tc.kubectl_ok(&["create", "-f", f.to_str().expect("utf-8")])
+        .await;
+
+    let out = tc
+        .kubectl_ok(&[
+            "patch",
+            "deployment",
+            "web",
+            "--type=json",
+            "-p",
+            r#"[{"op":"replace","path":"/spec/replicas","value":3},{"op":"add","path":"/metadata/labels/patched","value":"json"}]"#,
+        ])
+        .await;
+    assert_eq!(out.trim(), "deployment.apps/web patched");
+    let d = tc
+        .kubectl_json(&["get", "deploy", "web", "-o", "json"])
+        .await;
+    assert_eq!(d["spec"]["replicas"], 3);
+    assert_eq!(d["metadata"]["labels"]["patched"], "json");
+    assert_eq!(
+        d["metadata"]["generation"], 2,
+        "a spec change bumps generation"
+    );
+
+    tc.kubectl_ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"labels":{"patched":null,"merged":"yes"}},"spec":{"minReadySeconds":5}}"#,
+    ])
+    .await;
+    let d = tc
+        .kubectl_json(&["get", "deploy", "web", "-o", "json"])
+        .await;
+    assert_eq!(
+        labels_of(&d),
+        BTreeMap::from([
+            ("app".into(), "web".into()),
+            ("merged".into(), "yes".into())
+        ])
+    );
+    assert_eq!(d["spec"]["minReadySeconds"], 5);
+    assert_eq!(d["spec"]["replicas"], 3);
+
+    // Strategic (kubectl's default): containers merge by name.
+    tc.kubectl_ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","image":"busybox:1.36"}]}}}}"#,
+    ])
+    .await;
+    let d = tc
+        .kubectl_json(&["get", "deploy", "web", "-o", "json"])
+        .await;
+    let mut names = container_names(&d);
+    names.sort();
+    assert_eq!(
+        names,
+        ["app", "sidecar"],
+        "SMP keeps the existing container"
+    );
+    let containers = d["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .expect("containers");
+    let app = containers
+        .iter()
+        .find(|c| c["name"] == "app")
+        .expect("app container");
+    assert_eq!(app["image"], "nginx:1.27");
+    // Strategic: a patch of one container by name changes only that container.
+    tc.kubectl_ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "--type=strategic",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"nginx:1.28"}]}}}}"#,
+    ])
+    .await;
+    let d = tc
+        .kubectl_json(&["get", "deploy", "web", "-o", "json"])
+        .await;
+    let images: BTreeMap<String, String> = d["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().expect("name").to_string(),
+                c["image"].as_str().expect("image").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        images,
+        BTreeMap::from([
+            ("app".into(), "nginx:1.28".into()),
+            ("sidecar".into(), "busybox:1.36".into())
+        ])
+    );
+    // Strategic: `$patch: delete` removes one container by name.
+    tc.kubectl_ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","$patch":"delete"}]}}}}"#,
+    ])
+    .await;
+    let d = tc
+        .kubectl_json(&["get", "deploy", "web", "-o", "json"])
+        .await;
+    assert_eq!(container_names(&d), ["app"]);
+
+    // kube-rs: each Patch variant.
+    let api = Api::<Deployment>::namespaced(tc.client().await, "default");
+    let p = api
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 4}})),
+        )
+        .await
+        .expect("merge patch");
+    assert_eq!(p.spec.as_ref().and_then(|s| s.replicas), Some(4));
+    let p = api
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Json::<()>(
+                serde_json::from_value(json!([
+                    {"op": "test", "path": "/spec/replicas", "value": 4},
+                    {"op": "replace", "path": "/spec/replicas", "value": 5}
+                ]))
+                .expect("a JSON patch"),
+            ),
+        )
+        .await
+        .expect("json patch");
+    assert_eq!(p.spec.as_ref().and_then(|s| s.replicas), Some(5));
+    // A failing `test` op is rejected and changes nothing.
+    let before = tc.store_state();
+    let err = api
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Json::<()>(
+                serde_json::from_value(json!([
+                    {"op": "test", "path": "/spec/replicas", "value": 99},
+                    {"op": "replace", "path": "/spec/replicas", "value": 6}
+                ]))
+                .expect("a JSON patch"),
+            ),
+        )
+        .await
+        .expect_err("failed test op");
+    assert_eq!(api_error(err).code, 422);
+    assert_eq!(tc.store_state(), before);
+    let p = api
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [
+                {"name": "logger", "image": "fluent-bit:3"}
+            ]}}}})),
+        )
+        .await
+        .expect("strategic patch");
+    let names: Vec<String> = p
+        .spec
+        .expect("spec")
+        .template
+        .spec
+        .expect("pod spec")
+        .containers
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["app", "logger"], "got {names:?}");
+    let p = api
+        .patch(
+            "web",
+            &PatchParams::apply("kube-test").force(),
+            &Patch::Apply(json!({
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "web", "annotations": {"owner": "kube-test"}},
+                "spec": {"replicas": 7}
+            })),
+        )
+        .await
+        .expect("apply patch");
+    assert_eq!(p.spec.as_ref().and_then(|s| s.replicas), Some(7));
+    assert_eq!(
+        p.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("owner"))
+            .map(String::as_str),
+        Some("kube-test")
+    );
+    let mf = p.metadata.managed_fields.expect("managedFields");
+    let applier = mf
+        .iter()
+        .find(|m| m.manager.as_deref() == Some("kube-test"))
+        .expect("kube-test manages fields");
+    assert_eq!(applier.operation.as_deref(), Some("Apply"));
+}
+
+// 5 ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_update_conflicts_through_kube_rs_and_kubectl_replace() {
+    let tc = TestCluster::start_api_only().await;
+    let api = Api::<ConfigMap>::namespaced(tc.client().await, "default");
+    let mut cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "cfg"},
+        "data": {"v": "1"}
+    }))
+    .expect("configmap");
+    let old = api
+        .create(&PostParams::default(), &cm)
+        .await
+        .expect("create");
+    let old_rv = old.metadata.resource_version.clone().expect("rv");
+    api.patch(
+        "cfg",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"v": "2"}})),
+    )
+    .await
+    .expect("patch");
+
+    let before = tc.store_state();
+    cm = old.clone();
+    cm.data = Some(BTreeMap::from([("v".into(), "stale".into())]));
+    let e = api_error(
+        api.replace("cfg", &PostParams::default(), &cm)
+            .await
+            .expect_err("stale replace"),
+    );
+    assert_eq!(e.code, 409);
+    assert_eq!(e.reason, "Conflict");
+    assert_eq!(
+        e.message,
+        "Operation cannot be fulfilled on configmaps \"cfg\": the object has been modified; please apply your changes to the latest version and try again"
+    );
+    assert_eq!(tc.store_state(), before);
+
+    let stale = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n  namespace: default\n  resourceVersion: \"{old_rv}\"\ndata:\n  v: stale\n"
+    );
+    let f = tc.file("stale.yaml", &stale);
+    let f = f.to_str().expect("utf-8");
+    let err = tc.kubectl_fails(&["replace", "-f", f]).await;
+    assert!(
+        err.contains(&format!(
+            "Error from server (Conflict): error when replacing \"{f}\": Operation cannot be fulfilled on configmaps \"cfg\": the object has been modified; please apply your changes to the latest version and try again"
+        )),
+        "{err}"
+    );
+    assert_eq!(tc.store_state(), before);
+    let now = api.get("cfg").await.expect("get");
+    assert_eq!(now.data, Some(BTreeMap::from([("v".into(), "2".into())])));
+
+    // With the current resourceVersion the same replace succeeds.
+    let cur_rv = now.metadata.resource_version.expect("rv");
+    tc.file("stale.yaml", &stale.replace(&old_rv, &cur_rv));
+    assert_eq!(
+        tc.kubectl_ok(&["replace", "-f", f]).await.trim(),
+        "configmap/cfg replaced"
+    );
+    let now = api.get("cfg").await.expect("get");
+    assert_eq!(
+        now.data,
+        Some(BTreeMap::from([("v".into(), "stale".into())]))
+    );
+}
+
+// 6 ---------------------------------------------------------------------------------------------
+
+fn manages_replicas(entry: &Value) -> bool {
+    entry["fieldsV1"]["f:spec"]
+        .as_object()
+        .is_some_and(|s| s.contains_key("f:replicas"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_apply_conflict_between_field_managers() {
+    let tc = TestCluster::start_api_only().await;
+    let alice = tc.file("alice.yaml", &deployment_yaml("web", "    app: web", 2));
+    let bob = tc.file("bob.yaml", &deployment_yaml("web", "    app: web", 5));
+    let (alice, bob) = (alice.to_str().expect("utf-8"), bob.to_str().expect("utf-8"));
+    tc.kubectl_ok(&[
+        "apply",
+        "--server-side",
+        "--field-manager=alice",
+        "-f",
+        alice,
+    ])
+    .await;
+
+    let before = tc.store_state();
+    let err = tc
+        .kubectl_fails(&["apply", "--server-side", "--field-manager=bob", "-f", bob])
+        .await;
+    assert!(
+        err.contains(r#"conflict with "alice": .spec.replicas"#),
+        "names alice and .spec.replicas: {err}"
+    );
+    assert!(err.contains("Apply failed with 1 conflict"), "{err}");
+    assert_eq!(tc.store_state(), before, "a conflict writes nothing");
+
+    // The same conflict through kube-rs is a 409 with one cause naming the field.
+    let api = Api::<Deployment>::namespaced(tc.client().await, "default");
+    let e = api_error(
+        api.patch(
+            "web",
+            &PatchParams::apply("bob"),
+            &Patch::Apply(json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web"}, "spec": {"replicas": 5}
+            })),
+        )
+        .await
+        .expect_err("conflict"),
+    );
+    assert_eq!(e.code, 409);
+    assert_eq!(e.reason, "Conflict");
+    assert_eq!(
+        e.message,
+        r#"Apply failed with 1 conflict: conflict with "alice": .spec.replicas"#
+    );
+    let causes = e.details.expect("details").causes;
+    assert_eq!(causes.len(), 1);
+    assert_eq!(causes[0].field, ".spec.replicas");
+    assert_eq!(causes[0].reason, "FieldManagerConflict");
+
+    let out = tc
+        .kubectl_ok(&[
+            "apply",
+            "--server-side",
+            "--field-manager=bob",
+            "--force-conflicts",
+            "-f",
+            bob,
+        ])
+        .await;
+    assert_eq!(out.trim(), "deployment.apps/web serverside-applied");
+    let d = tc
+        .kubectl_json(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "json",
+            "--show-managed-fields",
+        ])
+        .await;
+    assert_eq!(d["spec"]["replicas"], 5);
+    let mf = d["metadata"]["managedFields"]
+        .as_array()
+        .expect("managedFields");
+    let entry = |m: &str| {
+        mf.iter()
+            .find(|e| e["manager"] == m && e["operation"] == "Apply")
+            .unwrap_or_else(|| panic!("{m} has an Apply entry in {mf:?}"))
+    };
+    assert!(manages_replicas(entry("bob")), "bob owns spec.replicas");
+    assert!(
+        !manages_replicas(entry("alice")),
+        "alice lost spec.replicas"
+    );
+    // Both still own the fields they applied with the same value.
+    assert!(entry("alice")["fieldsV1"]["f:spec"]["f:selector"].is_object());
+    assert!(entry("bob")["fieldsV1"]["f:spec"]["f:selector"].is_object());
+}
+
+// 7 ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_sees_added_modified_deleted_in_order() {
+    let tc = TestCluster::start().await;
+    let api = Api::<ConfigMap>::namespaced(tc.client().await, "default");
+    let list = api.list(&ListParams::default()).await.expect("list");
+    let rv = list.metadata.resource_version.expect("list rv");
+    let mut stream = api
+        .watch(&WatchParams::default().timeout(60), &rv)
+        .await
+        .expect("watch")
+        .boxed();
+
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "w"}, "data": {"v": "1"}}))
+            .expect("configmap");
+    api.create(&PostParams::default(), &cm)
+        .await
+        .expect("create");
+    api.patch(
+        "w",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"v": "2"}})),
+    )
+    .await
+    .expect("patch");
+    api.delete("w", &DeleteParams::default())
+        .await
+        .expect("delete");
+
+    let mut seen = Vec::new();
+    let mut last_rv = rv.parse::<u64>().expect("numeric rv");
+    while seen.len() < 3 {
+        let ev = tokio::time::timeout(WAIT, stream.try_next())
+            .await
+            .expect("an event within the bound")
+            .expect("watch stream")
+            .expect("stream open");
+        let (kind, obj) = match ev {
+            WatchEvent::Added(o) => ("ADDED", o),
+            WatchEvent::Modified(o) => ("MODIFIED", o),
+            WatchEvent::Deleted(o) => ("DELETED", o),
+            WatchEvent::Bookmark(_) => continue,
+            WatchEvent::Error(e) => panic!("watch error {e:?}"),
+        };
+        let orv: u64 = obj
+            .metadata
+            .resource_version
+            .as_deref()
+            .expect("rv")
+            .parse()
+            .expect("numeric rv");
+        assert!(orv > last_rv, "resourceVersions increase");
+        last_rv = orv;
+        seen.push((
+            kind,
+            obj.metadata.name.expect("name"),
+            obj.data.and_then(|d| d.get("v").cloned()),
+        ));
+    }
+    assert_eq!(
+        seen,
+        [
+            ("ADDED", "w".to_string(), Some("1".to_string())),
+            ("MODIFIED", "w".to_string(), Some("2".to_string())),
+            ("DELETED", "w".to_string(), Some("2".to_string())),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_runtime_watcher_follows_changes() {
+    let tc = TestCluster::start().await;
+    let api = Api::<ConfigMap>::namespaced(tc.client().await, "default");
+    let pre: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "pre", "labels": {"w": "1"}}}))
+            .expect("configmap");
+    api.create(&PostParams::default(), &pre)
+        .await
+        .expect("create pre");
+    let mut events = watcher(api.clone(), watcher::Config::default().labels("w=1")).boxed();
+    let mut next = async || {
+        tokio::time::timeout(WAIT, events.try_next())
+            .await
+            .expect("a watcher event within the bound")
+            .expect("watcher ok")
+            .expect("watcher open")
+    };
+    assert!(matches!(next().await, watcher::Event::Init));
+    match next().await {
+        watcher::Event::InitApply(o) => assert_eq!(o.metadata.name.as_deref(), Some("pre")),
+        other => panic!("expected InitApply(pre), got {other:?}"),
+    }
+    assert!(matches!(next().await, watcher::Event::InitDone));
+
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "live", "labels": {"w": "1"}}}))
+            .expect("configmap");
+    api.create(&PostParams::default(), &cm)
+        .await
+        .expect("create live");
+    // Not matching the selector: never delivered.
+    let other: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "other"}})).expect("configmap");
+    api.create(&PostParams::default(), &other)
+        .await
+        .expect("create other");
+    api.delete("live", &DeleteParams::default())
+        .await
+        .expect("delete live");
+    match next().await {
+        watcher::Event::Apply(o) => assert_eq!(o.metadata.name.as_deref(), Some("live")),
+        other => panic!("expected Apply(live), got {other:?}"),
+    }
+    match next().await {
+        watcher::Event::Delete(o) => assert_eq!(o.metadata.name.as_deref(), Some("live")),
+        other => panic!("expected Delete(live), got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_from_a_compacted_resource_version_is_gone() {
+    let tc = TestCluster::start_with(|c| c.watch_window = 4).await;
+    let api = Api::<ConfigMap>::namespaced(tc.client().await, "default");
+    let rv = api
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .metadata
+        .resource_version
+        .expect("rv");
+    for i in 0..10 {
+        let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": format!("c{i}")}}))
+            .expect("configmap");
+        api.create(&PostParams::default(), &cm)
+            .await
+            .expect("create");
+    }
+    let status = match api.watch(&WatchParams::default().timeout(30), &rv).await {
+        Err(e) => api_error(e),
+        Ok(stream) => {
+            let mut stream = stream.boxed();
+            let ev = tokio::time::timeout(WAIT, stream.try_next())
+                .await
+                .expect("an event within the bound");
+            match ev {
+                Ok(Some(WatchEvent::Error(s))) => s,
+                Err(e) => api_error(e),
+                other => panic!("expected 410 Gone, got {other:?}"),
+            }
+        }
+    };
+    assert_eq!(status.code, 410);
+    assert_eq!(status.reason, "Expired");
+    assert!(
+        status
+            .message
+            .starts_with(&format!("too old resource version: {rv} (")),
+        "{}",
+        status.message
+    );
+    // A watch from the current resourceVersion still works.
+    let cur = tc.store_state().0.to_string();
+    let mut stream = api
+        .watch(&WatchParams::default().timeout(30), &cur)
+        .await
+        .expect("watch from now")
+        .boxed();
+    api.delete("c0", &DeleteParams::default())
+        .await
+        .expect("delete");
+    loop {
+        match tokio::time::timeout(WAIT, stream.try_next())
+            .await
+            .expect("event")
+            .expect("ok")
+            .expect("open")
+        {
+            WatchEvent::Bookmark(_) => continue,
+            WatchEvent::Deleted(o) => {
+                assert_eq!(o.metadata.name.as_deref(), Some("c0"));
+                break;
+            }
+            other => panic!("expected DELETED c0, got {other:?}"),
+        }
+    }
+}
+
+// 8 ---------------------------------------------------------------------------------------------
+
+async fn make_family(api: &Api<ConfigMap>, owner: &str, deps: &[&str]) -> (String, Vec<String>) {
+    let o: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": owner}})).expect("configmap");
+    let o = api
+        .create(&PostParams::default(), &o)
+        .await
+        .expect("create owner");
+    let uid = o.metadata.uid.expect("owner uid");
+    let mut uids = Vec::new();
+    for d in deps {
+        let dep: ConfigMap = serde_json::from_value(json!({"metadata": {
+            "name": d,
+            "ownerReferences": [{
+                "apiVersion": "v1", "kind": "ConfigMap", "name": owner, "uid": uid,
+                "blockOwnerDeletion": true
+            }]
+        }}))
+        .expect("dependent");
+        let dep = api
+            .create(&PostParams::default(), &dep)
+            .await
+            .expect("create dependent");
+        uids.push(dep.metadata.uid.expect("dependent uid"));
+    }
+    (uid, uids)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_background_collects_dependents() {
+    let tc = TestCluster::start().await;
+    let api = Api::<ConfigMap>::namespaced(tc.client().await, "default");
+    let (_, uids) = make_family(&api, "owner", &["dep-1", "dep-2"]).await;
+    let out = tc.kubectl_ok(&["delete", "configmap", "owner"]).await;
+    assert_eq!(out.trim(), "configmap \"owner\" deleted");
+    for (name, uid) in ["dep-1", "dep-2"].iter().zip(&uids) {
+        tokio::time::timeout(
+            WAIT,
+            await_condition(api.clone(), name, conditions::is_deleted(uid)),
+        )
+        .await
+        .expect("the dependent is collected within the bound")
+        .expect("await_condition");
+    }
+    assert!(api.get_opt("owner").await.expect("get").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_orphan_keeps_dependents_without_owner_references() {
+    let tc = TestCluster::start().await;
+    let api = Api::<ConfigMap>::namespaced(tc.client().await, "default");
+    let (owner_uid, _) = make_family(&api, "owner", &["dep-1", "dep-2"]).await;
+    // An unrelated owner reference is kept.
+    let other = make_family(&api, "other", &[]).await.0;
+    api.patch(
+        "dep-2",
+        &PatchParams::default(),
+        &Patch::Json::<()>(
+            serde_json::from_value(json!([{"op": "add", "path": "/metadata/ownerReferences/-",
+                "value": {"apiVersion": "v1", "kind": "ConfigMap", "name": "other", "uid": other}}]))
+            .expect("json patch"),
+        ),
+    )
+    .await
+    .expect("second owner");
+    tc.kubectl_ok(&["delete", "configmap", "owner", "--cascade=orphan"])
+        .await;
+    tokio::time::timeout(
+        WAIT,
+        await_condition(api.clone(), "owner", conditions::is_deleted(&owner_uid)),
+    )
+    .await
+    .expect("owner deleted within the bound")
+    .expect("await_condition");
+    let d1 = api.get("dep-1").await.expect("dep-1 kept");
+    assert_eq!(d1.metadata.owner_references, None);
+    let d2 = api.get("dep-2").await.expect("dep-2 kept");
+    let refs: Vec<String> = d2
+        .metadata
+        .owner_references
+        .expect("the other owner reference")
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(refs, ["other"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_foreground_removes_owner_after_dependents() {
+    let tc = TestCluster::start().await;
+    let api = Api::<ConfigMap>::namespaced(tc.client().await, "default");
+    let (owner_uid, _) = make_family(&api, "owner", &["dep-1", "dep-2"]).await;
+    let rv = tc.store_state().0.to_string();
+    let mut stream = api
+        .watch(&WatchParams::default().timeout(60), &rv)
+        .await
+        .expect("watch")
+        .boxed();
+    let out = tc
+        .kubectl_ok(&["delete", "configmap", "owner", "--cascade=foreground"])
+        .await;
+    assert_eq!(out.trim(), "configmap \"owner\" deleted");
+    let mut log = Vec::new();
+    loop {
+        let ev = tokio::time::timeout(WAIT, stream.try_next())
+            .await
+            .expect("an event within the bound")
+            .expect("watch")
+            .expect("open");
+        match ev {
+            WatchEvent::Modified(o) => {
+                let name = o.metadata.name.clone().expect("name");
+                if name == "owner" {
+                    assert!(o.metadata.deletion_timestamp.is_some());
+                    assert!(
+                        o.metadata
+                            .finalizers
+                            .as_ref()
+                            .is_some_and(|f| f.contains(&"foregroundDeletion".to_string())),
+                        "the owner waits with the foregroundDeletion finalizer"
+                    );
+                    log.push(format!("MODIFIED {name}"));
+                }
+            }
+            WatchEvent::Deleted(o) => {
+                let name = o.metadata.name.clone().expect("name");
+                log.push(format!("DELETED {name}"));
+                if name == "owner" {
+                    assert_eq!(o.metadata.uid.as_deref(), Some(owner_uid.as_str()));
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(log.first().map(String::as_str), Some("MODIFIED owner"));
+    assert_eq!(log.last().map(String::as_str), Some("DELETED owner"));
+    let mut middle: Vec<&str> = log[1..log.len() - 1].iter().map(String::as_str).collect();
+    middle.dedup();
+    middle.retain(|l| l.starts_with("DELETED"));
+    middle.sort();
+    assert_eq!(middle, ["DELETED dep-1", "DELETED dep-2"], "log {log:?}");
+}
+
+// 9 ---------------------------------------------------------------------------------------------
+
+const WIDGET_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names:
+    plural: widgets
+    singular: widget
+    kind: Widget
+    listKind: WidgetList
+    shortNames: [wd]
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources:
+      status: {}
+      scale:
+        specReplicasPath: .spec.replicas
+        statusReplicasPath: .status.replicas
+    additionalPrinterColumns:
+    - name: Size
+      type: integer
+      jsonPath: .spec.size
+    - name: Color
+      type: string
+      jsonPath: .spec.color
+    - name: Ready
+      type: string
+      jsonPath: .status.ready
+    - name: Age
+      type: date
+      jsonPath: .metadata.creationTimestamp
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            required: [size]
+            properties:
+              size:
+                type: integer
+              color:
+                type: string
+              replicas:
+                type: integer
+          status:
+            type: object
+            properties:
+              ready:
+                type: string
+              replicas:
+                type: integer
+"#;
+
+fn widget_ar() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("example.com", "v1", "Widget"),
+        "widgets",
+    )
+}
+
+async fn install_widgets(tc: &TestCluster) {
+    let f = tc.file("crd.yaml", WIDGET_CRD);
+    let out = tc
+        .kubectl_ok(&["apply", "-f", f.to_str().expect("utf-8")])
+        .await;
+    assert_eq!(
+        out.trim(),
+        "customresourcedefinition.apiextensions.k8s.io/widgets.example.com created"
+    );
+    let out = tc
+        .kubectl_ok(&[
+            "wait",
+            "--for",
+            "condition=established",
+            "--timeout=30s",
+            "crd/widgets.example.com",
+        ])
+        .await;
+    assert_eq!(
+        out.trim(),
+        "customresourcedefinition.apiextensions.k8s.io/widgets.example.com condition met"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crd_custom_resources_with_status_scale_and_printer_columns() {
+    let tc = TestCluster::start_api_only().await;
+    install_widgets(&tc).await;
+
+    let w1 = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w1\nspec:\n  size: 3\n  color: blue\n  replicas: 1\n";
+    let f = tc.file("w1.yaml", w1);
+    let f = f.to_str().expect("utf-8");
+    assert_eq!(
+        tc.kubectl_ok(&["create", "-f", f]).await.trim(),
+        "widget.example.com/w1 created"
+    );
+    let out = tc.kubectl_ok(&["get", "wd"]).await;
+    let rows = table_columns(&out);
+    assert_eq!(rows[0], ["NAME", "SIZE", "COLOR", "READY", "AGE"], "{out}");
+    assert_eq!(rows[1][..4], ["w1", "3", "blue", ""], "{out}");
+
+    // An update of the main resource ignores status.
+    let mut w = tc
+        .kubectl_json(&["get", "widget", "w1", "-o", "json"])
+        .await;
+    assert_eq!(w["metadata"]["generation"], 1);
+    w["spec"]["color"] = json!("red");
+    w["status"] = json!({"ready": "sneaky"});
+    let wf = tc.file("w1-update.json", &w.to_string());
+    assert_eq!(
+        tc.kubectl_ok(&["replace", "-f", wf.to_str().expect("utf-8")])
+            .await
+            .trim(),
+        "widget.example.com/w1 replaced"
+    );
+    let w = tc
+        .kubectl_json(&["get", "widget", "w1", "-o", "json"])
+        .await;
+    assert_eq!(w["spec"]["color"], "red");
+    assert_eq!(
+        w.get("status"),
+        None,
+        "status is not written through the main resource"
+    );
+    assert_eq!(w["metadata"]["generation"], 2);
+
+    // The status subresource sets status and leaves spec and generation alone.
+    tc.kubectl_ok(&[
+        "patch",
+        "widget",
+        "w1",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"ready":"yes","replicas":1},"spec":{"color":"green"}}"#,
+    ])
+    .await;
+    let w = tc
+        .kubectl_json(&["get", "widget", "w1", "-o", "json"])
+        .await;
+    assert_eq!(w["status"], json!({"ready": "yes", "replicas": 1}));
+    assert_eq!(w["spec"]["color"], "red");
+    assert_eq!(w["metadata"]["generation"], 2);
+    let rows = table_columns(&tc.kubectl_ok(&["get", "wd", "w1"]).await);
+    assert_eq!(rows[1][..4], ["w1", "3", "red", "yes"]);
+
+    // Scale through the scale subresource.
+    assert_eq!(
+        tc.kubectl_ok(&["scale", "widget", "w1", "--replicas=4"])
+            .await
+            .trim(),
+        "widget.example.com/w1 scaled"
+    );
+    let scale = tc
+        .kubectl_json(&[
+            "get",
+            "--raw",
+            "/apis/example.com/v1/namespaces/default/widgets/w1/scale",
+        ])
+        .await;
+    assert_eq!(scale["kind"], "Scale");
+    assert_eq!(scale["apiVersion"], "autoscaling/v1");
+    assert_eq!(scale["spec"]["replicas"], 4);
+    assert_eq!(scale["status"]["replicas"], 1);
+    let w = tc
+        .kubectl_json(&["get", "widget", "w1", "-o", "json"])
+        .await;
+    assert_eq!(w["spec"]["replicas"], 4);
+
+    // kube-rs: update through the dynamic API, and its status subresource.
+    let api: Api<DynamicObject> = Api::namespaced_with(tc.client().await, "default", &widget_ar());
+    let mut obj = api.get("w1").await.expect("get w1");
+    obj.data["spec"]["size"] = json!(9);
+    let obj = api
+        .replace("w1", &PostParams::default(), &obj)
+        .await
+        .expect("replace w1");
+    assert_eq!(obj.data["spec"]["size"], 9);
+    let obj = api
+        .patch_status(
+            "w1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"ready": "no"}})),
+        )
+        .await
+        .expect("patch status");
+    assert_eq!(obj.data["status"]["ready"], "no");
+
+    // A custom resource missing a required field is invalid and not stored.
+    let before = tc.store_state();
+    let bad = tc.file(
+        "bad.yaml",
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: bad\nspec:\n  color: red\n",
+    );
+    let err = tc
+        .kubectl_fails(&["create", "-f", bad.to_str().expect("utf-8")])
+        .await;
+    assert!(
+        err.contains(r#"The Widget "bad" is invalid: spec.size: Required value"#),
+        "{err}"
+    );
+    let e = api_error(
+        api.create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "example.com/v1", "kind": "Widget",
+                "metadata": {"name": "bad"}, "spec": {"color": "red"}
+            }))
+            .expect("dynamic object"),
+        )
+        .await
+        .expect_err("invalid"),
+    );
+    assert_eq!(e.code, 422);
+    assert_eq!(e.reason, "Invalid");
+    let causes = e.details.expect("details").causes;
+    assert_eq!(causes.len(), 1);
+    assert_eq!(causes[0].field, "spec.size");
+    assert_eq!(causes[0].reason, "FieldValueRequired");
+    assert_eq!(tc.store_state(), before);
+
+    assert_eq!(
+        tc.kubectl_ok(&["delete", "wd", "w1"]).await.trim(),
+        "widget.example.com \"w1\" deleted"
+    );
+    let err = tc.kubectl_fails(&["get", "widget", "w1"]).await;
+    assert!(
+        err.contains(r#"Error from server (NotFound): widgets.example.com "w1" not found"#),
+        "{err}"
+    );
+}
+
+// 10 --------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_apiserver_errors_and_changes_nothing() {
+    let tc = TestCluster::start_api_only().await;
+    tc.kubectl_ok(&["create", "configmap", "keep", "--from-literal=k=v"])
+        .await;
+    let before = tc.store_state();
+    let cms = "/api/v1/namespaces/default/configmaps";
+
+    let check = |what: &str, r: &common::RawResponse, code: u16, reason: &str| {
+        assert_eq!(r.code, code, "{what}: {}", r.text);
+        assert_eq!(r.body["kind"], "Status", "{what}: {}", r.text);
+        assert_eq!(r.body["status"], "Failure", "{what}");
+        assert_eq!(r.body["code"], code, "{what}");
+        assert_eq!(r.body["reason"], reason, "{what}");
+    };
+
+    let r = tc
+        .raw(
+            "POST",
+            cms,
+            "application/json",
+            br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}"#.to_vec(),
+        )
+        .await;
+    check("malformed JSON create", &r, 400, "BadRequest");
+    assert_eq!(tc.store_state(), before);
+
+    let r = tc
+        .raw(
+            "PUT",
+            &format!("{cms}/keep"),
+            "application/json",
+            b"{not json".to_vec(),
+        )
+        .await;
+    check("malformed JSON update", &r, 400, "BadRequest");
+    assert_eq!(tc.store_state(), before);
+
+    let r = tc
+        .raw(
+            "PATCH",
+            &format!("{cms}/keep?fieldManager=t"),
+            "application/apply-patch+yaml",
+            b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep\ndata:\n  - : [".to_vec(),
+        )
+        .await;
+    check("malformed YAML apply", &r, 400, "BadRequest");
+    assert_eq!(tc.store_state(), before);
+
+    let r = tc
+        .raw(
+            "PATCH",
+            &format!("{cms}/keep"),
+            "application/merge-patch+json",
+            b"{\"data\": ".to_vec(),
+        )
+        .await;
+    check("malformed merge patch", &r, 400, "BadRequest");
+    assert_eq!(tc.store_state(), before);
+
+    let r = tc
+        .raw(
+            "POST",
+            "/apis/nope.example.com/v1/namespaces/default/things",
+            "application/json",
+            br#"{"apiVersion":"nope.example.com/v1","kind":"Thing","metadata":{"name":"t"}}"#
+                .to_vec(),
+        )
+        .await;
+    check("unknown group", &r, 404, "NotFound");
+    assert_eq!(
+        r.body["message"],
+        "the server could not find the requested resource"
+    );
+    assert_eq!(tc.store_state(), before);
+    let f = tc.file(
+        "thing.yaml",
+        "apiVersion: nope.example.com/v1\nkind: Thing\nmetadata:\n  name: t\n",
+    );
+    let err = tc
+        .kubectl_fails(&["apply", "-f", f.to_str().expect("utf-8")])
+        .await;
+    assert!(
+        err.contains(r#"no matches for kind "Thing" in version "nope.example.com/v1""#),
+        "{err}"
+    );
+
+    let r = tc
+        .raw(
+            "POST",
+            cms,
+            "application/json",
+            br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"Bad_Name"}}"#.to_vec(),
+        )
+        .await;
+    check("invalid name", &r, 422, "Invalid");
+    let cause = &r.body["details"]["causes"][0];
+    assert_eq!(cause["field"], "metadata.name");
+    assert_eq!(cause["reason"], "FieldValueInvalid");
+    assert_eq!(
+        r.body["message"],
+        r#"ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"#
+    );
+    assert_eq!(tc.store_state(), before);
+
+    let big = format!(
+        r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"big"}},"data":{{"k":"{}"}}}}"#,
+        "x".repeat(3 * 1024 * 1024 + 1)
+    );
+    let r = tc
+        .raw("POST", cms, "application/json", big.into_bytes())
+        .await;
+    check("body over 3 MiB", &r, 413, "RequestEntityTooLarge");
+    assert_eq!(
+        r.body["message"],
+        "Request entity too large: limit is 3145728"
+    );
+    assert_eq!(tc.store_state(), before);
+
+    let r = tc
+        .raw(
+            "POST",
+            "/apis/apps/v1/namespaces/default/deployments",
+            "application/json",
+            json!({
+                "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "nosel"},
+                "spec": {"template": {"metadata": {"labels": {"app": "x"}},
+                    "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}
+            })
+            .to_string()
+            .into_bytes(),
+        )
+        .await;
+    check("deployment without selector", &r, 422, "Invalid");
+    assert_eq!(r.body["details"]["name"], "nosel");
+    assert_eq!(r.body["details"]["group"], "apps");
+    assert_eq!(r.body["details"]["kind"], "Deployment");
+    let causes = r.body["details"]["causes"].as_array().expect("causes");
+    assert!(
+        causes
+            .iter()
+            .any(|c| c["field"] == "spec.selector" && c["reason"] == "FieldValueRequired"),
+        "{causes:?}"
+    );
+    assert!(
+        r.body["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with(r#"Deployment.apps "nosel" is invalid: "#)
+                && m.contains("spec.selector: Required value")),
+        "{}",
+        r.body["message"]
+    );
+    assert_eq!(tc.store_state(), before);
+
+    // The same through kubectl create --raw.
+    let f = tc.file("broken.json", "{\"apiVersion\": \"v1\", \"kind\":");
+    let err = tc
+        .kubectl_fails(&["create", "--raw", cms, "-f", f.to_str().expect("utf-8")])
+        .await;
+    assert!(err.contains("Error from server (BadRequest)"), "{err}");
+    assert_eq!(tc.store_state(), before);
+
+    // And nothing was created.
+    let list = tc.kubectl_json(&["get", "configmaps", "-o", "json"]).await;
+    assert_eq!(item_names(&list), ["keep"]);
+}
+
+// 11 --------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_dir_objects_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let data2 = data.clone();
+    let tc = TestCluster::start_in(dir, move |c| {
+        c.data_dir = Some(data2);
+        c.simulation.enabled = false;
+    })
+    .await;
+    install_widgets(&tc).await;
+    tc.kubectl_ok(&["create", "configmap", "kept", "--from-literal=k=v"])
+        .await;
+    let wf = tc.file(
+        "w.yaml",
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w1\nspec:\n  size: 2\n  color: teal\n",
+    );
+    tc.kubectl_ok(&["create", "-f", wf.to_str().expect("utf-8")])
+        .await;
+    let cm = tc
+        .kubectl_json(&["get", "configmap", "kept", "-o", "json"])
+        .await;
+    let w = tc
+        .kubectl_json(&["get", "widget", "w1", "-o", "json"])
+        .await;
+    let (rv, len) = tc.store_state();
+
+    let dir = tc.stop().await;
+    let data2 = data.clone();
+    let tc = TestCluster::start_in(dir, move |c| {
+        c.data_dir = Some(data2);
+        c.simulation.enabled = false;
+    })
+    .await;
+    assert_eq!(
+        tc.store_state(),
+        (rv, len),
+        "same resourceVersion and objects"
+    );
+    let cm2 = tc
+        .kubectl_json(&["get", "configmap", "kept", "-o", "json"])
+        .await;
+    assert_eq!(
+        cm2, cm,
+        "the object is unchanged, uid and resourceVersion included"
+    );
+    let w2 = tc
+        .kubectl_json(&["get", "widget", "w1", "-o", "json"])
+        .await;
+    assert_eq!(w2, w);
+    let rows = table_columns(&tc.kubectl_ok(&["get", "wd"]).await);
+    assert_eq!(rows[0], ["NAME", "SIZE", "COLOR", "READY", "AGE"]);
+    assert_eq!(rows[1][..3], ["w1", "2", "teal"]);
+    // Writes after the restart continue the resourceVersion sequence.
+    tc.kubectl_ok(&["label", "configmap", "kept", "after=restart"])
+        .await;
+    let cm3 = tc
+        .kubectl_json(&["get", "configmap", "kept", "-o", "json"])
+        .await;
+    let rv3: u64 = cm3["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("rv")
+        .parse()
+        .expect("numeric");
+    assert!(rv3 > rv, "{rv3} > {rv}");
+    // A fresh in-memory cluster does not see them.
+    let fresh = TestCluster::start().await;
+    let err = fresh.kubectl_fails(&["get", "configmap", "kept"]).await;
+    assert!(err.contains(r#"configmaps "kept" not found"#), "{err}");
+}
+
+// 12 --------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_lists_resources_short_names_and_subresources() {
+    let tc = TestCluster::start().await;
+    let out = tc.kubectl_ok(&["api-resources"]).await;
+    let rows = table_columns(&out);
+    assert_eq!(
+        rows[0],
+        ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
+    );
+    let row = |name: &str| {
+        rows.iter()
+            .find(|r| r[0] == name)
+            .unwrap_or_else(|| panic!("{name} in api-resources:\n{out}"))
+            .clone()
+    };
+    assert_eq!(
+        row("deployments"),
+        ["deployments", "deploy", "apps/v1", "true", "Deployment"]
+    );
+    assert_eq!(
+        row("namespaces"),
+        ["namespaces", "ns", "v1", "false", "Namespace"]
+    );
+    assert_eq!(
+        row("configmaps"),
+        ["configmaps", "cm", "v1", "true", "ConfigMap"]
+    );
+    assert_eq!(
+        row("customresourcedefinitions"),
+        [
+            "customresourcedefinitions",
+            "crd,crds",
+            "apiextensions.k8s.io/v1",
+            "false",
+            "CustomResourceDefinition"
+        ]
+    );
+
+    let apps = tc.kubectl_json(&["get", "--raw", "/apis/apps/v1"]).await;
+    assert_eq!(apps["kind"], "APIResourceList");
+    assert_eq!(apps["groupVersion"], "apps/v1");
+    let res = apps["resources"].as_array().expect("resources");
+    let find = |n: &str| {
+        res.iter()
+            .find(|r| r["name"] == n)
+            .unwrap_or_else(|| panic!("{n} in /apis/apps/v1"))
+    };
+    let d = find("deployments");
+    assert_eq!(d["kind"], "Deployment");
+    assert_eq!(d["namespaced"], true);
+    assert_eq!(d["shortNames"], json!(["deploy"]));
+    let mut verbs: Vec<&str> = d["verbs"]
+        .as_array()
+        .expect("verbs")
+        .iter()
+        .map(|v| v.as_str().expect("verb"))
+        .collect();
+    verbs.sort();
+    assert_eq!(
+        verbs,
+        [
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch"
+        ]
+    );
+    assert_eq!(find("deployments/status")["kind"], "Deployment");
+    let scale = find("deployments/scale");
+    assert_eq!(scale["kind"], "Scale");
+    assert_eq!(scale["group"], "autoscaling");
+    assert_eq!(scale["version"], "v1");
+
+    // A CRD's type shows up in discovery with its short name.
+    install_widgets(&tc).await;
+    let out = tc
+        .kubectl_ok(&["api-resources", "--api-group=example.com"])
+        .await;
+    let rows = table_columns(&out);
+    assert_eq!(
+        rows[1],
+        ["widgets", "wd", "example.com/v1", "true", "Widget"]
+    );
+}
+
+// 13 --------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_tables_for_deployments_pods_and_events() {
+    let tc = TestCluster::start().await;
+    let client = tc.client().await;
+    let f = tc.file("web.yaml", &deployment_yaml("web", "    app: web", 2));
+    tc.kubectl_ok(&["create", "-f", f.to_str().expect("utf-8")])
+        .await;
+    // The simulated controllers roll the Deployment out; wait until it is available.
+    let deploys = Api::<Deployment>::namespaced(client.clone(), "default");
+    tokio::time::timeout(
+        WAIT,
+        await_condition(deploys, "web", |d: Option<&Deployment>| {
+            d.and_then(|d| d.status.as_ref())
+                .is_some_and(|s| s.available_replicas == Some(2) && s.updated_replicas == Some(2))
+        }),
+    )
+    .await
+    .expect("web becomes available within the bound")
+    .expect("await_condition");
+    let out = tc.kubectl_ok(&["get", "deploy"]).await;
+    let rows = table_columns(&out);
+    assert_eq!(
+        rows[0],
+        ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+        "{out}"
+    );
+    assert_eq!(rows[1][..4], ["web", "2/2", "2", "2"], "{out}");
+    let out = tc.kubectl_ok(&["get", "deploy", "-o", "wide"]).await;
+    let rows = table_columns(&out);
+    assert_eq!(
+        rows[0],
+        [
+            "NAME",
+            "READY",
+            "UP-TO-DATE",
+            "AVAILABLE",
+            "AGE",
+            "CONTAINERS",
+            "IMAGES",
+            "SELECTOR"
+        ],
+        "{out}"
+    );
+    assert_eq!(rows[1][5..], ["app", "nginx:1.27", "app=web"], "{out}");
+
+    let pod = tc.file(
+        "pod.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: solo\nspec:\n  containers:\n  - name: c\n    image: busybox:1.36\n",
+    );
+    tc.kubectl_ok(&["create", "-f", pod.to_str().expect("utf-8")])
+        .await;
+    let pods = Api::<Pod>::namespaced(client.clone(), "default");
+    let solo = tokio::time::timeout(
+        WAIT,
+        await_condition(pods, "solo", |p: Option<&Pod>| {
+            p.and_then(|p| p.status.as_ref())
+                .and_then(|s| s.container_statuses.as_ref())
+                .is_some_and(|cs| cs.iter().all(|c| c.ready))
+        }),
+    )
+    .await
+    .expect("solo becomes ready within the bound")
+    .expect("await_condition")
+    .expect("solo exists");
+    let status = solo.status.expect("status");
+    let out = tc.kubectl_ok(&["get", "pods", "-o", "wide"]).await;
+    let rows = table_columns(&out);
+    assert_eq!(
+        rows[0],
+        [
+            "NAME",
+            "READY",
+            "STATUS",
+            "RESTARTS",
+            "AGE",
+            "IP",
+            "NODE",
+            "NOMINATED NODE",
+            "READINESS GATES"
+        ],
+        "{out}"
+    );
+    assert_eq!(rows.len(), 4, "two web pods and solo:\n{out}");
+    let row = rows
+        .iter()
+        .find(|r| r[0] == "solo")
+        .unwrap_or_else(|| panic!("solo in {out}"));
+    let ip = status.pod_ip.expect("a running pod has an IP");
+    let node = solo
+        .spec
+        .expect("spec")
+        .node_name
+        .expect("a running pod is bound");
+    assert_eq!(
+        row[1..],
+        [
+            "1/1",
+            "Running",
+            "0",
+            row[4].as_str(),
+            &ip,
+            &node,
+            "<none>",
+            "<none>"
+        ],
+        "{out}"
+    );
+    for web in rows[1..].iter().filter(|r| r[0].starts_with("web-")) {
+        assert_eq!(web[1..4], ["1/1", "Running", "0"], "{out}");
+    }
+
+    let ev = tc.file(
+        "event.yaml",
+        "apiVersion: v1\nkind: Event\nmetadata:\n  name: solo.audit\ninvolvedObject:\n  apiVersion: v1\n  kind: Pod\n  name: solo\n  namespace: default\nreason: Audited\nmessage: checked by the scenario test\ntype: Warning\nsource:\n  component: tester\ncount: 1\nfirstTimestamp: \"2025-01-01T00:00:00Z\"\nlastTimestamp: \"2025-01-01T00:00:00Z\"\n",
+    );
+    tc.kubectl_ok(&["create", "-f", ev.to_str().expect("utf-8")])
+        .await;
+    let out = tc.kubectl_ok(&["get", "events"]).await;
+    let rows = table_columns(&out);
+    assert_eq!(
+        rows[0],
+        ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+        "{out}"
+    );
+    let audit = rows
+        .iter()
+        .find(|r| r[2] == "Audited")
+        .unwrap_or_else(|| panic!("the Audited event in {out}"));
+    assert_eq!(
+        audit[1..],
+        [
+            "Warning",
+            "Audited",
+            "pod/solo",
+            "checked by the scenario test"
+        ]
+    );
+    assert!(
+        audit[0].ends_with('d') || audit[0].ends_with('y'),
+        "an event from 2025-01-01 was last seen days or years ago: {:?}",
+        audit[0]
+    );
+    // The controllers' own events show up too: the ReplicaSet scaled by the Deployment.
+    assert!(
+        rows.iter()
+            .any(|r| r[2] == "ScalingReplicaSet" && r[3] == "deployment/web"),
+        "{out}"
+    );
+}
+
+// Regressions -----------------------------------------------------------------------------------
+
+/// Server-side apply of an object that did not exist checked its namespace from inside the
+/// store's write lock, which deadlocked the whole dev cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_apply_create_does_not_deadlock() {
+    let tc = TestCluster::start_api_only().await;
+    let client = tc.client().await;
+    let api = Api::<ConfigMap>::namespaced(client.clone(), "default");
+    let applied = tokio::time::timeout(
+        WAIT,
+        api.patch(
+            "fresh",
+            &PatchParams::apply("tester"),
+            &Patch::Apply(json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "fresh"}, "data": {"k": "v"}
+            })),
+        ),
+    )
+    .await
+    .expect("apply-create answers within the bound")
+    .expect("apply-create");
+    assert_eq!(
+        applied.data,
+        Some(BTreeMap::from([("k".into(), "v".into())]))
+    );
+    // Into a namespace that does not exist: 404 naming the namespace, nothing stored.
+    let before = tc.store_state();
+    let missing = Api::<ConfigMap>::namespaced(client, "nowhere");
+    let e = api_error(
+        tokio::time::timeout(
+            WAIT,
+            missing.patch(
+                "fresh",
+                &PatchParams::apply("tester"),
+                &Patch::Apply(json!({
+                    "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fresh"}
+                })),
+            ),
+        )
+        .await
+        .expect("answers within the bound")
+        .expect_err("no such namespace"),
+    );
+    assert_eq!(e.code, 404);
+    assert_eq!(e.message, r#"namespaces "nowhere" not found"#);
+    assert_eq!(tc.store_state(), before);
+    // The server still answers.
+    assert!(api.get_opt("fresh").await.expect("get").is_some());
+}
+
+/// kubectl validates kinds missing from `/openapi/v3` against `/openapi/v2`; the dev cluster
+/// answered 404 there, so `kubectl apply` of an unknown kind failed with "error validating data:
+/// the server could not find the requested resource" instead of the server's "no matches for
+/// kind".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_v2_is_served_for_kubectl_validation() {
+    let tc = TestCluster::start_api_only().await;
+    let r = tc
+        .raw("GET", "/openapi/v2", "application/json", Vec::new())
+        .await;
+    assert_eq!(r.code, 200, "{}", r.text);
+    assert_eq!(r.body["swagger"], "2.0");
+    assert_eq!(r.body["info"]["title"], "Kubernetes");
+    let f = tc.file(
+        "thing.yaml",
+        "apiVersion: nope.example.com/v1\nkind: Thing\nmetadata:\n  name: t\n",
+    );
+    let err = tc
+        .kubectl_fails(&["create", "-f", f.to_str().expect("utf-8")])
+        .await;
+    assert!(
+        err.contains(r#"no matches for kind "Thing" in version "nope.example.com/v1""#),
+        "{err}"
+    );
+    assert!(!err.contains("error validating data"), "{err}");
+}
