@@ -1,0 +1,126 @@
+//! rollgit's **render** and **plan (revisions)** stages, as a pure library: files in, objects
+//! out. No I/O, no clock, no randomness; the same inputs give the same output, byte for byte.
+//!
+//! ```text
+//! discover_apps(paths, roots) ─► AppDir ─► render_app(app, namespace, files, refs, prev)
+//!                                                │
+//!                                                ├─► Rendered.objects      (apply order)
+//!                                                ├─► Rendered.applications (not applied)
+//!                                                ├─► Rendered.revisions    (ControllerRevisions)
+//!                                                └─► publish_version, content_hash
+//! affected_apps(changed, apps) ─► which apps to render again
+//! ```
+//!
+//! # Input
+//!
+//! An app is a directory of a repository at one commit ([`discover_apps`]): its `.yaml`,
+//! `.yml` and `.json` files ([`SourceFile`]), each possibly holding several documents
+//! separated by `---`. Empty documents are skipped, other files ignored. YAML is read with
+//! serde-saphyr: YAML 1.1 octals (`0644`), YAML 1.2 booleans only (`no`, `on`, `n` stay
+//! strings), duplicate keys rejected.
+//!
+//! # Plain objects
+//!
+//! Passed through as written, with `metadata.namespace` set to the app's namespace for the
+//! namespaced kinds rollgit knows ([`scope_of`]) and for custom resources whose CRD is in the
+//! same app; cluster-scoped kinds (Namespace, CustomResourceDefinition, ClusterRole, ...) never
+//! get one (a namespace written on them is dropped with a warning). Unknown kinds are left as
+//! written ([`Scope::Unknown`]): the daemon decides with discovery.
+//!
+//! # KubeVela `Application` (`core.oam.dev/v1beta1`)
+//!
+//! The Application is **not** applied (there is no KubeVela controller). Its components are
+//! rendered the way KubeVela's built-in definitions render them, and it is described by an
+//! [`ApplicationInfo`] (components with type, `externalRevision`, traits; policies; workflow;
+//! annotations). Traits, the `rollout` trait included, stay attached to their component:
+//! render does not act on them. Other `core.oam.dev` documents (Policy, Workflow) are returned
+//! in [`Rendered::oam_objects`], not applied.
+//!
+//! | type | renders |
+//! |---|---|
+//! | `webservice` | `apps/v1` Deployment named after the component; a `v1` Service of the same name when a port has `expose: true` |
+//! | `worker` | `apps/v1` Deployment; never a Service |
+//! | `cloneset` | OpenKruise `apps.kruise.io/v1alpha1` CloneSet named after the component; a Service like `webservice` |
+//! | `ref-objects` | the objects named in `objects`, found in Git (see [`refs`](crate::RefLookup)) |
+//!
+//! Properties of `webservice`, `worker` and `cloneset`:
+//!
+//! | property | type | renders as |
+//! |---|---|---|
+//! | `image` (required) | string | `containers[0].image` (the container is named after the component) |
+//! | `imagePullPolicy` | `Always` \| `Never` \| `IfNotPresent` | `containers[0].imagePullPolicy` |
+//! | `imagePullSecrets` | list of strings | `imagePullSecrets: [{name}]` |
+//! | `cmd` | list of strings | `containers[0].command` |
+//! | `args` | list of strings | `containers[0].args` |
+//! | `env` | list of `{name, value?: string, valueFrom?: mapping}` | `containers[0].env` |
+//! | `ports` | list of `{port: 1..65535, name?, protocol?: TCP\|UDP\|SCTP, expose?: bool}` | `containerPort`s named `port-<N>` unless named; exposed ones become Service ports `{name, port, targetPort}` (+`protocol` when not TCP) |
+//! | `port` | integer (older form, ignored when `ports` is set) | one `containerPort`, not exposed |
+//! | `exposeType` | `ClusterIP` (default) \| `NodePort` \| `LoadBalancer` \| `ExternalName` | Service `type` |
+//! | `cpu`, `memory` | string (a bare number is accepted for `cpu: 0.5`) | `resources.requests` and `resources.limits` |
+//! | `labels` | map of strings | workload `metadata.labels` and pod template labels |
+//! | `annotations` | map of strings | workload `metadata.annotations` and pod template annotations |
+//! | `replicas` | integer ≥ 0 | `spec.replicas` (unset by default, so a rollout or HPA can own it) |
+//! | `livenessProbe`, `readinessProbe` | mapping | passed through to `containers[0]` |
+//! | `updateStrategyType` (`cloneset` only) | `ReCreate` \| `InPlaceIfPossible` \| `InPlaceOnly` | `spec.updateStrategy.type` |
+//!
+//! Other properties (`volumeMounts`, `hostAliases`, ...) are ignored with a warning.
+//! Labels, as KubeVela sets them: workloads carry `app.oam.dev/name` (the Application's name),
+//! `app.oam.dev/component` and `workload.oam.dev/type`; the selector is
+//! `app.oam.dev/component: <component>`; pods carry `app.oam.dev/name` and
+//! `app.oam.dev/component`; the Service selects `app.oam.dev/component`. Objects of
+//! `ref-objects` get `app.oam.dev/name` and `app.oam.dev/component` added.
+//!
+//! `ref-objects` properties: `objects: [{apiVersion, kind, name, namespace?}]`. See
+//! [`RefLookup`] for where they are looked for.
+//!
+//! # Errors
+//!
+//! Every error is a [`RenderError`] displayed exactly `path:line: message`; all errors of an
+//! app are returned together ([`RenderErrors`]) and a render with any error is rejected whole:
+//! unparsable YAML (the parser's line), a document that is not a mapping, missing
+//! `apiVersion`/`kind`/`metadata.name`, invalid names (RFC 1123), unknown component types,
+//! missing or mistyped properties, duplicate objects (same API group, kind, namespace and name;
+//! the message names both places), `ref-objects` targets not found or ambiguous, and an
+//! `externalRevision` reused for a different spec.
+//!
+//! # Revisions and publishVersion (plan)
+//!
+//! See [`plan_revision`] and [`next_publish_version`]. Each component with a workload gets a
+//! [`ComponentRevision`] whose `controller_revision` is the ControllerRevision to apply
+//! (`<component>-v<N>` or `externalRevision`, labelled `controller.oam.dev/component` and
+//! `app.oam.dev/name`, `revision: N`, `data` = the rendered workload). The app's
+//! `app.oam.dev/publishVersion` (`alpha1`, `alpha2`, ...) changes exactly when
+//! [`Rendered::content_hash`] changes and is set on every workload's `metadata.annotations`
+//! (not on the pod template: no restart). An explicit publishVersion on the Application wins.
+//!
+//! # Order
+//!
+//! [`Rendered::objects`] is in apply order: Namespaces, CRDs, other cluster-scoped kinds,
+//! namespaced kinds rollgit knows (ServiceAccounts, Secrets, ConfigMaps, ... before
+//! workloads), unknown kinds (custom resources), admission webhook configurations last; then
+//! kind, group, namespace, name.
+
+mod discover;
+mod error;
+mod kinds;
+mod oam;
+mod refs;
+mod render;
+mod revision;
+mod yaml;
+
+pub use discover::{AppDir, affected_apps, app_of, belongs_to, discover_apps, is_manifest_path};
+pub use error::{RenderError, RenderErrors};
+pub use kinds::{ObjectKey, Scope, group_of, is_dns1123_label, is_dns1123_subdomain, scope_of};
+pub use oam::{COMPONENT_TYPES, WORKLOAD_TYPE_LABEL};
+pub use refs::{IndexedObject, NoRefs, ObjectIndex, RefLookup};
+pub use render::{
+    ApplicationInfo, ComponentInfo, Rendered, RenderedObject, SourceFile, SourceLocation,
+    render_app,
+};
+pub use revision::{
+    APP_COMPONENT_LABEL, APP_NAME_LABEL, COMPONENT_LABEL, ComponentRevision, ExistingRevision,
+    FIRST_PUBLISH_VERSION, PUBLISH_VERSION_ANNOTATION, RevisionError, RevisionState,
+    SPEC_HASH_ANNOTATION, canonical_json, existing_revision_from_object, next_publish_version,
+    plan_revision, revision_number_of, spec_hash,
+};

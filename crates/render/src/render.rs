@@ -1,0 +1,930 @@
+//! The render stage: an app's files to Kubernetes objects, component revisions and the
+//! Application's description.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::discover::is_manifest_path;
+use crate::error::{RenderError, RenderErrors};
+use crate::kinds::{ObjectKey, Scope, apply_rank, check_name, group_of, name_rule, scope_of};
+use crate::oam::{self, ComponentOutput, RefTarget};
+use crate::refs::RefLookup;
+use crate::revision::{
+    APP_COMPONENT_LABEL, APP_NAME_LABEL, ComponentRevision, PUBLISH_VERSION_ANNOTATION,
+    RevisionState, canonical_json, hex_sha256, next_publish_version, plan_revision,
+};
+use crate::yaml::{Located, Node, parse_documents};
+
+/// One file of an app at one commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// Repository-relative path.
+    pub path: String,
+    /// File content.
+    pub content: Vec<u8>,
+}
+
+impl SourceFile {
+    /// A file from a path and text.
+    pub fn new(path: impl Into<String>, content: impl Into<Vec<u8>>) -> Self {
+        SourceFile {
+            path: path.into(),
+            content: content.into(),
+        }
+    }
+}
+
+/// Where something was written.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct SourceLocation {
+    /// File path.
+    pub path: String,
+    /// 1-based line.
+    pub line: u32,
+}
+
+impl std::fmt::Display for SourceLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.path, self.line)
+    }
+}
+
+/// One object to apply.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RenderedObject {
+    /// The object (apiVersion, kind, metadata, ...), namespace defaulted where known.
+    pub object: Value,
+    /// Its identity.
+    pub key: ObjectKey,
+    /// Its scope as far as rollgit knows.
+    pub scope: Scope,
+    /// The document it came from (for a component's outputs: the component entry).
+    pub source: SourceLocation,
+    /// The component that produced it, if any.
+    pub component: Option<String>,
+    /// True for a component's workload (Deployment, CloneSet, or a workload kind among
+    /// `ref-objects`): it carries `app.oam.dev/publishVersion`; for a component with a
+    /// `rollout` trait the rollout stage, not a plain apply, owns it.
+    pub workload: bool,
+}
+
+/// One component of an Application.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ComponentInfo {
+    /// Component name.
+    pub name: String,
+    /// Component type (`webservice`, `worker`, `cloneset`, `ref-objects`).
+    #[serde(rename = "type")]
+    pub component_type: String,
+    /// `externalRevision`, if set in Git.
+    #[serde(rename = "externalRevision")]
+    pub external_revision: Option<String>,
+    /// `properties` as written.
+    pub properties: Value,
+    /// `traits` as written (a list; the `rollout` trait stays here, rollgit's render does not
+    /// act on traits).
+    pub traits: Value,
+    /// The workload object, if the component renders one.
+    pub workload: Option<ObjectKey>,
+    /// The revision decided for it ([`ComponentRevision::name`]).
+    pub revision: Option<String>,
+    /// Where the component is written.
+    pub source: SourceLocation,
+}
+
+impl ComponentInfo {
+    /// The properties of the component's first trait of `trait_type`, if any.
+    pub fn trait_properties(&self, trait_type: &str) -> Option<&Value> {
+        self.traits.as_array()?.iter().find_map(|t| {
+            (t.get("type")?.as_str()? == trait_type)
+                .then(|| t.get("properties").unwrap_or(&Value::Null))
+        })
+    }
+}
+
+/// A KubeVela Application found in the app. It is not applied (there is no KubeVela
+/// controller); the daemon records its status and later stages run its rollouts and workflow.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApplicationInfo {
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace`, or the app's namespace.
+    pub namespace: String,
+    /// Components, in order.
+    pub components: Vec<ComponentInfo>,
+    /// `spec.policies` as written (`null` when absent).
+    pub policies: Value,
+    /// `spec.workflow` as written (`null` when absent).
+    pub workflow: Value,
+    /// `metadata.annotations` (string values).
+    pub annotations: BTreeMap<String, String>,
+    /// `metadata.labels` (string values).
+    pub labels: BTreeMap<String, String>,
+    /// Where the Application is written.
+    pub source: SourceLocation,
+}
+
+/// The result of rendering one app.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rendered {
+    /// The rollgit app name.
+    pub app: String,
+    /// Objects to apply, in apply order (Namespaces, CRDs, cluster-scoped, namespaced known
+    /// kinds, unknown kinds, admission webhooks; then kind, namespace, name).
+    pub objects: Vec<RenderedObject>,
+    /// KubeVela Applications (not applied).
+    pub applications: Vec<ApplicationInfo>,
+    /// Other `core.oam.dev` documents (Policy, Workflow, ...): not applied, kept for the
+    /// workflow stage.
+    pub oam_objects: Vec<RenderedObject>,
+    /// One revision per component that renders a workload spec, in component order.
+    pub revisions: Vec<ComponentRevision>,
+    /// The app's `app.oam.dev/publishVersion`.
+    pub publish_version: String,
+    /// Whether it differs from [`RevisionState::publish`].
+    pub publish_version_changed: bool,
+    /// sha256 (hex) over the canonical JSON of the objects (before the publishVersion
+    /// annotation is added), the Applications and the other `core.oam.dev` documents.
+    pub content_hash: String,
+    /// Files outside the app that `ref-objects` read (feed them to
+    /// [`crate::AppDir::referenced`]).
+    pub referenced_paths: Vec<String>,
+    /// Problems that do not reject the render (ignored properties, ...), `path:line: message`.
+    pub warnings: Vec<RenderError>,
+}
+
+impl Rendered {
+    /// The rendered object with this key.
+    pub fn object(&self, key: &ObjectKey) -> Option<&RenderedObject> {
+        self.objects.iter().find(|o| &o.key == key)
+    }
+}
+
+/// An object on its way through the render.
+struct Item {
+    object: Value,
+    key: ObjectKey,
+    scope: Scope,
+    source: SourceLocation,
+    component: Option<String>,
+    workload: bool,
+    absorbed: bool,
+}
+
+pub(crate) struct Sink {
+    pub errors: Vec<RenderError>,
+    pub warnings: Vec<RenderError>,
+}
+
+impl Sink {
+    pub fn error(&mut self, e: RenderError) {
+        self.errors.push(e);
+    }
+    pub fn warn(&mut self, e: RenderError) {
+        self.warnings.push(e);
+    }
+}
+
+/// Header fields every document needs.
+struct Header {
+    api_version: String,
+    kind: String,
+    name: String,
+    namespace: Option<(String, u32)>,
+}
+
+fn header(path: &str, doc: &Located, sink: &mut Sink) -> Option<Header> {
+    if !matches!(doc.node, Node::Map(_)) {
+        sink.error(RenderError::new(
+            path,
+            doc.line,
+            format!(
+                "a Kubernetes object must be a mapping, got {}",
+                doc.node.type_name()
+            ),
+        ));
+        return None;
+    }
+    let mut ok = true;
+    let string_field = |key: &str, sink: &mut Sink| -> Option<String> {
+        match doc.get(key) {
+            None => {
+                sink.error(
+                    RenderError::new(path, doc.line, format!("missing {key}")).with_field(key),
+                );
+                None
+            }
+            Some(v) => match v.as_str() {
+                Some(s) if !s.is_empty() => Some(s.to_owned()),
+                _ => {
+                    sink.error(
+                        RenderError::new(
+                            path,
+                            v.line,
+                            format!(
+                                "{key} must be a non-empty string, got {}",
+                                v.node.type_name()
+                            ),
+                        )
+                        .with_field(key),
+                    );
+                    None
+                }
+            },
+        }
+    };
+    let api_version = string_field("apiVersion", sink);
+    let kind = string_field("kind", sink);
+    let mut name = None;
+    let mut namespace = None;
+    match doc.get("metadata") {
+        None => {
+            sink.error(
+                RenderError::new(path, doc.line, "missing metadata.name")
+                    .with_field("metadata.name"),
+            );
+            ok = false;
+        }
+        Some(meta) if !matches!(meta.node, Node::Map(_)) => {
+            sink.error(
+                RenderError::new(
+                    path,
+                    meta.line,
+                    format!("metadata must be a mapping, got {}", meta.node.type_name()),
+                )
+                .with_field("metadata"),
+            );
+            ok = false;
+        }
+        Some(meta) => {
+            match meta.get("name") {
+                None => {
+                    let hint = if meta.get("generateName").is_some() {
+                        " (generateName is not supported: rollgit applies objects by name)"
+                    } else {
+                        ""
+                    };
+                    sink.error(
+                        RenderError::new(path, meta.line, format!("missing metadata.name{hint}"))
+                            .with_field("metadata.name"),
+                    );
+                    ok = false;
+                }
+                Some(n) => match n.as_str() {
+                    Some(s) => name = Some((s.to_owned(), n.line)),
+                    None => {
+                        sink.error(
+                            RenderError::new(
+                                path,
+                                n.line,
+                                format!(
+                                    "metadata.name must be a string, got {}",
+                                    n.node.type_name()
+                                ),
+                            )
+                            .with_field("metadata.name"),
+                        );
+                        ok = false;
+                    }
+                },
+            }
+            if let Some(ns) = meta.get("namespace") {
+                match ns.as_str() {
+                    Some(s) => {
+                        if let Err(why) = check_name(crate::kinds::NameRule::Label, s) {
+                            sink.error(
+                                RenderError::new(
+                                    path,
+                                    ns.line,
+                                    format!("invalid metadata.namespace \"{s}\": {why}"),
+                                )
+                                .with_field("metadata.namespace"),
+                            );
+                            ok = false;
+                        } else {
+                            namespace = Some((s.to_owned(), ns.line));
+                        }
+                    }
+                    None => {
+                        sink.error(
+                            RenderError::new(
+                                path,
+                                ns.line,
+                                format!(
+                                    "metadata.namespace must be a string, got {}",
+                                    ns.node.type_name()
+                                ),
+                            )
+                            .with_field("metadata.namespace"),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+        }
+    }
+    let (api_version, kind, (name, name_line)) = (api_version?, kind?, name?);
+    if !ok {
+        return None;
+    }
+    if let Err(why) = check_name(name_rule(&api_version, &kind), &name) {
+        sink.error(
+            RenderError::new(
+                path,
+                name_line,
+                format!("invalid metadata.name \"{name}\": {why}"),
+            )
+            .with_field("metadata.name"),
+        );
+        return None;
+    }
+    Some(Header {
+        api_version,
+        kind,
+        name,
+        namespace,
+    })
+}
+
+/// Sets `metadata.namespace` (or removes it with `None`).
+pub(crate) fn set_namespace(object: &mut Value, namespace: Option<&str>) {
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        match namespace {
+            Some(ns) => {
+                meta.insert("namespace".into(), json!(ns));
+            }
+            None => {
+                meta.remove("namespace");
+            }
+        }
+    }
+}
+
+/// Adds string entries to `metadata.<field>` (labels or annotations).
+pub(crate) fn add_metadata_map(object: &mut Value, field: &str, entries: &[(&str, &str)]) {
+    let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let slot = meta
+        .entry(field.to_owned())
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !slot.is_object() {
+        *slot = Value::Object(Map::new());
+    }
+    if let Some(map) = slot.as_object_mut() {
+        for (k, v) in entries {
+            map.insert((*k).to_owned(), json!(v));
+        }
+    }
+}
+
+fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
+    v.and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn is_oam_group(api_version: &str) -> bool {
+    group_of(api_version) == "core.oam.dev"
+}
+
+/// Scopes declared by the CRDs of the app: (group, kind) → scope.
+fn crd_scopes(docs: &[(&str, Located)]) -> BTreeMap<(String, String), Scope> {
+    let mut out = BTreeMap::new();
+    for (_, doc) in docs {
+        let v = doc.to_json();
+        if v.get("kind").and_then(Value::as_str) != Some("CustomResourceDefinition") {
+            continue;
+        }
+        let spec = v.get("spec");
+        let group = spec.and_then(|s| s.get("group")).and_then(Value::as_str);
+        let kind = spec
+            .and_then(|s| s.get("names"))
+            .and_then(|n| n.get("kind"))
+            .and_then(Value::as_str);
+        let scope = match spec.and_then(|s| s.get("scope")).and_then(Value::as_str) {
+            Some("Cluster") => Scope::Cluster,
+            Some("Namespaced") => Scope::Namespaced,
+            _ => continue,
+        };
+        if let (Some(g), Some(k)) = (group, kind) {
+            out.insert((g.to_owned(), k.to_owned()), scope);
+        }
+    }
+    out
+}
+
+fn resolve_scope(api_version: &str, kind: &str, crds: &BTreeMap<(String, String), Scope>) -> Scope {
+    match scope_of(api_version, kind) {
+        Scope::Unknown => crds
+            .get(&(group_of(api_version).to_owned(), kind.to_owned()))
+            .copied()
+            .unwrap_or(Scope::Unknown),
+        s => s,
+    }
+}
+
+/// Server-populated fields that must not be applied from Git.
+fn strip_server_fields(object: &mut Value) {
+    if let Some(map) = object.as_object_mut() {
+        map.remove("status");
+    }
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        for f in [
+            "uid",
+            "resourceVersion",
+            "generation",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "managedFields",
+            "selfLink",
+            "ownerReferences",
+        ] {
+            meta.remove(f);
+        }
+    }
+}
+
+/// Renders one app: see the crate docs.
+///
+/// * `app`: the rollgit app name; `namespace`: the namespace given to namespaced objects
+///   (and Applications) that do not name one;
+/// * `files`: the app's files (non-manifest files are ignored);
+/// * `refs`: the repository's objects, for `ref-objects` ([`crate::ObjectIndex`]);
+/// * `prev`: what the cluster holds (existing revisions, last publishVersion).
+///
+/// Every error of the app is returned at once; a render never panics.
+pub fn render_app(
+    app: &str,
+    namespace: &str,
+    files: &[SourceFile],
+    refs: &dyn RefLookup,
+    prev: &RevisionState,
+) -> Result<Rendered, RenderErrors> {
+    let mut sink = Sink {
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let mut sorted: Vec<&SourceFile> = files.iter().filter(|f| is_manifest_path(&f.path)).collect();
+    sorted.sort_by(|a, b| a.path.cmp(&b.path));
+    let app_paths: BTreeSet<&str> = sorted.iter().map(|f| f.path.as_str()).collect();
+
+    let mut docs: Vec<(&str, Located)> = Vec::new();
+    for f in &sorted {
+        match parse_documents(&f.content) {
+            Ok(parsed) => docs.extend(parsed.into_iter().map(|d| (f.path.as_str(), d))),
+            Err(e) => sink.error(RenderError::new(&f.path, e.line, e.message)),
+        }
+    }
+    let crds = crd_scopes(&docs);
+
+    let mut items: Vec<Item> = Vec::new();
+    let mut oam_items: Vec<Item> = Vec::new();
+    let mut app_docs: Vec<(&str, &Located, Header)> = Vec::new();
+    for (path, doc) in &docs {
+        let Some(h) = header(path, doc, &mut sink) else {
+            continue;
+        };
+        if is_oam_group(&h.api_version) && h.kind == "Application" {
+            app_docs.push((path, doc, h));
+            continue;
+        }
+        let mut object = doc.to_json();
+        let scope = resolve_scope(&h.api_version, &h.kind, &crds);
+        let ns = match (scope, &h.namespace) {
+            (Scope::Cluster, Some((ns, line))) => {
+                sink.warn(RenderError::new(
+                    path,
+                    *line,
+                    format!(
+                        "{} is cluster-scoped: metadata.namespace \"{ns}\" is ignored",
+                        h.kind
+                    ),
+                ));
+                set_namespace(&mut object, None);
+                None
+            }
+            (Scope::Cluster, None) => None,
+            (_, Some((ns, _))) => Some(ns.clone()),
+            (Scope::Namespaced, None) => {
+                set_namespace(&mut object, Some(namespace));
+                Some(namespace.to_owned())
+            }
+            (Scope::Unknown, None) => None,
+        };
+        let item = Item {
+            key: ObjectKey {
+                group: group_of(&h.api_version).to_owned(),
+                kind: h.kind.clone(),
+                namespace: ns,
+                name: h.name.clone(),
+            },
+            object,
+            scope,
+            source: SourceLocation {
+                path: (*path).to_owned(),
+                line: doc.line.max(1),
+            },
+            component: None,
+            workload: false,
+            absorbed: false,
+        };
+        if is_oam_group(&h.api_version) {
+            if !matches!(h.kind.as_str(), "Policy" | "Workflow") {
+                sink.warn(RenderError::new(
+                    path,
+                    doc.line,
+                    format!(
+                        "{} {} is not applied: rollgit runs no KubeVela controller",
+                        h.kind, h.name
+                    ),
+                ));
+            }
+            oam_items.push(item);
+        } else {
+            items.push(item);
+        }
+    }
+
+    // Applications.
+    let mut applications: Vec<ApplicationInfo> = Vec::new();
+    let mut revisions: Vec<ComponentRevision> = Vec::new();
+    let mut referenced_paths: BTreeSet<String> = BTreeSet::new();
+    let mut component_names: BTreeMap<String, SourceLocation> = BTreeMap::new();
+    let mut explicit_publish: Option<String> = None;
+    for (path, doc, h) in &app_docs {
+        let app_ns = h
+            .namespace
+            .as_ref()
+            .map_or(namespace.to_owned(), |(ns, _)| ns.clone());
+        let Some(parsed) = oam::parse_application(path, doc, &h.name, &app_ns, &mut sink) else {
+            continue;
+        };
+        let meta = doc.get("metadata").map(Located::to_json);
+        let annotations = string_map(meta.as_ref().and_then(|m| m.get("annotations")));
+        if explicit_publish.is_none() {
+            explicit_publish = annotations.get(PUBLISH_VERSION_ANNOTATION).cloned();
+        }
+        let mut info = ApplicationInfo {
+            name: h.name.clone(),
+            namespace: app_ns.clone(),
+            components: Vec::new(),
+            policies: parsed.policies,
+            workflow: parsed.workflow,
+            annotations,
+            labels: string_map(meta.as_ref().and_then(|m| m.get("labels"))),
+            source: SourceLocation {
+                path: (*path).to_owned(),
+                line: doc.line.max(1),
+            },
+        };
+        for comp in parsed.components {
+            let source = SourceLocation {
+                path: (*path).to_owned(),
+                line: comp.line,
+            };
+            if let Some(first) = component_names.get(&comp.name) {
+                sink.error(RenderError::new(
+                    path,
+                    comp.line,
+                    format!(
+                        "duplicate component name \"{}\" (also defined at {first})",
+                        comp.name
+                    ),
+                ));
+                continue;
+            }
+            component_names.insert(comp.name.clone(), source.clone());
+            let mut outputs: Vec<Item> = Vec::new();
+            let mut workload_key = None;
+            let mut data: Option<Value> = None;
+            match comp.output {
+                ComponentOutput::Objects(objs) => {
+                    for (i, obj) in objs.into_iter().enumerate() {
+                        let api_version = obj
+                            .get("apiVersion")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned();
+                        let kind = obj
+                            .get("kind")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned();
+                        let name = obj
+                            .pointer("/metadata/name")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned();
+                        let key = ObjectKey {
+                            group: group_of(&api_version).to_owned(),
+                            kind: kind.clone(),
+                            namespace: Some(app_ns.clone()),
+                            name,
+                        };
+                        if i == 0 {
+                            workload_key = Some(key.clone());
+                            data = Some(obj.clone());
+                        }
+                        outputs.push(Item {
+                            scope: scope_of(&api_version, &kind),
+                            key,
+                            object: obj,
+                            source: source.clone(),
+                            component: Some(comp.name.clone()),
+                            workload: i == 0,
+                            absorbed: false,
+                        });
+                    }
+                }
+                ComponentOutput::Refs(targets) => {
+                    let mut objs = Vec::new();
+                    for t in targets {
+                        if let Some(item) = resolve_ref(
+                            &t,
+                            &comp.name,
+                            &h.name,
+                            &app_ns,
+                            path,
+                            &mut items,
+                            &app_paths,
+                            refs,
+                            &crds,
+                            &mut referenced_paths,
+                            &mut sink,
+                        ) {
+                            objs.push(item.object.clone());
+                            outputs.push(item);
+                        }
+                    }
+                    data = Some(json!({ "objects": objs }));
+                }
+                ComponentOutput::Invalid => {}
+            }
+            let mut revision_name = None;
+            if let Some(d) = &data {
+                let existing = prev
+                    .components
+                    .get(&comp.name)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                match plan_revision(
+                    &h.name,
+                    Some(&app_ns),
+                    &comp.name,
+                    comp.external_revision.as_deref(),
+                    d,
+                    existing,
+                ) {
+                    Ok(r) => {
+                        revision_name = Some(r.name.clone());
+                        revisions.push(r);
+                    }
+                    Err(e) => sink.error(
+                        RenderError::new(path, comp.external_revision_line, e.to_string())
+                            .with_field(format!("{}.externalRevision", comp.field)),
+                    ),
+                }
+            }
+            info.components.push(ComponentInfo {
+                name: comp.name.clone(),
+                component_type: comp.component_type.clone(),
+                external_revision: comp.external_revision.clone(),
+                properties: comp.properties,
+                traits: comp.traits,
+                workload: workload_key,
+                revision: revision_name,
+                source,
+            });
+            items.extend(outputs);
+        }
+        applications.push(info);
+    }
+
+    let mut items: Vec<Item> = items.into_iter().filter(|i| !i.absorbed).collect();
+
+    // Duplicates, in source order.
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by(|a, b| items[*a].source.cmp(&items[*b].source));
+    let mut seen: BTreeMap<&ObjectKey, &SourceLocation> = BTreeMap::new();
+    for i in order {
+        let item = &items[i];
+        if let Some(first) = seen.get(&item.key) {
+            sink.error(RenderError::new(
+                &item.source.path,
+                item.source.line,
+                format!("duplicate object {} (also defined at {first})", item.key),
+            ));
+        } else {
+            seen.insert(&item.key, &item.source);
+        }
+    }
+
+    if !sink.errors.is_empty() {
+        let mut errors = sink.errors;
+        errors.sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
+        errors.dedup();
+        return Err(RenderErrors(errors));
+    }
+
+    items.sort_by(|a, b| apply_sort_key(a).cmp(&apply_sort_key(b)));
+    oam_items.sort_by(|a, b| apply_sort_key(a).cmp(&apply_sort_key(b)));
+
+    let content = json!({
+        "objects": items.iter().map(|i| &i.object).collect::<Vec<_>>(),
+        "applications": applications,
+        "oam": oam_items.iter().map(|i| &i.object).collect::<Vec<_>>(),
+    });
+    let content_hash = hex_sha256(canonical_json(&content).as_bytes());
+    let prev_publish = prev.publish.as_ref().map(|(v, h)| (v.as_str(), h.as_str()));
+    let (publish_version, publish_version_changed) = match explicit_publish {
+        Some(v) => {
+            let changed = prev_publish.is_none_or(|(pv, _)| pv != v);
+            (v, changed)
+        }
+        None => next_publish_version(prev_publish, &content_hash),
+    };
+    for item in items.iter_mut().filter(|i| i.workload) {
+        add_metadata_map(
+            &mut item.object,
+            "annotations",
+            &[(PUBLISH_VERSION_ANNOTATION, &publish_version)],
+        );
+    }
+
+    let into_rendered = |i: Item| RenderedObject {
+        object: i.object,
+        key: i.key,
+        scope: i.scope,
+        source: i.source,
+        component: i.component,
+        workload: i.workload,
+    };
+    let mut warnings = sink.warnings;
+    warnings.sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
+    Ok(Rendered {
+        app: app.to_owned(),
+        objects: items.into_iter().map(into_rendered).collect(),
+        applications,
+        oam_objects: oam_items.into_iter().map(into_rendered).collect(),
+        revisions,
+        publish_version,
+        publish_version_changed,
+        content_hash,
+        referenced_paths: referenced_paths.into_iter().collect(),
+        warnings,
+    })
+}
+
+fn apply_sort_key(i: &Item) -> impl Ord + '_ {
+    let api_version = i
+        .object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    (
+        apply_rank(api_version, &i.key.kind, i.scope),
+        &i.key.kind,
+        &i.key.group,
+        &i.key.namespace,
+        &i.key.name,
+        &i.source,
+    )
+}
+
+const WORKLOAD_KINDS: &[(&str, &str)] = &[
+    ("apps", "Deployment"),
+    ("apps", "StatefulSet"),
+    ("apps", "DaemonSet"),
+    ("apps.kruise.io", "CloneSet"),
+];
+
+#[allow(clippy::too_many_arguments)]
+fn resolve_ref(
+    t: &RefTarget,
+    component: &str,
+    application: &str,
+    app_ns: &str,
+    app_path: &str,
+    items: &mut [Item],
+    app_paths: &BTreeSet<&str>,
+    refs: &dyn RefLookup,
+    crds: &BTreeMap<(String, String), Scope>,
+    referenced_paths: &mut BTreeSet<String>,
+    sink: &mut Sink,
+) -> Option<Item> {
+    let group = group_of(&t.api_version).to_owned();
+    let scope = resolve_scope(&t.api_version, &t.kind, crds);
+    let wanted_ns = match scope {
+        Scope::Cluster => None,
+        _ => Some(t.namespace.clone().unwrap_or_else(|| app_ns.to_owned())),
+    };
+    let display = ObjectKey {
+        group: group.clone(),
+        kind: t.kind.clone(),
+        namespace: wanted_ns.clone(),
+        name: t.name.clone(),
+    };
+    let labels = [
+        (APP_NAME_LABEL, application),
+        (APP_COMPONENT_LABEL, component),
+    ];
+    let workload = WORKLOAD_KINDS
+        .iter()
+        .any(|(g, k)| *g == group && *k == t.kind);
+    // 1. The app's own documents.
+    if let Some(own) = items.iter_mut().find(|i| {
+        i.component.is_none()
+            && i.key.group == group
+            && i.key.kind == t.kind
+            && i.key.name == t.name
+            && (scope == Scope::Cluster
+                || i.key.namespace.is_none()
+                || i.key.namespace == wanted_ns)
+    }) {
+        own.absorbed = true;
+        let mut object = own.object.clone();
+        set_namespace(&mut object, wanted_ns.as_deref());
+        add_metadata_map(&mut object, "labels", &labels);
+        return Some(Item {
+            object,
+            key: display,
+            scope: own.scope,
+            source: own.source.clone(),
+            component: Some(component.to_owned()),
+            workload,
+            absorbed: false,
+        });
+    }
+    // 2. The rest of the repository.
+    let candidates: Vec<_> = refs
+        .find_objects(&group, &t.kind, &t.name)
+        .into_iter()
+        .filter(|c| !app_paths.contains(c.path.as_str()))
+        .filter(|c| {
+            let ns = c
+                .object
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str);
+            scope == Scope::Cluster || ns.is_none() || ns == wanted_ns.as_deref()
+        })
+        .collect();
+    match candidates.as_slice() {
+        [] => {
+            sink.error(
+                RenderError::new(
+                    app_path,
+                    t.line,
+                    format!(
+                        "component \"{component}\": ref-objects: {display} not found in the repository"
+                    ),
+                )
+                .with_field(t.field.clone()),
+            );
+            None
+        }
+        [found] => {
+            let mut object = found.object.clone();
+            strip_server_fields(&mut object);
+            set_namespace(&mut object, wanted_ns.as_deref());
+            add_metadata_map(&mut object, "labels", &labels);
+            referenced_paths.insert(found.path.clone());
+            Some(Item {
+                object,
+                key: display,
+                scope,
+                source: SourceLocation {
+                    path: found.path.clone(),
+                    line: found.line,
+                },
+                component: Some(component.to_owned()),
+                workload,
+                absorbed: false,
+            })
+        }
+        many => {
+            let places: Vec<String> = many
+                .iter()
+                .map(|c| format!("{}:{}", c.path, c.line))
+                .collect();
+            sink.error(
+                RenderError::new(
+                    app_path,
+                    t.line,
+                    format!(
+                        "component \"{component}\": ref-objects: {display} is ambiguous, found at {}",
+                        places.join(", ")
+                    ),
+                )
+                .with_field(t.field.clone()),
+            );
+            None
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! App discovery and incremental render.
+
+use rollgit_render::{AppDir, affected_apps, app_of, discover_apps};
+
+fn paths(ps: &[&str]) -> Vec<String> {
+    ps.iter().map(|p| (*p).to_owned()).collect()
+}
+
+fn found(ps: &[&str], roots: &[&str]) -> Vec<(String, String)> {
+    discover_apps(&paths(ps), &paths(roots))
+        .into_iter()
+        .map(|a| (a.name, a.dir))
+        .collect()
+}
+
+fn pair(n: &str, d: &str) -> (String, String) {
+    (n.to_owned(), d.to_owned())
+}
+
+#[test]
+fn discover_table() {
+    let tree = [
+        "README.md",
+        "apps/web/deploy.yaml",
+        "apps/web/svc.yml",
+        "apps/api/app.yaml",
+        "apps/api/base/cm.yaml",
+        "apps/docs/README.md",
+        "infra/ns.yaml",
+        "envs/prod/web/app.yaml",
+        "envs/dev/web/app.json",
+        "root.yaml",
+    ];
+    // (case, roots, expected (name, dir))
+    type Case<'a> = (&'a str, Vec<&'a str>, Vec<(String, String)>);
+    let cases: Vec<Case> = vec![
+        (
+            "plain dir with yaml",
+            vec!["infra"],
+            vec![pair("infra", "infra")],
+        ),
+        (
+            "trailing slash and ./",
+            vec!["./infra/"],
+            vec![pair("infra", "infra")],
+        ),
+        (
+            "glob one per directory",
+            vec!["apps/*"],
+            vec![pair("api", "apps/api"), pair("web", "apps/web")],
+        ),
+        (
+            "plain dir without yaml acts as dir/*",
+            vec!["apps"],
+            vec![pair("api", "apps/api"), pair("web", "apps/web")],
+        ),
+        (
+            "prefix glob",
+            vec!["apps/w*"],
+            vec![pair("web", "apps/web")],
+        ),
+        (
+            "name collisions use the whole dir",
+            vec!["envs/*/web"],
+            vec![
+                pair("envs-dev-web", "envs/dev/web"),
+                pair("envs-prod-web", "envs/prod/web"),
+            ],
+        ),
+        (
+            "double star",
+            vec!["envs/**/web"],
+            vec![
+                pair("envs-dev-web", "envs/dev/web"),
+                pair("envs-prod-web", "envs/prod/web"),
+            ],
+        ),
+        ("repository root", vec!["."], vec![pair("root", "")]),
+        ("missing dir", vec!["nothing"], vec![]),
+        (
+            "several roots",
+            vec!["infra", "apps/web"],
+            vec![pair("web", "apps/web"), pair("infra", "infra")],
+        ),
+    ];
+    for (case, roots, expected) in cases {
+        assert_eq!(found(&tree, &roots), expected, "{case}");
+    }
+}
+
+fn app(name: &str, dir: &str, referenced: &[&str]) -> AppDir {
+    AppDir {
+        name: name.into(),
+        dir: dir.into(),
+        referenced: paths(referenced),
+    }
+}
+
+#[test]
+fn affected_table() {
+    let apps = vec![
+        app("web", "apps/web", &["shared/config.yaml"]),
+        app("api", "apps/api", &[]),
+        app("nested", "apps/api/nested", &[]),
+        app("webx", "apps/webx", &[]),
+    ];
+    // (case, changed, expected)
+    let cases: &[(&str, &[&str], &[&str])] = &[
+        ("one app", &["apps/web/deploy.yaml"], &["web"]),
+        (
+            "sibling with a common prefix is not affected",
+            &["apps/webx/a.yaml"],
+            &["webx"],
+        ),
+        ("subdirectory", &["apps/api/base/cm.yaml"], &["api"]),
+        ("nested app wins", &["apps/api/nested/x.yaml"], &["nested"]),
+        (
+            "non-manifest change affects nothing",
+            &["apps/web/README.md"],
+            &[],
+        ),
+        ("unrelated change", &["docs/index.yaml"], &[]),
+        ("referenced file", &["shared/config.yaml"], &["web"]),
+        (
+            "several, sorted and deduplicated",
+            &["apps/web/a.yaml", "apps/api/b.yaml", "apps/web/c.yaml"],
+            &["api", "web"],
+        ),
+    ];
+    for (case, changed, expected) in cases {
+        assert_eq!(
+            affected_apps(&paths(changed), &apps),
+            paths(expected),
+            "{case}"
+        );
+    }
+    assert_eq!(
+        app_of("apps/api/nested/x.yaml", &apps).map(|a| a.name.as_str()),
+        Some("nested")
+    );
+}

@@ -1,0 +1,30 @@
+//! rollgit's source stage: follow Git repositories and tell the rest of the pipeline what changed.
+//!
+//! * [`fetch`] keeps a bare mirror of a remote (`https://`, `ssh://`/scp-like, `git://`, `file://`)
+//!   under a cache directory, or reads a **local repository path** in place, and resolves
+//!   `refs/heads/<branch>` to a commit ([`FetchResult`]).
+//! * [`Repo`] reads a commit: [`Repo::list_files`], [`Repo::read_files`], [`Repo::read_file`],
+//!   [`Repo::changed_paths`] (tree diff) and [`Repo::commit_info`].
+//! * [`Trigger`] coalesces fetch requests (poll, webhook, file-system watch) so that any number of
+//!   requests while a fetch is pending or running produce exactly one more fetch; [`PollSchedule`]
+//!   and [`poll`] drive it on an interval with deterministic jitter; [`watch_local_repo`] drives it
+//!   from the refs of a local repository.
+//! * [`webhook`] verifies GitHub, Gitea, GitLab and generic HMAC webhooks in constant time.
+//!   Webhooks are hints only: the daemon always fetches from the remote and never trusts a payload.
+//!
+//! All git operations are blocking (gix); the daemon runs them in `tokio::task::spawn_blocking`.
+//! Credentials are never logged and never appear in errors: every message is scrubbed of the
+//! credential values and the URL's user-info (see [`redact_url`]).
+
+mod error;
+mod git;
+mod trigger;
+mod watch;
+pub mod webhook;
+
+pub use error::{RedactedError, SourceError};
+pub use git::{
+    CommitInfo, Credentials, FetchResult, ObjectId, Repo, RepoSpec, fetch, mirror_path, redact_url,
+};
+pub use trigger::{PollSchedule, Trigger, poll};
+pub use watch::{RepoWatcher, watch_local_repo};
