@@ -360,6 +360,56 @@ pub fn decode_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
     Ok(v)
 }
 
+/// Whether two versions of an object are the same but for resourceVersion and managedFields
+/// timestamps (a no-op write), compared in place.
+fn same_ignoring_volatile(a: &Value, b: &Value) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().all(|(k, va)| {
+        let Some(vb) = b.get(k) else { return false };
+        if k != "metadata" {
+            return va == vb;
+        }
+        let (Some(ma), Some(mb)) = (va.as_object(), vb.as_object()) else {
+            return va == vb;
+        };
+        let keys = |m: &serde_json::Map<String, Value>| {
+            m.iter()
+                .filter(|(k, _)| k.as_str() != "resourceVersion")
+                .count()
+        };
+        keys(ma) == keys(mb)
+            && ma.iter().all(|(mk, x)| match mk.as_str() {
+                "resourceVersion" => true,
+                "managedFields" => managed_fields_equal(x, mb.get(mk).unwrap_or(&Value::Null)),
+                _ => mb.get(mk) == Some(x),
+            })
+    })
+}
+
+fn managed_fields_equal(a: &Value, b: &Value) -> bool {
+    match (a.as_array(), b.as_array()) {
+        (Some(a), Some(b)) => {
+            a.len() == b.len()
+                && a.iter().zip(b).all(|(x, y)| match (x.as_object(), y.as_object()) {
+                    (Some(x), Some(y)) => {
+                        x.iter().filter(|(k, _)| k.as_str() != "time").count()
+                            == y.iter().filter(|(k, _)| k.as_str() != "time").count()
+                            && x.iter()
+                                .all(|(k, v)| k == "time" || y.get(k) == Some(v))
+                    }
+                    _ => x == y,
+                })
+        }
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
 fn strip_volatile(v: &Value) -> Value {
     let mut v = v.clone();
     if let Some(m) = v["metadata"].as_object_mut() {
@@ -375,6 +425,23 @@ fn strip_volatile(v: &Value) -> Value {
     v
 }
 
+/// Whether the parts of two objects that make up their spec (all but metadata, status,
+/// apiVersion and kind) are equal.
+fn spec_equal(a: &Value, b: &Value) -> bool {
+    const SKIP: [&str; 4] = ["metadata", "status", "apiVersion", "kind"];
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let count = |m: &serde_json::Map<String, Value>| {
+        m.keys().filter(|k| !SKIP.contains(&k.as_str())).count()
+    };
+    count(a) == count(b)
+        && a.iter()
+            .filter(|(k, _)| !SKIP.contains(&k.as_str()))
+            .all(|(k, v)| b.get(k) == Some(v))
+}
+
+#[cfg(test)]
 fn spec_of(v: &Value) -> Value {
     let mut v = v.clone();
     if let Some(m) = v.as_object_mut() {
@@ -936,7 +1003,7 @@ impl Ctx {
                     causes,
                 ));
             }
-            if has_generation(&self.rt) && spec_of(&old) != spec_of(&new) {
+            if has_generation(&self.rt) && !spec_equal(&old, &new) {
                 let g = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
                 new["metadata"]["generation"] = json!(g);
             }
@@ -953,7 +1020,7 @@ impl Ctx {
         {
             return Ok(Change::Delete);
         }
-        if strip_volatile(&new) == strip_volatile(&old) {
+        if same_ignoring_volatile(&new, &old) {
             return Ok(Change::Unchanged);
         }
         Ok(Change::Put(new))
@@ -966,14 +1033,15 @@ impl Ctx {
         build: F,
     ) -> Result<Response, ApiError>
     where
-        F: FnOnce(Option<&Entry>) -> Result<Option<Change>, ApiError>,
+        F: FnMut(Option<&Entry>) -> Result<Option<Change>, ApiError>,
     {
         let dry = self.query.dry_run()?;
         let (g, p) = self.gr_name();
+        let mut build = build;
         let written = self
             .srv
             .store
-            .write(&self.key(name), dry, |cur, _| match build(cur)? {
+            .write_optimistic(&self.key(name), dry, |cur| match build(cur)? {
                 Some(c) => Ok(c),
                 None if allow_create => Err(ApiError::internal("no object to create")),
                 None => Err(ApiError::not_found(g, p, name)),
@@ -1003,7 +1071,7 @@ impl Ctx {
         }
         self.commit_update(name, false, |cur| {
             let Some(cur) = cur else { return Ok(None) };
-            self.finish_update(cur, obj, &manager, true).map(Some)
+            self.finish_update(cur, obj.clone(), &manager, true).map(Some)
         })
     }
 
@@ -1137,7 +1205,7 @@ impl Ctx {
         let written = self
             .srv
             .store
-            .write(&self.key(name), dry, |cur, _| match cur {
+            .write_optimistic(&self.key(name), dry, |cur| match cur {
                 None => {
                     if sub.is_some() {
                         return Err(ApiError::not_found(g, p, name));
@@ -1679,6 +1747,27 @@ fn decode_continue(token: &str) -> Result<(String, String, u64), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn in_place_comparisons_agree_with_stripped_copies() {
+        let base = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "3", "managedFields": [{"manager": "m", "time": "2026-01-01T00:00:00Z", "fieldsV1": {"f:data": {}}}]}, "data": {"k": "v"}});
+        let cases = [
+            ("only resourceVersion differs", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "9", "managedFields": [{"manager": "m", "time": "2026-01-01T00:00:00Z", "fieldsV1": {"f:data": {}}}]}, "data": {"k": "v"}})),
+            ("only a managedFields time differs", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "3", "managedFields": [{"manager": "m", "time": "2027-01-01T00:00:00Z", "fieldsV1": {"f:data": {}}}]}, "data": {"k": "v"}})),
+            ("data differs", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "3", "managedFields": [{"manager": "m", "time": "2026-01-01T00:00:00Z", "fieldsV1": {"f:data": {}}}]}, "data": {"k": "w"}})),
+            ("a label added", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "labels": {"x": "y"}, "resourceVersion": "3", "managedFields": [{"manager": "m", "time": "2026-01-01T00:00:00Z", "fieldsV1": {"f:data": {}}}]}, "data": {"k": "v"}})),
+            ("a manager added", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "3", "managedFields": [{"manager": "m", "time": "2026-01-01T00:00:00Z", "fieldsV1": {"f:data": {}}}, {"manager": "n"}]}, "data": {"k": "v"}})),
+            ("resourceVersion missing on one side", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "managedFields": [{"manager": "m", "time": "2026-01-01T00:00:00Z", "fieldsV1": {"f:data": {}}}]}, "data": {"k": "v"}})),
+        ];
+        for (name, other) in cases {
+            assert_eq!(
+                same_ignoring_volatile(&base, &other),
+                strip_volatile(&base) == strip_volatile(&other),
+                "{name}"
+            );
+            assert_eq!(spec_equal(&base, &other), spec_of(&base) == spec_of(&other), "{name}");
+        }
+    }
 
     #[test]
     fn continue_token_round_trips() {

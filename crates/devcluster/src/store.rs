@@ -465,7 +465,51 @@ impl Store {
             .and_then(|b| b.get(&(key.namespace.clone(), key.name.clone())))
             .cloned();
         let next_rv = inner.rv + 1;
-        match decide(current.as_ref(), next_rv)? {
+        let change = decide(current.as_ref(), next_rv)?;
+        self.commit(&mut inner, key, current, change, dry_run)
+    }
+
+    /// Like [`Store::write`], but `decide` runs outside the store lock (so writes to different
+    /// objects are computed in parallel) and its decision is committed only if the object has
+    /// not changed meanwhile; otherwise `decide` runs again on the newer object, as the
+    /// apiserver's GuaranteedUpdate does. `decide` may read the store.
+    pub fn write_optimistic<F>(
+        &self,
+        key: &ObjKey,
+        dry_run: bool,
+        mut decide: F,
+    ) -> Result<Written, ApiError>
+    where
+        F: FnMut(Option<&Entry>) -> Result<Change, ApiError>,
+    {
+        const ATTEMPTS: usize = 32;
+        for _ in 0..ATTEMPTS {
+            let current = self.get(key);
+            let change = decide(current.as_ref())?;
+            let mut inner = self.lock();
+            let now = inner
+                .buckets
+                .get(&key.gr)
+                .and_then(|b| b.get(&(key.namespace.clone(), key.name.clone())))
+                .map(|e| e.meta.rv);
+            if now != current.as_ref().map(|e| e.meta.rv) {
+                continue;
+            }
+            return self.commit(&mut inner, key, current, change, dry_run);
+        }
+        Err(ApiError::stale(&key.gr.group, &key.gr.resource, &key.name))
+    }
+
+    fn commit(
+        &self,
+        inner: &mut MutexGuard<'_, Inner>,
+        key: &ObjKey,
+        current: Option<Entry>,
+        change: Change,
+        dry_run: bool,
+    ) -> Result<Written, ApiError> {
+        let next_rv = inner.rv + 1;
+        match change {
             Change::Unchanged => Ok(Written {
                 entry: current,
                 created: false,
@@ -488,9 +532,9 @@ impl Store {
                 }
                 inner.rv = next_rv;
                 if let Some(old) = &current {
-                    index_remove(&mut inner, key, &old.meta);
+                    index_remove(inner, key, &old.meta);
                 }
-                index_add(&mut inner, key, &entry.meta);
+                index_add(inner, key, &entry.meta);
                 inner
                     .buckets
                     .entry(key.gr.clone())
@@ -502,7 +546,7 @@ impl Store {
                     EventType::Modified
                 };
                 let prev = current.as_ref().map(|c| c.meta.clone());
-                self.emit(&mut inner, key, etype, entry.clone(), prev);
+                self.emit(inner, key, etype, entry.clone(), prev);
                 Ok(Written {
                     entry: Some(entry),
                     created,
@@ -535,11 +579,11 @@ impl Store {
                     });
                 }
                 inner.rv = next_rv;
-                index_remove(&mut inner, key, &old.meta);
+                index_remove(inner, key, &old.meta);
                 if let Some(b) = inner.buckets.get_mut(&key.gr) {
                     b.remove(&(key.namespace.clone(), key.name.clone()));
                 }
-                self.emit(&mut inner, key, EventType::Deleted, entry.clone(), None);
+                self.emit(inner, key, EventType::Deleted, entry.clone(), None);
                 Ok(Written {
                     entry: Some(entry),
                     created: false,
