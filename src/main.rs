@@ -1,9 +1,8 @@
 //! rollgit: a GitOps reconciler daemon. This is the command-line edge (the I/O shell).
 
-mod plan;
-
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use rollgit::{api, config, daemon, demo, metrics, plan};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +26,42 @@ enum Command {
     Up(UpArgs),
     /// Show what a rollout spec (KubeVela, Argo Rollouts, OpenKruise) does at each step.
     Plan(plan::PlanArgs),
+    /// Follow Git repositories and keep a cluster in their state.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Configuration file (repos, clusters, sync policy). Flags below are for the simple case.
+    #[arg(long, conflicts_with_all = ["repo", "path", "kubeconfig"])]
+    config: Option<PathBuf>,
+    /// Repository URL (https, ssh, file) or local repository path.
+    #[arg(long)]
+    repo: Option<String>,
+    /// Branch to follow.
+    #[arg(long, default_value = "main")]
+    branch: String,
+    /// App directory or glob in the repository (repeatable; default: the whole repository).
+    #[arg(long)]
+    path: Vec<String>,
+    /// Kubeconfig of the target cluster (default: in-cluster, $KUBECONFIG or ~/.kube/config).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Context in the kubeconfig.
+    #[arg(long)]
+    context: Option<String>,
+    /// Poll interval.
+    #[arg(long, default_value = "30s")]
+    interval: String,
+    /// Default namespace for namespaced objects.
+    #[arg(long, default_value = "default")]
+    namespace: String,
+    /// Address for webhooks, /healthz and /metrics.
+    #[arg(long)]
+    listen: Option<String>,
+    /// Directory for mirrors and state.
+    #[arg(long, default_value = ".rollgit")]
+    state_dir: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -66,9 +101,12 @@ struct UpArgs {
     /// Address the embedded dev cluster listens on.
     #[arg(long, default_value = "127.0.0.1:6443")]
     listen: SocketAddr,
-    /// Directory for rollgit's state (the dev cluster's data and its kubeconfig).
+    /// Directory for rollgit's state (the dev cluster's data, its kubeconfig, the demo repository).
     #[arg(long, default_value = ".rollgit")]
     state_dir: PathBuf,
+    /// Address of rollgit's webhook and metrics endpoint.
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    api_listen: SocketAddr,
 }
 
 async fn wait_for_shutdown() {
@@ -122,22 +160,108 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     })
     .await
     .context("starting the embedded dev cluster")?;
+    let repo_dir = args.state_dir.join("demo-repo");
+    let created = demo::ensure_repo(&repo_dir)?;
+    let repo_dir = std::fs::canonicalize(&repo_dir).unwrap_or(repo_dir);
     let kc = std::fs::canonicalize(&kubeconfig).unwrap_or(kubeconfig);
-    println!("rollgit dev cluster is up at {}", cluster.url());
-    println!();
-    println!("Use it with kubectl:");
-    println!("  export KUBECONFIG={}", kc.display());
-    println!("  kubectl get namespaces");
-    println!("  kubectl create deployment web --image=nginx:1.27 --replicas=3");
-    println!("  kubectl get deployments -o wide");
-    println!();
+    let cfg = config::RawConfig {
+        repos: vec![config::RawRepo {
+            name: Some("demo".into()),
+            url: Some(repo_dir.display().to_string()),
+            branch: Some("main".into()),
+            paths: vec!["apps/*".into()],
+            interval: Some("30s".into()),
+            ..Default::default()
+        }],
+        clusters: vec![config::RawCluster {
+            name: Some("dev".into()),
+            kubeconfig: Some(kc.clone()),
+            context: None,
+        }],
+        listen: Some(args.api_listen.to_string()),
+        state_dir: Some(args.state_dir.clone()),
+        ..Default::default()
+    }
+    .resolve("up")?;
     println!(
-        "Objects are kept in {}. Press Ctrl-C to stop.",
-        args.state_dir.join("devcluster").display()
+        "rollgit is up: dev cluster at {}, following {}",
+        cluster.url(),
+        repo_dir.display()
     );
-    wait_for_shutdown().await;
+    if created {
+        println!("(created the demo repository from examples-repo/)");
+    }
+    println!();
+    println!("Watch what rollgit applied:");
+    println!("  export KUBECONFIG={}", kc.display());
+    println!(
+        "  kubectl get applications.rollgit.dev     # NAME COMPONENT TYPE PHASE HEALTHY STATUS AGE"
+    );
+    println!("  kubectl get deploy,svc,clonesets -w");
+    println!();
+    println!("Commit a change and watch it land (a file-system watch notices it within a second):");
+    println!("  cd {}", repo_dir.display());
+    println!("  sed -i 's/replicas: 3/replicas: 5/' apps/guestbook/deployment.yaml");
+    println!("  git commit -am 'guestbook: 5 replicas'");
+    println!();
+    println!("Drift is corrected: try `kubectl scale deploy guestbook --replicas=1`.");
+    println!(
+        "Webhooks: http://{}/hooks/{{github|gitlab|gitea|generic}}/demo, metrics: /metrics. Ctrl-C stops.",
+        args.api_listen
+    );
+    let result = serve_daemon(cfg).await;
     cluster.shutdown().await;
+    result
+}
+
+fn resolve_run_config(args: RunArgs) -> anyhow::Result<config::Config> {
+    if let Some(path) = &args.config {
+        return Ok(config::RawConfig::load(path)?.resolve(&path.display().to_string())?);
+    }
+    let raw = config::RawConfig {
+        repos: vec![config::RawRepo {
+            url: args.repo,
+            branch: Some(args.branch),
+            paths: args.path,
+            interval: Some(args.interval),
+            namespace: Some(args.namespace),
+            ..Default::default()
+        }],
+        clusters: vec![config::RawCluster {
+            name: Some("default".into()),
+            kubeconfig: args.kubeconfig,
+            context: args.context,
+        }],
+        listen: args.listen,
+        state_dir: Some(args.state_dir),
+        ..Default::default()
+    };
+    Ok(raw.resolve("flags")?)
+}
+
+/// Runs the daemon until a shutdown signal.
+async fn serve_daemon(cfg: config::Config) -> anyhow::Result<()> {
+    let metrics = std::sync::Arc::new(metrics::Metrics::new());
+    let triggers = daemon::start(&cfg, metrics.clone()).await?;
+    if let Some(addr) = cfg.listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
+        let app = api::router(triggers, metrics);
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "webhook server stopped");
+            }
+        });
+        tracing::info!(%addr, "webhooks at /hooks/{{provider}}/{{repo}}, metrics at /metrics");
+    }
+    wait_for_shutdown().await;
     Ok(())
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let cfg = resolve_run_config(args)?;
+    serve_daemon(cfg).await
 }
 
 fn main() -> ExitCode {
@@ -167,6 +291,7 @@ fn main() -> ExitCode {
             Command::Devcluster(a) => devcluster(a).await,
             Command::Up(a) => up(a).await,
             Command::Plan(_) => Ok(()),
+            Command::Run(a) => run(a).await,
         }
     });
     match result {

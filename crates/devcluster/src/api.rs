@@ -395,15 +395,16 @@ fn managed_fields_equal(a: &Value, b: &Value) -> bool {
     match (a.as_array(), b.as_array()) {
         (Some(a), Some(b)) => {
             a.len() == b.len()
-                && a.iter().zip(b).all(|(x, y)| match (x.as_object(), y.as_object()) {
-                    (Some(x), Some(y)) => {
-                        x.iter().filter(|(k, _)| k.as_str() != "time").count()
-                            == y.iter().filter(|(k, _)| k.as_str() != "time").count()
-                            && x.iter()
-                                .all(|(k, v)| k == "time" || y.get(k) == Some(v))
-                    }
-                    _ => x == y,
-                })
+                && a.iter()
+                    .zip(b)
+                    .all(|(x, y)| match (x.as_object(), y.as_object()) {
+                        (Some(x), Some(y)) => {
+                            x.iter().filter(|(k, _)| k.as_str() != "time").count()
+                                == y.iter().filter(|(k, _)| k.as_str() != "time").count()
+                                && x.iter().all(|(k, v)| k == "time" || y.get(k) == Some(v))
+                        }
+                        _ => x == y,
+                    })
         }
         _ => a == b,
     }
@@ -1038,14 +1039,14 @@ impl Ctx {
         let dry = self.query.dry_run()?;
         let (g, p) = self.gr_name();
         let mut build = build;
-        let written = self
-            .srv
-            .store
-            .write_optimistic(&self.key(name), dry, |cur| match build(cur)? {
-                Some(c) => Ok(c),
-                None if allow_create => Err(ApiError::internal("no object to create")),
-                None => Err(ApiError::not_found(g, p, name)),
-            })?;
+        let written =
+            self.srv
+                .store
+                .write_optimistic(&self.key(name), dry, |cur| match build(cur)? {
+                    Some(c) => Ok(c),
+                    None if allow_create => Err(ApiError::internal("no object to create")),
+                    None => Err(ApiError::not_found(g, p, name)),
+                })?;
         let created = written.created;
         let deleted = written.deleted;
         let e = written
@@ -1071,7 +1072,8 @@ impl Ctx {
         }
         self.commit_update(name, false, |cur| {
             let Some(cur) = cur else { return Ok(None) };
-            self.finish_update(cur, obj.clone(), &manager, true).map(Some)
+            self.finish_update(cur, obj.clone(), &manager, true)
+                .map(Some)
         })
     }
 
@@ -1752,12 +1754,30 @@ mod tests {
     fn in_place_comparisons_agree_with_stripped_copies() {
         let base = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "3", "managedFields": [{"manager": "m", "time": "2026-01-01T00:00:00Z", "fieldsV1": {"f:data": {}}}]}, "data": {"k": "v"}});
         let cases = [
-            ("only resourceVersion differs", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "9", "managedFields": [{"manager": "m", "time": "2026-01-01T00:00:00Z", "fieldsV1": {"f:data": {}}}]}, "data": {"k": "v"}})),
-            ("only a managedFields time differs", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "3", "managedFields": [{"manager": "m", "time": "2027-01-01T00:00:00Z", "fieldsV1": {"f:data": {}}}]}, "data": {"k": "v"}})),
-            ("data differs", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "3", "managedFields": [{"manager": "m", "time": "2026-01-01T00:00:00Z", "fieldsV1": {"f:data": {}}}]}, "data": {"k": "w"}})),
-            ("a label added", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "labels": {"x": "y"}, "resourceVersion": "3", "managedFields": [{"manager": "m", "time": "2026-01-01T00:00:00Z", "fieldsV1": {"f:data": {}}}]}, "data": {"k": "v"}})),
-            ("a manager added", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "3", "managedFields": [{"manager": "m", "time": "2026-01-01T00:00:00Z", "fieldsV1": {"f:data": {}}}, {"manager": "n"}]}, "data": {"k": "v"}})),
-            ("resourceVersion missing on one side", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "managedFields": [{"manager": "m", "time": "2026-01-01T00:00:00Z", "fieldsV1": {"f:data": {}}}]}, "data": {"k": "v"}})),
+            (
+                "only resourceVersion differs",
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "9", "managedFields": [{"manager": "m", "time": "2026-01-01T00:00:00Z", "fieldsV1": {"f:data": {}}}]}, "data": {"k": "v"}}),
+            ),
+            (
+                "only a managedFields time differs",
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "3", "managedFields": [{"manager": "m", "time": "2027-01-01T00:00:00Z", "fieldsV1": {"f:data": {}}}]}, "data": {"k": "v"}}),
+            ),
+            (
+                "data differs",
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "3", "managedFields": [{"manager": "m", "time": "2026-01-01T00:00:00Z", "fieldsV1": {"f:data": {}}}]}, "data": {"k": "w"}}),
+            ),
+            (
+                "a label added",
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "labels": {"x": "y"}, "resourceVersion": "3", "managedFields": [{"manager": "m", "time": "2026-01-01T00:00:00Z", "fieldsV1": {"f:data": {}}}]}, "data": {"k": "v"}}),
+            ),
+            (
+                "a manager added",
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "3", "managedFields": [{"manager": "m", "time": "2026-01-01T00:00:00Z", "fieldsV1": {"f:data": {}}}, {"manager": "n"}]}, "data": {"k": "v"}}),
+            ),
+            (
+                "resourceVersion missing on one side",
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "managedFields": [{"manager": "m", "time": "2026-01-01T00:00:00Z", "fieldsV1": {"f:data": {}}}]}, "data": {"k": "v"}}),
+            ),
         ];
         for (name, other) in cases {
             assert_eq!(
@@ -1765,7 +1785,11 @@ mod tests {
                 strip_volatile(&base) == strip_volatile(&other),
                 "{name}"
             );
-            assert_eq!(spec_equal(&base, &other), spec_of(&base) == spec_of(&other), "{name}");
+            assert_eq!(
+                spec_equal(&base, &other),
+                spec_of(&base) == spec_of(&other),
+                "{name}"
+            );
         }
     }
 

@@ -1,0 +1,109 @@
+//! rollgit's own HTTP endpoints: webhooks (`POST /hooks/{provider}/{repo}`), `/healthz` and
+//! `/metrics`. Webhooks are hints: a verified delivery triggers a fetch from the remote; the
+//! payload is never trusted. A missing or bad signature gets 401 and triggers nothing.
+
+use crate::daemon::Triggers;
+use crate::metrics::Metrics;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use rollgit_source::webhook::{self, Provider};
+use std::sync::Arc;
+
+#[derive(Clone)]
+struct AppState {
+    triggers: Triggers,
+    metrics: Arc<Metrics>,
+}
+
+/// The router.
+pub fn router(triggers: Triggers, metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics_text))
+        .route("/hooks/{provider}/{repo}", post(hook))
+        .route("/hooks/{provider}", post(hook_single))
+        .with_state(AppState { triggers, metrics })
+}
+
+async fn metrics_text(State(st): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        st.metrics.encode(),
+    )
+}
+
+async fn hook_single(
+    State(st): State<AppState>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    let only = match st.triggers.repos.keys().next() {
+        Some(r) if st.triggers.repos.len() == 1 => r.clone(),
+        _ => {
+            return (
+                StatusCode::NOT_FOUND,
+                "several repositories are configured: use /hooks/{provider}/{repo}",
+            )
+                .into_response();
+        }
+    };
+    deliver(&st, &provider, &only, &headers, &body)
+}
+
+async fn hook(
+    State(st): State<AppState>,
+    Path((provider, repo)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    deliver(&st, &provider, &repo, &headers, &body)
+}
+
+fn deliver(
+    st: &AppState,
+    provider: &str,
+    repo: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> axum::response::Response {
+    let Some(provider) = Provider::from_name(provider) else {
+        return (StatusCode::NOT_FOUND, "unknown webhook provider").into_response();
+    };
+    let Some((trigger, secret)) = st.triggers.repos.get(repo) else {
+        return (StatusCode::NOT_FOUND, "unknown repository").into_response();
+    };
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(k, v)| {
+            v.to_str()
+                .ok()
+                .map(|v| (k.as_str().to_string(), v.to_string()))
+        })
+        .collect();
+    let secret = secret
+        .as_ref()
+        .map(|s| s.expose().as_bytes())
+        .unwrap_or_default();
+    let resp = webhook::handle(provider, &headers, body, secret, trigger);
+    st.metrics.webhook(
+        repo,
+        if resp.status < 300 {
+            "accepted"
+        } else {
+            "refused"
+        },
+    );
+    (
+        StatusCode::from_u16(resp.status).unwrap_or(StatusCode::UNAUTHORIZED),
+        resp.body,
+    )
+        .into_response()
+}

@@ -1,0 +1,511 @@
+//! Configuration: a raw serde struct read from `rollgit.yaml` (or built from flags), validated
+//! once into a resolved configuration. Every error names the field (`repos[0].url: ...`).
+//! Credentials and webhook secrets are resolved from files or environment variables here and
+//! never printed (their `Debug` is redacted).
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A configuration error, naming the file and field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The YAML did not parse or has the wrong shape.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The parser's message (with line and column).
+        message: String,
+    },
+    /// A field is missing or invalid.
+    #[error("{path}: {field}: {message}")]
+    Invalid {
+        /// The file (or `flags`).
+        path: String,
+        /// The field, such as `repos[0].url`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// `rollgit.yaml` as written.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawConfig {
+    /// Repositories to follow.
+    #[serde(default)]
+    pub repos: Vec<RawRepo>,
+    /// Clusters by name.
+    #[serde(default)]
+    pub clusters: Vec<RawCluster>,
+    /// Sync policy for every repo unless a repo overrides it.
+    #[serde(default)]
+    pub sync: RawSync,
+    /// Address of the webhook/metrics server.
+    pub listen: Option<String>,
+    /// Directory for mirrors and state.
+    pub state_dir: Option<PathBuf>,
+}
+
+/// One repository.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawRepo {
+    /// Name (defaults to the last URL segment).
+    pub name: Option<String>,
+    /// URL or local path.
+    pub url: Option<String>,
+    /// Branch (default `main`).
+    pub branch: Option<String>,
+    /// App directories or globs (default: the repository root as one app).
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Poll interval such as `30s` (default 30s).
+    pub interval: Option<String>,
+    /// Default namespace for namespaced objects (default `default`).
+    pub namespace: Option<String>,
+    /// Which cluster (default: the first).
+    pub cluster: Option<String>,
+    /// Credentials for https.
+    pub credentials: Option<RawCredentials>,
+    /// Webhook secret.
+    pub webhook: Option<RawWebhook>,
+    /// Overrides of the sync policy.
+    pub sync: Option<RawSync>,
+}
+
+/// Credentials from files or environment variables.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawCredentials {
+    /// A file holding a token.
+    pub token_file: Option<PathBuf>,
+    /// An environment variable holding a token.
+    pub token_env: Option<String>,
+    /// Username (plain; not secret).
+    pub username: Option<String>,
+    /// An environment variable holding a password.
+    pub password_env: Option<String>,
+    /// A file holding a password.
+    pub password_file: Option<PathBuf>,
+}
+
+/// Webhook secret from a file or environment variable.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawWebhook {
+    /// A file holding the secret.
+    pub secret_file: Option<PathBuf>,
+    /// An environment variable holding the secret.
+    pub secret_env: Option<String>,
+}
+
+/// A cluster.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawCluster {
+    /// Name.
+    pub name: Option<String>,
+    /// Kubeconfig path (default: in-cluster or `$KUBECONFIG`/`~/.kube/config`).
+    pub kubeconfig: Option<PathBuf>,
+    /// Context in the kubeconfig.
+    pub context: Option<String>,
+}
+
+/// Sync policy.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawSync {
+    /// Delete objects that left Git (default true).
+    pub prune: Option<bool>,
+    /// Re-apply when someone changes a managed field (default true).
+    pub self_heal: Option<bool>,
+}
+
+/// A secret value: never shown by `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(v: String) -> Self {
+        Self(v)
+    }
+    /// The value, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A validated repository.
+#[derive(Debug, Clone)]
+pub struct Repo {
+    /// Name.
+    pub name: String,
+    /// URL or local path.
+    pub url: String,
+    /// Branch.
+    pub branch: String,
+    /// App directories or globs.
+    pub paths: Vec<String>,
+    /// Poll interval.
+    pub interval: Duration,
+    /// Default namespace.
+    pub namespace: String,
+    /// Index into `Config::clusters`.
+    pub cluster: usize,
+    /// Token or username/password.
+    pub credentials: Option<(Option<String>, Secret)>,
+    /// Webhook secret.
+    pub webhook_secret: Option<Secret>,
+    /// Prune.
+    pub prune: bool,
+    /// Self-heal.
+    pub self_heal: bool,
+}
+
+/// A validated cluster.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// Name.
+    pub name: String,
+    /// Kubeconfig path, if not inferred.
+    pub kubeconfig: Option<PathBuf>,
+    /// Context.
+    pub context: Option<String>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Repositories.
+    pub repos: Vec<Repo>,
+    /// Clusters.
+    pub clusters: Vec<Cluster>,
+    /// Webhook/metrics server address.
+    pub listen: Option<SocketAddr>,
+    /// State directory.
+    pub state_dir: PathBuf,
+}
+
+/// Parses `30s`, `5m`, `1h30m`, `500ms`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
+fn read_secret_file(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+fn read_secret_env(var: &str) -> Result<String, String> {
+    std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
+}
+
+fn repo_name(url: &str) -> String {
+    let last = url
+        .trim_end_matches('/')
+        .rsplit(['/', ':'])
+        .next()
+        .unwrap_or("repo");
+    let name = last.trim_end_matches(".git");
+    if name.is_empty() {
+        "repo".into()
+    } else {
+        name.to_string()
+    }
+}
+
+impl RawConfig {
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        serde_saphyr::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Validates into a [`Config`]. `origin` names the source in errors (a path or `flags`).
+    pub fn resolve(self, origin: &str) -> Result<Config, ConfigError> {
+        let invalid = |field: String, message: String| ConfigError::Invalid {
+            path: origin.to_string(),
+            field,
+            message,
+        };
+        let mut clusters = Vec::new();
+        for (i, c) in self.clusters.into_iter().enumerate() {
+            let name = c.name.unwrap_or_else(|| format!("cluster-{i}"));
+            if clusters.iter().any(|x: &Cluster| x.name == name) {
+                return Err(invalid(
+                    format!("clusters[{i}].name"),
+                    format!("duplicate cluster name {name:?}"),
+                ));
+            }
+            if let Some(k) = &c.kubeconfig
+                && !k.exists()
+            {
+                return Err(invalid(
+                    format!("clusters[{i}].kubeconfig"),
+                    format!("{} does not exist", k.display()),
+                ));
+            }
+            clusters.push(Cluster {
+                name,
+                kubeconfig: c.kubeconfig,
+                context: c.context,
+            });
+        }
+        if clusters.is_empty() {
+            clusters.push(Cluster {
+                name: "default".into(),
+                kubeconfig: None,
+                context: None,
+            });
+        }
+        if self.repos.is_empty() {
+            return Err(invalid(
+                "repos".into(),
+                "at least one repository is required".into(),
+            ));
+        }
+        let mut repos = Vec::new();
+        for (i, r) in self.repos.into_iter().enumerate() {
+            let f = |name: &str| format!("repos[{i}].{name}");
+            let url = r
+                .url
+                .filter(|u| !u.trim().is_empty())
+                .ok_or_else(|| invalid(f("url"), "required".into()))?;
+            let name = r.name.unwrap_or_else(|| repo_name(&url));
+            if !rollgit_render::is_dns1123_label(&name) {
+                return Err(invalid(
+                    f("name"),
+                    format!("{name:?} must be a DNS-1123 label (lower-case letters, digits, '-')"),
+                ));
+            }
+            if repos.iter().any(|x: &Repo| x.name == name) {
+                return Err(invalid(
+                    f("name"),
+                    format!("duplicate repository name {name:?}"),
+                ));
+            }
+            let interval = match r.interval {
+                Some(s) => parse_duration(&s).map_err(|m| invalid(f("interval"), m))?,
+                None => Duration::from_secs(30),
+            };
+            if interval < Duration::from_millis(100) {
+                return Err(invalid(f("interval"), "must be at least 100ms".into()));
+            }
+            let namespace = r.namespace.unwrap_or_else(|| "default".into());
+            if !rollgit_render::is_dns1123_label(&namespace) {
+                return Err(invalid(
+                    f("namespace"),
+                    format!("{namespace:?} is not a valid namespace name"),
+                ));
+            }
+            let cluster = match &r.cluster {
+                Some(c) => clusters
+                    .iter()
+                    .position(|x| &x.name == c)
+                    .ok_or_else(|| invalid(f("cluster"), format!("no cluster named {c:?}")))?,
+                None => 0,
+            };
+            let credentials = match r.credentials {
+                None => None,
+                Some(c) => {
+                    let secret = match (
+                        &c.token_file,
+                        &c.token_env,
+                        &c.password_env,
+                        &c.password_file,
+                    ) {
+                        (Some(p), None, None, None) => read_secret_file(p),
+                        (None, Some(v), None, None) => read_secret_env(v),
+                        (None, None, Some(v), None) => read_secret_env(v),
+                        (None, None, None, Some(p)) => read_secret_file(p),
+                        _ => Err(
+                            "give exactly one of tokenFile, tokenEnv, passwordEnv, passwordFile"
+                                .into(),
+                        ),
+                    }
+                    .map_err(|m| invalid(f("credentials"), m))?;
+                    if (c.password_env.is_some() || c.password_file.is_some())
+                        && c.username.is_none()
+                    {
+                        return Err(invalid(
+                            f("credentials.username"),
+                            "required with a password".into(),
+                        ));
+                    }
+                    Some((c.username, Secret::new(secret)))
+                }
+            };
+            let webhook_secret = match r.webhook {
+                None => None,
+                Some(w) => Some(Secret::new(
+                    match (&w.secret_file, &w.secret_env) {
+                        (Some(p), None) => read_secret_file(p),
+                        (None, Some(v)) => read_secret_env(v),
+                        _ => Err("give exactly one of secretFile, secretEnv".into()),
+                    }
+                    .map_err(|m| invalid(f("webhook"), m))?,
+                )),
+            };
+            let sync = r.sync.unwrap_or_else(|| self.sync.clone());
+            let paths = if r.paths.is_empty() {
+                vec![String::new()]
+            } else {
+                r.paths
+            };
+            repos.push(Repo {
+                name,
+                url,
+                branch: r.branch.unwrap_or_else(|| "main".into()),
+                paths,
+                interval,
+                namespace,
+                cluster,
+                credentials,
+                webhook_secret,
+                prune: sync.prune.or(self.sync.prune).unwrap_or(true),
+                self_heal: sync.self_heal.or(self.sync.self_heal).unwrap_or(true),
+            });
+        }
+        let listen = match self.listen {
+            Some(l) => Some(
+                l.parse()
+                    .map_err(|e| invalid("listen".into(), format!("{l:?}: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok(Config {
+            repos,
+            clusters,
+            listen,
+            state_dir: self.state_dir.unwrap_or_else(|| PathBuf::from(".rollgit")),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(yaml: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = serde_saphyr::from_str(yaml).map_err(|e| ConfigError::Parse {
+            path: "t.yaml".into(),
+            message: e.to_string(),
+        })?;
+        raw.resolve("t.yaml")
+    }
+
+    #[test]
+    fn invalid_configs_name_the_field() {
+        let cases = [
+            (
+                "no repos",
+                "repos: []",
+                "t.yaml: repos: at least one repository is required",
+            ),
+            (
+                "missing url",
+                "repos: [{name: a}]",
+                "t.yaml: repos[0].url: required",
+            ),
+            (
+                "bad interval",
+                "repos: [{url: /x, interval: soon}]",
+                "t.yaml: repos[0].interval: invalid duration",
+            ),
+            (
+                "unknown cluster",
+                "repos: [{url: /x, cluster: prod}]",
+                "t.yaml: repos[0].cluster: no cluster named \"prod\"",
+            ),
+            (
+                "bad namespace",
+                "repos: [{url: /x, namespace: Bad_NS}]",
+                "t.yaml: repos[0].namespace:",
+            ),
+            (
+                "duplicate names",
+                "repos: [{url: /a/x}, {url: /b/x}]",
+                "t.yaml: repos[1].name: duplicate repository name \"x\"",
+            ),
+            (
+                "two secrets",
+                "repos: [{url: /x, webhook: {secretEnv: A, secretFile: /f}}]",
+                "t.yaml: repos[0].webhook: give exactly one",
+            ),
+            (
+                "bad listen",
+                "listen: nowhere\nrepos: [{url: /x}]",
+                "t.yaml: listen:",
+            ),
+        ];
+        for (name, yaml, want) in cases {
+            let err = resolve(yaml).expect_err(name).to_string();
+            assert!(err.starts_with(want), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_field_is_a_parse_error_naming_it() {
+        let err = resolve("repos: [{url: /x, brnach: main}]")
+            .expect_err("typo")
+            .to_string();
+        assert!(err.contains("brnach"), "{err}");
+    }
+
+    #[test]
+    fn defaults_are_filled() {
+        let c = resolve("repos: [{url: 'https://example.com/org/deploy.git'}]").expect("valid");
+        let r = &c.repos[0];
+        assert_eq!(r.name, "deploy");
+        assert_eq!(r.branch, "main");
+        assert_eq!(r.interval, Duration::from_secs(30));
+        assert_eq!(r.namespace, "default");
+        assert!(r.prune && r.self_heal);
+        assert_eq!(c.clusters.len(), 1);
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "s3cr3t-value\n").expect("write");
+        let c = resolve(&format!(
+            "repos: [{{url: /x, webhook: {{secretFile: '{}'}}}}]",
+            file.display()
+        ))
+        .expect("valid");
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cr3t-value"), "{shown}");
+        assert_eq!(
+            c.repos[0].webhook_secret.as_ref().map(Secret::expose),
+            Some("s3cr3t-value")
+        );
+    }
+}

@@ -1,0 +1,117 @@
+//! The demo repository `rollgit up` creates from `examples-repo/` (embedded in the binary, so
+//! `up` works from any directory).
+
+use anyhow::Context;
+use std::path::Path;
+use std::process::Command;
+
+/// The files of `examples-repo/`, relative to it.
+pub const FILES: &[(&str, &str)] = &[
+    ("README.md", include_str!("../examples-repo/README.md")),
+    (
+        "apps/guestbook/config.yaml",
+        include_str!("../examples-repo/apps/guestbook/config.yaml"),
+    ),
+    (
+        "apps/guestbook/deployment.yaml",
+        include_str!("../examples-repo/apps/guestbook/deployment.yaml"),
+    ),
+    (
+        "apps/express-server/app.yaml",
+        include_str!("../examples-repo/apps/express-server/app.yaml"),
+    ),
+    (
+        "apps/worker/app.yaml",
+        include_str!("../examples-repo/apps/worker/app.yaml"),
+    ),
+    (
+        "apps/cloneset/crd.yaml",
+        include_str!("../examples-repo/apps/cloneset/crd.yaml"),
+    ),
+    (
+        "apps/cloneset/app.yaml",
+        include_str!("../examples-repo/apps/cloneset/app.yaml"),
+    ),
+];
+
+fn git(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=rollgit demo",
+            "-c",
+            "user.email=demo@rollgit.invalid",
+        ])
+        .args(args)
+        .output()
+        .context("running git (is it installed?)")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "git {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(())
+}
+
+/// Creates the demo repository at `dir` with one commit, unless it already exists.
+/// Returns whether it was created.
+pub fn ensure_repo(dir: &Path) -> anyhow::Result<bool> {
+    if dir.join(".git").exists() {
+        return Ok(false);
+    }
+    for (path, content) in FILES {
+        let p = dir.join(path);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&p, content).with_context(|| format!("writing {}", p.display()))?;
+    }
+    git(dir, &["init", "-q", "-b", "main"])?;
+    git(dir, &["add", "."])?;
+    git(
+        dir,
+        &[
+            "commit",
+            "-q",
+            "-m",
+            "Demo apps: plain YAML, KubeVela webservice, worker, cloneset",
+        ],
+    )?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn embedded_files_match_examples_repo() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples-repo");
+        let mut on_disk = Vec::new();
+        let mut stack = vec![root.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).expect("read examples-repo") {
+                let p = e.expect("entry").path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    on_disk.push(
+                        p.strip_prefix(&root)
+                            .expect("prefix")
+                            .to_string_lossy()
+                            .into_owned(),
+                    );
+                }
+            }
+        }
+        on_disk.sort();
+        let mut embedded: Vec<String> = super::FILES.iter().map(|(p, _)| p.to_string()).collect();
+        embedded.sort();
+        assert_eq!(
+            embedded, on_disk,
+            "src/demo.rs must embed every file of examples-repo/"
+        );
+    }
+}
