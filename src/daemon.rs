@@ -412,26 +412,7 @@ impl RepoWorker {
     }
 
     async fn revision_state(&self, app: &str) -> RevisionState {
-        let mut state = RevisionState::default();
-        let api: Api<DynamicObject> = Api::namespaced_with(
-            self.client.clone(),
-            &self.repo.namespace,
-            &ApiResource::erase::<k8s_openapi::api::apps::v1::ControllerRevision>(&()),
-        );
-        let lp = ListParams::default().labels(&format!("{}={app}", rollgit_render::APP_NAME_LABEL));
-        match api.list(&lp).await {
-            Ok(list) => {
-                for cr in list.items {
-                    if let Ok(v) = serde_json::to_value(&cr)
-                        && let Some((component, existing)) =
-                            rollgit_render::existing_revision_from_object(&v)
-                    {
-                        state.push(&component, existing);
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(app, error = %e, "cannot list ControllerRevisions"),
-        }
+        let mut state = revision_state(&self.client, &self.repo.namespace, app).await;
         state.publish = self.apps.get(app).and_then(|r| r.publish.clone());
         state
     }
@@ -444,6 +425,16 @@ impl RepoWorker {
         commit: &str,
     ) {
         let name = app.name.clone();
+        if !self.apps.contains_key(&name) {
+            // First sight since start: take over what a previous run recorded.
+            if let Some(r) = apply::read_recorded(&self.client, &self.repo.namespace, &name).await {
+                let rec = self.apps.entry(name.clone()).or_default();
+                rec.inventory = r.inventory;
+                rec.publish = r.publish;
+                rec.last_applied_commit = r.last_applied_commit;
+                rec.drift_corrections = r.drift_corrections;
+            }
+        }
         let prev = self.revision_state(&name).await;
         let rendered = match index {
             Some(ix) => rollgit_render::render_app(&name, &self.repo.namespace, &files, ix, &prev),
@@ -465,12 +456,18 @@ impl RepoWorker {
                 }
                 rec.failed = true;
                 rec.dir = Some(dir);
-                let status = apply::AppStatus::rejected(
+                let mut status = apply::AppStatus::rejected(
                     commit,
                     rec.last_applied_commit.as_deref(),
                     &lines,
                     &rec.inventory,
                 );
+                // Keep the version state of the last good commit.
+                if let Some((v, h)) = &rec.publish {
+                    status.publish_version = Some(v.clone());
+                    status.content_hash = Some(h.clone());
+                }
+                status.drift_corrections = rec.drift_corrections;
                 let spec = self.status_spec(&name, app);
                 if let Err(e) =
                     apply::write_status(&self.client, &self.repo.namespace, &name, &spec, &status)
@@ -706,6 +703,31 @@ impl RepoWorker {
             rec.status = Some(status);
         }
     }
+}
+
+/// The component revisions of an app, read from its ControllerRevisions.
+pub async fn revision_state(client: &kube::Client, namespace: &str, app: &str) -> RevisionState {
+    let mut state = RevisionState::default();
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        namespace,
+        &ApiResource::erase::<k8s_openapi::api::apps::v1::ControllerRevision>(&()),
+    );
+    let lp = ListParams::default().labels(&format!("{}={app}", rollgit_render::APP_NAME_LABEL));
+    match api.list(&lp).await {
+        Ok(list) => {
+            for cr in list.items {
+                if let Some((component, existing)) = serde_json::to_value(&cr)
+                    .ok()
+                    .and_then(|v| rollgit_render::existing_revision_from_object(&v))
+                {
+                    state.push(&component, existing);
+                }
+            }
+        }
+        Err(e) => tracing::warn!(app, error = %e, "cannot list ControllerRevisions"),
+    }
+    state
 }
 
 /// Records a correction as a Kubernetes Event on the object.

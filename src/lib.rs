@@ -9,6 +9,7 @@ pub mod apply;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod diff;
 pub mod kubeclient;
 pub mod metrics;
 pub mod plan;

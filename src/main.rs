@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use rollgit::{api, config, daemon, demo, metrics, plan};
+use rollgit::{api, config, daemon, demo, diff, metrics, plan};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +28,25 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Follow Git repositories and keep a cluster in their state.
     Run(RunArgs),
+    /// Show the apps rollgit manages and what it recorded for them (read from the cluster).
+    Status(StatusArgs),
+    /// Show what applying Git's head would change in the cluster (exit 1 when it differs).
+    Diff(RunArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct StatusArgs {
+    /// One app, with its details.
+    app: Option<String>,
+    /// Namespace of the apps' status objects.
+    #[arg(short, long, default_value = "default")]
+    namespace: String,
+    /// Kubeconfig (default: in-cluster, $KUBECONFIG or ~/.kube/config).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Context in the kubeconfig.
+    #[arg(long)]
+    context: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -259,6 +278,126 @@ async fn serve_daemon(cfg: config::Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn status(args: StatusArgs) -> anyhow::Result<()> {
+    let client = rollgit::kubeclient::client_for(&config::Cluster {
+        name: "default".into(),
+        kubeconfig: args.kubeconfig,
+        context: args.context,
+    })
+    .await?;
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        client,
+        &args.namespace,
+        &rollgit::apply::status::application_resource(),
+    );
+    let list = api
+        .list(&kube::api::ListParams::default())
+        .await
+        .context("listing applications.rollgit.dev (is rollgit installed in this cluster?)")?;
+    let mut rows = vec![
+        [
+            "NAME",
+            "COMPONENT",
+            "TYPE",
+            "PHASE",
+            "HEALTHY",
+            "STATUS",
+            "COMMIT",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for a in &list.items {
+        let name = a.metadata.name.clone().unwrap_or_default();
+        if args.app.as_ref().is_some_and(|w| *w != name) {
+            continue;
+        }
+        let s = &a.data["status"];
+        let text =
+            |v: &serde_json::Value| v.as_str().map(str::to_string).unwrap_or_else(|| "-".into());
+        let commit = s["lastAppliedCommit"]
+            .as_str()
+            .map(|c| c.chars().take(12).collect())
+            .unwrap_or_else(|| "-".into());
+        rows.push(vec![
+            name.clone(),
+            text(&s["component"]),
+            text(&s["componentType"]),
+            text(&s["phase"]),
+            s["healthy"]
+                .as_bool()
+                .map(|b| b.to_string())
+                .unwrap_or_else(|| "-".into()),
+            s["message"].as_str().unwrap_or("").to_string(),
+            commit,
+        ]);
+        if args.app.is_some() {
+            println!("app:                 {name}");
+            println!("last applied commit: {}", text(&s["lastAppliedCommit"]));
+            println!("last attempted:      {}", text(&s["lastAttemptedCommit"]));
+            println!("publishVersion:      {}", text(&s["publishVersion"]));
+            println!(
+                "objects:             {}",
+                s["inventory"]["entries"].as_array().map_or(0, Vec::len)
+            );
+            println!(
+                "drift corrections:   {}",
+                s["driftCorrections"].as_u64().unwrap_or(0)
+            );
+            for e in s["lastError"].as_array().into_iter().flatten() {
+                println!("error:               {}", e.as_str().unwrap_or_default());
+            }
+            println!();
+        }
+    }
+    if args.app.is_some() && rows.len() == 1 {
+        anyhow::bail!(
+            "no app named {:?} in namespace {}",
+            args.app.unwrap_or_default(),
+            args.namespace
+        );
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", line.join("   ").trim_end());
+    }
+    Ok(())
+}
+
+/// `rollgit diff`: true when the cluster differs from Git.
+async fn diff_cmd(args: RunArgs) -> anyhow::Result<bool> {
+    let cfg = resolve_run_config(args)?;
+    let mut differs = false;
+    for repo in &cfg.repos {
+        let client = rollgit::kubeclient::client_for(&cfg.clusters[repo.cluster]).await?;
+        let applier = rollgit::apply::Applier::new(client.clone());
+        let cache = cfg.state_dir.join("repos");
+        for (app, result) in diff::render_repo(&client, repo, &cache).await? {
+            match result {
+                Err(errors) => {
+                    differs = true;
+                    for e in errors {
+                        eprintln!("{app}: {e}");
+                    }
+                }
+                Ok((objects, stale)) => {
+                    let (text, d) = diff::diff_objects(&applier, &objects, &stale).await?;
+                    differs |= d;
+                    print!("{text}");
+                }
+            }
+        }
+    }
+    Ok(differs)
+}
+
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     let cfg = resolve_run_config(args)?;
     serve_daemon(cfg).await
@@ -287,18 +426,31 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        let ok = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
         match cli.command {
-            Command::Devcluster(a) => devcluster(a).await,
-            Command::Up(a) => up(a).await,
-            Command::Plan(_) => Ok(()),
-            Command::Run(a) => run(a).await,
+            Command::Devcluster(a) => ok(devcluster(a).await),
+            Command::Up(a) => ok(up(a).await),
+            Command::Plan(_) => Ok(ExitCode::SUCCESS),
+            Command::Run(a) => ok(run(a).await),
+            Command::Status(a) => ok(status(a).await),
+            // Like `kubectl diff`: 0 when equal, 1 when different, more on error.
+            Command::Diff(a) => diff_cmd(a)
+                .await
+                .map(|d| {
+                    if d {
+                        ExitCode::from(1)
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                })
+                .map_err(|e| e.context("diff")),
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
 }

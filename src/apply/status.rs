@@ -178,6 +178,9 @@ pub struct AppStatus {
     pub inventory: Inventory,
     /// `app.oam.dev/publishVersion`.
     pub publish_version: Option<String>,
+    /// Hash of everything the app rendered at `publish_version` (so a restarted daemon knows
+    /// whether the next render is a new version).
+    pub content_hash: Option<String>,
     /// Components (KubeVela apps), first one shown in the COMPONENT and TYPE columns.
     pub components: Vec<ComponentStatus>,
     /// How many drift corrections rollgit made for this app since it started.
@@ -200,6 +203,8 @@ struct StatusBody<'a> {
     last_attempted_commit: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     publish_version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_hash: Option<&'a str>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     last_error: &'a [String],
     conditions: Vec<Value>,
@@ -281,6 +286,7 @@ fn desired_status(
         last_applied_commit: s.last_applied_commit.as_deref(),
         last_attempted_commit: s.last_attempted_commit.as_deref(),
         publish_version: s.publish_version.as_deref(),
+        content_hash: s.content_hash.as_deref(),
         last_error: &s.last_error,
         conditions: conds,
         components: &s.components,
@@ -439,6 +445,47 @@ fn application_api(client: &Client, namespace: &str) -> Api<DynamicObject> {
     Api::namespaced_with(client.clone(), namespace, &application_resource())
 }
 
+/// What a previous run recorded for an app, read back from its Application's status, so that a
+/// restarted daemon prunes and versions as if it had never stopped.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Recorded {
+    /// What the app applied.
+    pub inventory: Inventory,
+    /// `(publishVersion, contentHash)`.
+    pub publish: Option<(String, String)>,
+    /// The commit whose objects are in the cluster.
+    pub last_applied_commit: Option<String>,
+    /// Drift corrections so far.
+    pub drift_corrections: u64,
+}
+
+/// Reads [`Recorded`] from the Application `namespace/app` (`None` when it does not exist or
+/// cannot be read).
+pub async fn read_recorded(client: &Client, namespace: &str, app: &str) -> Option<Recorded> {
+    let obj = application_api(client, namespace)
+        .get_opt(app)
+        .await
+        .ok()??;
+    Some(recorded_from_status(&obj.data["status"]))
+}
+
+/// [`Recorded`] from a status object (pure, for tests).
+pub fn recorded_from_status(status: &Value) -> Recorded {
+    let publish = match (
+        status["publishVersion"].as_str(),
+        status["contentHash"].as_str(),
+    ) {
+        (Some(v), Some(h)) => Some((v.to_string(), h.to_string())),
+        _ => None,
+    };
+    Recorded {
+        inventory: serde_json::from_value(status["inventory"].clone()).unwrap_or_default(),
+        publish,
+        last_applied_commit: status["lastAppliedCommit"].as_str().map(str::to_string),
+        drift_corrections: status["driftCorrections"].as_u64().unwrap_or(0),
+    }
+}
+
 /// Deletes the Application `namespace/app` (its app left Git). Missing is fine.
 pub async fn delete_status(client: &Client, namespace: &str, app: &str) -> Result<(), StatusError> {
     match application_api(client, namespace)
@@ -500,6 +547,7 @@ impl AppStatus {
             last_error: errors.to_vec(),
             inventory: inventory.clone(),
             publish_version: None,
+            content_hash: None,
             components: Vec::new(),
             drift_corrections: 0,
         }
@@ -552,6 +600,8 @@ impl AppStatus {
             inventory: inventory.clone(),
             publish_version: (!rendered.publish_version.is_empty())
                 .then(|| rendered.publish_version.clone()),
+            content_hash: (!rendered.content_hash.is_empty())
+                .then(|| rendered.content_hash.clone()),
             components,
             drift_corrections,
         }
@@ -588,6 +638,7 @@ mod tests {
             last_error: Vec::new(),
             inventory: Inventory::default(),
             publish_version: None,
+            content_hash: None,
             components: Vec::new(),
             drift_corrections: 0,
         }
