@@ -799,6 +799,44 @@ fn forget_crd_versions(applier: &Applier, crd: &Value) {
     }
 }
 
+impl Applier {
+    /// What the server would store if `obj` were applied now (server-side apply with
+    /// `dryRun=All`, rollgit's field manager, force): the desired side of `rollgit diff`, as
+    /// `kubectl diff` computes it. `None` when the kind is not served.
+    pub async fn dry_run_apply(&self, obj: &Value) -> Result<Option<Value>, ApplyError> {
+        let Some(r) = ObjRef::from_object(obj) else {
+            return Ok(None);
+        };
+        let needed = BTreeSet::from([(r.api_version(), r.kind.clone())]);
+        self.ensure_discovered(&needed).await?;
+        let Some((ar, caps)) = self.resolve(&r.api_version(), &r.kind) else {
+            return Ok(None);
+        };
+        let ns = match caps.scope {
+            Scope::Namespaced => Some(
+                r.namespace
+                    .clone()
+                    .unwrap_or_else(|| self.client.default_namespace().to_string()),
+            ),
+            Scope::Cluster => None,
+        };
+        let pp = kube::api::PatchParams::apply(FIELD_MANAGER)
+            .force()
+            .dry_run();
+        match self
+            .api_for(&ar, ns.as_deref())
+            .patch(&r.name, &pp, &kube::api::Patch::Apply(obj))
+            .await
+        {
+            Ok(o) => Ok(Some(serde_json::to_value(o).unwrap_or(Value::Null))),
+            Err(source) => Err(ApplyError::Read {
+                object: r.to_string(),
+                source,
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -902,43 +940,5 @@ mod tests {
         assert_eq!(secret, "Invalid (422): data[bad key] (FieldValueInvalid)");
         assert!(!secret.contains("hunter2"));
         assert!(error_text(&e, false).contains("is invalid"));
-    }
-}
-
-impl Applier {
-    /// What the server would store if `obj` were applied now (server-side apply with
-    /// `dryRun=All`, rollgit's field manager, force): the desired side of `rollgit diff`, as
-    /// `kubectl diff` computes it. `None` when the kind is not served.
-    pub async fn dry_run_apply(&self, obj: &Value) -> Result<Option<Value>, ApplyError> {
-        let Some(r) = ObjRef::from_object(obj) else {
-            return Ok(None);
-        };
-        let needed = BTreeSet::from([(r.api_version(), r.kind.clone())]);
-        self.ensure_discovered(&needed).await?;
-        let Some((ar, caps)) = self.resolve(&r.api_version(), &r.kind) else {
-            return Ok(None);
-        };
-        let ns = match caps.scope {
-            Scope::Namespaced => Some(
-                r.namespace
-                    .clone()
-                    .unwrap_or_else(|| self.client.default_namespace().to_string()),
-            ),
-            Scope::Cluster => None,
-        };
-        let pp = kube::api::PatchParams::apply(FIELD_MANAGER)
-            .force()
-            .dry_run();
-        match self
-            .api_for(&ar, ns.as_deref())
-            .patch(&r.name, &pp, &kube::api::Patch::Apply(obj))
-            .await
-        {
-            Ok(o) => Ok(Some(serde_json::to_value(o).unwrap_or(Value::Null))),
-            Err(source) => Err(ApplyError::Read {
-                object: r.to_string(),
-                source,
-            }),
-        }
     }
 }

@@ -84,48 +84,6 @@ pub async fn diff_objects(
     Ok((out, differs))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn equal_after_normalizing_is_no_diff() {
-        let live = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "5", "uid": "u", "managedFields": []}, "data": {"k": "v"}});
-        let desired = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "v"}});
-        assert_eq!(unified("cm", Some(&live), Some(&desired)), None);
-    }
-
-    #[test]
-    fn changed_value_shows_as_minus_plus_lines() {
-        let live = json!({"kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "old"}});
-        let desired = json!({"kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "new"}});
-        let d = unified("cm", Some(&live), Some(&desired)).expect("differs");
-        assert!(d.contains("--- live/cm"), "{d}");
-        assert!(d.contains("+++ git/cm"), "{d}");
-        assert!(d.contains("-  k: old"), "{d}");
-        assert!(d.contains("+  k: new"), "{d}");
-    }
-
-    #[test]
-    fn missing_live_object_is_all_additions() {
-        let desired = json!({"kind": "ConfigMap", "metadata": {"name": "a"}});
-        let d = unified("cm", None, Some(&desired)).expect("differs");
-        assert!(
-            d.lines()
-                .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
-                .count()
-                >= 2,
-            "{d}"
-        );
-        assert!(
-            !d.lines()
-                .any(|l| l.starts_with('-') && !l.starts_with("---")),
-            "{d}"
-        );
-    }
-}
-
 /// Renders every app of a repository at its branch head, as the daemon would, for `rollgit diff`.
 /// Returns per app the objects to apply and the objects that left Git (from the recorded
 /// inventory), or the app's render errors.
@@ -200,4 +158,46 @@ pub async fn render_repo(
         }
     }
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn equal_after_normalizing_is_no_diff() {
+        let live = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "5", "uid": "u", "managedFields": []}, "data": {"k": "v"}});
+        let desired = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "v"}});
+        assert_eq!(unified("cm", Some(&live), Some(&desired)), None);
+    }
+
+    #[test]
+    fn changed_value_shows_as_minus_plus_lines() {
+        let live = json!({"kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "old"}});
+        let desired = json!({"kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "new"}});
+        let d = unified("cm", Some(&live), Some(&desired)).expect("differs");
+        assert!(d.contains("--- live/cm"), "{d}");
+        assert!(d.contains("+++ git/cm"), "{d}");
+        assert!(d.contains("-  k: old"), "{d}");
+        assert!(d.contains("+  k: new"), "{d}");
+    }
+
+    #[test]
+    fn missing_live_object_is_all_additions() {
+        let desired = json!({"kind": "ConfigMap", "metadata": {"name": "a"}});
+        let d = unified("cm", None, Some(&desired)).expect("differs");
+        assert!(
+            d.lines()
+                .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
+                .count()
+                >= 2,
+            "{d}"
+        );
+        assert!(
+            !d.lines()
+                .any(|l| l.starts_with('-') && !l.starts_with("---")),
+            "{d}"
+        );
+    }
 }

@@ -342,6 +342,7 @@ fn app_status(components: Vec<ComponentStatus>, health: Health) -> AppStatus {
         last_error: Vec::new(),
         inventory: Inventory::from_objects(&[deployment("default", "express-server", 5, "x")]),
         publish_version: Some("alpha1".into()),
+        content_hash: None,
         components,
         drift_corrections: 0,
     }
