@@ -663,6 +663,11 @@ impl RepoWorker {
                 }
                 let rec = self.apps.entry(app.to_string()).or_default();
                 let n = rec.drift_corrections;
+                // The next status write (a health refresh) starts from the remembered status:
+                // it must carry the count, or it would erase what record_drift wrote.
+                if let Some(status) = rec.status.as_mut() {
+                    status.drift_corrections = n;
+                }
                 if let Err(e) =
                     apply::record_drift(&self.client, &self.repo.namespace, app, n, &report.changed)
                         .await
