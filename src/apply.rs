@@ -38,8 +38,8 @@ pub mod status;
 pub use health::{Health, HealthStatus, aggregate, health};
 pub use inventory::{Inventory, ObjRef};
 pub use status::{
-    AppStatus, ComponentStatus, Phase, Recorded, StatusError, application_crd, delete_status,
-    ensure_crds, read_recorded, record_drift, recorded_from_status, write_status,
+    AppStatus, ComponentStatus, Phase, Recorded, StatusError, application_crd, application_owner,
+    delete_status, ensure_crds, read_recorded, record_drift, recorded_from_status, write_status,
 };
 
 use futures::{StreamExt, future};

@@ -483,8 +483,27 @@ impl RepoWorker {
             Ok(r) => {
                 dir.referenced = r.referenced_paths.clone();
                 let mut objects: Vec<Value> = r.objects.iter().map(|o| o.object.clone()).collect();
+                let prev_inventory = without_revisions(&rec.inventory);
+                let owner = if r.revisions.is_empty() {
+                    None
+                } else {
+                    let spec = self.status_spec(&name, app);
+                    match apply::application_owner(&self.client, &self.repo.namespace, &name, &spec)
+                        .await
+                    {
+                        Ok(o) => Some(o),
+                        Err(e) => {
+                            tracing::warn!(app = %name, error = %e, "cannot own revisions by the app's status object");
+                            None
+                        }
+                    }
+                };
                 for rev in &r.revisions {
-                    objects.push(rev.controller_revision.clone());
+                    let mut cr = rev.controller_revision.clone();
+                    if let Some(o) = &owner {
+                        cr["metadata"]["ownerReferences"] = json!([o]);
+                    }
+                    objects.push(cr);
                 }
                 for o in &mut objects {
                     o["metadata"]["labels"][REPO_LABEL] = json!(self.repo.name);
@@ -492,7 +511,7 @@ impl RepoWorker {
                 let prune = self.repo.prune;
                 let report = self
                     .applier
-                    .apply_app(&name, &objects, prune, &rec.inventory)
+                    .apply_app(&name, &objects, prune, &prev_inventory)
                     .await;
                 let rec = self.apps.entry(name.clone()).or_default();
                 rec.dir = Some(dir);
@@ -501,7 +520,7 @@ impl RepoWorker {
                         let ok = report.errors.is_empty();
                         rec.failed = !ok;
                         if ok {
-                            rec.inventory = Inventory::from_objects(&objects);
+                            rec.inventory = without_revisions(&Inventory::from_objects(&objects));
                             rec.desired = objects.clone();
                             rec.publish = Some((r.publish_version.clone(), r.content_hash.clone()));
                             rec.last_applied_commit = Some(commit.to_string());
@@ -710,6 +729,18 @@ impl RepoWorker {
     }
 }
 
+/// The inventory without ControllerRevisions: component revisions are history (a rollback
+/// needs the earlier ones), never pruned when a newer revision replaces them; they go with the
+/// app, through their ownerReference to its status object.
+fn without_revisions(inv: &Inventory) -> Inventory {
+    Inventory::from_refs(
+        inv.entries()
+            .iter()
+            .filter(|r| !(r.group == "apps" && r.kind == "ControllerRevision"))
+            .cloned(),
+    )
+}
+
 /// The component revisions of an app, read from its ControllerRevisions.
 pub async fn revision_state(client: &kube::Client, namespace: &str, app: &str) -> RevisionState {
     let mut state = RevisionState::default();
@@ -718,7 +749,9 @@ pub async fn revision_state(client: &kube::Client, namespace: &str, app: &str) -
         namespace,
         &ApiResource::erase::<k8s_openapi::api::apps::v1::ControllerRevision>(&()),
     );
-    let lp = ListParams::default().labels(&format!("{}={app}", rollgit_render::APP_NAME_LABEL));
+    // Selected by rollgit's own app label: `app.oam.dev/name` carries the KubeVela
+    // Application's name, which need not be the rollgit app's (its directory).
+    let lp = ListParams::default().labels(&format!("{}={app}", apply::APP_LABEL));
     match api.list(&lp).await {
         Ok(list) => {
             for cr in list.items {

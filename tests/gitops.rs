@@ -1134,3 +1134,77 @@ async fn local_repository_commit_is_applied_through_the_file_system_watch() {
         "applied {took:?} after the commit"
     );
 }
+
+fn webservice_app(image: &str) -> String {
+    format!(
+        "apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: rollout-trait-test
+spec:
+  components:
+  - name: express-server
+    type: webservice
+    properties:
+      image: {image}
+      replicas: 2
+"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn component_revisions_are_listed_like_seed_000_with_the_app_as_controller() {
+    let git = GitRepo::with_remote().await;
+    git.write(
+        "apps/express/app.yaml",
+        &webservice_app("stefanprodan/podinfo:4.0.3"),
+    );
+    let c1 = git.commit_and_push("express-server v1").await;
+    let w = World::start(git).await;
+    w.wait_applied("express", &c1).await;
+
+    w.git.write(
+        "apps/express/app.yaml",
+        &webservice_app("stefanprodan/podinfo:5.0.2"),
+    );
+    let c2 = w.git.commit_and_push("express-server: new image").await;
+    w.trigger();
+    let status = w.wait_applied("express", &c2).await;
+    assert_eq!(status["publishVersion"], "alpha2", "{status}");
+
+    let out = w
+        .cluster
+        .kubectl_ok(&[
+            "get",
+            "controllerrevision",
+            "-l",
+            "controller.oam.dev/component=express-server",
+        ])
+        .await;
+    let rows = table_columns(&out);
+    assert_eq!(rows[0], ["NAME", "CONTROLLER", "REVISION", "AGE"], "{out}");
+    let body: Vec<(String, String, String)> = rows[1..]
+        .iter()
+        .map(|r| (r[0].clone(), r[1].clone(), r[2].clone()))
+        .collect();
+    assert_eq!(
+        body,
+        [
+            (
+                "express-server-v1".to_string(),
+                "application.rollgit.dev/express".to_string(),
+                "1".to_string()
+            ),
+            (
+                "express-server-v2".to_string(),
+                "application.rollgit.dev/express".to_string(),
+                "2".to_string()
+            ),
+        ],
+        "{out}"
+    );
+    // The same content again reuses the revision and the version: no churn.
+    w.trigger();
+    let again = w.wait_applied("express", &c2).await;
+    assert_eq!(again["publishVersion"], "alpha2");
+}

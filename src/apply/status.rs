@@ -445,6 +445,55 @@ fn application_api(client: &Client, namespace: &str) -> Api<DynamicObject> {
     Api::namespaced_with(client.clone(), namespace, &application_resource())
 }
 
+/// An ownerReference to the Application `namespace/app`, creating it (phase `starting`) when it
+/// does not exist yet, so that objects rollgit creates for the app (its ControllerRevisions)
+/// show the app as their controller, as KubeVela's do.
+pub async fn application_owner(
+    client: &Client,
+    namespace: &str,
+    app: &str,
+    spec: &Value,
+) -> Result<Value, StatusError> {
+    let api = application_api(client, namespace);
+    let existing = api.get_opt(app).await.map_err(|source| StatusError::Read {
+        namespace: namespace.into(),
+        app: app.into(),
+        source,
+    })?;
+    let obj = match existing {
+        Some(o) => o,
+        None => {
+            let starting = AppStatus {
+                phase: Phase::Starting,
+                health: Health::healthy(),
+                message: String::new(),
+                last_applied_commit: None,
+                last_attempted_commit: None,
+                last_error: Vec::new(),
+                inventory: Inventory::default(),
+                publish_version: None,
+                content_hash: None,
+                components: Vec::new(),
+                drift_corrections: 0,
+            };
+            write_status(client, namespace, app, spec, &starting).await?;
+            api.get(app).await.map_err(|source| StatusError::Read {
+                namespace: namespace.into(),
+                app: app.into(),
+                source,
+            })?
+        }
+    };
+    Ok(json!({
+        "apiVersion": format!("{GROUP}/{VERSION}"),
+        "kind": KIND,
+        "name": app,
+        "uid": obj.metadata.uid.unwrap_or_default(),
+        "controller": true,
+        "blockOwnerDeletion": true,
+    }))
+}
+
 /// What a previous run recorded for an app, read back from its Application's status, so that a
 /// restarted daemon prunes and versions as if it had never stopped.
 #[derive(Debug, Clone, Default, PartialEq)]
