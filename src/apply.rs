@@ -723,8 +723,12 @@ impl Applier {
 }
 
 impl Applier {
-    /// The live copy of `obj` (`None` when missing or its kind is not served).
-    pub async fn live(&self, obj: &Value) -> Result<Option<Value>, ApplyError> {
+    /// The API of `obj`'s kind in its namespace (the client's default namespace when it has
+    /// none), with the object's reference; `None` when its kind is not served.
+    async fn target(
+        &self,
+        obj: &Value,
+    ) -> Result<Option<(ObjRef, Api<DynamicObject>)>, ApplyError> {
         let Some(r) = ObjRef::from_object(obj) else {
             return Ok(None);
         };
@@ -741,7 +745,16 @@ impl Applier {
             ),
             Scope::Cluster => None,
         };
-        match self.api_for(&ar, ns.as_deref()).get_opt(&r.name).await {
+        let api = self.api_for(&ar, ns.as_deref());
+        Ok(Some((r, api)))
+    }
+
+    /// The live copy of `obj` (`None` when missing or its kind is not served).
+    pub async fn live(&self, obj: &Value) -> Result<Option<Value>, ApplyError> {
+        let Some((r, api)) = self.target(obj).await? else {
+            return Ok(None);
+        };
+        match api.get_opt(&r.name).await {
             Ok(o) => Ok(o.map(|o| serde_json::to_value(o).unwrap_or(Value::Null))),
             Err(source) => Err(ApplyError::Read {
                 object: r.to_string(),
@@ -804,30 +817,13 @@ impl Applier {
     /// `dryRun=All`, rollgit's field manager, force): the desired side of `rollgit diff`, as
     /// `kubectl diff` computes it. `None` when the kind is not served.
     pub async fn dry_run_apply(&self, obj: &Value) -> Result<Option<Value>, ApplyError> {
-        let Some(r) = ObjRef::from_object(obj) else {
+        let Some((r, api)) = self.target(obj).await? else {
             return Ok(None);
-        };
-        let needed = BTreeSet::from([(r.api_version(), r.kind.clone())]);
-        self.ensure_discovered(&needed).await?;
-        let Some((ar, caps)) = self.resolve(&r.api_version(), &r.kind) else {
-            return Ok(None);
-        };
-        let ns = match caps.scope {
-            Scope::Namespaced => Some(
-                r.namespace
-                    .clone()
-                    .unwrap_or_else(|| self.client.default_namespace().to_string()),
-            ),
-            Scope::Cluster => None,
         };
         let pp = kube::api::PatchParams::apply(FIELD_MANAGER)
             .force()
             .dry_run();
-        match self
-            .api_for(&ar, ns.as_deref())
-            .patch(&r.name, &pp, &kube::api::Patch::Apply(obj))
-            .await
-        {
+        match api.patch(&r.name, &pp, &kube::api::Patch::Apply(obj)).await {
             Ok(o) => Ok(Some(serde_json::to_value(o).unwrap_or(Value::Null))),
             Err(source) => Err(ApplyError::Read {
                 object: r.to_string(),

@@ -159,6 +159,19 @@ fn change_mark(v: &Value) -> String {
     format!("h{}", rollgit_render::spec_hash(&c))
 }
 
+/// The source stage's view of a configured repository (with its credentials).
+pub fn repo_spec(repo: &Repo) -> RepoSpec {
+    let mut spec = RepoSpec::new(repo.url.clone(), repo.branch.clone());
+    spec.credentials = repo.credentials.as_ref().map(|(user, secret)| match user {
+        Some(u) => rollgit_source::Credentials::UserPassword {
+            username: u.clone(),
+            password: secret.expose().to_string(),
+        },
+        None => rollgit_source::Credentials::Token(secret.expose().to_string()),
+    });
+    spec
+}
+
 /// Everything one sync needs from Git, read in one blocking task (gix repositories stay on
 /// the thread that opened them).
 struct ReadJob {
@@ -250,14 +263,7 @@ impl RepoWorker {
         trigger: Trigger,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let mut spec = RepoSpec::new(repo.url.clone(), repo.branch.clone());
-        spec.credentials = repo.credentials.as_ref().map(|(user, secret)| match user {
-            Some(u) => rollgit_source::Credentials::UserPassword {
-                username: u.clone(),
-                password: secret.expose().to_string(),
-            },
-            None => rollgit_source::Credentials::Token(secret.expose().to_string()),
-        });
+        let spec = repo_spec(&repo);
         let (drift_tx, drift_rx) = mpsc::unbounded_channel();
         Self {
             applier: Applier::new(client.clone()),

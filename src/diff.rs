@@ -97,14 +97,7 @@ pub async fn render_repo(
         Result<(Vec<Value>, Vec<apply::ObjRef>), Vec<String>>,
     )>,
 > {
-    let mut spec = rollgit_source::RepoSpec::new(repo.url.clone(), repo.branch.clone());
-    spec.credentials = repo.credentials.as_ref().map(|(user, secret)| match user {
-        Some(u) => rollgit_source::Credentials::UserPassword {
-            username: u.clone(),
-            password: secret.expose().to_string(),
-        },
-        None => rollgit_source::Credentials::Token(secret.expose().to_string()),
-    });
+    let spec = crate::daemon::repo_spec(repo);
     let roots = repo.paths.clone();
     let cache = cache.to_path_buf();
     let read = tokio::task::spawn_blocking(move || {
