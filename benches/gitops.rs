@@ -27,7 +27,9 @@
 //! no poll lands in the measurements (any that does is counted as a sync, not hidden).
 //!
 //! Run: `cargo bench --bench gitops` (`BENCH_APPS` changes the 1,000 apps; `BENCH_CHANGES` the
-//! number of one-file changes, `BENCH_NOOPS` the number of no-op triggers).
+//! number of one-file changes, `BENCH_NOOPS` the number of no-op triggers; `BENCH_RSS_TRACE=1`
+//! prints the daemon's resident memory every 0.5 s, `BENCH_SELF_HEAL=false` runs it without
+//! drift watches).
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -179,21 +181,40 @@ fn cpu_ticks(pid: u32) -> u64 {
 /// On-CPU time of a process's live threads in ns (`/proc/PID/task/*/schedstat`), and how many
 /// threads there are: finer than [`cpu_ticks`], but a thread that exits takes its time with it
 /// (so the thread count is compared before and after).
-fn cpu_ns(pid: u32) -> (u64, BTreeSet<String>) {
-    let mut total = 0;
-    let mut tids = BTreeSet::new();
+fn cpu_ns(pid: u32) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
     for e in std::fs::read_dir(format!("/proc/{pid}/task")).expect("read task dir") {
         let e = e.expect("task entry");
         if let Ok(s) = std::fs::read_to_string(e.path().join("schedstat")) {
-            total += s
+            let ns = s
                 .split_whitespace()
                 .next()
                 .and_then(|v| v.parse::<u64>().ok())
                 .unwrap_or(0);
-            tids.insert(e.file_name().to_string_lossy().into_owned());
+            out.insert(e.file_name().to_string_lossy().into_owned(), ns);
         }
     }
-    (total, tids)
+    out
+}
+
+/// CPU ns spent between two [`cpu_ns`] snapshots by the threads alive at both, and how many
+/// threads of the first snapshot are gone.
+fn cpu_ns_delta(a: &BTreeMap<String, u64>, b: &BTreeMap<String, u64>) -> (u64, usize) {
+    let mut spent = 0;
+    let mut gone = 0;
+    for (tid, ns) in a {
+        match b.get(tid) {
+            Some(later) => spent += later.saturating_sub(*ns),
+            None => gone += 1,
+        }
+    }
+    // Threads started in between: all of their time is in the window.
+    spent += b
+        .iter()
+        .filter(|(tid, _)| !a.contains_key(*tid))
+        .map(|(_, ns)| ns)
+        .sum::<u64>();
+    (spent, gone)
 }
 
 fn status_kib(pid: u32, field: &str) -> u64 {
@@ -402,10 +423,13 @@ clusters:
     kubeconfig: {kubeconfig}
 listen: {listen}
 stateDir: {state}
+sync:
+  selfHeal: {self_heal}
 ",
             repo = repo.display(),
             kubeconfig = kubeconfig.display(),
             state = base.join("state").display(),
+            self_heal = std::env::var("BENCH_SELF_HEAL").unwrap_or_else(|_| "true".into()),
         ),
     )
     .expect("write config");
@@ -425,6 +449,21 @@ stateDir: {state}
         .expect("start the daemon");
     let pid = daemon.id();
     let mut log = follow_log(&mut daemon);
+    if std::env::var_os("BENCH_RSS_TRACE").is_some() {
+        tokio::spawn(async move {
+            let t = Instant::now();
+            loop {
+                eprintln!(
+                    "rss trace {:5.1} s: VmRSS {} MiB, RssAnon {} MiB, RssFile {} MiB",
+                    t.elapsed().as_secs_f64(),
+                    status_kib(pid, "VmRSS:") / 1024,
+                    status_kib(pid, "RssAnon:") / 1024,
+                    status_kib(pid, "RssFile:") / 1024
+                );
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+    }
 
     // Initial sync: every app applied.
     let mut applied = BTreeSet::new();
@@ -478,15 +517,15 @@ stateDir: {state}
     // No-op polls: webhook → fetch → head unchanged. The idle rate first, over as long a time.
     let idle_window = Duration::from_secs(5);
     let c0 = cpu_ticks(pid);
-    let (n0, _) = cpu_ns(pid);
+    let n0 = cpu_ns(pid);
     tokio::time::sleep(idle_window).await;
     let idle_ticks = cpu_ticks(pid) - c0;
-    let idle_ns = cpu_ns(pid).0 - n0;
+    let (idle_ns, _) = cpu_ns_delta(&n0, &cpu_ns(pid));
     let mut latencies = Vec::new();
     let mut resolved = 0usize;
     let mut unexpected = Vec::new();
     let c0 = cpu_ticks(pid);
-    let (n0, tids0) = cpu_ns(pid);
+    let n0 = cpu_ns(pid);
     let t0 = Instant::now();
     for _ in 0..noops {
         let sent = Instant::now();
@@ -506,8 +545,7 @@ stateDir: {state}
     }
     let noop_window = t0.elapsed();
     let noop_ticks = cpu_ticks(pid) - c0;
-    let (n1, tids1) = cpu_ns(pid);
-    let noop_ns = n1 - n0;
+    let (noop_ns, threads_exited) = cpu_ns_delta(&n0, &cpu_ns(pid));
     while let Ok((_, ev)) = log.try_recv() {
         match ev {
             Log::Resolved { .. } => resolved += 1,
@@ -522,7 +560,6 @@ stateDir: {state}
     let noop_cpu_ms = ((noop_ticks as f64 - idle_in_window).max(0.0) * 10.0) / resolved as f64;
     let idle_ns_in_window = idle_ns as f64 * noop_window.as_secs_f64() / idle_window.as_secs_f64();
     let noop_sched_ms = (noop_ns as f64 - idle_ns_in_window).max(0.0) / 1e6 / resolved as f64;
-    let threads_exited = tids0.difference(&tids1).count();
     eprintln!(
         "no-op: {resolved} fetches in {:.1} s; ticks {noop_ticks} (idle {idle_ticks} per {idle_window:?}); schedstat {:.1} ms (idle {:.1} ms); threads exited {threads_exited}",
         noop_window.as_secs_f64(),

@@ -56,8 +56,9 @@ impl SyncError {
 #[derive(Default)]
 struct AppRecord {
     dir: Option<AppDir>,
-    /// Objects of the last good render (re-applied on drift).
-    desired: Vec<Value>,
+    /// Objects of the last good render (re-applied on drift), kept as compact JSON: parsed
+    /// values cost about ten times their text, and 10,000 of them are held at once.
+    desired: Desired,
     inventory: Inventory,
     publish: Option<(String, String)>,
     failed: bool,
@@ -69,6 +70,30 @@ struct AppRecord {
     status: Option<apply::AppStatus>,
     /// The status object's spec.
     status_spec: Value,
+}
+
+/// An app's desired objects as compact JSON, with their keys for quick membership checks.
+#[derive(Default)]
+struct Desired {
+    json: Vec<u8>,
+    keys: BTreeSet<String>,
+}
+
+impl Desired {
+    fn new(objects: &[Value]) -> Self {
+        Self {
+            json: serde_json::to_vec(objects).unwrap_or_default(),
+            keys: objects.iter().map(object_key).collect(),
+        }
+    }
+
+    fn objects(&self) -> Vec<Value> {
+        serde_json::from_slice(&self.json).unwrap_or_default()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
 }
 
 /// Handles to the per-repository tasks, for the webhook server.
@@ -527,7 +552,7 @@ impl RepoWorker {
                         rec.failed = !ok;
                         if ok {
                             rec.inventory = without_revisions(&Inventory::from_objects(&objects));
-                            rec.desired = objects.clone();
+                            rec.desired = Desired::new(&objects);
                             rec.publish = Some((r.publish_version.clone(), r.content_hash.clone()));
                             rec.last_applied_commit = Some(commit.to_string());
                         }
@@ -612,7 +637,10 @@ impl RepoWorker {
                     }
                 };
                 let api: Api<DynamicObject> = Api::all_with(client, &ar);
-                let cfg = watcher::Config::default().labels(&format!("{REPO_LABEL}={repo}"));
+                // Small pages: the first listing of a watch holds a page of full objects at once.
+                let cfg = watcher::Config::default()
+                    .labels(&format!("{REPO_LABEL}={repo}"))
+                    .page_size(50);
                 let mut stream = watcher(api, cfg).boxed();
                 while let Some(ev) = stream.next().await {
                     let obj = match ev {
@@ -643,7 +671,7 @@ impl RepoWorker {
             let Some(rec) = self.apps.get_mut(app) else {
                 return;
             };
-            if !rec.desired.iter().any(|d| object_key(d) == key) {
+            if !rec.desired.keys.contains(&key) {
                 continue;
             }
             let mark = change_mark(obj);
@@ -664,7 +692,7 @@ impl RepoWorker {
             self.refresh_health(app).await;
             return;
         }
-        let desired = rec.desired.clone();
+        let desired = rec.desired.objects();
         let inventory = rec.inventory.clone();
         match self
             .applier
@@ -718,7 +746,7 @@ impl RepoWorker {
         if rec.desired.is_empty() {
             return;
         }
-        let health = self.applier.app_health(&rec.desired).await;
+        let health = self.applier.app_health(&rec.desired.objects()).await;
         if health == status.health {
             return;
         }
