@@ -6,10 +6,9 @@
 use super::client::ClientError;
 use super::events::{self, Kind};
 use super::replicaset::{deletion_order, pod_from_template};
-use super::statefulset::{REVISION_LABEL, ensure_revision};
+use super::statefulset::{REVISION_LABEL, TemplateRevisions};
 use super::util::{
     self, int, owned, partition_count, pod_available, random_suffix, resolve_int_or_percent,
-    strip_nulls,
 };
 use super::{CONTROLLER_MANAGER, Outcome, Sim, gr};
 use crate::store::ObjKey;
@@ -47,28 +46,11 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
     let cs = e.value();
     let uid = e.meta.uid.clone();
     let replicas = cs["spec"]["replicas"].as_i64().unwrap_or(1);
-    let template = strip_nulls(&cs["spec"]["template"]);
-    let mut data_t = template.clone();
-    data_t["$patch"] = json!("replace");
-    let (update_rev, revs) =
-        ensure_revision(sim, &cs, &template, json!({"spec": {"template": data_t}})).await?;
-    let current_rev = cs["status"]["currentRevision"]
-        .as_str()
-        .filter(|r| revs.iter().any(|(k, _)| k.name == *r))
-        .unwrap_or(&update_rev)
-        .to_string();
-    let template_of = |rev: &str| -> Value {
-        revs.iter()
-            .find(|(k, _)| k.name == rev)
-            .map(|(_, r)| {
-                let mut t = r["data"]["spec"]["template"].clone();
-                if let Some(m) = t.as_object_mut() {
-                    m.remove("$patch");
-                }
-                t
-            })
-            .unwrap_or_else(|| template.clone())
-    };
+    let revisions = TemplateRevisions::ensure(sim, &cs).await?;
+    let template = revisions.template.clone();
+    let update_rev = revisions.update.clone();
+    let current_rev = revisions.current.clone();
+    let template_of = |rev: &str| revisions.template_of(rev);
     let strategy = &cs["spec"]["updateStrategy"];
     let partition = partition_count(&strategy["partition"], replicas);
     let paused = strategy["paused"] == true;

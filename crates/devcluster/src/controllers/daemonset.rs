@@ -4,10 +4,8 @@
 use super::client::ClientError;
 use super::events::{self, Kind};
 use super::replicaset::pod_from_template;
-use super::statefulset::{REVISION_LABEL, ensure_revision};
-use super::util::{
-    self, int, owned, pod_available, random_suffix, resolve_int_or_percent, strip_nulls,
-};
+use super::statefulset::{REVISION_LABEL, TemplateRevisions};
+use super::util::{self, int, owned, pod_available, random_suffix, resolve_int_or_percent};
 use super::{CONTROLLER_MANAGER, Outcome, Sim, gr};
 use crate::store::ObjKey;
 use serde_json::{Value, json};
@@ -27,11 +25,9 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
     }
     let ds = e.value();
     let uid = e.meta.uid.clone();
-    let template = strip_nulls(&ds["spec"]["template"]);
-    let mut data_t = template.clone();
-    data_t["$patch"] = json!("replace");
-    let (rev, _) =
-        ensure_revision(sim, &ds, &template, json!({"spec": {"template": data_t}})).await?;
+    let revisions = TemplateRevisions::ensure(sim, &ds).await?;
+    let template = revisions.template.clone();
+    let rev = revisions.update.clone();
     let pods_gr = gr("", "pods");
     let nodes = sim.cfg.nodes.clone();
     let desired = nodes.len() as i64;

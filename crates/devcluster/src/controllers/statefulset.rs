@@ -18,6 +18,57 @@ const COMPONENT: &str = "statefulset-controller";
 
 /// Ensures a ControllerRevision for `template` exists, owned by `owner`; returns its name.
 /// `data` is what the revision stores; `extra_labels` are copied from the owner's selector.
+/// A workload's pod-template revisions (ControllerRevisions holding `spec.template`, as the
+/// StatefulSet, DaemonSet and CloneSet controllers keep them): the current template, the
+/// revision it is at (update), the revision the status says is current, and the template of
+/// any revision.
+pub struct TemplateRevisions {
+    /// `spec.template` without nulls.
+    pub template: Value,
+    /// The revision of `template`.
+    pub update: String,
+    /// `status.currentRevision` if it still exists, else `update`.
+    pub current: String,
+    revisions: Vec<(ObjKey, Value)>,
+}
+
+impl TemplateRevisions {
+    /// Ensures the revision of `owner`'s template exists and reads the others.
+    pub async fn ensure(sim: &Sim, owner: &Value) -> Result<Self, ClientError> {
+        let template = strip_nulls(&owner["spec"]["template"]);
+        let mut data_t = template.clone();
+        data_t["$patch"] = json!("replace");
+        let (update, revisions) =
+            ensure_revision(sim, owner, &template, json!({"spec": {"template": data_t}})).await?;
+        let current = owner["status"]["currentRevision"]
+            .as_str()
+            .filter(|r| revisions.iter().any(|(k, _)| k.name == *r))
+            .unwrap_or(&update)
+            .to_string();
+        Ok(Self {
+            template,
+            update,
+            current,
+            revisions,
+        })
+    }
+
+    /// The pod template stored in revision `rev` (the current template when it is unknown).
+    pub fn template_of(&self, rev: &str) -> Value {
+        self.revisions
+            .iter()
+            .find(|(k, _)| k.name == rev)
+            .map(|(_, r)| {
+                let mut t = r["data"]["spec"]["template"].clone();
+                if let Some(m) = t.as_object_mut() {
+                    m.remove("$patch");
+                }
+                t
+            })
+            .unwrap_or_else(|| self.template.clone())
+    }
+}
+
 pub async fn ensure_revision(
     sim: &Sim,
     owner: &Value,
@@ -95,28 +146,10 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
     let sts = e.value();
     let uid = e.meta.uid.clone();
     let replicas = int(&sts["spec"]["replicas"]);
-    let template = strip_nulls(&sts["spec"]["template"]);
-    let mut data_t = template.clone();
-    data_t["$patch"] = json!("replace");
-    let (update_rev, revs) =
-        ensure_revision(sim, &sts, &template, json!({"spec": {"template": data_t}})).await?;
-    let current_rev = sts["status"]["currentRevision"]
-        .as_str()
-        .filter(|r| revs.iter().any(|(k, _)| k.name == *r))
-        .unwrap_or(&update_rev)
-        .to_string();
-    let template_of = |rev: &str| -> Value {
-        revs.iter()
-            .find(|(k, _)| k.name == rev)
-            .map(|(_, r)| {
-                let mut t = r["data"]["spec"]["template"].clone();
-                if let Some(m) = t.as_object_mut() {
-                    m.remove("$patch");
-                }
-                t
-            })
-            .unwrap_or_else(|| template.clone())
-    };
+    let revisions = TemplateRevisions::ensure(sim, &sts).await?;
+    let update_rev = revisions.update.clone();
+    let current_rev = revisions.current.clone();
+    let template_of = |rev: &str| revisions.template_of(rev);
     let rolling = sts["spec"]["updateStrategy"]["type"] != "OnDelete";
     let partition = if rolling {
         int(&sts["spec"]["updateStrategy"]["rollingUpdate"]["partition"]).clamp(0, replicas.max(0))
