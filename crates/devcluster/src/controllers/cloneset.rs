@@ -119,19 +119,15 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
             .map(|(k, _)| k)
             .collect();
         for pk in doomed {
-            sim.client
-                .delete(&pods_gr, &pk.namespace, &pk.name, CONTROLLER_MANAGER)
-                .await?;
-            events::record(
-                &sim.client,
+            super::delete_pod(
+                sim,
                 &cs,
-                Kind::Normal,
-                "SuccessfulDelete",
+                &pk.namespace,
+                &pk.name,
                 &format!("succeed to delete pod {}", pk.name),
                 COMPONENT,
-                None,
             )
-            .await;
+            .await?;
         }
     }
     // In-place update: change images (and the revision label) of old Pods, keeping

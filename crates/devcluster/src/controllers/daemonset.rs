@@ -43,19 +43,15 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
     for (node, pods) in &by_node {
         let keep = usize::from(nodes.contains(node));
         for (pk, _) in pods.iter().skip(keep) {
-            sim.client
-                .delete(&pods_gr, &pk.namespace, &pk.name, CONTROLLER_MANAGER)
-                .await?;
-            events::record(
-                &sim.client,
+            super::delete_pod(
+                sim,
                 &ds,
-                Kind::Normal,
-                "SuccessfulDelete",
+                &pk.namespace,
+                &pk.name,
                 &format!("Deleted pod: {}", pk.name),
                 COMPONENT,
-                None,
             )
-            .await;
+            .await?;
             acted = true;
         }
     }
@@ -122,19 +118,15 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
         old.sort_by_key(|p| util::pod_ready(p));
         for p in old.into_iter().take(budget.max(0) as usize) {
             let name = p["metadata"]["name"].as_str().unwrap_or_default();
-            sim.client
-                .delete(&pods_gr, &k.namespace, name, CONTROLLER_MANAGER)
-                .await?;
-            events::record(
-                &sim.client,
+            super::delete_pod(
+                sim,
                 &ds,
-                Kind::Normal,
-                "SuccessfulDelete",
+                &k.namespace,
+                name,
                 &format!("Deleted pod: {name}"),
                 COMPONENT,
-                None,
             )
-            .await;
+            .await?;
         }
     }
     let min_ready = Duration::from_secs(int(&ds["spec"]["minReadySeconds"]).max(0) as u64);

@@ -92,6 +92,32 @@ pub fn default_nodes(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("devcluster-node-{i}")).collect()
 }
 
+/// Deletes the Pod `namespace/name` owned by `owner` and records `SuccessfulDelete` with
+/// `message` on the owner, as the owner's controller (`component`) does.
+pub async fn delete_pod(
+    sim: &Sim,
+    owner: &Value,
+    namespace: &str,
+    name: &str,
+    message: &str,
+    component: &str,
+) -> Result<(), client::ClientError> {
+    sim.client
+        .delete(&gr("", "pods"), namespace, name, CONTROLLER_MANAGER)
+        .await?;
+    events::record(
+        &sim.client,
+        owner,
+        events::Kind::Normal,
+        "SuccessfulDelete",
+        message,
+        component,
+        None,
+    )
+    .await;
+    Ok(())
+}
+
 /// A storage key for a built-in or known resource.
 pub fn gr(group: &str, resource: &str) -> GroupResource {
     GroupResource {

@@ -165,19 +165,15 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
             .map(|(k, _)| k)
             .collect();
         for pk in doomed {
-            sim.client
-                .delete(&pods_gr, &pk.namespace, &pk.name, CONTROLLER_MANAGER)
-                .await?;
-            events::record(
-                &sim.client,
+            super::delete_pod(
+                sim,
                 &rs,
-                Kind::Normal,
-                "SuccessfulDelete",
+                &pk.namespace,
+                &pk.name,
                 &format!("Deleted pod: {}", pk.name),
                 "replicaset-controller",
-                None,
             )
-            .await;
+            .await?;
         }
     }
     // Status counts the Pods as they are after this pass: deleted ones are gone, created ones

@@ -237,22 +237,18 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
             pods.iter().filter(|(o, _)| **o >= replicas).collect();
         condemned.sort_by_key(|(o, _)| std::cmp::Reverse(**o));
         for (_, (pk, _)) in condemned.iter().take(if parallel { usize::MAX } else { 1 }) {
-            sim.client
-                .delete(&pods_gr, &pk.namespace, &pk.name, CONTROLLER_MANAGER)
-                .await?;
-            events::record(
-                &sim.client,
+            super::delete_pod(
+                sim,
                 &sts,
-                Kind::Normal,
-                "SuccessfulDelete",
+                &pk.namespace,
+                &pk.name,
                 &format!(
                     "delete Pod {} in StatefulSet {} successful",
                     pk.name, k.name
                 ),
                 COMPONENT,
-                None,
             )
-            .await;
+            .await?;
             acted = true;
         }
     }
@@ -263,22 +259,18 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
                 && revision_of(p) != update_rev
             {
                 {
-                    sim.client
-                        .delete(&pods_gr, &pk.namespace, &pk.name, CONTROLLER_MANAGER)
-                        .await?;
-                    events::record(
-                        &sim.client,
+                    super::delete_pod(
+                        sim,
                         &sts,
-                        Kind::Normal,
-                        "SuccessfulDelete",
+                        &pk.namespace,
+                        &pk.name,
                         &format!(
                             "delete Pod {} in StatefulSet {} successful",
                             pk.name, k.name
                         ),
                         COMPONENT,
-                        None,
                     )
-                    .await;
+                    .await?;
                     break;
                 }
             }
