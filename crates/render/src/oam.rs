@@ -343,6 +343,23 @@ struct Props<'a> {
 }
 
 impl<'a> Props<'a> {
+    /// The properties of one list item `item` under field `key` (such as `ports[0]`), reporting
+    /// into the same sink.
+    fn item<'b>(&'b mut self, key: &str, item: &'a Located) -> Props<'b>
+    where
+        'a: 'b,
+    {
+        Props {
+            path: self.path,
+            comp: self.comp,
+            field: format!("{}.{key}", self.field),
+            node: Some(item),
+            line: item.line,
+            sink: &mut *self.sink,
+            ok: true,
+        }
+    }
+
     fn get(&self, key: &str) -> Option<&'a Located> {
         self.node
             .and_then(|n| n.get(key))
@@ -564,15 +581,7 @@ fn ports(p: &mut Props) -> (Vec<Value>, Vec<Port>) {
                 p.type_error(item.line, &key, "a mapping", item);
                 continue;
             }
-            let mut sub = Props {
-                path: p.path,
-                comp: p.comp,
-                field: format!("{}.{key}", p.field),
-                node: Some(item),
-                line: item.line,
-                sink: &mut *p.sink,
-                ok: true,
-            };
+            let mut sub = p.item(&key, item);
             let port = if sub.get("port").is_none() {
                 sub.required_string("port");
                 None
@@ -803,15 +812,7 @@ fn env(p: &mut Props) -> Option<Vec<Value>> {
             p.type_error(item.line, &key, "a mapping", item);
             continue;
         }
-        let mut sub = Props {
-            path: p.path,
-            comp: p.comp,
-            field: format!("{}.{key}", p.field),
-            node: Some(item),
-            line: item.line,
-            sink: &mut *p.sink,
-            ok: true,
-        };
+        let mut sub = p.item(&key, item);
         let name = sub.required_string("name");
         let value = sub.string("value");
         let value_from = sub.mapping("valueFrom");
@@ -852,15 +853,7 @@ fn ref_objects(p: &mut Props) -> ComponentOutput {
             continue;
         }
         let field = format!("{}.{key}", p.field);
-        let mut sub = Props {
-            path: p.path,
-            comp: p.comp,
-            field: field.clone(),
-            node: Some(item),
-            line: item.line,
-            sink: &mut *p.sink,
-            ok: true,
-        };
+        let mut sub = p.item(&key, item);
         let api_version = sub.required_string("apiVersion");
         let kind = sub.required_string("kind");
         let name = sub.required_string("name");
