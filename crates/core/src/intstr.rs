@@ -38,6 +38,30 @@ impl fmt::Display for IntOrString {
     }
 }
 
+impl serde::Serialize for IntOrString {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            IntOrString::Int(i) => s.serialize_i64(*i),
+            IntOrString::Str(v) => s.serialize_str(v),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for IntOrString {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(i64),
+            Str(String),
+        }
+        Ok(match Raw::deserialize(d)? {
+            Raw::Int(i) => IntOrString::Int(i),
+            Raw::Str(s) => IntOrString::Str(s),
+        })
+    }
+}
+
 impl From<i64> for IntOrString {
     fn from(v: i64) -> Self {
         IntOrString::Int(v)

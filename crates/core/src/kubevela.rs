@@ -620,6 +620,24 @@ impl RollingState {
         }
     }
 
+    /// Reads a state name as [`as_str`](Self::as_str) writes it.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::LocatingTargetApp,
+            Self::VerifyingSpec,
+            Self::Initializing,
+            Self::RollingInBatches,
+            Self::Finalising,
+            Self::RolloutFailing,
+            Self::RolloutSucceed,
+            Self::RolloutAbandoning,
+            Self::RolloutDeleting,
+            Self::RolloutFailed,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+
     /// The condition type that matches the state.
     pub fn condition_type(self) -> &'static str {
         match self {
@@ -659,6 +677,20 @@ pub enum BatchRollingState {
 }
 
 impl BatchRollingState {
+    /// Reads a state name as [`as_str`](Self::as_str) writes it.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::BatchInitializing,
+            Self::BatchInRolling,
+            Self::BatchVerifying,
+            Self::BatchVerifyFailed,
+            Self::BatchFinalizing,
+            Self::BatchReady,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+
     /// The string KubeVela writes to status.
     pub fn as_str(self) -> &'static str {
         match self {

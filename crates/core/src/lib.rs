@@ -6,6 +6,7 @@
 //! is an argument. See `ROLLOUT-SEMANTICS.md` for the rules each module implements.
 
 pub mod argo;
+pub mod batch;
 pub mod intstr;
 pub mod kruise;
 pub mod kubevela;
