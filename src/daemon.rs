@@ -111,6 +111,7 @@ pub async fn start(cfg: &Config, metrics: Arc<Metrics>) -> anyhow::Result<Trigge
     }
     for client in &clients {
         apply::ensure_crds(client).await?;
+        crate::rollout::spawn(client.clone(), Arc::new(crate::rollout::LogRollbacks));
     }
     let mut map = BTreeMap::new();
     for repo in &cfg.repos {

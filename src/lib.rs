@@ -13,3 +13,4 @@ pub mod diff;
 pub mod kubeclient;
 pub mod metrics;
 pub mod plan;
+pub mod rollout;

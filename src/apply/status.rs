@@ -37,17 +37,29 @@ pub const CRD_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {
     /// The built-in CRD YAML does not parse (a bug).
-    #[error("parsing the built-in CRD {APPLICATION_CRD_NAME}")]
-    ParseCrd(#[source] serde_saphyr::Error),
+    #[error("parsing the built-in CRD {crd}")]
+    ParseCrd {
+        crd: &'static str,
+        #[source]
+        source: Box<serde_saphyr::Error>,
+    },
     /// Applying the CRD failed.
-    #[error("applying CRD {APPLICATION_CRD_NAME}")]
-    ApplyCrd(#[source] kube::Error),
+    #[error("applying CRD {crd}")]
+    ApplyCrd {
+        crd: &'static str,
+        #[source]
+        source: kube::Error,
+    },
     /// The CRD did not become Established in time.
-    #[error("CRD {APPLICATION_CRD_NAME} not Established within {}s", CRD_TIMEOUT.as_secs())]
-    CrdNotEstablished,
+    #[error("CRD {crd} not Established within {}s", CRD_TIMEOUT.as_secs())]
+    CrdNotEstablished { crd: &'static str },
     /// Watching the CRD failed.
-    #[error("waiting for CRD {APPLICATION_CRD_NAME} to be Established")]
-    WaitCrd(#[source] kube::runtime::wait::Error),
+    #[error("waiting for CRD {crd} to be Established")]
+    WaitCrd {
+        crd: &'static str,
+        #[source]
+        source: kube::runtime::wait::Error,
+    },
     /// Reading the Application failed.
     #[error("reading Application {namespace}/{app}")]
     Read {
@@ -297,7 +309,14 @@ fn desired_status(
 
 /// The CRD of the status resource.
 pub fn application_crd() -> Result<CustomResourceDefinition, StatusError> {
-    serde_saphyr::from_str(APPLICATION_CRD_YAML).map_err(StatusError::ParseCrd)
+    parse_crd(APPLICATION_CRD_NAME, APPLICATION_CRD_YAML)
+}
+
+fn parse_crd(crd: &'static str, yaml: &str) -> Result<CustomResourceDefinition, StatusError> {
+    serde_saphyr::from_str(yaml).map_err(|source| StatusError::ParseCrd {
+        crd,
+        source: Box::new(source),
+    })
 }
 
 /// The API resource of `applications.rollgit.dev`.
@@ -305,29 +324,43 @@ pub fn application_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GROUP, VERSION, KIND), "applications")
 }
 
-/// Installs (server-side applies) the status CRD and waits, bounded, until it is Established.
+/// Installs (server-side applies) rollgit's CRDs (app status, rollouts) and waits, bounded,
+/// until they are Established.
 pub async fn ensure_crds(client: &Client) -> Result<(), StatusError> {
-    let crd = application_crd()?;
+    for (name, yaml) in [
+        (APPLICATION_CRD_NAME, APPLICATION_CRD_YAML),
+        (
+            crate::rollout::ROLLOUT_CRD_NAME,
+            crate::rollout::ROLLOUT_CRD_YAML,
+        ),
+    ] {
+        ensure_crd(client, name, yaml).await?;
+    }
+    Ok(())
+}
+
+async fn ensure_crd(client: &Client, crd: &'static str, yaml: &str) -> Result<(), StatusError> {
+    let def = parse_crd(crd, yaml)?;
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     api.patch(
-        APPLICATION_CRD_NAME,
+        crd,
         &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&crd),
+        &Patch::Apply(&def),
     )
     .await
-    .map_err(StatusError::ApplyCrd)?;
+    .map_err(|source| StatusError::ApplyCrd { crd, source })?;
     match tokio::time::timeout(
         CRD_TIMEOUT,
-        await_condition(api, APPLICATION_CRD_NAME, conditions::is_crd_established()),
+        await_condition(api, crd, conditions::is_crd_established()),
     )
     .await
     {
         Ok(Ok(_)) => {
-            debug!("CRD {APPLICATION_CRD_NAME} established");
+            debug!("CRD {crd} established");
             Ok(())
         }
-        Ok(Err(e)) => Err(StatusError::WaitCrd(e)),
-        Err(_) => Err(StatusError::CrdNotEstablished),
+        Ok(Err(source)) => Err(StatusError::WaitCrd { crd, source }),
+        Err(_) => Err(StatusError::CrdNotEstablished { crd }),
     }
 }
 

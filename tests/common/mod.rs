@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod world;
+
 use rollgit_devcluster::{Config, DevCluster};
 use serde_json::Value;
 use std::io::{Read, Write};
