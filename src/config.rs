@@ -132,6 +132,10 @@ pub struct RawSync {
     pub prune: Option<bool>,
     /// Re-apply when someone changes a managed field (default true).
     pub self_heal: Option<bool>,
+    /// How long a rollout batch may take to become ready before the rollout fails and is
+    /// rolled back (default 10m; an Application can override it with the annotation
+    /// `rollgit.dev/progress-deadline`).
+    pub progress_deadline: Option<String>,
 }
 
 /// A secret value: never shown by `Debug` or `Display`.
@@ -180,6 +184,8 @@ pub struct Repo {
     pub prune: bool,
     /// Self-heal.
     pub self_heal: bool,
+    /// Default progress deadline of a rollout batch.
+    pub progress_deadline: Duration,
 }
 
 /// A validated cluster.
@@ -373,7 +379,27 @@ impl RawConfig {
                     .map_err(|m| invalid(f("webhook"), m))?,
                 )),
             };
+            let r_has_sync = r.sync.is_some();
             let sync = r.sync.unwrap_or_else(|| self.sync.clone());
+            let deadline_field = if sync.progress_deadline.is_some() && r_has_sync {
+                f("sync.progressDeadline")
+            } else {
+                "sync.progressDeadline".to_string()
+            };
+            let progress_deadline = match sync
+                .progress_deadline
+                .as_ref()
+                .or(self.sync.progress_deadline.as_ref())
+            {
+                None => crate::rollout::DEFAULT_PROGRESS_DEADLINE,
+                Some(d) => match parse_duration(d) {
+                    Ok(d) if d >= Duration::from_secs(1) => d,
+                    Ok(_) => {
+                        return Err(invalid(deadline_field, format!("{d:?} is shorter than 1s")));
+                    }
+                    Err(m) => return Err(invalid(deadline_field, m)),
+                },
+            };
             let paths = if r.paths.is_empty() {
                 vec![String::new()]
             } else {
@@ -391,6 +417,7 @@ impl RawConfig {
                 webhook_secret,
                 prune: sync.prune.or(self.sync.prune).unwrap_or(true),
                 self_heal: sync.self_heal.or(self.sync.self_heal).unwrap_or(true),
+                progress_deadline,
             });
         }
         let listen = match self.listen {
@@ -463,6 +490,16 @@ mod tests {
                 "bad listen",
                 "listen: nowhere\nrepos: [{url: /x}]",
                 "t.yaml: listen:",
+            ),
+            (
+                "bad global progress deadline",
+                "sync: {progressDeadline: soon}\nrepos: [{url: /x}]",
+                "t.yaml: sync.progressDeadline: invalid duration",
+            ),
+            (
+                "repo progress deadline under a second",
+                "repos: [{url: /x, sync: {progressDeadline: 10ms}}]",
+                "t.yaml: repos[0].sync.progressDeadline: \"10ms\" is shorter than 1s",
             ),
         ];
         for (name, yaml, want) in cases {

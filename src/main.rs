@@ -72,6 +72,10 @@ struct RunArgs {
     /// Poll interval.
     #[arg(long, default_value = "30s")]
     interval: String,
+    /// How long a rollout batch may take to become ready before the rollout fails and is rolled
+    /// back (an Application's annotation `rollgit.dev/progress-deadline` overrides it).
+    #[arg(long, default_value = "10m")]
+    progress_deadline: String,
     /// Default namespace for namespaced objects.
     #[arg(long, default_value = "default")]
     namespace: String,
@@ -251,9 +255,12 @@ fn resolve_run_config(args: RunArgs) -> anyhow::Result<config::Config> {
             kubeconfig: args.kubeconfig,
             context: args.context,
         }],
+        sync: config::RawSync {
+            progress_deadline: Some(args.progress_deadline),
+            ..Default::default()
+        },
         listen: args.listen,
         state_dir: Some(args.state_dir),
-        ..Default::default()
     };
     Ok(raw.resolve("flags")?)
 }

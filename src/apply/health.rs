@@ -144,7 +144,35 @@ pub fn health(obj: &Value) -> Health {
         ("apps.kruise.io", "CloneSet") => cloneset(obj),
         ("batch", "Job") => job(obj),
         ("", "Service") => service(obj),
+        ("rollgit.dev", "Rollout") => rollout(obj),
         _ => ready_condition(obj),
+    }
+}
+
+/// A rollgit Rollout: healthy once the spec's generation is rolled out (`rolloutSucceed`),
+/// degraded when it failed (also after rolling back), progressing otherwise.
+fn rollout(obj: &Value) -> Health {
+    if let Some(h) = generation_pending(obj) {
+        return h;
+    }
+    let state = obj["status"]["rollingState"].as_str().unwrap_or("");
+    let target = obj["status"]["targetRevision"].as_str().unwrap_or("-");
+    match state {
+        "rolloutSucceed" => Health::healthy(),
+        "rolloutFailed" => {
+            let why = obj["status"]["conditions"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["type"] == "RolloutFailed"))
+                .and_then(|c| c["message"].as_str())
+                .unwrap_or("the rollout failed");
+            Health::degraded(why)
+        }
+        "" => Health::progressing("waiting for the rollout to start"),
+        s => Health::progressing(format!(
+            "rolling out {target}: batch {} ({s}, {})",
+            int_or(obj, &["status", "currentBatch"], 0) + 1,
+            obj["status"]["batchRollingState"].as_str().unwrap_or("-")
+        )),
     }
 }
 
