@@ -41,9 +41,10 @@
 //! | `webservice` | `apps/v1` Deployment named after the component; a `v1` Service of the same name when a port has `expose: true` |
 //! | `worker` | `apps/v1` Deployment; never a Service |
 //! | `cloneset` | OpenKruise `apps.kruise.io/v1alpha1` CloneSet named after the component; a Service like `webservice` |
+//! | `clonesetservice` | exactly like `cloneset` (the name KubeVela's AppRollout docs use), `workload.oam.dev/type: clonesetservice` |
 //! | `ref-objects` | the objects named in `objects`, found in Git (see [`refs`](crate::RefLookup)) |
 //!
-//! Properties of `webservice`, `worker` and `cloneset`:
+//! Properties of `webservice`, `worker`, `cloneset` and `clonesetservice`:
 //!
 //! | property | type | renders as |
 //! |---|---|---|
@@ -61,7 +62,7 @@
 //! | `annotations` | map of strings | workload `metadata.annotations` and pod template annotations |
 //! | `replicas` | integer ≥ 0 | `spec.replicas` (unset by default, so a rollout or HPA can own it) |
 //! | `livenessProbe`, `readinessProbe` | mapping | passed through to `containers[0]` |
-//! | `updateStrategyType` (`cloneset` only) | `ReCreate` \| `InPlaceIfPossible` \| `InPlaceOnly` | `spec.updateStrategy.type` |
+//! | `updateStrategyType` (`cloneset`, `clonesetservice` only) | `ReCreate` \| `InPlaceIfPossible` \| `InPlaceOnly` | `spec.updateStrategy.type` |
 //!
 //! Other properties (`volumeMounts`, `hostAliases`, ...) are ignored with a warning.
 //! Labels, as KubeVela sets them: workloads carry `app.oam.dev/name` (the Application's name),

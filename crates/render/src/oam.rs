@@ -1,6 +1,7 @@
 //! KubeVela `Application` components rendered the way KubeVela's built-in definitions
 //! (`vela-templates/definitions/internal/component/{webservice,worker}.cue`) and the Kruise
-//! addon's `cloneset` render them.
+//! addon's `cloneset` render them (`clonesetservice`, the name of the same definition in
+//! KubeVela's AppRollout docs, renders exactly like `cloneset`).
 
 use serde_json::{Map, Value, json};
 
@@ -11,7 +12,19 @@ use crate::revision::{APP_COMPONENT_LABEL, APP_NAME_LABEL};
 use crate::yaml::{Located, Node};
 
 /// The component types rollgit renders.
-pub const COMPONENT_TYPES: &[&str] = &["webservice", "worker", "cloneset", "ref-objects"];
+pub const COMPONENT_TYPES: &[&str] = &[
+    "webservice",
+    "worker",
+    "cloneset",
+    "clonesetservice",
+    "ref-objects",
+];
+
+/// The component types that render an OpenKruise CloneSet (`clonesetservice` is the name
+/// KubeVela's rollout docs give the same definition).
+fn is_cloneset(kind: &str) -> bool {
+    matches!(kind, "cloneset" | "clonesetservice")
+}
 
 /// Label KubeVela puts on workloads: the component type.
 pub const WORKLOAD_TYPE_LABEL: &str = "workload.oam.dev/type";
@@ -632,7 +645,7 @@ fn ports(p: &mut Props) -> (Vec<Value>, Vec<Port>) {
 fn workload(p: &mut Props, kind: &str, app_name: &str, app_ns: &str) -> ComponentOutput {
     let comp = p.comp.to_owned();
     let mut known: Vec<&str> = WORKLOAD_PROPERTIES.to_vec();
-    if kind == "cloneset" {
+    if is_cloneset(kind) {
         known.push("updateStrategyType");
     }
     p.check_unknown(&known);
@@ -654,7 +667,7 @@ fn workload(p: &mut Props, kind: &str, app_name: &str, app_ns: &str) -> Componen
     let replicas = p.int("replicas", 0, i64::from(i32::MAX));
     let liveness = p.mapping("livenessProbe");
     let readiness = p.mapping("readinessProbe");
-    let update_strategy = if kind == "cloneset" {
+    let update_strategy = if is_cloneset(kind) {
         p.one_of(
             "updateStrategyType",
             &["ReCreate", "InPlaceIfPossible", "InPlaceOnly"],
@@ -751,7 +764,7 @@ fn workload(p: &mut Props, kind: &str, app_name: &str, app_ns: &str) -> Componen
     if let Some(t) = update_strategy {
         spec.insert("updateStrategy".into(), json!({ "type": t }));
     }
-    let (api_version, k) = if kind == "cloneset" {
+    let (api_version, k) = if is_cloneset(kind) {
         ("apps.kruise.io/v1alpha1", "CloneSet")
     } else {
         ("apps/v1", "Deployment")
