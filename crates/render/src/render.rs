@@ -12,8 +12,9 @@ use crate::kinds::{ObjectKey, Scope, apply_rank, check_name, group_of, name_rule
 use crate::oam::{self, ComponentOutput, RefTarget};
 use crate::refs::RefLookup;
 use crate::revision::{
-    APP_COMPONENT_LABEL, APP_NAME_LABEL, ComponentRevision, PUBLISH_VERSION_ANNOTATION,
-    RevisionState, canonical_json, hex_sha256, next_publish_version, plan_revision,
+    APP_COMPONENT_LABEL, APP_NAME_LABEL, AppRevision, ComponentRevision,
+    PUBLISH_VERSION_ANNOTATION, RevisionState, canonical_json, hex_sha256, next_publish_version,
+    plan_app_revision, plan_revision,
 };
 use crate::yaml::{Located, Node, parse_documents};
 
@@ -141,6 +142,8 @@ pub struct Rendered {
     pub oam_objects: Vec<RenderedObject>,
     /// One revision per component that renders a workload spec, in component order.
     pub revisions: Vec<ComponentRevision>,
+    /// One app revision per Application, in Application order.
+    pub app_revisions: Vec<AppRevision>,
     /// The app's `app.oam.dev/publishVersion`.
     pub publish_version: String,
     /// Whether it differs from [`RevisionState::publish`].
@@ -707,6 +710,24 @@ pub fn render_app(
         applications.push(info);
     }
 
+    // Application revisions.
+    let app_revisions: Vec<AppRevision> = applications
+        .iter()
+        .map(|a| {
+            let components: BTreeMap<String, String> = a
+                .components
+                .iter()
+                .filter_map(|c| Some((c.name.clone(), c.revision.clone()?)))
+                .collect();
+            let existing = prev
+                .applications
+                .get(&a.name)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            plan_app_revision(&a.name, Some(&a.namespace), &components, existing)
+        })
+        .collect();
+
     let mut items: Vec<Item> = items.into_iter().filter(|i| !i.absorbed).collect();
 
     // Duplicates, in source order.
@@ -774,6 +795,7 @@ pub fn render_app(
         applications,
         oam_objects: oam_items.into_iter().map(into_rendered).collect(),
         revisions,
+        app_revisions,
         publish_version,
         publish_version_changed,
         content_hash,
