@@ -108,6 +108,7 @@ mod oam;
 mod refs;
 mod render;
 mod revision;
+mod rollout;
 mod yaml;
 
 pub use discover::{AppDir, affected_apps, app_of, belongs_to, discover_apps, is_manifest_path};
@@ -126,3 +127,4 @@ pub use revision::{
     existing_app_revision_from_object, existing_revision_from_object, next_publish_version,
     plan_app_revision, plan_revision, revision_number_of, spec_hash,
 };
+pub use rollout::{ROLLOUT_TEMPLATE_ANNOTATION, ROLLOUT_TRAIT, RolloutTrait};

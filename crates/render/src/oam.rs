@@ -9,6 +9,7 @@ use crate::error::RenderError;
 use crate::kinds::{NameRule, check_name, is_dns1123_subdomain};
 use crate::render::Sink;
 use crate::revision::{APP_COMPONENT_LABEL, APP_NAME_LABEL};
+use crate::rollout::{ParsedRolloutTrait, parse_rollout_trait};
 use crate::yaml::{Located, Node};
 
 /// The component types rollgit renders.
@@ -44,6 +45,7 @@ pub(crate) struct ParsedComponent {
     pub field: String,
     pub properties: Value,
     pub traits: Value,
+    pub rollout: Option<ParsedRolloutTrait>,
     pub output: ComponentOutput,
 }
 
@@ -298,6 +300,26 @@ fn parse_component(
             t.to_json()
         }
     };
+    let rollout = match c.get("traits") {
+        Some(Located {
+            node: Node::Seq(items),
+            ..
+        }) => parse_rollout_trait(path, &field, &name, items, sink),
+        _ => None,
+    };
+    if let Some(r) = &rollout
+        && component_type == "ref-objects"
+    {
+        sink.error(err(
+            path,
+            r.rollout.source.line,
+            &r.trait_field,
+            format!(
+                "component \"{name}\": the rollout trait needs a component with one workload (webservice, worker, cloneset, clonesetservice), not ref-objects"
+            ),
+        ));
+        ok = false;
+    }
     let props_node = c.get("properties");
     if let Some(p) = props_node
         && !matches!(p.node, Node::Map(_) | Node::Null)
@@ -340,6 +362,7 @@ fn parse_component(
         field,
         properties: props_node.map_or(Value::Null, Located::to_json),
         traits,
+        rollout,
         output,
     })
 }

@@ -16,6 +16,7 @@ use crate::revision::{
     PUBLISH_VERSION_ANNOTATION, RevisionState, canonical_json, hex_sha256, next_publish_version,
     plan_app_revision, plan_revision,
 };
+use crate::rollout::{ROLLOUT_TEMPLATE_ANNOTATION, RolloutTrait, check_target_revision};
 use crate::yaml::{Located, Node, parse_documents};
 
 /// One file of an app at one commit.
@@ -66,9 +67,12 @@ pub struct RenderedObject {
     /// The component that produced it, if any.
     pub component: Option<String>,
     /// True for a component's workload (Deployment, CloneSet, or a workload kind among
-    /// `ref-objects`): it carries `app.oam.dev/publishVersion`; for a component with a
-    /// `rollout` trait the rollout stage, not a plain apply, owns it.
+    /// `ref-objects`): it carries `app.oam.dev/publishVersion`.
     pub workload: bool,
+    /// True for the workload of a component whose workload a rollout owns (see
+    /// [`ComponentInfo::rollout_owned`]): the rollout stage, not a plain apply, rolls it out.
+    /// The component's other objects (Service, ...) are applied as usual.
+    pub rollout_owned: bool,
 }
 
 /// One component of an Application.
@@ -84,9 +88,14 @@ pub struct ComponentInfo {
     pub external_revision: Option<String>,
     /// `properties` as written.
     pub properties: Value,
-    /// `traits` as written (a list; the `rollout` trait stays here, rollgit's render does not
-    /// act on traits).
+    /// `traits` as written (a list; the `rollout` trait is also parsed into `rollout`).
     pub traits: Value,
+    /// The component's `rollout` trait, validated.
+    pub rollout: Option<RolloutTrait>,
+    /// True when a rollout owns the component's workload: it has a `rollout` trait or its
+    /// Application is annotated `app.oam.dev/rollout-template: "true"`. Only components with
+    /// a workload.
+    pub rollout_owned: bool,
     /// The workload object, if the component renders one.
     pub workload: Option<ObjectKey>,
     /// The revision decided for it ([`ComponentRevision::name`]).
@@ -173,6 +182,7 @@ struct Item {
     source: SourceLocation,
     component: Option<String>,
     workload: bool,
+    rollout_owned: bool,
     absorbed: bool,
 }
 
@@ -536,6 +546,7 @@ pub fn render_app(
             },
             component: None,
             workload: false,
+            rollout_owned: false,
             absorbed: false,
         };
         if is_oam_group(&h.api_version) {
@@ -574,6 +585,9 @@ pub fn render_app(
         if explicit_publish.is_none() {
             explicit_publish = annotations.get(PUBLISH_VERSION_ANNOTATION).cloned();
         }
+        let rollout_template = annotations
+            .get(ROLLOUT_TEMPLATE_ANNOTATION)
+            .is_some_and(|v| v == "true");
         let mut info = ApplicationInfo {
             name: h.name.clone(),
             namespace: app_ns.clone(),
@@ -642,6 +656,7 @@ pub fn render_app(
                             source: source.clone(),
                             component: Some(comp.name.clone()),
                             workload: i == 0,
+                            rollout_owned: false,
                             absorbed: false,
                         });
                     }
@@ -686,6 +701,14 @@ pub fn render_app(
                     existing,
                 ) {
                     Ok(r) => {
+                        if let Some(rollout) = &comp.rollout {
+                            let mut known: Vec<(u64, String)> = existing
+                                .iter()
+                                .map(|e| (e.number, e.name.clone()))
+                                .collect();
+                            known.push((r.number, r.name.clone()));
+                            check_target_revision(rollout, &comp.name, &known, &mut sink);
+                        }
                         revision_name = Some(r.name.clone());
                         revisions.push(r);
                     }
@@ -701,6 +724,9 @@ pub fn render_app(
                 external_revision: comp.external_revision.clone(),
                 properties: comp.properties,
                 traits: comp.traits,
+                rollout_owned: workload_key.is_some()
+                    && (comp.rollout.is_some() || rollout_template),
+                rollout: comp.rollout.map(|r| r.rollout),
                 workload: workload_key,
                 revision: revision_name,
                 source,
@@ -727,6 +753,18 @@ pub fn render_app(
             plan_app_revision(&a.name, Some(&a.namespace), &components, existing)
         })
         .collect();
+
+    let owned: BTreeSet<(&str, &ObjectKey)> = applications
+        .iter()
+        .flat_map(|a| a.components.iter())
+        .filter(|c| c.rollout_owned)
+        .filter_map(|c| Some((c.name.as_str(), c.workload.as_ref()?)))
+        .collect();
+    for item in items.iter_mut() {
+        if let Some(c) = &item.component {
+            item.rollout_owned = owned.contains(&(c.as_str(), &item.key));
+        }
+    }
 
     let mut items: Vec<Item> = items.into_iter().filter(|i| !i.absorbed).collect();
 
@@ -786,6 +824,7 @@ pub fn render_app(
         source: i.source,
         component: i.component,
         workload: i.workload,
+        rollout_owned: i.rollout_owned,
     };
     let mut warnings = sink.warnings;
     warnings.sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
@@ -881,6 +920,7 @@ fn resolve_ref(
             source: own.source.clone(),
             component: Some(component.to_owned()),
             workload,
+            rollout_owned: false,
             absorbed: false,
         });
     }
@@ -927,6 +967,7 @@ fn resolve_ref(
                 },
                 component: Some(component.to_owned()),
                 workload,
+                rollout_owned: false,
                 absorbed: false,
             })
         }
