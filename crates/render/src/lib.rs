@@ -127,4 +127,6 @@ pub use revision::{
     existing_app_revision_from_object, existing_revision_from_object, next_publish_version,
     plan_app_revision, plan_revision, revision_number_of, spec_hash,
 };
-pub use rollout::{ROLLOUT_TEMPLATE_ANNOTATION, ROLLOUT_TRAIT, RolloutTrait};
+pub use rollout::{
+    AppRolloutComponent, AppRolloutInfo, ROLLOUT_TEMPLATE_ANNOTATION, ROLLOUT_TRAIT, RolloutTrait,
+};

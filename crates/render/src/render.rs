@@ -16,7 +16,10 @@ use crate::revision::{
     PUBLISH_VERSION_ANNOTATION, RevisionState, canonical_json, hex_sha256, next_publish_version,
     plan_app_revision, plan_revision,
 };
-use crate::rollout::{ROLLOUT_TEMPLATE_ANNOTATION, RolloutTrait, check_target_revision};
+use crate::rollout::{
+    AppRolloutInfo, ROLLOUT_TEMPLATE_ANNOTATION, RolloutTrait, check_target_revision,
+    parse_app_rollout, resolve_app_rollouts,
+};
 use crate::yaml::{Located, Node, parse_documents};
 
 /// One file of an app at one commit.
@@ -92,9 +95,9 @@ pub struct ComponentInfo {
     pub traits: Value,
     /// The component's `rollout` trait, validated.
     pub rollout: Option<RolloutTrait>,
-    /// True when a rollout owns the component's workload: it has a `rollout` trait or its
-    /// Application is annotated `app.oam.dev/rollout-template: "true"`. Only components with
-    /// a workload.
+    /// True when a rollout owns the component's workload: it has a `rollout` trait, an
+    /// AppRollout of the app rolls it, or its Application is annotated
+    /// `app.oam.dev/rollout-template: "true"`. Only components with a workload.
     pub rollout_owned: bool,
     /// The workload object, if the component renders one.
     pub workload: Option<ObjectKey>,
@@ -153,6 +156,9 @@ pub struct Rendered {
     pub revisions: Vec<ComponentRevision>,
     /// One app revision per Application, in Application order.
     pub app_revisions: Vec<AppRevision>,
+    /// The AppRollout documents (also in `oam_objects`), validated and resolved, in source
+    /// order.
+    pub app_rollouts: Vec<AppRolloutInfo>,
     /// The app's `app.oam.dev/publishVersion`.
     pub publish_version: String,
     /// Whether it differs from [`RevisionState::publish`].
@@ -500,6 +506,7 @@ pub fn render_app(
     let mut items: Vec<Item> = Vec::new();
     let mut oam_items: Vec<Item> = Vec::new();
     let mut app_docs: Vec<(&str, &Located, Header)> = Vec::new();
+    let mut rollout_docs: Vec<(&str, &Located, String)> = Vec::new();
     for (path, doc) in &docs {
         let Some(h) = header(path, doc, &mut sink) else {
             continue;
@@ -550,7 +557,9 @@ pub fn render_app(
             absorbed: false,
         };
         if is_oam_group(&h.api_version) {
-            if !matches!(h.kind.as_str(), "Policy" | "Workflow") {
+            if h.kind == "AppRollout" {
+                rollout_docs.push((path, doc, h.name.clone()));
+            } else if !matches!(h.kind.as_str(), "Policy" | "Workflow") {
                 sink.warn(RenderError::new(
                     path,
                     doc.line,
@@ -736,7 +745,7 @@ pub fn render_app(
         applications.push(info);
     }
 
-    // Application revisions.
+    // Application revisions, then the AppRollouts that name them.
     let app_revisions: Vec<AppRevision> = applications
         .iter()
         .map(|a| {
@@ -753,7 +762,17 @@ pub fn render_app(
             plan_app_revision(&a.name, Some(&a.namespace), &components, existing)
         })
         .collect();
-
+    let parsed_rollouts: Vec<_> = rollout_docs
+        .iter()
+        .filter_map(|(path, doc, name)| parse_app_rollout(path, doc, name, &mut sink))
+        .collect();
+    let app_rollouts = resolve_app_rollouts(
+        parsed_rollouts,
+        &mut applications,
+        &app_revisions,
+        prev,
+        &mut sink,
+    );
     let owned: BTreeSet<(&str, &ObjectKey)> = applications
         .iter()
         .flat_map(|a| a.components.iter())
@@ -835,6 +854,7 @@ pub fn render_app(
         oam_objects: oam_items.into_iter().map(into_rendered).collect(),
         revisions,
         app_revisions,
+        app_rollouts,
         publish_version,
         publish_version_changed,
         content_hash,
