@@ -4,9 +4,11 @@
 //! ```text
 //! discover_apps(paths, roots) ─► AppDir ─► render_app(app, namespace, files, refs, prev)
 //!                                                │
-//!                                                ├─► Rendered.objects      (apply order)
-//!                                                ├─► Rendered.applications (not applied)
-//!                                                ├─► Rendered.revisions    (ControllerRevisions)
+//!                                                ├─► Rendered.objects       (apply order)
+//!                                                ├─► Rendered.applications  (not applied)
+//!                                                ├─► Rendered.revisions     (ControllerRevisions)
+//!                                                ├─► Rendered.app_revisions (ControllerRevisions)
+//!                                                ├─► Rendered.app_rollouts  (typed AppRollouts)
 //!                                                └─► publish_version, content_hash
 //! affected_apps(changed, apps) ─► which apps to render again
 //! ```
@@ -32,18 +34,19 @@
 //! The Application is **not** applied (there is no KubeVela controller). Its components are
 //! rendered the way KubeVela's built-in definitions render them, and it is described by an
 //! [`ApplicationInfo`] (components with type, `externalRevision`, traits; policies; workflow;
-//! annotations). Traits, the `rollout` trait included, stay attached to their component:
-//! render does not act on them. Other `core.oam.dev` documents (Policy, Workflow) are returned
-//! in [`Rendered::oam_objects`], not applied.
+//! annotations). Traits stay attached to their component as written; the `rollout` trait is
+//! also validated and typed (see [Rollouts](#rollouts)). Other `core.oam.dev` documents
+//! (Policy, Workflow, AppRollout) are returned in [`Rendered::oam_objects`], not applied.
 //!
 //! | type | renders |
 //! |---|---|
 //! | `webservice` | `apps/v1` Deployment named after the component; a `v1` Service of the same name when a port has `expose: true` |
 //! | `worker` | `apps/v1` Deployment; never a Service |
 //! | `cloneset` | OpenKruise `apps.kruise.io/v1alpha1` CloneSet named after the component; a Service like `webservice` |
+//! | `clonesetservice` | exactly like `cloneset` (the name KubeVela's AppRollout docs use), `workload.oam.dev/type: clonesetservice` |
 //! | `ref-objects` | the objects named in `objects`, found in Git (see [`refs`](crate::RefLookup)) |
 //!
-//! Properties of `webservice`, `worker` and `cloneset`:
+//! Properties of `webservice`, `worker`, `cloneset` and `clonesetservice`:
 //!
 //! | property | type | renders as |
 //! |---|---|---|
@@ -61,7 +64,7 @@
 //! | `annotations` | map of strings | workload `metadata.annotations` and pod template annotations |
 //! | `replicas` | integer ≥ 0 | `spec.replicas` (unset by default, so a rollout or HPA can own it) |
 //! | `livenessProbe`, `readinessProbe` | mapping | passed through to `containers[0]` |
-//! | `updateStrategyType` (`cloneset` only) | `ReCreate` \| `InPlaceIfPossible` \| `InPlaceOnly` | `spec.updateStrategy.type` |
+//! | `updateStrategyType` (`cloneset`, `clonesetservice` only) | `ReCreate` \| `InPlaceIfPossible` \| `InPlaceOnly` | `spec.updateStrategy.type` |
 //!
 //! Other properties (`volumeMounts`, `hostAliases`, ...) are ignored with a warning.
 //! Labels, as KubeVela sets them: workloads carry `app.oam.dev/name` (the Application's name),
@@ -73,6 +76,31 @@
 //! `ref-objects` properties: `objects: [{apiVersion, kind, name, namespace?}]`. See
 //! [`RefLookup`] for where they are looked for.
 //!
+//! # Rollouts
+//!
+//! Render gives the rollout stage typed, validated inputs; it does not roll anything out.
+//!
+//! * **`rollout` trait** (ROLLOUT-SEMANTICS.md C.4) → [`ComponentInfo::rollout`], a
+//!   [`RolloutTrait`]: `targetRevision` (must name a revision of the component: one in the
+//!   [`RevisionState`] or the one decided in this render), `targetSize` (required, ≥ 0),
+//!   `rolloutBatches[].replicas` (ints or lenient KubeVela percents: `"30"` is 30%, `"0.2"` and
+//!   `"ab"` are errors, negatives too), `batchPartition` (≥ 0), `rolloutStrategy`
+//!   (`IncreaseFirst` or `DecreaseFirst`). Batch sums are **not** checked against
+//!   `targetSize` (for a scale that depends on the cluster). Unknown properties are warnings.
+//!   Only components with one workload may carry it (not `ref-objects`).
+//! * **`AppRollout`** (`core.oam.dev/v1beta1`) → [`Rendered::app_rollouts`], an
+//!   [`AppRolloutInfo`]: `spec.rolloutPlan` read into a KubeVela `RolloutPlan`, defaulted and
+//!   validated with rollgit-core's `default_plan` and `validate_plan` (C.2);
+//!   `targetAppRevisionName` (required) and `sourceAppRevisionName` must name an app revision
+//!   that exists or is decided in this render; `componentList` entries must be components with
+//!   a workload of an Application of the app, present in the target app revision (empty: every
+//!   such component of the target). Each rolled component is resolved to its component
+//!   revisions in the source and target app revisions ([`AppRolloutComponent`]).
+//! * **Ownership**: a component whose workload a rollout owns (a `rollout` trait, an AppRollout
+//!   rolls it, or its Application is annotated `app.oam.dev/rollout-template: "true"`) has
+//!   [`ComponentInfo::rollout_owned`], and so has its workload's [`RenderedObject`]
+//!   (`rollout_owned`); its Service and other objects stay plain.
+//!
 //! # Errors
 //!
 //! Every error is a [`RenderError`] displayed exactly `path:line: message`; all errors of an
@@ -80,8 +108,10 @@
 //! unparsable YAML (the parser's line), a document that is not a mapping, missing
 //! `apiVersion`/`kind`/`metadata.name`, invalid names (RFC 1123), unknown component types,
 //! missing or mistyped properties, duplicate objects (same API group, kind, namespace and name;
-//! the message names both places), `ref-objects` targets not found or ambiguous, and an
-//! `externalRevision` reused for a different spec.
+//! the message names both places), `ref-objects` targets not found or ambiguous, an
+//! `externalRevision` reused for a different spec, and invalid `rollout` traits and
+//! AppRollouts (the field, such as `spec.components[0].traits[0].properties.targetSize`, is in
+//! [`RenderError::field`]).
 //!
 //! # Revisions and publishVersion (plan)
 //!
@@ -92,6 +122,12 @@
 //! `app.oam.dev/publishVersion` (`alpha1`, `alpha2`, ...) changes exactly when
 //! [`Rendered::content_hash`] changes and is set on every workload's `metadata.annotations`
 //! (not on the pod template: no restart). An explicit publishVersion on the Application wins.
+//!
+//! Each Application gets an [`AppRevision`] ([`plan_app_revision`]): the map component →
+//! component revision of its components, `<application>-v<N>`, reused when an existing one
+//! ([`RevisionState::applications`], read back with [`existing_app_revision_from_object`]) has
+//! the same hash; its `controller_revision` is a ControllerRevision labelled `app.oam.dev/name`
+//! and `rollgit.dev/app-revision: "true"`, `data: {components: {...}}`.
 //!
 //! # Order
 //!
@@ -107,6 +143,7 @@ mod oam;
 mod refs;
 mod render;
 mod revision;
+mod rollout;
 mod yaml;
 
 pub use discover::{AppDir, affected_apps, app_of, belongs_to, discover_apps, is_manifest_path};
@@ -119,8 +156,12 @@ pub use render::{
     render_app,
 };
 pub use revision::{
-    APP_COMPONENT_LABEL, APP_NAME_LABEL, COMPONENT_LABEL, ComponentRevision, ExistingRevision,
-    FIRST_PUBLISH_VERSION, PUBLISH_VERSION_ANNOTATION, RevisionError, RevisionState,
-    SPEC_HASH_ANNOTATION, canonical_json, existing_revision_from_object, next_publish_version,
-    plan_revision, revision_number_of, spec_hash,
+    APP_COMPONENT_LABEL, APP_NAME_LABEL, APP_REVISION_LABEL, AppRevision, COMPONENT_LABEL,
+    ComponentRevision, ExistingAppRevision, ExistingRevision, FIRST_PUBLISH_VERSION,
+    PUBLISH_VERSION_ANNOTATION, RevisionError, RevisionState, SPEC_HASH_ANNOTATION, canonical_json,
+    existing_app_revision_from_object, existing_revision_from_object, next_publish_version,
+    plan_app_revision, plan_revision, revision_number_of, spec_hash,
+};
+pub use rollout::{
+    AppRolloutComponent, AppRolloutInfo, ROLLOUT_TEMPLATE_ANNOTATION, ROLLOUT_TRAIT, RolloutTrait,
 };

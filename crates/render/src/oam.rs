@@ -1,6 +1,7 @@
 //! KubeVela `Application` components rendered the way KubeVela's built-in definitions
 //! (`vela-templates/definitions/internal/component/{webservice,worker}.cue`) and the Kruise
-//! addon's `cloneset` render them.
+//! addon's `cloneset` render them (`clonesetservice`, the name of the same definition in
+//! KubeVela's AppRollout docs, renders exactly like `cloneset`).
 
 use serde_json::{Map, Value, json};
 
@@ -8,10 +9,23 @@ use crate::error::RenderError;
 use crate::kinds::{NameRule, check_name, is_dns1123_subdomain};
 use crate::render::Sink;
 use crate::revision::{APP_COMPONENT_LABEL, APP_NAME_LABEL};
+use crate::rollout::{ParsedRolloutTrait, parse_rollout_trait};
 use crate::yaml::{Located, Node};
 
 /// The component types rollgit renders.
-pub const COMPONENT_TYPES: &[&str] = &["webservice", "worker", "cloneset", "ref-objects"];
+pub const COMPONENT_TYPES: &[&str] = &[
+    "webservice",
+    "worker",
+    "cloneset",
+    "clonesetservice",
+    "ref-objects",
+];
+
+/// The component types that render an OpenKruise CloneSet (`clonesetservice` is the name
+/// KubeVela's rollout docs give the same definition).
+fn is_cloneset(kind: &str) -> bool {
+    matches!(kind, "cloneset" | "clonesetservice")
+}
 
 /// Label KubeVela puts on workloads: the component type.
 pub const WORKLOAD_TYPE_LABEL: &str = "workload.oam.dev/type";
@@ -31,6 +45,7 @@ pub(crate) struct ParsedComponent {
     pub field: String,
     pub properties: Value,
     pub traits: Value,
+    pub rollout: Option<ParsedRolloutTrait>,
     pub output: ComponentOutput,
 }
 
@@ -285,6 +300,26 @@ fn parse_component(
             t.to_json()
         }
     };
+    let rollout = match c.get("traits") {
+        Some(Located {
+            node: Node::Seq(items),
+            ..
+        }) => parse_rollout_trait(path, &field, &name, items, sink),
+        _ => None,
+    };
+    if let Some(r) = &rollout
+        && component_type == "ref-objects"
+    {
+        sink.error(err(
+            path,
+            r.rollout.source.line,
+            &r.trait_field,
+            format!(
+                "component \"{name}\": the rollout trait needs a component with one workload (webservice, worker, cloneset, clonesetservice), not ref-objects"
+            ),
+        ));
+        ok = false;
+    }
     let props_node = c.get("properties");
     if let Some(p) = props_node
         && !matches!(p.node, Node::Map(_) | Node::Null)
@@ -327,6 +362,7 @@ fn parse_component(
         field,
         properties: props_node.map_or(Value::Null, Located::to_json),
         traits,
+        rollout,
         output,
     })
 }
@@ -632,7 +668,7 @@ fn ports(p: &mut Props) -> (Vec<Value>, Vec<Port>) {
 fn workload(p: &mut Props, kind: &str, app_name: &str, app_ns: &str) -> ComponentOutput {
     let comp = p.comp.to_owned();
     let mut known: Vec<&str> = WORKLOAD_PROPERTIES.to_vec();
-    if kind == "cloneset" {
+    if is_cloneset(kind) {
         known.push("updateStrategyType");
     }
     p.check_unknown(&known);
@@ -654,7 +690,7 @@ fn workload(p: &mut Props, kind: &str, app_name: &str, app_ns: &str) -> Componen
     let replicas = p.int("replicas", 0, i64::from(i32::MAX));
     let liveness = p.mapping("livenessProbe");
     let readiness = p.mapping("readinessProbe");
-    let update_strategy = if kind == "cloneset" {
+    let update_strategy = if is_cloneset(kind) {
         p.one_of(
             "updateStrategyType",
             &["ReCreate", "InPlaceIfPossible", "InPlaceOnly"],
@@ -751,7 +787,7 @@ fn workload(p: &mut Props, kind: &str, app_name: &str, app_ns: &str) -> Componen
     if let Some(t) = update_strategy {
         spec.insert("updateStrategy".into(), json!({ "type": t }));
     }
-    let (api_version, k) = if kind == "cloneset" {
+    let (api_version, k) = if is_cloneset(kind) {
         ("apps.kruise.io/v1alpha1", "CloneSet")
     } else {
         ("apps/v1", "Deployment")

@@ -12,8 +12,13 @@ use crate::kinds::{ObjectKey, Scope, apply_rank, check_name, group_of, name_rule
 use crate::oam::{self, ComponentOutput, RefTarget};
 use crate::refs::RefLookup;
 use crate::revision::{
-    APP_COMPONENT_LABEL, APP_NAME_LABEL, ComponentRevision, PUBLISH_VERSION_ANNOTATION,
-    RevisionState, canonical_json, hex_sha256, next_publish_version, plan_revision,
+    APP_COMPONENT_LABEL, APP_NAME_LABEL, AppRevision, ComponentRevision,
+    PUBLISH_VERSION_ANNOTATION, RevisionState, canonical_json, hex_sha256, next_publish_version,
+    plan_app_revision, plan_revision,
+};
+use crate::rollout::{
+    AppRolloutInfo, ROLLOUT_TEMPLATE_ANNOTATION, RolloutTrait, check_target_revision,
+    parse_app_rollout, resolve_app_rollouts,
 };
 use crate::yaml::{Located, Node, parse_documents};
 
@@ -65,9 +70,12 @@ pub struct RenderedObject {
     /// The component that produced it, if any.
     pub component: Option<String>,
     /// True for a component's workload (Deployment, CloneSet, or a workload kind among
-    /// `ref-objects`): it carries `app.oam.dev/publishVersion`; for a component with a
-    /// `rollout` trait the rollout stage, not a plain apply, owns it.
+    /// `ref-objects`): it carries `app.oam.dev/publishVersion`.
     pub workload: bool,
+    /// True for the workload of a component whose workload a rollout owns (see
+    /// [`ComponentInfo::rollout_owned`]): the rollout stage, not a plain apply, rolls it out.
+    /// The component's other objects (Service, ...) are applied as usual.
+    pub rollout_owned: bool,
 }
 
 /// One component of an Application.
@@ -83,9 +91,14 @@ pub struct ComponentInfo {
     pub external_revision: Option<String>,
     /// `properties` as written.
     pub properties: Value,
-    /// `traits` as written (a list; the `rollout` trait stays here, rollgit's render does not
-    /// act on traits).
+    /// `traits` as written (a list; the `rollout` trait is also parsed into `rollout`).
     pub traits: Value,
+    /// The component's `rollout` trait, validated.
+    pub rollout: Option<RolloutTrait>,
+    /// True when a rollout owns the component's workload: it has a `rollout` trait, an
+    /// AppRollout of the app rolls it, or its Application is annotated
+    /// `app.oam.dev/rollout-template: "true"`. Only components with a workload.
+    pub rollout_owned: bool,
     /// The workload object, if the component renders one.
     pub workload: Option<ObjectKey>,
     /// The revision decided for it ([`ComponentRevision::name`]).
@@ -141,6 +154,11 @@ pub struct Rendered {
     pub oam_objects: Vec<RenderedObject>,
     /// One revision per component that renders a workload spec, in component order.
     pub revisions: Vec<ComponentRevision>,
+    /// One app revision per Application, in Application order.
+    pub app_revisions: Vec<AppRevision>,
+    /// The AppRollout documents (also in `oam_objects`), validated and resolved, in source
+    /// order.
+    pub app_rollouts: Vec<AppRolloutInfo>,
     /// The app's `app.oam.dev/publishVersion`.
     pub publish_version: String,
     /// Whether it differs from [`RevisionState::publish`].
@@ -170,6 +188,7 @@ struct Item {
     source: SourceLocation,
     component: Option<String>,
     workload: bool,
+    rollout_owned: bool,
     absorbed: bool,
 }
 
@@ -487,6 +506,7 @@ pub fn render_app(
     let mut items: Vec<Item> = Vec::new();
     let mut oam_items: Vec<Item> = Vec::new();
     let mut app_docs: Vec<(&str, &Located, Header)> = Vec::new();
+    let mut rollout_docs: Vec<(&str, &Located, String)> = Vec::new();
     for (path, doc) in &docs {
         let Some(h) = header(path, doc, &mut sink) else {
             continue;
@@ -533,10 +553,13 @@ pub fn render_app(
             },
             component: None,
             workload: false,
+            rollout_owned: false,
             absorbed: false,
         };
         if is_oam_group(&h.api_version) {
-            if !matches!(h.kind.as_str(), "Policy" | "Workflow") {
+            if h.kind == "AppRollout" {
+                rollout_docs.push((path, doc, h.name.clone()));
+            } else if !matches!(h.kind.as_str(), "Policy" | "Workflow") {
                 sink.warn(RenderError::new(
                     path,
                     doc.line,
@@ -571,6 +594,9 @@ pub fn render_app(
         if explicit_publish.is_none() {
             explicit_publish = annotations.get(PUBLISH_VERSION_ANNOTATION).cloned();
         }
+        let rollout_template = annotations
+            .get(ROLLOUT_TEMPLATE_ANNOTATION)
+            .is_some_and(|v| v == "true");
         let mut info = ApplicationInfo {
             name: h.name.clone(),
             namespace: app_ns.clone(),
@@ -639,6 +665,7 @@ pub fn render_app(
                             source: source.clone(),
                             component: Some(comp.name.clone()),
                             workload: i == 0,
+                            rollout_owned: false,
                             absorbed: false,
                         });
                     }
@@ -683,6 +710,14 @@ pub fn render_app(
                     existing,
                 ) {
                     Ok(r) => {
+                        if let Some(rollout) = &comp.rollout {
+                            let mut known: Vec<(u64, String)> = existing
+                                .iter()
+                                .map(|e| (e.number, e.name.clone()))
+                                .collect();
+                            known.push((r.number, r.name.clone()));
+                            check_target_revision(rollout, &comp.name, &known, &mut sink);
+                        }
                         revision_name = Some(r.name.clone());
                         revisions.push(r);
                     }
@@ -698,6 +733,9 @@ pub fn render_app(
                 external_revision: comp.external_revision.clone(),
                 properties: comp.properties,
                 traits: comp.traits,
+                rollout_owned: workload_key.is_some()
+                    && (comp.rollout.is_some() || rollout_template),
+                rollout: comp.rollout.map(|r| r.rollout),
                 workload: workload_key,
                 revision: revision_name,
                 source,
@@ -705,6 +743,46 @@ pub fn render_app(
             items.extend(outputs);
         }
         applications.push(info);
+    }
+
+    // Application revisions, then the AppRollouts that name them.
+    let app_revisions: Vec<AppRevision> = applications
+        .iter()
+        .map(|a| {
+            let components: BTreeMap<String, String> = a
+                .components
+                .iter()
+                .filter_map(|c| Some((c.name.clone(), c.revision.clone()?)))
+                .collect();
+            let existing = prev
+                .applications
+                .get(&a.name)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            plan_app_revision(&a.name, Some(&a.namespace), &components, existing)
+        })
+        .collect();
+    let parsed_rollouts: Vec<_> = rollout_docs
+        .iter()
+        .filter_map(|(path, doc, name)| parse_app_rollout(path, doc, name, &mut sink))
+        .collect();
+    let app_rollouts = resolve_app_rollouts(
+        parsed_rollouts,
+        &mut applications,
+        &app_revisions,
+        prev,
+        &mut sink,
+    );
+    let owned: BTreeSet<(&str, &ObjectKey)> = applications
+        .iter()
+        .flat_map(|a| a.components.iter())
+        .filter(|c| c.rollout_owned)
+        .filter_map(|c| Some((c.name.as_str(), c.workload.as_ref()?)))
+        .collect();
+    for item in items.iter_mut() {
+        if let Some(c) = &item.component {
+            item.rollout_owned = owned.contains(&(c.as_str(), &item.key));
+        }
     }
 
     let mut items: Vec<Item> = items.into_iter().filter(|i| !i.absorbed).collect();
@@ -765,6 +843,7 @@ pub fn render_app(
         source: i.source,
         component: i.component,
         workload: i.workload,
+        rollout_owned: i.rollout_owned,
     };
     let mut warnings = sink.warnings;
     warnings.sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
@@ -774,6 +853,8 @@ pub fn render_app(
         applications,
         oam_objects: oam_items.into_iter().map(into_rendered).collect(),
         revisions,
+        app_revisions,
+        app_rollouts,
         publish_version,
         publish_version_changed,
         content_hash,
@@ -859,6 +940,7 @@ fn resolve_ref(
             source: own.source.clone(),
             component: Some(component.to_owned()),
             workload,
+            rollout_owned: false,
             absorbed: false,
         });
     }
@@ -905,6 +987,7 @@ fn resolve_ref(
                 },
                 component: Some(component.to_owned()),
                 workload,
+                rollout_owned: false,
                 absorbed: false,
             })
         }

@@ -15,6 +15,17 @@
 //! | `externalRevision: X`, X exists with another hash | error naming the component |
 //! | `externalRevision: X`, X does not exist | new revision named X; its number is the `-v<N>` / last `-` segment of X when that number is free, else max + 1 |
 //!
+//! # Application revisions
+//!
+//! KubeVela names app revisions `<application>-v<N>`. rollgit's app revision is the map
+//! component name → component revision name of every component of the Application that has a
+//! revision ([`plan_app_revision`]); its hash is the [`spec_hash`] of that map. An existing app
+//! revision with the same hash is reused (highest number wins), else `<application>-v<N>` is
+//! created, N = max existing + 1. It is stored as a ControllerRevision labelled
+//! `app.oam.dev/name` and `rollgit.dev/app-revision: "true"` (no `controller.oam.dev/component`
+//! label: [`existing_revision_from_object`] ignores it, [`existing_app_revision_from_object`]
+//! reads it back).
+//!
 //! # publishVersion
 //!
 //! `app.oam.dev/publishVersion` changes exactly when the app's content hash changes (see
@@ -23,6 +34,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -36,6 +48,8 @@ pub const APP_COMPONENT_LABEL: &str = "app.oam.dev/component";
 pub const PUBLISH_VERSION_ANNOTATION: &str = "app.oam.dev/publishVersion";
 /// Annotation on ControllerRevisions holding the spec hash of `data`.
 pub const SPEC_HASH_ANNOTATION: &str = "rollgit.dev/spec-hash";
+/// Label (value `"true"`) on the ControllerRevisions that hold application revisions.
+pub const APP_REVISION_LABEL: &str = "rollgit.dev/app-revision";
 
 /// Writes `v` as JSON with object keys sorted, no whitespace: the input of every hash.
 pub fn canonical_json(v: &Value) -> String {
@@ -101,12 +115,27 @@ pub struct ExistingRevision {
     pub hash: String,
 }
 
-/// What the cluster already holds for an app: revisions per component, and the last
-/// publishVersion with the content hash it was given for.
+/// An application revision that exists in the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExistingAppRevision {
+    /// ControllerRevision name (`test-rolling-v1`).
+    pub name: String,
+    /// Its `revision` field.
+    pub number: u64,
+    /// Its hash (annotation `rollgit.dev/spec-hash`, or the hash of `data.components`).
+    pub hash: String,
+    /// Component name → component revision name (`data.components`).
+    pub components: BTreeMap<String, String>,
+}
+
+/// What the cluster already holds for an app: revisions per component and per Application,
+/// and the last publishVersion with the content hash it was given for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RevisionState {
     /// Component name → its existing revisions, any order.
     pub components: BTreeMap<String, Vec<ExistingRevision>>,
+    /// Application name → its existing app revisions, any order.
+    pub applications: BTreeMap<String, Vec<ExistingAppRevision>>,
     /// The last `(publishVersion, content_hash)` recorded for the app.
     pub publish: Option<(String, String)>,
 }
@@ -119,10 +148,18 @@ impl RevisionState {
             .or_default()
             .push(revision);
     }
+
+    /// Adds an existing app revision of the Application `application`.
+    pub fn push_app(&mut self, application: &str, revision: ExistingAppRevision) {
+        self.applications
+            .entry(application.to_owned())
+            .or_default()
+            .push(revision);
+    }
 }
 
 /// The revision decided for one component.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ComponentRevision {
     /// Component name.
     pub component: String,
@@ -273,7 +310,11 @@ fn controller_revision(
 
 /// Reads a live ControllerRevision back into `(component, ExistingRevision)`. The hash is
 /// the `rollgit.dev/spec-hash` annotation, or the hash of `data` when it is missing.
+/// App revisions (label `rollgit.dev/app-revision: "true"`) give `None`.
 pub fn existing_revision_from_object(obj: &Value) -> Option<(String, ExistingRevision)> {
+    if is_app_revision(obj) {
+        return None;
+    }
     let metadata = obj.get("metadata")?;
     let component = metadata.get("labels")?.get(COMPONENT_LABEL)?.as_str()?;
     let name = metadata.get("name")?.as_str()?;
@@ -292,6 +333,127 @@ pub fn existing_revision_from_object(obj: &Value) -> Option<(String, ExistingRev
             name: name.to_owned(),
             number,
             hash,
+        },
+    ))
+}
+
+fn is_app_revision(obj: &Value) -> bool {
+    obj.pointer("/metadata/labels")
+        .and_then(|l| l.get(APP_REVISION_LABEL))
+        .and_then(Value::as_str)
+        == Some("true")
+}
+
+/// The application revision decided for one KubeVela Application.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppRevision {
+    /// The Application's name.
+    pub application: String,
+    /// Revision name: `<application>-v<N>`.
+    pub name: String,
+    /// Revision number.
+    pub number: u64,
+    /// [`spec_hash`] of `components`.
+    pub hash: String,
+    /// True when no app revision with this name exists yet: the daemon creates
+    /// `controller_revision`.
+    pub is_new: bool,
+    /// Component name → component revision name.
+    pub components: BTreeMap<String, String>,
+    /// The complete `apps/v1` ControllerRevision to apply (without ownerReferences).
+    pub controller_revision: Value,
+}
+
+/// Decides the app revision of one Application from its components' revisions (component
+/// name → component revision name), given the app revisions that exist (see the module docs).
+pub fn plan_app_revision(
+    application: &str,
+    namespace: Option<&str>,
+    components: &BTreeMap<String, String>,
+    existing: &[ExistingAppRevision],
+) -> AppRevision {
+    let content = json!(components);
+    let hash = spec_hash(&content);
+    let (name, number, is_new) = match existing
+        .iter()
+        .filter(|r| r.hash == hash)
+        .max_by_key(|r| r.number)
+    {
+        Some(r) => (r.name.clone(), r.number, false),
+        None => {
+            let mut n = existing.iter().map(|r| r.number).max().unwrap_or(0) + 1;
+            while existing
+                .iter()
+                .any(|r| r.name == format!("{application}-v{n}"))
+            {
+                n += 1;
+            }
+            (format!("{application}-v{n}"), n, true)
+        }
+    };
+    let mut metadata = Map::new();
+    metadata.insert("name".into(), json!(name));
+    if let Some(ns) = namespace {
+        metadata.insert("namespace".into(), json!(ns));
+    }
+    metadata.insert(
+        "labels".into(),
+        json!({ APP_NAME_LABEL: application, APP_REVISION_LABEL: "true" }),
+    );
+    metadata.insert("annotations".into(), json!({ SPEC_HASH_ANNOTATION: hash }));
+    let controller_revision = json!({
+        "apiVersion": "apps/v1",
+        "kind": "ControllerRevision",
+        "metadata": Value::Object(metadata),
+        "revision": number,
+        "data": { "components": content },
+    });
+    AppRevision {
+        application: application.to_owned(),
+        name,
+        number,
+        hash,
+        is_new,
+        components: components.clone(),
+        controller_revision,
+    }
+}
+
+/// Reads a live app-revision ControllerRevision back into `(application,
+/// ExistingAppRevision)`; `None` for anything else (component revisions included). The hash is
+/// the `rollgit.dev/spec-hash` annotation, or the hash of `data.components` when it is missing.
+pub fn existing_app_revision_from_object(obj: &Value) -> Option<(String, ExistingAppRevision)> {
+    if !is_app_revision(obj) {
+        return None;
+    }
+    let metadata = obj.get("metadata")?;
+    let application = metadata.get("labels")?.get(APP_NAME_LABEL)?.as_str()?;
+    let name = metadata.get("name")?.as_str()?;
+    let number = obj.get("revision")?.as_u64()?;
+    let content = obj
+        .pointer("/data/components")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let components: BTreeMap<String, String> = content
+        .as_object()?
+        .iter()
+        .map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+        .collect::<Option<_>>()?;
+    let hash = match metadata
+        .get("annotations")
+        .and_then(|a| a.get(SPEC_HASH_ANNOTATION))
+        .and_then(Value::as_str)
+    {
+        Some(h) => h.to_owned(),
+        None => spec_hash(&content),
+    };
+    Some((
+        application.to_owned(),
+        ExistingAppRevision {
+            name: name.to_owned(),
+            number,
+            hash,
+            components,
         },
     ))
 }

@@ -1,4 +1,4 @@
-//! KubeVela Application components: webservice, worker, cloneset, ref-objects.
+//! KubeVela Application components: webservice, worker, cloneset, clonesetservice, ref-objects.
 
 mod common;
 use common::*;
@@ -92,6 +92,63 @@ fn seed_000_cloneset_renders_a_kruise_cloneset_named_after_the_component() {
         json!("stefanprodan/podinfo:4.0.3")
     );
     assert_eq!(r.revisions[0].name, "cloneset-server-v1");
+}
+
+#[test]
+fn seed_001_clonesetservice_renders_like_cloneset() {
+    let files: Vec<SourceFile> = fixture("test-rolling-v1")
+        .into_iter()
+        .filter(|f| f.path.ends_with("app.yaml"))
+        .collect();
+    let r = render_ok(&files);
+    assert_eq!(
+        r.objects.len(),
+        1,
+        "port (older form) is not exposed → no Service"
+    );
+    let c = find(&r, "CloneSet");
+    assert!(c.workload);
+    assert_eq!(c.component.as_deref(), Some("metrics-provider"));
+    assert_eq!(
+        c.object,
+        json!({
+            "apiVersion": "apps.kruise.io/v1alpha1",
+            "kind": "CloneSet",
+            "metadata": {
+                "name": "metrics-provider",
+                "namespace": "default",
+                "labels": {
+                    "app.oam.dev/name": "test-rolling",
+                    "app.oam.dev/component": "metrics-provider",
+                    "workload.oam.dev/type": "clonesetservice",
+                },
+                "annotations": { "app.oam.dev/publishVersion": "alpha1" },
+            },
+            "spec": {
+                "replicas": 5,
+                "selector": { "matchLabels": { "app.oam.dev/component": "metrics-provider" } },
+                "template": {
+                    "metadata": { "labels": {
+                        "app.oam.dev/name": "test-rolling",
+                        "app.oam.dev/component": "metrics-provider",
+                    } },
+                    "spec": { "containers": [ {
+                        "name": "metrics-provider",
+                        "image": "stefanprodan/podinfo:4.0.6",
+                        "ports": [ { "containerPort": 8080 } ],
+                        "command": ["./podinfo", "stress-cpu=1"],
+                    } ] },
+                },
+                "updateStrategy": { "type": "InPlaceIfPossible" },
+            },
+        })
+    );
+    assert_eq!(
+        r.applications[0].components[0].component_type,
+        "clonesetservice"
+    );
+    assert_eq!(r.revisions[0].name, "metrics-provider-v1");
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
 }
 
 #[test]
@@ -239,6 +296,20 @@ fn properties_table() {
             json!("InPlaceIfPossible"),
         ),
         (
+            "clonesetservice update strategy",
+            "clonesetservice",
+            "        image: b\n        updateStrategyType: InPlaceOnly\n",
+            "/spec/updateStrategy/type",
+            json!("InPlaceOnly"),
+        ),
+        (
+            "clonesetservice kind",
+            "clonesetservice",
+            "        image: b\n",
+            "/kind",
+            json!("CloneSet"),
+        ),
+        (
             "imagePullSecrets",
             "worker",
             "        image: b\n        imagePullSecrets: [reg]\n",
@@ -304,6 +375,14 @@ fn services_table() {
                 json!({"selector": {"app.oam.dev/component": "web"}, "ports": [{"name": "port-80", "port": 80, "targetPort": 80}], "type": "ClusterIP"}),
             ),
         ),
+        (
+            "clonesetservice exposes like cloneset",
+            "clonesetservice",
+            "        image: b\n        ports: [{port: 80, expose: true}]\n",
+            Some(
+                json!({"selector": {"app.oam.dev/component": "web"}, "ports": [{"name": "port-80", "port": 80, "targetPort": 80}], "type": "ClusterIP"}),
+            ),
+        ),
     ];
     for (case, ty, props, expected) in cases {
         let r = render_ok(&one("a/app.yaml", &application(ty, props)));
@@ -342,7 +421,7 @@ fn component_errors_table() {
             "unknown component type",
             app("  components:\n    - name: web\n      type: foo\n"),
             vec![
-                "a/app.yaml:8: unknown component type \"foo\" (supported: webservice, worker, cloneset, ref-objects)",
+                "a/app.yaml:8: unknown component type \"foo\" (supported: webservice, worker, cloneset, clonesetservice, ref-objects)",
             ],
         ),
         (
@@ -440,7 +519,7 @@ fn component_errors_table() {
                 "  components:\n    - name: a\n      type: bar\n    - name: b\n      type: worker\n      properties: {image: [x]}\n",
             ),
             vec![
-                "a/app.yaml:8: unknown component type \"bar\" (supported: webservice, worker, cloneset, ref-objects)",
+                "a/app.yaml:8: unknown component type \"bar\" (supported: webservice, worker, cloneset, clonesetservice, ref-objects)",
                 "a/app.yaml:11: component \"b\": property \"image\" must be a string, got a list",
             ],
         ),

@@ -2,9 +2,12 @@
 
 mod common;
 use common::*;
+use std::collections::BTreeMap;
+
 use rollgit_render::{
-    ExistingRevision, NoRefs, RevisionState, SourceFile, existing_revision_from_object,
-    next_publish_version, plan_revision, render_app, revision_number_of, spec_hash,
+    ExistingAppRevision, ExistingRevision, NoRefs, RevisionState, SourceFile,
+    existing_app_revision_from_object, existing_revision_from_object, next_publish_version,
+    plan_app_revision, plan_revision, render_app, revision_number_of, spec_hash,
 };
 use serde_json::json;
 
@@ -375,5 +378,138 @@ fn spec_hash_ignores_key_order() {
     assert_ne!(
         spec_hash(&json!({"a": [1, 2]})),
         spec_hash(&json!({"a": [2, 1]}))
+    );
+}
+
+fn map(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
+    entries
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn existing_app(name: &str, number: u64, hash: &str) -> ExistingAppRevision {
+    ExistingAppRevision {
+        name: name.into(),
+        number,
+        hash: hash.into(),
+        components: BTreeMap::new(),
+    }
+}
+
+#[test]
+fn plan_app_revision_table() {
+    let components = map(&[("web", "web-v3")]);
+    let h = spec_hash(&json!(components));
+    // (case, existing, expected (name, number, is_new))
+    type Case<'a> = (&'a str, Vec<ExistingAppRevision>, (&'a str, u64, bool));
+    let cases: Vec<Case> = vec![
+        ("first", vec![], ("shop-v1", 1, true)),
+        (
+            "same hash reused",
+            vec![existing_app("shop-v1", 1, &h)],
+            ("shop-v1", 1, false),
+        ),
+        (
+            "changed bumps from the max",
+            vec![
+                existing_app("shop-v1", 1, "x"),
+                existing_app("shop-v4", 4, "y"),
+            ],
+            ("shop-v5", 5, true),
+        ),
+        (
+            "back to an old content reuses it",
+            vec![
+                existing_app("shop-v1", 1, &h),
+                existing_app("shop-v2", 2, "y"),
+            ],
+            ("shop-v1", 1, false),
+        ),
+        (
+            "a taken name is skipped",
+            vec![existing_app("shop-v2", 1, "x")],
+            ("shop-v3", 3, true),
+        ),
+    ];
+    for (case, prev, (name, number, is_new)) in cases {
+        let r = plan_app_revision("shop", Some("ns"), &components, &prev);
+        assert_eq!(
+            (r.name.as_str(), r.number, r.is_new),
+            (name, number, is_new),
+            "{case}"
+        );
+        assert_eq!(r.hash, h, "{case}");
+    }
+}
+
+#[test]
+fn app_revisions_read_back_and_component_revisions_do_not_mix() {
+    let components = map(&[("a", "a-v1"), ("b", "b-v2")]);
+    let r = plan_app_revision("shop", Some("ns"), &components, &[]);
+    let (application, back) =
+        existing_app_revision_from_object(&r.controller_revision).expect("app revision");
+    assert_eq!(application, "shop");
+    assert_eq!(
+        back,
+        ExistingAppRevision {
+            name: "shop-v1".into(),
+            number: 1,
+            hash: r.hash.clone(),
+            components: components.clone(),
+        }
+    );
+    assert_eq!(existing_revision_from_object(&r.controller_revision), None);
+
+    // Without the hash annotation, the hash is that of data.components.
+    let mut bare = r.controller_revision.clone();
+    if let Some(meta) = bare.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        meta.remove("annotations");
+    }
+    assert_eq!(
+        existing_app_revision_from_object(&bare).map(|(_, b)| b.hash),
+        Some(r.hash.clone())
+    );
+
+    // A component revision is not an app revision.
+    let comp =
+        plan_revision("shop", Some("ns"), "a", None, &json!({}), &[]).expect("component revision");
+    assert_eq!(
+        existing_app_revision_from_object(&comp.controller_revision),
+        None
+    );
+    assert!(existing_revision_from_object(&comp.controller_revision).is_some());
+}
+
+#[test]
+fn every_application_gets_an_app_revision_reused_while_unchanged() {
+    let files = fixture("rollout-trait-test");
+    let s0 = RevisionState::default();
+    let r1 = render_app("a", "default", &files, &NoRefs, &s0).expect("r1");
+    let ar = &r1.app_revisions[0];
+    assert_eq!(
+        (
+            ar.application.as_str(),
+            ar.name.as_str(),
+            ar.number,
+            ar.is_new
+        ),
+        ("rollout-trait-test", "rollout-trait-test-v1", 1, true)
+    );
+    assert_eq!(
+        ar.components,
+        map(&[("express-server", "express-server-v1")])
+    );
+    let mut s1 = state_after(&s0, &r1);
+    let (application, back) =
+        existing_app_revision_from_object(&ar.controller_revision).expect("readable");
+    s1.push_app(&application, back);
+    let r2 = render_app("a", "default", &files, &NoRefs, &s1).expect("r2");
+    assert_eq!(
+        (
+            r2.app_revisions[0].name.as_str(),
+            r2.app_revisions[0].is_new
+        ),
+        ("rollout-trait-test-v1", false)
     );
 }
