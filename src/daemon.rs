@@ -478,45 +478,34 @@ impl RepoWorker {
                 &prev,
             ),
         };
-        let rec = self.apps.entry(name.clone()).or_default();
+        self.apps.entry(name.clone()).or_default();
         let mut dir = app.clone();
         match rendered {
             Err(errs) => {
                 let lines: Vec<String> = errs.0.iter().map(ToString::to_string).collect();
-                for l in &lines {
-                    tracing::warn!(app = %name, commit, "{l}");
-                }
-                rec.failed = true;
-                rec.dir = Some(dir);
-                let mut status = apply::AppStatus::rejected(
-                    commit,
-                    rec.last_applied_commit.as_deref(),
-                    &lines,
-                    &rec.inventory,
-                );
-                // Keep the version state of the last good commit.
-                if let Some((v, h)) = &rec.publish {
-                    status.publish_version = Some(v.clone());
-                    status.content_hash = Some(h.clone());
-                }
-                status.drift_corrections = rec.drift_corrections;
-                let spec = self.status_spec(&name, app);
-                if let Err(e) =
-                    apply::write_status(&self.client, &self.repo.namespace, &name, &spec, &status)
-                        .await
-                {
-                    tracing::warn!(app = %name, error = %e, "writing status failed");
-                }
-                let rec = self.apps.entry(name.clone()).or_default();
-                rec.status = Some(status);
-                rec.status_spec = spec;
-                self.metrics.render_error(&self.repo.name);
+                self.reject(app, dir, commit, &lines).await;
             }
             Ok(r) => {
                 dir.referenced = r.referenced_paths.clone();
-                let mut objects: Vec<Value> = r.objects.iter().map(|o| o.object.clone()).collect();
+                let rollouts =
+                    match crate::rollout::specs_for(&r, &name, commit, self.repo.progress_deadline)
+                    {
+                        Ok(s) => s,
+                        Err(lines) => {
+                            self.reject(app, dir, commit, &lines).await;
+                            return;
+                        }
+                    };
+                let rec = self.apps.entry(name.clone()).or_default();
+                // Workloads a rollout owns are the rollout stage's: it creates and scales them.
+                let mut objects: Vec<Value> = r
+                    .objects
+                    .iter()
+                    .filter(|o| !o.rollout_owned)
+                    .map(|o| o.object.clone())
+                    .collect();
                 let prev_inventory = without_revisions(&rec.inventory);
-                let owner = if r.revisions.is_empty() {
+                let owner = if r.revisions.is_empty() && r.app_revisions.is_empty() {
                     None
                 } else {
                     let spec = self.status_spec(&name, app);
@@ -530,12 +519,24 @@ impl RepoWorker {
                         }
                     }
                 };
-                for rev in &r.revisions {
-                    let mut cr = rev.controller_revision.clone();
+                let revisions = r
+                    .revisions
+                    .iter()
+                    .map(|rev| &rev.controller_revision)
+                    .chain(r.app_revisions.iter().map(|rev| &rev.controller_revision));
+                for cr in revisions {
+                    let mut cr = cr.clone();
                     if let Some(o) = &owner {
                         cr["metadata"]["ownerReferences"] = json!([o]);
                     }
                     objects.push(cr);
+                }
+                for (ns, spec) in &rollouts {
+                    let mut ro = spec.object(ns);
+                    if let Some(o) = &owner {
+                        ro["metadata"]["ownerReferences"] = json!([o]);
+                    }
+                    objects.push(ro);
                 }
                 for o in &mut objects {
                     o["metadata"]["labels"][REPO_LABEL] = json!(self.repo.name);
@@ -599,6 +600,40 @@ impl RepoWorker {
                 }
             }
         }
+    }
+
+    /// Rejects a commit for `app` whole: logs the errors, records them in its status, and keeps
+    /// what the last good commit applied.
+    async fn reject(&mut self, app: &AppDir, dir: AppDir, commit: &str, lines: &[String]) {
+        let name = app.name.clone();
+        for l in lines {
+            tracing::warn!(app = %name, commit, "{l}");
+        }
+        let rec = self.apps.entry(name.clone()).or_default();
+        rec.failed = true;
+        rec.dir = Some(dir);
+        let mut status = apply::AppStatus::rejected(
+            commit,
+            rec.last_applied_commit.as_deref(),
+            lines,
+            &rec.inventory,
+        );
+        // Keep the version state of the last good commit.
+        if let Some((v, h)) = &rec.publish {
+            status.publish_version = Some(v.clone());
+            status.content_hash = Some(h.clone());
+        }
+        status.drift_corrections = rec.drift_corrections;
+        let spec = self.status_spec(&name, app);
+        if let Err(e) =
+            apply::write_status(&self.client, &self.repo.namespace, &name, &spec, &status).await
+        {
+            tracing::warn!(app = %name, error = %e, "writing status failed");
+        }
+        let rec = self.apps.entry(name.clone()).or_default();
+        rec.status = Some(status);
+        rec.status_spec = spec;
+        self.metrics.render_error(&self.repo.name);
     }
 
     fn status_spec(&self, app: &str, dir: &AppDir) -> Value {
@@ -790,11 +825,17 @@ pub async fn revision_state(client: &kube::Client, namespace: &str, app: &str) -
     match api.list(&lp).await {
         Ok(list) => {
             for cr in list.items {
-                if let Some((component, existing)) = serde_json::to_value(&cr)
-                    .ok()
-                    .and_then(|v| rollgit_render::existing_revision_from_object(&v))
+                let Ok(v) = serde_json::to_value(&cr) else {
+                    continue;
+                };
+                if let Some((component, existing)) =
+                    rollgit_render::existing_revision_from_object(&v)
                 {
                     state.push(&component, existing);
+                } else if let Some((application, existing)) =
+                    rollgit_render::existing_app_revision_from_object(&v)
+                {
+                    state.push_app(&application, existing);
                 }
             }
         }

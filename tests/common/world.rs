@@ -163,8 +163,18 @@ impl World {
     /// Starts a dev cluster and the daemon following `git` (apps under `apps/*`). The daemon's
     /// first sync happens on start, as in production.
     pub async fn start(git: GitRepo) -> Self {
+        Self::start_with(git, |_| {}).await
+    }
+
+    /// [`World::start`] with the dev cluster's configuration changed by `tweak` (after the
+    /// 150 ms readiness delay is set).
+    pub async fn start_with(
+        git: GitRepo,
+        tweak: impl FnOnce(&mut rollgit_devcluster::Config),
+    ) -> Self {
         let cluster = TestCluster::start_with(|c| {
             c.simulation.ready_delay = Duration::from_millis(150);
+            tweak(c);
         })
         .await;
         let client = cluster.client().await;
