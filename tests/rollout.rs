@@ -526,3 +526,362 @@ async fn seed000_cloneset_is_updated_in_place_from_git() {
         .await;
     assert_eq!(pods_before, pods_after, "updated in place: same pods");
 }
+
+fn webservice_with_rollout(image: &str, deadline: &str) -> String {
+    format!(
+        "apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: shop
+  annotations:
+    rollgit.dev/progress-deadline: {deadline}
+spec:
+  components:
+    - name: web
+      type: webservice
+      properties:
+        image: {image}
+      traits:
+        - type: rollout
+          properties:
+            targetSize: 4
+            rolloutBatches:
+              - replicas: 2
+              - replicas: 2
+"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_image_fails_the_rollout_and_rolls_back_in_batches() {
+    let git = GitRepo::with_remote().await;
+    git.write(
+        "apps/shop/app.yaml",
+        &webservice_with_rollout("registry.example/web:1", "3s"),
+    );
+    git.commit_and_push("web 1").await;
+    let w = World::start_with(git, |c| c.simulation.fail_images = vec!["*:broken".into()]).await;
+    let c = &w.cluster;
+    wait_succeeded(&w, "web", "web-v1", 4).await;
+    let avail = Availability::watch(w.client.clone(), "web");
+    wait_deployments(c, "web", &[("web-v1", "4/4")]).await;
+    avail.reset();
+
+    w.git.write(
+        "apps/shop/app.yaml",
+        &webservice_with_rollout("registry.example/web:broken", "3s"),
+    );
+    w.git.commit_and_push("web broken").await;
+    w.trigger();
+    let s = wait_rollout(&w, "web", "rolled back after the deadline", |s| {
+        s["rollingState"] == "rolloutFailed" && s["rollback"]["done"] == true
+    })
+    .await;
+    assert_eq!(s["rollback"]["from"], "web-v2");
+    assert_eq!(s["rollback"]["to"], "web-v1");
+    assert_eq!(s["failedRevision"], "web-v2");
+    let failed = s["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "RolloutFailed"))
+        .expect("a RolloutFailed condition")
+        .clone();
+    assert_eq!(failed["reason"], "RolledBack");
+    let msg = failed["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("web-v2 failed: batch 1 of 2 (web-v2) was not ready within 3s")
+            && msg.contains("0 of 2 pods ready")
+            && msg.contains("not ready: web-v2-"),
+        "{msg}"
+    );
+    wait_deployments(c, "web", &[("web-v1", "4/4")]).await;
+    assert!(
+        avail.min() >= 4,
+        "available pods dropped to {}",
+        avail.min()
+    );
+    assert_eq!(
+        rollout_columns(c, "web").await,
+        cols(&["4", "4", "4", "batchReady", "rolloutFailed"])
+    );
+    // The app says so.
+    let app = w
+        .wait_app("shop", "unhealthy", |s| s["healthy"] == false)
+        .await;
+    assert!(
+        app["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("web-v2"),
+        "{app}"
+    );
+    let events = c
+        .kubectl_ok(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.kind=Rollout,involvedObject.name=web",
+            "-o",
+            "jsonpath={.items[*].reason}",
+        ])
+        .await;
+    assert!(events.contains("RolloutFailed"), "{events}");
+
+    // Syncing the same commit again does not start a second rollout of the bad revision.
+    let api: Api<Deployment> = w.api();
+    let cfg = watcher::Config::default().labels("app.oam.dev/component=web");
+    let w2 = first_deployment_named(api, cfg, "web-v2");
+    w.trigger();
+    assert!(
+        w2.await.is_none(),
+        "web-v2 was created again after the rollback"
+    );
+}
+
+/// Whether a Deployment `name` appears within two seconds (None: it did not).
+async fn first_deployment_named(
+    api: Api<Deployment>,
+    cfg: watcher::Config,
+    name: &str,
+) -> Option<Deployment> {
+    common::world::first_watched(api, cfg, std::time::Duration::from_secs(2), |d| {
+        d.metadata.name.as_deref() == Some(name)
+    })
+    .await
+}
+
+const SEED001_APP_V1: &str =
+    include_str!("../crates/render/tests/fixtures/test-rolling-v1/app.yaml");
+const SEED001_ROLLOUT_V1: &str =
+    include_str!("../crates/render/tests/fixtures/test-rolling-v1/rollout.yaml");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed001_approllout_rolls_app_revisions_from_git() {
+    let git = GitRepo::with_remote().await;
+    git.write("apps/kruise/crd.yaml", CLONESET_CRD);
+    git.write("apps/test-rolling/app.yaml", SEED001_APP_V1);
+    git.write("apps/test-rolling/rollout.yaml", SEED001_ROLLOUT_V1);
+    git.commit_and_push("test-rolling v1 and its AppRollout")
+        .await;
+    let w = World::start(git).await;
+    let c = &w.cluster;
+    let s = wait_succeeded(&w, "metrics-provider", "metrics-provider-v1", 5).await;
+    assert!(s["sourceRevision"].is_null(), "{s}");
+    c.kubectl_ok(&["get", "controllerrevision", "test-rolling-v1"])
+        .await;
+    let image = c
+        .kubectl_ok(&[
+            "get",
+            "cloneset",
+            "metrics-provider",
+            "-o=jsonpath={.spec.template.spec.containers[0].image}",
+        ])
+        .await;
+    assert_eq!(image.trim(), "stefanprodan/podinfo:4.0.6");
+
+    // The image changes (app revision test-rolling-v2) and the AppRollout moves v1 → v2 in
+    // batches of 1, 50%, 50%, held after the second batch.
+    w.git.write(
+        "apps/test-rolling/app.yaml",
+        &SEED001_APP_V1.replace("podinfo:4.0.6", "podinfo:5.0.2"),
+    );
+    let rollout = |partition: &str| {
+        format!(
+            "apiVersion: core.oam.dev/v1beta1
+kind: AppRollout
+metadata:
+  name: rolling-example
+spec:
+  sourceAppRevisionName: test-rolling-v1
+  targetAppRevisionName: test-rolling-v2
+  componentList:
+    - metrics-provider
+  rolloutPlan:
+    rolloutStrategy: \"IncreaseFirst\"
+    rolloutBatches:
+      - replicas: 1
+      - replicas: 50%
+      - replicas: 50%
+{partition}"
+        )
+    };
+    w.git.write(
+        "apps/test-rolling/rollout.yaml",
+        &rollout("    batchPartition: 1\n"),
+    );
+    w.git.commit_and_push("v2, held after batch 1").await;
+    w.trigger();
+    let s = wait_rollout(&w, "metrics-provider", "held after batch 1", |s| {
+        s["targetRevision"] == "metrics-provider-v2"
+            && s["currentBatch"] == 1
+            && s["batchRollingState"] == "batchReady"
+    })
+    .await;
+    assert_eq!(s["sourceRevision"], "metrics-provider-v1");
+    // 1 + ceil(50% of 5) = 4 pods updated in place, 1 left on v1.
+    assert_eq!(
+        rollout_columns(c, "metrics-provider").await,
+        cols(&["5", "4", "4", "batchReady", "rollingInBatches"])
+    );
+    c.kubectl_ok(&["get", "controllerrevision", "test-rolling-v2"])
+        .await;
+
+    w.git.write("apps/test-rolling/rollout.yaml", &rollout(""));
+    w.git.commit_and_push("lift the partition").await;
+    w.trigger();
+    wait_succeeded(&w, "metrics-provider", "metrics-provider-v2", 5).await;
+    assert_eq!(
+        rollout_columns(c, "metrics-provider").await,
+        cols(&["5", "5", "5", "batchReady", "rolloutSucceed"])
+    );
+}
+
+/// `rollgit run` as a separate process (so it can be killed), following `git`.
+fn spawn_daemon(
+    cluster: &TestCluster,
+    git: &GitRepo,
+    state: &std::path::Path,
+) -> tokio::process::Child {
+    let log = std::fs::File::create(state.join(format!(
+        "daemon-{}.log",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    )))
+    .expect("a log file");
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_rollgit"))
+        .args([
+            "run",
+            "--repo",
+            &git.url(),
+            "--path",
+            "apps/*",
+            "--interval",
+            "1s",
+        ])
+        .arg("--kubeconfig")
+        .arg(&cluster.kubeconfig)
+        .arg("--state-dir")
+        .arg(state)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("rollgit run starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_rollgit_mid_rollout_resumes_without_redoing_or_skipping_a_batch() {
+    let cluster = TestCluster::start_with(|c| {
+        c.simulation.ready_delay = std::time::Duration::from_millis(800);
+    })
+    .await;
+    let client = cluster.client().await;
+    // Installed by the daemon too; here first so the test can watch Rollouts from the start.
+    rollgit::apply::status::ensure_crds(&client)
+        .await
+        .expect("CRDs install");
+    let state = tempfile::tempdir().expect("state dir");
+    let git = GitRepo::with_remote().await;
+    let app = |image: &str| {
+        format!(
+            "apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: resume
+spec:
+  components:
+    - name: api
+      type: worker
+      properties:
+        image: {image}
+      traits:
+        - type: rollout
+          properties:
+            targetSize: 6
+            rolloutBatches:
+              - replicas: 2
+              - replicas: 2
+              - replicas: 2
+"
+        )
+    };
+    git.write("apps/resume/app.yaml", &app("example/api:1"));
+    git.commit_and_push("api 1").await;
+    let mut daemon = spawn_daemon(&cluster, &git, state.path());
+    let ro: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "default",
+        &rollgit::rollout::rollout_resource(),
+    );
+    wait_for(
+        &ro,
+        "api",
+        "api-v1 rolled out",
+        |o: Option<&DynamicObject>| {
+            o.is_some_and(|o| {
+                o.data["status"]["rollingState"] == "rolloutSucceed"
+                    && o.data["status"]["targetRevision"] == "api-v1"
+            })
+        },
+    )
+    .await;
+
+    // Record every spec.replicas of api-v2 from here on.
+    let seen: Arc<Mutex<Vec<i64>>> = Arc::default();
+    {
+        let seen = seen.clone();
+        let api: Api<Deployment> = Api::namespaced(client.clone(), "default");
+        tokio::spawn(async move {
+            let mut stream = watcher(api, watcher::Config::default()).boxed();
+            while let Some(ev) = stream.next().await {
+                if let Ok(watcher::Event::Apply(d)) | Ok(watcher::Event::InitApply(d)) = ev
+                    && d.metadata.name.as_deref() == Some("api-v2")
+                {
+                    let n = i64::from(d.spec.and_then(|s| s.replicas).unwrap_or(-1));
+                    if let Ok(mut v) = seen.lock()
+                        && v.last() != Some(&n)
+                    {
+                        v.push(n);
+                    }
+                }
+            }
+        });
+    }
+    git.write("apps/resume/app.yaml", &app("example/api:2"));
+    git.commit_and_push("api 2").await;
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    // Kill rollgit as soon as each of the first two batches is patched, and start it again.
+    for goal in [2, 4] {
+        wait_for(
+            &deploys,
+            "api-v2",
+            &format!("api-v2 scaled to {goal}"),
+            |d: Option<&Deployment>| {
+                d.and_then(|d| d.spec.as_ref()).and_then(|s| s.replicas) == Some(goal)
+            },
+        )
+        .await;
+        daemon.kill().await.expect("kill rollgit");
+        daemon = spawn_daemon(&cluster, &git, state.path());
+    }
+    wait_for(
+        &ro,
+        "api",
+        "api-v2 rolled out",
+        |o: Option<&DynamicObject>| {
+            o.is_some_and(|o| {
+                o.data["status"]["rollingState"] == "rolloutSucceed"
+                    && o.data["status"]["targetRevision"] == "api-v2"
+            })
+        },
+    )
+    .await;
+    let sizes = seen.lock().map(|v| v.clone()).unwrap_or_default();
+    assert_eq!(sizes, [0, 2, 4, 6], "each batch once, in order");
+    assert!(
+        deploys.get_opt("api-v1").await.expect("get").is_none(),
+        "api-v1 deleted after the rollout"
+    );
+    daemon.kill().await.expect("kill rollgit");
+}
