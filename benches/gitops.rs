@@ -31,6 +31,9 @@
 //! prints the daemon's resident memory every 0.5 s, `BENCH_SELF_HEAL=false` runs it without
 //! drift watches).
 
+mod common;
+
+use common::{free_addr, git, status_kib};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
@@ -148,28 +151,6 @@ data:
     std::fs::write(dir.join("config.yaml"), cms).expect("write configmaps");
 }
 
-fn git(repo: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args([
-            "-c",
-            "user.name=bench",
-            "-c",
-            "user.email=bench@example.com",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// utime + stime of a process, in clock ticks (USER_HZ = 100 on Linux).
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
@@ -215,22 +196,6 @@ fn cpu_ns_delta(a: &BTreeMap<String, u64>, b: &BTreeMap<String, u64>) -> (u64, u
         .map(|(_, ns)| ns)
         .sum::<u64>();
     (spent, gone)
-}
-
-fn status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
-fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").to_string()
 }
 
 /// What the daemon's log says (`ROLLGIT_LOG=warn,rollgit::daemon=info,rollgit_source=debug`).
@@ -377,32 +342,8 @@ async fn main() {
     );
 
     // 2. The dev cluster, API only.
-    let cluster_addr = free_addr();
-    let kubeconfig = base.join("kubeconfig");
-    let mut cluster = Command::new(bin)
-        .args([
-            "devcluster",
-            "--no-simulation",
-            "--listen",
-            &cluster_addr,
-            "--kubeconfig",
-        ])
-        .arg(&kubeconfig)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start the dev cluster");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let client = loop {
-        if let Ok(kc) = kube::config::Kubeconfig::read_from(&kubeconfig)
-            && let Ok(cfg) = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await
-            && let Ok(client) = kube::Client::try_from(cfg)
-            && client.apiserver_version().await.is_ok()
-        {
-            break client;
-        }
-        assert!(Instant::now() < deadline, "dev cluster did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let (mut cluster, client, kubeconfig) =
+        common::start_devcluster(bin, base, &["--no-simulation"]).await;
 
     // 3. The daemon, from a config file (the flags have no webhook secret).
     let listen = free_addr();

@@ -227,6 +227,15 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     println!("  sed -i 's/replicas: 3/replicas: 5/' apps/guestbook/deployment.yaml");
     println!("  git commit -am 'guestbook: 5 replicas'");
     println!();
+    println!(
+        "Roll out a new image in batches (2 pods, then 3, each batch waiting for ready pods):"
+    );
+    println!("  sed -i 's/podinfo:4.0.3/podinfo:5.0.2/' apps/express-server/app.yaml");
+    println!("  git commit -am 'express-server: podinfo 5.0.2'");
+    println!(
+        "  kubectl get rollout express-server -w   # TARGET UPGRADED READY BATCH-STATE ROLLING-STATE"
+    );
+    println!();
     println!("Drift is corrected: try `kubectl scale deploy guestbook --replicas=1`.");
     println!(
         "Webhooks: http://{}/hooks/{{github|gitlab|gitea|generic}}/demo, metrics: /metrics. Ctrl-C stops.",

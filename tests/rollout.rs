@@ -885,3 +885,33 @@ spec:
     );
     daemon.kill().await.expect("kill rollgit");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_repository_rolls_out_a_new_image_in_batches() {
+    let git = GitRepo::with_remote().await;
+    for (path, content) in rollgit::demo::FILES {
+        git.write(path, content);
+    }
+    git.commit_and_push("demo").await;
+    let w = World::start(git).await;
+    wait_succeeded(&w, "express-server", "express-server-v1", 5).await;
+    // What `rollgit up` tells the user to do.
+    let app = "apps/express-server/app.yaml";
+    let yaml = std::fs::read_to_string(w.git.work.join(app)).expect("read the demo app");
+    assert!(yaml.contains("podinfo:4.0.3"));
+    w.git
+        .write(app, &yaml.replace("podinfo:4.0.3", "podinfo:5.0.2"));
+    w.git.commit_and_push("express-server: podinfo 5.0.2").await;
+    w.trigger();
+    wait_rollout(&w, "express-server", "first batch of v2 ready", |s| {
+        s["targetRevision"] == "express-server-v2" && s["upgradedReadyReplicas"] == 2
+    })
+    .await;
+    wait_succeeded(&w, "express-server", "express-server-v2", 5).await;
+    wait_deployments(
+        &w.cluster,
+        "express-server",
+        &[("express-server-v2", "5/5")],
+    )
+    .await;
+}
