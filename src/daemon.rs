@@ -532,6 +532,8 @@ impl RepoWorker {
                     objects.push(cr);
                 }
                 for (ns, spec) in &rollouts {
+                    let mut spec = spec.clone();
+                    spec.repo = Some(self.repo.name.clone());
                     let mut ro = spec.object(ns);
                     if let Some(o) = &owner {
                         ro["metadata"]["ownerReferences"] = json!([o]);

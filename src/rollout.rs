@@ -215,6 +215,9 @@ pub struct RolloutSpec {
     /// Git commit that set this spec.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
+    /// The repository (as configured in rollgit) the app comes from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
 }
 
 impl RolloutSpec {
@@ -237,6 +240,7 @@ impl RolloutSpec {
             max_unavailable: self.rollout_plan.max_unavailable.clone(),
             progress_deadline_secs: self.progress_deadline_seconds.max(1),
             style: self.workload.style(),
+            commit: self.commit.clone(),
         }
     }
 
@@ -344,6 +348,7 @@ pub fn specs_for(
                     },
                     progress_deadline_seconds: deadline,
                     commit: Some(commit.into()),
+                    repo: None,
                 },
             ));
         }
@@ -389,6 +394,7 @@ pub fn specs_for(
                         },
                         progress_deadline_seconds: deadline,
                         commit: Some(commit.into()),
+                        repo: None,
                     },
                 ));
             }
@@ -418,8 +424,12 @@ pub struct RollbackEvent {
     pub to: String,
     /// Why.
     pub reason: String,
-    /// The Git commit whose spec asked for the failed revision.
-    pub commit: Option<String>,
+    /// The repository (rollgit's name for it) the app comes from.
+    pub repo: Option<String>,
+    /// The commit whose spec asked for the failed revision.
+    pub failed_commit: Option<String>,
+    /// The commit whose spec last rolled out the revision rolled back to.
+    pub good_commit: Option<String>,
 }
 
 /// Told about every rollback the rollout stage starts (the record stage writes it to Git).
@@ -701,7 +711,8 @@ impl Ctl {
             .map_err(observe_err("workloads"))?;
         let decision = batch::reconcile(&core, &state, &obs, now);
         for action in &decision.actions {
-            self.act(ns, name, &obj, &spec, action).await?;
+            self.act(ns, name, &obj, &spec, &decision.state, action)
+                .await?;
         }
         let status = status_of(&decision.state, generation);
         if status != recorded {
@@ -801,6 +812,7 @@ impl Ctl {
         name: &str,
         owner: &DynamicObject,
         spec: &RolloutSpec,
+        state: &State,
         action: &Action,
     ) -> Result<(), RolloutError> {
         let api: Api<DynamicObject> =
@@ -889,7 +901,9 @@ impl Ctl {
                     from: from.clone(),
                     to: to.clone(),
                     reason: reason.clone(),
-                    commit: spec.commit.clone(),
+                    repo: spec.repo.clone(),
+                    failed_commit: state.failed_commit.clone(),
+                    good_commit: state.stable_commit.clone(),
                 });
             }
         }

@@ -76,6 +76,9 @@ pub struct Spec {
     pub progress_deadline_secs: i64,
     /// Workload style.
     pub style: Style,
+    /// The Git commit this spec comes from (opaque here; recorded with the revision it rolls
+    /// out, so a rollback knows which commits introduced the failed revision).
+    pub commit: Option<String>,
 }
 
 /// One observed workload.
@@ -176,8 +179,12 @@ pub struct State {
     pub rolling_back: bool,
     /// The last revision rolled out completely (KubeVela's `lastTargetRevision`).
     pub stable_revision: Option<String>,
+    /// The commit whose spec rolled out `stable_revision`.
+    pub stable_commit: Option<String>,
     /// A revision that failed; not run again while Git asks for it.
     pub failed_revision: Option<String>,
+    /// The commit whose spec asked for `failed_revision`.
+    pub failed_commit: Option<String>,
     /// Unix seconds when the current batch started.
     pub batch_started_at: Option<i64>,
     /// The latest condition per type, in order of first appearance.
@@ -201,7 +208,9 @@ impl Default for State {
             scale: false,
             rolling_back: false,
             stable_revision: None,
+            stable_commit: None,
             failed_revision: None,
+            failed_commit: None,
             batch_started_at: None,
             conditions: Vec::new(),
             rollback: None,
@@ -319,6 +328,7 @@ pub fn reconcile(spec: &Spec, prev: &State, obs: &Observation, now: i64) -> Deci
     // A revision that failed is not run again while Git asks for it; any other is.
     if p.s.failed_revision.as_deref() != Some(spec.target_revision.as_str()) {
         p.s.failed_revision = None;
+        p.s.failed_commit = None;
     }
     // Two rounds at most: a failure in the first may start a rollback in the second.
     for _ in 0..2 {
@@ -596,6 +606,9 @@ impl Pass<'_> {
                 }
                 (RollingState::Finalising, _) => {
                     self.delete_others();
+                    if !self.s.rolling_back {
+                        self.s.stable_commit = self.spec.commit.clone();
+                    }
                     self.s.stable_revision = self.s.target_revision.clone();
                     self.s.batch_started_at = None;
                     self.fire(RolloutEvent::RollingFinalized);
@@ -840,6 +853,7 @@ impl Pass<'_> {
             return;
         }
         self.s.failed_revision = Some(target.clone());
+        self.s.failed_commit = self.spec.commit.clone();
         match self.s.stable_revision.clone() {
             Some(stable) if stable != target => {
                 self.actions.push(Action::Rollback {

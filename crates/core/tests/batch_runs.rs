@@ -190,6 +190,7 @@ fn trait_spec(target: &str, size: i64, batches: &[i64], partition: Option<i64>) 
         max_unavailable: None,
         progress_deadline_secs: 600,
         style: Style::Deployments,
+        commit: Some(format!("commit-of-{target}")),
     }
 }
 
@@ -492,6 +493,9 @@ fn a_batch_past_its_deadline_fails_and_rolls_back_to_the_last_good_revision() {
         Some("RolledBack")
     );
     assert!(st.rollback.as_ref().is_some_and(|r| r.done));
+    // The record stage learns which commits to revert: after v1's, up to v2's.
+    assert_eq!(st.stable_commit.as_deref(), Some("commit-of-a-v1"));
+    assert_eq!(st.failed_commit.as_deref(), Some("commit-of-a-v2"));
     // Git still asks for v2: nothing moves (no second rollout of the bad revision).
     let d = reconcile(&spec, &st, &sim.obs(), 5000);
     assert!(d.actions.is_empty(), "{:?}", d.actions);
