@@ -43,6 +43,18 @@
 //! Every message taken from git's output is scrubbed of the credential values and the raw URL
 //! (see [`crate::redact_url`]).
 //!
+//! Passwords in other URLs (`ssh://user:password@…`) are dropped from the URL handed to git.
+//!
+//! # Limits
+//!
+//! * A local repository path is written in place and pushed to with `git push <path>`; a
+//!   worktree whose checked-out branch is the target refuses the update
+//!   ([`WriteError::PushRejected`]); use a bare repository or a URL.
+//! * A merge commit is reverted against its first parent; reverted commits are not checked to
+//!   be ancestors of the head (the caller names commits of the branch's history).
+//! * A push that times out kills `git` but not a helper it started (ssh, `git-remote-https`),
+//!   which ends when its connection does.
+//!
 //! All functions here are blocking; call them from `spawn_blocking`, serialised per repository
 //! like [`crate::fetch`].
 
@@ -497,17 +509,29 @@ impl<'a> Writer<'a> {
             },
             Location::Remote(url) => match url.scheme {
                 gix::url::Scheme::Http | gix::url::Scheme::Https => PushTarget {
-                    url: redact_url(&spec.url),
+                    url: push_url(&spec.url, true),
                     credentials: spec.credentials.clone().or_else(|| Secrets::embedded(spec)),
                     ssh: false,
                 },
                 scheme => PushTarget {
-                    url: spec.url.clone(),
+                    url: push_url(&spec.url, false),
                     credentials: None,
                     ssh: scheme == gix::url::Scheme::Ssh,
                 },
             },
         };
+        if let Some(c) = &target.credentials
+            && [c.username(), c.password()]
+                .iter()
+                .any(|v| v.contains(['\n', '\r', '\0']))
+        {
+            return Err(WriteError::InvalidRequest {
+                repo: display,
+                reason: "the credentials contain a line break or NUL, which git's credential \
+                         protocol cannot carry"
+                    .into(),
+            });
+        }
         Ok(Writer {
             spec,
             cache,
@@ -1199,6 +1223,34 @@ impl Ctx {
     }
 }
 
+/// The URL handed to git: never with a password (it would be visible in the process list);
+/// for http(s) without any user-info, which the credential helper supplies instead.
+fn push_url(url: &str, http: bool) -> String {
+    if http {
+        return redact_url(url);
+    }
+    // scp-like `user@host:path` cannot carry a password.
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let start = scheme_end + 3;
+    let rest = &url[start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority
+        .rfind('@')
+        .and_then(|at| Some((at, authority[..at].split_once(':')?.0)))
+    {
+        Some((at, user)) => format!(
+            "{}{user}@{}{}",
+            &url[..start],
+            &authority[at + 1..],
+            &rest[authority_end..]
+        ),
+        None => url.to_owned(),
+    }
+}
+
 /// `true` when the user chose how git runs ssh (environment or configuration).
 fn user_set_ssh_command(repo: &gix::Repository) -> bool {
     std::env::var_os("GIT_SSH_COMMAND").is_some()
@@ -1545,6 +1597,63 @@ mod tests {
                 "case {name}"
             );
         }
+    }
+
+    #[test]
+    fn push_url_never_carries_a_password() {
+        let cases = [
+            (
+                "https_userinfo",
+                "https://u:pw@example.com/a.git",
+                true,
+                "https://example.com/a.git",
+            ),
+            (
+                "https_token",
+                "https://tok@example.com/a.git",
+                true,
+                "https://example.com/a.git",
+            ),
+            (
+                "ssh_user_kept",
+                "ssh://git@example.com:22/a.git",
+                false,
+                "ssh://git@example.com:22/a.git",
+            ),
+            (
+                "ssh_password_dropped",
+                "ssh://git:pw@example.com/a.git",
+                false,
+                "ssh://git@example.com/a.git",
+            ),
+            (
+                "scp_like",
+                "git@example.com:org/a.git",
+                false,
+                "git@example.com:org/a.git",
+            ),
+            ("file", "file:///srv/a.git", false, "file:///srv/a.git"),
+            ("local", "/srv/a.git", false, "/srv/a.git"),
+        ];
+        for (name, url, http, want) in cases {
+            assert_eq!(push_url(url, http), want, "case {name}");
+        }
+    }
+
+    #[test]
+    fn credentials_with_line_breaks_are_refused() {
+        let spec = RepoSpec {
+            url: "https://example.com/a.git".into(),
+            branch: "main".into(),
+            credentials: Some(Credentials::Token("tok\nurl=https://evil.example".into())),
+        };
+        let err = Writer::new(&spec, Path::new("/nonexistent")).err();
+        assert!(
+            matches!(err, Some(WriteError::InvalidRequest { .. })),
+            "{err:?}"
+        );
+        let text = format!("{err:?}");
+        assert!(!text.contains("evil"), "{text}");
     }
 
     #[test]
