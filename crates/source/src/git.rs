@@ -38,13 +38,13 @@ impl std::fmt::Debug for Credentials {
 }
 
 impl Credentials {
-    fn username(&self) -> &str {
+    pub(crate) fn username(&self) -> &str {
         match self {
             Credentials::Token(_) => "x-access-token",
             Credentials::UserPassword { username, .. } => username,
         }
     }
-    fn password(&self) -> &str {
+    pub(crate) fn password(&self) -> &str {
         match self {
             Credentials::Token(token) => token,
             Credentials::UserPassword { password, .. } => password,
@@ -172,7 +172,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 /// How a spec is reached.
-enum Location {
+pub(crate) enum Location {
     /// Read in place.
     Local(PathBuf),
     /// Fetched into a mirror. The URL has its user-info removed.
@@ -180,7 +180,7 @@ enum Location {
 }
 
 impl Location {
-    fn parse(spec: &RepoSpec) -> Result<Location, SourceError> {
+    pub(crate) fn parse(spec: &RepoSpec) -> Result<Location, SourceError> {
         let display = spec.display_url();
         let secrets = Secrets::of(spec);
         let url = gix::url::parse(spec.url.as_bytes().as_bstr()).map_err(|e| {
@@ -217,14 +217,14 @@ impl Location {
 }
 
 /// The values that must never appear in a message, with what replaces them.
-struct Secrets {
+pub(crate) struct Secrets {
     raw_url: String,
     display_url: String,
     values: Vec<String>,
 }
 
 impl Secrets {
-    fn of(spec: &RepoSpec) -> Self {
+    pub(crate) fn of(spec: &RepoSpec) -> Self {
         let mut values = Vec::new();
         if let Some(c) = &spec.credentials {
             values.push(c.password().to_owned());
@@ -248,14 +248,14 @@ impl Secrets {
         }
     }
 
-    fn pairs(&self) -> Vec<(&str, &str)> {
+    pub(crate) fn pairs(&self) -> Vec<(&str, &str)> {
         let mut pairs = vec![(self.raw_url.as_str(), self.display_url.as_str())];
         pairs.extend(self.values.iter().map(|v| (v.as_str(), "<redacted>")));
         pairs
     }
 
     /// The credentials embedded in an `https://user:password@host` URL.
-    fn embedded(spec: &RepoSpec) -> Option<Credentials> {
+    pub(crate) fn embedded(spec: &RepoSpec) -> Option<Credentials> {
         let url = gix::url::parse(spec.url.as_bytes().as_bstr()).ok()?;
         match (url.user, url.password) {
             (Some(username), Some(password)) => {
@@ -344,7 +344,38 @@ fn is_transient_network_error(err: &gix::Error) -> bool {
 pub fn fetch(spec: &RepoSpec, cache_dir: &Path) -> Result<FetchResult, SourceError> {
     match Location::parse(spec)? {
         Location::Local(path) => fetch_local(spec, &path, cache_dir),
-        Location::Remote(url) => fetch_remote(spec, url, cache_dir),
+        Location::Remote(url) => {
+            let tracking = format!("refs/remotes/origin/{}", spec.branch);
+            fetch_remote(spec, url, cache_dir, &tracking)
+        }
+    }
+}
+
+/// Fetch `spec` for a write ([`crate::write`]) and resolve its branch, without disturbing what
+/// [`fetch`] reports: a remote's branch is fetched into the mirror's
+/// `refs/rollgit/write/<branch>` instead of `refs/remotes/origin/<branch>` (the objects are
+/// shared, so the daemon's next [`fetch`] still reports the remote's new commits as `changed`
+/// and downloads almost nothing), and a local repository's branch is resolved in place without
+/// touching the last-seen-head file.
+pub(crate) fn fetch_for_write(
+    spec: &RepoSpec,
+    cache_dir: &Path,
+) -> Result<FetchResult, SourceError> {
+    match Location::parse(spec)? {
+        Location::Local(path) => {
+            let repo = Repo::open_local(spec, &path)?;
+            let head = repo.resolve_branch(&spec.branch)?;
+            Ok(FetchResult {
+                head,
+                changed: true,
+                git_dir: repo.git_dir(),
+                received_pack: false,
+            })
+        }
+        Location::Remote(url) => {
+            let tracking = format!("refs/rollgit/write/{}", spec.branch);
+            fetch_remote(spec, url, cache_dir, &tracking)
+        }
     }
 }
 
@@ -383,10 +414,12 @@ fn fetch_local(spec: &RepoSpec, path: &Path, cache_dir: &Path) -> Result<FetchRe
     })
 }
 
+/// Fetch `refs/heads/<branch>` of `url` into the ref `tracking` of the mirror.
 fn fetch_remote(
     spec: &RepoSpec,
     url: gix::Url,
     cache_dir: &Path,
+    tracking: &str,
 ) -> Result<FetchResult, SourceError> {
     let repo_name = spec.display_url();
     let secrets = Secrets::of(spec);
@@ -434,22 +467,21 @@ fn fetch_remote(
     })?;
 
     let branch = &spec.branch;
-    let tracking = format!("refs/remotes/origin/{branch}");
     let read_tracking = |repo: &gix::Repository| -> Result<Option<ObjectId>, SourceError> {
-        match repo.try_find_reference(tracking.as_str()) {
+        match repo.try_find_reference(tracking) {
             Ok(Some(mut r)) => {
                 r.peel_to_id()
                     .map(|id| Some(id.detach()))
                     .map_err(|e| SourceError::Reference {
                         repo: repo_name.clone(),
-                        reference: tracking.clone(),
+                        reference: tracking.to_owned(),
                         source: redact(&e),
                     })
             }
             Ok(None) => Ok(None),
             Err(e) => Err(SourceError::Reference {
                 repo: repo_name.clone(),
-                reference: tracking.clone(),
+                reference: tracking.to_owned(),
                 source: redact(&e),
             }),
         }
@@ -495,7 +527,7 @@ fn fetch_remote(
         .ref_map()
         .mappings
         .iter()
-        .any(|m| m.local.as_ref().is_some_and(|l| l == tracking.as_str()));
+        .any(|m| m.local.as_ref().is_some_and(|l| l == tracking));
     if !advertised {
         return Err(SourceError::BranchNotFound {
             repo: repo_name,
@@ -851,7 +883,7 @@ impl Repo {
     }
 }
 
-fn is_file(mode: gix::objs::tree::EntryMode) -> bool {
+pub(crate) fn is_file(mode: gix::objs::tree::EntryMode) -> bool {
     matches!(
         mode.kind(),
         gix::objs::tree::EntryKind::Blob | gix::objs::tree::EntryKind::BlobExecutable

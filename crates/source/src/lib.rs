@@ -9,6 +9,10 @@
 //!   requests while a fetch is pending or running produce exactly one more fetch; [`PollSchedule`]
 //!   and [`poll`] drive it on an interval with deterministic jitter; [`watch_local_repo`] drives it
 //!   from the refs of a local repository.
+//! * [`write`](mod@write) records rollbacks and revision bumps on the tracked branch: [`write::revert`]
+//!   (a three-way tree merge with gix), [`write::commit_files`], pushed with the `git` command
+//!   as fast-forwards only, redone on the new head when the remote moved; [`write::log`] reads
+//!   the branch's history with its `Reverts:`/`Rollgit-Rollout:` trailers.
 //! * [`webhook`] verifies GitHub, Gitea, GitLab and generic HMAC webhooks in constant time.
 //!   Webhooks are hints only: the daemon always fetches from the remote and never trusts a payload.
 //!
@@ -21,6 +25,7 @@ mod git;
 mod trigger;
 mod watch;
 pub mod webhook;
+pub mod write;
 
 pub use error::{RedactedError, SourceError};
 pub use git::{
