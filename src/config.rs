@@ -84,6 +84,23 @@ pub struct RawRepo {
     pub webhook: Option<RawWebhook>,
     /// Overrides of the sync policy.
     pub sync: Option<RawSync>,
+    /// What rollgit writes back to the repository.
+    pub write_back: Option<RawWriteBack>,
+}
+
+/// What rollgit writes back to a repository, and as whom.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawWriteBack {
+    /// Record every rollback as a `git revert` commit pushed to the branch (default true).
+    pub revert_rollbacks: Option<bool>,
+    /// Commit author and committer name (default `rollgit`).
+    pub author_name: Option<String>,
+    /// Commit author and committer email (default `rollgit@localhost`).
+    pub author_email: Option<String>,
+    /// Sign commits with this key (`git commit-tree -S<key>`; an ssh key path or `key::ssh-…`
+    /// uses ssh signing).
+    pub signing_key: Option<String>,
 }
 
 /// Credentials from files or environment variables.
@@ -186,6 +203,10 @@ pub struct Repo {
     pub self_heal: bool,
     /// Default progress deadline of a rollout batch.
     pub progress_deadline: Duration,
+    /// Record rollbacks as revert commits.
+    pub revert_rollbacks: bool,
+    /// Author, committer and signing key of rollgit's commits.
+    pub identity: rollgit_source::write::Identity,
 }
 
 /// A validated cluster.
@@ -379,6 +400,7 @@ impl RawConfig {
                     .map_err(|m| invalid(f("webhook"), m))?,
                 )),
             };
+            let write_back = r.write_back.clone().unwrap_or_default();
             let r_has_sync = r.sync.is_some();
             let sync = r.sync.unwrap_or_else(|| self.sync.clone());
             let deadline_field = if sync.progress_deadline.is_some() && r_has_sync {
@@ -418,6 +440,14 @@ impl RawConfig {
                 prune: sync.prune.or(self.sync.prune).unwrap_or(true),
                 self_heal: sync.self_heal.or(self.sync.self_heal).unwrap_or(true),
                 progress_deadline,
+                revert_rollbacks: write_back.revert_rollbacks.unwrap_or(true),
+                identity: rollgit_source::write::Identity {
+                    name: write_back.author_name.unwrap_or_else(|| "rollgit".into()),
+                    email: write_back
+                        .author_email
+                        .unwrap_or_else(|| "rollgit@localhost".into()),
+                    signing_key: write_back.signing_key,
+                },
             });
         }
         let listen = match self.listen {

@@ -10,7 +10,7 @@ use crate::apply::{self, Applier, Inventory};
 use crate::config::{Config, Repo};
 use crate::metrics::Metrics;
 use futures::StreamExt;
-use kube::api::{Api, DynamicObject, ListParams, PostParams};
+use kube::api::{Api, DynamicObject, ListParams};
 use kube::discovery::ApiResource;
 use kube::runtime::watcher;
 use rollgit_render::{AppDir, RevisionState, SourceFile};
@@ -111,24 +111,41 @@ pub async fn start(cfg: &Config, metrics: Arc<Metrics>) -> anyhow::Result<Trigge
     }
     for client in &clients {
         apply::ensure_crds(client).await?;
-        crate::rollout::spawn(client.clone(), Arc::new(crate::rollout::LogRollbacks));
     }
     let mut map = BTreeMap::new();
+    let mut writers: Vec<BTreeMap<String, crate::record::RepoWriter>> =
+        clients.iter().map(|_| BTreeMap::new()).collect();
+    let cache = cfg.state_dir.join("repos");
     for repo in &cfg.repos {
         let trigger = Trigger::new();
         map.insert(
             repo.name.clone(),
             (trigger.clone(), repo.webhook_secret.clone()),
         );
+        writers[repo.cluster].insert(
+            repo.name.clone(),
+            crate::record::RepoWriter {
+                spec: repo_spec(repo),
+                cache: cache.clone(),
+                identity: repo.identity.clone(),
+                revert_rollbacks: repo.revert_rollbacks,
+                trigger: trigger.clone(),
+            },
+        );
         let client = clients[repo.cluster].clone();
         let worker = RepoWorker::new(
             repo.clone(),
-            cfg.state_dir.join("repos"),
+            cache.clone(),
             client,
             trigger,
             metrics.clone(),
         );
         tokio::spawn(worker.run());
+    }
+    // One rollout controller per cluster; its rollbacks are written to the apps' repositories.
+    for (client, writers) in clients.iter().zip(writers) {
+        let recorder = crate::record::GitRecorder::new(client.clone(), writers);
+        crate::rollout::spawn(client.clone(), Arc::new(recorder));
     }
     Ok(Triggers {
         repos: Arc::new(map),
@@ -534,6 +551,7 @@ impl RepoWorker {
                 for (ns, spec) in &rollouts {
                     let mut spec = spec.clone();
                     spec.repo = Some(self.repo.name.clone());
+                    spec.path = Some(app.dir.clone());
                     let mut ro = spec.object(ns);
                     if let Some(o) = &owner {
                         ro["metadata"]["ownerReferences"] = json!([o]);
@@ -848,41 +866,22 @@ pub async fn revision_state(client: &kube::Client, namespace: &str, app: &str) -
 
 /// Records a correction as a Kubernetes Event on the object.
 async fn record_event(client: &kube::Client, r: &apply::ObjRef, commit: &str) {
-    let ns = r.namespace.clone().unwrap_or_else(|| "default".into());
-    let api: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), &ns);
-    let now =
-        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now());
     let short = commit.get(..12).unwrap_or(commit);
-    let ev = k8s_openapi::api::core::v1::Event {
-        metadata: kube::api::ObjectMeta {
-            generate_name: Some(format!("{}.", r.name)),
-            namespace: Some(ns.clone()),
-            ..Default::default()
-        },
-        involved_object: k8s_openapi::api::core::v1::ObjectReference {
+    crate::record::emit_event(
+        client,
+        k8s_openapi::api::core::v1::ObjectReference {
             api_version: Some(r.api_version()),
             kind: Some(r.kind.clone()),
             name: Some(r.name.clone()),
-            namespace: r.namespace.clone(),
+            namespace: Some(r.namespace.clone().unwrap_or_else(|| "default".into())),
             ..Default::default()
         },
-        reason: Some("DriftCorrected".into()),
-        message: Some(format!(
+        "DriftCorrected",
+        "Normal",
+        &format!(
             "rollgit re-applied {} {} from Git commit {short}",
             r.kind, r.name
-        )),
-        type_: Some("Normal".into()),
-        source: Some(k8s_openapi::api::core::v1::EventSource {
-            component: Some("rollgit".into()),
-            ..Default::default()
-        }),
-        first_timestamp: Some(now.clone()),
-        last_timestamp: Some(now),
-        count: Some(1),
-        reporting_component: Some("rollgit".into()),
-        ..Default::default()
-    };
-    if let Err(e) = api.create(&PostParams::default(), &ev).await {
-        tracing::debug!(error = %e, "recording a drift event failed");
-    }
+        ),
+    )
+    .await;
 }

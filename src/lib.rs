@@ -13,4 +13,5 @@ pub mod diff;
 pub mod kubeclient;
 pub mod metrics;
 pub mod plan;
+pub mod record;
 pub mod rollout;

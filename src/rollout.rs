@@ -16,8 +16,7 @@
 //! progress deadline.
 
 use futures::StreamExt;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::discovery::ApiResource;
 use kube::runtime::{WatchStreamExt, watcher};
 use rollgit_core::batch::{self, Action, Observation, State, Style, Workload};
@@ -218,6 +217,9 @@ pub struct RolloutSpec {
     /// The repository (as configured in rollgit) the app comes from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repo: Option<String>,
+    /// The app's directory in the repository.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
 impl RolloutSpec {
@@ -349,6 +351,7 @@ pub fn specs_for(
                     progress_deadline_seconds: deadline,
                     commit: Some(commit.into()),
                     repo: None,
+                    path: None,
                 },
             ));
         }
@@ -395,6 +398,7 @@ pub fn specs_for(
                         progress_deadline_seconds: deadline,
                         commit: Some(commit.into()),
                         repo: None,
+                        path: None,
                     },
                 ));
             }
@@ -426,6 +430,10 @@ pub struct RollbackEvent {
     pub reason: String,
     /// The repository (rollgit's name for it) the app comes from.
     pub repo: Option<String>,
+    /// The app's directory in the repository.
+    pub path: Option<String>,
+    /// The commit of the spec in effect when the rollback started.
+    pub spec_commit: Option<String>,
     /// The commit whose spec asked for the failed revision.
     pub failed_commit: Option<String>,
     /// The commit whose spec last rolled out the revision rolled back to.
@@ -714,7 +722,19 @@ impl Ctl {
             self.act(ns, name, &obj, &spec, &decision.state, action)
                 .await?;
         }
-        let status = status_of(&decision.state, generation);
+        let mut status = status_of(&decision.state, generation);
+        // `record` is the record stage's (Git write-back); it is dropped once a new commit
+        // changed the spec.
+        let mut recorded = recorded;
+        let stale_record = recorded
+            .get("record")
+            .is_some_and(|r| !r.is_null() && r["specCommit"].as_str() != spec.commit.as_deref());
+        if let Some(m) = recorded.as_object_mut() {
+            m.remove("record");
+        }
+        if stale_record {
+            status["record"] = Value::Null;
+        }
         if status != recorded {
             api.patch_status(
                 name,
@@ -902,6 +922,8 @@ impl Ctl {
                     to: to.clone(),
                     reason: reason.clone(),
                     repo: spec.repo.clone(),
+                    path: spec.path.clone(),
+                    spec_commit: spec.commit.clone(),
                     failed_commit: state.failed_commit.clone(),
                     good_commit: state.stable_commit.clone(),
                 });
@@ -984,37 +1006,14 @@ impl Ctl {
             ),
             _ => return,
         };
-        let api: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(self.client.clone(), ns);
-        let now = Time(k8s_openapi::jiff::Timestamp::now());
-        let ev = k8s_openapi::api::core::v1::Event {
-            metadata: kube::api::ObjectMeta {
-                generate_name: Some(format!("{name}.")),
-                namespace: Some(ns.into()),
-                ..Default::default()
-            },
-            involved_object: k8s_openapi::api::core::v1::ObjectReference {
-                api_version: Some(rollout_resource().api_version),
-                kind: Some(KIND.into()),
-                name: Some(name.into()),
-                namespace: Some(ns.into()),
-                ..Default::default()
-            },
-            reason: Some(reason.into()),
-            message: Some(message),
-            type_: Some(type_.into()),
-            source: Some(k8s_openapi::api::core::v1::EventSource {
-                component: Some("rollgit".into()),
-                ..Default::default()
-            }),
-            first_timestamp: Some(now.clone()),
-            last_timestamp: Some(now),
-            count: Some(1),
-            reporting_component: Some("rollgit".into()),
-            ..Default::default()
-        };
-        if let Err(e) = api.create(&PostParams::default(), &ev).await {
-            tracing::debug!(error = %e, "recording a rollout event failed");
-        }
+        crate::record::emit_event(
+            &self.client,
+            crate::record::rollout_ref(ns, name),
+            reason,
+            type_,
+            &message,
+        )
+        .await;
     }
 }
 

@@ -560,7 +560,19 @@ async fn a_failing_image_fails_the_rollout_and_rolls_back_in_batches() {
         &webservice_with_rollout("registry.example/web:1", "3s"),
     );
     git.commit_and_push("web 1").await;
-    let w = World::start_with(git, |c| c.simulation.fail_images = vec!["*:broken".into()]).await;
+    // Without writing the rollback to Git (see the revert tests for that): the rollout stays
+    // failed while Git asks for the failed revision.
+    let w = World::start_configured(
+        git,
+        |c| c.simulation.fail_images = vec!["*:broken".into()],
+        |r| {
+            r.write_back = Some(rollgit::config::RawWriteBack {
+                revert_rollbacks: Some(false),
+                ..Default::default()
+            })
+        },
+    )
+    .await;
     let c = &w.cluster;
     wait_succeeded(&w, "web", "web-v1", 4).await;
     let avail = Availability::watch(w.client.clone(), "web");
@@ -666,7 +678,7 @@ async fn seed001_approllout_rolls_app_revisions_from_git() {
     let c = &w.cluster;
     let s = wait_succeeded(&w, "metrics-provider", "metrics-provider-v1", 5).await;
     assert!(s["sourceRevision"].is_null(), "{s}");
-    c.kubectl_ok(&["get", "controllerrevision", "test-rolling-v1"])
+    c.kubectl_ok(&["get", "controllerrevision", "test-rolling-v1.app"])
         .await;
     let image = c
         .kubectl_ok(&[
@@ -722,7 +734,7 @@ spec:
         rollout_columns(c, "metrics-provider").await,
         cols(&["5", "4", "4", "batchReady", "rollingInBatches"])
     );
-    c.kubectl_ok(&["get", "controllerrevision", "test-rolling-v2"])
+    c.kubectl_ok(&["get", "controllerrevision", "test-rolling-v2.app"])
         .await;
 
     w.git.write("apps/test-rolling/rollout.yaml", &rollout(""));
@@ -914,4 +926,151 @@ async fn the_demo_repository_rolls_out_a_new_image_in_batches() {
         &[("express-server-v2", "5/5")],
     )
     .await;
+}
+
+/// `git log -1 --format=FORMAT main` in the bare remote.
+async fn remote_log(git: &GitRepo, format: &str) -> String {
+    let bare = git.bare.as_ref().expect("a bare remote");
+    common::world::git(
+        bare,
+        git.dir.path(),
+        &["log", "-1", &format!("--format={format}"), "main"],
+    )
+    .await
+}
+
+/// A file at the remote's head.
+async fn remote_file(git: &GitRepo, path: &str) -> String {
+    let bare = git.bare.as_ref().expect("a bare remote");
+    common::world::git(bare, git.dir.path(), &["show", &format!("main:{path}")]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_is_recorded_as_a_git_revert_and_git_and_the_cluster_agree() {
+    let git = GitRepo::with_remote().await;
+    let good = webservice_with_rollout("registry.example/web:1", "3s");
+    git.write("apps/shop/app.yaml", &good);
+    git.write(
+        "apps/other/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\ndata:\n  a: \"1\"\n",
+    );
+    git.commit_and_push("web 1").await;
+    let w = World::start_with(git, |c| c.simulation.fail_images = vec!["*:broken".into()]).await;
+    wait_succeeded(&w, "web", "web-v1", 4).await;
+    let bad = webservice_with_rollout("registry.example/web:broken", "3s");
+    w.git.write("apps/shop/app.yaml", &bad);
+    let bad_commit = w.git.commit_and_push("web: broken build").await;
+    w.trigger();
+    wait_rollout(&w, "web", "rolling out the broken build", |s| {
+        s["targetRevision"] == "web-v2"
+    })
+    .await;
+    // Another commit (another app) lands while the bad one is rolling out.
+    w.git.write(
+        "apps/other/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\ndata:\n  a: \"2\"\n",
+    );
+    let other_commit = w.git.commit_and_push("other: a=2").await;
+
+    // The rollback is written to Git as a revert of the bad commit, on top of the other one.
+    let s = wait_rollout(&w, "web", "rollback recorded in Git", |s| {
+        s["record"]["state"] == "Reverted"
+    })
+    .await;
+    let revert = s["record"]["commit"]
+        .as_str()
+        .expect("the revert commit")
+        .to_string();
+    assert_eq!(s["record"]["reverts"], serde_json::json!([bad_commit]));
+    assert_eq!(remote_log(&w.git, "%H").await, revert);
+    assert_eq!(
+        remote_log(&w.git, "%P").await,
+        other_commit,
+        "no force push: on top of the other commit"
+    );
+    let message = remote_log(&w.git, "%B").await;
+    assert!(
+        message.starts_with("Revert shop: web-v2 failed, rolled back to web-v1"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("Reverts: {bad_commit}")),
+        "{message}"
+    );
+    assert!(
+        message.contains("Rollgit-Rollout: default/web"),
+        "{message}"
+    );
+    assert!(message.contains("was not ready within 3s"), "{message}");
+    assert_eq!(
+        remote_log(&w.git, "%an <%ae>").await,
+        "rollgit <rollgit@localhost>"
+    );
+    // The working tree of the remote's head is the last good state, and keeps the other change.
+    assert_eq!(
+        remote_file(&w.git, "apps/shop/app.yaml").await,
+        good.trim_end()
+    );
+    assert!(
+        remote_file(&w.git, "apps/other/cm.yaml")
+            .await
+            .contains("a: \"2\"")
+    );
+
+    // rollgit applies its own revert: Git and the cluster agree, on v1, and the rollout says so.
+    let s = wait_succeeded(&w, "web", "web-v1", 4).await;
+    assert!(s["failedRevision"].is_null(), "{s}");
+    wait_deployments(&w.cluster, "web", &[("web-v1", "4/4")]).await;
+    let app = w.wait_applied("shop", &revert).await;
+    assert_eq!(app["healthy"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflicting_revert_is_not_pushed_and_the_app_is_stalled() {
+    let git = GitRepo::with_remote().await;
+    git.write(
+        "apps/shop/app.yaml",
+        &webservice_with_rollout("registry.example/web:1", "3s"),
+    );
+    git.commit_and_push("web 1").await;
+    let w = World::start_with(git, |c| c.simulation.fail_images = vec!["*:broken".into()]).await;
+    wait_succeeded(&w, "web", "web-v1", 4).await;
+    w.git.write(
+        "apps/shop/app.yaml",
+        &webservice_with_rollout("registry.example/web:broken", "3s"),
+    );
+    w.git.commit_and_push("web: broken build").await;
+    w.trigger();
+    wait_rollout(&w, "web", "rolling out the broken build", |s| {
+        s["targetRevision"] == "web-v2"
+    })
+    .await;
+    // Someone edits the same line before the failure (not synced yet): the revert conflicts.
+    w.git.write(
+        "apps/shop/app.yaml",
+        &webservice_with_rollout("registry.example/web:broken # still broken", "3s"),
+    );
+    let head = w.git.commit_and_push("web: comment").await;
+    let s = wait_rollout(&w, "web", "revert conflict recorded", |s| {
+        s["record"]["state"] == "Stalled"
+    })
+    .await;
+    assert_eq!(
+        s["record"]["paths"],
+        serde_json::json!(["apps/shop/app.yaml"])
+    );
+    assert_eq!(remote_log(&w.git, "%H").await, head, "nothing pushed");
+    // The cluster stays rolled back; the app says it is stalled and why.
+    wait_deployments(&w.cluster, "web", &[("web-v1", "4/4")]).await;
+    let app = w
+        .wait_app("shop", "stalled", |s| s["phase"] == "stalled")
+        .await;
+    let msg = app["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("apps/shop/app.yaml") && msg.contains("Stalled: "),
+        "{msg}"
+    );
+    let (_, row) = w.kubectl_app_row("shop").await;
+    assert_eq!(row[3], "stalled");
+    assert_eq!(row[4], "false");
 }

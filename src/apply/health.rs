@@ -155,6 +155,15 @@ fn rollout(obj: &Value) -> Health {
     if let Some(h) = generation_pending(obj) {
         return h;
     }
+    let record = &obj["status"]["record"];
+    if record["state"] == "Stalled" {
+        let message = record["message"].as_str().unwrap_or_default();
+        return Health::degraded(if message.contains(super::status::STALLED) {
+            message.to_string()
+        } else {
+            format!("{}{message}", super::status::STALLED)
+        });
+    }
     let state = obj["status"]["rollingState"].as_str().unwrap_or("");
     let target = obj["status"]["targetRevision"].as_str().unwrap_or("-");
     match state {

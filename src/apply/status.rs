@@ -121,6 +121,8 @@ pub enum Phase {
     Failed,
     /// Being deleted.
     Deleting,
+    /// Waiting for a person: a rollback could not be written to Git (the revert conflicts).
+    Stalled,
 }
 
 impl Phase {
@@ -134,18 +136,25 @@ impl Phase {
             Self::Unhealthy => "unhealthy",
             Self::Failed => "failed",
             Self::Deleting => "deleting",
+            Self::Stalled => "stalled",
         }
     }
 
-    /// `running` when healthy, `unhealthy` otherwise.
+    /// `running` when healthy, `stalled` when an object says it waits for a person
+    /// (its health message holds [`STALLED`]), `unhealthy` otherwise.
     pub fn from_health(h: &Health) -> Self {
         if h.is_healthy() {
             Self::Running
+        } else if h.message.contains(STALLED) {
+            Self::Stalled
         } else {
             Self::Unhealthy
         }
     }
 }
+
+/// How a health message says that an object waits for a person (see [`Phase::Stalled`]).
+pub const STALLED: &str = "Stalled: ";
 
 /// One component of an app, with its revision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -172,6 +172,18 @@ impl World {
         git: GitRepo,
         tweak: impl FnOnce(&mut rollgit_devcluster::Config),
     ) -> Self {
+        Self::start_configured(git, tweak, |_| {}).await
+    }
+
+    /// [`World::start_with`], with the repository's configuration changed by `repo_tweak`.
+    pub async fn start_configured(
+        git: GitRepo,
+        tweak: impl FnOnce(&mut rollgit_devcluster::Config),
+        repo_tweak: impl FnOnce(&mut RawRepo),
+    ) -> Self {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("rollgit=info"))
+            .try_init();
         let cluster = TestCluster::start_with(|c| {
             c.simulation.ready_delay = Duration::from_millis(150);
             tweak(c);
@@ -182,19 +194,21 @@ impl World {
         let secret_file = state.path().join("webhook-secret");
         std::fs::write(&secret_file, format!("{SECRET}\n")).expect("write the webhook secret");
         let repo = "deploy".to_string();
+        let mut raw_repo = RawRepo {
+            name: Some(repo.clone()),
+            url: Some(git.url()),
+            branch: Some("main".into()),
+            paths: vec!["apps/*".into()],
+            interval: Some(INTERVAL.into()),
+            webhook: Some(RawWebhook {
+                secret_file: Some(secret_file),
+                secret_env: None,
+            }),
+            ..Default::default()
+        };
+        repo_tweak(&mut raw_repo);
         let config = RawConfig {
-            repos: vec![RawRepo {
-                name: Some(repo.clone()),
-                url: Some(git.url()),
-                branch: Some("main".into()),
-                paths: vec!["apps/*".into()],
-                interval: Some(INTERVAL.into()),
-                webhook: Some(RawWebhook {
-                    secret_file: Some(secret_file),
-                    secret_env: None,
-                }),
-                ..Default::default()
-            }],
+            repos: vec![raw_repo],
             clusters: vec![RawCluster {
                 kubeconfig: Some(cluster.kubeconfig.clone()),
                 ..Default::default()

@@ -156,9 +156,10 @@ pub use render::{
     render_app,
 };
 pub use revision::{
-    APP_COMPONENT_LABEL, APP_NAME_LABEL, APP_REVISION_LABEL, AppRevision, COMPONENT_LABEL,
-    ComponentRevision, ExistingAppRevision, ExistingRevision, FIRST_PUBLISH_VERSION,
-    PUBLISH_VERSION_ANNOTATION, RevisionError, RevisionState, SPEC_HASH_ANNOTATION, canonical_json,
+    APP_COMPONENT_LABEL, APP_NAME_LABEL, APP_REVISION_LABEL, APP_REVISION_OBJECT_SUFFIX,
+    AppRevision, COMPONENT_LABEL, ComponentRevision, ExistingAppRevision, ExistingRevision,
+    FIRST_PUBLISH_VERSION, PUBLISH_VERSION_ANNOTATION, RevisionError, RevisionState,
+    SPEC_HASH_ANNOTATION, app_revision_object_name, canonical_json,
     existing_app_revision_from_object, existing_revision_from_object, next_publish_version,
     plan_app_revision, plan_revision, revision_number_of, spec_hash,
 };

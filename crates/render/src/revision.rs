@@ -392,7 +392,7 @@ pub fn plan_app_revision(
         }
     };
     let mut metadata = Map::new();
-    metadata.insert("name".into(), json!(name));
+    metadata.insert("name".into(), json!(app_revision_object_name(&name)));
     if let Some(ns) = namespace {
         metadata.insert("namespace".into(), json!(ns));
     }
@@ -419,6 +419,16 @@ pub fn plan_app_revision(
     }
 }
 
+/// Suffix of the ControllerRevision that stores an app revision: `test-rolling-v1` is stored
+/// as `test-rolling-v1.app`, so it never takes the name of a component revision (an
+/// Application `web` with a component `web` has both `web-v1`s; component names have no dot).
+pub const APP_REVISION_OBJECT_SUFFIX: &str = ".app";
+
+/// The ControllerRevision name of app revision `name`.
+pub fn app_revision_object_name(name: &str) -> String {
+    format!("{name}{APP_REVISION_OBJECT_SUFFIX}")
+}
+
 /// Reads a live app-revision ControllerRevision back into `(application,
 /// ExistingAppRevision)`; `None` for anything else (component revisions included). The hash is
 /// the `rollgit.dev/spec-hash` annotation, or the hash of `data.components` when it is missing.
@@ -428,7 +438,10 @@ pub fn existing_app_revision_from_object(obj: &Value) -> Option<(String, Existin
     }
     let metadata = obj.get("metadata")?;
     let application = metadata.get("labels")?.get(APP_NAME_LABEL)?.as_str()?;
-    let name = metadata.get("name")?.as_str()?;
+    let object_name = metadata.get("name")?.as_str()?;
+    let name = object_name
+        .strip_suffix(APP_REVISION_OBJECT_SUFFIX)
+        .unwrap_or(object_name);
     let number = obj.get("revision")?.as_u64()?;
     let content = obj
         .pointer("/data/components")

@@ -84,7 +84,7 @@ fn seed_001_commit_1_rolls_out_test_rolling_v1() {
             "apiVersion": "apps/v1",
             "kind": "ControllerRevision",
             "metadata": {
-                "name": "test-rolling-v1",
+                "name": "test-rolling-v1.app",
                 "namespace": "default",
                 "labels": {
                     "app.oam.dev/name": "test-rolling",
@@ -542,4 +542,41 @@ fn a_component_missing_from_an_older_target_revision_is_an_error() {
         rolled,
         [("web", Some("web-v1"), "web-v1"), ("api", None, "api-v1")]
     );
+}
+
+#[test]
+fn an_application_named_like_its_component_keeps_both_revisions_apart() {
+    // Regression: Application `web` with component `web` has app revision `web-v1` and
+    // component revision `web-v1`; both are ControllerRevisions, so the app revision's object
+    // must have another name, or it replaces the component's workload data.
+    let files = [rollgit_render::SourceFile::new(
+        "apps/web/app.yaml",
+        "apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: web
+spec:
+  components:
+    - name: web
+      type: webservice
+      properties:
+        image: nginx:1
+",
+    )];
+    let r = render_with(&files, &RevisionState::default());
+    assert_eq!(r.revisions[0].name, "web-v1");
+    assert_eq!(r.app_revisions[0].name, "web-v1");
+    assert_eq!(
+        r.revisions[0].controller_revision["metadata"]["name"],
+        "web-v1"
+    );
+    assert_eq!(
+        r.app_revisions[0].controller_revision["metadata"]["name"],
+        "web-v1.app"
+    );
+    // Read back, the app revision keeps its KubeVela name.
+    let (app, back) =
+        rollgit_render::existing_app_revision_from_object(&r.app_revisions[0].controller_revision)
+            .expect("an app revision");
+    assert_eq!((app.as_str(), back.name.as_str()), ("web", "web-v1"));
 }

@@ -865,6 +865,52 @@ impl Repo {
         Ok(paths)
     }
 
+    /// The commits on `to`'s first-parent line, newest first, down to (not including) `from`,
+    /// that changed a path under one of `prefixes` (a prefix `""` matches every path; `"a/b"`
+    /// matches `a/b` and `a/b/...`). Stops after `max` commits walked, or at the root. Used to
+    /// find the commits that introduced a change to an app (to revert them).
+    pub fn commits_touching(
+        &self,
+        from: Option<ObjectId>,
+        to: ObjectId,
+        prefixes: &[String],
+        max: usize,
+    ) -> Result<Vec<ObjectId>, SourceError> {
+        let repo = self.local();
+        let mut out = Vec::new();
+        let mut at = to;
+        for _ in 0..max {
+            if Some(at) == from {
+                break;
+            }
+            let parent = self
+                .commit(&repo, at)?
+                .parent_ids()
+                .next()
+                .map(|p| p.detach());
+            let changed = match parent {
+                Some(p) => self.changed_paths(p, at)?,
+                None => self.list_files(at)?,
+            };
+            let under = |path: &str| {
+                prefixes.iter().any(|pre| {
+                    let pre = pre.trim_end_matches('/');
+                    pre.is_empty()
+                        || path == pre
+                        || path.strip_prefix(pre).is_some_and(|r| r.starts_with('/'))
+                })
+            };
+            if changed.iter().any(|p| under(p)) {
+                out.push(at);
+            }
+            match parent {
+                Some(p) => at = p,
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
     /// Sha, summary, author and author time of `commit`.
     pub fn commit_info(&self, commit: ObjectId) -> Result<CommitInfo, SourceError> {
         let repo = self.local();
