@@ -14,3 +14,4 @@ pub mod kubeclient;
 pub mod metrics;
 pub mod plan;
 pub mod rollout;
+pub mod rollout_cli;
