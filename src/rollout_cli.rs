@@ -862,7 +862,13 @@ impl Screen {
                         bars.push((l.clone(), pb));
                     }
                 }
+                // Each setter draws (rate-limited), so an update may leave a line stale until
+                // the next one: every changed line is drawn again, forced, once all are set.
+                let mut changed = Vec::new();
                 for (l, (old, pb)) in lines.into_iter().zip(bars.iter_mut()) {
+                    if same_shape && *old == l {
+                        continue;
+                    }
                     match &l {
                         Line::Text(t) => pb.set_message(t.clone()),
                         Line::Batch(b) => {
@@ -878,6 +884,10 @@ impl Screen {
                         }
                     }
                     *old = l;
+                    changed.push(pb.clone());
+                }
+                for pb in changed {
+                    pb.force_draw();
                 }
             }
         }
