@@ -15,3 +15,4 @@ pub mod metrics;
 pub mod plan;
 pub mod record;
 pub mod rollout;
+pub mod rollout_cli;

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use rollgit::{api, config, daemon, demo, diff, metrics, plan};
+use rollgit::{api, config, daemon, demo, diff, metrics, plan, rollout_cli};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +32,75 @@ enum Command {
     Status(StatusArgs),
     /// Show what applying Git's head would change in the cluster (exit 1 when it differs).
     Diff(RunArgs),
+    /// List resources rollgit keeps in the cluster: `rollgit get rollouts`.
+    Get(GetArgs),
+    /// Follow the batched rollouts of an app: `rollgit rollout status APP`.
+    #[command(subcommand)]
+    Rollout(RolloutCommand),
+}
+
+/// Which cluster to talk to.
+#[derive(clap::Args, Debug)]
+struct KubeArgs {
+    /// Kubeconfig (default: in-cluster, $KUBECONFIG or ~/.kube/config).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Context in the kubeconfig.
+    #[arg(long)]
+    context: Option<String>,
+}
+
+impl KubeArgs {
+    async fn client(&self) -> anyhow::Result<kube::Client> {
+        rollgit::kubeclient::client_for(&config::Cluster {
+            name: "default".into(),
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        })
+        .await
+    }
+}
+
+#[derive(clap::Args, Debug)]
+struct GetArgs {
+    /// What to list: `rollouts` (rollouts.rollgit.dev; `rollout` works too).
+    #[arg(value_parser = ["rollouts", "rollout"])]
+    resource: String,
+    /// Namespace (default: the kubeconfig context's, else `default`).
+    #[arg(short, long)]
+    namespace: Option<String>,
+    /// List across all namespaces (adds a NAMESPACE column).
+    #[arg(short = 'A', long)]
+    all_namespaces: bool,
+    #[command(flatten)]
+    kube: KubeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum RolloutCommand {
+    /// Per-batch progress of an app's rollouts. Exit 0 when all succeeded (for their latest
+    /// spec), 1 when one failed or none exists, 3 when one has not finished (or --watch timed
+    /// out), 2 on other errors.
+    Status(RolloutStatusArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct RolloutStatusArgs {
+    /// The app (its Rollouts carry the label rollgit.dev/app=APP).
+    app: String,
+    /// Only this component's Rollout.
+    component: Option<String>,
+    /// Namespace of the Rollouts (default: the kubeconfig context's, else `default`).
+    #[arg(short, long)]
+    namespace: Option<String>,
+    /// Follow the rollouts (through a watch) until each has succeeded or failed.
+    #[arg(short, long)]
+    watch: bool,
+    /// How long --watch waits before giving up with exit code 3 (0: no limit).
+    #[arg(long, default_value = "10m", value_parser = config::parse_duration)]
+    timeout: std::time::Duration,
+    #[command(flatten)]
+    kube: KubeArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -387,6 +456,51 @@ async fn status(args: StatusArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `rollgit get rollouts`.
+async fn get(args: GetArgs) -> anyhow::Result<()> {
+    let client = args.kube.client().await?;
+    let namespace = args
+        .namespace
+        .unwrap_or_else(|| client.default_namespace().to_string());
+    let items = rollout_cli::list_rollouts(&client, &namespace, args.all_namespaces).await?;
+    if items.is_empty() {
+        if args.all_namespaces {
+            eprintln!("No resources found");
+        } else {
+            eprintln!("No resources found in {namespace} namespace.");
+        }
+        return Ok(());
+    }
+    let now = k8s_openapi::jiff::Timestamp::now();
+    print!(
+        "{}",
+        rollout_cli::rollouts_table(&items, args.all_namespaces, now)
+    );
+    Ok(())
+}
+
+/// `rollgit rollout status`: the exit code of the rollouts' verdict.
+async fn rollout_status(args: RolloutStatusArgs) -> anyhow::Result<ExitCode> {
+    let client = args.kube.client().await?;
+    let opts = rollout_cli::StatusOptions {
+        namespace: args
+            .namespace
+            .unwrap_or_else(|| client.default_namespace().to_string()),
+        app: args.app,
+        component: args.component,
+        watch: args.watch,
+        timeout: (!args.timeout.is_zero()).then_some(args.timeout),
+    };
+    match rollout_cli::rollout_status(&client, &opts).await {
+        Ok(code) => Ok(ExitCode::from(code)),
+        Err(e @ rollout_cli::RolloutCliError::NotFound { .. }) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(rollout_cli::EXIT_FAILED))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// `rollgit diff`: true when the cluster differs from Git.
 async fn diff_cmd(args: RunArgs) -> anyhow::Result<bool> {
     let cfg = resolve_run_config(args)?;
@@ -449,6 +563,8 @@ fn main() -> ExitCode {
             Command::Plan(_) => Ok(ExitCode::SUCCESS),
             Command::Run(a) => ok(run(a).await),
             Command::Status(a) => ok(status(a).await),
+            Command::Get(a) => ok(get(a).await),
+            Command::Rollout(RolloutCommand::Status(a)) => rollout_status(a).await,
             // Like `kubectl diff`: 0 when equal, 1 when different, more on error.
             Command::Diff(a) => diff_cmd(a)
                 .await

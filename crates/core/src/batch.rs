@@ -348,6 +348,58 @@ pub fn reconcile(spec: &Spec, prev: &State, obs: &Observation, now: i64) -> Deci
     }
 }
 
+/// The batches of the run `state` describes (its size, and for a scale its original size):
+/// a scale run's are [`kubevela::scale_batches`] (one empty batch when nothing moves), a
+/// rollout's are the spec's, or one batch of the whole size when the spec has none.
+pub fn run_batches(spec: &Spec, state: &State) -> Vec<IntOrString> {
+    let size = state.rollout_target_size.max(0);
+    if state.scale && state.original_size == size {
+        // Nothing to move: one empty batch.
+        vec![IntOrString::Int(0)]
+    } else if state.scale {
+        kubevela::scale_batches(&spec.batches, state.original_size, size)
+    } else if spec.batches.is_empty() {
+        vec![IntOrString::Int(size)]
+    } else {
+        spec.batches.clone()
+    }
+}
+
+/// The cumulative pod goal of the target revision after each batch of the run `state`
+/// describes ([`kubevela::cumulative_targets`] of [`run_batches`], from the original size for a
+/// scale, from 0 for a rollout).
+///
+/// ```
+/// use rollgit_core::batch::{State, Spec, Style, batch_goals};
+/// use rollgit_core::intstr::IntOrString;
+/// let spec = Spec {
+///     target_revision: "v2".into(),
+///     source_revision: None,
+///     target_size: 5,
+///     batches: vec![IntOrString::Int(2), IntOrString::Int(3)],
+///     batch_partition: None,
+///     strategy: Default::default(),
+///     paused: false,
+///     max_unavailable: None,
+///     progress_deadline_secs: 600,
+///     style: Style::Deployments,
+/// };
+/// let rollout = State { rollout_target_size: 5, ..State::default() };
+/// assert_eq!(batch_goals(&spec, &rollout), [2, 5]);
+/// // A scale 5 → 7 without batches: one batch of the difference.
+/// let unbatched = Spec { batches: vec![], ..spec };
+/// let scale = State { rollout_target_size: 7, scale: true, original_size: 5, ..State::default() };
+/// assert_eq!(batch_goals(&unbatched, &scale), [7]);
+/// ```
+pub fn batch_goals(spec: &Spec, state: &State) -> Vec<i64> {
+    let original = if state.scale { state.original_size } else { 0 };
+    kubevela::cumulative_targets(
+        &run_batches(spec, state),
+        original,
+        state.rollout_target_size,
+    )
+}
+
 struct Pass<'a> {
     spec: &'a Spec,
     obs: &'a Observation,
@@ -502,17 +554,7 @@ impl Pass<'_> {
 
     /// The batches of the current run.
     fn batches(&self) -> Vec<IntOrString> {
-        let size = self.s.rollout_target_size.max(0);
-        if self.s.scale && self.s.original_size == size {
-            // Nothing to move: one empty batch.
-            vec![IntOrString::Int(0)]
-        } else if self.s.scale {
-            kubevela::scale_batches(&self.spec.batches, self.s.original_size, size)
-        } else if self.spec.batches.is_empty() {
-            vec![IntOrString::Int(size)]
-        } else {
-            self.spec.batches.clone()
-        }
+        run_batches(self.spec, &self.s)
     }
 
     fn goal(&self) -> i64 {
