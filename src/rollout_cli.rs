@@ -1027,6 +1027,7 @@ mod tests {
             },
             progress_deadline_seconds: 600,
             commit: None,
+            ..Default::default()
         }
     }
 

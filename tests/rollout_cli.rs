@@ -75,6 +75,7 @@ fn spec(component: &str, batches: &[i64], partition: Option<i64>, size: i64) -> 
         },
         progress_deadline_seconds: 600,
         commit: Some("0123456789abcdef".into()),
+        ..Default::default()
     }
 }
 
