@@ -94,6 +94,9 @@ pub struct RawRepo {
 pub struct RawWriteBack {
     /// Record every rollback as a `git revert` commit pushed to the branch (default true).
     pub revert_rollbacks: Option<bool>,
+    /// Commit the revisions and publishVersion rollgit decides (`<app>/.rollgit-revisions`),
+    /// one commit per change, so Git's history shows every revision (default false).
+    pub bumps: Option<bool>,
     /// Commit author and committer name (default `rollgit`).
     pub author_name: Option<String>,
     /// Commit author and committer email (default `rollgit@localhost`).
@@ -205,6 +208,8 @@ pub struct Repo {
     pub progress_deadline: Duration,
     /// Record rollbacks as revert commits.
     pub revert_rollbacks: bool,
+    /// Commit decided revisions back to Git.
+    pub write_back_bumps: bool,
     /// Author, committer and signing key of rollgit's commits.
     pub identity: rollgit_source::write::Identity,
 }
@@ -441,6 +446,7 @@ impl RawConfig {
                 self_heal: sync.self_heal.or(self.sync.self_heal).unwrap_or(true),
                 progress_deadline,
                 revert_rollbacks: write_back.revert_rollbacks.unwrap_or(true),
+                write_back_bumps: write_back.bumps.unwrap_or(false),
                 identity: rollgit_source::write::Identity {
                     name: write_back.author_name.unwrap_or_else(|| "rollgit".into()),
                     email: write_back

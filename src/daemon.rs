@@ -571,6 +571,18 @@ impl RepoWorker {
                 match report {
                     Ok(report) => {
                         let ok = report.errors.is_empty();
+                        if ok && self.repo.write_back_bumps && crate::record::has_bumps(&r) {
+                            crate::record::write_bumps(
+                                self.client.clone(),
+                                self.repo.namespace.clone(),
+                                self.writer(),
+                                name.clone(),
+                                app.dir.clone(),
+                                commit.to_string(),
+                                crate::record::bump_file(&r),
+                            );
+                        }
+                        let rec = self.apps.entry(name.clone()).or_default();
                         rec.failed = !ok;
                         if ok {
                             rec.inventory = without_revisions(&Inventory::from_objects(&objects));
@@ -619,6 +631,17 @@ impl RepoWorker {
                     }
                 }
             }
+        }
+    }
+
+    /// How this repository's write-backs are made.
+    fn writer(&self) -> crate::record::RepoWriter {
+        crate::record::RepoWriter {
+            spec: self.spec.clone(),
+            cache: self.cache.clone(),
+            identity: self.repo.identity.clone(),
+            revert_rollbacks: self.repo.revert_rollbacks,
+            trigger: self.trigger.clone(),
         }
     }
 

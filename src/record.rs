@@ -290,6 +290,119 @@ impl RevertJob {
     }
 }
 
+/// The file, in an app's directory, where rollgit writes back the revisions it decided (not a
+/// manifest: the renderer never reads it).
+pub const BUMP_FILE: &str = ".rollgit-revisions";
+
+/// The path of the bump file of the app in `dir`.
+pub fn bump_path(dir: &str) -> String {
+    if dir.is_empty() {
+        BUMP_FILE.to_string()
+    } else {
+        format!("{}/{BUMP_FILE}", dir.trim_end_matches('/'))
+    }
+}
+
+/// Whether a render decided something new that the bump file should record.
+pub fn has_bumps(r: &rollgit_render::Rendered) -> bool {
+    r.publish_version_changed
+        || r.revisions.iter().any(|v| v.is_new)
+        || r.app_revisions.iter().any(|v| v.is_new)
+}
+
+/// The bump file's content for a render: the revisions and publishVersion in effect, sorted,
+/// so the same decisions give the same bytes (and an unchanged render, no commit).
+pub fn bump_file(r: &rollgit_render::Rendered) -> String {
+    let mut out = String::from(
+        "# Written by rollgit: the revisions it decided for this app, one commit per change.\n# `git log -p` on this file is the app's revision history. Do not edit.\n",
+    );
+    out.push_str(&format!("publishVersion: {}\n", r.publish_version));
+    let components: BTreeMap<&str, &str> = r
+        .revisions
+        .iter()
+        .map(|v| (v.component.as_str(), v.name.as_str()))
+        .collect();
+    if !components.is_empty() {
+        out.push_str("components:\n");
+        for (c, v) in components {
+            out.push_str(&format!("  {c}: {v}\n"));
+        }
+    }
+    let apps: BTreeMap<&str, &str> = r
+        .app_revisions
+        .iter()
+        .map(|v| (v.application.as_str(), v.name.as_str()))
+        .collect();
+    if !apps.is_empty() {
+        out.push_str("applications:\n");
+        for (a, v) in apps {
+            out.push_str(&format!("  {a}: {v}\n"));
+        }
+    }
+    out
+}
+
+/// Commits the bump file of `app` (in the background): one commit when the decisions changed,
+/// none when Git already has them. The commit changes only that file, which the renderer does
+/// not read, so rendering it again decides nothing new: no commit loop.
+/// A `Normal` Event `RevisionsWrittenBack` on the app's status object names the commit.
+pub fn write_bumps(
+    client: kube::Client,
+    namespace: String,
+    writer: RepoWriter,
+    app: String,
+    dir: String,
+    commit: String,
+    content: String,
+) {
+    tokio::spawn(async move {
+        let path = bump_path(&dir);
+        let short = commit.get(..12).unwrap_or(&commit).to_string();
+        let summary = content
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let req = write::CommitRequest {
+            files: BTreeMap::from([(path.clone(), content.into_bytes())]),
+            message: format!(
+                "rollgit: {app} revisions for {short}\n\n{summary}\n\nRollgit-App: {app}\nRollgit-Bump: {short}\n"
+            ),
+            identity: writer.identity.clone(),
+            max_attempts: MAX_PUSH_ATTEMPTS,
+        };
+        let spec = writer.spec.clone();
+        let cache = writer.cache.clone();
+        match tokio::task::spawn_blocking(move || write::commit_files(&spec, &cache, &req)).await {
+            Ok(Ok(WriteOutcome::Pushed { commit, .. })) => {
+                tracing::info!(app, file = %path, commit = %commit, "revisions written to Git");
+                let status = crate::apply::status::application_resource();
+                emit_event(
+                    &client,
+                    k8s_openapi::api::core::v1::ObjectReference {
+                        api_version: Some(status.api_version),
+                        kind: Some(status.kind),
+                        name: Some(app.clone()),
+                        namespace: Some(namespace),
+                        ..Default::default()
+                    },
+                    "RevisionsWrittenBack",
+                    "Normal",
+                    &format!("{path} committed to Git as {commit}"),
+                )
+                .await;
+                writer.trigger.notify();
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(app, file = %path, error = %e, "writing revisions to Git failed")
+            }
+            Err(e) => tracing::warn!(app, error = %e, "writing revisions to Git failed"),
+        }
+    });
+}
+
 /// The revert commit's message: what, why, and trailers linking back.
 pub fn revert_message(e: &RollbackEvent, commits: &[ObjectId], summaries: &[String]) -> String {
     let mut m = format!(

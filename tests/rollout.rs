@@ -1074,3 +1074,130 @@ async fn a_conflicting_revert_is_not_pushed_and_the_app_is_stalled() {
     assert_eq!(row[3], "stalled");
     assert_eq!(row[4], "false");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decided_revisions_are_written_back_one_commit_per_change_without_loops() {
+    let git = GitRepo::with_remote().await;
+    let app = |image: &str| {
+        format!(
+            "apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: shop
+spec:
+  components:
+    - name: web
+      type: webservice
+      properties:
+        image: {image}
+"
+        )
+    };
+    git.write("apps/shop/app.yaml", &app("registry.example/web:1"));
+    let c1 = git.commit_and_push("web 1").await;
+    let w = World::start_configured(
+        git,
+        |_| {},
+        |r| {
+            r.write_back = Some(rollgit::config::RawWriteBack {
+                bumps: Some(true),
+                ..Default::default()
+            })
+        },
+    )
+    .await;
+    // The daemon applies c1 and writes the bump commit (an Event on the app names it).
+    let bump1 = written_back(&w, &c1).await;
+    assert_eq!(remote_log(&w.git, "%H").await, bump1);
+    assert_eq!(remote_log(&w.git, "%P").await, c1);
+    assert_eq!(remote_log(&w.git, "%an").await, "rollgit");
+    let file = remote_file(&w.git, "apps/shop/.rollgit-revisions").await;
+    assert!(file.contains("publishVersion: alpha1"), "{file}");
+    assert!(file.contains("  web: web-v1"), "{file}");
+    assert_eq!(
+        common::world::git(
+            w.git.bare.as_ref().expect("bare"),
+            w.git.dir.path(),
+            &["show", "--format=", "--name-only", "main"],
+        )
+        .await,
+        "apps/shop/.rollgit-revisions",
+        "the bump commit changes nothing else"
+    );
+
+    // A new image: one more revision, one more bump commit.
+    w.git.git(&["pull", "-q", "--ff-only"]).await;
+    w.git
+        .write("apps/shop/app.yaml", &app("registry.example/web:2"));
+    let c2 = w.git.commit_and_push("web 2").await;
+    w.trigger();
+    let bump2 = written_back(&w, &c2).await;
+    let file = remote_file(&w.git, "apps/shop/.rollgit-revisions").await;
+    assert!(
+        file.contains("publishVersion: alpha2") && file.contains("  web: web-v2"),
+        "{file}"
+    );
+    let history = common::world::git(
+        w.git.bare.as_ref().expect("bare"),
+        w.git.dir.path(),
+        &["log", "--format=%H", "main"],
+    )
+    .await;
+    assert_eq!(
+        history.lines().collect::<Vec<_>>(),
+        [bump2.as_str(), c2.as_str(), bump1.as_str(), c1.as_str()],
+        "exactly one bump commit per change"
+    );
+    // The bump commits change a file the renderer does not read: syncing them decides nothing
+    // new, so no further commit comes.
+    let events: Api<k8s_openapi::api::core::v1::Event> = w.api();
+    let (b1, b2) = (bump1.clone(), bump2.clone());
+    let again = common::world::first_watched(
+        events,
+        watcher::Config::default().fields("reason=RevisionsWrittenBack"),
+        std::time::Duration::from_secs(2),
+        move |e| {
+            let m = e.message.as_deref().unwrap_or_default();
+            !m.ends_with(b1.as_str()) && !m.ends_with(b2.as_str())
+        },
+    );
+    w.trigger();
+    assert!(again.await.is_none(), "a bump commit made another bump");
+    assert_eq!(remote_log(&w.git, "%H").await, bump2);
+}
+
+/// Waits (through a watch on Events) until rollgit wrote revisions back on top of `parent`,
+/// and returns that commit.
+async fn written_back(w: &World, parent: &str) -> String {
+    let events: Api<k8s_openapi::api::core::v1::Event> = w.api();
+    let cfg = watcher::Config::default().fields("reason=RevisionsWrittenBack");
+    let bound = tokio::time::Instant::now() + WAIT;
+    let mut stream = watcher(events, cfg).boxed();
+    while let Ok(Some(ev)) = tokio::time::timeout_at(bound, stream.next()).await {
+        if let Ok(watcher::Event::Apply(e)) | Ok(watcher::Event::InitApply(e)) = ev {
+            let msg = e.message.unwrap_or_default();
+            let Some(sha) = msg.rsplit(' ').next() else {
+                continue;
+            };
+            if remote_parent(w, sha).await.as_deref() == Some(parent) {
+                return sha.to_string();
+            }
+        }
+    }
+    panic!("no revisions written back on top of {parent} within {WAIT:?}");
+}
+
+/// The first parent of `commit` in the remote, if it exists there.
+async fn remote_parent(w: &World, commit: &str) -> Option<String> {
+    let bare = w.git.bare.as_ref()?;
+    let out = tokio::process::Command::new("git")
+        .args(["--git-dir"])
+        .arg(bare)
+        .args(["log", "-1", "--format=%P", commit])
+        .output()
+        .await
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
