@@ -536,6 +536,7 @@ pub fn spawn(client: kube::Client, hook: Arc<dyn RollbackHook>) {
         hook,
         tx,
         watched: Mutex::new(BTreeSet::new()),
+        rollbacks_told: Mutex::new(BTreeSet::new()),
     });
     tokio::spawn(ctl.clone().watch_rollouts());
     tokio::spawn(ctl.run(rx));
@@ -547,6 +548,8 @@ struct Ctl {
     tx: mpsc::UnboundedSender<Key>,
     /// Workload kinds watched so far.
     watched: Mutex<BTreeSet<(String, String)>>,
+    /// Rollbacks handed to the record stage: (namespace, name, failed revision, spec commit).
+    rollbacks_told: Mutex<BTreeSet<(String, String, String, String)>>,
 }
 
 impl Ctl {
@@ -719,13 +722,13 @@ impl Ctl {
             .map_err(observe_err("workloads"))?;
         let decision = batch::reconcile(&core, &state, &obs, now);
         for action in &decision.actions {
-            self.act(ns, name, &obj, &spec, &decision.state, action)
-                .await?;
+            self.act(ns, name, &obj, &spec, action).await?;
         }
         let mut status = status_of(&decision.state, generation);
         // `record` is the record stage's (Git write-back); it is dropped once a new commit
         // changed the spec.
         let mut recorded = recorded;
+        let has_record = recorded.get("record").is_some_and(|r| !r.is_null());
         let stale_record = recorded
             .get("record")
             .is_some_and(|r| !r.is_null() && r["specCommit"].as_str() != spec.commit.as_deref());
@@ -750,6 +753,39 @@ impl Ctl {
             if decision.state.rolling_state != state.rolling_state {
                 tracing::info!(namespace = ns, rollout = name, target = ?decision.state.target_revision, from = state.rolling_state.as_str(), to = decision.state.rolling_state.as_str(), batch = decision.state.current_batch, "rollout state");
                 self.event(ns, name, &decision.state).await;
+            }
+        }
+        // A rollback not yet written to Git (or whose record a newer commit made stale) goes
+        // to the record stage: once per (rollback, commit), and again after a restart.
+        if let Some(rb) = &decision.state.rollback
+            && (!has_record || stale_record)
+        {
+            let key = (
+                ns.to_string(),
+                name.to_string(),
+                rb.from.clone(),
+                spec.commit.clone().unwrap_or_default(),
+            );
+            let first = self
+                .rollbacks_told
+                .lock()
+                .map(|mut told| told.insert(key))
+                .unwrap_or(false);
+            if first {
+                self.hook.rolled_back(RollbackEvent {
+                    namespace: ns.into(),
+                    rollout: name.into(),
+                    app: spec.app.clone(),
+                    component: spec.component.clone(),
+                    from: rb.from.clone(),
+                    to: rb.to.clone(),
+                    reason: rb.reason.clone(),
+                    repo: spec.repo.clone(),
+                    path: spec.path.clone(),
+                    spec_commit: spec.commit.clone(),
+                    failed_commit: decision.state.failed_commit.clone(),
+                    good_commit: decision.state.stable_commit.clone(),
+                });
             }
         }
         Ok(decision
@@ -832,7 +868,6 @@ impl Ctl {
         name: &str,
         owner: &DynamicObject,
         spec: &RolloutSpec,
-        state: &State,
         action: &Action,
     ) -> Result<(), RolloutError> {
         let api: Api<DynamicObject> =
@@ -912,22 +947,8 @@ impl Ctl {
                     }
                 }
             }
-            Action::Rollback { from, to, reason } => {
-                self.hook.rolled_back(RollbackEvent {
-                    namespace: ns.into(),
-                    rollout: name.into(),
-                    app: spec.app.clone(),
-                    component: spec.component.clone(),
-                    from: from.clone(),
-                    to: to.clone(),
-                    reason: reason.clone(),
-                    repo: spec.repo.clone(),
-                    path: spec.path.clone(),
-                    spec_commit: spec.commit.clone(),
-                    failed_commit: state.failed_commit.clone(),
-                    good_commit: state.stable_commit.clone(),
-                });
-            }
+            // Told to the record stage once the state is recorded (see `pass`).
+            Action::Rollback { .. } => {}
         }
         Ok(())
     }

@@ -74,61 +74,14 @@ pub enum RolloutCliError {
 /// | < 8y | years and days: `3y12d` (`3y`) |
 /// | otherwise | years: `9y` |
 pub fn human_duration(seconds: i64) -> String {
-    if seconds < -1 {
-        return "<invalid>".into();
+    match seconds {
+        s if s < -1 => "<invalid>".into(),
+        s if s < 0 => "0s".into(),
+        // The dev cluster's Table responses use the same formatter: one implementation.
+        s => rollgit_devcluster::table::human_duration(std::time::Duration::from_secs(
+            u64::try_from(s).unwrap_or(0),
+        )),
     }
-    if seconds < 0 {
-        return "0s".into();
-    }
-    if seconds < 60 * 2 {
-        return format!("{seconds}s");
-    }
-    let minutes = seconds / 60;
-    if minutes < 10 {
-        let s = seconds % 60;
-        return if s == 0 {
-            format!("{minutes}m")
-        } else {
-            format!("{minutes}m{s}s")
-        };
-    }
-    if minutes < 60 * 3 {
-        return format!("{minutes}m");
-    }
-    let hours = seconds / 3600;
-    if hours < 8 {
-        let m = minutes % 60;
-        return if m == 0 {
-            format!("{hours}h")
-        } else {
-            format!("{hours}h{m}m")
-        };
-    }
-    if hours < 48 {
-        return format!("{hours}h");
-    }
-    let days = hours / 24;
-    if hours < 24 * 8 {
-        let h = hours % 24;
-        return if h == 0 {
-            format!("{days}d")
-        } else {
-            format!("{days}d{h}h")
-        };
-    }
-    if hours < 24 * 365 * 2 {
-        return format!("{days}d");
-    }
-    let years = days / 365;
-    if hours < 24 * 365 * 8 {
-        let d = days % 365;
-        return if d == 0 {
-            format!("{years}y")
-        } else {
-            format!("{years}y{d}d")
-        };
-    }
-    format!("{years}y")
 }
 
 /// The AGE of an object created at `created`, seen at `now` (`<unknown>` without a timestamp,

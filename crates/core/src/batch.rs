@@ -383,6 +383,7 @@ pub fn run_batches(spec: &Spec, state: &State) -> Vec<IntOrString> {
 ///     max_unavailable: None,
 ///     progress_deadline_secs: 600,
 ///     style: Style::Deployments,
+///     commit: None,
 /// };
 /// let rollout = State { rollout_target_size: 5, ..State::default() };
 /// assert_eq!(batch_goals(&spec, &rollout), [2, 5]);
