@@ -269,7 +269,7 @@ async fn seed000_webservice_transcript_plays_out_from_git() {
 
     // Upgrade to v2, only the first batch (batchPartition 0).
     avail.reset();
-    w.git.write(
+    w.push(
         "apps/rollout-trait-test/app.yaml",
         &seed000_app(
             "express-server-v2",
@@ -281,9 +281,9 @@ async fn seed000_webservice_transcript_plays_out_from_git() {
               - replicas: 3
 ",
         ),
-    );
-    w.git.commit_and_push("v2, first batch only").await;
-    w.trigger();
+        "v2, first batch only",
+    )
+    .await;
     wait_rollout(&w, "express-server", "v2 held after batch 0", |s| {
         s["targetRevision"] == "express-server-v2"
             && s["batchRollingState"] == "batchReady"
@@ -307,7 +307,7 @@ async fn seed000_webservice_transcript_plays_out_from_git() {
     .await;
 
     // Lift the partition: the rest rolls and v1 is deleted.
-    w.git.write(
+    w.push(
         "apps/rollout-trait-test/app.yaml",
         &seed000_app(
             "express-server-v2",
@@ -318,9 +318,9 @@ async fn seed000_webservice_transcript_plays_out_from_git() {
               - replicas: 3
 ",
         ),
-    );
-    w.git.commit_and_push("lift the partition").await;
-    w.trigger();
+        "lift the partition",
+    )
+    .await;
     wait_succeeded(&w, "express-server", "express-server-v2", 5).await;
     assert_eq!(
         rollout_columns(c, "express-server").await,
@@ -335,7 +335,7 @@ async fn seed000_webservice_transcript_plays_out_from_git() {
 
     // Roll back with targetRevision.
     avail.reset();
-    w.git.write(
+    w.push(
         "apps/rollout-trait-test/app.yaml",
         &seed000_app(
             "express-server-v2",
@@ -347,9 +347,9 @@ async fn seed000_webservice_transcript_plays_out_from_git() {
               - replicas: 3
 ",
         ),
-    );
-    w.git.commit_and_push("roll back to v1").await;
-    w.trigger();
+        "roll back to v1",
+    )
+    .await;
     wait_succeeded(&w, "express-server", "express-server-v1", 5).await;
     assert_eq!(
         rollout_columns(c, "express-server").await,
@@ -363,7 +363,7 @@ async fn seed000_webservice_transcript_plays_out_from_git() {
     );
 
     // Scale to 7.
-    w.git.write(
+    w.push(
         "apps/rollout-trait-test/app.yaml",
         &seed000_app(
             "express-server-v2",
@@ -372,9 +372,9 @@ async fn seed000_webservice_transcript_plays_out_from_git() {
             targetSize: 7
 ",
         ),
-    );
-    w.git.commit_and_push("scale to 7").await;
-    w.trigger();
+        "scale to 7",
+    )
+    .await;
     wait_succeeded(&w, "express-server", "express-server-v1", 7).await;
     assert_eq!(
         rollout_columns(c, "express-server").await,
@@ -383,7 +383,7 @@ async fn seed000_webservice_transcript_plays_out_from_git() {
     wait_deployments(c, "express-server", &[("express-server-v1", "7/7")]).await;
 
     // Scale down to 5.
-    w.git.write(
+    w.push(
         "apps/rollout-trait-test/app.yaml",
         &seed000_app(
             "express-server-v2",
@@ -392,9 +392,9 @@ async fn seed000_webservice_transcript_plays_out_from_git() {
             targetSize: 5
 ",
         ),
-    );
-    w.git.commit_and_push("scale down to 5").await;
-    w.trigger();
+        "scale down to 5",
+    )
+    .await;
     wait_succeeded(&w, "express-server", "express-server-v1", 5).await;
     assert_eq!(
         rollout_columns(c, "express-server").await,
@@ -472,12 +472,12 @@ async fn seed000_cloneset_is_updated_in_place_from_git() {
         ])
         .await;
 
-    w.git.write(
+    w.push(
         "apps/cloneset/app.yaml",
         &seed000_cloneset("cloneset-server-v2", "stefanprodan/podinfo:5.0.2"),
-    );
-    w.git.commit_and_push("cloneset v2").await;
-    w.trigger();
+        "cloneset v2",
+    )
+    .await;
     wait_succeeded(&w, "cloneset-server", "cloneset-server-v2", 5).await;
     assert_eq!(
         rollout_columns(c, "cloneset-server").await,
@@ -579,12 +579,12 @@ async fn a_failing_image_fails_the_rollout_and_rolls_back_in_batches() {
     wait_deployments(c, "web", &[("web-v1", "4/4")]).await;
     avail.reset();
 
-    w.git.write(
+    w.push(
         "apps/shop/app.yaml",
         &webservice_with_rollout("registry.example/web:broken", "3s"),
-    );
-    w.git.commit_and_push("web broken").await;
-    w.trigger();
+        "web broken",
+    )
+    .await;
     let s = wait_rollout(&w, "web", "rolled back after the deadline", |s| {
         s["rollingState"] == "rolloutFailed" && s["rollback"]["done"] == true
     })
@@ -716,12 +716,12 @@ spec:
 {partition}"
         )
     };
-    w.git.write(
+    w.push(
         "apps/test-rolling/rollout.yaml",
         &rollout("    batchPartition: 1\n"),
-    );
-    w.git.commit_and_push("v2, held after batch 1").await;
-    w.trigger();
+        "v2, held after batch 1",
+    )
+    .await;
     let s = wait_rollout(&w, "metrics-provider", "held after batch 1", |s| {
         s["targetRevision"] == "metrics-provider-v2"
             && s["currentBatch"] == 1
@@ -737,9 +737,12 @@ spec:
     c.kubectl_ok(&["get", "controllerrevision", "test-rolling-v2.app"])
         .await;
 
-    w.git.write("apps/test-rolling/rollout.yaml", &rollout(""));
-    w.git.commit_and_push("lift the partition").await;
-    w.trigger();
+    w.push(
+        "apps/test-rolling/rollout.yaml",
+        &rollout(""),
+        "lift the partition",
+    )
+    .await;
     wait_succeeded(&w, "metrics-provider", "metrics-provider-v2", 5).await;
     assert_eq!(
         rollout_columns(c, "metrics-provider").await,
@@ -958,9 +961,9 @@ async fn a_rollback_is_recorded_as_a_git_revert_and_git_and_the_cluster_agree() 
     let w = World::start_with(git, |c| c.simulation.fail_images = vec!["*:broken".into()]).await;
     wait_succeeded(&w, "web", "web-v1", 4).await;
     let bad = webservice_with_rollout("registry.example/web:broken", "3s");
-    w.git.write("apps/shop/app.yaml", &bad);
-    let bad_commit = w.git.commit_and_push("web: broken build").await;
-    w.trigger();
+    let bad_commit = w
+        .push("apps/shop/app.yaml", &bad, "web: broken build")
+        .await;
     wait_rollout(&w, "web", "rolling out the broken build", |s| {
         s["targetRevision"] == "web-v2"
     })
@@ -1035,12 +1038,12 @@ async fn a_conflicting_revert_is_not_pushed_and_the_app_is_stalled() {
     git.commit_and_push("web 1").await;
     let w = World::start_with(git, |c| c.simulation.fail_images = vec!["*:broken".into()]).await;
     wait_succeeded(&w, "web", "web-v1", 4).await;
-    w.git.write(
+    w.push(
         "apps/shop/app.yaml",
         &webservice_with_rollout("registry.example/web:broken", "3s"),
-    );
-    w.git.commit_and_push("web: broken build").await;
-    w.trigger();
+        "web: broken build",
+    )
+    .await;
     wait_rollout(&w, "web", "rolling out the broken build", |s| {
         s["targetRevision"] == "web-v2"
     })

@@ -233,6 +233,15 @@ impl World {
         }
     }
 
+    /// Writes `path` in the working clone, commits and pushes it, and asks the daemon to fetch
+    /// (as a webhook would). Returns the commit.
+    pub async fn push(&self, path: &str, content: &str, message: &str) -> String {
+        self.git.write(path, content);
+        let commit = self.git.commit_and_push(message).await;
+        self.trigger();
+        commit
+    }
+
     /// Asks the daemon to fetch, as the poller would.
     pub fn trigger(&self) {
         self.triggers
