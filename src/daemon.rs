@@ -122,16 +122,7 @@ pub async fn start(cfg: &Config, metrics: Arc<Metrics>) -> anyhow::Result<Trigge
             repo.name.clone(),
             (trigger.clone(), repo.webhook_secret.clone()),
         );
-        writers[repo.cluster].insert(
-            repo.name.clone(),
-            crate::record::RepoWriter {
-                spec: repo_spec(repo),
-                cache: cache.clone(),
-                identity: repo.identity.clone(),
-                revert_rollbacks: repo.revert_rollbacks,
-                trigger: trigger.clone(),
-            },
-        );
+        writers[repo.cluster].insert(repo.name.clone(), repo_writer(repo, &cache, &trigger));
         let client = clients[repo.cluster].clone();
         let worker = RepoWorker::new(
             repo.clone(),
@@ -213,6 +204,21 @@ pub fn repo_spec(repo: &Repo) -> RepoSpec {
         None => rollgit_source::Credentials::Token(secret.expose().to_string()),
     });
     spec
+}
+
+/// How a configured repository's write-backs (reverts, bumps) are made.
+fn repo_writer(
+    repo: &Repo,
+    cache: &std::path::Path,
+    trigger: &Trigger,
+) -> crate::record::RepoWriter {
+    crate::record::RepoWriter {
+        spec: repo_spec(repo),
+        cache: cache.to_path_buf(),
+        identity: repo.identity.clone(),
+        revert_rollbacks: repo.revert_rollbacks,
+        trigger: trigger.clone(),
+    }
 }
 
 /// Everything one sync needs from Git, read in one blocking task (gix repositories stay on
@@ -636,13 +642,7 @@ impl RepoWorker {
 
     /// How this repository's write-backs are made.
     fn writer(&self) -> crate::record::RepoWriter {
-        crate::record::RepoWriter {
-            spec: self.spec.clone(),
-            cache: self.cache.clone(),
-            identity: self.repo.identity.clone(),
-            revert_rollbacks: self.repo.revert_rollbacks,
-            trigger: self.trigger.clone(),
-        }
+        repo_writer(&self.repo, &self.cache, &self.trigger)
     }
 
     /// Rejects a commit for `app` whole: logs the errors, records them in its status, and keeps
