@@ -265,6 +265,64 @@ fn force_push_is_followed() {
 }
 
 /// Every way to render an error: Display, Debug, and the whole source chain.
+#[test]
+fn commits_touching_an_app_walk_the_first_parent_line_between_two_commits() {
+    let r = Remote::new();
+    let base = git(&r.work, &["rev-parse", "HEAD"]);
+    write(
+        &r.work,
+        "apps/web/deploy.yaml",
+        "kind: Deployment\nname: web\nreplicas: 2\n",
+    );
+    let w1 = commit(&r.work, "web: 2 replicas");
+    write(
+        &r.work,
+        "apps/db/config.yaml",
+        "kind: ConfigMap\nname: db2\n",
+    );
+    let d1 = commit(&r.work, "db: config");
+    write(
+        &r.work,
+        "apps/webhooks/x.yaml",
+        "kind: ConfigMap\nname: x\n",
+    );
+    let _other = commit(&r.work, "apps/webhooks is not apps/web");
+    write(
+        &r.work,
+        "apps/web/service.yaml",
+        "kind: Service\nname: web2\n",
+    );
+    let w2 = commit(&r.work, "web: service");
+    git(&r.work, &["push", "-q", "origin", "main"]);
+    let spec = RepoSpec::new(r.url(), "main");
+    let head = fetch(&spec, &r.cache).expect("fetch").head;
+    let repo = Repo::open(&spec, &r.cache).expect("open");
+    let web = vec!["apps/web".to_string()];
+    assert_eq!(
+        repo.commits_touching(Some(oid(&base)), head, &web, 100)
+            .expect("walk"),
+        [oid(&w2), oid(&w1)],
+        "newest first, only the app's commits, a sibling prefix is not the app"
+    );
+    assert_eq!(
+        repo.commits_touching(Some(oid(&w1)), head, &web, 100)
+            .expect("walk"),
+        [oid(&w2)],
+        "the lower bound is excluded"
+    );
+    assert_eq!(
+        repo.commits_touching(Some(oid(&base)), oid(&d1), &["apps/db".to_string()], 100)
+            .expect("walk"),
+        [oid(&d1)]
+    );
+    assert_eq!(
+        repo.commits_touching(Some(oid(&base)), head, &web, 1)
+            .expect("walk"),
+        [oid(&w2)],
+        "bounded by max"
+    );
+}
+
 fn all_text(err: &SourceError) -> String {
     let mut text = format!("{err}\n{err:?}\n");
     let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
