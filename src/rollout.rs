@@ -717,7 +717,17 @@ impl Ctl {
             .batch_started_at
             .is_some_and(|t| now >= t + core.progress_deadline_secs);
         let obs = self
-            .observe(ns, name, &spec, deadline_near)
+            .observe(
+                ns,
+                name,
+                &spec,
+                // The run's target (a rollback's differs from Git's), for its pods.
+                state
+                    .target_revision
+                    .as_deref()
+                    .unwrap_or(&spec.target_revision),
+                deadline_near,
+            )
             .await
             .map_err(observe_err("workloads"))?;
         let decision = batch::reconcile(&core, &state, &obs, now);
@@ -798,6 +808,7 @@ impl Ctl {
         ns: &str,
         name: &str,
         spec: &RolloutSpec,
+        target: &str,
         with_pods: bool,
     ) -> Result<Observation, kube::Error> {
         let api: Api<DynamicObject> =
@@ -814,7 +825,7 @@ impl Ctl {
                     let Some(rev) = v["metadata"]["labels"][REVISION_LABEL].as_str() else {
                         continue;
                     };
-                    if rev == spec.target_revision {
+                    if rev == target {
                         selectors.push(v["spec"]["selector"]["matchLabels"].clone());
                     }
                     obs.workloads.push(workload_of(&spec.workload, rev, &v));
