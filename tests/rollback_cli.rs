@@ -30,17 +30,10 @@ impl std::fmt::Display for Out {
     }
 }
 
-/// Runs the rollgit binary with `args` plus the repository, state and cluster flags, bounded
-/// by [`WAIT`].
-async fn rollgit(w: &World, state: &std::path::Path, args: &[&str]) -> Out {
+/// Runs the rollgit binary with `args`, bounded by [`WAIT`].
+async fn run(w: &World, args: &[&std::ffi::OsStr]) -> Out {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollgit"));
     cmd.args(args)
-        .arg("--repo")
-        .arg(w.git.url())
-        .arg("--state-dir")
-        .arg(state)
-        .arg("--kubeconfig")
-        .arg(&w.cluster.kubeconfig)
         .env_remove("KUBECONFIG")
         .env("HOME", w.git.dir.path())
         .env("GIT_CONFIG_NOSYSTEM", "1")
@@ -55,6 +48,21 @@ async fn rollgit(w: &World, state: &std::path::Path, args: &[&str]) -> Out {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// Runs the rollgit binary with `args` plus the repository, state and cluster flags.
+async fn rollgit(w: &World, state: &std::path::Path, args: &[&str]) -> Out {
+    let url = w.git.url();
+    let mut all: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    all.extend([
+        "--repo".as_ref(),
+        url.as_ref(),
+        "--state-dir".as_ref(),
+        state.as_os_str(),
+        "--kubeconfig".as_ref(),
+        w.cluster.kubeconfig.as_os_str(),
+    ]);
+    run(w, &all).await
 }
 
 fn short(sha: &str) -> &str {
@@ -161,6 +169,7 @@ async fn a_manual_rollback_is_one_revert_commit_the_daemon_rolls_out() {
     // The history: three commits, newest first, with what the cluster did with each.
     let out = rollgit(&w, state, &["history", "shop"]).await;
     assert_eq!(out.code, Some(0), "{out}");
+    let out_history = out.stdout.clone();
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert!(
         lines[0].starts_with("COMMIT ")
@@ -208,4 +217,61 @@ async fn a_manual_rollback_is_one_revert_commit_the_daemon_rolls_out() {
         "{out}"
     );
     assert_eq!(remote_log(&w.git, "%H").await, rollback, "nothing pushed");
+
+    // Without --to, the rollout having succeeded: the state before the app's newest commit.
+    let out = rollgit(&w, state, &["rollback", "shop", "--dry-run"]).await;
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(
+        out.stdout.starts_with(&format!(
+            "Would roll back to {} (web-v2) (the state before {}, the app's newest commit)",
+            short(&c2),
+            short(&rollback)
+        )) && out
+            .stdout
+            .contains("+        image: registry.example/web:2\n"),
+        "{out}"
+    );
+
+    // With the configuration of `rollgit run`: the repository is the one the app's status
+    // names, the cluster the configured one.
+    let config = state.join("rollgit.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "repos:\n- name: deploy\n  url: {}\n  paths: [\"apps/*\"]\nclusters:\n- kubeconfig: {}\nstateDir: {}\n",
+            w.git.url(),
+            w.cluster.kubeconfig.display(),
+            state.join("from-config").display()
+        ),
+    )
+    .expect("write the configuration");
+    let args = [
+        "history".as_ref(),
+        "shop".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+    ];
+    let from_config = run(&w, &args).await;
+    assert_eq!(from_config.code, Some(0), "{from_config}");
+    assert_eq!(from_config.stdout, out_history, "the same history");
+    assert!(
+        state.join("from-config/repos").is_dir(),
+        "the configured stateDir"
+    );
+    let args = [
+        "history".as_ref(),
+        "shop".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--repo-name".as_ref(),
+        "nope".as_ref(),
+    ];
+    let unknown = run(&w, &args).await;
+    assert_eq!(unknown.code, Some(2), "{unknown}");
+    assert!(
+        unknown
+            .stderr
+            .contains("no repository named \"nope\" in the configuration (it has: deploy)"),
+        "{unknown}"
+    );
 }
