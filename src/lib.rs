@@ -10,6 +10,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod diff;
+pub mod history;
 pub mod kubeclient;
 pub mod metrics;
 pub mod plan;

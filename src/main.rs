@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use rollgit::{api, config, daemon, demo, diff, metrics, plan, rollout_cli};
+use rollgit::{api, config, daemon, demo, diff, history, metrics, plan, rollout_cli};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +37,68 @@ enum Command {
     /// Follow the batched rollouts of an app: `rollgit rollout status APP`.
     #[command(subcommand)]
     Rollout(RolloutCommand),
+    /// The commits that changed an app's directory, with what the cluster did with each.
+    History(HistoryArgs),
+    /// Return an app's directory to an earlier commit's state: one revert commit, pushed.
+    /// Exit 1 when it cannot (unknown revision or commit, conflicting revert).
+    Rollback(RollbackArgs),
+}
+
+/// Which repository an app comes from (as for `rollgit run`), and where its status is.
+#[derive(clap::Args, Debug)]
+struct RepoSelectArgs {
+    /// Configuration file of `rollgit run`: the app's repository is the one its status object
+    /// names (or --repo-name).
+    #[arg(long, conflicts_with = "repo")]
+    config: Option<PathBuf>,
+    /// With --config: the name of the app's repository.
+    #[arg(long, requires = "config")]
+    repo_name: Option<String>,
+    /// Repository URL (https, ssh, file) or local repository path.
+    #[arg(long, required_unless_present = "config")]
+    repo: Option<String>,
+    /// Branch (with --repo).
+    #[arg(long, default_value = "main")]
+    branch: String,
+    /// Directory for mirrors and state (default: the configuration's stateDir, else .rollgit).
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// Namespace of the app's status object and Rollouts.
+    #[arg(short, long, default_value = "default")]
+    namespace: String,
+    #[command(flatten)]
+    kube: KubeArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct HistoryArgs {
+    /// The app (its directory's name, as `rollgit status` lists it).
+    app: String,
+    /// How many commits to list (newest first).
+    #[arg(long, default_value_t = history::DEFAULT_MAX)]
+    max: usize,
+    #[command(flatten)]
+    source: RepoSelectArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct RollbackArgs {
+    /// The app.
+    app: String,
+    /// The component whose rollout decides the commit (without --to), or whose revision --to
+    /// names.
+    #[arg(long)]
+    component: Option<String>,
+    /// The state to return to: a commit (at least 7 hex digits) on the branch's first-parent
+    /// line, or a component revision (`web-v1`). Default: the stable commit of a failed or
+    /// unfinished rollout, else the state before the app's newest commit.
+    #[arg(long, value_name = "REVISION|COMMIT")]
+    to: Option<String>,
+    /// Print the diff and the commits that would be reverted; push nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    source: RepoSelectArgs,
 }
 
 /// Which cluster to talk to.
@@ -501,6 +563,142 @@ async fn rollout_status(args: RolloutStatusArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The cluster client, namespace and repository of `rollgit history` and `rollgit rollback`.
+async fn app_source(
+    sel: &RepoSelectArgs,
+    app: &str,
+) -> anyhow::Result<(kube::Client, String, history::Source)> {
+    let flags_cluster = sel.kube.kubeconfig.is_some() || sel.kube.context.is_some();
+    let cfg = match &sel.config {
+        Some(path) => config::RawConfig::load(path)?.resolve(&path.display().to_string())?,
+        None => config::RawConfig {
+            repos: vec![config::RawRepo {
+                url: sel.repo.clone(),
+                branch: Some(sel.branch.clone()),
+                namespace: Some(sel.namespace.clone()),
+                ..Default::default()
+            }],
+            clusters: vec![config::RawCluster {
+                name: Some("default".into()),
+                kubeconfig: sel.kube.kubeconfig.clone(),
+                context: sel.kube.context.clone(),
+            }],
+            state_dir: sel.state_dir.clone(),
+            ..Default::default()
+        }
+        .resolve("flags")?,
+    };
+    let state_dir = sel.state_dir.clone().unwrap_or(cfg.state_dir.clone());
+    let names = || {
+        cfg.repos
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let find = |name: &str| cfg.repos.iter().position(|r| r.name == name);
+    let known = match (&sel.config, &sel.repo_name) {
+        (None, _) => Some(0),
+        (Some(_), Some(name)) => Some(find(name).with_context(|| {
+            format!(
+                "no repository named {name:?} in the configuration (it has: {})",
+                names()
+            )
+        })?),
+        (Some(_), None) => None,
+    };
+    let cluster = if flags_cluster {
+        config::Cluster {
+            name: "default".into(),
+            kubeconfig: sel.kube.kubeconfig.clone(),
+            context: sel.kube.context.clone(),
+        }
+    } else if let Some(i) = known {
+        cfg.clusters[cfg.repos[i].cluster].clone()
+    } else if cfg.clusters.len() == 1 {
+        cfg.clusters[0].clone()
+    } else {
+        anyhow::bail!(
+            "the configuration has several clusters: name the app's repository with --repo-name, or the cluster with --kubeconfig/--context"
+        );
+    };
+    let client = rollgit::kubeclient::client_for(&cluster).await?;
+    let namespace = sel.namespace.clone();
+    let ix = match known {
+        Some(i) => i,
+        None => {
+            let view = history::read_app(&client, &namespace, app).await?;
+            let name = view.repo.with_context(|| {
+                format!("the status of app {app} names no repository: use --repo-name")
+            })?;
+            find(&name).with_context(|| {
+                format!(
+                    "app {app} comes from repository {name:?}, which the configuration does not have (it has: {})",
+                    names()
+                )
+            })?
+        }
+    };
+    let repo = &cfg.repos[ix];
+    let source = history::Source {
+        spec: daemon::repo_spec(repo),
+        cache: state_dir.join("repos"),
+        identity: repo.identity.clone(),
+        roots: repo.paths.clone(),
+        namespace: namespace.clone(),
+    };
+    Ok((client, namespace, source))
+}
+
+/// Exit 1 for what the user asked that cannot be done, the error otherwise (exit 2).
+fn refusal(e: history::HistoryError) -> anyhow::Result<ExitCode> {
+    if !e.is_refusal() {
+        return Err(e.into());
+    }
+    match &e {
+        history::HistoryError::Write(rollgit_source::write::WriteError::Conflict {
+            paths, ..
+        }) => {
+            eprintln!(
+                "error: the revert conflicts with newer commits in {}; nothing was pushed (resolve it by hand, or choose another --to)",
+                paths.join(", ")
+            );
+        }
+        _ => eprintln!("error: {e}"),
+    }
+    Ok(ExitCode::from(1))
+}
+
+/// `rollgit history`.
+async fn history_cmd(args: HistoryArgs) -> anyhow::Result<ExitCode> {
+    let (client, namespace, source) = app_source(&args.source, &args.app).await?;
+    match history::history(&client, &namespace, &args.app, &source, args.max).await {
+        Ok(text) => {
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => refusal(e),
+    }
+}
+
+/// `rollgit rollback`.
+async fn rollback_cmd(args: RollbackArgs) -> anyhow::Result<ExitCode> {
+    let (client, namespace, source) = app_source(&args.source, &args.app).await?;
+    let opts = history::RollbackOptions {
+        app: args.app,
+        component: args.component,
+        to: args.to.as_deref().map(history::ToArg::parse),
+        dry_run: args.dry_run,
+    };
+    match history::rollback(&client, &namespace, &source, &opts).await {
+        Ok(outcome) => {
+            print!("{}", history::outcome_text(&outcome));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => refusal(e),
+    }
+}
+
 /// `rollgit diff`: true when the cluster differs from Git.
 async fn diff_cmd(args: RunArgs) -> anyhow::Result<bool> {
     let cfg = resolve_run_config(args)?;
@@ -565,6 +763,8 @@ fn main() -> ExitCode {
             Command::Status(a) => ok(status(a).await),
             Command::Get(a) => ok(get(a).await),
             Command::Rollout(RolloutCommand::Status(a)) => rollout_status(a).await,
+            Command::History(a) => history_cmd(a).await,
+            Command::Rollback(a) => rollback_cmd(a).await,
             // Like `kubectl diff`: 0 when equal, 1 when different, more on error.
             Command::Diff(a) => diff_cmd(a)
                 .await

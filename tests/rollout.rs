@@ -6,6 +6,9 @@
 
 mod common;
 
+use common::rollouts::{
+    remote_file, remote_log, wait_rollout, wait_succeeded, webservice_with_rollout,
+};
 use common::world::{GitRepo, World, wait_for};
 use common::{TestCluster, WAIT, table_columns};
 use futures::StreamExt;
@@ -15,37 +18,6 @@ use kube::runtime::watcher;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-
-fn rollouts(w: &World) -> Api<DynamicObject> {
-    Api::namespaced_with(
-        w.client.clone(),
-        "default",
-        &rollgit::rollout::rollout_resource(),
-    )
-}
-
-/// Waits until Rollout `name` satisfies `cond` on its status (and describes its latest spec).
-async fn wait_rollout(w: &World, name: &str, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
-    let found = wait_for(&rollouts(w), name, what, |o: Option<&DynamicObject>| {
-        o.is_some_and(|o| {
-            o.data["status"]["observedGeneration"].as_i64() == o.metadata.generation
-                && cond(&o.data["status"])
-        })
-    })
-    .await
-    .expect("the rollout exists");
-    found.data["status"].clone()
-}
-
-async fn wait_succeeded(w: &World, name: &str, target: &str, size: i64) -> Value {
-    wait_rollout(w, name, &format!("{name} at {target} x{size}"), |s| {
-        s["rollingState"] == "rolloutSucceed"
-            && s["targetRevision"] == target
-            && s["rolloutTargetSize"] == size
-            && s["upgradedReadyReplicas"] == size
-    })
-    .await
-}
 
 /// `kubectl get rollout NAME`: header and the row.
 async fn rollout_row(c: &TestCluster, name: &str) -> (Vec<String>, Vec<String>) {
@@ -527,31 +499,6 @@ async fn seed000_cloneset_is_updated_in_place_from_git() {
     assert_eq!(pods_before, pods_after, "updated in place: same pods");
 }
 
-fn webservice_with_rollout(image: &str, deadline: &str) -> String {
-    format!(
-        "apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata:
-  name: shop
-  annotations:
-    rollgit.dev/progress-deadline: {deadline}
-spec:
-  components:
-    - name: web
-      type: webservice
-      properties:
-        image: {image}
-      traits:
-        - type: rollout
-          properties:
-            targetSize: 4
-            rolloutBatches:
-              - replicas: 2
-              - replicas: 2
-"
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_image_fails_the_rollout_and_rolls_back_in_batches() {
     let git = GitRepo::with_remote().await;
@@ -929,23 +876,6 @@ async fn the_demo_repository_rolls_out_a_new_image_in_batches() {
         &[("express-server-v2", "5/5")],
     )
     .await;
-}
-
-/// `git log -1 --format=FORMAT main` in the bare remote.
-async fn remote_log(git: &GitRepo, format: &str) -> String {
-    let bare = git.bare.as_ref().expect("a bare remote");
-    common::world::git(
-        bare,
-        git.dir.path(),
-        &["log", "-1", &format!("--format={format}"), "main"],
-    )
-    .await
-}
-
-/// A file at the remote's head.
-async fn remote_file(git: &GitRepo, path: &str) -> String {
-    let bare = git.bare.as_ref().expect("a bare remote");
-    common::world::git(bare, git.dir.path(), &["show", &format!("main:{path}")]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

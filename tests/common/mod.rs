@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod rollouts;
 pub mod world;
 
 use rollgit_devcluster::{Config, DevCluster};

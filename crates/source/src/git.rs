@@ -351,16 +351,14 @@ pub fn fetch(spec: &RepoSpec, cache_dir: &Path) -> Result<FetchResult, SourceErr
     }
 }
 
-/// Fetch `spec` for a write ([`crate::write`]) and resolve its branch, without disturbing what
-/// [`fetch`] reports: a remote's branch is fetched into the mirror's
-/// `refs/rollgit/write/<branch>` instead of `refs/remotes/origin/<branch>` (the objects are
-/// shared, so the daemon's next [`fetch`] still reports the remote's new commits as `changed`
-/// and downloads almost nothing), and a local repository's branch is resolved in place without
-/// touching the last-seen-head file.
-pub(crate) fn fetch_for_write(
-    spec: &RepoSpec,
-    cache_dir: &Path,
-) -> Result<FetchResult, SourceError> {
+/// Fetch `spec` for a write ([`crate::write`]) or a command-line tool reading the branch's
+/// history, and resolve its branch, without disturbing what [`fetch`] reports: a remote's
+/// branch is fetched into the mirror's `refs/rollgit/write/<branch>` instead of
+/// `refs/remotes/origin/<branch>` (the objects are shared, so the daemon's next [`fetch`] still
+/// reports the remote's new commits as `changed` and downloads almost nothing), and a local
+/// repository's branch is resolved in place without touching the last-seen-head file.
+/// [`Repo::open`] then reads the fetched commits.
+pub fn fetch_for_write(spec: &RepoSpec, cache_dir: &Path) -> Result<FetchResult, SourceError> {
     match Location::parse(spec)? {
         Location::Local(path) => {
             let repo = Repo::open_local(spec, &path)?;
@@ -909,6 +907,39 @@ impl Repo {
             }
         }
         Ok(out)
+    }
+
+    /// The commits of `to`'s first-parent line, newest first, starting with `to` itself: at
+    /// most `max` of them, fewer when the root is reached.
+    pub fn first_parent_line(
+        &self,
+        to: ObjectId,
+        max: usize,
+    ) -> Result<Vec<ObjectId>, SourceError> {
+        let repo = self.local();
+        let mut out = Vec::new();
+        let mut at = Some(to);
+        while let Some(c) = at {
+            if out.len() >= max {
+                break;
+            }
+            out.push(c);
+            at = self
+                .commit(&repo, c)?
+                .parent_ids()
+                .next()
+                .map(|p| p.detach());
+        }
+        Ok(out)
+    }
+
+    /// `commit` with its whole message and trailers (`Reverts:`, `Rollgit-Rollout:`, ...), as
+    /// [`crate::write::log`] reports each commit.
+    pub fn log_entry(&self, commit: ObjectId) -> Result<crate::write::LogEntry, SourceError> {
+        let repo = self.local();
+        let c = self.commit(&repo, commit)?;
+        crate::write::log_entry_of(commit, &c)
+            .map_err(|e| self.read_error(commit, "the commit", &e))
     }
 
     /// Sha, summary, author and author time of `commit`.

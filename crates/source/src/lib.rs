@@ -29,7 +29,8 @@ pub mod write;
 
 pub use error::{RedactedError, SourceError};
 pub use git::{
-    CommitInfo, Credentials, FetchResult, ObjectId, Repo, RepoSpec, fetch, mirror_path, redact_url,
+    CommitInfo, Credentials, FetchResult, ObjectId, Repo, RepoSpec, fetch, fetch_for_write,
+    mirror_path, redact_url,
 };
 pub use trigger::{PollSchedule, Trigger, poll};
 pub use watch::{RepoWatcher, watch_local_repo};

@@ -1185,42 +1185,49 @@ impl Ctx {
     }
 
     fn log_entry(&self, id: ObjectId) -> Result<LogEntry, WriteError> {
-        let read = |e: &gix::Error| self.read_error(format!("commit {id}"), e);
-        let commit = self.repo.find_commit(id).map_err(|e| read(&e))?;
-        let message = commit.message().map_err(|e| read(&e))?;
-        let summary = message.summary().to_string();
-        let trailers: Vec<(String, String)> = message
-            .body()
-            .map(|body| {
-                body.trailers()
-                    .map(|t| (t.token.to_string(), t.value.to_string()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let reverts = trailers
-            .iter()
-            .filter(|(token, _)| token.eq_ignore_ascii_case("Reverts"))
-            .filter_map(|(_, value)| ObjectId::from_hex(value.trim().as_bytes()).ok())
-            .collect();
-        let rollout = trailers
-            .iter()
-            .find(|(token, _)| token.eq_ignore_ascii_case("Rollgit-Rollout"))
-            .map(|(_, value)| value.clone());
-        let author = commit.author().map_err(|e| read(&e))?;
-        let author_text = format!("{} <{}>", author.name, author.email);
-        let time = commit.time().map_err(|e| read(&e))?.seconds;
-        let full = commit.message_raw().map_err(|e| read(&e))?.to_string();
-        Ok(LogEntry {
-            commit: id,
-            summary,
-            message: full,
-            author: author_text,
-            time,
-            trailers,
-            reverts,
-            rollout,
-        })
+        let commit = self
+            .repo
+            .find_commit(id)
+            .map_err(|e| self.read_error(format!("commit {id}"), &e))?;
+        log_entry_of(id, &commit).map_err(|e| self.read_error(format!("commit {id}"), &e))
     }
+}
+
+/// The [`LogEntry`] of a commit: summary, message, author, time and trailers.
+pub(crate) fn log_entry_of(id: ObjectId, commit: &gix::Commit<'_>) -> gix::Result<LogEntry> {
+    let message = commit.message()?;
+    let summary = message.summary().to_string();
+    let trailers: Vec<(String, String)> = message
+        .body()
+        .map(|body| {
+            body.trailers()
+                .map(|t| (t.token.to_string(), t.value.to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let reverts = trailers
+        .iter()
+        .filter(|(token, _)| token.eq_ignore_ascii_case("Reverts"))
+        .filter_map(|(_, value)| ObjectId::from_hex(value.trim().as_bytes()).ok())
+        .collect();
+    let rollout = trailers
+        .iter()
+        .find(|(token, _)| token.eq_ignore_ascii_case("Rollgit-Rollout"))
+        .map(|(_, value)| value.clone());
+    let author = commit.author()?;
+    let author_text = format!("{} <{}>", author.name, author.email);
+    let time = commit.time()?.seconds;
+    let full = commit.message_raw()?.to_string();
+    Ok(LogEntry {
+        commit: id,
+        summary,
+        message: full,
+        author: author_text,
+        time,
+        trailers,
+        reverts,
+        rollout,
+    })
 }
 
 /// The URL handed to git: never with a password (it would be visible in the process list);

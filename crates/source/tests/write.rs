@@ -12,7 +12,7 @@ use rollgit_source::write::{
     CommitRequest, Identity, RevertRequest, WriteError, WriteOutcome, commit_files,
     commit_files_with_hook, log, revert, revert_dry_run, revert_with_hook,
 };
-use rollgit_source::{Credentials, ObjectId, RepoSpec, fetch, mirror_path};
+use rollgit_source::{Credentials, ObjectId, Repo, RepoSpec, fetch, fetch_for_write, mirror_path};
 
 fn oid(hex: &str) -> ObjectId {
     ObjectId::from_hex(hex.as_bytes()).expect("git prints hex ids")
@@ -174,6 +174,98 @@ fn revert_of_the_last_commit_restores_the_tree_and_records_trailers() {
     );
     assert!(history[1].reverts.is_empty() && history[1].rollout.is_none());
     assert_eq!(log(&spec, &r.cache, 1).expect("log").len(), 1);
+}
+
+#[test]
+fn a_tool_reads_the_first_parent_line_and_trailers_without_disturbing_the_daemon() {
+    let r = Remote::new();
+    let spec = RepoSpec::new(r.url(), "main");
+    let initial = remote_head(&r);
+    // The daemon has seen the initial commit.
+    assert_eq!(
+        fetch(&spec, &r.cache).expect("daemon fetch").head,
+        oid(&initial)
+    );
+    // A side branch merged without fast-forward: the first-parent line skips its commit.
+    git(&r.work, &["checkout", "-q", "-b", "side"]);
+    write(
+        &r.work,
+        "apps/worker/deploy.yaml",
+        "kind: Deployment\nname: w2\n",
+    );
+    let side = commit(&r.work, "worker: w2");
+    git(&r.work, &["checkout", "-q", "main"]);
+    let web = user_pushes(
+        &r,
+        "apps/web/deploy.yaml",
+        "kind: Deployment\nname: w\n",
+        "web",
+    );
+    git(
+        &r.work,
+        &[
+            "-c",
+            "user.name=Ada Lovelace",
+            "-c",
+            "user.email=ada@example.com",
+            "merge",
+            "-q",
+            "--no-ff",
+            "-m",
+            "Merge side",
+            "side",
+        ],
+    );
+    let merge = git(&r.work, &["rev-parse", "HEAD"]);
+    write(
+        &r.work,
+        "apps/db/config.yaml",
+        "kind: ConfigMap\nname: db2\n",
+    );
+    let trailer = commit(
+        &r.work,
+        &format!("db: revert something\n\nBody.\n\nReverts: {web}\nRollgit-App: db"),
+    );
+    r.push();
+
+    let fetched = fetch_for_write(&spec, &r.cache).expect("fetch for a tool");
+    assert_eq!(fetched.head, oid(&trailer));
+    let repo = Repo::open(&spec, &r.cache).expect("open the mirror");
+    let line: Vec<String> = repo
+        .first_parent_line(fetched.head, 100)
+        .expect("first-parent line")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        line,
+        [trailer.clone(), merge.clone(), web.clone(), initial.clone()]
+    );
+    assert!(!line.contains(&side));
+    assert_eq!(
+        repo.first_parent_line(fetched.head, 2)
+            .expect("bounded")
+            .len(),
+        2
+    );
+    let entry = repo.log_entry(oid(&trailer)).expect("log entry");
+    assert_eq!(entry.summary, "db: revert something");
+    assert_eq!(entry.author, "Ada Lovelace <ada@example.com>");
+    assert_eq!(entry.reverts, [oid(&web)]);
+    assert_eq!(
+        entry.trailers,
+        [
+            ("Reverts".to_owned(), web.clone()),
+            ("Rollgit-App".to_owned(), "db".to_owned())
+        ]
+    );
+    let logged = log(&spec, &r.cache, 1).expect("log");
+    assert_eq!(logged, [entry], "the same entry as write::log's");
+
+    // The daemon's next fetch still reports the new commits.
+    let next = fetch(&spec, &r.cache).expect("daemon fetch");
+    assert!(next.changed);
+    assert_eq!(next.head, oid(&trailer));
 }
 
 #[test]

@@ -1,0 +1,87 @@
+//! Rollout helpers shared by the scenario tests: the Rollouts of a world, bounded waits on
+//! their status, an app whose component has a rollout trait, and the bare remote's head.
+
+use super::world::{GitRepo, World, wait_for};
+use kube::api::{Api, DynamicObject};
+use serde_json::Value;
+
+/// The `rollouts.rollgit.dev` of the world's `default` namespace.
+pub fn rollouts(w: &World) -> Api<DynamicObject> {
+    Api::namespaced_with(
+        w.client.clone(),
+        "default",
+        &rollgit::rollout::rollout_resource(),
+    )
+}
+
+/// Waits until Rollout `name` satisfies `cond` on its status (and describes its latest spec).
+pub async fn wait_rollout(
+    w: &World,
+    name: &str,
+    what: &str,
+    cond: impl Fn(&Value) -> bool,
+) -> Value {
+    let found = wait_for(&rollouts(w), name, what, |o: Option<&DynamicObject>| {
+        o.is_some_and(|o| {
+            o.data["status"]["observedGeneration"].as_i64() == o.metadata.generation
+                && cond(&o.data["status"])
+        })
+    })
+    .await
+    .expect("the rollout exists");
+    found.data["status"].clone()
+}
+
+pub async fn wait_succeeded(w: &World, name: &str, target: &str, size: i64) -> Value {
+    wait_rollout(w, name, &format!("{name} at {target} x{size}"), |s| {
+        s["rollingState"] == "rolloutSucceed"
+            && s["targetRevision"] == target
+            && s["rolloutTargetSize"] == size
+            && s["upgradedReadyReplicas"] == size
+    })
+    .await
+}
+
+/// App `shop`: component `web` (webservice, `image`) rolled out to 4 pods in batches of 2 and 2,
+/// each batch given `deadline` to become ready.
+pub fn webservice_with_rollout(image: &str, deadline: &str) -> String {
+    format!(
+        "apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: shop
+  annotations:
+    rollgit.dev/progress-deadline: {deadline}
+spec:
+  components:
+    - name: web
+      type: webservice
+      properties:
+        image: {image}
+      traits:
+        - type: rollout
+          properties:
+            targetSize: 4
+            rolloutBatches:
+              - replicas: 2
+              - replicas: 2
+"
+    )
+}
+
+/// `git log -1 --format=FORMAT main` in the bare remote.
+pub async fn remote_log(git: &GitRepo, format: &str) -> String {
+    let bare = git.bare.as_ref().expect("a bare remote");
+    super::world::git(
+        bare,
+        git.dir.path(),
+        &["log", "-1", &format!("--format={format}"), "main"],
+    )
+    .await
+}
+
+/// A file at the remote's head.
+pub async fn remote_file(git: &GitRepo, path: &str) -> String {
+    let bare = git.bare.as_ref().expect("a bare remote");
+    super::world::git(bare, git.dir.path(), &["show", &format!("main:{path}")]).await
+}
