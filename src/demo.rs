@@ -71,6 +71,13 @@ pub fn ensure_repo(dir: &Path) -> anyhow::Result<bool> {
         std::fs::write(&p, content).with_context(|| format!("writing {}", p.display()))?;
     }
     git(dir, &["init", "-q", "-b", "main"])?;
+    // rollgit writes rollbacks (git revert commits) back to the branch it follows; for a
+    // repository with that branch checked out, git refuses such a push unless the working tree
+    // is updated with it (and it refuses that too when the tree has uncommitted changes).
+    git(
+        dir,
+        &["config", "receive.denyCurrentBranch", "updateInstead"],
+    )?;
     git(dir, &["add", "."])?;
     git(
         dir,

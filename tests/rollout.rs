@@ -1134,3 +1134,47 @@ async fn remote_parent(w: &World, commit: &str) -> Option<String> {
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_repository_gets_the_revert_of_a_failed_image_in_its_working_tree() {
+    // As `rollgit up` runs it: the demo repository is a local working tree followed in place.
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let work = dir.path().join("demo-repo");
+    rollgit::demo::ensure_repo(&work).expect("the demo repository is created");
+    let git = GitRepo {
+        dir,
+        work,
+        bare: None,
+    };
+    let w = World::start_configured(
+        git,
+        |c| c.simulation.fail_images = vec!["*:broken".into()],
+        |r| {
+            r.sync = Some(rollgit::config::RawSync {
+                progress_deadline: Some("3s".into()),
+                ..Default::default()
+            })
+        },
+    )
+    .await;
+    wait_succeeded(&w, "express-server", "express-server-v1", 5).await;
+    let path = "apps/express-server/app.yaml";
+    let good = std::fs::read_to_string(w.git.work.join(path)).expect("read the demo app");
+    w.git
+        .write(path, &good.replace("podinfo:4.0.3", "podinfo:broken"));
+    w.git.commit("express-server: a broken image").await;
+    w.trigger();
+    let s = wait_rollout(&w, "express-server", "the rollback written to Git", |s| {
+        s["record"]["state"] == "Reverted"
+    })
+    .await;
+    // The revert is the branch's head and the working tree has the good image again.
+    let head = w.git.git(&["rev-parse", "HEAD"]).await;
+    assert_eq!(s["record"]["commit"], head.as_str());
+    assert_eq!(
+        std::fs::read_to_string(w.git.work.join(path)).expect("read the demo app"),
+        good
+    );
+    assert_eq!(w.git.git(&["status", "--porcelain"]).await, "");
+    wait_succeeded(&w, "express-server", "express-server-v1", 5).await;
+}
