@@ -254,7 +254,8 @@ impl RevertJob {
             branch: spec.branch.clone(),
             source: Box::new(source),
         };
-        rollgit_source::fetch(spec, cache).map_err(fetch_err)?;
+        // The failed and the good commit were fetched by the daemon already: walk the mirror
+        // as it is (the revert fetches the branch's newest head itself, into its own ref).
         let r = rollgit_source::Repo::open(spec, cache).map_err(fetch_err)?;
         let paths = vec![e.path.clone().unwrap_or_default()];
         let commits = r
