@@ -446,15 +446,6 @@ pub trait RollbackHook: Send + Sync {
     fn rolled_back(&self, event: RollbackEvent);
 }
 
-/// A hook that only logs.
-pub struct LogRollbacks;
-
-impl RollbackHook for LogRollbacks {
-    fn rolled_back(&self, e: RollbackEvent) {
-        tracing::warn!(rollout = %e.rollout, app = %e.app, from = %e.from, to = %e.to, reason = %e.reason, "rolling back");
-    }
-}
-
 /// The Rollout's status as written to the cluster: the core's [`State`] with Kubernetes-style
 /// conditions, and the generation it describes.
 pub fn status_of(state: &State, generation: i64) -> Value {
