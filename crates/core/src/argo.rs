@@ -5,6 +5,7 @@
 //! traffic replica counts) are reproduced with `f64`, which is IEEE-identical to Go's `float64`.
 
 use crate::intstr::{self, IntOrString};
+use rollgit_syntax::parse_go_duration;
 
 /// One Argo validation failure, naming the rule broken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -278,116 +279,6 @@ pub fn validate(spec: &CanarySpec) -> Result<(), ArgoError> {
 // ---------------------------------------------------------------------------------------
 // Pause durations
 // ---------------------------------------------------------------------------------------
-
-/// Go `time.ParseDuration`, returning nanoseconds. Units: ns, us, µs, μs, ms, s, m, h.
-///
-/// ```
-/// use rollgit_core::argo::parse_go_duration;
-/// assert_eq!(parse_go_duration("1h30m"), Some(5_400_000_000_000));
-/// assert_eq!(parse_go_duration("1.5h"), Some(5_400_000_000_000));
-/// assert_eq!(parse_go_duration("1d"), None);
-/// assert_eq!(parse_go_duration("10"), None);
-/// ```
-pub fn parse_go_duration(s: &str) -> Option<i64> {
-    let mut rest = s;
-    let mut neg = false;
-    if let Some(r) = rest.strip_prefix('-') {
-        neg = true;
-        rest = r;
-    } else if let Some(r) = rest.strip_prefix('+') {
-        rest = r;
-    }
-    if rest == "0" {
-        return Some(0);
-    }
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total: u64 = 0;
-    while !rest.is_empty() {
-        // integer part
-        let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let int_digits = &rest[..int_len];
-        rest = &rest[int_len..];
-        let mut v: u64 = 0;
-        for b in int_digits.bytes() {
-            v = v.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
-            if v > 1 << 63 {
-                return None;
-            }
-        }
-        let pre = int_len > 0;
-        // fraction
-        let mut f: u64 = 0;
-        let mut scale: f64 = 1.0;
-        let mut post = false;
-        if let Some(r) = rest.strip_prefix('.') {
-            rest = r;
-            let frac_len = rest.bytes().take_while(u8::is_ascii_digit).count();
-            post = frac_len > 0;
-            let mut overflow = false;
-            for b in rest[..frac_len].bytes() {
-                if overflow {
-                    continue;
-                }
-                match f
-                    .checked_mul(10)
-                    .and_then(|x| x.checked_add(u64::from(b - b'0')))
-                {
-                    Some(nf) if nf <= 1 << 63 => {
-                        f = nf;
-                        scale *= 10.0;
-                    }
-                    _ => overflow = true,
-                }
-            }
-            rest = &rest[frac_len..];
-        }
-        if !pre && !post {
-            return None;
-        }
-        // unit
-        let unit_len = rest
-            .char_indices()
-            .find(|(_, c)| *c == '.' || c.is_ascii_digit())
-            .map_or(rest.len(), |(i, _)| i);
-        if unit_len == 0 {
-            return None;
-        }
-        let unit: u64 = match &rest[..unit_len] {
-            "ns" => 1,
-            "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        if v > (1 << 63) / unit {
-            return None;
-        }
-        v *= unit;
-        if f > 0 {
-            // Go: v += uint64(float64(f) * (float64(unit) / scale))
-            v = v.checked_add((f as f64 * (unit as f64 / scale)) as u64)?;
-            if v > 1 << 63 {
-                return None;
-            }
-        }
-        total = total.checked_add(v)?;
-        if total > 1 << 63 {
-            return None;
-        }
-    }
-    if neg {
-        Some((total as i128).wrapping_neg() as i64)
-    } else if total > i64::MAX as u64 {
-        None
-    } else {
-        Some(total as i64)
-    }
-}
 
 /// `RolloutPause.DurationSeconds()`: absent → 0; int → itself (−1 when outside int32);
 /// a string is first a base-10 int32, else a Go duration truncated to whole seconds;
