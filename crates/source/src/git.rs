@@ -158,17 +158,7 @@ pub fn mirror_path(spec: &RepoSpec, cache_dir: &Path) -> PathBuf {
         })
         .take(40)
         .collect();
-    cache_dir.join(format!("{}-{name}.git", hex(&digest[..8])))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[(b >> 4) as usize] as char);
-        out.push(DIGITS[(b & 0xf) as usize] as char);
-    }
-    out
+    cache_dir.join(format!("{}-{name}.git", hex::encode(&digest[..8])))
 }
 
 /// How a spec is reached.
@@ -382,7 +372,7 @@ fn fetch_local(spec: &RepoSpec, path: &Path, cache_dir: &Path) -> Result<FetchRe
     let head = repo.resolve_branch(&spec.branch)?;
     let state = cache_dir.join(format!(
         "local-{}.head",
-        hex(&Sha256::digest(spec.display_url().as_bytes())[..8])
+        hex::encode(&Sha256::digest(spec.display_url().as_bytes())[..8])
     ));
     let previous = match std::fs::read_to_string(&state) {
         Ok(text) => ObjectId::from_hex(text.trim().as_bytes()).ok(),

@@ -153,7 +153,7 @@ pub fn verify(
                     .ok_or(WebhookError::MalformedSignature { header })?
             };
             let expected =
-                decode_hex(hex_digest).ok_or(WebhookError::MalformedSignature { header })?;
+                hex::decode(hex_digest).map_err(|_| WebhookError::MalformedSignature { header })?;
             if expected.len() != 32 {
                 return Err(WebhookError::MalformedSignature { header });
             }
@@ -209,23 +209,7 @@ fn new_mac(secret: &[u8]) -> HmacSha256 {
 fn hmac_hex(secret: &[u8], body: &[u8]) -> String {
     let mut mac = new_mac(secret);
     mac.update(body);
-    crate::git::hex(&mac.finalize().into_bytes())
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    let pairs = text.as_bytes().chunks_exact(2);
-    if !pairs.remainder().is_empty() {
-        return None;
-    }
-    let nibble = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    };
-    pairs
-        .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
-        .collect()
+    hex::encode(mac.finalize().into_bytes())
 }
 
 #[cfg(test)]
