@@ -615,7 +615,7 @@ impl Repo {
         Repo::open_path(spec.display_url(), path)
     }
 
-    fn open_path(display: String, path: &Path) -> Result<Repo, SourceError> {
+    pub(crate) fn open_path(display: String, path: &Path) -> Result<Repo, SourceError> {
         let inner = gix::ThreadSafeRepository::open(path).map_err(|e| {
             if e.is_not_found() {
                 SourceError::RepositoryNotFound {
@@ -638,7 +638,7 @@ impl Repo {
         self.inner.git_dir().to_owned()
     }
 
-    fn local(&self) -> gix::Repository {
+    pub(crate) fn local(&self) -> gix::Repository {
         let mut repo = self.inner.to_thread_local();
         // Trees are read many times during traversal and diff; keep them decoded.
         repo.object_cache_size_if_unset(16 * 1024 * 1024);
@@ -672,7 +672,7 @@ impl Repo {
             })
     }
 
-    fn commit<'r>(
+    pub(crate) fn commit<'r>(
         &self,
         repo: &'r gix::Repository,
         commit: ObjectId,
@@ -695,7 +695,12 @@ impl Repo {
             .map_err(|e| self.read_error(commit, "the root tree", &e))
     }
 
-    fn read_error(&self, commit: ObjectId, what: &str, e: &gix::Error) -> SourceError {
+    pub(crate) fn read_error(
+        &self,
+        commit: ObjectId,
+        what: &str,
+        e: &(dyn std::error::Error + 'static),
+    ) -> SourceError {
         SourceError::Read {
             repo: self.display.clone(),
             commit: commit.to_string(),
@@ -921,15 +926,6 @@ impl Repo {
                 .map(|p| p.detach());
         }
         Ok(out)
-    }
-
-    /// `commit` with its whole message and trailers (`Reverts:`, `Rollgit-Rollout:`, ...), as
-    /// [`crate::write::log`] reports each commit.
-    pub fn log_entry(&self, commit: ObjectId) -> Result<crate::write::LogEntry, SourceError> {
-        let repo = self.local();
-        let c = self.commit(&repo, commit)?;
-        crate::write::log_entry_of(commit, &c)
-            .map_err(|e| self.read_error(commit, "the commit", &e))
     }
 
     /// Sha, summary, author and author time of `commit`.

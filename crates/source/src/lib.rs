@@ -11,8 +11,9 @@
 //!   from the refs of a local repository.
 //! * [`write`](mod@write) records rollbacks and revision bumps on the tracked branch: [`write::revert`]
 //!   (a three-way tree merge with gix), [`write::commit_files`], pushed with the `git` command
-//!   as fast-forwards only, redone on the new head when the remote moved; [`write::log`] reads
-//!   the branch's history with its `Reverts:`/`Rollgit-Rollout:` trailers.
+//!   as fast-forwards only, redone on the new head when the remote moved.
+//! * [`log()`] and [`Repo::log`] read the branch's history back, each commit with its
+//!   `Reverts:`/`Rollgit-Rollout:` trailers ([`LogEntry`]).
 //! * [`webhook`] verifies GitHub, Gitea, GitLab and generic HMAC webhooks in constant time.
 //!   Webhooks are hints only: the daemon always fetches from the remote and never trusts a payload.
 //!
@@ -22,6 +23,7 @@
 
 mod error;
 mod git;
+mod log;
 mod trigger;
 mod watch;
 pub mod webhook;
@@ -32,5 +34,6 @@ pub use git::{
     CommitInfo, Credentials, FetchResult, ObjectId, Repo, RepoSpec, fetch, fetch_for_write,
     mirror_path, redact_url,
 };
+pub use log::{LogEntry, log};
 pub use trigger::{PollSchedule, Trigger, poll};
 pub use watch::{RepoWatcher, watch_local_repo};

@@ -1,5 +1,6 @@
-//! Writing to the tracked branch: revert commits ([`revert`]), commit files ([`commit_files`]),
-//! and read the branch's history back ([`log`]).
+//! Writing to the tracked branch: revert commits ([`revert`]) and commit files
+//! ([`commit_files`]). The branch's history is read back with [`log`] (re-exported here; it is
+//! defined with the other reading functions).
 //!
 //! rollgit records every rollback as a revert commit on the tracked branch so that Git and the
 //! cluster agree. A write never loses a commit and never force-pushes:
@@ -72,6 +73,8 @@ use crate::error::{RedactedError, SourceError};
 use crate::git::{
     Credentials, Location, ObjectId, RepoSpec, Secrets, fetch_for_write, is_file, redact_url,
 };
+
+pub use crate::log::{LogEntry, log};
 
 /// How long a `git push` may take before it is killed ([`WriteError::Timeout`], transient).
 pub const PUSH_TIMEOUT: Duration = Duration::from_secs(300);
@@ -149,27 +152,7 @@ pub enum WriteOutcome {
     DryRun { diff: String, commit_tree: ObjectId },
 }
 
-/// One commit of [`log`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogEntry {
-    pub commit: ObjectId,
-    /// The first line of the message.
-    pub summary: String,
-    /// The whole message.
-    pub message: String,
-    /// `Name <email>`.
-    pub author: String,
-    /// Author time, seconds since the Unix epoch.
-    pub time: i64,
-    /// Every `Token: value` trailer of the message's last paragraph, in order.
-    pub trailers: Vec<(String, String)>,
-    /// The values of the `Reverts:` trailers that are commit ids.
-    pub reverts: Vec<ObjectId>,
-    /// The value of the `Rollgit-Rollout:` trailer.
-    pub rollout: Option<String>,
-}
-
-/// Errors of [`revert`], [`revert_dry_run`], [`commit_files`] and [`log`].
+/// Errors of [`revert`], [`revert_dry_run`] and [`commit_files`].
 ///
 /// `repo` is the repository URL without user-info; no message contains a credential.
 /// [`WriteError::is_transient`] tells whether the same write may succeed later unchanged.
@@ -278,14 +261,6 @@ pub enum WriteError {
         branch: String,
         attempts: u32,
     },
-    /// Walking the branch's history failed. Not transient.
-    #[error("{repo}: cannot walk the history of branch {branch:?}")]
-    Log {
-        repo: String,
-        branch: String,
-        #[source]
-        source: RedactedError,
-    },
 }
 
 impl WriteError {
@@ -305,8 +280,7 @@ impl WriteError {
             | WriteError::Conflict { .. }
             | WriteError::SpawnGit { .. }
             | WriteError::Sign { .. }
-            | WriteError::PushRejected { .. }
-            | WriteError::Log { .. } => false,
+            | WriteError::PushRejected { .. } => false,
         }
     }
 }
@@ -439,32 +413,6 @@ pub fn commit_files_with_hook(
         },
         before_push,
     )
-}
-
-/// The `max` most recent commits of the remote branch (fetched first), newest first by commit
-/// time, following all parents like `git log`, with their trailers parsed.
-pub fn log(spec: &RepoSpec, cache: &Path, max: usize) -> Result<Vec<LogEntry>, WriteError> {
-    let w = Writer::new(spec, cache)?;
-    let (ctx, head) = w.fetch()?;
-    let log_error = |e: &(dyn std::error::Error + 'static)| WriteError::Log {
-        repo: ctx.display.clone(),
-        branch: spec.branch.clone(),
-        source: RedactedError::new(e, &[]),
-    };
-    let walk = ctx
-        .repo
-        .rev_walk([head])
-        .sorting(gix::revision::walk::Sorting::ByCommitTime(
-            gix::traverse::commit::simple::CommitTimeOrder::NewestFirst,
-        ))
-        .all()
-        .map_err(|e| log_error(&e))?;
-    let mut entries = Vec::new();
-    for info in walk.take(max) {
-        let info = info.map_err(|e| log_error(&e))?;
-        entries.push(ctx.log_entry(info.id)?);
-    }
-    Ok(entries)
 }
 
 /// A write in progress: the spec, where to push, and how to redact.
@@ -1183,51 +1131,6 @@ impl Ctx {
         }
         Ok(String::from_utf8(blob.data.clone()).ok())
     }
-
-    fn log_entry(&self, id: ObjectId) -> Result<LogEntry, WriteError> {
-        let commit = self
-            .repo
-            .find_commit(id)
-            .map_err(|e| self.read_error(format!("commit {id}"), &e))?;
-        log_entry_of(id, &commit).map_err(|e| self.read_error(format!("commit {id}"), &e))
-    }
-}
-
-/// The [`LogEntry`] of a commit: summary, message, author, time and trailers.
-pub(crate) fn log_entry_of(id: ObjectId, commit: &gix::Commit<'_>) -> gix::Result<LogEntry> {
-    let message = commit.message()?;
-    let summary = message.summary().to_string();
-    let trailers: Vec<(String, String)> = message
-        .body()
-        .map(|body| {
-            body.trailers()
-                .map(|t| (t.token.to_string(), t.value.to_string()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let reverts = trailers
-        .iter()
-        .filter(|(token, _)| token.eq_ignore_ascii_case("Reverts"))
-        .filter_map(|(_, value)| ObjectId::from_hex(value.trim().as_bytes()).ok())
-        .collect();
-    let rollout = trailers
-        .iter()
-        .find(|(token, _)| token.eq_ignore_ascii_case("Rollgit-Rollout"))
-        .map(|(_, value)| value.clone());
-    let author = commit.author()?;
-    let author_text = format!("{} <{}>", author.name, author.email);
-    let time = commit.time()?.seconds;
-    let full = commit.message_raw()?.to_string();
-    Ok(LogEntry {
-        commit: id,
-        summary,
-        message: full,
-        author: author_text,
-        time,
-        trailers,
-        reverts,
-        rollout,
-    })
 }
 
 /// The URL handed to git: never with a password (it would be visible in the process list);
