@@ -119,22 +119,21 @@ pub struct FetchResult {
 /// Works on strings that are not valid URLs too, and leaves local paths and scp-like
 /// `git@host:path` (whose user is not a secret) unchanged.
 pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let authority_start = scheme_end + 3;
-    let rest = &url[authority_start..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match authority.rfind('@') {
-        Some(at) => format!(
-            "{}{}{}",
-            &url[..authority_start],
-            &authority[at + 1..],
-            &rest[authority_end..]
-        ),
+    match split_userinfo(url) {
+        Some((before, _, after)) => format!("{before}{after}"),
         None => url.to_owned(),
     }
+}
+
+/// A `scheme://userinfo@host…` URL cut around its user-info: `(before, userinfo, after)`, with
+/// `before` = `scheme://` and `after` = `host…`. `None` without `://` (scp-like `user@host:path`,
+/// local paths) or without user-info in the authority (an `@` later in the path does not count).
+pub(crate) fn split_userinfo(url: &str) -> Option<(&str, &str, &str)> {
+    let start = url.find("://")? + 3;
+    let rest = &url[start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let at = rest[..authority_end].rfind('@')?;
+    Some((&url[..start], &rest[..at], &rest[at + 1..]))
 }
 
 /// Where the bare mirror of `spec` lives under `cache_dir`: one directory per redacted URL
@@ -220,15 +219,10 @@ impl Secrets {
             values.push(c.password().to_owned());
         }
         // User-info embedded in the URL.
-        if let Some(scheme_end) = spec.url.find("://") {
-            let rest = &spec.url[scheme_end + 3..];
-            let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-            if let Some(at) = authority.rfind('@') {
-                let userinfo = &authority[..at];
-                values.push(userinfo.to_owned());
-                if let Some((_, password)) = userinfo.split_once(':') {
-                    values.push(password.to_owned());
-                }
+        if let Some((_, userinfo, _)) = split_userinfo(&spec.url) {
+            values.push(userinfo.to_owned());
+            if let Some((_, password)) = userinfo.split_once(':') {
+                values.push(password.to_owned());
             }
         }
         Secrets {
@@ -554,6 +548,10 @@ fn ensure_tls_provider() {
     });
 }
 
+/// The object cache of every repository handle that reads trees: trees are read many times
+/// during traversal, diff and merge; keep them decoded.
+pub(crate) const OBJECT_CACHE_BYTES: usize = 16 * 1024 * 1024;
+
 /// Metadata of one commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitInfo {
@@ -616,20 +614,8 @@ impl Repo {
     }
 
     pub(crate) fn open_path(display: String, path: &Path) -> Result<Repo, SourceError> {
-        let inner = gix::ThreadSafeRepository::open(path).map_err(|e| {
-            if e.is_not_found() {
-                SourceError::RepositoryNotFound {
-                    repo: display.clone(),
-                    path: path.to_owned(),
-                }
-            } else {
-                SourceError::OpenRepository {
-                    repo: display.clone(),
-                    path: path.to_owned(),
-                    source: RedactedError::new(&e, &[]),
-                }
-            }
-        })?;
+        let inner =
+            gix::ThreadSafeRepository::open(path).map_err(|e| open_error(&display, path, &e))?;
         Ok(Repo { inner, display })
     }
 
@@ -640,8 +626,7 @@ impl Repo {
 
     pub(crate) fn local(&self) -> gix::Repository {
         let mut repo = self.inner.to_thread_local();
-        // Trees are read many times during traversal and diff; keep them decoded.
-        repo.object_cache_size_if_unset(16 * 1024 * 1024);
+        repo.object_cache_size_if_unset(OBJECT_CACHE_BYTES);
         repo
     }
 
@@ -821,17 +806,8 @@ impl Repo {
         };
         let old = self.tree(&repo, from)?;
         let new = self.tree(&repo, to)?;
-        let mut recorder = gix::diff::tree::Recorder::default();
-        gix::diff::tree(
-            gix::objs::TreeRefIter::from_bytes(&old.data, old.id.kind()),
-            gix::objs::TreeRefIter::from_bytes(&new.data, new.id.kind()),
-            gix::diff::tree::State::default(),
-            &repo.objects,
-            &mut recorder,
-        )
-        .map_err(|e| diff_error(&e))?;
-        let mut paths: Vec<String> = recorder
-            .records
+        let mut paths: Vec<String> = tree_changes(&repo, &old, &new)
+            .map_err(|e| diff_error(&e))?
             .into_iter()
             .filter_map(|change| {
                 use gix::diff::tree::recorder::Change;
@@ -944,6 +920,41 @@ impl Repo {
             time,
         })
     }
+}
+
+/// The error of opening the repository at `path`: [`SourceError::RepositoryNotFound`] when
+/// there is none, else [`SourceError::OpenRepository`].
+pub(crate) fn open_error(repo: &str, path: &Path, e: &gix::Error) -> SourceError {
+    if e.is_not_found() {
+        SourceError::RepositoryNotFound {
+            repo: repo.to_owned(),
+            path: path.to_owned(),
+        }
+    } else {
+        SourceError::OpenRepository {
+            repo: repo.to_owned(),
+            path: path.to_owned(),
+            source: RedactedError::new(e, &[]),
+        }
+    }
+}
+
+/// Every change between the trees `old` and `new`, recursively (identical subtrees are skipped
+/// by their id; no rename detection).
+pub(crate) fn tree_changes(
+    repo: &gix::Repository,
+    old: &gix::Tree<'_>,
+    new: &gix::Tree<'_>,
+) -> Result<Vec<gix::diff::tree::recorder::Change>, gix::diff::tree::Error> {
+    let mut recorder = gix::diff::tree::Recorder::default();
+    gix::diff::tree(
+        gix::objs::TreeRefIter::from_bytes(&old.data, old.id.kind()),
+        gix::objs::TreeRefIter::from_bytes(&new.data, new.id.kind()),
+        gix::diff::tree::State::default(),
+        &repo.objects,
+        &mut recorder,
+    )?;
+    Ok(recorder.records)
 }
 
 pub(crate) fn is_file(mode: gix::objs::tree::EntryMode) -> bool {

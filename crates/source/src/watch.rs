@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use notify::{EventKind, RecursiveMode, Watcher};
 
-use crate::error::{RedactedError, SourceError};
+use crate::error::SourceError;
+use crate::git::open_error;
 use crate::trigger::Trigger;
 
 /// Keeps a local repository's refs watched; dropping it stops the watch.
@@ -46,20 +47,7 @@ pub fn watch_local_repo(
     trigger: Trigger,
 ) -> Result<RepoWatcher, SourceError> {
     let display = path.display().to_string();
-    let repo = gix::open(path).map_err(|e| {
-        if e.is_not_found() {
-            SourceError::RepositoryNotFound {
-                repo: display.clone(),
-                path: path.to_owned(),
-            }
-        } else {
-            SourceError::OpenRepository {
-                repo: display.clone(),
-                path: path.to_owned(),
-                source: RedactedError::new(&e, &[]),
-            }
-        }
-    })?;
+    let repo = gix::open(path).map_err(|e| open_error(&display, path, &e))?;
     let git_dir = repo
         .git_dir()
         .canonicalize()
@@ -78,6 +66,10 @@ pub fn watch_local_repo(
         git_dir.join("refs").join("heads").join(branch),
     ];
 
+    let watch_error = |path: &Path| {
+        let path = path.to_owned();
+        move |source| SourceError::Watch { path, source }
+    };
     let handler_dir = git_dir.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         match event {
@@ -97,22 +89,13 @@ pub fn watch_local_repo(
             }
         }
     })
-    .map_err(|source| SourceError::Watch {
-        path: git_dir.clone(),
-        source,
-    })?;
+    .map_err(watch_error(&git_dir))?;
     watcher
         .watch(&git_dir, RecursiveMode::NonRecursive)
-        .map_err(|source| SourceError::Watch {
-            path: git_dir.clone(),
-            source,
-        })?;
+        .map_err(watch_error(&git_dir))?;
     watcher
         .watch(&refs_dir, RecursiveMode::Recursive)
-        .map_err(|source| SourceError::Watch {
-            path: refs_dir.clone(),
-            source,
-        })?;
+        .map_err(watch_error(&refs_dir))?;
     tracing::debug!(git_dir = %git_dir.display(), branch, "watching local repository");
     Ok(RepoWatcher {
         _watcher: watcher,

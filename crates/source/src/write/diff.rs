@@ -5,7 +5,7 @@ use gix::bstr::ByteSlice;
 use gix::objs::tree::EntryKind;
 
 use super::{Ctx, WriteError};
-use crate::git::ObjectId;
+use crate::git::{ObjectId, tree_changes};
 
 impl Ctx {
     /// A `diff --git`-style unified diff of every file that differs between two trees.
@@ -18,18 +18,11 @@ impl Ctx {
             .repo
             .find_tree(to)
             .map_err(|e| self.read_error(format!("tree {to}"), &e))?;
-        let mut recorder = gix::diff::tree::Recorder::default();
-        gix::diff::tree(
-            gix::objs::TreeRefIter::from_bytes(&old.data, old.id.kind()),
-            gix::objs::TreeRefIter::from_bytes(&new.data, new.id.kind()),
-            gix::diff::tree::State::default(),
-            &self.repo.objects,
-            &mut recorder,
-        )
-        .map_err(|e| self.read_error(format!("the diff {from}..{to}"), &e))?;
+        let changes = tree_changes(&self.repo, &old, &new)
+            .map_err(|e| self.read_error(format!("the diff {from}..{to}"), &e))?;
         type Side = Option<(gix::objs::tree::EntryMode, ObjectId)>;
         let mut files: Vec<(String, Side, Side)> = Vec::new();
-        for change in recorder.records {
+        for change in changes {
             use gix::diff::tree::recorder::Change;
             let (path, old, new) = match change {
                 Change::Addition {

@@ -70,7 +70,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{RedactedError, SourceError};
-use crate::git::{Location, ObjectId, RepoSpec, Secrets, fetch_for_write};
+use crate::git::{Location, OBJECT_CACHE_BYTES, ObjectId, RepoSpec, Secrets, fetch_for_write};
 
 use push::{PushStatus, PushTarget};
 
@@ -360,7 +360,7 @@ impl<'a> Writer<'a> {
             what: format!("the repository at {}", fetched.git_dir.display()),
             source: RedactedError::new(&e, &self.secrets.pairs()),
         })?;
-        repo.object_cache_size_if_unset(16 * 1024 * 1024);
+        repo.object_cache_size_if_unset(OBJECT_CACHE_BYTES);
         Ok((
             Ctx {
                 repo,

@@ -5,7 +5,7 @@
 use super::process::git_command;
 use super::{Ctx, PUSH_TIMEOUT, WriteError, Writer};
 use crate::error::RedactedError;
-use crate::git::{Credentials, Location, ObjectId, RepoSpec, Secrets, redact_url};
+use crate::git::{Credentials, Location, ObjectId, RepoSpec, Secrets, redact_url, split_userinfo};
 
 /// The environment variables the credential helper reads.
 const USERNAME_VAR: &str = "ROLLGIT_GIT_USERNAME";
@@ -114,23 +114,10 @@ fn push_url(url: &str, http: bool) -> String {
         return redact_url(url);
     }
     // scp-like `user@host:path` cannot carry a password.
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let start = scheme_end + 3;
-    let rest = &url[start..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match authority
-        .rfind('@')
-        .and_then(|at| Some((at, authority[..at].split_once(':')?.0)))
+    match split_userinfo(url)
+        .and_then(|(before, userinfo, after)| Some((before, userinfo.split_once(':')?.0, after)))
     {
-        Some((at, user)) => format!(
-            "{}{user}@{}{}",
-            &url[..start],
-            &authority[at + 1..],
-            &rest[authority_end..]
-        ),
+        Some((before, user, after)) => format!("{before}{user}@{after}"),
         None => url.to_owned(),
     }
 }
