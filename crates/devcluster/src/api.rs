@@ -8,6 +8,7 @@ use crate::resources::{GroupResource, Registry, ResourceType};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{Change, Entry, EventType, ObjKey, Store, WatchEvent};
 use crate::table;
+use crate::time::now_rfc3339;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -101,11 +102,6 @@ impl Server {
         let n = self.next_ip.fetch_add(1, Ordering::Relaxed);
         format!("10.96.{}.{}", (n / 256) % 256, n % 256)
     }
-}
-
-/// The current time as the apiserver writes timestamps.
-pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
 fn json_response(code: u16, body: Bytes) -> Response {

@@ -165,7 +165,7 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
                 v["metadata"]["annotations"]["apps.kruise.io/inplace-update-state"] = json!(
                     json!({
                         "revision": update_rev,
-                        "updateTimestamp": crate::api::now_rfc3339(),
+                        "updateTimestamp": crate::time::now_rfc3339(),
                         "lastContainerStatuses": {},
                     })
                     .to_string()

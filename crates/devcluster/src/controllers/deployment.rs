@@ -78,7 +78,7 @@ fn condition<'a>(status: &'a Value, t: &str) -> Option<&'a Value> {
 /// `SetDeploymentCondition`: no change when status and reason are the same; keeps
 /// lastTransitionTime when only the reason changes.
 fn set_condition(status: &mut Value, t: &str, s: &str, reason: &str, message: &str, force: bool) {
-    let now = crate::api::now_rfc3339();
+    let now = crate::time::now_rfc3339();
     let mut cond = json!({"type": t, "status": s, "lastUpdateTime": now, "lastTransitionTime": now, "reason": reason, "message": message});
     if let Some(cur) = condition(status, t) {
         if !force && cur["status"] == s && cur["reason"] == reason {

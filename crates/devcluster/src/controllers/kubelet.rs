@@ -245,7 +245,7 @@ pub async fn register_nodes(sim: &Sim) {
         {
             continue;
         }
-        let now = crate::api::now_rfc3339();
+        let now = crate::time::now_rfc3339();
         let cond = |t: &str, s: &str, reason: &str, msg: &str| {
             json!({"type": t, "status": s, "reason": reason, "message": msg,
                    "lastHeartbeatTime": now, "lastTransitionTime": now})
@@ -526,7 +526,7 @@ fn build_status(
     node: &str,
 ) -> Value {
     let old = &pod["status"];
-    let now = crate::api::now_rfc3339();
+    let now = crate::time::now_rfc3339();
     let ready = matches!(view, View::Running { ready: true });
     let names: Vec<&str> = pod["spec"]["containers"]
         .as_array()
