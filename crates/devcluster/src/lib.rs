@@ -15,7 +15,6 @@ pub mod error;
 pub mod fields;
 pub mod gc;
 pub mod protobuf;
-mod protobuf_table;
 pub mod resources;
 pub mod selector;
 pub mod store;
