@@ -10,7 +10,7 @@ use super::statefulset::{REVISION_LABEL, TemplateRevisions};
 use super::util::{
     self, int, owned, partition_count, pod_available, random_suffix, resolve_int_or_percent,
 };
-use super::{CONTROLLER_MANAGER, Outcome, Sim, gr};
+use super::{CONTROLLER_MANAGER, Outcome, Sim, gr, live_object, write_status};
 use crate::store::ObjKey;
 use serde_json::{Value, json};
 use std::time::{Duration, SystemTime};
@@ -37,14 +37,9 @@ fn selector_string(sel: &Value) -> String {
 /// Reconciles one CloneSet.
 pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError> {
     let mut out = Outcome::default();
-    let Some(e) = sim.store.get(k) else {
+    let Some((cs, uid)) = live_object(sim, k) else {
         return Ok(out);
     };
-    if e.meta.deleting {
-        return Ok(out);
-    }
-    let cs = e.value();
-    let uid = e.meta.uid.clone();
     let replicas = cs["spec"]["replicas"].as_i64().unwrap_or(1);
     let revisions = TemplateRevisions::ensure(sim, &cs).await?;
     let template = revisions.template.clone();
@@ -221,12 +216,6 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
         "collisionCount": int(&cs["status"]["collisionCount"]),
         "labelSelector": selector_string(&cs["spec"]["selector"]),
     });
-    if status != cs["status"] {
-        let mut v = cs.clone();
-        v["status"] = status;
-        sim.client
-            .update_status(&k.gr, &k.namespace, &v, CONTROLLER_MANAGER)
-            .await?;
-    }
+    write_status(sim, k, &cs, status).await?;
     Ok(out)
 }

@@ -6,7 +6,7 @@ use super::events::{self, Kind};
 use super::replicaset::pod_from_template;
 use super::statefulset::{REVISION_LABEL, TemplateRevisions};
 use super::util::{self, int, owned, pod_available, random_suffix, resolve_int_or_percent};
-use super::{CONTROLLER_MANAGER, Outcome, Sim, gr};
+use super::{CONTROLLER_MANAGER, Outcome, Sim, gr, live_object, write_status};
 use crate::store::ObjKey;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -17,14 +17,9 @@ const COMPONENT: &str = "daemonset-controller";
 /// Reconciles one DaemonSet.
 pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError> {
     let mut out = Outcome::default();
-    let Some(e) = sim.store.get(k) else {
+    let Some((ds, uid)) = live_object(sim, k) else {
         return Ok(out);
     };
-    if e.meta.deleting {
-        return Ok(out);
-    }
-    let ds = e.value();
-    let uid = e.meta.uid.clone();
     let revisions = TemplateRevisions::ensure(sim, &ds).await?;
     let template = revisions.template.clone();
     let rev = revisions.update.clone();
@@ -153,12 +148,6 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
     if desired - available > 0 {
         status["numberUnavailable"] = json!(desired - available);
     }
-    if status != ds["status"] {
-        let mut v = ds.clone();
-        v["status"] = status;
-        sim.client
-            .update_status(&k.gr, &k.namespace, &v, CONTROLLER_MANAGER)
-            .await?;
-    }
+    write_status(sim, k, &ds, status).await?;
     Ok(out)
 }

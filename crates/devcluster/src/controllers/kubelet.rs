@@ -4,7 +4,7 @@
 use super::client::ClientError;
 use super::events::{self, Kind};
 use super::util::{self, fnv32a, parse_time, set_condition};
-use super::{FAIL_ANNOTATION, KUBELET, Outcome, READY_AFTER_ANNOTATION, Sim, gr, key};
+use super::{FAIL_ANNOTATION, KUBELET, Outcome, READY_AFTER_ANNOTATION, Sim, gr, key, live_object};
 use crate::store::ObjKey;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -299,14 +299,9 @@ fn backoff(base: Duration, restarts: i64) -> Duration {
 /// Reconciles one Pod: binds it to a node, then moves its status along.
 pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError> {
     let mut out = Outcome::default();
-    let Some(e) = sim.store.get(k) else {
+    let Some((pod, uid)) = live_object(sim, k) else {
         return Ok(out);
     };
-    if e.meta.deleting {
-        return Ok(out);
-    }
-    let pod = e.value();
-    let uid = e.meta.uid.clone();
     let name = k.name.clone();
     let node = pod["spec"]["nodeName"]
         .as_str()

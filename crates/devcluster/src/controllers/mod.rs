@@ -118,6 +118,35 @@ pub async fn delete_pod(
     Ok(())
 }
 
+/// The object a reconcile works on, as the store has it: its value and uid, or `None` when it
+/// is gone or being deleted (then there is nothing to reconcile; the garbage collector and
+/// finalizers finish it).
+pub fn live_object(sim: &Sim, k: &ObjKey) -> Option<(Value, String)> {
+    let e = sim.store.get(k)?;
+    if e.meta.deleting {
+        return None;
+    }
+    Some((e.value(), e.meta.uid.clone()))
+}
+
+/// Writes `status` to the status subresource of `obj` (stored under `k`) as the controllers'
+/// field manager, unless `obj` has that status already.
+pub async fn write_status(
+    sim: &Sim,
+    k: &ObjKey,
+    obj: &Value,
+    status: Value,
+) -> Result<(), client::ClientError> {
+    if status != obj["status"] {
+        let mut v = obj.clone();
+        v["status"] = status;
+        sim.client
+            .update_status(&k.gr, &k.namespace, &v, CONTROLLER_MANAGER)
+            .await?;
+    }
+    Ok(())
+}
+
 /// A storage key for a built-in or known resource.
 pub fn gr(group: &str, resource: &str) -> GroupResource {
     GroupResource {

@@ -6,7 +6,7 @@ use super::client::ClientError;
 use super::events::{self, Kind};
 use super::replicaset::pod_from_template;
 use super::util::{self, controller_ref, int, owned, pod_available, strip_nulls, template_hash};
-use super::{CONTROLLER_MANAGER, Outcome, Sim, gr};
+use super::{CONTROLLER_MANAGER, Outcome, Sim, gr, live_object, write_status};
 use crate::store::ObjKey;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -137,14 +137,9 @@ fn ordinal(set: &str, pod: &str) -> Option<i64> {
 /// Reconciles one StatefulSet.
 pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError> {
     let mut out = Outcome::default();
-    let Some(e) = sim.store.get(k) else {
+    let Some((sts, uid)) = live_object(sim, k) else {
         return Ok(out);
     };
-    if e.meta.deleting {
-        return Ok(out);
-    }
-    let sts = e.value();
-    let uid = e.meta.uid.clone();
     let replicas = int(&sts["spec"]["replicas"]);
     let revisions = TemplateRevisions::ensure(sim, &sts).await?;
     let update_rev = revisions.update.clone();
@@ -316,12 +311,6 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
         "collisionCount": int(&sts["status"]["collisionCount"]),
         "availableReplicas": available,
     });
-    if status != sts["status"] {
-        let mut v = sts.clone();
-        v["status"] = status;
-        sim.client
-            .update_status(&k.gr, &k.namespace, &v, CONTROLLER_MANAGER)
-            .await?;
-    }
+    write_status(sim, k, &sts, status).await?;
     Ok(out)
 }
