@@ -427,7 +427,6 @@ async fn run(mut sim: Sim, mut rx: tokio::sync::broadcast::Receiver<Arc<WatchEve
     }
 }
 
-/// Parses a duration such as `500ms`, `1s`, `2m` (for flags and annotations).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| format!("{s:?}: {e}"))
-}
+/// Parses a duration such as `500ms`, `1s`, `2m` (for flags and annotations); kept here for
+/// callers that named it `controllers::parse_duration`.
+pub use rollgit_syntax::parse_duration;
