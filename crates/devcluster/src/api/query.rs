@@ -86,23 +86,17 @@ impl Ctx {
     }
 }
 
-fn hex(s: &str) -> String {
-    s.bytes().map(|b| format!("{b:02x}")).collect()
-}
-
+/// `s` from the hex of its UTF-8 bytes, if it is that.
 fn unhex(s: &str) -> Option<String> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect();
-    String::from_utf8(bytes?).ok()
+    String::from_utf8(hex::decode(s).ok()?).ok()
 }
 
 pub(super) fn encode_continue(key: &ObjKey, rv: u64) -> String {
-    format!("{rv}-{}-{}", hex(&key.namespace), hex(&key.name))
+    format!(
+        "{rv}-{}-{}",
+        hex::encode(&key.namespace),
+        hex::encode(&key.name)
+    )
 }
 
 pub(super) fn decode_continue(token: &str) -> Result<(String, String, u64), ApiError> {
@@ -139,5 +133,8 @@ mod tests {
             ("a-b".into(), "x.y".into(), 42)
         );
         assert!(decode_continue("garbage").is_err());
+        assert!(decode_continue("42-6-6162").is_err(), "odd hex");
+        assert!(decode_continue("42-zz-6162").is_err(), "not hex");
+        assert!(decode_continue("42-ff-6162").is_err(), "not UTF-8");
     }
 }
