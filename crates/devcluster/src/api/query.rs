@@ -1,7 +1,6 @@
 //! Query-string parameters: parsing, `dryRun`, `fieldManager`, label and field selectors, and
 //! `continue` tokens for paged lists.
 
-use super::Ctx;
 use crate::error::ApiError;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{Entry, ObjKey};
@@ -55,34 +54,34 @@ pub(super) fn manager_of(query: &Query, headers: &HeaderMap) -> Result<String, A
     Ok(ua.split('/').next().unwrap_or("unknown").to_string())
 }
 
-impl Ctx {
-    pub(super) fn selectors(&self) -> Result<(LabelSelector, FieldSelector), ApiError> {
-        let label = LabelSelector::parse(self.query.get("labelSelector").unwrap_or(""))
+impl Query {
+    /// The `labelSelector` and `fieldSelector` parameters (field selectors depend on the `kind`).
+    pub(super) fn selectors(&self, kind: &str) -> Result<(LabelSelector, FieldSelector), ApiError> {
+        let label = LabelSelector::parse(self.get("labelSelector").unwrap_or(""))
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let field =
-            FieldSelector::parse(self.query.get("fieldSelector").unwrap_or(""), &self.rt.kind)
-                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let field = FieldSelector::parse(self.get("fieldSelector").unwrap_or(""), kind)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
         Ok((label, field))
     }
+}
 
-    pub(super) fn matches(
-        &self,
-        label: &LabelSelector,
-        field: &FieldSelector,
-        key: &ObjKey,
-        e: &Entry,
-    ) -> bool {
-        if !label.matches(&e.meta.labels) {
-            return false;
-        }
-        if field.is_empty() {
-            return true;
-        }
-        if field.metadata_only() {
-            field.matches_meta(&key.namespace, &key.name)
-        } else {
-            field.matches(&e.value())
-        }
+/// Whether the object stored under `key` is selected by both selectors.
+pub(super) fn matches(
+    label: &LabelSelector,
+    field: &FieldSelector,
+    key: &ObjKey,
+    e: &Entry,
+) -> bool {
+    if !label.matches(&e.meta.labels) {
+        return false;
+    }
+    if field.is_empty() {
+        return true;
+    }
+    if field.metadata_only() {
+        field.matches_meta(&key.namespace, &key.name)
+    } else {
+        field.matches(&e.value())
     }
 }
 

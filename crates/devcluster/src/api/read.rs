@@ -1,7 +1,7 @@
 //! Reads: get and list (with `limit`/`continue` paging), and how an object is presented: in the
 //! client's group version, as JSON, or as a Table (`Accept: ...;as=Table`).
 
-use super::query::{decode_continue, encode_continue};
+use super::query::{decode_continue, encode_continue, matches};
 use super::{Ctx, json_response, value_response};
 use crate::error::ApiError;
 use crate::store::{Entry, ObjKey};
@@ -76,7 +76,7 @@ impl Ctx {
     }
 
     pub(super) fn list(&self) -> Result<Response, ApiError> {
-        let (label, field) = self.selectors()?;
+        let (label, field) = self.query.selectors(&self.rt.kind)?;
         let limit: usize = match self.query.get("limit") {
             Some(l) => l
                 .parse()
@@ -104,7 +104,7 @@ impl Ctx {
         let mut items: Vec<&(ObjKey, Entry)> = Vec::new();
         let mut continue_token = None;
         for item in &entries {
-            if !self.matches(&label, &field, &item.0, &item.1) {
+            if !matches(&label, &field, &item.0, &item.1) {
                 continue;
             }
             if limit > 0 && items.len() == limit {

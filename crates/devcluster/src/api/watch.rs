@@ -2,6 +2,7 @@
 //! by the request's selectors, bookmarks, and the timeout, as a stream of JSON frames.
 
 use super::Ctx;
+use super::query::matches;
 use crate::error::ApiError;
 use crate::selector::LabelSelector;
 use crate::store::{Entry, EventType, ObjKey, WatchEvent};
@@ -16,7 +17,7 @@ use std::time::{Duration, SystemTime};
 
 impl Ctx {
     pub(super) async fn watch(self) -> Result<Response, ApiError> {
-        let (label, field) = self.selectors()?;
+        let (label, field) = self.query.selectors(&self.rt.kind)?;
         let timeout = match self.query.get("timeoutSeconds") {
             Some(t) => Duration::from_secs(
                 t.parse()
@@ -40,13 +41,12 @@ impl Ctx {
         let label_for_backlog = label.clone();
         let label_live = label.clone();
         let filter = {
-            let this = this.clone();
             let gr = gr.clone();
             move |key: &ObjKey, e: &Entry| -> bool {
                 key.gr == gr
                     && ns.as_ref().is_none_or(|n| *n == key.namespace)
                     && want_name.as_ref().is_none_or(|n| *n == key.name)
-                    && this.matches(&label, &field, key, e)
+                    && matches(&label, &field, key, e)
             }
         };
         let mut initial: Vec<(EventType, Entry)> = Vec::new();

@@ -2,7 +2,7 @@
 //! identity checks, server-set metadata, defaulting and validation, generation bumps, no-op
 //! detection, and registering a CRD's types once it is stored.
 
-use super::query::{Query, manager_of};
+use super::query::{Query, manager_of, matches};
 use super::{Ctx, value_response};
 use crate::admission;
 use crate::error::{ApiError, Cause};
@@ -580,7 +580,7 @@ impl Ctx {
     }
 
     pub(super) fn delete_collection(&self, body: &[u8]) -> Result<Response, ApiError> {
-        let (label, field) = self.selectors()?;
+        let (label, field) = self.query.selectors(&self.rt.kind)?;
         let ns = if self.rt.namespaced {
             self.namespace.as_deref()
         } else {
@@ -589,7 +589,7 @@ impl Ctx {
         let (_, entries) = self.srv.store.list(&self.rt.storage_key(), ns, None);
         let mut deleted = Vec::new();
         for (key, e) in &entries {
-            if !self.matches(&label, &field, key, e) {
+            if !matches(&label, &field, key, e) {
                 continue;
             }
             let ctx = Ctx {
