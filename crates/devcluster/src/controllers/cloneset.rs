@@ -10,7 +10,7 @@ use super::statefulset::{REVISION_LABEL, TemplateRevisions};
 use super::util::{
     self, int, owned, partition_count, pod_available, random_suffix, resolve_int_or_percent,
 };
-use super::{CONTROLLER_MANAGER, Outcome, Sim, gr, live_object, write_status};
+use super::{CONTROLLER_MANAGER, Outcome, Sim, create_pod, gr, live_object, write_status};
 use crate::store::ObjKey;
 use serde_json::{Value, json};
 use std::time::{Duration, SystemTime};
@@ -86,25 +86,17 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
                 Some(&format!("{}-", k.name)),
                 &[(REVISION_LABEL, rev.as_str()), (INSTANCE_ID, id.as_str())],
             );
-            match sim
-                .client
-                .create(&pods_gr, &k.namespace, &pod, CONTROLLER_MANAGER)
-                .await
+            if !create_pod(
+                sim,
+                &cs,
+                &k.namespace,
+                &pod,
+                &format!("succeed to create pod {name}"),
+                COMPONENT,
+            )
+            .await?
             {
-                Ok(_) => {
-                    events::record(
-                        &sim.client,
-                        &cs,
-                        Kind::Normal,
-                        "SuccessfulCreate",
-                        &format!("succeed to create pod {name}"),
-                        COMPONENT,
-                        None,
-                    )
-                    .await;
-                }
-                Err(e) if e.is_conflict() => out.retry = true,
-                Err(e) => return Err(e),
+                out.retry = true;
             }
         }
     } else if have > replicas {

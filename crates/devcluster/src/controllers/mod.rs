@@ -92,6 +92,40 @@ pub fn default_nodes(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("devcluster-node-{i}")).collect()
 }
 
+/// Creates `pod` in `namespace` for `owner` and records `SuccessfulCreate` with `message` on the
+/// owner, as the owner's controller (`component`) does. `Ok(false)`: a Pod of that name exists
+/// already (a conflict: reconcile again).
+pub async fn create_pod(
+    sim: &Sim,
+    owner: &Value,
+    namespace: &str,
+    pod: &Value,
+    message: &str,
+    component: &str,
+) -> Result<bool, client::ClientError> {
+    match sim
+        .client
+        .create(&gr("", "pods"), namespace, pod, CONTROLLER_MANAGER)
+        .await
+    {
+        Ok(_) => {
+            events::record(
+                &sim.client,
+                owner,
+                events::Kind::Normal,
+                "SuccessfulCreate",
+                message,
+                component,
+                None,
+            )
+            .await;
+            Ok(true)
+        }
+        Err(e) if e.is_conflict() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Deletes the Pod `namespace/name` owned by `owner` and records `SuccessfulDelete` with
 /// `message` on the owner, as the owner's controller (`component`) does.
 pub async fn delete_pod(

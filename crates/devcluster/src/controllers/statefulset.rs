@@ -3,10 +3,9 @@
 //! RollingUpdate with `partition` (ordinals ≥ partition updated, highest first, one at a time).
 
 use super::client::ClientError;
-use super::events::{self, Kind};
 use super::replicaset::pod_from_template;
 use super::util::{self, controller_ref, int, owned, pod_available, strip_nulls, template_hash};
-use super::{CONTROLLER_MANAGER, Outcome, Sim, gr, live_object, write_status};
+use super::{CONTROLLER_MANAGER, Outcome, Sim, create_pod, gr, live_object, write_status};
 use crate::store::ObjKey;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -157,7 +156,6 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
         .into_iter()
         .filter_map(|(pk, p)| Some((ordinal(&k.name, &pk.name)?, (pk, p))))
         .collect();
-    let pods_gr = gr("", "pods");
     let service = sts["spec"]["serviceName"]
         .as_str()
         .unwrap_or_default()
@@ -190,25 +188,17 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
                 if !service.is_empty() {
                     pod["spec"]["subdomain"] = json!(service);
                 }
-                match sim
-                    .client
-                    .create(&pods_gr, &k.namespace, &pod, CONTROLLER_MANAGER)
-                    .await
+                if !create_pod(
+                    sim,
+                    &sts,
+                    &k.namespace,
+                    &pod,
+                    &format!("create Pod {name} in StatefulSet {} successful", k.name),
+                    COMPONENT,
+                )
+                .await?
                 {
-                    Ok(_) => {
-                        events::record(
-                            &sim.client,
-                            &sts,
-                            Kind::Normal,
-                            "SuccessfulCreate",
-                            &format!("create Pod {name} in StatefulSet {} successful", k.name),
-                            COMPONENT,
-                            None,
-                        )
-                        .await;
-                    }
-                    Err(e) if e.is_conflict() => out.retry = true,
-                    Err(e) => return Err(e),
+                    out.retry = true;
                 }
                 acted = true;
                 all_ready = false;
