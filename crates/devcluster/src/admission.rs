@@ -4,36 +4,11 @@
 use crate::error::Cause;
 use crate::resources::ResourceType;
 use crate::selector::LabelSelector;
+use rollgit_syntax::{
+    is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_label_value, is_qualified_name,
+};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
-
-/// Whether `s` is a DNS-1123 label: lower-case alphanumerics and '-', starting and ending alphanumeric, at most 63.
-pub fn is_dns1123_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
-/// Whether `s` is a DNS-1123 subdomain: dot-separated labels, at most 253.
-pub fn is_dns1123_subdomain(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|l| {
-            !l.is_empty()
-                && l.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        })
-}
-
-/// Whether `s` is a DNS-1035 label (a DNS-1123 label that starts with a letter).
-pub fn is_dns1035_label(s: &str) -> bool {
-    is_dns1123_label(s) && s.starts_with(|c: char| c.is_ascii_lowercase())
-}
 
 fn name_rule(kind: &str) -> (fn(&str) -> bool, &'static str) {
     match kind {
@@ -58,37 +33,13 @@ pub fn validate_name(kind: &str, name: &str) -> Option<Cause> {
     (!ok(name)).then(|| Cause::invalid("metadata.name", &json!(name), msg))
 }
 
-fn valid_qualified_name(k: &str) -> bool {
-    let (prefix, name) = match k.rsplit_once('/') {
-        Some((p, n)) => (Some(p), n),
-        None => (None, k),
-    };
-    let name_ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    name_ok && prefix.is_none_or(is_dns1123_subdomain)
-}
-
-fn valid_label_value(v: &str) -> bool {
-    v.is_empty()
-        || (v.len() <= 63
-            && v.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-            && v.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && v.ends_with(|c: char| c.is_ascii_alphanumeric()))
-}
-
 fn validate_metadata(obj: &Value, causes: &mut Vec<Cause>) {
     let m = &obj["metadata"];
     if let Some(labels) = m.get("labels") {
         match labels.as_object() {
             Some(l) => {
                 for (k, v) in l {
-                    if !valid_qualified_name(k) {
+                    if !is_qualified_name(k) {
                         causes.push(Cause::invalid(
                             "metadata.labels",
                             &json!(k),
@@ -96,7 +47,7 @@ fn validate_metadata(obj: &Value, causes: &mut Vec<Cause>) {
                         ));
                     }
                     match v.as_str() {
-                        Some(s) if valid_label_value(s) => {}
+                        Some(s) if is_label_value(s) => {}
                         Some(s) => causes.push(Cause::invalid(
                             "metadata.labels",
                             &json!(s),
@@ -120,7 +71,7 @@ fn validate_metadata(obj: &Value, causes: &mut Vec<Cause>) {
                 let mut total = 0;
                 for (k, v) in a {
                     total += k.len() + v.as_str().map_or(0, str::len);
-                    if !valid_qualified_name(k) {
+                    if !is_qualified_name(k) {
                         causes.push(Cause::invalid(
                             "metadata.annotations",
                             &json!(k),

@@ -35,7 +35,7 @@ pub fn delete_key(store: &Store, key: &ObjKey) {
         if cur.meta.deleting {
             return Ok(Change::Unchanged);
         }
-        v["metadata"]["deletionTimestamp"] = json!(crate::api::now_rfc3339());
+        v["metadata"]["deletionTimestamp"] = json!(crate::time::now_rfc3339());
         v["metadata"]["deletionGracePeriodSeconds"] = json!(0);
         if key.gr == namespaces() {
             v["status"]["phase"] = json!("Terminating");

@@ -15,11 +15,11 @@ pub mod error;
 pub mod fields;
 pub mod gc;
 pub mod protobuf;
-mod protobuf_table;
 pub mod resources;
 pub mod selector;
 pub mod store;
 pub mod table;
+pub mod time;
 
 use crate::api::Server;
 use crate::resources::GroupResource;
@@ -118,7 +118,7 @@ fn bootstrap(srv: &Server) {
                 "metadata": {
                     "name": ns,
                     "uid": uuid::Uuid::new_v4().to_string(),
-                    "creationTimestamp": api::now_rfc3339(),
+                    "creationTimestamp": crate::time::now_rfc3339(),
                     "labels": {"kubernetes.io/metadata.name": ns},
                 },
                 "spec": {"finalizers": ["kubernetes"]},

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate crates/devcluster/src/protobuf_table.rs from the prost sources of k8s-pb.
+"""Generate crates/devcluster/src/protobuf/table.rs from the prost sources of k8s-pb.
 
 Usage (from the repository root):
 
@@ -7,7 +7,7 @@ Usage (from the repository root):
     python3 crates/devcluster/tools/gen_protobuf_table.py \
         --k8s-pb /tmp/pbx/k8s-pb-0.9.0/src \
         --k8s-openapi ~/.cargo/registry/src/*/k8s-openapi-0.29.0/src \
-        --out crates/devcluster/src/protobuf_table.rs
+        --out crates/devcluster/src/protobuf/table.rs
 
 Field tags, wire types and message types come from k8s-pb (prost attributes). JSON names
 are derived from prost's snake_case names (camelCase plus a small acronym table) and then
@@ -57,7 +57,7 @@ PACKAGES = [
 
 META = "apimachinery.pkg.apis.meta.v1"
 
-# Messages with their own JSON form (see protobuf.rs for how each is decoded).
+# Messages with their own JSON form (see protobuf/mod.rs for how each is decoded).
 SPECIAL = {
     META + ".Time": "Time",
     META + ".MicroTime": "MicroTime",
@@ -641,9 +641,9 @@ def main():
     out.append("//   mkdir -p /tmp/pbx && (cd /tmp/pbx && tar xzf ~/.cargo/registry/cache/*/k8s-pb-0.9.0.crate)")
     out.append("//   python3 crates/devcluster/tools/gen_protobuf_table.py --k8s-pb /tmp/pbx/k8s-pb-0.9.0/src \\")
     out.append("//     --k8s-openapi ~/.cargo/registry/src/*/k8s-openapi-0.29.0/src \\")
-    out.append("//     --out crates/devcluster/src/protobuf_table.rs")
+    out.append("//     --out crates/devcluster/src/protobuf/table.rs")
     out.append("")
-    out.append("use crate::protobuf::{INLINE, KEEP_ZERO, MAP, Message, REPEATED, Ty};")
+    out.append("use super::schema::{INLINE, KEEP_ZERO, MAP, Message, REPEATED, Ty};")
     out.append("")
     out.append("/// Every message type, by index (`Ty::Msg(i)`).")
     out.append("pub(crate) static MESSAGES: [Message; %d] = [" % len(wanted))

@@ -10,7 +10,7 @@ use super::statefulset::{REVISION_LABEL, TemplateRevisions};
 use super::util::{
     self, int, owned, partition_count, pod_available, random_suffix, resolve_int_or_percent,
 };
-use super::{CONTROLLER_MANAGER, Outcome, Sim, gr};
+use super::{CONTROLLER_MANAGER, Outcome, Sim, create_pod, gr, live_object, write_status};
 use crate::store::ObjKey;
 use serde_json::{Value, json};
 use std::time::{Duration, SystemTime};
@@ -37,14 +37,9 @@ fn selector_string(sel: &Value) -> String {
 /// Reconciles one CloneSet.
 pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError> {
     let mut out = Outcome::default();
-    let Some(e) = sim.store.get(k) else {
+    let Some((cs, uid)) = live_object(sim, k) else {
         return Ok(out);
     };
-    if e.meta.deleting {
-        return Ok(out);
-    }
-    let cs = e.value();
-    let uid = e.meta.uid.clone();
     let replicas = cs["spec"]["replicas"].as_i64().unwrap_or(1);
     let revisions = TemplateRevisions::ensure(sim, &cs).await?;
     let template = revisions.template.clone();
@@ -91,25 +86,17 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
                 Some(&format!("{}-", k.name)),
                 &[(REVISION_LABEL, rev.as_str()), (INSTANCE_ID, id.as_str())],
             );
-            match sim
-                .client
-                .create(&pods_gr, &k.namespace, &pod, CONTROLLER_MANAGER)
-                .await
+            if !create_pod(
+                sim,
+                &cs,
+                &k.namespace,
+                &pod,
+                &format!("succeed to create pod {name}"),
+                COMPONENT,
+            )
+            .await?
             {
-                Ok(_) => {
-                    events::record(
-                        &sim.client,
-                        &cs,
-                        Kind::Normal,
-                        "SuccessfulCreate",
-                        &format!("succeed to create pod {name}"),
-                        COMPONENT,
-                        None,
-                    )
-                    .await;
-                }
-                Err(e) if e.is_conflict() => out.retry = true,
-                Err(e) => return Err(e),
+                out.retry = true;
             }
         }
     } else if have > replicas {
@@ -165,7 +152,7 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
                 v["metadata"]["annotations"]["apps.kruise.io/inplace-update-state"] = json!(
                     json!({
                         "revision": update_rev,
-                        "updateTimestamp": crate::api::now_rfc3339(),
+                        "updateTimestamp": crate::time::now_rfc3339(),
                         "lastContainerStatuses": {},
                     })
                     .to_string()
@@ -221,12 +208,6 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
         "collisionCount": int(&cs["status"]["collisionCount"]),
         "labelSelector": selector_string(&cs["spec"]["selector"]),
     });
-    if status != cs["status"] {
-        let mut v = cs.clone();
-        v["status"] = status;
-        sim.client
-            .update_status(&k.gr, &k.namespace, &v, CONTROLLER_MANAGER)
-            .await?;
-    }
+    write_status(sim, k, &cs, status).await?;
     Ok(out)
 }

@@ -2,11 +2,10 @@
 //! `maxUnavailable`, then recreate), ControllerRevisions, and the DaemonSet status.
 
 use super::client::ClientError;
-use super::events::{self, Kind};
 use super::replicaset::pod_from_template;
 use super::statefulset::{REVISION_LABEL, TemplateRevisions};
 use super::util::{self, int, owned, pod_available, random_suffix, resolve_int_or_percent};
-use super::{CONTROLLER_MANAGER, Outcome, Sim, gr};
+use super::{Outcome, Sim, create_pod, live_object, write_status};
 use crate::store::ObjKey;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -17,18 +16,12 @@ const COMPONENT: &str = "daemonset-controller";
 /// Reconciles one DaemonSet.
 pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError> {
     let mut out = Outcome::default();
-    let Some(e) = sim.store.get(k) else {
+    let Some((ds, uid)) = live_object(sim, k) else {
         return Ok(out);
     };
-    if e.meta.deleting {
-        return Ok(out);
-    }
-    let ds = e.value();
-    let uid = e.meta.uid.clone();
     let revisions = TemplateRevisions::ensure(sim, &ds).await?;
     let template = revisions.template.clone();
     let rev = revisions.update.clone();
-    let pods_gr = gr("", "pods");
     let nodes = sim.cfg.nodes.clone();
     let desired = nodes.len() as i64;
     let mut by_node: BTreeMap<String, Vec<(ObjKey, Value)>> = BTreeMap::new();
@@ -74,25 +67,17 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
                 ("pod-template-generation", generation.as_str()),
             ],
         );
-        match sim
-            .client
-            .create(&pods_gr, &k.namespace, &pod, CONTROLLER_MANAGER)
-            .await
+        if !create_pod(
+            sim,
+            &ds,
+            &k.namespace,
+            &pod,
+            &format!("Created pod: {name}"),
+            COMPONENT,
+        )
+        .await?
         {
-            Ok(_) => {
-                events::record(
-                    &sim.client,
-                    &ds,
-                    Kind::Normal,
-                    "SuccessfulCreate",
-                    &format!("Created pod: {name}"),
-                    COMPONENT,
-                    None,
-                )
-                .await;
-            }
-            Err(e) if e.is_conflict() => out.retry = true,
-            Err(e) => return Err(e),
+            out.retry = true;
         }
         acted = true;
     }
@@ -153,12 +138,6 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
     if desired - available > 0 {
         status["numberUnavailable"] = json!(desired - available);
     }
-    if status != ds["status"] {
-        let mut v = ds.clone();
-        v["status"] = status;
-        sim.client
-            .update_status(&k.gr, &k.namespace, &v, CONTROLLER_MANAGER)
-            .await?;
-    }
+    write_status(sim, k, &ds, status).await?;
     Ok(out)
 }

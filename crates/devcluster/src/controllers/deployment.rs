@@ -8,7 +8,7 @@ use super::util::{
     self, OldRs, cleanup_unhealthy, controller_ref, int, new_rs_new_replicas, owned, parse_time,
     resolve_fenceposts, scale_down_old, template_hash, without_label,
 };
-use super::{CONTROLLER_MANAGER, Outcome, Sim, gr};
+use super::{CONTROLLER_MANAGER, Outcome, Sim, gr, live_object, write_status};
 use crate::store::ObjKey;
 use serde_json::{Value, json};
 use std::time::{Duration, SystemTime};
@@ -78,7 +78,7 @@ fn condition<'a>(status: &'a Value, t: &str) -> Option<&'a Value> {
 /// `SetDeploymentCondition`: no change when status and reason are the same; keeps
 /// lastTransitionTime when only the reason changes.
 fn set_condition(status: &mut Value, t: &str, s: &str, reason: &str, message: &str, force: bool) {
-    let now = crate::api::now_rfc3339();
+    let now = crate::time::now_rfc3339();
     let mut cond = json!({"type": t, "status": s, "lastUpdateTime": now, "lastTransitionTime": now, "reason": reason, "message": message});
     if let Some(cur) = condition(status, t) {
         if !force && cur["status"] == s && cur["reason"] == reason {
@@ -155,14 +155,9 @@ fn copy_annotations(d: &Value, rs: &mut Value) {
 /// Reconciles one Deployment.
 pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError> {
     let mut out = Outcome::default();
-    let Some(e) = sim.store.get(k) else {
+    let Some((mut d, uid)) = live_object(sim, k) else {
         return Ok(out);
     };
-    if e.meta.deleting {
-        return Ok(out);
-    }
-    let mut d = e.value();
-    let uid = e.meta.uid.clone();
     let replicas = int(&d["spec"]["replicas"]);
     let template = util::strip_nulls(&d["spec"]["template"]);
     let paused = d["spec"]["paused"] == true;
@@ -577,12 +572,6 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
             }
         }
     }
-    if ns != d["status"] {
-        let mut v = d.clone();
-        v["status"] = ns;
-        sim.client
-            .update_status(&k.gr, &k.namespace, &v, CONTROLLER_MANAGER)
-            .await?;
-    }
+    write_status(sim, k, &d, ns).await?;
     Ok(out)
 }

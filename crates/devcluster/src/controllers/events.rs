@@ -26,7 +26,7 @@ pub async fn record(
     let meta = &obj["metadata"];
     let namespace = meta["namespace"].as_str().unwrap_or("default");
     let name = meta["name"].as_str().unwrap_or_default();
-    let now = crate::api::now_rfc3339();
+    let now = crate::time::now_rfc3339();
     let suffix = format!("{:016x}", uuid::Uuid::new_v4().as_u128() as u64);
     let mut source = json!({"component": component});
     if let Some(h) = host {

@@ -4,8 +4,9 @@
 use super::client::ClientError;
 use super::events::{self, Kind};
 use super::util::{self, fnv32a, parse_time, set_condition};
-use super::{FAIL_ANNOTATION, KUBELET, Outcome, READY_AFTER_ANNOTATION, Sim, gr, key};
+use super::{FAIL_ANNOTATION, KUBELET, Outcome, READY_AFTER_ANNOTATION, Sim, gr, key, live_object};
 use crate::store::ObjKey;
+use rollgit_syntax::{Glob, parse_duration};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
@@ -23,32 +24,25 @@ pub fn image_matches(pattern: &str, image: &str) -> bool {
     if !pattern.contains(['*', '?']) {
         return image.contains(pattern);
     }
-    glob(pattern.as_bytes(), image.as_bytes())
+    Glob::text(&star_and_question_only(pattern)).is_ok_and(|g| g.is_match(image))
 }
 
-fn glob(p: &[u8], s: &[u8]) -> bool {
-    let (mut pi, mut si) = (0, 0);
-    let (mut star, mut mark) = (None, 0);
-    while si < s.len() {
-        if pi < p.len() && (p[pi] == b'?' || p[pi] == s[si]) {
-            pi += 1;
-            si += 1;
-        } else if pi < p.len() && p[pi] == b'*' {
-            star = Some(pi);
-            mark = si;
-            pi += 1;
-        } else if let Some(st) = star {
-            pi = st + 1;
-            mark += 1;
-            si = mark;
-        } else {
-            return false;
+/// `pattern` as a [`Glob::text`] pattern in which only `*` and `?` are wildcards: globset's
+/// other special characters are escaped, and a run of `*` is one `*` (globset reads `/**/` as
+/// "any number of path segments", which here is just "anything").
+fn star_and_question_only(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 4);
+    for c in pattern.chars() {
+        match c {
+            '*' if out.ends_with('*') => {}
+            '\\' | '[' | ']' | '{' | '}' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
         }
     }
-    while pi < p.len() && p[pi] == b'*' {
-        pi += 1;
-    }
-    pi == p.len()
+    out
 }
 
 fn parse_pairs(v: &Value) -> Vec<(String, Duration)> {
@@ -57,10 +51,7 @@ fn parse_pairs(v: &Value) -> Vec<(String, Duration)> {
         .split(['\n', ','])
         .filter_map(|l| {
             let (p, d) = l.trim().rsplit_once('=')?;
-            Some((
-                p.trim().to_string(),
-                humantime::parse_duration(d.trim()).ok()?,
-            ))
+            Some((p.trim().to_string(), parse_duration(d).ok()?))
         })
         .collect()
 }
@@ -113,7 +104,7 @@ pub fn parse_fail(s: &str) -> Option<Fault> {
         "none" | "false" | "" => Some(Fault::None),
         _ => s
             .strip_prefix("after=")
-            .and_then(|d| humantime::parse_duration(d.trim()).ok())
+            .and_then(|d| parse_duration(d).ok())
             .map(Fault::After),
     }
 }
@@ -156,7 +147,7 @@ pub fn fault_of(sim: &Sim, pod: &Value) -> Fault {
 pub fn delay_of(sim: &Sim, pod: &Value) -> Duration {
     if let Some(d) = pod["metadata"]["annotations"][READY_AFTER_ANNOTATION]
         .as_str()
-        .and_then(|s| humantime::parse_duration(s.trim()).ok())
+        .and_then(|s| parse_duration(s).ok())
     {
         return d;
     }
@@ -245,7 +236,7 @@ pub async fn register_nodes(sim: &Sim) {
         {
             continue;
         }
-        let now = crate::api::now_rfc3339();
+        let now = crate::time::now_rfc3339();
         let cond = |t: &str, s: &str, reason: &str, msg: &str| {
             json!({"type": t, "status": s, "reason": reason, "message": msg,
                    "lastHeartbeatTime": now, "lastTransitionTime": now})
@@ -299,14 +290,9 @@ fn backoff(base: Duration, restarts: i64) -> Duration {
 /// Reconciles one Pod: binds it to a node, then moves its status along.
 pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError> {
     let mut out = Outcome::default();
-    let Some(e) = sim.store.get(k) else {
+    let Some((pod, uid)) = live_object(sim, k) else {
         return Ok(out);
     };
-    if e.meta.deleting {
-        return Ok(out);
-    }
-    let pod = e.value();
-    let uid = e.meta.uid.clone();
     let name = k.name.clone();
     let node = pod["spec"]["nodeName"]
         .as_str()
@@ -526,7 +512,7 @@ fn build_status(
     node: &str,
 ) -> Value {
     let old = &pod["status"];
-    let now = crate::api::now_rfc3339();
+    let now = crate::time::now_rfc3339();
     let ready = matches!(view, View::Running { ready: true });
     let names: Vec<&str> = pod["spec"]["containers"]
         .as_array()
@@ -675,6 +661,23 @@ mod tests {
             ("substring no match", "broken", "nginx:1.27", false),
             ("question mark", "nginx:1.2?", "nginx:1.27", true),
             ("glob whole", "busybox*", "nginx:busybox", false),
+            (
+                "glob spans slashes",
+                "*/web:*",
+                "registry.example.com/team/web:1",
+                true,
+            ),
+            ("double star is a star", "reg/**/web", "reg//web", true),
+            (
+                "double star needs the slashes",
+                "reg/**/web",
+                "reg/web",
+                false,
+            ),
+            ("brackets are literal", "web[1]*", "web[1]:2", true),
+            ("brackets are no class", "web[12]*", "web1:2", false),
+            ("braces are literal", "{a,b}*", "{a,b}:1", true),
+            ("backslash is literal", "a\\b*", "a\\b:1", true),
             ("empty", "", "nginx", false),
         ];
         for (name, p, i, want) in cases {

@@ -92,6 +92,40 @@ pub fn default_nodes(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("devcluster-node-{i}")).collect()
 }
 
+/// Creates `pod` in `namespace` for `owner` and records `SuccessfulCreate` with `message` on the
+/// owner, as the owner's controller (`component`) does. `Ok(false)`: a Pod of that name exists
+/// already (a conflict: reconcile again).
+pub async fn create_pod(
+    sim: &Sim,
+    owner: &Value,
+    namespace: &str,
+    pod: &Value,
+    message: &str,
+    component: &str,
+) -> Result<bool, client::ClientError> {
+    match sim
+        .client
+        .create(&gr("", "pods"), namespace, pod, CONTROLLER_MANAGER)
+        .await
+    {
+        Ok(_) => {
+            events::record(
+                &sim.client,
+                owner,
+                events::Kind::Normal,
+                "SuccessfulCreate",
+                message,
+                component,
+                None,
+            )
+            .await;
+            Ok(true)
+        }
+        Err(e) if e.is_conflict() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Deletes the Pod `namespace/name` owned by `owner` and records `SuccessfulDelete` with
 /// `message` on the owner, as the owner's controller (`component`) does.
 pub async fn delete_pod(
@@ -115,6 +149,35 @@ pub async fn delete_pod(
         None,
     )
     .await;
+    Ok(())
+}
+
+/// The object a reconcile works on, as the store has it: its value and uid, or `None` when it
+/// is gone or being deleted (then there is nothing to reconcile; the garbage collector and
+/// finalizers finish it).
+pub fn live_object(sim: &Sim, k: &ObjKey) -> Option<(Value, String)> {
+    let e = sim.store.get(k)?;
+    if e.meta.deleting {
+        return None;
+    }
+    Some((e.value(), e.meta.uid.clone()))
+}
+
+/// Writes `status` to the status subresource of `obj` (stored under `k`) as the controllers'
+/// field manager, unless `obj` has that status already.
+pub async fn write_status(
+    sim: &Sim,
+    k: &ObjKey,
+    obj: &Value,
+    status: Value,
+) -> Result<(), client::ClientError> {
+    if status != obj["status"] {
+        let mut v = obj.clone();
+        v["status"] = status;
+        sim.client
+            .update_status(&k.gr, &k.namespace, &v, CONTROLLER_MANAGER)
+            .await?;
+    }
     Ok(())
 }
 
@@ -398,7 +461,6 @@ async fn run(mut sim: Sim, mut rx: tokio::sync::broadcast::Receiver<Arc<WatchEve
     }
 }
 
-/// Parses a duration such as `500ms`, `1s`, `2m` (for flags and annotations).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| format!("{s:?}: {e}"))
-}
+/// Parses a duration such as `500ms`, `1s`, `2m` (for flags and annotations); kept here for
+/// callers that named it `controllers::parse_duration`.
+pub use rollgit_syntax::parse_duration;

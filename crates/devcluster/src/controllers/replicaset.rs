@@ -4,7 +4,7 @@
 use super::client::ClientError;
 use super::events::{self, Kind};
 use super::util::{self, controller_ref, int, owned, pod_available, random_suffix};
-use super::{CONTROLLER_MANAGER, Outcome, Sim, gr, kubelet};
+use super::{Outcome, Sim, create_pod, kubelet, live_object, write_status};
 use crate::store::ObjKey;
 use serde_json::{Map, Value, json};
 use std::cmp::Reverse;
@@ -98,20 +98,14 @@ pub fn deletion_order(pods: &mut [(ObjKey, Value)]) {
 /// Reconciles one ReplicaSet.
 pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError> {
     let mut out = Outcome::default();
-    let Some(e) = sim.store.get(k) else {
+    let Some((rs, uid)) = live_object(sim, k) else {
         return Ok(out);
     };
-    if e.meta.deleting {
-        return Ok(out);
-    }
-    let rs = e.value();
-    let uid = e.meta.uid.clone();
     let replicas = int(&rs["spec"]["replicas"]);
     let min_ready = Duration::from_secs(int(&rs["spec"]["minReadySeconds"]).max(0) as u64);
     let template = &rs["spec"]["template"];
     let mut pods = owned(&sim.store, &uid, "", "pods");
     let have = pods.len() as i64;
-    let pods_gr = gr("", "pods");
     let mut created = 0;
     if have < replicas {
         for _ in have..replicas {
@@ -124,25 +118,18 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
                 Some(&format!("{}-", k.name)),
                 &[],
             );
-            match sim
-                .client
-                .create(&pods_gr, &k.namespace, &pod, CONTROLLER_MANAGER)
-                .await
+            match create_pod(
+                sim,
+                &rs,
+                &k.namespace,
+                &pod,
+                &format!("Created pod: {name}"),
+                "replicaset-controller",
+            )
+            .await
             {
-                Ok(_) => {
-                    created += 1;
-                    events::record(
-                        &sim.client,
-                        &rs,
-                        Kind::Normal,
-                        "SuccessfulCreate",
-                        &format!("Created pod: {name}"),
-                        "replicaset-controller",
-                        None,
-                    )
-                    .await;
-                }
-                Err(e) if e.is_conflict() => out.retry = true,
+                Ok(true) => created += 1,
+                Ok(false) => out.retry = true,
                 Err(e) => {
                     events::record(
                         &sim.client,
@@ -214,13 +201,7 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
     if let Some(c) = rs["status"].get("conditions") {
         status["conditions"] = c.clone();
     }
-    if status != rs["status"] {
-        let mut v = rs.clone();
-        v["status"] = status;
-        sim.client
-            .update_status(&k.gr, &k.namespace, &v, CONTROLLER_MANAGER)
-            .await?;
-    }
+    write_status(sim, k, &rs, status).await?;
     Ok(out)
 }
 

@@ -3,10 +3,9 @@
 //! RollingUpdate with `partition` (ordinals ≥ partition updated, highest first, one at a time).
 
 use super::client::ClientError;
-use super::events::{self, Kind};
 use super::replicaset::pod_from_template;
 use super::util::{self, controller_ref, int, owned, pod_available, strip_nulls, template_hash};
-use super::{CONTROLLER_MANAGER, Outcome, Sim, gr};
+use super::{CONTROLLER_MANAGER, Outcome, Sim, create_pod, gr, live_object, write_status};
 use crate::store::ObjKey;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -137,14 +136,9 @@ fn ordinal(set: &str, pod: &str) -> Option<i64> {
 /// Reconciles one StatefulSet.
 pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError> {
     let mut out = Outcome::default();
-    let Some(e) = sim.store.get(k) else {
+    let Some((sts, uid)) = live_object(sim, k) else {
         return Ok(out);
     };
-    if e.meta.deleting {
-        return Ok(out);
-    }
-    let sts = e.value();
-    let uid = e.meta.uid.clone();
     let replicas = int(&sts["spec"]["replicas"]);
     let revisions = TemplateRevisions::ensure(sim, &sts).await?;
     let update_rev = revisions.update.clone();
@@ -162,7 +156,6 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
         .into_iter()
         .filter_map(|(pk, p)| Some((ordinal(&k.name, &pk.name)?, (pk, p))))
         .collect();
-    let pods_gr = gr("", "pods");
     let service = sts["spec"]["serviceName"]
         .as_str()
         .unwrap_or_default()
@@ -195,25 +188,17 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
                 if !service.is_empty() {
                     pod["spec"]["subdomain"] = json!(service);
                 }
-                match sim
-                    .client
-                    .create(&pods_gr, &k.namespace, &pod, CONTROLLER_MANAGER)
-                    .await
+                if !create_pod(
+                    sim,
+                    &sts,
+                    &k.namespace,
+                    &pod,
+                    &format!("create Pod {name} in StatefulSet {} successful", k.name),
+                    COMPONENT,
+                )
+                .await?
                 {
-                    Ok(_) => {
-                        events::record(
-                            &sim.client,
-                            &sts,
-                            Kind::Normal,
-                            "SuccessfulCreate",
-                            &format!("create Pod {name} in StatefulSet {} successful", k.name),
-                            COMPONENT,
-                            None,
-                        )
-                        .await;
-                    }
-                    Err(e) if e.is_conflict() => out.retry = true,
-                    Err(e) => return Err(e),
+                    out.retry = true;
                 }
                 acted = true;
                 all_ready = false;
@@ -316,12 +301,6 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
         "collisionCount": int(&sts["status"]["collisionCount"]),
         "availableReplicas": available,
     });
-    if status != sts["status"] {
-        let mut v = sts.clone();
-        v["status"] = status;
-        sim.client
-            .update_status(&k.gr, &k.namespace, &v, CONTROLLER_MANAGER)
-            .await?;
-    }
+    write_status(sim, k, &sts, status).await?;
     Ok(out)
 }

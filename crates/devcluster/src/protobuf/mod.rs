@@ -3,7 +3,7 @@
 //!
 //! A body is the 4-byte magic `k8s\0` followed by a `runtime.Unknown` envelope: field 1 is a
 //! `TypeMeta` {1: apiVersion, 2: kind}, field 2 the encoded object, 3 its content encoding and
-//! 4 its content type. The object is decoded with the field table in `protobuf_table.rs`,
+//! 4 its content type. The object is decoded with the field table in `protobuf/table.rs`,
 //! generated from the k8s-pb prost sources by `tools/gen_protobuf_table.py`, which also holds
 //! Kubernetes' exact JSON names.
 //!
@@ -14,58 +14,12 @@
 //! map entries and list items. A zero `Time` / `MicroTime` (sent as an empty message) is `null`,
 //! as with Go's JSON (`creationTimestamp: null`).
 
-use crate::protobuf_table::{KINDS, MESSAGES, META_KINDS};
+mod schema;
+mod table;
+
+use schema::{INLINE, KEEP_ZERO, MAP, REPEATED, Ty};
 use serde_json::{Map, Value};
-
-/// One field of a message: (tag, JSON name, type, flags).
-pub(crate) type Field = (u32, &'static str, Ty, u8);
-
-/// A message type of the table.
-pub(crate) struct Message {
-    /// Kubernetes' name for the type (for error messages).
-    pub(crate) name: &'static str,
-    /// Fields sorted by tag.
-    pub(crate) fields: &'static [Field],
-}
-
-/// How a field's value is encoded and turned into JSON.
-// Not every variant occurs in the packages the table covers today (e.g. `double` fields).
-#[allow(dead_code)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Ty {
-    String,
-    Int32,
-    Int64,
-    Bool,
-    Double,
-    /// Base64 string in JSON.
-    Bytes,
-    /// An index into `MESSAGES`.
-    Msg(u16),
-    /// `meta/v1.Time` {1: seconds, 2: nanos}: RFC 3339 with seconds, `null` when zero.
-    Time,
-    /// `meta/v1.MicroTime`: RFC 3339 with microseconds, `null` when zero.
-    MicroTime,
-    /// `meta/v1.Duration` {1: nanoseconds}: Go duration string.
-    Duration,
-    /// `intstr.IntOrString` {1: type, 2: intVal, 3: strVal}: a JSON number or string.
-    IntOrString,
-    /// `resource.Quantity` {1: string}.
-    Quantity,
-    /// `runtime.RawExtension` / `meta/v1.FieldsV1` {1: raw JSON bytes}.
-    RawJson,
-    /// `{repeated string items = 1}` wrappers (`Verbs`, `ExtraValue`): a JSON array.
-    StringList,
-}
-
-/// Field flag: a repeated field (JSON array).
-pub(crate) const REPEATED: u8 = 1;
-/// Field flag: a map (repeated entry messages {1: key, 2: value}; JSON object).
-pub(crate) const MAP: u8 = 2;
-/// Field flag: keep the zero value of a scalar (required field or Go pointer).
-pub(crate) const KEEP_ZERO: u8 = 4;
-/// Field flag: a Go struct inlined into its parent in JSON.
-pub(crate) const INLINE: u8 = 8;
+use table::{KINDS, MESSAGES, META_KINDS};
 
 /// The magic prefix of Kubernetes protobuf bodies.
 pub const MAGIC: &[u8; 4] = b"k8s\0";

@@ -4,9 +4,9 @@
 //   mkdir -p /tmp/pbx && (cd /tmp/pbx && tar xzf ~/.cargo/registry/cache/*/k8s-pb-0.9.0.crate)
 //   python3 crates/devcluster/tools/gen_protobuf_table.py --k8s-pb /tmp/pbx/k8s-pb-0.9.0/src \
 //     --k8s-openapi ~/.cargo/registry/src/*/k8s-openapi-0.29.0/src \
-//     --out crates/devcluster/src/protobuf_table.rs
+//     --out crates/devcluster/src/protobuf/table.rs
 
-use crate::protobuf::{INLINE, KEEP_ZERO, MAP, Message, REPEATED, Ty};
+use super::schema::{INLINE, KEEP_ZERO, MAP, Message, REPEATED, Ty};
 
 /// Every message type, by index (`Ty::Msg(i)`).
 pub(crate) static MESSAGES: [Message; 491] = [
