@@ -140,6 +140,7 @@ mod discover;
 mod error;
 mod kinds;
 mod oam;
+mod reader;
 mod refs;
 mod render;
 mod revision;
