@@ -48,7 +48,7 @@ pub enum ArgoError {
     #[error("dynamicStableScale: DynamicStableScale cannot be used with ScaleDownDelaySeconds")]
     DynamicStableScaleWithDelay,
     /// Negative replicas.
-    #[error("replicas: must be >= 0, got {0}")]
+    #[error("spec.replicas: must be >= 0, got {0}")]
     NegativeReplicas(i64),
 }
 

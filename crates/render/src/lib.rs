@@ -136,10 +136,13 @@
 //! workloads), unknown kinds (custom resources), admission webhook configurations last; then
 //! kind, group, namespace, name.
 
+mod argo;
 mod discover;
 mod error;
 mod kinds;
+mod kruise;
 mod oam;
+pub mod plan;
 mod reader;
 mod refs;
 mod render;
@@ -147,9 +150,14 @@ mod revision;
 mod rollout;
 mod yaml;
 
+pub use argo::{ARGO_GROUP, ArgoRollout};
 pub use discover::{AppDir, affected_apps, app_of, belongs_to, discover_apps, is_manifest_path};
 pub use error::{RenderError, RenderErrors};
 pub use kinds::{ObjectKey, Scope, group_of, is_dns1123_label, is_dns1123_subdomain, scope_of};
+pub use kruise::{
+    KRUISE_ROLLOUT_GROUP, KruiseRollout, PARTITION_PERCENT_LIMIT, ROLLING_STYLE_ANNOTATION,
+    WorkloadRef, is_deployment_kind,
+};
 pub use oam::{COMPONENT_TYPES, WORKLOAD_TYPE_LABEL};
 pub use refs::{IndexedObject, NoRefs, ObjectIndex, RefLookup};
 pub use render::{

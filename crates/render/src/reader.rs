@@ -47,7 +47,7 @@ impl<'a> Reader<'a, '_> {
             path: self.path,
             prefix: self.prefix,
             sep: self.sep,
-            field: format!("{}.{key}", self.field),
+            field: self.field_of(key),
             rel: format!("{}{key}.", self.rel),
             node: Some(node),
             line: node.line,
@@ -84,12 +84,11 @@ impl<'a> Reader<'a, '_> {
 
     /// The dotted field of `key` (`spec.strategy.canary.steps[0].setWeight`).
     pub fn field_of(&self, key: &str) -> String {
-        format!("{}.{key}", self.field)
-    }
-
-    /// The name of `key` in messages (`steps[0].setWeight`).
-    pub fn name_of(&self, key: &str) -> String {
-        format!("{}{key}", self.rel)
+        if self.field.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.field)
+        }
     }
 
     /// Reports `<prefix><rel><key><tail>` at `line`, `tail` as given.
@@ -122,8 +121,7 @@ impl<'a> Reader<'a, '_> {
                     self.prefix, self.rel
                 );
                 self.sink.warn(
-                    RenderError::new(self.path, v.line, message)
-                        .with_field(format!("{}.{k}", self.field)),
+                    RenderError::new(self.path, v.line, message).with_field(self.field_of(k)),
                 );
             }
         }
