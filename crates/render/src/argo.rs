@@ -1,6 +1,8 @@
 //! Argo Rollouts `Rollout` documents (`argoproj.io/v1alpha1`), canary strategy: read into
 //! rollgit-core's typed [`CanarySpec`] and validated with Argo's rules
-//! (`pkg/apis/rollouts/validation/validation.go`, ROLLOUT-SEMANTICS.md A.1 and A.6).
+//! (`pkg/apis/rollouts/validation/validation.go`, ROLLOUT-SEMANTICS.md A.1 and A.6), plus
+//! rollgit's: `maxSurge`/`maxUnavailable` must be values Argo's controller can resolve
+//! (see [`rollgit_core::argo::validate`]).
 //!
 //! Errors are `path:line: argo: field: rule broken`, the field relative to
 //! `spec.strategy.canary` (`steps[1].pause.duration`), or `spec.replicas`; the whole field is in
@@ -77,6 +79,9 @@ impl Lines<'_> {
                 format!("{CANARY}.steps[{i}].setCanaryScale"),
                 self.step_key(*i, &["setCanaryScale"]),
             ),
+            ArgoError::BadFencepost { field, .. } => {
+                (format!("{CANARY}.{field}"), self.canary_key(field))
+            }
             ArgoError::BothFencepostsZero => {
                 (format!("{CANARY}.maxSurge"), self.canary_key("maxSurge"))
             }

@@ -96,6 +96,11 @@
 //!   a workload of an Application of the app, present in the target app revision (empty: every
 //!   such component of the target). Each rolled component is resolved to its component
 //!   revisions in the source and target app revisions ([`AppRolloutComponent`]).
+//! * **Argo Rollouts `Rollout`** (canary) and **OpenKruise `Rollout`** (v1alpha1, v1beta1):
+//!   [`ArgoRollout`] and [`KruiseRollout`], read with the same field reader into
+//!   rollgit-core's typed specs and validated with each system's admission rules. `rollgit
+//!   plan` reads them today ([`plan::plan_document`]); [`render_app`] still passes them through
+//!   as plain objects.
 //! * **Ownership**: a component whose workload a rollout owns (a `rollout` trait, an AppRollout
 //!   rolls it, or its Application is annotated `app.oam.dev/rollout-template: "true"`) has
 //!   [`ComponentInfo::rollout_owned`], and so has its workload's [`RenderedObject`]
