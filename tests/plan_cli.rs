@@ -17,7 +17,7 @@ fn plan(args: &[&str]) -> (i32, String, String) {
 
 fn fixture(name: &str) -> String {
     format!(
-        "{}/crates/core/tests/fixtures/{name}",
+        "{}/crates/render/tests/fixtures/plan/{name}",
         env!("CARGO_MANIFEST_DIR")
     )
 }
@@ -98,4 +98,126 @@ fn unreadable_file_is_an_error_not_a_panic() {
     let (code, _, err) = plan(&["-f", "/nonexistent/spec.yaml"]);
     assert_eq!(code, 1);
     assert!(err.contains("reading /nonexistent/spec.yaml"), "{err}");
+}
+
+fn json_of(name: &str) -> serde_json::Value {
+    let (code, out, err) = plan(&["-f", &fixture(name), "-o", "json"]);
+    assert_eq!(code, 0, "stderr: {err}");
+    serde_json::from_str(&out).expect("json output")
+}
+
+#[test]
+fn seed002_json_is_exact() {
+    let j = json_of("seed002_argo_canary.yaml");
+    assert_eq!(
+        j,
+        serde_json::json!({
+            "flavor": "argo", "replicas": 10, "maxSurge": 3, "maxUnavailable": 0,
+            "steps": [
+                {"index": 0, "new": 1, "old": 9, "weight": 10, "pause": null},
+                {"index": 1, "new": 1, "old": 9, "weight": 10, "pause": 3600},
+                {"index": 2, "new": 2, "old": 8, "weight": 20, "pause": null},
+                {"index": 3, "new": 2, "old": 8, "weight": 20, "pause": "manual"},
+            ]
+        })
+    );
+}
+
+#[test]
+fn seed000_json_has_null_fenceposts_and_weights() {
+    assert_eq!(
+        json_of("seed000_trait_partition.yaml"),
+        serde_json::json!({
+            "flavor": "kubevela", "replicas": 5, "maxSurge": null, "maxUnavailable": null,
+            "steps": [
+                {"index": 0, "new": 2, "old": 3, "weight": null, "pause": "manual"},
+                {"index": 1, "new": 5, "old": 0, "weight": null, "pause": null},
+            ]
+        })
+    );
+}
+
+#[test]
+fn table_output_is_the_readme_example_byte_for_byte() {
+    let (code, out, err) = plan(&["-f", &fixture("seed002_argo_canary.yaml")]);
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_eq!(
+        out,
+        "flavor: argo  replicas: 10  maxSurge: 3  maxUnavailable: 0\n\
+         STEP  NEW  OLD  WEIGHT  PAUSE\n\
+         0     1    9    10%     -\n\
+         1     1    9    10%     3600s\n\
+         2     2    8    20%     -\n\
+         3     2    8    20%     manual\n"
+    );
+    let readme = std::fs::read_to_string(format!("{}/README.md", env!("CARGO_MANIFEST_DIR")))
+        .expect("README");
+    assert!(
+        readme.contains(&format!(
+            "$ rollgit plan -f crates/render/tests/fixtures/plan/seed002_argo_canary.yaml\n{out}```"
+        )),
+        "the README's `rollgit plan` example must be this output"
+    );
+}
+
+#[test]
+fn table_for_kruise_shows_dashes_for_missing_values() {
+    let (code, t, err) = plan(&["-f", &fixture("seed004_kruise_batches.yaml")]);
+    assert_eq!(code, 0, "stderr: {err}");
+    let rows: Vec<Vec<&str>> = t
+        .lines()
+        .skip(2)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0], ["0", "1", "4", "-", "manual"], "{t}");
+    assert_eq!(rows[2], ["2", "5", "0", "100%", "-"], "{t}");
+    assert!(
+        t.starts_with("flavor: kruise  replicas: 5  maxSurge: -  maxUnavailable: -\n"),
+        "{t}"
+    );
+}
+
+#[test]
+fn stdin_is_read_with_dash() {
+    let spec = std::fs::read(fixture("seed002_argo_canary.yaml")).expect("fixture");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rollgit"))
+        .args(["plan", "-f", "-", "-o", "json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), &spec).expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["replicas"], 10);
+}
+
+#[test]
+fn an_invalid_trait_is_reported_as_the_daemon_reports_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("app.yaml");
+    let text = std::fs::read_to_string(fixture("seed000_trait_first.yaml"))
+        .expect("fixture")
+        .replace("- replicas: 3", "- replicas: ab");
+    std::fs::write(&path, &text).expect("write");
+    let path = path.display().to_string();
+    let (code, out, err) = plan(&["-f", &path]);
+    assert_eq!(code, 2);
+    assert!(out.is_empty());
+    let daemon = rollgit_render::render_app(
+        "app",
+        "default",
+        &[rollgit_render::SourceFile::new(path.clone(), text)],
+        &rollgit_render::NoRefs,
+        &rollgit_render::RevisionState::default(),
+    )
+    .expect_err("the daemon rejects it too");
+    assert_eq!(err.trim_end(), daemon.to_string());
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "{path}:19: component \"express-server\": rollout trait: rolloutBatches[1].replicas: \"ab\" is not an integer or percent"
+        )
+    );
 }

@@ -38,6 +38,17 @@ pub enum ArgoError {
     /// Literal maxSurge and maxUnavailable both 0.
     #[error("maxSurge: MaxSurge and MaxUnavailable both can not be zero")]
     BothFencepostsZero,
+    /// maxSurge or maxUnavailable is a string Argo's controller cannot resolve (a rollgit
+    /// rule: Argo admits it, then `resolveFenceposts` fails and the controller uses 0 for both).
+    #[error(
+        "{field}: {value} is not an integer or a percent (Argo's controller cannot resolve it and would use maxSurge 0 and maxUnavailable 0)"
+    )]
+    BadFencepost {
+        /// `maxSurge` or `maxUnavailable`.
+        field: &'static str,
+        /// The value as written.
+        value: IntOrString,
+    },
     /// setCanaryScale without trafficRouting.
     #[error("steps[{0}].setCanaryScale: SetCanaryScale requires TrafficRouting to be set")]
     CanaryScaleWithoutRouting(usize),
@@ -48,7 +59,7 @@ pub enum ArgoError {
     #[error("dynamicStableScale: DynamicStableScale cannot be used with ScaleDownDelaySeconds")]
     DynamicStableScaleWithDelay,
     /// Negative replicas.
-    #[error("replicas: must be >= 0, got {0}")]
+    #[error("spec.replicas: must be >= 0, got {0}")]
     NegativeReplicas(i64),
 }
 
@@ -222,13 +233,20 @@ fn literal_fencepost(v: &IntOrString) -> i64 {
     }
 }
 
-/// Validate a canary spec with Argo's rules (A.1, A.5, A.6).
+/// Validate a canary spec with Argo's rules (A.1, A.5, A.6), and one of rollgit's own:
+/// maxSurge and maxUnavailable must be values Argo's controller can resolve
+/// ([`ArgoError::BadFencepost`]). Argo's `validation.go` reads an unparsable string as 0 for
+/// the both-zero check and admits it otherwise; its `resolveFenceposts` then fails, and
+/// `MaxSurge()`/`MaxUnavailable()` ignore the error and use 0 for both, so a basic canary cannot
+/// scale at all. The both-zero check comes first, as in Argo.
 ///
 /// ```
 /// use rollgit_core::{argo::*, intstr::IntOrString};
 /// let spec = CanarySpec { replicas: 3, max_surge: Some(IntOrString::Int(0)),
 ///     max_unavailable: Some(IntOrString::str("0%")), ..Default::default() };
 /// assert_eq!(validate(&spec), Err(ArgoError::BothFencepostsZero));
+/// let oops = CanarySpec { max_surge: Some(IntOrString::str("oops")), max_unavailable: None, ..spec };
+/// assert!(matches!(validate(&oops), Err(ArgoError::BadFencepost { field: "maxSurge", .. })));
 /// ```
 pub fn validate(spec: &CanarySpec) -> Result<(), ArgoError> {
     if spec.replicas < 0 {
@@ -239,6 +257,19 @@ pub fn validate(spec: &CanarySpec) -> Result<(), ArgoError> {
         && literal_fencepost(spec.max_unavailable.as_ref().unwrap_or(&d)) == 0
     {
         return Err(ArgoError::BothFencepostsZero);
+    }
+    for (field, value) in [
+        ("maxSurge", &spec.max_surge),
+        ("maxUnavailable", &spec.max_unavailable),
+    ] {
+        if let Some(v) = value
+            && intstr::lenient_parts(v).is_err()
+        {
+            return Err(ArgoError::BadFencepost {
+                field,
+                value: v.clone(),
+            });
+        }
     }
     if spec.dynamic_stable_scale {
         if !spec.traffic_routing {

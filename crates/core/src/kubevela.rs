@@ -10,7 +10,9 @@ use crate::intstr::{self, IntOrString};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KubeVelaError {
     /// `rolloutBatches` is empty.
-    #[error("rolloutBatches: the rollout plan has no batch (rolloutBatches is required)")]
+    #[error(
+        "rolloutBatches: the rollout plan has no batch (rolloutBatches is required, unless numBatches and targetSize hand the size out)"
+    )]
     NoBatches,
     /// The rounded-up sum of all batches except the last reaches the total.
     #[error(
@@ -55,6 +57,20 @@ pub enum KubeVelaError {
         target: i64,
         /// Size after every batch but the last.
         reached: i64,
+    },
+    /// A scale whose last batch is an int and whose batches do not add up to the size change.
+    #[error(
+        "rolloutBatches: the last batch is an int, so the batches must add up to the size change of {change} (from {original} to {target}), got {sum}"
+    )]
+    ScaleSumMismatch {
+        /// Size before the scale.
+        original: i64,
+        /// Target size.
+        target: i64,
+        /// |target − original|.
+        change: i64,
+        /// Sum of all batches.
+        sum: i64,
     },
     /// A no-op scale whose batches do not add up to the target.
     #[error(
@@ -309,13 +325,18 @@ pub fn verify_batches_with_rollout(
     Ok(())
 }
 
-/// `verifyBatchesWithScale`: validate a scale from `original` to `target`.
+/// `verifyBatchesWithScale`: validate a scale from `original` to `target`: the batches before
+/// the last must stay short of the target (or, for a no-op scale, move nothing), and when the
+/// last batch is an int, all batches must add up to the size change |target − original|
+/// (KubeVela v1.3.10 `workloads/common.go`; a percent last batch is not checked).
 ///
 /// ```
 /// use rollgit_core::{intstr::IntOrString, kubevela::verify_batches_with_scale};
 /// let b = [IntOrString::Int(1), IntOrString::Int(1)];
 /// assert!(verify_batches_with_scale(&b, 5, 7).is_ok());
 /// assert!(verify_batches_with_scale(&[IntOrString::Int(2), IntOrString::Int(0)], 5, 7).is_err());
+/// assert!(verify_batches_with_scale(&[IntOrString::Int(1), IntOrString::Int(3)], 5, 7).is_err());
+/// assert!(verify_batches_with_scale(&[IntOrString::Int(1), IntOrString::str("100%")], 5, 7).is_ok());
 /// ```
 pub fn verify_batches_with_scale(
     batches: &[IntOrString],
@@ -356,6 +377,17 @@ pub fn verify_batches_with_scale(
             target,
             reached,
         });
+    }
+    if let Some((IntOrString::Int(last), leading)) = batches.split_last() {
+        let sum = leading.iter().map(|b| batch_size(b, size)).sum::<i64>() + last;
+        if sum != size {
+            return Err(KubeVelaError::ScaleSumMismatch {
+                original,
+                target,
+                change: size,
+                sum,
+            });
+        }
     }
     Ok(())
 }

@@ -1,9 +1,10 @@
 //! rollgit's pure rollout core: the exact replica arithmetic and state machines of the
 //! three rollout systems whose formats rollgit accepts (KubeVela, Argo Rollouts,
-//! OpenKruise Rollout), and the `rollgit plan` engine built on them.
+//! OpenKruise Rollout), and the per-step plans `rollgit plan` shows, computed from typed specs.
 //!
 //! Nothing here does I/O, reads a clock or uses randomness: where time matters, `now`
-//! is an argument. See `ROLLOUT-SEMANTICS.md` for the rules each module implements.
+//! is an argument. Nothing here parses YAML or prints: specs are read by `rollgit-render`.
+//! See `ROLLOUT-SEMANTICS.md` for the rules each module implements.
 
 pub mod argo;
 pub mod batch;
@@ -11,6 +12,5 @@ pub mod intstr;
 pub mod kruise;
 pub mod kubevela;
 pub mod plan;
-pub mod yaml;
 
-pub use plan::{Flavor, Pause, Plan, PlanError, PlanOptions, PlanStep, plan_from_yaml};
+pub use plan::{Flavor, Pause, Plan, PlanStep};

@@ -685,3 +685,40 @@ fn state_round_trips_through_json_with_the_seed_names() {
     let empty: State = serde_json::from_value(serde_json::json!({})).expect("defaults");
     assert_eq!(empty, State::default());
 }
+
+#[test]
+fn a_scale_whose_int_batches_miss_the_size_change_fails_at_verify() {
+    // KubeVela's verifyBatchesWithScale: scaling 5 to 7 with int batches 1 and 3 (4 pods for a
+    // change of 2) fails the run before anything moves.
+    let mut sim = Sim::new(Style::Deployments);
+    let mut st = State::default();
+    run(
+        &trait_spec("web-v1", 5, &[2, 3], None),
+        &mut st,
+        &mut sim,
+        0,
+    );
+    assert_eq!(columns(&st), (5, 5, 5, "batchReady", "rolloutSucceed"));
+    sim.log.clear();
+    run(
+        &trait_spec("web-v1", 7, &[1, 3], None),
+        &mut st,
+        &mut sim,
+        10,
+    );
+    assert_eq!(st.rolling_state, RollingState::RolloutFailed);
+    assert!(
+        !sim.log.iter().any(|a| matches!(a, Action::Scale { .. })),
+        "{:?}",
+        sim.log
+    );
+    assert_eq!(sim.deployments(), [dep("web-v1", 5)]);
+    // With batches that add up to the change, the same scale succeeds.
+    run(
+        &trait_spec("web-v1", 7, &[1, 1], None),
+        &mut st,
+        &mut sim,
+        20,
+    );
+    assert_eq!(columns(&st), (7, 7, 7, "batchReady", "rolloutSucceed"));
+}

@@ -165,6 +165,12 @@ fn verify_with_scale() {
         Case { name: "no-op scale with a single batch", batches: b(&["0"]), original: 5, target: 5, want: Ok(()) },
         Case { name: "no-op scale whose batches move", batches: b(&["1", "0"]), original: 5, target: 5, want: Err(KubeVelaError::NoOpScaleMismatch { original: 5, target: 5, reached: 4 }) },
         Case { name: "empty plan", batches: vec![], original: 5, target: 7, want: Err(KubeVelaError::NoBatches) },
+        Case { name: "5 to 7, int batches adding to 4", batches: b(&["1", "3"]), original: 5, target: 7, want: Err(KubeVelaError::ScaleSumMismatch { original: 5, target: 7, change: 2, sum: 4 }) },
+        Case { name: "7 to 5, int batches adding to 3", batches: b(&["1", "2"]), original: 7, target: 5, want: Err(KubeVelaError::ScaleSumMismatch { original: 7, target: 5, change: 2, sum: 3 }) },
+        Case { name: "5 to 7, int batches adding to 1", batches: b(&["1", "0"]), original: 5, target: 7, want: Err(KubeVelaError::ScaleSumMismatch { original: 5, target: 7, change: 2, sum: 1 }) },
+        Case { name: "5 to 7, a percent last batch is not checked", batches: b(&["1", "100%"]), original: 5, target: 7, want: Ok(()) },
+        Case { name: "5 to 15, a percent before an int last batch", batches: b(&["50%", "5"]), original: 5, target: 15, want: Ok(()) },
+        Case { name: "no-op scale whose int last batch moves", batches: b(&["0", "1"]), original: 5, target: 5, want: Err(KubeVelaError::ScaleSumMismatch { original: 5, target: 5, change: 0, sum: 1 }) },
     ];
     for c in cases {
         assert_eq!(

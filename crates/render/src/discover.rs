@@ -4,15 +4,20 @@
 //!   `.json`) is one app, named after its last directory segment (`""`/`.` is the repository
 //!   root, named `root`).
 //! * A configured root without wildcards that contains no YAML directly is read as `<root>/*`.
-//! * A root with wildcards is matched segment by segment (`*` any run of characters within a
-//!   segment, `?` one character, `**` any number of segments): every matching directory that
-//!   contains YAML (directly or below) is one app.
+//! * A root with wildcards is a [`Glob::path`] pattern (`*` any run of characters within a
+//!   segment, `?` one character, `**` any number of segments, also none; globset's `[a-z]`
+//!   and `{a,b}` work too): every matching directory that contains YAML (directly or below) is
+//!   one app. Only a pattern of `**` segments matches the repository root; a pattern that
+//!   does not compile (`apps/[web`) matches nothing.
 //!
 //! An app's files are the YAML files under its directory, at any depth, except those under a
 //! deeper app's directory ([`app_of`] gives the deepest app of a path). When two apps would
 //! share a name, both are named after their whole directory (`apps/prod/web` → `apps-prod-web`).
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use rollgit_syntax::Glob;
+use rollgit_syntax::glob::has_wildcard;
 
 /// One app: a directory of a repository.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -52,46 +57,37 @@ fn is_under(path: &str, dir: &str) -> bool {
         || (path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/')
 }
 
-fn has_wildcard(s: &str) -> bool {
-    s.contains('*') || s.contains('?')
+/// A configured root with wildcards, compiled with [`Glob::path`] (`*` and `?` within a
+/// segment, `**` across segments, and globset's `[a-z]` and `{a,b}`).
+struct RootPattern {
+    /// The pattern, and the same without each trailing `/**`: `**` also matches no segment
+    /// at the end (`apps/**` matches `apps`), as it does elsewhere in a pattern.
+    globs: Vec<Glob>,
+    /// Every segment is `**`: the only patterns that match the repository root.
+    matches_root: bool,
 }
 
-/// Matches one segment against a pattern with `*` and `?`.
-fn segment_matches(pattern: &[u8], text: &[u8]) -> bool {
-    let (mut p, mut t) = (0, 0);
-    let (mut star, mut mark) = (None, 0);
-    while t < text.len() {
-        if p < pattern.len() && (pattern[p] == b'?' || pattern[p] == text[t]) {
-            p += 1;
-            t += 1;
-        } else if p < pattern.len() && pattern[p] == b'*' {
-            star = Some(p);
-            mark = t;
-            p += 1;
-        } else if let Some(s) = star {
-            p = s + 1;
-            mark += 1;
-            t = mark;
-        } else {
-            return false;
+impl RootPattern {
+    /// `None` for a pattern that does not compile (`apps/[web`): it matches no directory.
+    fn new(pattern: &str) -> Option<Self> {
+        let mut globs = vec![Glob::path(pattern).ok()?];
+        let mut rest = pattern;
+        while let Some(prefix) = rest.strip_suffix("/**") {
+            globs.push(Glob::path(prefix).ok()?);
+            rest = prefix;
         }
+        Some(RootPattern {
+            globs,
+            matches_root: pattern.split('/').all(|s| s == "**"),
+        })
     }
-    while p < pattern.len() && pattern[p] == b'*' {
-        p += 1;
-    }
-    p == pattern.len()
-}
 
-fn path_matches(pattern: &[&str], segments: &[&str]) -> bool {
-    match pattern.split_first() {
-        None => segments.is_empty(),
-        Some((&"**", rest)) => (0..=segments.len()).any(|i| path_matches(rest, &segments[i..])),
-        Some((first, rest)) => match segments.split_first() {
-            Some((seg, seg_rest)) => {
-                segment_matches(first.as_bytes(), seg.as_bytes()) && path_matches(rest, seg_rest)
-            }
-            None => false,
-        },
+    /// Whether the directory `dir` (`""` for the root) matches.
+    fn matches(&self, dir: &str) -> bool {
+        if dir.is_empty() {
+            return self.matches_root;
+        }
+        self.globs.iter().any(|g| g.is_match(dir))
     }
 }
 
@@ -132,14 +128,11 @@ pub fn discover_apps(paths: &[String], roots: &[String]) -> Vec<AppDir> {
         } else {
             format!("{root}/*")
         };
-        let pat: Vec<&str> = pattern.split('/').collect();
+        let Some(pattern) = RootPattern::new(&pattern) else {
+            continue;
+        };
         for dir in &any_below {
-            let segments: Vec<&str> = if dir.is_empty() {
-                Vec::new()
-            } else {
-                dir.split('/').collect()
-            };
-            if path_matches(&pat, &segments) {
+            if pattern.matches(dir) {
                 dirs.insert((*dir).to_owned());
             }
         }
@@ -214,17 +207,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn segment_globs() {
+    fn root_patterns() {
         let cases: &[(&str, &str, &str, bool)] = &[
             ("star all", "*", "web", true),
-            ("star prefix", "web-*", "web-api", true),
-            ("star prefix miss", "web-*", "api", false),
-            ("question", "w?b", "web", true),
-            ("literal", "web", "web", true),
-            ("literal miss", "web", "webs", false),
+            ("star does not cross a segment", "*", "apps/web", false),
+            ("star is not the root", "*", "", false),
+            ("star prefix", "apps/web-*", "apps/web-api", true),
+            ("star prefix miss", "apps/web-*", "apps/api", false),
+            ("question", "apps/w?b", "apps/web", true),
+            ("literal", "apps/web", "apps/web", true),
+            ("literal miss", "apps/web", "apps/webs", false),
+            (
+                "double star in the middle, no segment",
+                "envs/**/web",
+                "envs/web",
+                true,
+            ),
+            (
+                "double star in the middle, two segments",
+                "envs/**/web",
+                "envs/eu/prod/web",
+                true,
+            ),
+            ("trailing double star, no segment", "apps/**", "apps", true),
+            (
+                "trailing double star, two segments",
+                "apps/**",
+                "apps/web/v2",
+                true,
+            ),
+            ("double star is the root too", "**", "", true),
+            ("leading double star", "**/web", "web", true),
+            ("class", "apps/[a-c]*", "apps/billing", true),
+            ("alternatives", "apps/{web,api}", "apps/api", true),
         ];
-        for (case, p, t, ok) in cases {
-            assert_eq!(segment_matches(p.as_bytes(), t.as_bytes()), *ok, "{case}");
+        for (case, p, dir, ok) in cases {
+            let pattern = RootPattern::new(p).expect("compiles");
+            assert_eq!(pattern.matches(dir), *ok, "{case}");
         }
+        assert!(RootPattern::new("apps/[web").is_none(), "an unclosed class");
     }
 }

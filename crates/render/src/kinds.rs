@@ -206,20 +206,7 @@ pub(crate) fn name_rule(api_version: &str, kind: &str) -> NameRule {
     }
 }
 
-/// Whether `s` is an RFC 1123 label.
-pub fn is_dns1123_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
-/// Whether `s` is an RFC 1123 subdomain.
-pub fn is_dns1123_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns1123_label)
-}
+pub use rollgit_syntax::{is_dns1123_label, is_dns1123_subdomain};
 
 /// Checks a name against its rule; `Err` holds the reason.
 pub(crate) fn check_name(rule: NameRule, name: &str) -> Result<(), String> {
@@ -288,6 +275,12 @@ mod tests {
             ("subdomain dots", NameRule::Subdomain, "a.b-c.d", true),
             ("subdomain empty label", NameRule::Subdomain, "a..b", false),
             ("subdomain underscore", NameRule::Subdomain, "a_b", false),
+            (
+                "subdomain part longer than 63, as Kubernetes allows",
+                NameRule::Subdomain,
+                &format!("{}.b", "a".repeat(64)),
+                true,
+            ),
             ("rbac colon", NameRule::PathSegment, "system:foo", true),
             ("rbac slash", NameRule::PathSegment, "a/b", false),
         ];

@@ -96,6 +96,11 @@
 //!   a workload of an Application of the app, present in the target app revision (empty: every
 //!   such component of the target). Each rolled component is resolved to its component
 //!   revisions in the source and target app revisions ([`AppRolloutComponent`]).
+//! * **Argo Rollouts `Rollout`** (canary) and **OpenKruise `Rollout`** (v1alpha1, v1beta1):
+//!   [`ArgoRollout`] and [`KruiseRollout`], read with the same field reader into
+//!   rollgit-core's typed specs and validated with each system's admission rules. `rollgit
+//!   plan` reads them today ([`plan::plan_document`]); [`render_app`] still passes them through
+//!   as plain objects.
 //! * **Ownership**: a component whose workload a rollout owns (a `rollout` trait, an AppRollout
 //!   rolls it, or its Application is annotated `app.oam.dev/rollout-template: "true"`) has
 //!   [`ComponentInfo::rollout_owned`], and so has its workload's [`RenderedObject`]
@@ -136,19 +141,28 @@
 //! workloads), unknown kinds (custom resources), admission webhook configurations last; then
 //! kind, group, namespace, name.
 
+mod argo;
 mod discover;
 mod error;
 mod kinds;
+mod kruise;
 mod oam;
+pub mod plan;
+mod reader;
 mod refs;
 mod render;
 mod revision;
 mod rollout;
 mod yaml;
 
+pub use argo::{ARGO_GROUP, ArgoRollout};
 pub use discover::{AppDir, affected_apps, app_of, belongs_to, discover_apps, is_manifest_path};
 pub use error::{RenderError, RenderErrors};
 pub use kinds::{ObjectKey, Scope, group_of, is_dns1123_label, is_dns1123_subdomain, scope_of};
+pub use kruise::{
+    KRUISE_ROLLOUT_GROUP, KruiseRollout, PARTITION_PERCENT_LIMIT, ROLLING_STYLE_ANNOTATION,
+    WorkloadRef, is_deployment_kind,
+};
 pub use oam::{COMPONENT_TYPES, WORKLOAD_TYPE_LABEL};
 pub use refs::{IndexedObject, NoRefs, ObjectIndex, RefLookup};
 pub use render::{

@@ -32,7 +32,6 @@
 //! [`next_publish_version`]). An explicit annotation on the `Application` in Git wins.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -96,12 +95,7 @@ pub fn spec_hash(v: &Value) -> String {
 }
 
 pub(crate) fn hex_sha256(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut s = String::with_capacity(64);
-    for b in digest {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// A component revision that exists in the cluster.

@@ -7,7 +7,6 @@
 //! it depends on the cluster's current size).
 
 use std::collections::BTreeMap;
-use std::fmt::Display;
 
 use rollgit_core::intstr::{self, IntOrString};
 use rollgit_core::kubevela::{self, KubeVelaError, RolloutBatch, RolloutPlan, RolloutStrategy};
@@ -15,6 +14,7 @@ use serde::{Serialize, Serializer};
 use serde_json::{Value, json};
 
 use crate::error::RenderError;
+use crate::reader::Reader;
 use crate::render::{ApplicationInfo, Sink, SourceLocation};
 use crate::revision::{AppRevision, RevisionState};
 use crate::yaml::{Located, Node};
@@ -125,181 +125,7 @@ fn ser_plan<S: Serializer>(plan: &RolloutPlan, s: S) -> Result<S::Ok, S::Error> 
     .serialize(s)
 }
 
-/// What a value is, for "got X" in messages: numbers and strings as written, else the type.
-fn got(v: &Located) -> String {
-    match &v.node {
-        Node::Num(n) => n.to_string(),
-        Node::Str(s) => format!("{s:?}"),
-        other => other.type_name().to_owned(),
-    }
-}
-
-/// Reads the fields of one mapping, reporting into the sink. Messages are
-/// `<prefix><rel><key><tail>`; fields `<field>.<key>`.
-struct Reader<'a, 's> {
-    path: &'a str,
-    prefix: &'a str,
-    /// The mapping's dotted field path.
-    field: String,
-    /// The mapping's name in messages (`rolloutBatches[1].`), empty at the top.
-    rel: String,
-    node: Option<&'a Located>,
-    /// The line for a missing key.
-    line: u32,
-    sink: &'s mut Sink,
-    ok: bool,
-}
-
-impl<'a> Reader<'a, '_> {
-    fn sub<'b>(&'b mut self, key: &str, node: &'a Located) -> Reader<'a, 'b> {
-        Reader {
-            path: self.path,
-            prefix: self.prefix,
-            field: format!("{}.{key}", self.field),
-            rel: format!("{}{key}.", self.rel),
-            node: Some(node),
-            line: node.line,
-            sink: &mut *self.sink,
-            ok: true,
-        }
-    }
-
-    fn get(&self, key: &str) -> Option<&'a Located> {
-        self.node
-            .and_then(|n| n.get(key))
-            .filter(|v| v.node != Node::Null)
-    }
-
-    fn error(&mut self, line: u32, key: &str, tail: impl Display) {
-        self.ok = false;
-        let message = format!("{}{}{key}{tail}", self.prefix, self.rel);
-        self.sink.error(
-            RenderError::new(self.path, line, message).with_field(format!("{}.{key}", self.field)),
-        );
-    }
-
-    fn warn_unknown(&mut self, known: &[&str]) {
-        let Some(Located {
-            node: Node::Map(entries),
-            ..
-        }) = self.node
-        else {
-            return;
-        };
-        for (k, v) in entries {
-            if !known.contains(&k.as_str()) {
-                let message = format!(
-                    "{}{}{k} is not supported by rollgit and is ignored",
-                    self.prefix, self.rel
-                );
-                self.sink.warn(
-                    RenderError::new(self.path, v.line, message)
-                        .with_field(format!("{}.{k}", self.field)),
-                );
-            }
-        }
-    }
-
-    fn required(&mut self, key: &str) -> Option<&'a Located> {
-        let v = self.get(key);
-        if v.is_none() {
-            self.error(self.line, key, " is required");
-        }
-        v
-    }
-
-    fn string_of(&mut self, key: &str, v: &Located) -> Option<(String, u32)> {
-        match v.as_str() {
-            Some(s) => Some((s.to_owned(), v.line)),
-            None => {
-                self.error(
-                    v.line,
-                    key,
-                    format!(" must be a string, got {}", v.node.type_name()),
-                );
-                None
-            }
-        }
-    }
-
-    fn string(&mut self, key: &str) -> Option<(String, u32)> {
-        let v = self.get(key)?;
-        self.string_of(key, v)
-    }
-
-    fn required_string(&mut self, key: &str) -> Option<(String, u32)> {
-        let v = self.required(key)?;
-        self.string_of(key, v)
-    }
-
-    fn int_of(&mut self, key: &str, v: &Located) -> Option<i64> {
-        match &v.node {
-            Node::Num(n) if n.as_i64().is_some_and(|i| i >= 0) => n.as_i64(),
-            _ => {
-                self.error(
-                    v.line,
-                    key,
-                    format!(" must be an integer >= 0, got {}", got(v)),
-                );
-                None
-            }
-        }
-    }
-
-    /// An optional integer ≥ 0.
-    fn count(&mut self, key: &str) -> Option<i64> {
-        let v = self.get(key)?;
-        self.int_of(key, v)
-    }
-
-    fn required_count(&mut self, key: &str) -> Option<i64> {
-        let v = self.required(key)?;
-        self.int_of(key, v)
-    }
-
-    fn boolean(&mut self, key: &str) -> Option<bool> {
-        let v = self.get(key)?;
-        match v.node {
-            Node::Bool(b) => Some(b),
-            _ => {
-                self.error(
-                    v.line,
-                    key,
-                    format!(" must be a boolean, got {}", v.node.type_name()),
-                );
-                None
-            }
-        }
-    }
-
-    fn list(&mut self, key: &str) -> Option<&'a [Located]> {
-        let v = self.get(key)?;
-        match &v.node {
-            Node::Seq(items) => Some(items),
-            _ => {
-                self.error(
-                    v.line,
-                    key,
-                    format!(" must be a list, got {}", v.node.type_name()),
-                );
-                None
-            }
-        }
-    }
-
-    /// Whether list item `key` (`rolloutBatches[1]`) is a mapping; reports it when not.
-    fn is_mapping(&mut self, key: &str, item: &Located) -> bool {
-        if matches!(item.node, Node::Map(_)) {
-            return true;
-        }
-        self.error(
-            item.line,
-            key,
-            format!(" must be a mapping, got {}", item.node.type_name()),
-        );
-        false
-    }
-
+impl Reader<'_, '_> {
     /// `replicas` of a batch: an int, or a string KubeVela reads as a percent (leniently: every
     /// `%` removed, then a base-10 integer); never negative.
     fn replicas(&mut self) -> Option<IntOrString> {
@@ -308,7 +134,7 @@ impl<'a> Reader<'a, '_> {
             Node::Num(n) => match n.as_i64() {
                 Some(i) => IntOrString::Int(i),
                 None => {
-                    self.error(
+                    self.error_raw(
                         v.line,
                         "replicas",
                         format!(": {n} is not an integer or percent"),
@@ -318,7 +144,7 @@ impl<'a> Reader<'a, '_> {
             },
             Node::Str(s) => IntOrString::Str(s.clone()),
             other => {
-                self.error(
+                self.error_raw(
                     v.line,
                     "replicas",
                     format!(
@@ -332,11 +158,11 @@ impl<'a> Reader<'a, '_> {
         match intstr::lenient_parts(&value) {
             Ok((n, _)) if n >= 0 => Some(value),
             Ok(_) => {
-                self.error(v.line, "replicas", format!(": {value} is negative"));
+                self.error_raw(v.line, "replicas", format!(": {value} is negative"));
                 None
             }
             Err(_) => {
-                self.error(
+                self.error_raw(
                     v.line,
                     "replicas",
                     format!(": {value} is not an integer or percent"),
@@ -427,6 +253,7 @@ pub(crate) fn parse_rollout_trait(
     let mut r = Reader {
         path,
         prefix: &prefix,
+        sep: " ",
         field: field.clone(),
         rel: String::new(),
         node,
@@ -451,7 +278,7 @@ pub(crate) fn parse_rollout_trait(
         r.error(
             *line,
             "rolloutStrategy",
-            format!(" must be IncreaseFirst or DecreaseFirst, got {s:?}"),
+            format!("must be IncreaseFirst or DecreaseFirst, got {s:?}"),
         );
     }
     let mut rollout_batches = Vec::new();
@@ -535,20 +362,74 @@ fn names_or_none<'a>(names: impl Iterator<Item = &'a str>) -> String {
 
 /// A parsed AppRollout, before its app revisions are resolved.
 pub(crate) struct ParsedAppRollout {
-    info: AppRolloutInfo,
+    pub info: AppRolloutInfo,
     target_line: u32,
     source_line: u32,
     /// `componentList` entries with their lines.
     list: Vec<(String, u32)>,
 }
 
-/// Parses and validates an AppRollout document (`name` is its `metadata.name`).
+/// An AppRollout whose fields are read (types and ranges) but whose plan KubeVela's admission
+/// webhooks have not seen yet ([`admit_rollout_plan`]).
+pub(crate) struct ReadAppRollout<'a> {
+    pub parsed: ParsedAppRollout,
+    /// `spec.rolloutPlan`.
+    pub plan_node: &'a Located,
+    /// `AppRollout "<name>": `.
+    pub prefix: String,
+}
+
+/// Parses and validates an AppRollout document (`name` is its `metadata.name`): its fields,
+/// then KubeVela's admission of its plan.
 pub(crate) fn parse_app_rollout(
     path: &str,
     doc: &Located,
     name: &str,
     sink: &mut Sink,
 ) -> Option<ParsedAppRollout> {
+    let mut read = read_app_rollout(path, doc, name, sink)?;
+    admit_rollout_plan(
+        path,
+        &read.prefix,
+        &mut read.parsed.info.plan,
+        read.plan_node,
+        sink,
+    )
+    .then_some(read.parsed)
+}
+
+/// KubeVela's admission webhooks on a rollout plan: the defaulting webhook
+/// (`DefaultRolloutBatches`: `numBatches` and `targetSize` without batches hand out the size),
+/// then the validating one (`ValidateCreate`), whose error is reported at its field. Returns
+/// whether the plan is admitted.
+pub(crate) fn admit_rollout_plan(
+    path: &str,
+    prefix: &str,
+    plan: &mut RolloutPlan,
+    plan_node: &Located,
+    sink: &mut Sink,
+) -> bool {
+    kubevela::default_plan(plan);
+    match kubevela::validate_plan(plan) {
+        Ok(()) => true,
+        Err(e) => {
+            let (key, line) = plan_error_place(&e, plan_node);
+            sink.error(
+                RenderError::new(path, line, format!("{prefix}{e}"))
+                    .with_field(format!("spec.rolloutPlan.{key}")),
+            );
+            false
+        }
+    }
+}
+
+/// Reads an AppRollout document's fields; see [`parse_app_rollout`].
+pub(crate) fn read_app_rollout<'a>(
+    path: &str,
+    doc: &'a Located,
+    name: &str,
+    sink: &mut Sink,
+) -> Option<ReadAppRollout<'a>> {
     let prefix = format!("AppRollout \"{name}\": ");
     let spec = match doc.get("spec") {
         Some(s) if matches!(s.node, Node::Map(_)) => s,
@@ -569,6 +450,7 @@ pub(crate) fn parse_app_rollout(
     let mut r = Reader {
         path,
         prefix: &prefix,
+        sep: " ",
         field: "spec".to_owned(),
         rel: String::new(),
         node: Some(spec),
@@ -601,7 +483,7 @@ pub(crate) fn parse_app_rollout(
             r.error(
                 p.line,
                 "rolloutPlan",
-                format!(" must be a mapping, got {}", p.node.type_name()),
+                format!("must be a mapping, got {}", p.node.type_name()),
             );
             None
         }
@@ -619,18 +501,11 @@ pub(crate) fn parse_app_rollout(
     if !r.ok {
         return None;
     }
-    let (mut plan, plan_node) = (plan?, plan_node?);
+    let (plan, _) = (plan?, plan_node?);
     let (target, target_line) = target?;
-    kubevela::default_plan(&mut plan);
-    if let Err(e) = kubevela::validate_plan(&plan) {
-        let (key, line) = plan_error_place(&e, plan_node);
-        sink.error(
-            RenderError::new(path, line, format!("{prefix}{e}"))
-                .with_field(format!("spec.rolloutPlan.{key}")),
-        );
-        return None;
-    }
-    Some(ParsedAppRollout {
+    // The same node, borrowed from the document rather than from the reader.
+    let plan_node = spec.get("rolloutPlan")?;
+    let parsed = ParsedAppRollout {
         info: AppRolloutInfo {
             name: name.to_owned(),
             source_app_revision: source.as_ref().map(|(s, _)| s.clone()),
@@ -646,7 +521,49 @@ pub(crate) fn parse_app_rollout(
         target_line,
         source_line: source.map_or(spec.line, |(_, l)| l),
         list,
+    };
+    Some(ReadAppRollout {
+        parsed,
+        plan_node,
+        prefix,
     })
+}
+
+/// Reads a KubeVela `rolloutPlan` mapping (types and ranges) as the AppRollout's is read:
+/// `field` is its dotted field (`spec.rolloutPlan`), messages start with `prefix`.
+pub(crate) fn read_rollout_plan(
+    path: &str,
+    prefix: &str,
+    field: &str,
+    node: &Located,
+    sink: &mut Sink,
+) -> Option<RolloutPlan> {
+    if !matches!(node.node, Node::Map(_)) {
+        sink.error(
+            RenderError::new(
+                path,
+                node.line,
+                format!(
+                    "{prefix}rolloutPlan must be a mapping, got {}",
+                    node.node.type_name()
+                ),
+            )
+            .with_field(field),
+        );
+        return None;
+    }
+    let mut r = Reader {
+        path,
+        prefix,
+        sep: " ",
+        field: field.to_owned(),
+        rel: String::new(),
+        node: Some(node),
+        line: node.line,
+        sink,
+        ok: true,
+    };
+    read_plan(&mut r)
 }
 
 /// Reads `spec.rolloutPlan` (types and ranges; KubeVela's rules are checked after).

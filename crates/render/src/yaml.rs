@@ -13,6 +13,9 @@ use serde_saphyr::{MessageFormatter, Spanned};
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Located {
     pub line: u32,
+    /// The line of the key this node is the value of (`steps:` for the list under it); the
+    /// node's own line for documents and list items.
+    pub key_line: u32,
     pub node: Node,
 }
 
@@ -84,6 +87,7 @@ impl<'de> Deserialize<'de> for Located {
         let line = u32::try_from(spanned.referenced.line()).unwrap_or(u32::MAX);
         Ok(Located {
             line,
+            key_line: line,
             node: spanned.value,
         })
     }
@@ -156,8 +160,11 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
         let mut entries: Vec<(String, Located)> = Vec::new();
-        while let Some(key) = map.next_key::<Key>()? {
-            let value = map.next_value::<Located>()?;
+        while let Some(key) = map.next_key::<Spanned<Key>>()? {
+            let key_line = u32::try_from(key.referenced.line()).unwrap_or(u32::MAX);
+            let key = key.value;
+            let mut value = map.next_value::<Located>()?;
+            value.key_line = key_line;
             // Duplicate keys are rejected by the parser; keep the last one if not.
             if let Some(slot) = entries.iter_mut().find(|(k, _)| *k == key.0) {
                 slot.1 = value;
@@ -256,6 +263,53 @@ mod tests {
         assert_eq!(b.get("c").expect("c").line, 3);
         assert_eq!(docs[1].line, 6);
         assert_eq!(docs[1].get("x").expect("x").line, 6);
+    }
+
+    #[test]
+    fn key_lines_of_block_values() {
+        let docs = parse_documents(
+            b"kind: X\nspec:\n  steps:\n  - setWeight: 10\n  - pause:\n      duration: 1h\n",
+        )
+        .expect("parses");
+        let steps = docs[0]
+            .get("spec")
+            .and_then(|s| s.get("steps"))
+            .expect("steps");
+        assert_eq!((steps.key_line, steps.line), (3, 4));
+        let Node::Seq(items) = &steps.node else {
+            panic!("not a list")
+        };
+        assert_eq!((items[0].key_line, items[0].line), (4, 4));
+        let pause = items[1].get("pause").expect("pause");
+        assert_eq!((pause.key_line, pause.line), (5, 6));
+        assert_eq!(pause.get("duration").expect("duration").key_line, 6);
+    }
+
+    #[test]
+    fn scalars_keep_their_types_and_yaml_1_2_booleans() {
+        let docs = parse_documents(b"a: 50%\nb: 10\nc: \"10\"\nd: 1h\ne:\nf: true\ng: no\n")
+            .expect("parses");
+        let d = &docs[0];
+        let get = |k: &str| d.get(k).map(|v| v.node.clone());
+        assert_eq!(get("a"), Some(Node::Str("50%".into())));
+        assert_eq!(get("b"), Some(Node::Num(10.into())));
+        assert_eq!(get("c"), Some(Node::Str("10".into())));
+        assert_eq!(get("d"), Some(Node::Str("1h".into())));
+        assert_eq!(get("e"), Some(Node::Null));
+        assert_eq!(get("f"), Some(Node::Bool(true)));
+        assert_eq!(get("g"), Some(Node::Str("no".into())));
+    }
+
+    #[test]
+    fn empty_documents_are_dropped() {
+        let docs = parse_documents(b"---\na: 1\n---\n---\nb: 2\n").expect("parses");
+        assert_eq!(docs.len(), 2);
+    }
+
+    #[test]
+    fn duplicate_keys_are_rejected() {
+        let err = parse_documents(b"a: 1\nb: 2\na: 3\n").expect_err("duplicate");
+        assert!(err.line >= 1, "{err:?}");
     }
 
     #[test]

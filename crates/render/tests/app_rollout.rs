@@ -329,7 +329,13 @@ fn app_rollout_errors_table() {
         (
             "no batches",
             "  targetAppRevisionName: shop-v1\n  rolloutPlan:\n    rolloutStrategy: IncreaseFirst\n".into(),
-            "a/rollout.yaml:8: AppRollout \"r\": rolloutBatches: the rollout plan has no batch (rolloutBatches is required)",
+            "a/rollout.yaml:8: AppRollout \"r\": rolloutBatches: the rollout plan has no batch (rolloutBatches is required, unless numBatches and targetSize hand the size out)",
+            "spec.rolloutPlan.rolloutBatches",
+        ),
+        (
+            "numBatches without targetSize hands nothing out",
+            "  targetAppRevisionName: shop-v1\n  rolloutPlan:\n    numBatches: 2\n".into(),
+            "a/rollout.yaml:8: AppRollout \"r\": rolloutBatches: the rollout plan has no batch (rolloutBatches is required, unless numBatches and targetSize hand the size out)",
             "spec.rolloutPlan.rolloutBatches",
         ),
         (

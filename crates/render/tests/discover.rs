@@ -76,6 +76,26 @@ fn discover_table() {
             ],
         ),
         ("repository root", vec!["."], vec![pair("root", "")]),
+        (
+            "a trailing double star matches the directory itself too",
+            vec!["apps/**"],
+            vec![
+                pair("apps", "apps"),
+                pair("api", "apps/api"),
+                pair("base", "apps/api/base"),
+                pair("web", "apps/web"),
+            ],
+        ),
+        (
+            "alternatives",
+            vec!["apps/{web,api}"],
+            vec![pair("api", "apps/api"), pair("web", "apps/web")],
+        ),
+        (
+            "a pattern that does not compile finds nothing",
+            vec!["apps/[web"],
+            vec![],
+        ),
         ("missing dir", vec!["nothing"], vec![]),
         (
             "several roots",

@@ -1,9 +1,13 @@
-//! `plan_from_yaml` on the seed examples; the numbers are the ones the seed transcripts show
+//! `plan_document` on the seed examples; the numbers are the ones the seed transcripts show
 //! (seed 000 TARGET/UPGRADED columns and Deployment sizes, seed 002's 10%/15% examples), or
-//! follow from ROLLOUT-SEMANTICS.md where the seed shows no counts.
+//! follow from ROLLOUT-SEMANTICS.md where the seed shows no counts. (The table and JSON printing
+//! is the CLI's: `tests/plan_cli.rs` of the root package.)
 
-use rollgit_core::plan::{Flavor, Pause, PlanError, PlanOptions, plan_from_yaml};
-use serde_json::json;
+use rollgit_render::plan::{Flavor, Pause, Plan, PlanError, PlanOptions, plan_document};
+
+fn plan_from_yaml(text: &str, opts: &PlanOptions) -> Result<Plan, PlanError> {
+    plan_document("spec.yaml", text.as_bytes(), opts)
+}
 
 /// (new, old, weight, pause) per step.
 type Row = (i64, i64, Option<i64>, Option<Pause>);
@@ -29,7 +33,7 @@ fn seed_plans() {
     let cases = [
         Case {
             name: "seed000 first release 2+3 ends at TARGET 5 UPGRADED 5",
-            yaml: include_str!("fixtures/seed000_trait_first.yaml"),
+            yaml: include_str!("fixtures/plan/seed000_trait_first.yaml"),
             opts: NONE,
             flavor: Flavor::KubeVela,
             replicas: 5,
@@ -38,7 +42,7 @@ fn seed_plans() {
         },
         Case {
             name: "seed000 batchPartition 0 stops at v1 3/3 and v2 2/2",
-            yaml: include_str!("fixtures/seed000_trait_partition.yaml"),
+            yaml: include_str!("fixtures/plan/seed000_trait_partition.yaml"),
             opts: NONE,
             flavor: Flavor::KubeVela,
             replicas: 5,
@@ -47,7 +51,7 @@ fn seed_plans() {
         },
         Case {
             name: "seed000 scale 5 to 7 is one batch of 2",
-            yaml: include_str!("fixtures/seed000_trait_scale_up.yaml"),
+            yaml: include_str!("fixtures/plan/seed000_trait_scale_up.yaml"),
             opts: PlanOptions {
                 replicas: None,
                 from_replicas: Some(5),
@@ -59,7 +63,7 @@ fn seed_plans() {
         },
         Case {
             name: "seed000 scale 7 down to 5 is one batch of 2",
-            yaml: include_str!("fixtures/seed000_trait_scale_down.yaml"),
+            yaml: include_str!("fixtures/plan/seed000_trait_scale_down.yaml"),
             opts: PlanOptions {
                 replicas: None,
                 from_replicas: Some(7),
@@ -71,7 +75,7 @@ fn seed_plans() {
         },
         Case {
             name: "seed000 cloneset component 2+3",
-            yaml: include_str!("fixtures/seed000_cloneset.yaml"),
+            yaml: include_str!("fixtures/plan/seed000_cloneset.yaml"),
             opts: NONE,
             flavor: Flavor::KubeVela,
             replicas: 5,
@@ -80,7 +84,7 @@ fn seed_plans() {
         },
         Case {
             name: "seed001 AppRollout 1/50%/50% of 5 with batchPartition 1",
-            yaml: include_str!("fixtures/seed001_approllout_partition.yaml"),
+            yaml: include_str!("fixtures/plan/seed001_approllout_partition.yaml"),
             opts: NONE,
             flavor: Flavor::KubeVela,
             replicas: 5,
@@ -89,7 +93,7 @@ fn seed_plans() {
         },
         Case {
             name: "seed001 AppRollout 10%/40%/50% of 5 rounds each batch up",
-            yaml: include_str!("fixtures/seed001_approllout_v1.yaml"),
+            yaml: include_str!("fixtures/plan/seed001_approllout_v1.yaml"),
             opts: NONE,
             flavor: Flavor::KubeVela,
             replicas: 5,
@@ -98,7 +102,7 @@ fn seed_plans() {
         },
         Case {
             name: "seed001 AppRollout 1/2/2",
-            yaml: include_str!("fixtures/seed001_approllout_v2.yaml"),
+            yaml: include_str!("fixtures/plan/seed001_approllout_v2.yaml"),
             opts: NONE,
             flavor: Flavor::KubeVela,
             replicas: 5,
@@ -107,7 +111,7 @@ fn seed_plans() {
         },
         Case {
             name: "seed001 --replicas 10 overrides the component size; a percent last batch absorbs",
-            yaml: include_str!("fixtures/seed001_approllout_partition.yaml"),
+            yaml: include_str!("fixtures/plan/seed001_approllout_partition.yaml"),
             opts: PlanOptions {
                 replicas: Some(10),
                 from_replicas: None,
@@ -119,7 +123,7 @@ fn seed_plans() {
         },
         Case {
             name: "seed002 canary: 10% of 10 is 1 new and 9 old",
-            yaml: include_str!("fixtures/seed002_argo_canary.yaml"),
+            yaml: include_str!("fixtures/plan/seed002_argo_canary.yaml"),
             opts: NONE,
             flavor: Flavor::Argo,
             replicas: 10,
@@ -133,7 +137,7 @@ fn seed_plans() {
         },
         Case {
             name: "seed002 pauses: 15% of 10 is 2 new and 9 old; 10=10s, 10m=600, 10h=36000",
-            yaml: include_str!("fixtures/seed002_argo_pauses.yaml"),
+            yaml: include_str!("fixtures/plan/seed002_argo_pauses.yaml"),
             opts: NONE,
             flavor: Flavor::Argo,
             replicas: 10,
@@ -149,7 +153,7 @@ fn seed_plans() {
         },
         Case {
             name: "seed002 setCanaryScale: 90% of traffic to 1 canary pod, then match, then 3",
-            yaml: include_str!("fixtures/seed002_argo_canary_scale.yaml"),
+            yaml: include_str!("fixtures/plan/seed002_argo_canary_scale.yaml"),
             opts: NONE,
             flavor: Flavor::Argo,
             replicas: 10,
@@ -164,7 +168,7 @@ fn seed_plans() {
         },
         Case {
             name: "seed002 dynamicStableScale shrinks the stable with the weight",
-            yaml: include_str!("fixtures/seed002_argo_dynamic_stable.yaml"),
+            yaml: include_str!("fixtures/plan/seed002_argo_dynamic_stable.yaml"),
             opts: NONE,
             flavor: Flavor::Argo,
             replicas: 4,
@@ -177,7 +181,7 @@ fn seed_plans() {
         },
         Case {
             name: "seed004 ingress example with --replicas 4 (Deployment partition, 50% of 4)",
-            yaml: include_str!("fixtures/seed004_kruise_ingress.yaml"),
+            yaml: include_str!("fixtures/plan/seed004_kruise_ingress.yaml"),
             opts: PlanOptions {
                 replicas: Some(4),
                 from_replicas: None,
@@ -193,7 +197,7 @@ fn seed_plans() {
         },
         Case {
             name: "seed004 batch example with its Deployment of 5: 50% of 5 is 3",
-            yaml: include_str!("fixtures/seed004_kruise_batches.yaml"),
+            yaml: include_str!("fixtures/plan/seed004_kruise_batches.yaml"),
             opts: NONE,
             flavor: Flavor::Kruise,
             replicas: 5,
@@ -206,7 +210,7 @@ fn seed_plans() {
         },
         Case {
             name: "kruise v1beta1 CloneSet of 10 with traffic",
-            yaml: include_str!("fixtures/kruise_v1beta1_cloneset.yaml"),
+            yaml: include_str!("fixtures/plan/kruise_v1beta1_cloneset.yaml"),
             opts: NONE,
             flavor: Flavor::Kruise,
             replicas: 10,
@@ -240,73 +244,12 @@ fn seed_plans() {
     }
 }
 
-#[test]
-fn seed002_json_is_exact() {
-    let plan =
-        plan_from_yaml(include_str!("fixtures/seed002_argo_canary.yaml"), &NONE).expect("valid");
-    assert_eq!(
-        plan.to_json(),
-        json!({
-            "flavor": "argo", "replicas": 10, "maxSurge": 3, "maxUnavailable": 0,
-            "steps": [
-                {"index": 0, "new": 1, "old": 9, "weight": 10, "pause": null},
-                {"index": 1, "new": 1, "old": 9, "weight": 10, "pause": 3600},
-                {"index": 2, "new": 2, "old": 8, "weight": 20, "pause": null},
-                {"index": 3, "new": 2, "old": 8, "weight": 20, "pause": "manual"},
-            ]
-        })
-    );
-    let j = plan.to_json();
-    let keys: Vec<&String> = j.as_object().expect("object").keys().collect();
-    assert_eq!(
-        keys,
-        ["flavor", "replicas", "maxSurge", "maxUnavailable", "steps"]
-    );
-}
-
-#[test]
-fn seed000_json_has_null_fenceposts_and_weights() {
-    let plan = plan_from_yaml(include_str!("fixtures/seed000_trait_partition.yaml"), &NONE)
-        .expect("valid");
-    assert_eq!(
-        plan.to_json(),
-        json!({
-            "flavor": "kubevela", "replicas": 5, "maxSurge": null, "maxUnavailable": null,
-            "steps": [
-                {"index": 0, "new": 2, "old": 3, "weight": null, "pause": "manual"},
-                {"index": 1, "new": 5, "old": 0, "weight": null, "pause": null},
-            ]
-        })
-    );
-}
-
-#[test]
-fn table_output_lists_every_step() {
-    let plan =
-        plan_from_yaml(include_str!("fixtures/seed002_argo_canary.yaml"), &NONE).expect("valid");
-    let t = plan.render_table();
-    let lines: Vec<&str> = t.lines().collect();
-    assert_eq!(lines.len(), 2 + 4, "{t}");
-    assert!(
-        lines[0].contains("argo") && lines[0].contains("maxSurge: 3"),
-        "{t}"
-    );
-    let header: Vec<&str> = lines[1].split_whitespace().collect();
-    assert_eq!(header, ["STEP", "NEW", "OLD", "WEIGHT", "PAUSE"]);
-    let cells: Vec<Vec<&str>> = lines[2..]
-        .iter()
-        .map(|l| l.split_whitespace().collect())
-        .collect();
-    assert_eq!(cells[1], ["1", "1", "9", "10%", "3600s"]);
-    assert_eq!(cells[3], ["3", "2", "8", "20%", "manual"]);
-}
-
-fn line_of(text: &str, needle: &str) -> u64 {
+fn line_of(text: &str, needle: &str) -> u32 {
     let idx = text
         .lines()
         .position(|l| l.contains(needle))
         .expect("needle present");
-    idx as u64 + 1
+    u32::try_from(idx + 1).expect("small file")
 }
 
 #[test]
@@ -321,21 +264,21 @@ fn invalid_specs_name_the_rule_and_line() {
     let cases = [
         Bad {
             name: "kubevela thirds of 10 sum to 12",
-            yaml: include_str!("fixtures/kubevela_bad_thirds.yaml"),
+            yaml: include_str!("fixtures/plan/kubevela_bad_thirds.yaml"),
             opts: NONE,
             line_of: "rolloutBatches:",
             message: "kubevela: rolloutBatches: sum of all batches except the last (12) must be less than the total size (10)",
         },
         Bad {
             name: "argo has no d unit",
-            yaml: include_str!("fixtures/argo_bad_pause.yaml"),
+            yaml: include_str!("fixtures/plan/argo_bad_pause.yaml"),
             opts: NONE,
-            line_of: "- pause:",
+            line_of: "duration: 1d",
             message: "argo: steps[1].pause.duration: Duration needs to be greater than 0",
         },
         Bad {
             name: "kruise partition-percent-limit with traffic (v1beta1)",
-            yaml: include_str!("fixtures/kruise_v1beta1_bad_limit.yaml"),
+            yaml: include_str!("fixtures/plan/kruise_v1beta1_bad_limit.yaml"),
             opts: PlanOptions {
                 replicas: Some(10),
                 from_replicas: None,
@@ -345,7 +288,7 @@ fn invalid_specs_name_the_rule_and_line() {
         },
         Bad {
             name: "seed000 partition plan does not add up to a bigger --replicas",
-            yaml: include_str!("fixtures/seed000_trait_first.yaml"),
+            yaml: include_str!("fixtures/plan/seed000_trait_first.yaml"),
             opts: PlanOptions {
                 replicas: Some(6),
                 from_replicas: None,
@@ -356,7 +299,10 @@ fn invalid_specs_name_the_rule_and_line() {
     ];
     for c in cases {
         let err = plan_from_yaml(c.yaml, &c.opts).expect_err(c.name);
-        assert!(err.to_string().starts_with(c.message), "{}: {err}", c.name);
+        let [e] = err.errors() else {
+            panic!("{}: one error expected: {err}", c.name)
+        };
+        assert!(e.message.starts_with(c.message), "{}: {err}", c.name);
         assert_eq!(
             err.line(),
             Some(line_of(c.yaml, c.line_of)),
@@ -368,16 +314,27 @@ fn invalid_specs_name_the_rule_and_line() {
 
 #[test]
 fn kruise_without_workload_needs_replicas() {
-    let err = plan_from_yaml(include_str!("fixtures/seed004_kruise_ingress.yaml"), &NONE)
-        .expect_err("no workload");
-    assert!(matches!(err, PlanError::UnknownReplicas(_)), "{err}");
+    let err = plan_from_yaml(
+        include_str!("fixtures/plan/seed004_kruise_ingress.yaml"),
+        &NONE,
+    )
+    .expect_err("no workload");
+    assert!(matches!(err, PlanError::UnknownReplicas { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "spec.yaml: Deployment echoserver: the replica count is unknown; put the workload in the file or pass --replicas"
+    );
 }
 
 #[test]
 fn yaml_errors_carry_a_line() {
     let err = plan_from_yaml("kind: Rollout\nspec: [1,\n", &NONE).expect_err("bad yaml");
-    assert!(matches!(err, PlanError::Yaml(_)));
+    assert!(matches!(err, PlanError::Invalid(_)));
     assert!(err.line().is_some(), "{err:?}");
+    assert!(
+        err.errors()[0].message.starts_with("invalid YAML: "),
+        "{err}"
+    );
 }
 
 #[test]
@@ -385,33 +342,23 @@ fn field_type_errors_carry_line_and_field() {
     let y = "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nspec:\n  replicas: 3\n  strategy:\n    canary:\n      steps:\n      - setWeight: ten\n";
     let err = plan_from_yaml(y, &NONE).expect_err("bad field");
     assert_eq!(err.line(), Some(8));
-    assert!(
-        err.to_string()
-            .starts_with("steps[0].setWeight: must be an integer"),
-        "{err}"
+    assert_eq!(
+        err.to_string(),
+        "spec.yaml:8: argo: steps[0].setWeight: must be an integer, got \"ten\""
+    );
+    assert_eq!(
+        err.errors()[0].field.as_deref(),
+        Some("spec.strategy.canary.steps[0].setWeight")
     );
 }
 
 #[test]
 fn no_rollout_in_file() {
     let err = plan_from_yaml("apiVersion: v1\nkind: ConfigMap\n", &NONE).expect_err("none");
-    assert_eq!(err, PlanError::NoRollout);
-}
-
-#[test]
-fn table_for_kruise_shows_dashes_for_missing_values() {
-    let plan =
-        plan_from_yaml(include_str!("fixtures/seed004_kruise_batches.yaml"), &NONE).expect("valid");
-    let t = plan.render_table();
-    let rows: Vec<Vec<&str>> = t
-        .lines()
-        .skip(2)
-        .map(|l| l.split_whitespace().collect())
-        .collect();
-    assert_eq!(rows[0], ["0", "1", "4", "-", "manual"], "{t}");
-    assert_eq!(rows[2], ["2", "5", "0", "100%", "-"], "{t}");
-    assert!(
-        t.starts_with("flavor: kruise  replicas: 5  maxSurge: -  maxUnavailable: -\n"),
-        "{t}"
+    assert_eq!(
+        err,
+        PlanError::NoRollout {
+            path: "spec.yaml".into()
+        }
     );
 }
