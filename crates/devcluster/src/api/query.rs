@@ -2,6 +2,7 @@
 //! `continue` tokens for paged lists.
 
 use crate::error::ApiError;
+use crate::resources::ResourceType;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{Entry, ObjKey};
 use axum::http::{HeaderMap, header};
@@ -65,10 +66,13 @@ impl Query {
     }
 }
 
-/// Whether the object stored under `key` is selected by both selectors.
+/// Whether the object stored under `key` is selected by both selectors. Fields are those of
+/// the object as `rt` serves it (an Event stored through `events.k8s.io/v1` has
+/// `involvedObject` when listed as a core `v1` Event, as in kube-apiserver).
 pub(super) fn matches(
     label: &LabelSelector,
     field: &FieldSelector,
+    rt: &ResourceType,
     key: &ObjKey,
     e: &Entry,
 ) -> bool {
@@ -81,7 +85,9 @@ pub(super) fn matches(
     if field.metadata_only() {
         field.matches_meta(&key.namespace, &key.name)
     } else {
-        field.matches(&e.value())
+        let mut v = e.value();
+        crate::convert::to_version(rt, &mut v);
+        field.matches(&v)
     }
 }
 

@@ -104,7 +104,7 @@ impl Ctx {
         let mut items: Vec<&(ObjKey, Entry)> = Vec::new();
         let mut continue_token = None;
         for item in &entries {
-            if !matches(&label, &field, &item.0, &item.1) {
+            if !matches(&label, &field, &self.rt, &item.0, &item.1) {
                 continue;
             }
             if limit > 0 && items.len() == limit {

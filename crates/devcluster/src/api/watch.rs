@@ -42,11 +42,12 @@ impl Ctx {
         let label_live = label.clone();
         let filter = {
             let gr = gr.clone();
+            let rt = this.rt.clone();
             move |key: &ObjKey, e: &Entry| -> bool {
                 key.gr == gr
                     && ns.as_ref().is_none_or(|n| *n == key.namespace)
                     && want_name.as_ref().is_none_or(|n| *n == key.name)
-                    && matches(&label, &field, key, e)
+                    && matches(&label, &field, &rt, key, e)
             }
         };
         let mut initial: Vec<(EventType, Entry)> = Vec::new();

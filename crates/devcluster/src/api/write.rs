@@ -589,7 +589,7 @@ impl Ctx {
         let (_, entries) = self.srv.store.list(&self.rt.storage_key(), ns, None);
         let mut deleted = Vec::new();
         for (key, e) in &entries {
-            if !matches(&label, &field, key, e) {
+            if !matches(&label, &field, &self.rt, key, e) {
                 continue;
             }
             let ctx = Ctx {
