@@ -164,7 +164,7 @@ async fn wait_all_succeeded(client: &kube::Client, names: &[String], revision: &
     let api: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
         "default",
-        &rollgit::rollout::rollout_resource(),
+        &kube::core::ApiResource::erase::<rollgit::k8s::Rollout>(&()),
     );
     let mut stream = watcher(api, watcher::Config::default()).boxed();
     let mut done: BTreeMap<String, bool> = names.iter().map(|n| (n.clone(), false)).collect();

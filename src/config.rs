@@ -225,6 +225,33 @@ pub struct Cluster {
     pub context: Option<String>,
 }
 
+impl Repo {
+    /// The source stage's view of this repository (with its credentials).
+    pub fn source_spec(&self) -> rollgit_source::RepoSpec {
+        let mut spec = rollgit_source::RepoSpec::new(self.url.clone(), self.branch.clone());
+        spec.credentials = self.credentials.as_ref().map(|(user, secret)| match user {
+            Some(u) => rollgit_source::Credentials::UserPassword {
+                username: u.clone(),
+                password: secret.expose().to_string(),
+            },
+            None => rollgit_source::Credentials::Token(secret.expose().to_string()),
+        });
+        spec
+    }
+}
+
+impl Cluster {
+    /// A client for this cluster.
+    pub async fn client(&self) -> Result<kube::Client, crate::k8s::ClientError> {
+        crate::k8s::client_for(
+            &self.name,
+            self.kubeconfig.as_deref(),
+            self.context.as_deref(),
+        )
+        .await
+    }
+}
+
 /// The resolved configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -238,9 +265,71 @@ pub struct Config {
     pub state_dir: PathBuf,
 }
 
-/// Parses `30s`, `5m`, `1h30m`, `500ms`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| format!("invalid duration {s:?}: {e}"))
+pub use rollgit_syntax::parse_duration;
+
+/// The default progress deadline of a rollout batch.
+pub const DEFAULT_PROGRESS_DEADLINE: Duration = Duration::from_secs(600);
+/// The default poll interval.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
+/// The default state directory.
+pub const DEFAULT_STATE_DIR: &str = ".rollgit";
+
+/// What the command line says where `rollgit.yaml` is not used: one repository and one
+/// cluster. [`Flags::resolve`] validates it exactly as a configuration file.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    /// The repository's name (default: the last segment of its URL).
+    pub repo_name: Option<String>,
+    /// Repository URL or local path.
+    pub repo: Option<String>,
+    /// Branch.
+    pub branch: Option<String>,
+    /// App directories or globs.
+    pub paths: Vec<String>,
+    /// Poll interval.
+    pub interval: Option<String>,
+    /// Default namespace.
+    pub namespace: Option<String>,
+    /// Progress deadline of a rollout batch.
+    pub progress_deadline: Option<String>,
+    /// Kubeconfig of the cluster.
+    pub kubeconfig: Option<PathBuf>,
+    /// Context in the kubeconfig.
+    pub context: Option<String>,
+    /// Address of the webhook/metrics server.
+    pub listen: Option<String>,
+    /// State directory.
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Flags {
+    /// The configuration these flags describe (errors name the flag's field as `flags:
+    /// repos[0].interval: ...`).
+    pub fn resolve(self) -> Result<Config, ConfigError> {
+        RawConfig {
+            repos: vec![RawRepo {
+                name: self.repo_name,
+                url: self.repo,
+                branch: self.branch,
+                paths: self.paths,
+                interval: self.interval,
+                namespace: self.namespace,
+                ..Default::default()
+            }],
+            clusters: vec![RawCluster {
+                name: Some("default".into()),
+                kubeconfig: self.kubeconfig,
+                context: self.context,
+            }],
+            sync: RawSync {
+                progress_deadline: self.progress_deadline,
+                ..Default::default()
+            },
+            listen: self.listen,
+            state_dir: self.state_dir,
+        }
+        .resolve("flags")
+    }
 }
 
 fn read_secret_file(path: &Path) -> Result<String, String> {
@@ -331,7 +420,7 @@ impl RawConfig {
                 .filter(|u| !u.trim().is_empty())
                 .ok_or_else(|| invalid(f("url"), "required".into()))?;
             let name = r.name.unwrap_or_else(|| repo_name(&url));
-            if !rollgit_render::is_dns1123_label(&name) {
+            if !rollgit_syntax::is_dns1123_label(&name) {
                 return Err(invalid(
                     f("name"),
                     format!("{name:?} must be a DNS-1123 label (lower-case letters, digits, '-')"),
@@ -345,13 +434,13 @@ impl RawConfig {
             }
             let interval = match r.interval {
                 Some(s) => parse_duration(&s).map_err(|m| invalid(f("interval"), m))?,
-                None => Duration::from_secs(30),
+                None => DEFAULT_INTERVAL,
             };
             if interval < Duration::from_millis(100) {
                 return Err(invalid(f("interval"), "must be at least 100ms".into()));
             }
             let namespace = r.namespace.unwrap_or_else(|| "default".into());
-            if !rollgit_render::is_dns1123_label(&namespace) {
+            if !rollgit_syntax::is_dns1123_label(&namespace) {
                 return Err(invalid(
                     f("namespace"),
                     format!("{namespace:?} is not a valid namespace name"),
@@ -418,7 +507,7 @@ impl RawConfig {
                 .as_ref()
                 .or(self.sync.progress_deadline.as_ref())
             {
-                None => crate::rollout::DEFAULT_PROGRESS_DEADLINE,
+                None => DEFAULT_PROGRESS_DEADLINE,
                 Some(d) => match parse_duration(d) {
                     Ok(d) if d >= Duration::from_secs(1) => d,
                     Ok(_) => {
@@ -467,7 +556,9 @@ impl RawConfig {
             repos,
             clusters,
             listen,
-            state_dir: self.state_dir.unwrap_or_else(|| PathBuf::from(".rollgit")),
+            state_dir: self
+                .state_dir
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
         })
     }
 }

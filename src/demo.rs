@@ -1,7 +1,6 @@
 //! The demo repository `rollgit up` creates from `examples-repo/` (embedded in the binary, so
 //! `up` works from any directory).
 
-use anyhow::Context;
 use std::path::Path;
 use std::process::Command;
 
@@ -34,7 +33,25 @@ pub const FILES: &[(&str, &str)] = &[
     ),
 ];
 
-fn git(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
+/// Errors of creating the demo repository.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// A file could not be written.
+    #[error("writing {path}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `git` could not be run.
+    #[error("running git (is it installed?)")]
+    Spawn(#[source] std::io::Error),
+    /// `git` failed.
+    #[error("git {args}: {stderr}")]
+    Git { args: String, stderr: String },
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<(), DemoError> {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -46,29 +63,34 @@ fn git(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
         ])
         .args(args)
         .output()
-        .context("running git (is it installed?)")?;
-    anyhow::ensure!(
-        out.status.success(),
-        "git {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
+        .map_err(DemoError::Spawn)?;
+    if !out.status.success() {
+        return Err(DemoError::Git {
+            args: args.join(" "),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
     Ok(())
 }
 
 /// Creates the demo repository at `dir` with one commit, unless it already exists.
 /// Returns whether it was created.
-pub fn ensure_repo(dir: &Path) -> anyhow::Result<bool> {
+pub fn ensure_repo(dir: &Path) -> Result<bool, DemoError> {
     if dir.join(".git").exists() {
         return Ok(false);
     }
     for (path, content) in FILES {
         let p = dir.join(path);
         if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating {}", parent.display()))?;
+            std::fs::create_dir_all(parent).map_err(|source| DemoError::Write {
+                path: parent.display().to_string(),
+                source,
+            })?;
         }
-        std::fs::write(&p, content).with_context(|| format!("writing {}", p.display()))?;
+        std::fs::write(&p, content).map_err(|source| DemoError::Write {
+            path: p.display().to_string(),
+            source,
+        })?;
     }
     git(dir, &["init", "-q", "-b", "main"])?;
     // rollgit writes rollbacks (git revert commits) back to the branch it follows; for a

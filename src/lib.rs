@@ -1,19 +1,106 @@
 //! rollgit: a GitOps reconciler. Git is the source of truth: rollgit follows repositories,
-//! renders what it finds, applies it with server-side apply, corrects drift and records status
-//! in the cluster. The pipeline stages are modules: `source` and `render` are crates
-//! (`rollgit-source`, `rollgit-render`); [`apply`] applies and records status; [`daemon`] runs
-//! the loop; [`api`] serves webhooks and metrics.
+//! renders what it finds, applies it with server-side apply, runs batched rollouts, corrects
+//! drift and records status (and every rollback) where it survives a restart.
+//!
+//! The pipeline, one module (or crate) per stage, imports pointing one way (down):
+//!
+//! ```text
+//! source ──► render ──► plan ──► apply ──► rollout ──► record
+//! (crate)    (crate)    plan/    apply/    rollout/    record/
+//! ```
+//!
+//! * [`k8s`], [`clock`], [`metrics`]: the lowest layer every stage uses;
+//! * [`config`]: the configuration, validated once;
+//! * [`plan`], [`apply`], [`rollout`], [`record`]: the stages of the shell;
+//! * [`daemon`]: wiring, and the per-repository worker;
+//! * [`api`]: the HTTP surface (webhooks, health, metrics);
+//! * [`demo`]: the demo repository `rollgit up` follows;
+//! * the commands are the binary's (`src/cli/`), at the edge: no stage uses them.
+//!
+//! See `ARCHITECTURE.md` for where a change belongs.
 
 pub mod api;
 pub mod apply;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod demo;
-pub mod diff;
-pub mod history;
-pub mod kubeclient;
+pub mod k8s;
 pub mod metrics;
 pub mod plan;
 pub mod record;
 pub mod rollout;
-pub mod rollout_cli;
+
+use std::time::Duration;
+
+/// How a failed operation is retried: the one vocabulary of the daemon's and the
+/// controllers' retry policies. Ordered from the most to the least urgent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ErrorClass {
+    /// Retrying later may succeed: retry with a capped exponential backoff.
+    Transient,
+    /// Look again after this delay (something is on its way).
+    Requeue(Duration),
+    /// Retrying the same input fails the same way: wait for a change (a new commit, an edit).
+    Terminal,
+}
+
+impl ErrorClass {
+    /// The class of a Kubernetes API error: a request the server refuses as invalid (400,
+    /// 413, 415, 422) is terminal; anything else (transport, 5xx, 404 of something on its
+    /// way, 409 conflicts, 429, permissions an admin may grant) is transient.
+    pub fn of_kube(e: &kube::Error) -> Self {
+        match e {
+            kube::Error::Api(s) if matches!(s.code, 400 | 413 | 415 | 422) => ErrorClass::Terminal,
+            kube::Error::SerdeError(_) => ErrorClass::Terminal,
+            _ => ErrorClass::Transient,
+        }
+    }
+}
+
+/// An error with its whole chain of causes, `outer: cause: root cause`, as logs and messages
+/// show it.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn an_error_is_shown_with_its_causes() {
+        let e = Outer(std::io::Error::other("root cause"));
+        assert_eq!(error_chain(&e), "outer: root cause");
+    }
+
+    #[test]
+    fn kube_errors_are_classed_by_status_code() {
+        let api = |code: u16| {
+            kube::Error::Api(Box::new(
+                kube::core::Status::failure("x", "Invalid").with_code(code),
+            ))
+        };
+        assert_eq!(ErrorClass::of_kube(&api(422)), ErrorClass::Terminal);
+        assert_eq!(ErrorClass::of_kube(&api(400)), ErrorClass::Terminal);
+        assert_eq!(ErrorClass::of_kube(&api(409)), ErrorClass::Transient);
+        assert_eq!(ErrorClass::of_kube(&api(503)), ErrorClass::Transient);
+        assert_eq!(ErrorClass::of_kube(&api(404)), ErrorClass::Transient);
+        assert!(ErrorClass::Transient < ErrorClass::Requeue(Duration::from_secs(1)));
+        assert!(ErrorClass::Requeue(Duration::from_secs(1)) < ErrorClass::Terminal);
+    }
+}

@@ -7,9 +7,10 @@ use common::{TestCluster, WAIT, table_columns};
 use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::wait::await_condition;
-use rollgit::apply::{
-    self, AppStatus, Applier, ComponentStatus, Health, HealthStatus, Inventory, ObjRef, Phase,
-};
+use rollgit::apply::{self, Applier, Health, HealthStatus};
+use rollgit::k8s::crds::{AppSource, ApplicationSpec, ComponentStatus, Phase};
+use rollgit::k8s::{APP_LABEL, Inventory, MANAGED_BY_LABEL, ObjRef};
+use rollgit::record::status::{self as app_status, AppStatus};
 use serde_json::{Value, json};
 
 fn namespace(name: &str) -> Value {
@@ -148,8 +149,8 @@ async fn apply_orders_crds_first_detects_noops_and_changes_and_prunes() {
             "--show-managed-fields",
         ])
         .await;
-    assert_eq!(d["metadata"]["labels"][apply::MANAGED_BY_LABEL], "rollgit");
-    assert_eq!(d["metadata"]["labels"][apply::APP_LABEL], "shop");
+    assert_eq!(d["metadata"]["labels"][MANAGED_BY_LABEL], "rollgit");
+    assert_eq!(d["metadata"]["labels"][APP_LABEL], "shop");
     let managers: Vec<&str> = d["metadata"]["managedFields"]
         .as_array()
         .expect("managedFields")
@@ -353,9 +354,22 @@ fn app_status(components: Vec<ComponentStatus>, health: Health) -> AppStatus {
 async fn kubectl_get_app_prints_the_seed_columns() {
     let tc = TestCluster::start_api_only().await;
     let client = tc.client().await;
-    apply::ensure_crds(&client).await.expect("CRDs installed");
-    apply::ensure_crds(&client).await.expect("idempotent");
-    let spec = json!({"source": {"repo": "demo", "url": "file:///demo", "branch": "main", "path": "apps/rollout"}});
+    rollgit::k8s::crds::ensure_crds(&client)
+        .await
+        .expect("CRDs installed");
+    rollgit::k8s::crds::ensure_crds(&client)
+        .await
+        .expect("idempotent");
+    let spec = ApplicationSpec {
+        source: AppSource {
+            repo: "demo".into(),
+            url: "file:///demo".into(),
+            branch: "main".into(),
+            path: "apps/rollout".into(),
+        },
+        app: String::new(),
+    };
+    let now = k8s_openapi::jiff::Timestamp::now();
 
     let webservice = vec![ComponentStatus {
         name: "express-server".into(),
@@ -366,9 +380,16 @@ async fn kubectl_get_app_prints_the_seed_columns() {
         message: String::new(),
     }];
     let status = app_status(webservice, Health::healthy());
-    let wrote = apply::write_status(&client, "default", "rollout-trait-test", &spec, &status)
-        .await
-        .expect("status written");
+    let wrote = app_status::write_status(
+        &client,
+        "default",
+        "rollout-trait-test",
+        &spec,
+        &status,
+        now,
+    )
+    .await
+    .expect("status written");
     assert!(wrote);
     let plain = app_status(
         Vec::new(),
@@ -377,7 +398,7 @@ async fn kubectl_get_app_prints_the_seed_columns() {
             message: "Deployment.apps default/web: 1 of 3 updated replicas".into(),
         },
     );
-    apply::write_status(&client, "default", "plain", &spec, &plain)
+    app_status::write_status(&client, "default", "plain", &spec, &plain, now)
         .await
         .expect("status written");
 
@@ -427,9 +448,16 @@ async fn kubectl_get_app_prints_the_seed_columns() {
 
     // The same status again writes nothing.
     let before = tc.store_state();
-    let wrote = apply::write_status(&client, "default", "rollout-trait-test", &spec, &status)
-        .await
-        .expect("status written");
+    let wrote = app_status::write_status(
+        &client,
+        "default",
+        "rollout-trait-test",
+        &spec,
+        &status,
+        now,
+    )
+    .await
+    .expect("status written");
     assert!(!wrote);
     assert_eq!(tc.store_state().0, before.0, "no write");
 
@@ -453,9 +481,16 @@ async fn kubectl_get_app_prints_the_seed_columns() {
         &["apps/rollout/app.yaml:7: did not find expected key".into()],
         &status.inventory,
     );
-    apply::write_status(&client, "default", "rollout-trait-test", &spec, &rejected)
-        .await
-        .expect("status written");
+    app_status::write_status(
+        &client,
+        "default",
+        "rollout-trait-test",
+        &spec,
+        &rejected,
+        now,
+    )
+    .await
+    .expect("status written");
     let app = tc
         .kubectl_json(&["get", "app", "rollout-trait-test", "-o", "json"])
         .await;
@@ -472,10 +507,10 @@ async fn kubectl_get_app_prints_the_seed_columns() {
     let rows = table_columns(&tc.kubectl_ok(&["get", "app", "rollout-trait-test"]).await);
     assert_eq!(rows[1][3], "failed");
 
-    apply::delete_status(&client, "default", "rollout-trait-test")
+    app_status::delete_status(&client, "default", "rollout-trait-test")
         .await
         .expect("deleted");
-    apply::delete_status(&client, "default", "rollout-trait-test")
+    app_status::delete_status(&client, "default", "rollout-trait-test")
         .await
         .expect("missing is fine");
 }

@@ -7,7 +7,8 @@
 mod common;
 
 use common::rollouts::{
-    remote_file, remote_log, wait_rollout, wait_succeeded, webservice_with_rollout,
+    pass_the_deadline, remote_file, remote_log, wait_batch_started, wait_rollout, wait_succeeded,
+    webservice_with_rollout,
 };
 use common::world::{GitRepo, World, wait_for};
 use common::{TestCluster, WAIT, table_columns};
@@ -18,6 +19,7 @@ use kube::runtime::watcher;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// `kubectl get rollout NAME`: header and the row.
 async fn rollout_row(c: &TestCluster, name: &str) -> (Vec<String>, Vec<String>) {
@@ -532,6 +534,7 @@ async fn a_failing_image_fails_the_rollout_and_rolls_back_in_batches() {
         "web broken",
     )
     .await;
+    pass_the_deadline(&w, "web", "web-v2", Duration::from_secs(3)).await;
     let s = wait_rollout(&w, "web", "rolled back after the deadline", |s| {
         s["rollingState"] == "rolloutFailed" && s["rollback"]["done"] == true
     })
@@ -740,7 +743,7 @@ async fn killing_rollgit_mid_rollout_resumes_without_redoing_or_skipping_a_batch
     .await;
     let client = cluster.client().await;
     // Installed by the daemon too; here first so the test can watch Rollouts from the start.
-    rollgit::apply::status::ensure_crds(&client)
+    rollgit::k8s::crds::ensure_crds(&client)
         .await
         .expect("CRDs install");
     let state = tempfile::tempdir().expect("state dir");
@@ -774,7 +777,7 @@ spec:
     let ro: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
         "default",
-        &rollgit::rollout::rollout_resource(),
+        &kube::core::ApiResource::erase::<rollgit::k8s::Rollout>(&()),
     );
     wait_for(
         &ro,
@@ -894,16 +897,14 @@ async fn a_rollback_is_recorded_as_a_git_revert_and_git_and_the_cluster_agree() 
     let bad_commit = w
         .push("apps/shop/app.yaml", &bad, "web: broken build")
         .await;
-    wait_rollout(&w, "web", "rolling out the broken build", |s| {
-        s["targetRevision"] == "web-v2"
-    })
-    .await;
+    wait_batch_started(&w, "web", "web-v2").await;
     // Another commit (another app) lands while the bad one is rolling out.
     w.git.write(
         "apps/other/cm.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\ndata:\n  a: \"2\"\n",
     );
     let other_commit = w.git.commit_and_push("other: a=2").await;
+    w.clock.advance(Duration::from_secs(4));
 
     // The rollback is written to Git as a revert of the bad commit, on top of the other one.
     let s = wait_rollout(&w, "web", "rollback recorded in Git", |s| {
@@ -974,16 +975,14 @@ async fn a_conflicting_revert_is_not_pushed_and_the_app_is_stalled() {
         "web: broken build",
     )
     .await;
-    wait_rollout(&w, "web", "rolling out the broken build", |s| {
-        s["targetRevision"] == "web-v2"
-    })
-    .await;
+    wait_batch_started(&w, "web", "web-v2").await;
     // Someone edits the same line before the failure (not synced yet): the revert conflicts.
     w.git.write(
         "apps/shop/app.yaml",
         &webservice_with_rollout("registry.example/web:broken # still broken", "3s"),
     );
     let head = w.git.commit_and_push("web: comment").await;
+    w.clock.advance(Duration::from_secs(4));
     let s = wait_rollout(&w, "web", "revert conflict recorded", |s| {
         s["record"]["state"] == "Stalled"
     })
@@ -1164,6 +1163,13 @@ async fn the_demo_repository_gets_the_revert_of_a_failed_image_in_its_working_tr
         .write(path, &good.replace("podinfo:4.0.3", "podinfo:broken"));
     w.git.commit("express-server: a broken image").await;
     w.trigger();
+    pass_the_deadline(
+        &w,
+        "express-server",
+        "express-server-v2",
+        Duration::from_secs(3),
+    )
+    .await;
     let s = wait_rollout(&w, "express-server", "the rollback written to Git", |s| {
         s["record"]["state"] == "Reverted"
     })

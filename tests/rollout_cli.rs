@@ -8,10 +8,10 @@ mod common;
 
 use common::{TestCluster, WAIT, table_columns};
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
-use rollgit::rollout::{
-    BatchSpec, PlanSpec, RolloutSpec, WorkloadRef, rollout_resource, status_of,
-};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use rollgit::k8s::Rollout;
+use rollgit::k8s::crds::{BatchSpec, PlanSpec, RolloutSpec, WorkloadRef};
+use rollgit::rollout::status_of;
 use rollgit_core::batch::{Condition, State};
 use rollgit_core::intstr::IntOrString;
 use rollgit_core::kubevela::{BatchRollingState, RollingState};
@@ -79,8 +79,8 @@ fn spec(component: &str, batches: &[i64], partition: Option<i64>, size: i64) -> 
     }
 }
 
-fn api(tc_client: &kube::Client, ns: &str) -> Api<DynamicObject> {
-    Api::namespaced_with(tc_client.clone(), ns, &rollout_resource())
+fn api(tc_client: &kube::Client, ns: &str) -> Api<Rollout> {
+    Api::namespaced(tc_client.clone(), ns)
 }
 
 /// Creates (server-side applies) the Rollout of `spec` in `ns`; returns its generation.
@@ -89,7 +89,13 @@ async fn create(client: &kube::Client, ns: &str, spec: &RolloutSpec) -> i64 {
         .patch(
             &spec.component,
             &PatchParams::apply("rollgit-test").force(),
-            &Patch::Apply(&spec.object(ns)),
+            &Patch::Apply(&json!({
+                "apiVersion": "rollgit.dev/v1alpha1",
+                "kind": "Rollout",
+                "metadata": {"name": spec.component, "namespace": ns,
+                    "labels": {"rollgit.dev/app": spec.app}},
+                "spec": spec,
+            })),
         )
         .await
         .expect("apply the Rollout");
@@ -161,7 +167,7 @@ fn failed(component: &str) -> State {
 async fn cluster() -> (TestCluster, kube::Client) {
     let tc = TestCluster::start_api_only().await;
     let client = tc.client().await;
-    rollgit::apply::status::ensure_crds(&client)
+    rollgit::k8s::crds::ensure_crds(&client)
         .await
         .expect("rollgit's CRDs install");
     (tc, client)

@@ -158,10 +158,10 @@ fn rollout(obj: &Value) -> Health {
     let record = &obj["status"]["record"];
     if record["state"] == "Stalled" {
         let message = record["message"].as_str().unwrap_or_default();
-        return Health::degraded(if message.contains(super::status::STALLED) {
+        return Health::degraded(if message.contains(crate::k8s::STALLED) {
             message.to_string()
         } else {
-            format!("{}{message}", super::status::STALLED)
+            format!("{}{message}", crate::k8s::STALLED)
         });
     }
     let state = obj["status"]["rollingState"].as_str().unwrap_or("");

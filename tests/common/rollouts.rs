@@ -4,13 +4,14 @@
 use super::world::{GitRepo, World, wait_for};
 use kube::api::{Api, DynamicObject};
 use serde_json::Value;
+use std::time::Duration;
 
 /// The `rollouts.rollgit.dev` of the world's `default` namespace.
 pub fn rollouts(w: &World) -> Api<DynamicObject> {
     Api::namespaced_with(
         w.client.clone(),
         "default",
-        &rollgit::rollout::rollout_resource(),
+        &kube::core::ApiResource::erase::<rollgit::k8s::Rollout>(&()),
     )
 }
 
@@ -40,6 +41,30 @@ pub async fn wait_succeeded(w: &World, name: &str, target: &str, size: i64) -> V
             && s["upgradedReadyReplicas"] == size
     })
     .await
+}
+
+/// Waits until Rollout `name` rolls a batch of `target` out (its batch clock started).
+pub async fn wait_batch_started(w: &World, name: &str, target: &str) {
+    wait_rollout(w, name, &format!("a batch of {target} started"), |s| {
+        s["targetRevision"] == target
+            && s["rollingState"] == "rollingInBatches"
+            && s["batchStartedAt"].is_string()
+    })
+    .await;
+}
+
+/// Lets the progress deadline of the batch Rollout `name` rolls out of `target` pass: waits
+/// until the batch started and its Deployment (`target`) has all its pods, then moves the
+/// daemon's clock past `deadline` (the test drives time instead of waiting it out).
+pub async fn pass_the_deadline(w: &World, name: &str, target: &str, deadline: Duration) {
+    wait_batch_started(w, name, target).await;
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = w.api();
+    wait_for(&deployments, target, "its pods created", |d| {
+        d.and_then(|d| Some((d.spec.as_ref()?.replicas?, d.status.as_ref()?.replicas?)))
+            .is_some_and(|(want, have)| want > 0 && have >= want)
+    })
+    .await;
+    w.clock.advance(deadline + Duration::from_secs(1));
 }
 
 /// App `shop`: component `web` (webservice, `image`) rolled out to 4 pods in batches of 2 and 2,

@@ -6,8 +6,9 @@ use futures::StreamExt;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::wait::await_condition;
 use kube::runtime::{WatchStreamExt, watcher};
+use rollgit::api::Triggers;
+use rollgit::clock::ManualClock;
 use rollgit::config::{RawCluster, RawConfig, RawRepo, RawWebhook};
-use rollgit::daemon::Triggers;
 use rollgit::metrics::Metrics;
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -150,12 +151,16 @@ impl GitRepo {
 
 /// One scenario's world: a dev cluster, a repository, and the daemon following it.
 pub struct World {
+    /// First, so it stops before the repository and cluster it follows go.
+    pub daemon: rollgit::daemon::Running,
     pub cluster: TestCluster,
     pub client: kube::Client,
     pub git: GitRepo,
     pub repo: String,
     pub triggers: Triggers,
     pub metrics: Arc<Metrics>,
+    /// The daemon's clock: it stands still until a test moves it ([`World::advance`]).
+    pub clock: ManualClock,
     pub _state: tempfile::TempDir,
 }
 
@@ -182,7 +187,9 @@ impl World {
         repo_tweak: impl FnOnce(&mut RawRepo),
     ) -> Self {
         let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("rollgit=info"))
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "rollgit=debug,rollgit_source=debug",
+            ))
             .try_init();
         let cluster = TestCluster::start_with(|c| {
             c.simulation.ready_delay = Duration::from_millis(150);
@@ -219,16 +226,25 @@ impl World {
         .resolve("test")
         .expect("the test configuration is valid");
         let metrics = Arc::new(Metrics::new());
-        let triggers = rollgit::daemon::start(&config, metrics.clone())
-            .await
-            .expect("the daemon starts");
+        let clock = ManualClock::starting_now();
+        let daemon = rollgit::daemon::start(
+            &config,
+            rollgit::daemon::Options {
+                metrics: metrics.clone(),
+                clock: Arc::new(clock.clone()),
+            },
+        )
+        .await
+        .expect("the daemon starts");
         Self {
             cluster,
             client,
             git,
             repo,
-            triggers,
+            triggers: daemon.triggers.clone(),
             metrics,
+            clock,
+            daemon,
             _state: state,
         }
     }
@@ -267,7 +283,7 @@ impl World {
         Api::namespaced_with(
             self.client.clone(),
             "default",
-            &rollgit::apply::status::application_resource(),
+            &rollgit::record::status::application_resource(),
         )
     }
 

@@ -2,7 +2,7 @@
 //! `/metrics`. Webhooks are hints: a verified delivery triggers a fetch from the remote; the
 //! payload is never trusted. A missing or bad signature gets 401 and triggers nothing.
 
-use crate::daemon::Triggers;
+use crate::config::Secret;
 use crate::metrics::Metrics;
 use axum::Router;
 use axum::body::Bytes;
@@ -10,8 +10,30 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use rollgit_source::Trigger;
 use rollgit_source::webhook::{self, Provider};
+use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// What the HTTP surface reaches: each repository's trigger and webhook secret, by name.
+#[derive(Clone, Default)]
+pub struct Triggers {
+    /// Repo name → (trigger, webhook secret).
+    pub repos: Arc<BTreeMap<String, (Trigger, Option<Secret>)>>,
+}
+
+impl Triggers {
+    /// Asks the worker of `repo` to fetch now; false when there is no such repository.
+    pub fn notify(&self, repo: &str) -> bool {
+        match self.repos.get(repo) {
+            Some((t, _)) => {
+                t.notify();
+                true
+            }
+            None => false,
+        }
+    }
+}
 
 #[derive(Clone)]
 struct AppState {

@@ -1,65 +1,26 @@
-//! The status resource: one `applications.rollgit.dev` (`Application`, short names `app`,
-//! `rga`) per app, in the app's namespace, whose `kubectl get app` columns are those of seed
-//! 000: NAME COMPONENT TYPE PHASE HEALTHY STATUS AGE.
+//! The app's status object: one `applications.rollgit.dev` Application per app, in the app's
+//! namespace, whose `kubectl get app` columns are those of seed 000 (NAME COMPONENT TYPE PHASE
+//! HEALTHY STATUS AGE).
 //!
-//! [`write_status`] server-side applies the object (spec: the app's source) only when its spec
-//! differs, and patches `/status` only when the status differs from the live one. Condition
-//! `lastTransitionTime`s change only when a condition's status changes, and nothing else in
-//! the status depends on the clock, so an unchanged app causes no write (no hot loops).
+//! [`write_status`] server-side applies the object (its spec: the app's source) only when the
+//! spec differs, and patches `/status` only when the status differs from the live one.
+//! Condition `lastTransitionTime`s change only when a condition's status changes, and nothing
+//! else in the status depends on the clock, so an unchanged app causes no write (no hot loops).
 
-use super::{ApplyReport, FIELD_MANAGER, Health, Inventory, MANAGED_BY_LABEL, ObjRef};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::Client;
+use crate::apply::{ApplyReport, Health};
+use crate::k8s::crds::{ApplicationSpec, ApplicationStatus, ComponentStatus, Condition, Phase};
+use crate::k8s::{Application, FIELD_MANAGER, Inventory, MANAGED_BY, MANAGED_BY_LABEL, ObjRef};
+use k8s_openapi::jiff::Timestamp;
+use kube::Resource;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
-use kube::core::{ApiResource, GroupVersionKind};
-use kube::runtime::wait::{await_condition, conditions};
+use kube::core::ApiResource;
 use rollgit_render::Rendered;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use std::time::Duration;
 use tracing::{debug, info};
-
-/// The CRD of the status resource, as YAML (also `deploy/crds/applications.rollgit.dev.yaml`).
-pub const APPLICATION_CRD_YAML: &str =
-    include_str!("../../deploy/crds/applications.rollgit.dev.yaml");
-/// The CRD's name.
-pub const APPLICATION_CRD_NAME: &str = "applications.rollgit.dev";
-/// Group of the status resource.
-pub const GROUP: &str = "rollgit.dev";
-/// Version of the status resource.
-pub const VERSION: &str = "v1alpha1";
-/// Kind of the status resource.
-pub const KIND: &str = "Application";
-/// How long [`ensure_crds`] waits for the CRD to be Established.
-pub const CRD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Errors of the status writer.
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {
-    /// The built-in CRD YAML does not parse (a bug).
-    #[error("parsing the built-in CRD {crd}")]
-    ParseCrd {
-        crd: &'static str,
-        #[source]
-        source: Box<serde_saphyr::Error>,
-    },
-    /// Applying the CRD failed.
-    #[error("applying CRD {crd}")]
-    ApplyCrd {
-        crd: &'static str,
-        #[source]
-        source: kube::Error,
-    },
-    /// The CRD did not become Established in time.
-    #[error("CRD {crd} not Established within {}s", CRD_TIMEOUT.as_secs())]
-    CrdNotEstablished { crd: &'static str },
-    /// Watching the CRD failed.
-    #[error("waiting for CRD {crd} to be Established")]
-    WaitCrd {
-        crd: &'static str,
-        #[source]
-        source: kube::runtime::wait::Error,
-    },
     /// Reading the Application failed.
     #[error("reading Application {namespace}/{app}")]
     Read {
@@ -67,6 +28,13 @@ pub enum StatusError {
         app: String,
         #[source]
         source: kube::Error,
+    },
+    /// The Application's status does not parse (edited by hand, or by another tool).
+    #[error("the status of Application {namespace}/{app} does not parse: {message}")]
+    Parse {
+        namespace: String,
+        app: String,
+        message: String,
     },
     /// Applying the Application's spec failed.
     #[error("applying Application {namespace}/{app}")]
@@ -92,90 +60,31 @@ pub enum StatusError {
         #[source]
         source: kube::Error,
     },
-    /// Serializing the status failed (a bug).
-    #[error("serializing the status of Application {app}")]
-    Serialize {
-        app: String,
-        #[source]
-        source: serde_json::Error,
-    },
 }
 
-/// An app's phase, named as KubeVela's `status.status` where one applies (ROLLOUT-SEMANTICS
-/// C.5); `failed` is rollgit's own (KubeVela has no phase for a commit that failed to render
-/// or apply).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Phase {
-    /// Seen, nothing done yet.
-    Starting,
-    /// Rendering a new commit.
-    Rendering,
-    /// Applying, or a rollout in progress.
-    RunningWorkflow,
-    /// Applied and healthy.
-    Running,
-    /// Applied, not (yet) healthy.
-    Unhealthy,
-    /// The last commit was rejected (render) or failed to apply.
-    Failed,
-    /// Being deleted.
-    Deleting,
-    /// Waiting for a person: a rollback could not be written to Git (the revert conflicts).
-    Stalled,
-}
-
-impl Phase {
-    /// The phase's text in the status (`running`, `runningWorkflow`, ...).
-    pub fn as_str(self) -> &'static str {
+impl StatusError {
+    /// How a caller retries it.
+    pub fn class(&self) -> crate::ErrorClass {
         match self {
-            Self::Starting => "starting",
-            Self::Rendering => "rendering",
-            Self::RunningWorkflow => "runningWorkflow",
-            Self::Running => "running",
-            Self::Unhealthy => "unhealthy",
-            Self::Failed => "failed",
-            Self::Deleting => "deleting",
-            Self::Stalled => "stalled",
-        }
-    }
-
-    /// `running` when healthy, `stalled` when an object says it waits for a person
-    /// (its health message holds [`STALLED`]), `unhealthy` otherwise.
-    pub fn from_health(h: &Health) -> Self {
-        if h.is_healthy() {
-            Self::Running
-        } else if h.message.contains(STALLED) {
-            Self::Stalled
-        } else {
-            Self::Unhealthy
+            StatusError::Read { source, .. }
+            | StatusError::ApplySpec { source, .. }
+            | StatusError::PatchStatus { source, .. }
+            | StatusError::Delete { source, .. } => crate::ErrorClass::of_kube(source),
+            StatusError::Parse { .. } => crate::ErrorClass::Terminal,
         }
     }
 }
 
-/// How a health message says that an object waits for a person (see [`Phase::Stalled`]).
-pub const STALLED: &str = "Stalled: ";
-
-/// One component of an app, with its revision.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ComponentStatus {
-    /// Component name.
-    pub name: String,
-    /// Component type (`webservice`, `worker`, `cloneset`, ...).
-    #[serde(rename = "type")]
-    pub type_: String,
-    /// Current revision name (`express-server-v2`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revision: Option<String>,
-    /// Current revision number.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revision_number: Option<u64>,
-    /// Whether the component's workload is healthy.
-    pub healthy: bool,
-    /// Why not, in a few words (empty when healthy).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub message: String,
+/// `running` when healthy, `stalled` when an object says it waits for a person (its health
+/// message holds [`crate::k8s::STALLED`]), `unhealthy` otherwise.
+pub fn phase_from_health(h: &Health) -> Phase {
+    if h.is_healthy() {
+        Phase::Running
+    } else if h.message.contains(crate::k8s::STALLED) {
+        Phase::Stalled
+    } else {
+        Phase::Unhealthy
+    }
 }
 
 /// Everything [`write_status`] records for an app. The daemon builds it each pass; the same
@@ -208,56 +117,19 @@ pub struct AppStatus {
     pub drift_corrections: u64,
 }
 
-/// The status object as stored (conditions without times; times are merged in from the live
-/// object by [`desired_status`]).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct StatusBody<'a> {
-    phase: &'static str,
-    healthy: bool,
-    message: &'a str,
-    component: &'a str,
-    component_type: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_applied_commit: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_attempted_commit: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    publish_version: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    content_hash: Option<&'a str>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    last_error: &'a [String],
-    conditions: Vec<Value>,
-    #[serde(skip_serializing_if = "<[ComponentStatus]>::is_empty")]
-    components: &'a [ComponentStatus],
-    inventory: &'a Inventory,
-    #[serde(skip_serializing_if = "is_zero")]
-    drift_corrections: u64,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
-/// Status keys [`record_drift`] owns, kept by [`write_status`].
-const DRIFT_KEYS: &[&str] = &["lastDriftCorrection"];
-
-fn condition(type_: &str, ok: bool, reason: &str, message: &str) -> Value {
-    let mut c = json!({
-        "type": type_,
-        "status": if ok { "True" } else { "False" },
-        "reason": reason,
-    });
-    if !message.is_empty() {
-        c["message"] = json!(message);
+fn condition(type_: &str, ok: bool, reason: &str, message: &str) -> Condition {
+    Condition {
+        type_: type_.into(),
+        status: if ok { "True" } else { "False" }.into(),
+        reason: reason.into(),
+        message: message.into(),
+        last_transition_time: None,
     }
-    c
 }
 
 /// The conditions of a status: `Ready` (from health) and `Synced` (from the commits and
 /// errors), without `lastTransitionTime`.
-fn conditions_of(s: &AppStatus) -> Vec<Value> {
+fn conditions_of(s: &AppStatus) -> Vec<Condition> {
     let ready = condition(
         "Ready",
         s.health.is_healthy(),
@@ -275,121 +147,93 @@ fn conditions_of(s: &AppStatus) -> Vec<Value> {
 }
 
 /// The status to store, with each condition's `lastTransitionTime` kept from `live` when its
-/// status did not change, and `now` otherwise.
-fn desired_status(
+/// status did not change, and `now` otherwise; the drift fields [`record_drift`] owns are
+/// kept from `live`.
+pub fn desired_status(
     s: &AppStatus,
-    live: Option<&Value>,
+    live: Option<&ApplicationStatus>,
     now: &str,
-) -> Result<Value, serde_json::Error> {
+) -> ApplicationStatus {
     let (component, component_type) = s
         .components
         .first()
         .map_or(("-", "-"), |c| (c.name.as_str(), c.type_.as_str()));
-    let mut conds = conditions_of(s);
-    for c in &mut conds {
-        let prev = live
-            .and_then(|l| l["conditions"].as_array())
-            .and_then(|cs| cs.iter().find(|p| p["type"] == c["type"]));
-        let time = match prev {
-            Some(p) if p["status"] == c["status"] && p["lastTransitionTime"].is_string() => {
-                p["lastTransitionTime"].clone()
+    let mut conditions = conditions_of(s);
+    for c in &mut conditions {
+        let prev = live.and_then(|l| l.conditions.iter().find(|p| p.type_ == c.type_));
+        c.last_transition_time = match prev {
+            Some(p) if p.status == c.status && p.last_transition_time.is_some() => {
+                p.last_transition_time.clone()
             }
-            _ => json!(now),
+            _ => Some(now.to_string()),
         };
-        c["lastTransitionTime"] = time;
     }
-    serde_json::to_value(StatusBody {
-        phase: s.phase.as_str(),
+    ApplicationStatus {
+        phase: s.phase,
         healthy: s.health.is_healthy(),
-        message: &s.message,
-        component,
-        component_type,
-        last_applied_commit: s.last_applied_commit.as_deref(),
-        last_attempted_commit: s.last_attempted_commit.as_deref(),
-        publish_version: s.publish_version.as_deref(),
-        content_hash: s.content_hash.as_deref(),
-        last_error: &s.last_error,
-        conditions: conds,
-        components: &s.components,
-        inventory: &s.inventory,
+        message: s.message.clone(),
+        component: component.into(),
+        component_type: component_type.into(),
+        last_applied_commit: s.last_applied_commit.clone(),
+        last_attempted_commit: s.last_attempted_commit.clone(),
+        publish_version: s.publish_version.clone(),
+        content_hash: s.content_hash.clone(),
+        last_error: s.last_error.clone(),
+        conditions,
+        components: s.components.clone(),
+        inventory: s.inventory.clone(),
         drift_corrections: s.drift_corrections,
-    })
-}
-
-/// The CRD of the status resource.
-pub fn application_crd() -> Result<CustomResourceDefinition, StatusError> {
-    parse_crd(APPLICATION_CRD_NAME, APPLICATION_CRD_YAML)
-}
-
-fn parse_crd(crd: &'static str, yaml: &str) -> Result<CustomResourceDefinition, StatusError> {
-    serde_saphyr::from_str(yaml).map_err(|source| StatusError::ParseCrd {
-        crd,
-        source: Box::new(source),
-    })
+        last_drift_correction: live
+            .map(|l| l.last_drift_correction.clone())
+            .unwrap_or_default(),
+    }
 }
 
 /// The API resource of `applications.rollgit.dev`.
 pub fn application_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GROUP, VERSION, KIND), "applications")
+    ApiResource::erase::<Application>(&())
 }
 
-/// Installs (server-side applies) rollgit's CRDs (app status, rollouts) and waits, bounded,
-/// until they are Established.
-pub async fn ensure_crds(client: &Client) -> Result<(), StatusError> {
-    for (name, yaml) in [
-        (APPLICATION_CRD_NAME, APPLICATION_CRD_YAML),
-        (
-            crate::rollout::ROLLOUT_CRD_NAME,
-            crate::rollout::ROLLOUT_CRD_YAML,
-        ),
-    ] {
-        ensure_crd(client, name, yaml).await?;
-    }
-    Ok(())
+fn application_api(client: &kube::Client, namespace: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(client.clone(), namespace, &application_resource())
 }
 
-async fn ensure_crd(client: &Client, crd: &'static str, yaml: &str) -> Result<(), StatusError> {
-    let def = parse_crd(crd, yaml)?;
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    api.patch(
-        crd,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&def),
-    )
-    .await
-    .map_err(|source| StatusError::ApplyCrd { crd, source })?;
-    match tokio::time::timeout(
-        CRD_TIMEOUT,
-        await_condition(api, crd, conditions::is_crd_established()),
-    )
-    .await
-    {
-        Ok(Ok(_)) => {
-            debug!("CRD {crd} established");
-            Ok(())
-        }
-        Ok(Err(source)) => Err(StatusError::WaitCrd { crd, source }),
-        Err(_) => Err(StatusError::CrdNotEstablished { crd }),
+/// The Application's status as stored, typed (`None` when it has none).
+fn parse_status(
+    o: &DynamicObject,
+    namespace: &str,
+    app: &str,
+) -> Result<Option<ApplicationStatus>, StatusError> {
+    match o.data.get("status").filter(|s| s.is_object()) {
+        None => Ok(None),
+        Some(v) => serde_json::from_value(v.clone())
+            .map(Some)
+            .map_err(|e| StatusError::Parse {
+                namespace: namespace.into(),
+                app: app.into(),
+                message: e.to_string(),
+            }),
     }
 }
 
-fn now_rfc3339() -> String {
-    let now = k8s_openapi::jiff::Timestamp::now();
-    k8s_openapi::jiff::Timestamp::from_second(now.as_second())
+/// RFC 3339 of `now` in whole seconds.
+pub fn rfc3339(now: Timestamp) -> String {
+    Timestamp::from_second(now.as_second())
         .map(|t| t.to_string())
         .unwrap_or_else(|_| now.to_string())
 }
 
 /// Records `status` in the Application `namespace/app`, creating it when missing. `spec` is
-/// the Application's spec (by convention `{"source": {"repo", "url", "branch", "path"}}`); it
-/// is server-side applied only when it differs from the live one, and `/status` is patched
-/// only when the status differs. Returns `true` when anything was written.
+/// server-side applied only when it differs from the live one, and `/status` is patched only
+/// when the status differs. `now` stamps conditions that change. Returns `true` when anything
+/// was written.
 pub async fn write_status(
-    client: &Client,
+    client: &kube::Client,
     namespace: &str,
     app: &str,
-    spec: &Value,
+    spec: &ApplicationSpec,
     status: &AppStatus,
+    now: Timestamp,
 ) -> Result<bool, StatusError> {
     let api = application_api(client, namespace);
     let live = api.get_opt(app).await.map_err(|source| StatusError::Read {
@@ -398,22 +242,23 @@ pub async fn write_status(
         source,
     })?;
     let mut wrote = false;
+    let spec_value = serde_json::to_value(spec).unwrap_or(Value::Null);
     let labelled = live.as_ref().is_some_and(|l| {
         l.metadata
             .labels
             .as_ref()
             .and_then(|ls| ls.get(MANAGED_BY_LABEL))
-            .is_some_and(|v| v == FIELD_MANAGER)
+            .is_some_and(|v| v == MANAGED_BY)
     });
     let live = match live {
-        Some(l) if l.data.get("spec") == Some(spec) && labelled => l,
+        Some(l) if l.data.get("spec") == Some(&spec_value) && labelled => l,
         _ => {
             let body = json!({
-                "apiVersion": format!("{GROUP}/{VERSION}"),
-                "kind": KIND,
+                "apiVersion": Application::api_version(&()),
+                "kind": Application::kind(&()),
                 "metadata": {"name": app, "namespace": namespace,
-                    "labels": {MANAGED_BY_LABEL: FIELD_MANAGER}},
-                "spec": spec,
+                    "labels": {MANAGED_BY_LABEL: MANAGED_BY}},
+                "spec": spec_value,
             });
             wrote = true;
             api.patch(
@@ -429,31 +274,17 @@ pub async fn write_status(
             })?
         }
     };
-    let live_status = live.data.get("status").filter(|s| s.is_object());
-    let mut desired = desired_status(status, live_status, &now_rfc3339()).map_err(|source| {
-        StatusError::Serialize {
-            app: app.to_string(),
-            source,
-        }
-    })?;
-    // Keep what record_drift wrote.
-    if let (Some(old), Some(new)) = (
-        live_status.and_then(Value::as_object),
-        desired.as_object_mut(),
-    ) {
-        for k in DRIFT_KEYS {
-            if let Some(v) = old.get(*k) {
-                new.insert((*k).to_string(), v.clone());
-            }
-        }
-    }
-    if live_status == Some(&desired) {
+    // A live status that does not parse is replaced whole.
+    let live_status = parse_status(&live, namespace, app).unwrap_or(None);
+    let desired = desired_status(status, live_status.as_ref(), &rfc3339(now));
+    if live_status.as_ref() == Some(&desired) {
         debug!(namespace, app, "status unchanged");
         return Ok(wrote);
     }
+    let desired = serde_json::to_value(&desired).unwrap_or(Value::Null);
     // A merge patch of the whole status; keys no longer present are removed with null.
     let mut patch = desired.as_object().cloned().unwrap_or_default();
-    if let Some(old) = live_status.and_then(Value::as_object) {
+    if let Some(old) = live.data.get("status").and_then(Value::as_object) {
         for k in old.keys() {
             if !patch.contains_key(k) {
                 patch.insert(k.clone(), Value::Null);
@@ -483,56 +314,54 @@ pub async fn write_status(
     Ok(true)
 }
 
-fn application_api(client: &Client, namespace: &str) -> Api<DynamicObject> {
-    Api::namespaced_with(client.clone(), namespace, &application_resource())
-}
-
 /// An ownerReference to the Application `namespace/app`, creating it (phase `starting`) when it
-/// does not exist yet, so that objects rollgit creates for the app (its ControllerRevisions)
-/// show the app as their controller, as KubeVela's do.
+/// does not exist yet, so that objects rollgit creates for the app (its revisions and
+/// Rollouts) show the app as their controller, as KubeVela's do.
 pub async fn application_owner(
-    client: &Client,
+    client: &kube::Client,
     namespace: &str,
     app: &str,
-    spec: &Value,
+    spec: &ApplicationSpec,
+    now: Timestamp,
 ) -> Result<Value, StatusError> {
-    let api = application_api(client, namespace);
-    let existing = api.get_opt(app).await.map_err(|source| StatusError::Read {
-        namespace: namespace.into(),
-        app: app.into(),
-        source,
-    })?;
-    let obj = match existing {
-        Some(o) => o,
-        None => {
-            let starting = AppStatus {
-                phase: Phase::Starting,
-                health: Health::healthy(),
-                message: String::new(),
-                last_applied_commit: None,
-                last_attempted_commit: None,
-                last_error: Vec::new(),
-                inventory: Inventory::default(),
-                publish_version: None,
-                content_hash: None,
-                components: Vec::new(),
-                drift_corrections: 0,
-            };
-            write_status(client, namespace, app, spec, &starting).await?;
-            api.get(app).await.map_err(|source| StatusError::Read {
-                namespace: namespace.into(),
-                app: app.into(),
-                source,
-            })?
-        }
-    };
-    Ok(json!({
-        "apiVersion": format!("{GROUP}/{VERSION}"),
-        "kind": KIND,
-        "name": app,
-        "uid": obj.metadata.uid.unwrap_or_default(),
-        "controller": true,
-        "blockOwnerDeletion": true,
+    if let Some(owner) = existing_owner(client, namespace, app).await? {
+        return Ok(owner);
+    }
+    write_status(client, namespace, app, spec, &AppStatus::starting(), now).await?;
+    existing_owner(client, namespace, app)
+        .await?
+        .ok_or_else(|| StatusError::Read {
+            namespace: namespace.into(),
+            app: app.into(),
+            source: kube::Error::Api(Box::new(
+                kube::core::Status::failure("created but not found", "NotFound").with_code(404),
+            )),
+        })
+}
+
+/// An ownerReference to the Application `namespace/app`, `None` when it does not exist.
+pub async fn existing_owner(
+    client: &kube::Client,
+    namespace: &str,
+    app: &str,
+) -> Result<Option<Value>, StatusError> {
+    let obj = application_api(client, namespace)
+        .get_opt(app)
+        .await
+        .map_err(|source| StatusError::Read {
+            namespace: namespace.into(),
+            app: app.into(),
+            source,
+        })?;
+    Ok(obj.map(|o| {
+        json!({
+            "apiVersion": Application::api_version(&()),
+            "kind": Application::kind(&()),
+            "name": app,
+            "uid": o.metadata.uid.unwrap_or_default(),
+            "controller": true,
+            "blockOwnerDeletion": true,
+        })
     }))
 }
 
@@ -550,35 +379,50 @@ pub struct Recorded {
     pub drift_corrections: u64,
 }
 
-/// Reads [`Recorded`] from the Application `namespace/app` (`None` when it does not exist or
-/// cannot be read).
-pub async fn read_recorded(client: &Client, namespace: &str, app: &str) -> Option<Recorded> {
-    let obj = application_api(client, namespace)
-        .get_opt(app)
-        .await
-        .ok()??;
-    Some(recorded_from_status(&obj.data["status"]))
-}
-
-/// [`Recorded`] from a status object (pure, for tests).
-pub fn recorded_from_status(status: &Value) -> Recorded {
-    let publish = match (
-        status["publishVersion"].as_str(),
-        status["contentHash"].as_str(),
-    ) {
-        (Some(v), Some(h)) => Some((v.to_string(), h.to_string())),
-        _ => None,
-    };
-    Recorded {
-        inventory: serde_json::from_value(status["inventory"].clone()).unwrap_or_default(),
-        publish,
-        last_applied_commit: status["lastAppliedCommit"].as_str().map(str::to_string),
-        drift_corrections: status["driftCorrections"].as_u64().unwrap_or(0),
+impl Recorded {
+    /// What a status records.
+    pub fn from_status(status: &ApplicationStatus) -> Self {
+        let publish = match (&status.publish_version, &status.content_hash) {
+            (Some(v), Some(h)) => Some((v.clone(), h.clone())),
+            _ => None,
+        };
+        Recorded {
+            inventory: status.inventory.clone(),
+            publish,
+            last_applied_commit: status.last_applied_commit.clone(),
+            drift_corrections: status.drift_corrections,
+        }
     }
 }
 
+/// Reads [`Recorded`] from the Application `namespace/app` (`None` when it does not exist or
+/// has no status yet). A status that does not parse is an error: its inventory is what
+/// prune needs.
+pub async fn read_recorded(
+    client: &kube::Client,
+    namespace: &str,
+    app: &str,
+) -> Result<Option<Recorded>, StatusError> {
+    let Some(obj) = application_api(client, namespace)
+        .get_opt(app)
+        .await
+        .map_err(|source| StatusError::Read {
+            namespace: namespace.into(),
+            app: app.into(),
+            source,
+        })?
+    else {
+        return Ok(None);
+    };
+    Ok(parse_status(&obj, namespace, app)?.map(|s| Recorded::from_status(&s)))
+}
+
 /// Deletes the Application `namespace/app` (its app left Git). Missing is fine.
-pub async fn delete_status(client: &Client, namespace: &str, app: &str) -> Result<(), StatusError> {
+pub async fn delete_status(
+    client: &kube::Client,
+    namespace: &str,
+    app: &str,
+) -> Result<(), StatusError> {
     match application_api(client, namespace)
         .delete(app, &DeleteParams::background())
         .await
@@ -596,7 +440,7 @@ pub async fn delete_status(client: &Client, namespace: &str, app: &str) -> Resul
 /// Records drift corrections in the status: `driftCorrections` (the running count) and
 /// `lastDriftCorrection` (the objects corrected last). Idempotent for the same inputs.
 pub async fn record_drift(
-    client: &Client,
+    client: &kube::Client,
     namespace: &str,
     app: &str,
     total: u64,
@@ -620,6 +464,23 @@ fn short(commit: &str) -> &str {
 }
 
 impl AppStatus {
+    /// The status of an app seen, nothing done yet.
+    pub fn starting() -> Self {
+        Self {
+            phase: Phase::Starting,
+            health: Health::healthy(),
+            message: String::new(),
+            last_applied_commit: None,
+            last_attempted_commit: None,
+            last_error: Vec::new(),
+            inventory: Inventory::default(),
+            publish_version: None,
+            content_hash: None,
+            components: Vec::new(),
+            drift_corrections: 0,
+        }
+    }
+
     /// The status after `commit` was rejected (render errors `errors`, `path:line: message`):
     /// phase `failed`, the cluster keeps `last_applied` and `inventory`.
     pub fn rejected(
@@ -705,7 +566,7 @@ impl AppStatus {
             self.phase,
             Phase::Running | Phase::Unhealthy | Phase::Starting
         ) {
-            self.phase = Phase::from_health(&health);
+            self.phase = phase_from_health(&health);
         }
         if self.last_error.is_empty() {
             self.message = health.message.clone();
@@ -718,6 +579,12 @@ impl AppStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn desired_value(s: &AppStatus, live: Option<&Value>, now: &str) -> Value {
+        let live: Option<ApplicationStatus> =
+            live.map(|l| serde_json::from_value(l.clone()).expect("a status"));
+        serde_json::to_value(desired_status(s, live.as_ref(), now)).expect("serializes")
+    }
 
     fn sample() -> AppStatus {
         AppStatus {
@@ -736,29 +603,8 @@ mod tests {
     }
 
     #[test]
-    fn crd_yaml_parses_with_the_seed_columns() {
-        let crd = application_crd().expect("parses");
-        assert_eq!(crd.metadata.name.as_deref(), Some(APPLICATION_CRD_NAME));
-        assert_eq!(
-            crd.spec.names.short_names,
-            Some(vec!["app".into(), "rga".into()])
-        );
-        let cols: Vec<String> = crd.spec.versions[0]
-            .additional_printer_columns
-            .as_ref()
-            .expect("columns")
-            .iter()
-            .map(|c| c.name.clone())
-            .collect();
-        assert_eq!(
-            cols,
-            ["COMPONENT", "TYPE", "PHASE", "HEALTHY", "STATUS", "AGE"]
-        );
-    }
-
-    #[test]
     fn desired_status_for_a_plain_yaml_app() {
-        let s = desired_status(&sample(), None, "2025-01-01T00:00:00Z").expect("serializes");
+        let s = desired_value(&sample(), None, "2025-01-01T00:00:00Z");
         assert_eq!(
             s,
             json!({
@@ -776,15 +622,15 @@ mod tests {
 
     #[test]
     fn transition_times_survive_unless_the_status_flips() {
-        let first = desired_status(&sample(), None, "T1").expect("serializes");
-        let again = desired_status(&sample(), Some(&first), "T2").expect("serializes");
+        let first = desired_value(&sample(), None, "T1");
+        let again = desired_value(&sample(), Some(&first), "T2");
         assert_eq!(first, again, "same status, same times: no write");
 
         let mut failing = sample();
         failing.last_attempted_commit = Some("def456".into());
         failing.last_error = vec!["web.yaml:3: did not find expected key".into()];
         failing.phase = Phase::Failed;
-        let third = desired_status(&failing, Some(&again), "T3").expect("serializes");
+        let third = desired_value(&failing, Some(&again), "T3");
         assert_eq!(third["conditions"][0]["lastTransitionTime"], "T1");
         assert_eq!(
             third["conditions"][1],
@@ -819,7 +665,7 @@ mod tests {
                 message: "0 of 1 updated replicas".into(),
             },
         ];
-        let v = desired_status(&s, None, "T").expect("serializes");
+        let v = desired_value(&s, None, "T");
         assert_eq!(v["component"], "express-server");
         assert_eq!(v["componentType"], "webservice");
         assert_eq!(

@@ -28,39 +28,31 @@
 //!
 //! Health ([`health`]) and the status resource ([`status`]) live in submodules.
 
-// The daemon loop (src/daemon.rs) wires this module in; until then nothing in the binary calls
-// it. The lead removes this allow when wiring.
-
+pub mod discovery;
+pub mod drift;
 pub mod health;
-pub mod inventory;
-pub mod status;
+pub mod order;
+pub mod prune;
 
 pub use health::{Health, HealthStatus, aggregate, health};
-pub use inventory::{Inventory, ObjRef};
-pub use status::{
-    AppStatus, ComponentStatus, Phase, Recorded, StatusError, application_crd, application_owner,
-    delete_status, ensure_crds, read_recorded, record_drift, recorded_from_status, write_status,
-};
 
+use crate::ErrorClass;
+use crate::k8s::{APP_LABEL, FIELD_MANAGER, Inventory, MANAGED_BY, MANAGED_BY_LABEL, ObjRef};
+use discovery::forget_crd_versions;
 use futures::{StreamExt, future};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
-use kube::core::{ApiResource, GroupVersion};
-use kube::discovery::{self, ApiCapabilities, Scope};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::ApiResource;
+use kube::discovery::{ApiCapabilities, Scope};
 use kube::runtime::wait::{await_condition, conditions};
+use order::Phase;
 use serde_json::{Map, Value};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tracing::{debug, info, warn};
 
-/// The one field manager rollgit applies with.
-pub const FIELD_MANAGER: &str = "rollgit";
-/// Label on every applied object: `app.kubernetes.io/managed-by: rollgit`.
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
-/// Label on every applied object naming its app.
-pub const APP_LABEL: &str = "rollgit.dev/app";
 /// Default bound on concurrent requests of one apply.
 pub const DEFAULT_CONCURRENCY: usize = 16;
 /// Default bound on waiting for a CRD to be Established.
@@ -89,9 +81,14 @@ pub enum ApplyError {
 }
 
 impl ApplyError {
-    /// True when retrying later may succeed.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Discover { .. } | Self::Read { .. })
+    /// How a caller retries it.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Self::Discover { source, .. } | Self::Read { source, .. } => {
+                ErrorClass::of_kube(source)
+            }
+            Self::InvalidAppName { .. } => ErrorClass::Terminal,
+        }
     }
 }
 
@@ -106,6 +103,9 @@ pub struct ApplyReport {
     pub pruned: Vec<ObjRef>,
     /// Objects that failed, with a message naming the failure (never Secret data).
     pub errors: Vec<(ObjRef, String)>,
+    /// Whether some error may go away when tried again (a transport error, a kind not served
+    /// yet); the others fail the same way until the input changes.
+    pub transient: bool,
     /// The inventory to record: the new set, plus objects that left but were not pruned
     /// (prune off, or the delete failed), so that a later prune still finds them.
     pub inventory: Inventory,
@@ -122,14 +122,14 @@ impl ApplyReport {
 }
 
 /// Served resources of one `apiVersion`.
-type Resources = Arc<Vec<(ApiResource, ApiCapabilities)>>;
+pub(crate) type Resources = Arc<Vec<(ApiResource, ApiCapabilities)>>;
 
 /// Applies apps' objects to one cluster. Cheap to share (`&self` everywhere); the discovery
 /// cache is per `apiVersion` and refreshed when a kind is not found in it.
 pub struct Applier {
     client: Client,
-    discovery: RwLock<HashMap<String, Resources>>,
-    concurrency: usize,
+    pub(crate) discovery: RwLock<HashMap<String, Resources>>,
+    pub(crate) concurrency: usize,
     crd_timeout: Duration,
 }
 
@@ -153,26 +153,9 @@ enum Outcome {
         index: usize,
         oref: ObjRef,
         message: String,
+        /// Whether trying again later may succeed.
+        transient: bool,
     },
-}
-
-fn phase_of(obj: &Value) -> u8 {
-    let api_version = obj["apiVersion"].as_str().unwrap_or("");
-    let (group, _) = inventory::split_api_version(api_version);
-    match (group, obj["kind"].as_str().unwrap_or("")) {
-        ("", "Namespace") => 0,
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => 1,
-        ("admissionregistration.k8s.io", k) if k.ends_with("WebhookConfiguration") => 3,
-        _ => 2,
-    }
-}
-
-fn is_label_value(s: &str) -> bool {
-    s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-        && s.bytes().next().is_none_or(|b| b.is_ascii_alphanumeric())
-        && s.bytes().last().is_none_or(|b| b.is_ascii_alphanumeric())
 }
 
 /// Text of a kube error for a report: the API status (reason, code, message) or the transport
@@ -238,7 +221,7 @@ fn prepare_object(obj: &Value, app: &str, namespace: Option<&str>) -> Value {
             *labels = Value::Object(Map::new());
         }
         if let Some(labels) = labels.as_object_mut() {
-            labels.insert(MANAGED_BY_LABEL.into(), Value::String(FIELD_MANAGER.into()));
+            labels.insert(MANAGED_BY_LABEL.into(), Value::String(MANAGED_BY.into()));
             labels.insert(APP_LABEL.into(), Value::String(app.into()));
         }
     }
@@ -273,83 +256,7 @@ impl Applier {
         &self.client
     }
 
-    fn cached(&self, api_version: &str) -> Option<Resources> {
-        self.discovery
-            .read()
-            .ok()
-            .and_then(|c| c.get(api_version).cloned())
-    }
-
-    fn forget(&self, api_version: &str) {
-        if let Ok(mut c) = self.discovery.write() {
-            c.remove(api_version);
-        }
-    }
-
-    /// Fetches the resources of `api_version` into the cache. `Ok(None)` when the server does
-    /// not serve it (404).
-    async fn refresh(&self, api_version: &str) -> Result<Option<Resources>, ApplyError> {
-        let gv: GroupVersion = match api_version.parse() {
-            Ok(gv) => gv,
-            Err(_) => return Ok(None),
-        };
-        match discovery::pinned_group(&self.client, &gv).await {
-            Ok(group) => {
-                let res: Resources = Arc::new(group.versioned_resources(&gv.version));
-                debug!(api_version, kinds = res.len(), "discovered");
-                if let Ok(mut c) = self.discovery.write() {
-                    c.insert(api_version.to_string(), res.clone());
-                }
-                Ok(Some(res))
-            }
-            Err(kube::Error::Api(s)) if s.code == 404 => {
-                self.forget(api_version);
-                Ok(None)
-            }
-            Err(source) => Err(ApplyError::Discover {
-                api_version: api_version.to_string(),
-                source,
-            }),
-        }
-    }
-
-    /// Makes sure every `(apiVersion, kind)` needed is in the cache, refreshing each
-    /// `apiVersion` that is missing or lacks a kind (once per call).
-    async fn ensure_discovered(
-        &self,
-        needed: &BTreeSet<(String, String)>,
-    ) -> Result<(), ApplyError> {
-        // Owned strings and `async move` blocks: futures built by closures over borrowed `&str`
-        // are not `Send` for every lifetime, and the daemon spawns this on a multi-thread runtime.
-        let stale: BTreeSet<String> = needed
-            .iter()
-            .filter(|(av, kind)| {
-                self.cached(av)
-                    .is_none_or(|res| !res.iter().any(|(ar, _)| &ar.kind == kind))
-            })
-            .map(|(av, _)| av.clone())
-            .collect();
-        let results = future::join_all(
-            stale
-                .into_iter()
-                .map(|av| async move { self.refresh(&av).await }),
-        )
-        .await;
-        for r in results {
-            r?;
-        }
-        Ok(())
-    }
-
-    /// The resource of `(apiVersion, kind)` from the cache.
-    fn resolve(&self, api_version: &str, kind: &str) -> Option<(ApiResource, ApiCapabilities)> {
-        self.cached(api_version)?
-            .iter()
-            .find(|(ar, _)| ar.kind == kind)
-            .cloned()
-    }
-
-    fn api_for(&self, ar: &ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {
+    pub(crate) fn api_for(&self, ar: &ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {
         match namespace {
             Some(ns) => Api::namespaced_with(self.client.clone(), ns, ar),
             None => Api::all_with(self.client.clone(), ar),
@@ -420,6 +327,7 @@ impl Applier {
             index: p.index,
             oref: p.oref.clone(),
             message: format!("{what}: {}", error_text(e, p.is_secret)),
+            transient: ErrorClass::of_kube(e) == ErrorClass::Transient,
         };
         let before = match api.get_metadata_opt(name).await {
             Ok(m) => m.and_then(|m| m.metadata.resource_version),
@@ -432,6 +340,7 @@ impl Applier {
                     index: p.index,
                     oref: p.oref.clone(),
                     message: format!("not a Kubernetes object: {e}"),
+                    transient: false,
                 };
             }
         };
@@ -483,7 +392,10 @@ impl Applier {
         .await
         {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(format!("waiting for Established: {e}")),
+            Ok(Err(e)) => Err(format!(
+                "waiting for Established: {}",
+                crate::error_chain(&e)
+            )),
             Err(_) => Err(format!(
                 "not Established within {}s",
                 self.crd_timeout.as_secs()
@@ -500,12 +412,26 @@ impl Applier {
         prune: bool,
         prev_inventory: &Inventory,
     ) -> Result<ApplyReport, ApplyError> {
-        if app.is_empty() || !is_label_value(app) {
+        if app.is_empty() || !rollgit_syntax::is_label_value(app) {
             return Err(ApplyError::InvalidAppName { app: app.into() });
         }
         let mut phases: [Vec<(usize, &Value)>; 4] = Default::default();
         for (i, obj) in objects.iter().enumerate() {
-            phases[usize::from(phase_of(obj))].push((i, obj));
+            phases[Phase::of_object(obj).index()].push((i, obj));
+        }
+        for phase in &mut phases {
+            phase.sort_by(|(_, a), (_, b)| {
+                let key = |o: &Value| {
+                    (
+                        o["metadata"]["namespace"]
+                            .as_str()
+                            .unwrap_or("")
+                            .to_string(),
+                        o["metadata"]["name"].as_str().unwrap_or("").to_string(),
+                    )
+                };
+                key(a).cmp(&key(b))
+            });
         }
         let mut done: Vec<Outcome> = Vec::with_capacity(objects.len());
         let mut unresolved = false;
@@ -527,16 +453,18 @@ impl Applier {
                         let (oref, message) = *failed;
                         unresolved = true;
                         warn!(object = %oref, error = %message, "cannot apply");
+                        // An unknown kind may be served soon (its CRD applied by another app).
                         done.push(Outcome::Failed {
                             index: *i,
                             oref,
                             message,
+                            transient: true,
                         });
                     }
                 }
             }
             let mut outcomes = self.apply_phase(ready).await;
-            if n == 1 {
+            if n == Phase::Definitions.index() {
                 // CRDs: wait until Established, then forget the discovery of their groups so
                 // that their custom resources resolve.
                 let waits = outcomes.iter().filter_map(|o| match o {
@@ -562,6 +490,7 @@ impl Applier {
                             index: *index,
                             oref: oref.clone(),
                             message,
+                            transient: true,
                         };
                     }
                 }
@@ -589,8 +518,14 @@ impl Applier {
                     new_refs.push(oref.clone());
                     report.applied.push(oref);
                 }
-                Outcome::Failed { oref, message, .. } => {
+                Outcome::Failed {
+                    oref,
+                    message,
+                    transient,
+                    ..
+                } => {
                     new_refs.push(oref.clone());
+                    report.transient |= transient;
                     report.errors.push((oref, message));
                 }
             }
@@ -617,6 +552,7 @@ impl Applier {
                 report.pruned = pruned;
                 for (oref, message) in failed {
                     kept.push(oref.clone());
+                    report.transient = true;
                     report.errors.push((oref, message));
                 }
             }
@@ -631,94 +567,6 @@ impl Applier {
             "apply finished"
         );
         Ok(report)
-    }
-
-    /// Deletes `gone` (namespaced first, then CRDs, then Namespaces). Returns what was deleted
-    /// and what failed.
-    async fn prune(
-        &self,
-        app: &str,
-        gone: Vec<ObjRef>,
-    ) -> Result<(Vec<ObjRef>, Vec<(ObjRef, String)>), ApplyError> {
-        let needed: BTreeSet<(String, String)> = gone
-            .iter()
-            .map(|r| (r.api_version(), r.kind.clone()))
-            .collect();
-        self.ensure_discovered(&needed).await?;
-        let mut stages: [Vec<ObjRef>; 3] = Default::default();
-        for r in gone {
-            let stage = match (r.group.as_str(), r.kind.as_str()) {
-                ("", "Namespace") => 2,
-                ("apiextensions.k8s.io", "CustomResourceDefinition") => 1,
-                _ => 0,
-            };
-            stages[stage].push(r);
-        }
-        let mut pruned = Vec::new();
-        let mut failed = Vec::new();
-        for stage in stages {
-            let futs: Vec<_> = stage
-                .into_iter()
-                .map(|r| async move {
-                    let res = self.prune_one(app, &r).await;
-                    (r, res)
-                })
-                .collect();
-            let results: Vec<(ObjRef, Result<bool, String>)> = futures::stream::iter(futs)
-                .buffer_unordered(self.concurrency)
-                .collect()
-                .await;
-            for (r, res) in results {
-                match res {
-                    Ok(true) => pruned.push(r),
-                    Ok(false) => {}
-                    Err(message) => failed.push((r, message)),
-                }
-            }
-        }
-        pruned.sort();
-        failed.sort();
-        Ok((pruned, failed))
-    }
-
-    /// Deletes one object if it is still this app's. `Ok(false)` when it is gone already or
-    /// belongs to someone else now.
-    async fn prune_one(&self, app: &str, r: &ObjRef) -> Result<bool, String> {
-        let is_secret = r.group.is_empty() && r.kind == "Secret";
-        let Some((ar, _)) = self.resolve(&r.api_version(), &r.kind) else {
-            // The kind is no longer served (its CRD left): nothing to delete.
-            debug!(object = %r, "kind no longer served: nothing to prune");
-            return Ok(false);
-        };
-        let api = self.api_for(&ar, r.namespace.as_deref());
-        let meta = match api.get_metadata_opt(&r.name).await {
-            Ok(Some(m)) => m,
-            Ok(None) => return Ok(false),
-            Err(e) => {
-                return Err(format!(
-                    "reading before prune: {}",
-                    error_text(&e, is_secret)
-                ));
-            }
-        };
-        let owner = meta
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(APP_LABEL))
-            .map(String::as_str);
-        if owner != Some(app) {
-            warn!(object = %r, owner = owner.unwrap_or(""), "not pruned: not labelled as this app's");
-            return Ok(false);
-        }
-        match api.delete(&r.name, &DeleteParams::background()).await {
-            Ok(_) => {
-                info!(object = %r, "pruned");
-                Ok(true)
-            }
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
-            Err(e) => Err(format!("prune: {}", error_text(&e, is_secret))),
-        }
     }
 }
 
@@ -774,7 +622,7 @@ impl Applier {
                     Ok(Some(live)) => health::health(&live),
                     Ok(None) => Health::missing(),
                     Err(e) => {
-                        debug!(object = %who, error = %e, "health: cannot read");
+                        debug!(object = %who, error = %crate::error_chain(&e), "health: cannot read");
                         Health::missing()
                     }
                 };
@@ -789,47 +637,73 @@ impl Applier {
     }
 }
 
-/// The aggregate health of an app's objects in the cluster behind `client` (see
-/// [`Applier::app_health`]; discovery is not cached across calls).
-pub async fn app_health(client: &Client, objects: &[Value]) -> Health {
-    Applier::new(client.clone()).app_health(objects).await
-}
-
-/// True when `obj` exists in the cluster behind `client` (false when it cannot be read).
-pub async fn exists(client: &Client, obj: &Value) -> bool {
-    matches!(Applier::new(client.clone()).live(obj).await, Ok(Some(_)))
-}
-
-/// Drops the cached discovery of the group versions a CRD serves.
-fn forget_crd_versions(applier: &Applier, crd: &Value) {
-    let Some(group) = crd["spec"]["group"].as_str() else {
-        return;
-    };
-    for v in crd["spec"]["versions"].as_array().into_iter().flatten() {
-        if let Some(version) = v["name"].as_str() {
-            applier.forget(&format!("{group}/{version}"));
-        }
-    }
+/// One object of [`Applier::dry_run_app`]: what is live and what an apply would store.
+#[derive(Debug, Clone)]
+pub struct DryRun {
+    /// The object (namespace resolved as the apply resolves it).
+    pub oref: ObjRef,
+    /// Whether it is a Secret (its data must be masked when shown).
+    pub is_secret: bool,
+    /// The live object, `None` when it does not exist.
+    pub live: Option<Value>,
+    /// What the server would store if it were applied now (server-side apply with
+    /// `dryRun=All`, rollgit's field manager, force: what `kubectl diff` computes), or why it
+    /// cannot be applied.
+    pub desired: Result<Value, String>,
 }
 
 impl Applier {
-    /// What the server would store if `obj` were applied now (server-side apply with
-    /// `dryRun=All`, rollgit's field manager, force): the desired side of `rollgit diff`, as
-    /// `kubectl diff` computes it. `None` when the kind is not served.
-    pub async fn dry_run_apply(&self, obj: &Value) -> Result<Option<Value>, ApplyError> {
-        let Some((r, api)) = self.target(obj).await? else {
-            return Ok(None);
-        };
-        let pp = kube::api::PatchParams::apply(FIELD_MANAGER)
-            .force()
-            .dry_run();
-        match api.patch(&r.name, &pp, &kube::api::Patch::Apply(obj)).await {
-            Ok(o) => Ok(Some(serde_json::to_value(o).unwrap_or(Value::Null))),
-            Err(source) => Err(ApplyError::Read {
-                object: r.to_string(),
-                source,
-            }),
+    /// What applying `objects` as app `app` would change, object by object, prepared exactly
+    /// as [`Applier::apply_app`] prepares them (labels, namespace): the desired side of
+    /// `rollgit diff`. Nothing is changed in the cluster.
+    pub async fn dry_run_app(
+        &self,
+        app: &str,
+        objects: &[Value],
+    ) -> Result<Vec<DryRun>, ApplyError> {
+        let needed: BTreeSet<(String, String)> = objects
+            .iter()
+            .filter_map(ObjRef::from_object)
+            .map(|r| (r.api_version(), r.kind))
+            .collect();
+        self.ensure_discovered(&needed).await?;
+        let mut out = Vec::with_capacity(objects.len());
+        for (i, obj) in objects.iter().enumerate() {
+            let p = match self.prepare(i, obj, app) {
+                Ok(p) => p,
+                Err(failed) => {
+                    let (oref, message) = *failed;
+                    out.push(DryRun {
+                        is_secret: oref.group.is_empty() && oref.kind == "Secret",
+                        oref,
+                        live: None,
+                        desired: Err(message),
+                    });
+                    continue;
+                }
+            };
+            let api = self.api_for(&p.ar, p.oref.namespace.as_deref());
+            let live = api
+                .get_opt(&p.oref.name)
+                .await
+                .map_err(|source| ApplyError::Read {
+                    object: p.oref.to_string(),
+                    source,
+                })?
+                .map(|o| serde_json::to_value(o).unwrap_or(Value::Null));
+            let pp = PatchParams::apply(FIELD_MANAGER).force().dry_run();
+            let desired = match api.patch(&p.oref.name, &pp, &Patch::Apply(&p.object)).await {
+                Ok(o) => Ok(serde_json::to_value(o).unwrap_or(Value::Null)),
+                Err(e) => Err(error_text(&e, p.is_secret)),
+            };
+            out.push(DryRun {
+                oref: p.oref,
+                is_secret: p.is_secret,
+                live,
+                desired,
+            });
         }
+        Ok(out)
     }
 }
 
@@ -837,40 +711,6 @@ impl Applier {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn phases_put_namespaces_and_crds_first_and_webhooks_last() {
-        let cases = [
-            (
-                "namespace",
-                json!({"apiVersion": "v1", "kind": "Namespace"}),
-                0,
-            ),
-            (
-                "crd",
-                json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition"}),
-                1,
-            ),
-            (
-                "deployment",
-                json!({"apiVersion": "apps/v1", "kind": "Deployment"}),
-                2,
-            ),
-            (
-                "custom resource",
-                json!({"apiVersion": "example.com/v1", "kind": "Namespace"}),
-                2,
-            ),
-            (
-                "webhook",
-                json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration"}),
-                3,
-            ),
-        ];
-        for (name, obj, want) in cases {
-            assert_eq!(phase_of(&obj), want, "case {name}");
-        }
-    }
 
     #[test]
     fn prepare_object_labels_and_strips_server_fields() {
@@ -895,20 +735,6 @@ mod tests {
             prepare_object(&ns, "demo", None)["metadata"],
             json!({"name": "n", "labels": {MANAGED_BY_LABEL: "rollgit", APP_LABEL: "demo"}})
         );
-    }
-
-    #[test]
-    fn label_values() {
-        for (v, ok) in [
-            ("demo", true),
-            ("my-app.v1_x", true),
-            ("-x", false),
-            ("x-", false),
-            ("a/b", false),
-            (&"a".repeat(64), false),
-        ] {
-            assert_eq!(is_label_value(v), ok, "{v}");
-        }
     }
 
     #[test]

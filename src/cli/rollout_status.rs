@@ -1,29 +1,67 @@
-//! `rollgit get rollouts` and `rollgit rollout status`: the `rollouts.rollgit.dev` objects read
-//! back from the cluster, as a `kubectl get`-style table and as per-batch progress.
+//! `rollgit rollout status`: an app's `rollouts.rollgit.dev` Rollouts as per-batch progress.
 //!
-//! The rendering is pure ([`rollouts_table`], [`render_status`], [`human_duration`],
-//! [`verdict`]); the batch goals come from the plan in `rollgit_core`
-//! ([`batch::batch_goals`]), never from arithmetic of this module. The I/O shell
-//! ([`list_rollouts`], [`rollout_status`]) lists the Rollouts once and, with `--watch`, follows a
-//! watch on them, redrawing on every change (indicatif bars on a terminal, plain lines
-//! otherwise) until each is terminal or the timeout passes.
+//! The rendering is pure ([`render_status`], [`verdict`]); the batch goals come from the plan
+//! in `rollgit_core` ([`batch::batch_goals`]), never from arithmetic of this module. The I/O
+//! shell ([`rollout_status`]) lists the Rollouts once and, with `--watch`, follows a watch on
+//! them, redrawing on every change (indicatif bars on a terminal, plain lines otherwise) until
+//! each is terminal or the timeout passes.
 
-use crate::apply::APP_LABEL;
-use crate::rollout::{RolloutSpec, rollout_resource, state_of};
+use super::KubeArgs;
 use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DynamicObject, ListParams};
+use kube::api::{Api, ListParams};
 use kube::runtime::{WatchStreamExt, watcher};
+use rollgit::k8s::crds::Checked;
+use rollgit::k8s::{APP_LABEL, Rollout, RolloutSpec};
+use rollgit::rollout::{core_spec, state_of};
 use rollgit_core::batch::{self, State};
 use rollgit_core::kubevela::{self, BatchRollingState, RollingState};
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
 use std::time::Duration;
 
-/// Default bound of `rollgit rollout status --watch`.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+/// Arguments of `rollgit rollout status`.
+#[derive(clap::Args, Debug)]
+pub struct RolloutStatusArgs {
+    /// The app (its Rollouts carry the label rollgit.dev/app=APP).
+    app: String,
+    /// Only this component's Rollout.
+    component: Option<String>,
+    /// Namespace of the Rollouts (default: the kubeconfig context's, else `default`).
+    #[arg(short, long)]
+    namespace: Option<String>,
+    /// Follow the rollouts (through a watch) until each has succeeded or failed.
+    #[arg(short, long)]
+    watch: bool,
+    /// How long --watch waits before giving up with exit code 3 (0: no limit).
+    #[arg(long, default_value = "10m", value_parser = rollgit::config::parse_duration)]
+    timeout: Duration,
+    #[command(flatten)]
+    kube: KubeArgs,
+}
+
+/// `rollgit rollout status`: the exit code of the rollouts' verdict.
+pub async fn run(args: RolloutStatusArgs) -> anyhow::Result<ExitCode> {
+    let client = args.kube.client().await?;
+    let opts = StatusOptions {
+        namespace: args
+            .namespace
+            .unwrap_or_else(|| client.default_namespace().to_string()),
+        app: args.app,
+        component: args.component,
+        watch: args.watch,
+        timeout: (!args.timeout.is_zero()).then_some(args.timeout),
+    };
+    match rollout_status(&client, &opts).await {
+        Ok(code) => Ok(ExitCode::from(code)),
+        Err(e @ RolloutCliError::NotFound { .. }) => {
+            eprintln!("error: {}", rollgit::error_chain(&e));
+            Ok(ExitCode::from(EXIT_FAILED))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
 /// Characters of a batch's progress bar.
 pub const BAR_WIDTH: usize = 10;
 
@@ -55,124 +93,6 @@ pub enum RolloutCliError {
         /// Namespace searched.
         namespace: String,
     },
-}
-
-/// kubectl's `duration.HumanDuration` (k8s.io/apimachinery/pkg/util/duration), the AGE column:
-/// `seconds` is the age truncated to whole seconds.
-///
-/// | age | shown |
-/// |---|---|
-/// | < -1s | `<invalid>` |
-/// | -1s .. 0s | `0s` |
-/// | < 2m | seconds: `90s` |
-/// | < 10m | minutes and seconds: `5m30s` (`5m` on the minute) |
-/// | < 3h | minutes: `125m` |
-/// | < 8h | hours and minutes: `3h5m` (`3h` on the hour) |
-/// | < 48h | hours: `30h` |
-/// | < 8d | days and hours: `3d4h` (`3d`) |
-/// | < 2y | days: `300d` |
-/// | < 8y | years and days: `3y12d` (`3y`) |
-/// | otherwise | years: `9y` |
-pub fn human_duration(seconds: i64) -> String {
-    match seconds {
-        s if s < -1 => "<invalid>".into(),
-        s if s < 0 => "0s".into(),
-        // The dev cluster's Table responses use the same formatter: one implementation.
-        s => rollgit_devcluster::table::human_duration(std::time::Duration::from_secs(
-            u64::try_from(s).unwrap_or(0),
-        )),
-    }
-}
-
-/// The AGE of an object created at `created`, seen at `now` (`<unknown>` without a timestamp,
-/// as kubectl).
-pub fn age(created: Option<Timestamp>, now: Timestamp) -> String {
-    match created {
-        Some(t) => human_duration(now.duration_since(t).as_secs()),
-        None => "<unknown>".into(),
-    }
-}
-
-/// Lays out rows as kubectl's tabwriter does: every column but the last padded to its widest
-/// cell plus 3 spaces (at least 6 wide), trailing spaces trimmed.
-pub fn format_table(rows: &[Vec<String>]) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|i| {
-            let w = rows
-                .iter()
-                .filter_map(|r| r.get(i))
-                .map(|c| c.chars().count())
-                .max()
-                .unwrap_or(0);
-            (w + 3).max(6)
-        })
-        .collect();
-    let mut out = String::new();
-    for r in rows {
-        let mut line = String::new();
-        for (i, cell) in r.iter().enumerate() {
-            line.push_str(cell);
-            if i + 1 < r.len() {
-                let pad = widths[i].saturating_sub(cell.chars().count());
-                line.push_str(&" ".repeat(pad));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-/// The header of `rollgit get rollouts` (the CRD's printer columns, as `kubectl get rollout`).
-pub const TABLE_HEADER: [&str; 7] = [
-    "NAME",
-    "TARGET",
-    "UPGRADED",
-    "READY",
-    "BATCH-STATE",
-    "ROLLING-STATE",
-    "AGE",
-];
-
-/// A printer-column cell: the value as kubectl prints it, empty when the field is missing.
-fn cell(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// The `rollgit get rollouts` table (with a leading NAMESPACE column for all namespaces), rows
-/// sorted by namespace and name as the API lists them.
-pub fn rollouts_table(items: &[DynamicObject], all_namespaces: bool, now: Timestamp) -> String {
-    let mut header: Vec<String> = TABLE_HEADER.iter().map(|s| s.to_string()).collect();
-    if all_namespaces {
-        header.insert(0, "NAMESPACE".into());
-    }
-    let mut sorted: Vec<&DynamicObject> = items.iter().collect();
-    sorted.sort_by(|a, b| {
-        (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
-    });
-    let mut rows = vec![header];
-    for o in sorted {
-        let s = &o.data["status"];
-        let mut row = vec![
-            o.metadata.name.clone().unwrap_or_default(),
-            cell(&s["rolloutTargetSize"]),
-            cell(&s["upgradedReplicas"]),
-            cell(&s["upgradedReadyReplicas"]),
-            cell(&s["batchRollingState"]),
-            cell(&s["rollingState"]),
-            age(o.metadata.creation_timestamp.as_ref().map(|t| t.0), now),
-        ];
-        if all_namespaces {
-            row.insert(0, o.metadata.namespace.clone().unwrap_or_default());
-        }
-        rows.push(row);
-    }
-    format_table(&rows)
 }
 
 /// One batch of a rollout's plan, as `rollgit rollout status` shows it.
@@ -313,7 +233,7 @@ pub fn status_view(spec: &RolloutSpec, state: &State) -> StatusView {
     };
     let header = format!("{name}: {revisions}, {}, {state_text}", replicas(size));
 
-    let goals = batch::batch_goals(&spec.core(), &run);
+    let goals = batch::batch_goals(&core_spec(spec), &run);
     let count = goals.len();
     let current = usize::try_from(state.current_batch).unwrap_or(0);
     let all_done = matches!(rs, RollingState::RolloutSucceed | RollingState::Finalising);
@@ -412,6 +332,7 @@ fn failure_message(state: &State) -> String {
 ///   batch 1/2  [##########]  2/2 ready   done
 ///   batch 2/2  [----------]  0/5 ready   held by batchPartition 0
 /// ```
+#[cfg(test)]
 pub fn render_status(spec: &RolloutSpec, state: &State) -> String {
     let mut s = status_view(spec, state).lines().join("\n");
     s.push('\n');
@@ -494,30 +415,42 @@ pub struct Observed {
     pub generation: Option<i64>,
     /// `status.observedGeneration`.
     pub observed_generation: Option<i64>,
+    /// Why its status does not parse, if it does not.
+    pub invalid: Option<String>,
 }
 
 impl Observed {
     /// Reads a Rollout object.
-    pub fn from_object(o: &DynamicObject) -> Self {
+    pub fn from_object(o: &Rollout) -> Self {
         let name = o.metadata.name.clone().unwrap_or_default();
-        let mut spec: RolloutSpec =
-            serde_json::from_value(o.data["spec"].clone()).unwrap_or_default();
+        let mut spec = o.spec.clone();
         if spec.component.is_empty() {
             spec.component = name.clone();
         }
-        let status = o.data.get("status").cloned().unwrap_or(Value::Null);
+        let (state, observed_generation, invalid) = match &o.status {
+            None => (State::default(), None, None),
+            Some(Checked::Valid(s)) => match state_of(s) {
+                Ok(state) => (state, s.observed_generation, None),
+                Err(e) => (State::default(), s.observed_generation, Some(e)),
+            },
+            Some(Checked::Invalid { error, .. }) => (State::default(), None, Some(error.clone())),
+        };
         Observed {
             name,
             spec,
-            state: state_of(&status),
+            state,
             generation: o.metadata.generation,
-            observed_generation: status["observedGeneration"].as_i64(),
+            observed_generation,
+            invalid,
         }
     }
 
-    /// Its verdict.
+    /// Its verdict (a status that does not parse fails it).
     pub fn verdict(&self) -> Verdict {
-        verdict(&self.state, self.generation, self.observed_generation)
+        match &self.invalid {
+            Some(e) => Verdict::Failed(format!("has a status that does not parse: {e}")),
+            None => verdict(&self.state, self.generation, self.observed_generation),
+        }
     }
 
     /// Its view, with a note when the status describes an older spec.
@@ -533,36 +466,11 @@ impl Observed {
 }
 
 /// Whether a Rollout is the one asked for (any of the app's when no component is given).
-fn wanted(o: &DynamicObject, component: Option<&str>) -> bool {
+fn wanted(o: &Rollout, component: Option<&str>) -> bool {
     match component {
         None => true,
-        Some(c) => {
-            o.metadata.name.as_deref() == Some(c) || o.data["spec"]["component"].as_str() == Some(c)
-        }
+        Some(c) => o.metadata.name.as_deref() == Some(c) || o.spec.component == c,
     }
-}
-
-/// Lists Rollouts in `namespace`, or in every namespace.
-pub async fn list_rollouts(
-    client: &kube::Client,
-    namespace: &str,
-    all_namespaces: bool,
-) -> Result<Vec<DynamicObject>, RolloutCliError> {
-    let (api, scope): (Api<DynamicObject>, String) = if all_namespaces {
-        (
-            Api::all_with(client.clone(), &rollout_resource()),
-            "in all namespaces".into(),
-        )
-    } else {
-        (
-            Api::namespaced_with(client.clone(), namespace, &rollout_resource()),
-            format!("in namespace {namespace}"),
-        )
-    };
-    api.list(&ListParams::default())
-        .await
-        .map(|l| l.items)
-        .map_err(|source| RolloutCliError::List { scope, source })
 }
 
 /// What `rollgit rollout status` is asked.
@@ -587,8 +495,7 @@ pub async fn rollout_status(
     client: &kube::Client,
     opts: &StatusOptions,
 ) -> Result<u8, RolloutCliError> {
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &opts.namespace, &rollout_resource());
+    let api: Api<Rollout> = Api::namespaced(client.clone(), &opts.namespace);
     let selector = format!("{APP_LABEL}={}", opts.app);
     let not_found = || RolloutCliError::NotFound {
         app: opts.app.clone(),
@@ -680,7 +587,7 @@ pub async fn rollout_status(
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, "watching rollouts failed; retrying");
+                tracing::warn!(error = %rollgit::error_chain(&e), "watching rollouts failed; retrying");
                 continue;
             }
         }
@@ -869,92 +776,9 @@ fn style_for(line: &Line) -> ProgressStyle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rollout::{BatchSpec, PlanSpec, WorkloadRef};
+    use rollgit::k8s::crds::{BatchSpec, PlanSpec, WorkloadRef};
     use rollgit_core::batch::{Condition, Rollback};
     use rollgit_core::intstr::IntOrString;
-
-    #[test]
-    fn human_duration_matches_kubectl() {
-        let cases: &[(i64, &str)] = &[
-            (-5, "<invalid>"),
-            (-1, "0s"),
-            (0, "0s"),
-            (5, "5s"),
-            (90, "90s"),
-            (119, "119s"),
-            (120, "2m"),
-            (125, "2m5s"),
-            (330, "5m30s"),
-            (599, "9m59s"),
-            (600, "10m"),
-            (610, "10m"),
-            (3 * 3600 - 1, "179m"),
-            (3 * 3600, "3h"),
-            (3 * 3600 + 5 * 60, "3h5m"),
-            (8 * 3600 - 1, "7h59m"),
-            (8 * 3600, "8h"),
-            (30 * 3600, "30h"),
-            (48 * 3600 - 1, "47h"),
-            (48 * 3600, "2d"),
-            (76 * 3600, "3d4h"),
-            (8 * 86400 - 1, "7d23h"),
-            (8 * 86400, "8d"),
-            (300 * 86400, "300d"),
-            (2 * 365 * 86400 - 1, "729d"),
-            (2 * 365 * 86400, "2y"),
-            (3 * 365 * 86400 + 12 * 86400, "3y12d"),
-            (8 * 365 * 86400, "8y"),
-            (9 * 365 * 86400 + 100 * 86400, "9y"),
-        ];
-        for (secs, want) in cases {
-            assert_eq!(human_duration(*secs), *want, "{secs}s");
-        }
-    }
-
-    #[test]
-    fn age_is_measured_from_the_creation_timestamp() {
-        let created: Timestamp = "2024-01-01T00:00:00Z".parse().expect("timestamp");
-        let now: Timestamp = "2024-01-01T00:02:00.900Z".parse().expect("timestamp");
-        assert_eq!(age(Some(created), now), "2m");
-        assert_eq!(age(None, now), "<unknown>");
-    }
-
-    fn rollout(name: &str, ns: &str, status: Value) -> DynamicObject {
-        let mut o = DynamicObject::new(name, &rollout_resource()).within(ns);
-        o.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-            "2024-01-01T00:00:00Z".parse().expect("timestamp"),
-        ));
-        o.data = serde_json::json!({ "spec": {}, "status": status });
-        o
-    }
-
-    #[test]
-    fn table_has_the_printer_columns_laid_out_as_kubectl() {
-        let now: Timestamp = "2024-01-01T00:02:00Z".parse().expect("timestamp");
-        let items = vec![
-            rollout(
-                "express-server",
-                "default",
-                serde_json::json!({"rolloutTargetSize": 5, "upgradedReplicas": 2, "upgradedReadyReplicas": 2, "batchRollingState": "batchReady", "rollingState": "rollingInBatches"}),
-            ),
-            rollout("a", "default", Value::Null),
-        ];
-        let t = rollouts_table(&items, false, now);
-        assert_eq!(
-            t,
-            "NAME             TARGET   UPGRADED   READY   BATCH-STATE   ROLLING-STATE      AGE\n\
-             a                                                                             2m\n\
-             express-server   5        2          2       batchReady    rollingInBatches   2m\n"
-        );
-        let t = rollouts_table(&items[..1], true, now);
-        assert_eq!(
-            t.lines().next(),
-            Some(
-                "NAMESPACE   NAME             TARGET   UPGRADED   READY   BATCH-STATE   ROLLING-STATE      AGE"
-            )
-        );
-        assert!(t.contains("\ndefault     express-server   5 "), "{t}");
-    }
 
     fn spec(batches: &[i64], partition: Option<i64>, size: i64) -> RolloutSpec {
         RolloutSpec {

@@ -20,30 +20,22 @@
 //! The deciding and rendering are pure and table-tested; [`history`] and [`rollback`] are the
 //! I/O shell.
 
-use crate::apply::APP_LABEL;
-use crate::rollout::{rollout_resource, state_of};
-use crate::rollout_cli::format_table;
+use super::revert::{MAX_WALK, Range, Reverted, Undone, Writer, short};
+use crate::k8s::crds::Checked;
+use crate::k8s::{APP_LABEL, Rollout};
+use crate::rollout::state_of;
 use kube::api::{Api, DynamicObject, ListParams};
 use rollgit_core::batch::State;
 use rollgit_core::kubevela::RollingState;
-use rollgit_source::write::{self, Identity, LogEntry, RevertRequest, WriteError, WriteOutcome};
-use rollgit_source::{ObjectId, Repo, RepoSpec, SourceError};
+use rollgit_source::write::{LogEntry, WriteError};
+use rollgit_source::{ObjectId, Repo, SourceError};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 
 /// Default of `rollgit history --max`: rows shown.
 pub const DEFAULT_MAX: usize = 50;
-/// How many commits of the branch's first-parent line are looked through.
-pub const MAX_WALK: usize = 1_000;
-/// Hex digits of a short commit id.
-pub const SHORT: usize = 12;
 /// Fewest hex digits `--to` accepts as an abbreviated commit id.
 pub const MIN_ABBREV: usize = 7;
-/// How many times a push is redone when the remote keeps moving.
-pub const MAX_PUSH_ATTEMPTS: u32 = 5;
-/// The header of `rollgit history`.
-pub const HISTORY_HEADER: [&str; 6] = ["COMMIT", "DATE", "AUTHOR", "REVISION", "RESULT", "SUMMARY"];
 
 /// Errors of `rollgit history` and `rollgit rollback`.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +58,21 @@ pub enum HistoryError {
     /// Listing the app's Rollouts failed.
     #[error("listing the rollouts of app {app} in namespace {namespace}")]
     ListRollouts {
+        app: String,
+        namespace: String,
+        #[source]
+        source: kube::Error,
+    },
+    /// A Rollout's status does not describe a state.
+    #[error("the status of rollout {namespace}/{name} does not parse: {message}")]
+    InvalidRollout {
+        namespace: String,
+        name: String,
+        message: String,
+    },
+    /// Reading the app's revisions failed.
+    #[error("listing the ControllerRevisions of app {app} in namespace {namespace}")]
+    ListRevisions {
         app: String,
         namespace: String,
         #[source]
@@ -210,34 +217,34 @@ pub struct RolloutView {
 }
 
 impl RolloutView {
-    /// Reads a Rollout object.
-    pub fn from_object(o: &DynamicObject) -> Self {
-        let spec = &o.data["spec"];
+    /// Reads a Rollout object; its status must describe a state.
+    pub fn from_object(o: &Rollout) -> Result<Self, String> {
         let name = o
             .metadata
             .name
             .clone()
-            .or_else(|| spec["component"].as_str().map(str::to_string))
-            .unwrap_or_default();
-        let status = o.data.get("status").cloned().unwrap_or(Value::Null);
-        let record = status
-            .get("record")
-            .filter(|r| r.is_object())
-            .map(|r| RecordView {
-                state: r["state"].as_str().unwrap_or_default().to_string(),
-                commit: r["commit"].as_str().map(str::to_string),
-                message: r["message"].as_str().unwrap_or_default().to_string(),
-            });
-        RolloutView {
+            .unwrap_or_else(|| o.spec.component.clone());
+        let status = match &o.status {
+            None => None,
+            Some(Checked::Valid(s)) => Some(s),
+            Some(Checked::Invalid { error, .. }) => return Err(error.clone()),
+        };
+        let state = match status {
+            None => State::default(),
+            Some(s) => state_of(s)?,
+        };
+        let record = status.and_then(|s| s.record.as_ref()).map(|r| RecordView {
+            state: r.state.clone(),
+            commit: r.commit.clone(),
+            message: r.message.clone(),
+        });
+        Ok(RolloutView {
             name,
-            spec_commit: spec["commit"].as_str().map(str::to_string),
-            spec_target: spec["targetRevision"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            state: state_of(&status),
+            spec_commit: o.spec.commit.clone(),
+            spec_target: o.spec.target_revision.clone(),
+            state,
             record,
-        }
+        })
     }
 }
 
@@ -284,11 +291,6 @@ pub struct HistoryRow {
     pub revision: String,
     pub result: String,
     pub summary: String,
-}
-
-/// The first [`SHORT`] hex digits of a commit id.
-pub fn short(sha: &str) -> &str {
-    sha.get(..SHORT).unwrap_or(sha)
 }
 
 fn same_commit(a: Option<&str>, b: &str) -> bool {
@@ -387,71 +389,6 @@ pub fn history_rows(
             summary: c.summary.clone(),
         })
         .collect()
-}
-
-/// The rows laid out as a table under [`HISTORY_HEADER`].
-pub fn history_table(rows: &[HistoryRow]) -> String {
-    let mut table: Vec<Vec<String>> = vec![HISTORY_HEADER.iter().map(|s| s.to_string()).collect()];
-    for r in rows {
-        table.push(vec![
-            r.commit.clone(),
-            r.date.clone(),
-            r.author.clone(),
-            r.revision.clone(),
-            r.result.clone(),
-            r.summary.clone(),
-        ]);
-    }
-    format_table(&table)
-}
-
-/// A few lines per Rollout: its state, target and stable revisions, and its last rollback
-/// with the reason (and what the record stage wrote to Git).
-pub fn rollout_summary(rollouts: &[RolloutView]) -> String {
-    let mut out = String::new();
-    for r in rollouts {
-        let s = &r.state;
-        let target = s
-            .target_revision
-            .as_deref()
-            .filter(|t| !t.is_empty())
-            .unwrap_or(&r.spec_target);
-        out.push_str(&format!(
-            "rollout {}: {}, target {}, stable {}",
-            r.name,
-            s.rolling_state.as_str(),
-            if target.is_empty() { "-" } else { target },
-            s.stable_revision.as_deref().unwrap_or("-"),
-        ));
-        if let Some(f) = &s.failed_revision {
-            out.push_str(&format!(", failed {f}"));
-        }
-        out.push('\n');
-        match &s.rollback {
-            Some(rb) => {
-                out.push_str(&format!(
-                    "  last rollback: {} -> {} ({}): {}\n",
-                    rb.from,
-                    rb.to,
-                    if rb.done { "done" } else { "in progress" },
-                    rb.reason.trim()
-                ));
-                if let Some(rec) = &r.record {
-                    let commit = rec
-                        .commit
-                        .as_deref()
-                        .map(|c| format!(" {}", short(c)))
-                        .unwrap_or_default();
-                    out.push_str(&format!(
-                        "  recorded in Git: {}{commit}: {}\n",
-                        rec.state, rec.message
-                    ));
-                }
-            }
-            None => out.push_str("  no rollback\n"),
-        }
-    }
-    out
 }
 
 /// What `--to` names.
@@ -693,12 +630,7 @@ pub fn choose_target(
 
 /// The message of a manual rollback commit: summary, what and why, the reverted commits, and
 /// the trailers `Reverts:` (one per commit), `Rollgit-App:` and `Rollgit-Rollback: manual`.
-pub fn rollback_message(
-    app: &str,
-    path: &str,
-    target: &Target,
-    reverted: &[(String, String)],
-) -> String {
+pub fn rollback_message(app: &str, path: &str, target: &Target, undone: &[Undone]) -> String {
     let revision = target
         .revision
         .as_deref()
@@ -709,39 +641,23 @@ pub fn rollback_message(
     } else {
         path.to_string()
     };
-    let mut m = format!("Rollback {app} to {}{revision}\n\n", short(&target.commit));
-    m.push_str(&format!(
-        "rollgit rollback returns {dir} (app {app}) to its state at commit {}{revision}: {}.\n\n",
-        target.commit, target.reason
-    ));
-    m.push_str(if reverted.len() == 1 {
-        "This reverts, in the app's directory:\n"
-    } else {
-        "This reverts, in the app's directory, newest first:\n"
-    });
-    for (sha, summary) in reverted {
-        m.push_str(&format!("  {} {summary}\n", short(sha)));
-    }
-    m.push('\n');
-    for (sha, _) in reverted {
-        m.push_str(&format!("Reverts: {sha}\n"));
-    }
-    m.push_str(&format!("Rollgit-App: {app}\n"));
-    m.push_str("Rollgit-Rollback: manual\n");
-    m
+    let (list, trailers) = super::revert::undone_text(undone);
+    format!(
+        "Rollback {app} to {}{revision}\n\n\
+         rollgit rollback returns {dir} (app {app}) to its state at commit {}{revision}: {}.\n\n\
+         {list}\n{trailers}Rollgit-App: {app}\nRollgit-Rollback: manual\n",
+        short(&target.commit),
+        target.commit,
+        target.reason
+    )
 }
 
 /// Where an app's repository is read from and written to.
 #[derive(Debug, Clone)]
 pub struct Source {
-    /// The repository (with its credentials).
-    pub spec: RepoSpec,
-    /// The mirror cache (`<state_dir>/repos`).
-    pub cache: PathBuf,
-    /// Author and committer of the rollback commit.
-    pub identity: Identity,
-    /// The configured app roots (to tell a nested app's files from the app's); empty: the
-    /// app's directory holds only the app.
+    /// The repository, its mirror, and the identity of the rollback commit.
+    pub writer: Writer,
+    /// The configured app roots (which files make the app).
     pub roots: Vec<String>,
     /// Namespace the daemon renders the app in.
     pub namespace: String,
@@ -756,7 +672,7 @@ pub async fn read_app(
     let api: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
         namespace,
-        &crate::apply::status::application_resource(),
+        &super::status::application_resource(),
     );
     let o = api
         .get_opt(app)
@@ -771,8 +687,7 @@ pub async fn read_app(
             namespace: namespace.to_string(),
         })?;
     let mut view = AppView::from_object(&o);
-    let rollouts: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), namespace, &rollout_resource());
+    let rollouts: Api<Rollout> = Api::namespaced(client.clone(), namespace);
     let list = rollouts
         .list(&ListParams::default().labels(&format!("{APP_LABEL}={app}")))
         .await
@@ -781,32 +696,39 @@ pub async fn read_app(
             namespace: namespace.to_string(),
             source,
         })?;
-    view.rollouts = list.items.iter().map(RolloutView::from_object).collect();
+    for r in &list.items {
+        view.rollouts
+            .push(
+                RolloutView::from_object(r).map_err(|message| HistoryError::InvalidRollout {
+                    namespace: namespace.to_string(),
+                    name: r.metadata.name.clone().unwrap_or_default(),
+                    message,
+                })?,
+            );
+    }
     view.rollouts.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(view)
 }
 
-/// The branch fetched and opened: its head, first-parent line and the app's commits.
+/// The branch fetched and opened: its first-parent line and the app's commits (newest first).
 struct Branch {
     repo: Repo,
     line: Vec<String>,
     app_commits: Vec<String>,
 }
 
-fn prefixes(path: &str) -> Vec<String> {
-    vec![path.to_string()]
-}
-
 fn open_branch(source: &Source, path: &str) -> Result<Branch, HistoryError> {
-    let fetched = rollgit_source::fetch_for_write(&source.spec, &source.cache)?;
-    let repo = Repo::open(&source.spec, &source.cache)?;
+    let spec = &source.writer.spec;
+    let cache = &source.writer.cache;
+    let fetched = rollgit_source::fetch_for_write(spec, cache)?;
+    let repo = Repo::open(spec, cache)?;
     let line = repo
         .first_parent_line(fetched.head, MAX_WALK)?
         .iter()
         .map(ToString::to_string)
         .collect();
     let app_commits = repo
-        .commits_touching(None, fetched.head, &prefixes(path), MAX_WALK)?
+        .commits_touching(None, fetched.head, &[path.to_string()], MAX_WALK)?
         .iter()
         .map(ToString::to_string)
         .collect();
@@ -821,15 +743,28 @@ fn parse_id(s: &str) -> Option<ObjectId> {
     ObjectId::from_hex(s.as_bytes()).ok()
 }
 
-/// `rollgit history`: the table of the app's commits (at most `max`, newest first) and the
-/// summary of its Rollouts.
+/// What `rollgit history` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct History {
+    /// The app's directory (`""`: the repository).
+    pub path: String,
+    /// The branch.
+    pub branch: String,
+    /// One row per commit that changed the directory, newest first.
+    pub rows: Vec<HistoryRow>,
+    /// The app's Rollouts.
+    pub rollouts: Vec<RolloutView>,
+}
+
+/// `rollgit history`: the app's commits (at most `max`, newest first) with what the cluster
+/// did with each, and its Rollouts.
 pub async fn history(
     client: &kube::Client,
     namespace: &str,
     app: &str,
     source: &Source,
     max: usize,
-) -> Result<String, HistoryError> {
+) -> Result<History, HistoryError> {
     let view = read_app(client, namespace, app).await?;
     let src = source.clone();
     let path = view.path.clone();
@@ -843,29 +778,12 @@ pub async fn history(
             .collect()
     })
     .await??;
-    let mut out = String::new();
-    if commits.is_empty() {
-        out.push_str(&format!(
-            "no commit in the last {MAX_WALK} commits of branch {} changed {}\n",
-            source.spec.branch,
-            if view.path.is_empty() {
-                "the repository"
-            } else {
-                &view.path
-            }
-        ));
-    } else {
-        out.push_str(&history_table(&history_rows(
-            &commits,
-            view.last_applied.as_deref(),
-            &view.rollouts,
-        )));
-    }
-    if !view.rollouts.is_empty() {
-        out.push('\n');
-        out.push_str(&rollout_summary(&view.rollouts));
-    }
-    Ok(out)
+    Ok(History {
+        rows: history_rows(&commits, view.last_applied.as_deref(), &view.rollouts),
+        path: view.path,
+        branch: source.writer.spec.branch.clone(),
+        rollouts: view.rollouts,
+    })
 }
 
 /// What `rollgit rollback` is asked.
@@ -883,103 +801,18 @@ pub enum RollbackOutcome {
     /// The revert commit is on the remote branch.
     Pushed {
         target: Target,
-        reverted: Vec<(String, String)>,
+        reverted: Vec<Undone>,
         commit: String,
         branch: String,
     },
     /// `--dry-run`: what would be reverted, and the diff.
     DryRun {
         target: Target,
-        reverted: Vec<(String, String)>,
+        reverted: Vec<Undone>,
         diff: String,
     },
     /// The app's directory already has the target's content.
     NothingToDo { target: Target, path: String },
-}
-
-/// What `rollgit rollback` prints for an outcome.
-pub fn outcome_text(o: &RollbackOutcome) -> String {
-    let target_text = |t: &Target| {
-        format!(
-            "{}{}",
-            short(&t.commit),
-            t.revision
-                .as_deref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default()
-        )
-    };
-    let list = |reverted: &[(String, String)]| {
-        reverted
-            .iter()
-            .map(|(sha, summary)| format!("  {} {summary}\n", short(sha)))
-            .collect::<String>()
-    };
-    match o {
-        RollbackOutcome::Pushed {
-            target,
-            reverted,
-            commit,
-            branch,
-        } => format!(
-            "Rolled back to {} ({}).\nReverted:\n{}Pushed {} to branch {branch}; rollgit applies it on its next sync (in batches where the app has a rollout).\n",
-            target_text(target),
-            target.reason,
-            list(reverted),
-            short(commit),
-        ),
-        RollbackOutcome::DryRun {
-            target,
-            reverted,
-            diff,
-        } => {
-            let mut s = format!(
-                "Would roll back to {} ({}), reverting:\n{}\n",
-                target_text(target),
-                target.reason,
-                list(reverted)
-            );
-            s.push_str(diff);
-            if !diff.ends_with('\n') {
-                s.push('\n');
-            }
-            s.push_str("(dry run: nothing was committed or pushed)\n");
-            s
-        }
-        RollbackOutcome::NothingToDo { target, path } => format!(
-            "Nothing to revert: {} already has the content of {}.\n",
-            if path.is_empty() {
-                "the repository"
-            } else {
-                path
-            },
-            target_text(target)
-        ),
-    }
-}
-
-/// The app's files at `commit`, as the daemon reads them (a nested app's files left out).
-fn app_files(
-    repo: &Repo,
-    commit: ObjectId,
-    path: &str,
-    roots: &[String],
-) -> Result<Vec<rollgit_render::SourceFile>, SourceError> {
-    let files = repo.read_files(commit, path)?;
-    let apps = if roots.is_empty() {
-        Vec::new()
-    } else {
-        rollgit_render::discover_apps(&repo.list_files(commit)?, roots)
-    };
-    let me = apps.iter().find(|a| a.dir == path).cloned();
-    Ok(files
-        .into_iter()
-        .filter(|(p, _)| match &me {
-            Some(me) => rollgit_render::belongs_to(p, me, &apps),
-            None => rollgit_render::is_manifest_path(p),
-        })
-        .map(|(p, c)| rollgit_render::SourceFile::new(p, c))
-        .collect())
 }
 
 /// `rollgit rollback`: chooses the commit, then reverts (or, with `dry_run`, shows) the later
@@ -992,7 +825,13 @@ pub async fn rollback(
 ) -> Result<RollbackOutcome, HistoryError> {
     let app = opts.app.clone();
     let view = read_app(client, namespace, &app).await?;
-    let revision_state = crate::daemon::revision_state(client, namespace, &app).await;
+    let revision_state = crate::plan::revisions::revision_state(client, namespace, &app, None)
+        .await
+        .map_err(|source| HistoryError::ListRevisions {
+            app: app.clone(),
+            namespace: namespace.to_string(),
+            source,
+        })?;
     let mut known: Vec<String> = revision_state
         .components
         .iter()
@@ -1008,12 +847,13 @@ pub async fn rollback(
         let b = open_branch(&src, &path)?;
         let mut revisions_at = |commit: &str| -> Option<BTreeMap<String, String>> {
             let id = parse_id(commit)?;
-            let files = app_files(&b.repo, id, &path, &src.roots).ok()?;
-            let rendered = rollgit_render::render_app(
-                &app,
+            let (dir, files, index) =
+                crate::plan::read::read_app_at(&b.repo, id, &src.roots, &app, &path).ok()?;
+            let rendered = crate::plan::render(
+                &dir,
                 &src.namespace,
                 &files,
-                &rollgit_render::NoRefs,
+                index.as_ref(),
                 &revision_state,
             )
             .ok()?;
@@ -1027,7 +867,7 @@ pub async fn rollback(
         };
         let input = TargetInput {
             app: &app,
-            branch: &src.spec.branch,
+            branch: &src.writer.spec.branch,
             to: opts.to.as_ref(),
             component: opts.component.as_deref(),
             rollouts: &view.rollouts,
@@ -1036,49 +876,34 @@ pub async fn rollback(
             known_revisions: &known,
         };
         let target = choose_target(&input, &mut revisions_at)?;
-        let to = parse_id(&target.commit);
-        let head = b.line.first().and_then(|h| parse_id(h));
-        let commits = match (to, head) {
-            (Some(to), Some(head)) => {
-                b.repo
-                    .commits_touching(Some(to), head, &prefixes(&path), MAX_WALK)?
-            }
-            _ => Vec::new(),
-        };
-        if commits.is_empty() {
+        let (Some(to), Some(head)) = (
+            parse_id(&target.commit),
+            b.line.first().and_then(|h| parse_id(h)),
+        ) else {
             return Ok(RollbackOutcome::NothingToDo { target, path });
-        }
-        let mut reverted = Vec::new();
-        for c in &commits {
-            let info = b.repo.commit_info(*c)?;
-            reverted.push((info.sha, info.summary));
-        }
-        let req = RevertRequest {
-            commits,
-            message: rollback_message(&app, &path, &target, &reverted),
-            identity: src.identity.clone(),
-            paths: (!path.is_empty()).then(|| vec![path.clone()]),
-            max_attempts: MAX_PUSH_ATTEMPTS,
         };
-        let outcome = if opts.dry_run {
-            write::revert_dry_run(&src.spec, &src.cache, &req)?
-        } else {
-            write::revert(&src.spec, &src.cache, &req)?
+        let range = Range {
+            path: &path,
+            after: Some(to),
+            upto: head,
         };
-        Ok(match outcome {
-            WriteOutcome::NothingToDo => RollbackOutcome::NothingToDo { target, path },
-            WriteOutcome::DryRun { diff, .. } => RollbackOutcome::DryRun {
-                target,
-                reverted,
-                diff,
+        let message = |undone: &[Undone]| rollback_message(&app, &path, &target, undone);
+        Ok(
+            match super::revert::revert_app(&src.writer, &b.repo, range, &message, opts.dry_run)? {
+                Reverted::NothingToDo => RollbackOutcome::NothingToDo { target, path },
+                Reverted::DryRun { diff, undone } => RollbackOutcome::DryRun {
+                    target,
+                    reverted: undone,
+                    diff,
+                },
+                Reverted::Pushed { commit, undone } => RollbackOutcome::Pushed {
+                    target,
+                    reverted: undone,
+                    commit,
+                    branch: src.writer.spec.branch.clone(),
+                },
             },
-            WriteOutcome::Pushed { commit, .. } => RollbackOutcome::Pushed {
-                target,
-                reverted,
-                commit: commit.to_string(),
-                branch: src.spec.branch.clone(),
-            },
-        })
+        )
     })
     .await?
 }
@@ -1086,7 +911,6 @@ pub async fn rollback(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rollgit_core::batch::Rollback;
 
     /// A 40-hex commit id made of one repeated digit.
     fn sha(c: char) -> String {
@@ -1239,92 +1063,6 @@ mod tests {
             assert_eq!(r.revision, revision, "{case}: REVISION");
             assert_eq!(r.result, result, "{case}: RESULT");
             assert_eq!(r.summary, c.summary, "{case}");
-        }
-    }
-
-    #[test]
-    fn history_table_lays_out_the_rows() {
-        let rows = history_rows(
-            &[
-                commit('b', "web 2", &['a']),
-                AppCommit {
-                    author: "bot".into(),
-                    ..commit('a', "web 1", &[])
-                },
-            ],
-            Some(&sha('b')),
-            &[],
-        );
-        let text = history_table(&rows);
-        let want = "\
-COMMIT         DATE                   AUTHOR         REVISION   RESULT                            SUMMARY
-bbbbbbbbbbbb   2023-11-14T22:13:20Z   Ada Lovelace              running; revert of aaaaaaaaaaaa   web 2
-aaaaaaaaaaaa   2023-11-14T22:13:20Z   bot                                                         web 1
-";
-        assert_eq!(text, want);
-    }
-
-    #[test]
-    fn rollout_summary_table() {
-        let rolled_back = State {
-            target_revision: Some("web-v2".into()),
-            failed_revision: Some("web-v3".into()),
-            rollback: Some(Rollback {
-                from: "web-v3".into(),
-                to: "web-v2".into(),
-                reason: "batch 1 was not ready within 3s\n".into(),
-                done: true,
-            }),
-            ..stable(RollingState::RolloutSucceed, "web-v2", 'b')
-        };
-        let cases: Vec<(&str, RolloutView, &str)> = vec![
-            (
-                "never rolled back",
-                rollout(
-                    "web",
-                    Some(('b', "web-v2")),
-                    stable(RollingState::RolloutSucceed, "web-v2", 'b'),
-                ),
-                "rollout web: rolloutSucceed, target web-v2, stable web-v2\n  no rollback\n",
-            ),
-            (
-                "before the first rollout",
-                rollout("web", None, State::default()),
-                "rollout web: locatingTargetApp, target -, stable -\n  no rollback\n",
-            ),
-            (
-                "rolled back, recorded",
-                RolloutView {
-                    record: Some(RecordView {
-                        state: "Reverted".into(),
-                        commit: Some(sha('d')),
-                        message: "rollback written to Git as dddddddddddd".into(),
-                    }),
-                    ..rollout("web", Some(('c', "web-v3")), rolled_back.clone())
-                },
-                "rollout web: rolloutSucceed, target web-v2, stable web-v2, failed web-v3\n  \
-                 last rollback: web-v3 -> web-v2 (done): batch 1 was not ready within 3s\n  \
-                 recorded in Git: Reverted dddddddddddd: rollback written to Git as dddddddddddd\n",
-            ),
-            (
-                "rolling back",
-                rollout(
-                    "web",
-                    Some(('c', "web-v3")),
-                    State {
-                        rollback: rolled_back
-                            .rollback
-                            .clone()
-                            .map(|r| Rollback { done: false, ..r }),
-                        ..rolled_back.clone()
-                    },
-                ),
-                "rollout web: rolloutSucceed, target web-v2, stable web-v2, failed web-v3\n  \
-                 last rollback: web-v3 -> web-v2 (in progress): batch 1 was not ready within 3s\n",
-            ),
-        ];
-        for (case, r, want) in cases {
-            assert_eq!(rollout_summary(&[r]), want, "{case}");
         }
     }
 
@@ -1736,8 +1474,14 @@ aaaaaaaaaaaa   2023-11-14T22:13:20Z   bot                                       
             reason: "the newest commit that renders web-v1".into(),
         };
         let reverted = vec![
-            (sha('d'), "web 3".to_string()),
-            (sha('b'), "web 2".to_string()),
+            Undone {
+                sha: sha('d'),
+                summary: "web 3".to_string(),
+            },
+            Undone {
+                sha: sha('b'),
+                summary: "web 2".to_string(),
+            },
         ];
         let m = rollback_message("shop", "apps/shop", &target, &reverted);
         let want = format!(
@@ -1776,49 +1520,5 @@ Rollgit-Rollback: manual
             one.contains("This reverts, in the app's directory:\n  dddddddddddd web 3\n"),
             "{one}"
         );
-    }
-
-    #[test]
-    fn outcome_text_table() {
-        let target = Target {
-            commit: sha('a'),
-            revision: Some("web-v1".into()),
-            reason: "--to aaaaaaa".into(),
-        };
-        let reverted = vec![(sha('b'), "web 2".to_string())];
-        let cases = [
-            (
-                "pushed",
-                RollbackOutcome::Pushed {
-                    target: target.clone(),
-                    reverted: reverted.clone(),
-                    commit: sha('f'),
-                    branch: "main".into(),
-                },
-                "Rolled back to aaaaaaaaaaaa (web-v1) (--to aaaaaaa).\nReverted:\n  bbbbbbbbbbbb web 2\n\
-                 Pushed ffffffffffff to branch main; rollgit applies it on its next sync (in batches where the app has a rollout).\n",
-            ),
-            (
-                "dry run",
-                RollbackOutcome::DryRun {
-                    target: target.clone(),
-                    reverted,
-                    diff: "diff --git a/x b/x\n-a\n+b".into(),
-                },
-                "Would roll back to aaaaaaaaaaaa (web-v1) (--to aaaaaaa), reverting:\n  bbbbbbbbbbbb web 2\n\n\
-                 diff --git a/x b/x\n-a\n+b\n(dry run: nothing was committed or pushed)\n",
-            ),
-            (
-                "nothing to do",
-                RollbackOutcome::NothingToDo {
-                    target,
-                    path: "apps/shop".into(),
-                },
-                "Nothing to revert: apps/shop already has the content of aaaaaaaaaaaa (web-v1).\n",
-            ),
-        ];
-        for (case, o, want) in cases {
-            assert_eq!(outcome_text(&o), want, "{case}");
-        }
     }
 }

@@ -1,6 +1,8 @@
-//! The inventory: which objects an app applied, kept in the cluster (in the app's
-//! `applications.rollgit.dev` status) so that a restarted daemon still knows what to prune.
+//! References to objects ([`ObjRef`]) and an app's inventory: which objects it applied, kept
+//! in the cluster (in the app's `applications.rollgit.dev` status) so that a restarted daemon
+//! still knows what to prune.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -10,7 +12,9 @@ use std::fmt;
 ///
 /// Identity ([`ObjRef::same_object`], [`Inventory::diff`]) ignores `version`: `apps/v1beta2`
 /// and `apps/v1` Deployments of one name are the same object.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 pub struct ObjRef {
     /// API group (`` for the core group).
     #[serde(default)]
@@ -96,7 +100,7 @@ impl fmt::Display for ObjRef {
 }
 
 /// What an app applied: one entry per object, sorted, without duplicates.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Inventory {
     /// The objects, sorted by group, version, kind, namespace, name.
     #[serde(default)]

@@ -1,0 +1,155 @@
+//! Drift: watches on the kinds an app applied, so that a change someone makes to what rollgit
+//! manages (`kubectl scale`, `set image`, `edit`, `delete`) reaches the daemon as a typed
+//! [`Changed`] event, and the marks that tell a real change from an echo of rollgit's own
+//! apply.
+
+use crate::k8s::{APP_LABEL, REPO_LABEL};
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject, GroupVersionKind};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use tokio::sync::mpsc;
+
+/// An object of an app changed (or was deleted) in the cluster.
+#[derive(Debug, Clone)]
+pub struct Changed {
+    /// The app (the object's `rollgit.dev/app` label).
+    pub app: String,
+    /// The object as the watch saw it (may hold Secret data: never log it).
+    pub object: Value,
+}
+
+/// The watches of one repository's objects, one per kind, started as kinds appear.
+pub struct DriftWatches {
+    client: kube::Client,
+    repo: String,
+    tx: mpsc::UnboundedSender<Changed>,
+    watched: BTreeMap<(String, String, String), tokio::task::AbortHandle>,
+}
+
+impl DriftWatches {
+    /// Watches for the objects of repository `repo`; changes arrive on the receiver.
+    pub fn new(client: kube::Client, repo: &str) -> (Self, mpsc::UnboundedReceiver<Changed>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (
+            Self {
+                client,
+                repo: repo.to_string(),
+                tx,
+                watched: BTreeMap::new(),
+            },
+            rx,
+        )
+    }
+
+    /// Makes sure each `(group, version, kind)` is watched (objects labelled with the
+    /// repository only; small pages, the first listing holding full objects).
+    pub fn ensure(&mut self, kinds: impl IntoIterator<Item = (String, String, String)>) {
+        for k in kinds {
+            if self.watched.contains_key(&k) {
+                continue;
+            }
+            let (group, version, kind) = k.clone();
+            let client = self.client.clone();
+            let tx = self.tx.clone();
+            let selector = format!("{REPO_LABEL}={}", self.repo);
+            let task = tokio::spawn(async move {
+                let gvk = GroupVersionKind::gvk(&group, &version, &kind);
+                let ar = loop {
+                    match kube::discovery::pinned_kind(&client, &gvk).await {
+                        Ok((ar, _)) => break ar,
+                        Err(e) => {
+                            tracing::warn!(%kind, error = %crate::error_chain(&e), "cannot discover kind for drift; retrying in 30s");
+                            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                        }
+                    }
+                };
+                let api: Api<DynamicObject> = Api::all_with(client, &ar);
+                let cfg = watcher::Config::default().labels(&selector).page_size(50);
+                let mut stream = watcher(api, cfg).default_backoff().boxed();
+                while let Some(ev) = stream.next().await {
+                    let obj = match ev {
+                        Ok(watcher::Event::Apply(o)) | Ok(watcher::Event::Delete(o)) => o,
+                        Ok(_) => continue,
+                        Err(e) => {
+                            tracing::debug!(%kind, error = %crate::error_chain(&e), "drift watch error; the watcher retries");
+                            continue;
+                        }
+                    };
+                    let Some(app) = obj.metadata.labels.as_ref().and_then(|l| l.get(APP_LABEL))
+                    else {
+                        continue;
+                    };
+                    let app = app.clone();
+                    let object = serde_json::to_value(&obj).unwrap_or(Value::Null);
+                    if tx.send(Changed { app, object }).is_err() {
+                        return;
+                    }
+                }
+            });
+            self.watched.insert(k, task.abort_handle());
+        }
+    }
+}
+
+impl Drop for DriftWatches {
+    fn drop(&mut self) {
+        for task in self.watched.values() {
+            task.abort();
+        }
+    }
+}
+
+/// `apiVersion/kind/namespace/name` of an object.
+pub fn object_key(v: &Value) -> String {
+    format!(
+        "{}/{}/{}/{}",
+        v["apiVersion"].as_str().unwrap_or_default(),
+        v["kind"].as_str().unwrap_or_default(),
+        v["metadata"]["namespace"].as_str().unwrap_or_default(),
+        v["metadata"]["name"].as_str().unwrap_or_default()
+    )
+}
+
+/// What identifies a user-visible change of an object: its generation where it has one,
+/// else a hash of everything but status and server-managed metadata.
+pub fn change_mark(v: &Value) -> String {
+    if let Some(g) = v["metadata"]["generation"].as_i64() {
+        return format!("g{g}");
+    }
+    let mut c = v.clone();
+    if let Some(m) = c.as_object_mut() {
+        m.remove("status");
+    }
+    if let Some(m) = c["metadata"].as_object_mut() {
+        for k in [
+            "resourceVersion",
+            "managedFields",
+            "generation",
+            "uid",
+            "creationTimestamp",
+        ] {
+            m.remove(k);
+        }
+    }
+    format!("h{}", rollgit_render::spec_hash(&c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn change_marks_ignore_what_the_server_manages() {
+        let a = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "resourceVersion": "1"}, "data": {"k": "v"}});
+        let b = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "resourceVersion": "2"}, "data": {"k": "v"}});
+        let c = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "w"}});
+        assert_eq!(change_mark(&a), change_mark(&b));
+        assert_ne!(change_mark(&a), change_mark(&c));
+        let d = json!({"metadata": {"generation": 3}, "spec": {}});
+        assert_eq!(change_mark(&d), "g3");
+        assert_eq!(object_key(&a), "v1/ConfigMap//c");
+    }
+}

@@ -1,0 +1,173 @@
+//! `rollgit get rollouts`: the `rollouts.rollgit.dev` objects as `kubectl get rollout` lays
+//! them out (the CRD's printer columns; AGE in kubectl's short form; `-A` adds NAMESPACE).
+
+use super::KubeArgs;
+use super::table::{age, format_table};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, ListParams};
+use rollgit::k8s::Rollout;
+use serde_json::Value;
+use std::process::ExitCode;
+
+/// Arguments of `rollgit get`.
+#[derive(clap::Args, Debug)]
+pub struct GetArgs {
+    /// What to list: `rollouts` (rollouts.rollgit.dev; `rollout` works too).
+    #[arg(value_parser = ["rollouts", "rollout"])]
+    resource: String,
+    /// Namespace (default: the kubeconfig context's, else `default`).
+    #[arg(short, long)]
+    namespace: Option<String>,
+    /// List across all namespaces (adds a NAMESPACE column).
+    #[arg(short = 'A', long)]
+    all_namespaces: bool,
+    #[command(flatten)]
+    kube: KubeArgs,
+}
+
+/// Errors of listing Rollouts.
+#[derive(Debug, thiserror::Error)]
+#[error("listing rollouts.rollgit.dev {scope} (is rollgit installed in this cluster?)")]
+pub struct ListError {
+    /// `in namespace NS` or `in all namespaces`.
+    scope: String,
+    #[source]
+    source: kube::Error,
+}
+
+/// `rollgit get rollouts`.
+pub async fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
+    let client = args.kube.client().await?;
+    let namespace = args
+        .namespace
+        .unwrap_or_else(|| client.default_namespace().to_string());
+    let items = list_rollouts(&client, &namespace, args.all_namespaces).await?;
+    if items.is_empty() {
+        if args.all_namespaces {
+            eprintln!("No resources found");
+        } else {
+            eprintln!("No resources found in {namespace} namespace.");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!(
+        "{}",
+        rollouts_table(&items, args.all_namespaces, Timestamp::now())
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Lists Rollouts in `namespace`, or in every namespace.
+pub async fn list_rollouts(
+    client: &kube::Client,
+    namespace: &str,
+    all_namespaces: bool,
+) -> Result<Vec<Rollout>, ListError> {
+    let (api, scope): (Api<Rollout>, String) = if all_namespaces {
+        (Api::all(client.clone()), "in all namespaces".into())
+    } else {
+        (
+            Api::namespaced(client.clone(), namespace),
+            format!("in namespace {namespace}"),
+        )
+    };
+    api.list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .map_err(|source| ListError { scope, source })
+}
+
+/// The header of `rollgit get rollouts` (the CRD's printer columns, as `kubectl get rollout`).
+pub const TABLE_HEADER: [&str; 7] = [
+    "NAME",
+    "TARGET",
+    "UPGRADED",
+    "READY",
+    "BATCH-STATE",
+    "ROLLING-STATE",
+    "AGE",
+];
+
+/// A printer-column cell: the value as kubectl prints it, empty when the field is missing.
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The `rollgit get rollouts` table (with a leading NAMESPACE column for all namespaces), rows
+/// sorted by namespace and name as the API lists them.
+pub fn rollouts_table(items: &[Rollout], all_namespaces: bool, now: Timestamp) -> String {
+    let mut header: Vec<String> = TABLE_HEADER.iter().map(|s| s.to_string()).collect();
+    if all_namespaces {
+        header.insert(0, "NAMESPACE".into());
+    }
+    let mut sorted: Vec<&Rollout> = items.iter().collect();
+    sorted.sort_by(|a, b| {
+        (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
+    });
+    let mut rows = vec![header];
+    for o in sorted {
+        let status = serde_json::to_value(&o.status).unwrap_or(Value::Null);
+        let s = &status;
+        let mut row = vec![
+            o.metadata.name.clone().unwrap_or_default(),
+            cell(&s["rolloutTargetSize"]),
+            cell(&s["upgradedReplicas"]),
+            cell(&s["upgradedReadyReplicas"]),
+            cell(&s["batchRollingState"]),
+            cell(&s["rollingState"]),
+            age(o.metadata.creation_timestamp.as_ref().map(|t| t.0), now),
+        ];
+        if all_namespaces {
+            row.insert(0, o.metadata.namespace.clone().unwrap_or_default());
+        }
+        rows.push(row);
+    }
+    format_table(&rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rollout(name: &str, ns: &str, status: Value) -> Rollout {
+        let mut o = Rollout::new(name, Default::default());
+        o.metadata.namespace = Some(ns.into());
+        o.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            "2024-01-01T00:00:00Z".parse().expect("timestamp"),
+        ));
+        o.status = serde_json::from_value(status).expect("any status reads");
+        o
+    }
+
+    #[test]
+    fn table_has_the_printer_columns_laid_out_as_kubectl() {
+        let now: Timestamp = "2024-01-01T00:02:00Z".parse().expect("timestamp");
+        let items = vec![
+            rollout(
+                "express-server",
+                "default",
+                serde_json::json!({"rolloutTargetSize": 5, "upgradedReplicas": 2, "upgradedReadyReplicas": 2, "batchRollingState": "batchReady", "rollingState": "rollingInBatches"}),
+            ),
+            rollout("a", "default", Value::Null),
+        ];
+        let t = rollouts_table(&items, false, now);
+        assert_eq!(
+            t,
+            "NAME             TARGET   UPGRADED   READY   BATCH-STATE   ROLLING-STATE      AGE\n\
+             a                                                                             2m\n\
+             express-server   5        2          2       batchReady    rollingInBatches   2m\n"
+        );
+        let t = rollouts_table(&items[..1], true, now);
+        assert_eq!(
+            t.lines().next(),
+            Some(
+                "NAMESPACE   NAME             TARGET   UPGRADED   READY   BATCH-STATE   ROLLING-STATE      AGE"
+            )
+        );
+        assert!(t.contains("\ndefault     express-server   5 "), "{t}");
+    }
+}

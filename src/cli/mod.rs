@@ -1,0 +1,227 @@
+//! The command line, at the edge: one file per command, each with its arguments and its
+//! `run`; the flags several commands share are here. Commands use the stages (`rollgit::…`);
+//! no stage uses a command.
+
+pub mod crds;
+
+pub mod devcluster;
+pub mod diff;
+pub mod get;
+pub mod history;
+pub mod plan;
+pub mod rollback;
+pub mod rollout_status;
+pub mod run;
+pub mod status;
+pub mod table;
+pub mod up;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use rollgit::config::{Config, Flags, RawConfig};
+use rollgit::record::history::Source;
+use rollgit::record::revert::Writer;
+use std::path::PathBuf;
+
+/// rollgit's command line.
+#[derive(Parser, Debug)]
+#[command(
+    name = "rollgit",
+    version,
+    about = "GitOps reconciler: Git to cluster, with batched and canary rollouts"
+)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a Kubernetes-compatible development API server.
+    Devcluster(devcluster::DevclusterArgs),
+    /// Start the embedded dev cluster and print how to use it.
+    Up(up::UpArgs),
+    /// Show what a rollout spec (KubeVela, Argo Rollouts, OpenKruise) does at each step.
+    Plan(plan::PlanArgs),
+    /// Follow Git repositories and keep a cluster in their state.
+    Run(run::RunArgs),
+    /// Show the apps rollgit manages and what it recorded for them (read from the cluster).
+    Status(status::StatusArgs),
+    /// Show what applying Git's head would change in the cluster (exit 1 when it differs).
+    Diff(run::RunArgs),
+    /// List resources rollgit keeps in the cluster: `rollgit get rollouts`.
+    Get(get::GetArgs),
+    /// Follow the batched rollouts of an app: `rollgit rollout status APP`.
+    #[command(subcommand)]
+    Rollout(RolloutCommand),
+    /// The commits that changed an app's directory, with what the cluster did with each.
+    History(history::HistoryArgs),
+    /// Return an app's directory to an earlier commit's state: one revert commit, pushed.
+    /// Exit 1 when it cannot (unknown revision or commit, conflicting revert).
+    Rollback(rollback::RollbackArgs),
+    /// Print rollgit's CustomResourceDefinitions (for clusters where an admin installs them).
+    Crds(crds::CrdsArgs),
+}
+
+/// `rollgit rollout ...`.
+#[derive(Subcommand, Debug)]
+pub enum RolloutCommand {
+    /// Per-batch progress of an app's rollouts. Exit 0 when all succeeded (for their latest
+    /// spec), 1 when one failed or none exists, 3 when one has not finished (or --watch timed
+    /// out), 2 on other errors.
+    Status(rollout_status::RolloutStatusArgs),
+}
+
+/// Which cluster to talk to.
+#[derive(clap::Args, Debug, Clone)]
+pub struct KubeArgs {
+    /// Kubeconfig (default: in-cluster, $KUBECONFIG or ~/.kube/config).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Context in the kubeconfig.
+    #[arg(long)]
+    pub context: Option<String>,
+}
+
+impl KubeArgs {
+    /// A client for the cluster these flags name.
+    pub async fn client(&self) -> anyhow::Result<kube::Client> {
+        Ok(rollgit::k8s::client_for(
+            "default",
+            self.kubeconfig.as_deref(),
+            self.context.as_deref(),
+        )
+        .await?)
+    }
+
+    fn given(&self) -> bool {
+        self.kubeconfig.is_some() || self.context.is_some()
+    }
+}
+
+/// Which repository an app comes from (as for `rollgit run`), and where its status is.
+#[derive(clap::Args, Debug)]
+pub struct RepoSelectArgs {
+    /// Configuration file of `rollgit run`: the app's repository is the one its status object
+    /// names (or --repo-name).
+    #[arg(long, conflicts_with = "repo")]
+    config: Option<PathBuf>,
+    /// With --config: the name of the app's repository.
+    #[arg(long, requires = "config")]
+    repo_name: Option<String>,
+    /// Repository URL (https, ssh, file) or local repository path.
+    #[arg(long, required_unless_present = "config")]
+    repo: Option<String>,
+    /// Branch (with --repo).
+    #[arg(long, default_value = "main")]
+    branch: String,
+    /// Directory for mirrors and state (default: the configuration's stateDir, else .rollgit).
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// Namespace of the app's status object and Rollouts.
+    #[arg(short, long, default_value = "default")]
+    namespace: String,
+    #[command(flatten)]
+    kube: KubeArgs,
+}
+
+impl RepoSelectArgs {
+    /// The cluster client, namespace and repository of `app`.
+    pub async fn source(&self, app: &str) -> anyhow::Result<(kube::Client, String, Source)> {
+        let cfg: Config = match &self.config {
+            Some(path) => RawConfig::load(path)?.resolve(&path.display().to_string())?,
+            None => Flags {
+                repo: self.repo.clone(),
+                branch: Some(self.branch.clone()),
+                namespace: Some(self.namespace.clone()),
+                kubeconfig: self.kube.kubeconfig.clone(),
+                context: self.kube.context.clone(),
+                state_dir: self.state_dir.clone(),
+                ..Flags::default()
+            }
+            .resolve()?,
+        };
+        let state_dir = self.state_dir.clone().unwrap_or(cfg.state_dir.clone());
+        let names = || {
+            cfg.repos
+                .iter()
+                .map(|r| r.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let find = |name: &str| cfg.repos.iter().position(|r| r.name == name);
+        let known = match (&self.config, &self.repo_name) {
+            (None, _) => Some(0),
+            (Some(_), Some(name)) => Some(find(name).with_context(|| {
+                format!(
+                    "no repository named {name:?} in the configuration (it has: {})",
+                    names()
+                )
+            })?),
+            (Some(_), None) => None,
+        };
+        let client = if self.kube.given() {
+            self.kube.client().await?
+        } else if let Some(i) = known {
+            cfg.clusters[cfg.repos[i].cluster].client().await?
+        } else if cfg.clusters.len() == 1 {
+            cfg.clusters[0].client().await?
+        } else {
+            anyhow::bail!(
+                "the configuration has several clusters: name the app's repository with --repo-name, or the cluster with --kubeconfig/--context"
+            );
+        };
+        let namespace = self.namespace.clone();
+        let ix = match known {
+            Some(i) => i,
+            None => {
+                let view = rollgit::record::history::read_app(&client, &namespace, app).await?;
+                let name = view.repo.with_context(|| {
+                    format!("the status of app {app} names no repository: use --repo-name")
+                })?;
+                find(&name).with_context(|| {
+                    format!(
+                        "app {app} comes from repository {name:?}, which the configuration does not have (it has: {})",
+                        names()
+                    )
+                })?
+            }
+        };
+        let repo = &cfg.repos[ix];
+        let source = Source {
+            writer: Writer::of(repo, state_dir.join("repos")),
+            roots: repo.paths.clone(),
+            namespace: namespace.clone(),
+        };
+        Ok((client, namespace, source))
+    }
+}
+
+/// Logs to stderr at `ROLLGIT_LOG` (default `warn`).
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ROLLGIT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

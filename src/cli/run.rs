@@ -1,0 +1,79 @@
+//! `rollgit run`: follow the configured repositories (or one given by flags) and keep the
+//! clusters in their state until Ctrl-C or SIGTERM.
+
+use rollgit::config::{Config, Flags, RawConfig};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Arguments of `rollgit run` (and `rollgit diff`).
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Configuration file (repos, clusters, sync policy). Flags below are for the simple case.
+    #[arg(long, conflicts_with_all = ["repo", "path", "kubeconfig"])]
+    config: Option<PathBuf>,
+    /// Repository URL (https, ssh, file) or local repository path.
+    #[arg(long)]
+    repo: Option<String>,
+    /// The repository's name in rollgit (default: the last segment of its URL; `.` or a path
+    /// ending in `/` takes the directory's name).
+    #[arg(long, requires = "repo")]
+    repo_name: Option<String>,
+    /// Branch to follow.
+    #[arg(long, default_value = "main")]
+    branch: String,
+    /// App directory or glob in the repository (repeatable; default: the whole repository).
+    #[arg(long)]
+    path: Vec<String>,
+    /// Kubeconfig of the target cluster (default: in-cluster, $KUBECONFIG or ~/.kube/config).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Context in the kubeconfig.
+    #[arg(long)]
+    context: Option<String>,
+    /// Poll interval.
+    #[arg(long, default_value = "30s")]
+    interval: String,
+    /// How long a rollout batch may take to become ready before the rollout fails and is rolled
+    /// back (an Application's annotation `rollgit.dev/progress-deadline` overrides it).
+    #[arg(long, default_value = "10m")]
+    progress_deadline: String,
+    /// Default namespace for namespaced objects.
+    #[arg(long, default_value = "default")]
+    namespace: String,
+    /// Address for webhooks, /healthz and /metrics.
+    #[arg(long)]
+    listen: Option<String>,
+    /// Directory for mirrors and state.
+    #[arg(long, default_value = rollgit::config::DEFAULT_STATE_DIR)]
+    state_dir: PathBuf,
+}
+
+impl RunArgs {
+    /// The configuration: the file's, or the one the flags describe.
+    pub fn config(self) -> anyhow::Result<Config> {
+        if let Some(path) = &self.config {
+            return Ok(RawConfig::load(path)?.resolve(&path.display().to_string())?);
+        }
+        Ok(Flags {
+            repo_name: self.repo_name,
+            repo: self.repo,
+            branch: Some(self.branch),
+            paths: self.path,
+            interval: Some(self.interval),
+            namespace: Some(self.namespace),
+            progress_deadline: Some(self.progress_deadline),
+            kubeconfig: self.kubeconfig,
+            context: self.context,
+            listen: self.listen,
+            state_dir: Some(self.state_dir),
+        }
+        .resolve()?)
+    }
+}
+
+/// `rollgit run`.
+pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let cfg = args.config()?;
+    rollgit::daemon::run(&cfg, Default::default(), super::shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,663 @@
+//! rollgit's custom resources as typed structs, and their CustomResourceDefinitions.
+//!
+//! * `applications.rollgit.dev` ([`Application`], short names `app`, `rga`): one per app, its
+//!   source and its last known state; `kubectl get app` shows the columns of seed 000
+//!   (NAME COMPONENT TYPE PHASE HEALTHY STATUS AGE).
+//! * `rollouts.rollgit.dev` ([`Rollout`], short name `rgro`): one per component rolled out in
+//!   batches (a KubeVela `rollout` trait or an AppRollout); its spec comes from Git, its status
+//!   is the rollout's state (columns TARGET UPGRADED READY BATCH-STATE ROLLING-STATE AGE).
+//!
+//! The YAML in `deploy/crds/` is generated from these types ([`crd_yaml`]; `rollgit crds`
+//! prints it); a test fails when the files and the types drift apart.
+//!
+//! A status written by an older rollgit, or edited by hand, may not parse: it is read as
+//! [`Checked::Invalid`] (the watch on the resource goes on), and the stage that needs it
+//! reports an error naming the object instead of starting from a default.
+
+use super::{FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResource;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::wait::{await_condition, conditions};
+use rollgit_core::intstr::IntOrString;
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::time::Duration;
+
+/// How long [`ensure_crds`] waits for a CRD to be Established.
+pub const CRD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A Kubernetes-style condition (`type`, `status` `True`/`False`, `reason`, `message`,
+/// `lastTransitionTime`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// The condition's type (`Ready`, `Synced`, `RolloutSucceed`, ...).
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True` or `False`.
+    pub status: String,
+    /// Why, in CamelCase.
+    #[serde(default)]
+    pub reason: String,
+    /// What happened, for people.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// When `status` last changed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// applications.rollgit.dev
+
+/// An app rollgit reconciles from Git, and its last known state.
+#[derive(CustomResource, Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "rollgit.dev",
+    version = "v1alpha1",
+    kind = "Application",
+    plural = "applications",
+    namespaced,
+    status = "ApplicationStatus",
+    doc = "An app rollgit reconciles from Git, and its last known state.",
+    shortname = "app",
+    shortname = "rga",
+    category = "rollgit",
+    label("app.kubernetes.io/managed-by", "rollgit"),
+    printcolumn = r#"{"name": "COMPONENT", "type": "string", "jsonPath": ".status.component"}"#,
+    printcolumn = r#"{"name": "TYPE", "type": "string", "jsonPath": ".status.componentType"}"#,
+    printcolumn = r#"{"name": "PHASE", "type": "string", "jsonPath": ".status.phase"}"#,
+    printcolumn = r#"{"name": "HEALTHY", "type": "boolean", "jsonPath": ".status.healthy"}"#,
+    printcolumn = r#"{"name": "STATUS", "type": "string", "jsonPath": ".status.message"}"#,
+    printcolumn = r#"{"name": "AGE", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationSpec {
+    /// Where the app comes from.
+    #[serde(default)]
+    pub source: AppSource,
+    /// The app's name in rollgit (its directory's, or its KubeVela Application's).
+    #[serde(default)]
+    pub app: String,
+}
+
+/// Where an app comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppSource {
+    /// rollgit's name of the repository.
+    #[serde(default)]
+    pub repo: String,
+    /// The repository's URL (without credentials).
+    #[serde(default)]
+    pub url: String,
+    /// The branch followed.
+    #[serde(default)]
+    pub branch: String,
+    /// The app's directory in the repository (`""` for the root).
+    #[serde(default)]
+    pub path: String,
+}
+
+/// An app's phase, named as KubeVela's `status.status` where one applies (ROLLOUT-SEMANTICS
+/// C.5); `failed` and `stalled` are rollgit's own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Phase {
+    /// Seen, nothing done yet.
+    #[default]
+    Starting,
+    /// Rendering a new commit.
+    Rendering,
+    /// Applying, or a rollout in progress.
+    RunningWorkflow,
+    /// Applied and healthy.
+    Running,
+    /// Applied, not (yet) healthy.
+    Unhealthy,
+    /// The last commit was rejected (render) or failed to apply.
+    Failed,
+    /// Being deleted.
+    Deleting,
+    /// Waiting for a person: a rollback could not be written to Git (the revert conflicts).
+    Stalled,
+}
+
+impl Phase {
+    /// The phase's text in the status (`running`, `runningWorkflow`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Rendering => "rendering",
+            Self::RunningWorkflow => "runningWorkflow",
+            Self::Running => "running",
+            Self::Unhealthy => "unhealthy",
+            Self::Failed => "failed",
+            Self::Deleting => "deleting",
+            Self::Stalled => "stalled",
+        }
+    }
+}
+
+/// One component of an app, with its revision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ComponentStatus {
+    /// Component name.
+    pub name: String,
+    /// Component type (`webservice`, `worker`, `cloneset`, ...).
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Current revision name (`express-server-v2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// Current revision number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_number: Option<u64>,
+    /// Whether the component's workload is healthy.
+    pub healthy: bool,
+    /// Why not, in a few words (empty when healthy).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}
+
+/// The status of an [`Application`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationStatus {
+    /// starting, rendering, runningWorkflow, running, unhealthy, failed, deleting or stalled.
+    #[serde(default)]
+    pub phase: Phase,
+    /// Whether every object of the app is healthy.
+    #[serde(default)]
+    pub healthy: bool,
+    /// The STATUS column: why the app is not running and healthy (empty when it is).
+    #[serde(default)]
+    pub message: String,
+    /// The first component's name, `-` for an app of plain YAML.
+    #[serde(default)]
+    pub component: String,
+    /// The first component's type, `-` for an app of plain YAML.
+    #[serde(default)]
+    pub component_type: String,
+    /// The commit whose objects are in the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_applied_commit: Option<String>,
+    /// The last commit rollgit tried (equal to the applied one unless it failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempted_commit: Option<String>,
+    /// `app.oam.dev/publishVersion` of the applied commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish_version: Option<String>,
+    /// Hash of everything the app rendered at `publishVersion` (a restarted daemon knows
+    /// whether the next render is a new version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_hash: Option<String>,
+    /// The errors of the last attempt (`path:line: message`, or `object: message`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub last_error: Vec<String>,
+    /// `Ready` (health) and `Synced` (the last commit applied).
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// The app's components (KubeVela apps).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<ComponentStatus>,
+    /// What the app applied (so a restarted daemon knows what to prune).
+    #[serde(default)]
+    pub inventory: super::Inventory,
+    /// Drift corrections rollgit made for this app.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub drift_corrections: u64,
+    /// The objects corrected last.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub last_drift_correction: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+// ---------------------------------------------------------------------------------------------
+// rollouts.rollgit.dev
+
+/// The spec of a batched rollout of one component, driven from Git.
+#[derive(
+    CustomResource, Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema,
+)]
+#[kube(
+    group = "rollgit.dev",
+    version = "v1alpha1",
+    kind = "Rollout",
+    plural = "rollouts",
+    namespaced,
+    status = "Checked<RolloutStatus>",
+    doc = "A batched rollout of one component, driven from Git.",
+    shortname = "rgro",
+    category = "rollgit",
+    label("app.kubernetes.io/managed-by", "rollgit"),
+    printcolumn = r#"{"name": "TARGET", "type": "integer", "jsonPath": ".status.rolloutTargetSize"}"#,
+    printcolumn = r#"{"name": "UPGRADED", "type": "integer", "jsonPath": ".status.upgradedReplicas"}"#,
+    printcolumn = r#"{"name": "READY", "type": "integer", "jsonPath": ".status.upgradedReadyReplicas"}"#,
+    printcolumn = r#"{"name": "BATCH-STATE", "type": "string", "jsonPath": ".status.batchRollingState"}"#,
+    printcolumn = r#"{"name": "ROLLING-STATE", "type": "string", "jsonPath": ".status.rollingState"}"#,
+    printcolumn = r#"{"name": "AGE", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RolloutSpec {
+    /// The rollgit app the component belongs to.
+    pub app: String,
+    /// The KubeVela Application (or AppRollout) it comes from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub application: Option<String>,
+    /// Component name.
+    pub component: String,
+    /// apiVersion and kind of the component's workload.
+    pub workload: WorkloadRef,
+    /// The component revision (ControllerRevision) to run.
+    pub target_revision: String,
+    /// Explicit source revision (AppRollout).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_revision: Option<String>,
+    /// Pods wanted.
+    #[schemars(range(min = 0))]
+    pub target_size: i64,
+    /// Batches and hold points.
+    pub rollout_plan: PlanSpec,
+    /// Seconds a batch may take to become ready.
+    #[schemars(range(min = 1))]
+    pub progress_deadline_seconds: i64,
+    /// The Git commit that set this spec.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The repository (rollgit's name for it) the app comes from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    /// The app's directory in the repository.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// The workload kind a Rollout drives.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadRef {
+    /// `apps/v1`, `apps.kruise.io/v1alpha1`, ...
+    pub api_version: String,
+    /// `Deployment`, `CloneSet`, `StatefulSet`.
+    pub kind: String,
+}
+
+/// One batch of a rollout plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct BatchSpec {
+    /// Pods in the batch (int, or percent of the rollout size).
+    #[schemars(schema_with = "int_or_string")]
+    pub replicas: IntOrString,
+}
+
+/// A rollout plan as Git writes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PlanSpec {
+    /// `IncreaseFirst` (default) or `DecreaseFirst`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout_strategy: Option<String>,
+    /// Batches.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rollout_batches: Vec<BatchSpec>,
+    /// Hold after this batch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_partition: Option<i64>,
+    /// Nothing moves while true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
+    /// Pods that may be unready when a batch is judged ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "optional_int_or_string")]
+    pub max_unavailable: Option<IntOrString>,
+}
+
+/// The status of a [`Rollout`]: the state of KubeVela's rollout state machine as rollgit
+/// records it between passes (ROLLOUT-SEMANTICS C.3), what the record stage wrote to Git, and
+/// the generation it describes. Optional fields are written as `null` when unset, so that a
+/// merge patch of the whole status clears them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStatus {
+    /// locatingTargetApp, verifyingSpec, initializing, rollingInBatches, finalising,
+    /// rolloutFailing, rolloutSucceed, rolloutAbandoning or rolloutFailed.
+    #[serde(default)]
+    pub rolling_state: String,
+    /// batchInitializing, batchInRolling, batchVerifying, batchVerifyFailed, batchFinalizing
+    /// or batchReady.
+    #[serde(default)]
+    pub batch_rolling_state: String,
+    /// The batch in progress (0-based).
+    #[serde(default)]
+    pub current_batch: i64,
+    /// Pods of the target revision.
+    #[serde(default)]
+    pub upgraded_replicas: i64,
+    /// Ready pods of the target revision.
+    #[serde(default)]
+    pub upgraded_ready_replicas: i64,
+    /// Size of the current run (−1 before one starts).
+    #[serde(default)]
+    pub rollout_target_size: i64,
+    /// Target of the current run.
+    #[serde(default)]
+    pub target_revision: Option<String>,
+    /// Source of the current run.
+    #[serde(default)]
+    pub source_revision: Option<String>,
+    /// Size the run started from (scale runs).
+    #[serde(default)]
+    pub original_size: i64,
+    /// The current run is a scale of one revision.
+    #[serde(default)]
+    pub scale: bool,
+    /// The current run rolls back a failed revision.
+    #[serde(default)]
+    pub rolling_back: bool,
+    /// The last revision rolled out completely.
+    #[serde(default)]
+    pub stable_revision: Option<String>,
+    /// The commit whose spec rolled out `stableRevision`.
+    #[serde(default)]
+    pub stable_commit: Option<String>,
+    /// A revision that failed; not run again while Git asks for it.
+    #[serde(default)]
+    pub failed_revision: Option<String>,
+    /// The commit whose spec asked for `failedRevision`.
+    #[serde(default)]
+    pub failed_commit: Option<String>,
+    /// When the current batch started (RFC 3339).
+    #[serde(default)]
+    pub batch_started_at: Option<String>,
+    /// The latest condition per type.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// The last rollback decided.
+    #[serde(default)]
+    pub rollback: Option<RollbackStatus>,
+    /// The generation of the spec this status describes.
+    #[serde(default)]
+    pub observed_generation: Option<i64>,
+    /// KubeVela's name of `stableRevision`.
+    #[serde(default)]
+    pub last_target_revision: Option<String>,
+    /// What the record stage wrote to Git about the last rollback.
+    #[serde(default)]
+    pub record: Option<RecordStatus>,
+}
+
+/// A rollback the rollout stage decided.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackStatus {
+    /// The revision that failed.
+    pub from: String,
+    /// The last good revision, rolled back to.
+    pub to: String,
+    /// Why (batch, ready counts, pods).
+    #[serde(default)]
+    pub reason: String,
+    /// True once the workloads run `to` again.
+    #[serde(default)]
+    pub done: bool,
+}
+
+/// What the record stage wrote to Git about a rollback (`status.record` of a Rollout).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordStatus {
+    /// `Reverted`, `Stalled` or `NotRecorded`.
+    pub state: String,
+    /// The revision that failed.
+    #[serde(default)]
+    pub from: String,
+    /// The revision rolled back to.
+    #[serde(default)]
+    pub to: String,
+    /// The commit of the spec in effect when the rollback started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_commit: Option<String>,
+    /// The revert commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The commits it reverts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reverts: Vec<String>,
+    /// The paths whose revert conflicts (`Stalled`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
+    /// What happened.
+    #[serde(default)]
+    pub message: String,
+}
+
+/// A status as read from the cluster: parsed, or kept as written with the reason it does not
+/// parse (so one bad object never stops a watch).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Checked<T> {
+    /// It parses.
+    Valid(T),
+    /// It does not: the value as written and the parser's message.
+    Invalid {
+        /// The value as written.
+        value: serde_json::Value,
+        /// Why it does not parse.
+        error: String,
+    },
+}
+
+impl<T> Checked<T> {
+    /// The parsed value, or the parser's message.
+    pub fn valid(&self) -> Result<&T, &str> {
+        match self {
+            Checked::Valid(t) => Ok(t),
+            Checked::Invalid { error, .. } => Err(error),
+        }
+    }
+}
+
+impl<T: Serialize> Serialize for Checked<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Checked::Valid(t) => t.serialize(s),
+            Checked::Invalid { value, .. } => value.serialize(s),
+        }
+    }
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Checked<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        Ok(match serde_json::from_value::<T>(value.clone()) {
+            Ok(t) => Checked::Valid(t),
+            Err(e) => Checked::Invalid {
+                value,
+                error: e.to_string(),
+            },
+        })
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Checked<T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        T::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::json_schema(generator)
+    }
+
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+}
+
+fn int_or_string(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "x-kubernetes-int-or-string": true })
+}
+
+fn optional_int_or_string(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "x-kubernetes-int-or-string": true, "nullable": true })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The CustomResourceDefinitions
+
+/// Errors of installing the CRDs.
+#[derive(Debug, thiserror::Error)]
+pub enum CrdError {
+    /// Applying a CRD failed.
+    #[error("applying CRD {crd}")]
+    Apply {
+        crd: String,
+        #[source]
+        source: kube::Error,
+    },
+    /// A CRD did not become Established in time.
+    #[error("CRD {crd} not Established within {}s", CRD_TIMEOUT.as_secs())]
+    NotEstablished { crd: String },
+    /// Watching a CRD failed.
+    #[error("waiting for CRD {crd} to be Established")]
+    Wait {
+        crd: String,
+        #[source]
+        source: kube::runtime::wait::Error,
+    },
+}
+
+/// rollgit's CRDs, as generated from the types.
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    use kube::CustomResourceExt;
+    vec![Application::crd(), Rollout::crd()]
+}
+
+/// The file a CRD is kept in under `deploy/crds/`.
+pub fn crd_file_name(crd: &CustomResourceDefinition) -> String {
+    format!("{}.yaml", crd.metadata.name.as_deref().unwrap_or("crd"))
+}
+
+/// A CRD as the YAML kept in `deploy/crds/`: a header saying where it comes from, then the
+/// object.
+pub fn crd_yaml(crd: &CustomResourceDefinition) -> String {
+    let body = serde_saphyr::to_string(crd).unwrap_or_else(|e| format!("# {e}\n"));
+    format!(
+        "# Generated from the Rust types in src/k8s/crds.rs (`rollgit crds` prints it); do not edit.\n\
+         # Installed by the daemon at start; apply this file yourself when rollgit runs without\n\
+         # permission to create CRDs.\n{body}"
+    )
+}
+
+/// Installs (server-side applies) rollgit's CRDs and waits, bounded, until they are
+/// Established.
+pub async fn ensure_crds(client: &kube::Client) -> Result<(), CrdError> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in crds() {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        let mut crd = crd;
+        crd.metadata
+            .labels
+            .get_or_insert_with(Default::default)
+            .insert(MANAGED_BY_LABEL.into(), MANAGED_BY.into());
+        api.patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .map_err(|source| CrdError::Apply {
+            crd: name.clone(),
+            source,
+        })?;
+        match tokio::time::timeout(
+            CRD_TIMEOUT,
+            await_condition(api.clone(), &name, conditions::is_crd_established()),
+        )
+        .await
+        {
+            Ok(Ok(_)) => tracing::debug!(crd = %name, "CRD established"),
+            Ok(Err(source)) => return Err(CrdError::Wait { crd: name, source }),
+            Err(_) => return Err(CrdError::NotEstablished { crd: name }),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `deploy/crds/` holds exactly what the types generate. To regenerate after changing a
+    /// type: `ROLLGIT_WRITE_CRDS=1 cargo test -p rollgit --lib crds_in_deploy`.
+    #[test]
+    fn crds_in_deploy_match_the_types() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/crds");
+        for crd in crds() {
+            let path = dir.join(crd_file_name(&crd));
+            let want = crd_yaml(&crd);
+            if std::env::var_os("ROLLGIT_WRITE_CRDS").is_some() {
+                std::fs::write(&path, &want).expect("write the CRD file");
+            }
+            let have = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                have == want,
+                "{} differs from the types in src/k8s/crds.rs; regenerate with ROLLGIT_WRITE_CRDS=1 cargo test -p rollgit --lib crds_in_deploy",
+                path.display()
+            );
+        }
+    }
+
+    #[test]
+    fn printer_columns_are_the_seed_columns() {
+        let columns = |crd: &CustomResourceDefinition| -> Vec<String> {
+            crd.spec.versions[0]
+                .additional_printer_columns
+                .iter()
+                .flatten()
+                .map(|c| c.name.clone())
+                .collect()
+        };
+        let crds = crds();
+        assert_eq!(
+            columns(&crds[0]),
+            ["COMPONENT", "TYPE", "PHASE", "HEALTHY", "STATUS", "AGE"]
+        );
+        assert_eq!(
+            crds[0].spec.names.short_names,
+            Some(vec!["app".into(), "rga".into()])
+        );
+        assert_eq!(
+            columns(&crds[1]),
+            [
+                "TARGET",
+                "UPGRADED",
+                "READY",
+                "BATCH-STATE",
+                "ROLLING-STATE",
+                "AGE"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unreadable_status_is_kept_with_its_reason() {
+        let v = serde_json::json!({"currentBatch": "two"});
+        let c: Checked<RolloutStatus> = serde_json::from_value(v.clone()).expect("never fails");
+        match &c {
+            Checked::Invalid { value, error } => {
+                assert_eq!(value, &v);
+                assert!(
+                    error.contains("currentBatch") || error.contains("invalid type"),
+                    "{error}"
+                );
+            }
+            Checked::Valid(_) => panic!("a string batch must not parse"),
+        }
+        assert_eq!(serde_json::to_value(&c).expect("serializes"), v);
+    }
+}

@@ -1,0 +1,284 @@
+//! The **plan** stage: from an app's files at a commit to everything rollgit will put in the
+//! cluster for it. The daemon, `rollgit diff`, `rollgit history` and `rollgit rollback` all
+//! go through here, so they can never disagree about what Git asks for.
+//!
+//! ```text
+//! read (git: the app's files)  ─► render (rollgit-render, pure)  ─► desired (pure)  ─► AppPlan
+//!                                   ▲                                                ├─ objects
+//! revisions (cluster: its ControllerRevisions, last publishVersion)                  ├─ rollouts
+//!                                                                                    ├─ bumps
+//!                                                                                    └─ inventory
+//! ```
+//!
+//! * [`read`]: which files make which app, at any commit;
+//! * [`revisions`]: the revision state the render numbers after;
+//! * [`render`]: the render of an app (with the repository's objects when it uses
+//!   `ref-objects`), errors as `path:line: message`;
+//! * [`desired`]: the objects to apply: the rendered objects a rollout does not own, the
+//!   component and app revisions (owned by the app's status object), one `rollouts.rollgit.dev`
+//!   Rollout per rolled-out component ([`rollouts`]), all labelled with the repository; the
+//!   bump file ([`bumps`]); and the inventory later prunes compare with.
+
+pub mod bumps;
+pub mod read;
+pub mod revisions;
+pub mod rollouts;
+
+use crate::k8s::{API_VERSION, APP_LABEL, Inventory, MANAGED_BY, MANAGED_BY_LABEL, REPO_LABEL};
+use rollgit_render::{AppDir, ObjectIndex, RevisionState, SourceFile};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// What [`desired`] needs besides the render.
+#[derive(Debug, Clone)]
+pub struct PlanContext<'a> {
+    /// The app.
+    pub app: &'a str,
+    /// rollgit's name of the repository (the `rollgit.dev/repo` label).
+    pub repo: &'a str,
+    /// The app's directory in the repository.
+    pub dir: &'a str,
+    /// The commit rendered.
+    pub commit: &'a str,
+    /// The progress deadline of a rollout batch (an Application may override it).
+    pub progress_deadline: Duration,
+    /// An ownerReference to the app's status object, for the objects rollgit makes for the
+    /// app (revisions, Rollouts); `None` when it does not exist (yet).
+    pub owner: Option<&'a Value>,
+}
+
+/// Everything rollgit puts in the cluster for one commit of an app.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppPlan {
+    /// The objects to apply, in apply order: the rendered objects a rollout does not own,
+    /// then the component and app revisions, then the Rollouts.
+    pub objects: Vec<Value>,
+    /// The Rollouts (namespace, spec) among `objects`.
+    pub rollouts: Vec<(String, crate::k8s::RolloutSpec)>,
+    /// The content of the app's bump file when this render decided something new.
+    pub bumps: Option<String>,
+    /// What a later commit prunes against: `objects` without the revisions (history a
+    /// rollback needs, kept until the app leaves: they go with their owner).
+    pub inventory: Inventory,
+}
+
+/// Renders `app` from `files` (`index`: the repository's objects, for `ref-objects`) in
+/// `namespace`, numbering revisions after `prev`. Errors are `path:line: message`.
+pub fn render(
+    app: &AppDir,
+    namespace: &str,
+    files: &[SourceFile],
+    index: Option<&ObjectIndex>,
+    prev: &RevisionState,
+) -> Result<rollgit_render::Rendered, Vec<String>> {
+    let result = match index {
+        Some(ix) => rollgit_render::render_app(&app.name, namespace, files, ix, prev),
+        None => {
+            rollgit_render::render_app(&app.name, namespace, files, &rollgit_render::NoRefs, prev)
+        }
+    };
+    result.map_err(|errs| errs.0.iter().map(ToString::to_string).collect())
+}
+
+/// What rollgit applies for a render (pure). Errors (an invalid rollout annotation) are
+/// `path:line: message`, like render errors: the commit is rejected whole.
+pub fn desired(
+    rendered: &rollgit_render::Rendered,
+    ctx: &PlanContext<'_>,
+) -> Result<AppPlan, Vec<String>> {
+    let mut rollouts = rollouts::specs_for(rendered, ctx.app, ctx.commit, ctx.progress_deadline)?;
+    // Workloads a rollout owns are the rollout stage's: it creates and scales them.
+    let mut objects: Vec<Value> = rendered
+        .objects
+        .iter()
+        .filter(|o| !o.rollout_owned)
+        .map(|o| o.object.clone())
+        .collect();
+    let revisions = rendered
+        .revisions
+        .iter()
+        .map(|rev| &rev.controller_revision)
+        .chain(
+            rendered
+                .app_revisions
+                .iter()
+                .map(|rev| &rev.controller_revision),
+        );
+    for cr in revisions {
+        let mut cr = cr.clone();
+        if let Some(o) = ctx.owner {
+            cr["metadata"]["ownerReferences"] = json!([o]);
+        }
+        objects.push(cr);
+    }
+    for (ns, spec) in &mut rollouts {
+        spec.repo = Some(ctx.repo.to_string());
+        spec.path = Some(ctx.dir.to_string());
+        let mut ro = json!({
+            "apiVersion": API_VERSION,
+            "kind": "Rollout",
+            "metadata": {
+                "name": spec.component,
+                "namespace": ns,
+                "labels": {
+                    APP_LABEL: spec.app,
+                    "app.oam.dev/component": spec.component,
+                    MANAGED_BY_LABEL: MANAGED_BY,
+                },
+            },
+            "spec": spec,
+        });
+        if let Some(o) = ctx.owner {
+            ro["metadata"]["ownerReferences"] = json!([o]);
+        }
+        objects.push(ro);
+    }
+    for o in &mut objects {
+        o["metadata"]["labels"][REPO_LABEL] = json!(ctx.repo);
+    }
+    let inventory = Inventory::from_refs(
+        Inventory::from_objects(&objects)
+            .entries()
+            .iter()
+            .filter(|r| !(r.group == "apps" && r.kind == "ControllerRevision"))
+            .cloned(),
+    );
+    Ok(AppPlan {
+        bumps: bumps::has_bumps(rendered).then(|| bumps::bump_file(rendered)),
+        objects,
+        rollouts,
+        inventory,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render_files(files: &[(&str, &str)]) -> rollgit_render::Rendered {
+        let app = AppDir {
+            name: "shop".into(),
+            dir: "apps/shop".into(),
+            referenced: Vec::new(),
+        };
+        let files: Vec<SourceFile> = files
+            .iter()
+            .map(|(p, c)| SourceFile::new(p.to_string(), c.as_bytes().to_vec()))
+            .collect();
+        render(&app, "default", &files, None, &RevisionState::default()).expect("renders")
+    }
+
+    const TRAIT_APP: &str = "apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: shop
+spec:
+  components:
+  - name: web
+    type: webservice
+    properties:
+      image: nginx:1
+    traits:
+    - type: rollout
+      properties:
+        targetSize: 4
+        rolloutBatches:
+        - replicas: 2
+        - replicas: 2
+";
+
+    #[test]
+    fn a_rolled_out_workload_is_the_rollout_stages_and_a_rollout_object_takes_its_place() {
+        let r = render_files(&[("apps/shop/app.yaml", TRAIT_APP)]);
+        let owner =
+            json!({"apiVersion": API_VERSION, "kind": "Application", "name": "shop", "uid": "u1"});
+        let ctx = PlanContext {
+            app: "shop",
+            repo: "platform",
+            dir: "apps/shop",
+            commit: "c0ffee",
+            progress_deadline: Duration::from_secs(600),
+            owner: Some(&owner),
+        };
+        let plan = desired(&r, &ctx).expect("plans");
+        let kinds: Vec<(&str, &str)> = plan
+            .objects
+            .iter()
+            .map(|o| {
+                (
+                    o["kind"].as_str().unwrap_or_default(),
+                    o["metadata"]["name"].as_str().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("ControllerRevision", "web-v1"),
+                ("ControllerRevision", "shop-v1.app"),
+                ("Rollout", "web")
+            ],
+            "no Deployment: the rollout stage makes web-v1's"
+        );
+        for o in &plan.objects {
+            assert_eq!(o["metadata"]["labels"][REPO_LABEL], "platform");
+        }
+        assert_eq!(
+            plan.objects[0]["metadata"]["ownerReferences"][0]["uid"],
+            "u1"
+        );
+        assert_eq!(
+            plan.objects[2]["metadata"]["ownerReferences"][0]["uid"],
+            "u1"
+        );
+        let spec = &plan.objects[2]["spec"];
+        assert_eq!(spec["targetRevision"], "web-v1");
+        assert_eq!(spec["repo"], "platform");
+        assert_eq!(spec["path"], "apps/shop");
+        assert_eq!(spec["commit"], "c0ffee");
+        let inv: Vec<String> = plan
+            .inventory
+            .entries()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            inv,
+            ["Rollout.rollgit.dev default/web"],
+            "revisions are never pruned"
+        );
+        assert!(
+            plan.bumps
+                .as_deref()
+                .is_some_and(|b| b.contains("web: web-v1"))
+        );
+    }
+
+    #[test]
+    fn plain_objects_pass_through_labelled_with_the_repository() {
+        let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  k: v\n";
+        let r = render_files(&[("apps/shop/cm.yaml", cm)]);
+        let ctx = PlanContext {
+            app: "shop",
+            repo: "platform",
+            dir: "apps/shop",
+            commit: "c0ffee",
+            progress_deadline: Duration::from_secs(600),
+            owner: None,
+        };
+        let plan = desired(&r, &ctx).expect("plans");
+        assert_eq!(plan.objects.len(), 1);
+        assert_eq!(plan.objects[0]["data"]["k"], "v");
+        assert_eq!(
+            plan.objects[0]["metadata"]["labels"][REPO_LABEL],
+            "platform"
+        );
+        assert!(plan.rollouts.is_empty());
+        // A first render decides the app's first publishVersion: worth a bump.
+        assert!(
+            plan.bumps
+                .as_deref()
+                .is_some_and(|b| b.contains("publishVersion: alpha1"))
+        );
+    }
+}

@@ -1,0 +1,379 @@
+//! Every rollback the rollout stage makes becomes a `git revert` commit on the tracked branch,
+//! pushed to the remote, so Git and the cluster agree again ([`GitRecorder`], the rollout
+//! stage's [`RollbackHook`]).
+//!
+//! The commits reverted are those of the branch's first-parent line after the commit that
+//! last rolled out the good revision, up to the commit that asked for the failed one, that
+//! changed the app's directory ([`super::revert::revert_app`]). A revert that conflicts with
+//! newer commits is not pushed: the cluster stays rolled back, the Rollout records `Stalled`
+//! with the conflicting paths (the app's health says so), and nothing is retried until a new
+//! commit arrives.
+//!
+//! The failed revision is never deployed again because of the same change: the rollout stage
+//! refuses it while Git asks for it, and after the revert Git asks for the good one.
+
+use super::revert::{self, Range, Reverted, Undone, Writer};
+use crate::k8s::crds::RecordStatus;
+use crate::k8s::events::{Events, Severity, reference};
+use crate::k8s::{API_VERSION, RECORD_FIELD_MANAGER, Rollout};
+use crate::rollout::{RollbackEvent, RollbackHook};
+use kube::api::{Api, Patch, PatchParams};
+use rollgit_source::write::WriteError;
+use rollgit_source::{ObjectId, Trigger};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where and as whom one repository's rollbacks are written.
+#[derive(Debug, Clone)]
+pub struct RepoWriter {
+    /// The repository, its mirror and the commits' identity.
+    pub writer: Writer,
+    /// Whether rollbacks are written to Git at all.
+    pub revert_rollbacks: bool,
+    /// Asks the repository's worker to fetch (so a pushed commit is applied at once).
+    pub trigger: Trigger,
+}
+
+/// Writes rollbacks to Git ([`RollbackHook`]).
+#[derive(Clone)]
+pub struct GitRecorder {
+    client: kube::Client,
+    events: Events,
+    repos: Arc<BTreeMap<String, RepoWriter>>,
+}
+
+impl GitRecorder {
+    /// A recorder for the repositories by name.
+    pub fn new(client: kube::Client, repos: BTreeMap<String, RepoWriter>) -> Self {
+        Self {
+            events: Events::new(client.clone()),
+            client,
+            repos: Arc::new(repos),
+        }
+    }
+}
+
+impl RollbackHook for GitRecorder {
+    fn rolled_back(&self, event: RollbackEvent) {
+        let me = self.clone();
+        tokio::spawn(async move { me.record(event).await });
+    }
+}
+
+/// What the record stage says about a rollback, in the Rollout's `status.record`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// The revert commit is on the remote branch.
+    Reverted {
+        commit: String,
+        reverts: Vec<String>,
+    },
+    /// Git already had the last good content.
+    AlreadyReverted,
+    /// The revert conflicts with newer commits: nothing was pushed.
+    Stalled { paths: Vec<String>, message: String },
+    /// Writing failed (after retries) or is switched off.
+    NotRecorded { message: String },
+}
+
+impl Recorded {
+    /// The Rollout's `status.record` for this outcome of `e`.
+    pub fn to_status(&self, e: &RollbackEvent) -> RecordStatus {
+        let mut r = RecordStatus {
+            from: e.from.clone(),
+            to: e.to.clone(),
+            spec_commit: e.spec_commit.clone(),
+            ..RecordStatus::default()
+        };
+        match self {
+            Recorded::Reverted { commit, reverts } => {
+                r.state = "Reverted".into();
+                r.commit = Some(commit.clone());
+                r.reverts = reverts.clone();
+                r.message = format!("rollback written to Git as {}", revert::short(commit));
+            }
+            Recorded::AlreadyReverted => {
+                r.state = "Reverted".into();
+                r.message = "Git already holds the last good content".into();
+            }
+            Recorded::Stalled { paths, message } => {
+                r.state = "Stalled".into();
+                r.paths = paths.clone();
+                r.message = message.clone();
+            }
+            Recorded::NotRecorded { message } => {
+                r.state = "NotRecorded".into();
+                r.message = message.clone();
+            }
+        }
+        r
+    }
+}
+
+impl GitRecorder {
+    async fn record(&self, e: RollbackEvent) {
+        tracing::debug!(rollout = %e.rollout, from = %e.from, failed = ?e.failed_commit, good = ?e.good_commit, "writing a rollback to Git");
+        let outcome = self.write(&e).await;
+        match &outcome {
+            Recorded::Reverted { commit, .. } => {
+                tracing::info!(rollout = %e.rollout, app = %e.app, commit = %commit, "rollback written to Git");
+            }
+            Recorded::AlreadyReverted => {}
+            Recorded::Stalled { message, .. } | Recorded::NotRecorded { message } => {
+                tracing::warn!(rollout = %e.rollout, app = %e.app, "{message}");
+            }
+        }
+        let status = outcome.to_status(&e);
+        let api: Api<Rollout> = Api::namespaced(self.client.clone(), &e.namespace);
+        let pp = PatchParams {
+            field_manager: Some(RECORD_FIELD_MANAGER.into()),
+            ..PatchParams::default()
+        };
+        if let Err(err) = api
+            .patch_status(
+                &e.rollout,
+                &pp,
+                &Patch::Merge(json!({"status": {"record": status}})),
+            )
+            .await
+        {
+            tracing::warn!(rollout = %e.rollout, error = %crate::error_chain(&err), "recording the rollback in the Rollout failed");
+        }
+        let (reason, severity) = match &outcome {
+            Recorded::Reverted { .. } | Recorded::AlreadyReverted => {
+                ("RollbackRecorded", Severity::Normal)
+            }
+            Recorded::Stalled { .. } => ("RevertConflict", Severity::Warning),
+            Recorded::NotRecorded { .. } => ("RollbackNotRecorded", Severity::Warning),
+        };
+        self.events
+            .publish(
+                &reference(API_VERSION, "Rollout", Some(&e.namespace), &e.rollout),
+                severity,
+                reason,
+                "Record",
+                &status.message,
+            )
+            .await;
+        if matches!(outcome, Recorded::Reverted { .. })
+            && let Some(r) = e.repo.as_ref().and_then(|r| self.repos.get(r))
+        {
+            r.trigger.notify();
+        }
+    }
+
+    async fn write(&self, e: &RollbackEvent) -> Recorded {
+        let Some(repo) = e.repo.as_ref().and_then(|r| self.repos.get(r)).cloned() else {
+            return Recorded::NotRecorded {
+                message: format!(
+                    "rollback of {} not written to Git: repository {:?} is not configured",
+                    e.rollout, e.repo
+                ),
+            };
+        };
+        if !repo.revert_rollbacks {
+            return Recorded::NotRecorded {
+                message: "writing rollbacks to Git is switched off for this repository".into(),
+            };
+        }
+        let Some(failed) = e.failed_commit.as_deref().and_then(parse_id) else {
+            return Recorded::NotRecorded {
+                message: "the commit that asked for the failed revision is not known".into(),
+            };
+        };
+        let good = e.good_commit.as_deref().and_then(parse_id);
+        let policy = backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(500))
+            .with_max_times(3);
+        let attempt = || {
+            let writer = repo.writer.clone();
+            let event = e.clone();
+            async move {
+                match tokio::task::spawn_blocking(move || {
+                    revert_rollback(&writer, &event, failed, good)
+                })
+                .await
+                {
+                    Ok(r) => r.map_err(Failure::Write),
+                    Err(join) => Err(Failure::Join(join.to_string())),
+                }
+            }
+        };
+        use backon::Retryable;
+        let result = attempt
+            .retry(policy)
+            .when(|f| matches!(f, Failure::Write(w) if w.is_transient()))
+            .notify(|err: &Failure, delay| {
+                tracing::warn!(rollout = %e.rollout, error = %crate::error_chain(err), retry_in = ?delay, "writing the rollback to Git failed; retrying");
+            })
+            .await;
+        match result {
+            Ok(Reverted::Pushed { commit, undone }) => Recorded::Reverted {
+                commit,
+                reverts: undone.into_iter().map(|u| u.sha).collect(),
+            },
+            Ok(Reverted::NothingToDo | Reverted::DryRun { .. }) => Recorded::AlreadyReverted,
+            Err(Failure::Write(WriteError::Conflict { paths, .. })) => Recorded::Stalled {
+                message: format!(
+                    "{}the revert of {} conflicts with newer commits in {}; the cluster stays on {}, fix Git by hand (a new commit ends the stall)",
+                    crate::k8s::STALLED,
+                    e.from,
+                    paths.join(", "),
+                    e.to
+                ),
+                paths,
+            },
+            Err(Failure::Write(err)) => Recorded::NotRecorded {
+                message: format!(
+                    "writing the rollback to Git failed: {}",
+                    crate::error_chain(&err)
+                ),
+            },
+            Err(Failure::Join(message)) => Recorded::NotRecorded {
+                message: format!("writing the rollback to Git failed: {message}"),
+            },
+        }
+    }
+}
+
+/// Why one attempt to write a rollback failed.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Write(WriteError),
+    #[error("the write task ended: {0}")]
+    Join(String),
+}
+
+fn parse_id(s: &str) -> Option<ObjectId> {
+    ObjectId::from_hex(s.as_bytes()).ok()
+}
+
+/// The blocking part: revert what came after the good commit up to the failed one.
+fn revert_rollback(
+    writer: &Writer,
+    e: &RollbackEvent,
+    failed: ObjectId,
+    good: Option<ObjectId>,
+) -> Result<Reverted, WriteError> {
+    // The failed and the good commit were fetched by the daemon already: walk the mirror as
+    // it is (the revert fetches the branch's newest head itself, into its own ref).
+    let repo = rollgit_source::Repo::open(&writer.spec, &writer.cache)
+        .map_err(|err| writer.fetch_error(err))?;
+    let path = e.path.clone().unwrap_or_default();
+    let range = Range {
+        path: &path,
+        after: good,
+        upto: failed,
+    };
+    revert::revert_app(
+        writer,
+        &repo,
+        range,
+        &|undone| revert_message(e, undone),
+        false,
+    )
+}
+
+/// The revert commit's message: what, why, and trailers linking back.
+pub fn revert_message(e: &RollbackEvent, undone: &[Undone]) -> String {
+    let (list, trailers) = revert::undone_text(undone);
+    format!(
+        "Revert {app}: {from} failed, rolled back to {to}\n\n\
+         rollgit rolled component {component} of app {app} back from {from} to {to} because the rollout failed:\n{reason}\n\n\
+         {list}\n{trailers}Rollgit-App: {app}\nRollgit-Rollout: {ns}/{rollout}\nRollgit-Failed-Revision: {from}\n",
+        app = e.app,
+        from = e.from,
+        to = e.to,
+        component = e.component,
+        reason = e.reason,
+        ns = e.namespace,
+        rollout = e.rollout,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> RollbackEvent {
+        RollbackEvent {
+            namespace: "default".into(),
+            rollout: "web".into(),
+            app: "shop".into(),
+            component: "web".into(),
+            from: "web-v2".into(),
+            to: "web-v1".into(),
+            reason: "batch 1 of 2 (web-v2) was not ready within 3s".into(),
+            repo: Some("platform".into()),
+            path: Some("apps/shop".into()),
+            spec_commit: Some("c".repeat(40)),
+            failed_commit: Some("b".repeat(40)),
+            good_commit: Some("a".repeat(40)),
+        }
+    }
+
+    #[test]
+    fn the_revert_message_says_what_and_why_with_trailers() {
+        let undone = [Undone {
+            sha: "b".repeat(40),
+            summary: "web 2".into(),
+        }];
+        let m = revert_message(&event(), &undone);
+        assert!(
+            m.starts_with("Revert shop: web-v2 failed, rolled back to web-v1\n\n"),
+            "{m}"
+        );
+        assert!(
+            m.contains(
+                "because the rollout failed:\nbatch 1 of 2 (web-v2) was not ready within 3s\n"
+            ),
+            "{m}"
+        );
+        assert!(m.contains(&format!("  {} web 2\n", "b".repeat(12))), "{m}");
+        assert!(
+            m.ends_with(&format!(
+                "Reverts: {}\nRollgit-App: shop\nRollgit-Rollout: default/web\nRollgit-Failed-Revision: web-v2\n",
+                "b".repeat(40)
+            )),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn outcomes_become_the_record_status() {
+        let e = event();
+        let cases = [
+            (
+                Recorded::Reverted {
+                    commit: "d".repeat(40),
+                    reverts: vec!["b".repeat(40)],
+                },
+                "Reverted",
+                format!("rollback written to Git as {}", "d".repeat(12)),
+            ),
+            (
+                Recorded::AlreadyReverted,
+                "Reverted",
+                "Git already holds the last good content".to_string(),
+            ),
+            (
+                Recorded::Stalled {
+                    paths: vec!["apps/shop/app.yaml".into()],
+                    message: "Stalled: x".into(),
+                },
+                "Stalled",
+                "Stalled: x".to_string(),
+            ),
+        ];
+        for (outcome, state, message) in cases {
+            let r = outcome.to_status(&e);
+            assert_eq!(r.state, state);
+            assert_eq!(r.message, message);
+            assert_eq!(r.from, "web-v2");
+            assert_eq!(r.spec_commit, e.spec_commit);
+        }
+    }
+}
