@@ -32,6 +32,7 @@ fn main() -> ExitCode {
             Command::Up(a) => cli::up::run(a).await,
             Command::Run(a) => cli::run::run(a).await,
             Command::Status(a) => cli::status::run(a).await,
+            Command::Sync(a) => cli::sync::run(a).await,
             Command::Diff(a) => cli::diff::run(a).await,
             Command::Get(a) => cli::get::run(a).await,
             Command::Rollout(RolloutCommand::Status(a)) => cli::rollout_status::run(a).await,

@@ -3,6 +3,7 @@
 //! rollout controller per cluster (whose rollbacks the record stage writes to the apps'
 //! repositories), and serves the HTTP surface ([`crate::api`]).
 
+pub mod requests;
 pub mod worker;
 
 use crate::api::Triggers;
