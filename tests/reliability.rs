@@ -746,3 +746,289 @@ async fn every_bad_commit_is_rejected_whole_and_the_next_good_one_applies() {
         last_good = good;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// kill -9 at random points of rollouts.
+
+/// A small deterministic generator (SplitMix64): the same seed, the same kill points.
+struct Seeded(u64);
+
+impl Seeded {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A delay in `[0, max_ms)` milliseconds.
+    fn delay(&mut self, max_ms: u64) -> Duration {
+        Duration::from_millis(self.next() % max_ms)
+    }
+}
+
+/// The seed of the kill points (`ROLLGIT_RELIABILITY_SEED` replays another run).
+fn seed() -> u64 {
+    std::env::var("ROLLGIT_RELIABILITY_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20261204)
+}
+
+/// Kills `rollgit run` with SIGKILL at random points while revisions v2..=v4 roll out in
+/// four batches each, restarting it each time: every rollout ends with each batch applied
+/// once, in order, and the last revision running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollgit_killed_at_random_points_never_redoes_or_skips_a_batch() {
+    let mut rng = Seeded(seed());
+    let cluster = common::TestCluster::start_with(|c| {
+        c.simulation.ready_delay = Duration::from_millis(300);
+    })
+    .await;
+    let client = cluster.client().await;
+    rollgit::k8s::crds::ensure_crds(&client)
+        .await
+        .expect("CRDs install");
+    let state = tempfile::tempdir().expect("state dir");
+    let git = GitRepo::with_remote().await;
+    let app = |version: u32| {
+        format!(
+            "apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: chaos
+spec:
+  components:
+    - name: api
+      type: worker
+      properties:
+        image: example/api:{version}
+      traits:
+        - type: rollout
+          properties:
+            targetSize: 8
+            rolloutBatches:
+              - replicas: 2
+              - replicas: 2
+              - replicas: 2
+              - replicas: 2
+"
+        )
+    };
+    git.write("apps/chaos/app.yaml", &app(1));
+    git.commit_and_push("api 1").await;
+    let mut daemon = common::rollouts::spawn_daemon(&cluster, &git, state.path());
+    let rollouts: Api<rollgit::k8s::Rollout> = Api::namespaced(client.clone(), "default");
+    let succeeded = |target: String| {
+        move |o: Option<&rollgit::k8s::Rollout>| {
+            o.and_then(|o| o.status.as_ref())
+                .and_then(|s| s.valid().ok())
+                .is_some_and(|s| {
+                    s.rolling_state == "rolloutSucceed"
+                        && s.target_revision.as_deref() == Some(target.as_str())
+                        && s.upgraded_ready_replicas == 8
+                })
+        }
+    };
+    wait_for(
+        &rollouts,
+        "api",
+        "api-v1 rolled out",
+        succeeded("api-v1".into()),
+    )
+    .await;
+    let mut kills = 0;
+    for version in 2..=4u32 {
+        let name = format!("api-v{version}");
+        let sizes = Arc::new(Mutex::new(Vec::<i32>::new()));
+        let watch = {
+            let (sizes, name) = (sizes.clone(), name.clone());
+            let deploys: Api<k8s_openapi::api::apps::v1::Deployment> =
+                Api::namespaced(client.clone(), "default");
+            tokio::spawn(async move {
+                let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
+                let mut s = watcher(deploys, cfg)
+                    .default_backoff()
+                    .applied_objects()
+                    .boxed();
+                while let Some(Ok(d)) = s.next().await {
+                    let r = d.spec.and_then(|s| s.replicas).unwrap_or(0);
+                    let mut v = sizes.lock().unwrap_or_else(|p| p.into_inner());
+                    if v.last() != Some(&r) {
+                        v.push(r);
+                    }
+                }
+            })
+        };
+        git.write("apps/chaos/app.yaml", &app(version));
+        git.commit_and_push(&format!("api {version}")).await;
+        // Fault injection: SIGKILL after a random delay, three times during this rollout.
+        for _ in 0..3 {
+            tokio::time::sleep(rng.delay(700)).await;
+            daemon.kill().await.expect("kill rollgit");
+            kills += 1;
+            daemon = common::rollouts::spawn_daemon(&cluster, &git, state.path());
+        }
+        wait_for(
+            &rollouts,
+            "api",
+            &format!("{name} rolled out"),
+            succeeded(name.clone()),
+        )
+        .await;
+        watch.abort();
+        let sizes = sizes.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        assert_eq!(
+            sizes,
+            [0, 2, 4, 6, 8],
+            "{name}: each batch once, in order (seed {})",
+            seed()
+        );
+    }
+    assert_eq!(kills, 9);
+    daemon.kill().await.expect("kill rollgit");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Concurrent pushes during an automatic revert.
+
+/// Pushes `count` commits to `apps/<name>/` from its own clone of the remote, rebasing and
+/// pushing again whenever the remote moved; returns the commits it pushed.
+async fn pusher(bare: std::path::PathBuf, name: String, count: u32) -> Vec<String> {
+    let dir = tempfile::tempdir().expect("a clone directory");
+    let home = dir.path().to_path_buf();
+    let git = |args: Vec<String>| {
+        let home = home.clone();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            common::world::git(&home.join("work"), &home, &args).await
+        }
+    };
+    common::world::git(
+        &home,
+        &home,
+        &["clone", "-q", bare.to_str().expect("a UTF-8 path"), "work"],
+    )
+    .await;
+    git(vec!["config".into(), "user.name".into(), "Pusher".into()]).await;
+    git(vec![
+        "config".into(),
+        "user.email".into(),
+        "pusher@example.com".into(),
+    ])
+    .await;
+    let mut pushed = Vec::new();
+    for i in 0..count {
+        let path = home.join("work").join(format!("apps/{name}"));
+        std::fs::create_dir_all(&path).expect("create the app directory");
+        std::fs::write(
+            path.join("cm.yaml"),
+            cm(&name, &format!("  value: \"{i}\"\n")),
+        )
+        .expect("write");
+        git(vec!["add".into(), "-A".into()]).await;
+        git(vec![
+            "-c".into(),
+            "user.name=Pusher".into(),
+            "-c".into(),
+            "user.email=pusher@example.com".into(),
+            "commit".into(),
+            "-q".into(),
+            "-m".into(),
+            format!("{name} {i}"),
+        ])
+        .await;
+        // Push; when the remote moved, rebase on it and push again (bounded).
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            assert!(attempts < 50, "{name}: the push never went through");
+            let mut cmd = tokio::process::Command::new("git");
+            cmd.current_dir(home.join("work"))
+                .env("HOME", &home)
+                .args(["push", "-q", "origin", "HEAD:main"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            let ok = tokio::time::timeout(WAIT, cmd.status())
+                .await
+                .expect("git push finishes")
+                .expect("git runs")
+                .success();
+            if ok {
+                break;
+            }
+            git(vec![
+                "pull".into(),
+                "-q".into(),
+                "--rebase".into(),
+                "origin".into(),
+                "main".into(),
+            ])
+            .await;
+        }
+        pushed.push(git(vec!["rev-parse".into(), "HEAD".into()]).await);
+    }
+    pushed
+}
+
+/// While a failed rollout is reverted in Git, three clones push five commits each to other
+/// apps: no commit is lost (every one is on the branch), nothing is force-pushed (the first
+/// and last heads are ancestors of the final one), and there is exactly one revert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pushes_during_a_revert_lose_nothing() {
+    let git = GitRepo::with_remote().await;
+    git.write(
+        "apps/shop/app.yaml",
+        &common::rollouts::webservice_with_rollout("registry.example/web:1", "30s"),
+    );
+    let start = git.commit_and_push("web 1").await;
+    let w = World::start_with(git, |c| c.simulation.fail_images = vec!["*:broken".into()]).await;
+    common::rollouts::wait_succeeded(&w, "web", "web-v1", 4).await;
+    let bad = w
+        .push(
+            "apps/shop/app.yaml",
+            &common::rollouts::webservice_with_rollout("registry.example/web:broken", "30s"),
+            "web: broken",
+        )
+        .await;
+    let bare = w.git.bare.clone().expect("a bare remote");
+    let pushers: Vec<_> = ["alpha", "beta", "gamma"]
+        .iter()
+        .map(|n| tokio::spawn(pusher(bare.clone(), n.to_string(), 5)))
+        .collect();
+    common::rollouts::pass_the_deadline(&w, "web", "web-v2", Duration::from_secs(30)).await;
+    let mut pushed = Vec::new();
+    for p in pushers {
+        pushed.extend(p.await.expect("the pusher finished"));
+    }
+    let s = common::rollouts::wait_rollout(&w, "web", "the rollback recorded", |s| {
+        s["record"]["state"] == "Reverted"
+    })
+    .await;
+    let revert = s["record"]["commit"]
+        .as_str()
+        .expect("a revert commit")
+        .to_string();
+    let log = common::world::git(&bare, w.git.dir.path(), &["log", "--format=%H %s", "main"]).await;
+    let shas: Vec<&str> = log.lines().filter_map(|l| l.split(' ').next()).collect();
+    for c in pushed.iter().chain([&start, &bad, &revert]) {
+        assert!(shas.contains(&c.as_str()), "commit {c} lost:\n{log}");
+    }
+    let reverts = log.lines().filter(|l| l.contains(" Revert shop:")).count();
+    assert_eq!(reverts, 1, "exactly one revert:\n{log}");
+    // A linear first-parent history through every head seen: nothing was force-pushed.
+    let first_parent = common::world::git(
+        &bare,
+        w.git.dir.path(),
+        &["rev-list", "--first-parent", "main"],
+    )
+    .await;
+    for c in [&start, &bad, &revert] {
+        assert!(
+            first_parent.lines().any(|l| l == c),
+            "{c} is not on the first-parent line"
+        );
+    }
+}

@@ -7,8 +7,8 @@
 mod common;
 
 use common::rollouts::{
-    pass_the_deadline, remote_file, remote_log, wait_batch_started, wait_rollout, wait_succeeded,
-    webservice_with_rollout,
+    pass_the_deadline, remote_file, remote_log, spawn_daemon, wait_batch_started, wait_rollout,
+    wait_succeeded, webservice_with_rollout,
 };
 use common::world::{GitRepo, World, wait_for};
 use common::{TestCluster, WAIT, table_columns};
@@ -698,41 +698,6 @@ spec:
         rollout_columns(c, "metrics-provider").await,
         cols(&["5", "5", "5", "batchReady", "rolloutSucceed"])
     );
-}
-
-/// `rollgit run` as a separate process (so it can be killed), following `git`.
-fn spawn_daemon(
-    cluster: &TestCluster,
-    git: &GitRepo,
-    state: &std::path::Path,
-) -> tokio::process::Child {
-    let log = std::fs::File::create(state.join(format!(
-        "daemon-{}.log",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default()
-    )))
-    .expect("a log file");
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_rollgit"))
-        .args([
-            "run",
-            "--repo",
-            &git.url(),
-            "--path",
-            "apps/*",
-            "--interval",
-            "1s",
-        ])
-        .arg("--kubeconfig")
-        .arg(&cluster.kubeconfig)
-        .arg("--state-dir")
-        .arg(state)
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("rollgit run starts")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

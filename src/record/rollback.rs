@@ -191,11 +191,13 @@ impl GitRecorder {
             let writer = repo.writer.clone();
             let event = e.clone();
             async move {
-                match tokio::task::spawn_blocking(move || {
+                tracing::debug!(rollout = %event.rollout, "reverting in Git");
+                let r = tokio::task::spawn_blocking(move || {
                     revert_rollback(&writer, &event, failed, good)
                 })
-                .await
-                {
+                .await;
+                tracing::debug!(ok = matches!(r, Ok(Ok(_))), "revert attempt finished");
+                match r {
                     Ok(r) => r.map_err(Failure::Write),
                     Err(join) => Err(Failure::Join(join.to_string())),
                 }

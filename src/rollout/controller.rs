@@ -15,7 +15,7 @@
 //! with a capped exponential backoff per Rollout (backon), a missing revision is looked at
 //! again after a pause, and a status that does not parse waits for the object to change.
 
-use super::status::{state_of, status_of};
+use super::status::{record_is_stale, state_of, status_of};
 use super::workload::{self, REVISION_ANNOTATION, build_workload, workload_of};
 use super::{RollbackEvent, RollbackHook, RolloutError};
 use crate::ErrorClass;
@@ -295,11 +295,11 @@ async fn pass(cached: &Rollout, ctx: &Ctx) -> Result<Option<Duration>, RolloutEr
     }
 
     // `record` is the record stage's (Git write-back); it is cleared once a new commit
-    // changed the spec.
+    // changed the spec (the revert commit it wrote is not new).
     let old_record = recorded.as_ref().and_then(|s| s.record.clone());
     let stale_record = old_record
         .as_ref()
-        .is_some_and(|r| r.spec_commit.as_deref() != spec.commit.as_deref());
+        .is_some_and(|r| record_is_stale(r, spec.commit.as_deref()));
     let mut status = status_of(&decision.state, generation);
     status.record = if stale_record {
         None

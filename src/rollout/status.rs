@@ -2,7 +2,7 @@
 //! [`State`], converted both ways. A status that does not describe a state (an unknown
 //! `rollingState`, a bad timestamp) is an error naming the field, never a default.
 
-use crate::k8s::crds::{Condition as WireCondition, RollbackStatus, RolloutStatus};
+use crate::k8s::crds::{Condition as WireCondition, RecordStatus, RollbackStatus, RolloutStatus};
 use k8s_openapi::jiff::Timestamp;
 use rollgit_core::batch::{Condition, Rollback, State};
 use rollgit_core::kubevela::{BatchRollingState, RollingState};
@@ -124,6 +124,14 @@ pub fn state_of(status: &RolloutStatus) -> Result<State, String> {
 }
 
 /// RFC 3339 in UTC of Unix seconds.
+/// Whether the record stage's `record` no longer describes the spec written at `spec_commit`:
+/// a commit other than the one whose spec rolled back, and other than the revert commit the
+/// record stage wrote itself, changed the spec since.
+pub fn record_is_stale(record: &RecordStatus, spec_commit: Option<&str>) -> bool {
+    let same = |c: &Option<String>| c.is_some() && c.as_deref() == spec_commit;
+    !(record.spec_commit.as_deref() == spec_commit || same(&record.commit))
+}
+
 pub fn rfc3339(unix: i64) -> String {
     Timestamp::from_second(unix)
         .map(|t| t.to_string())
@@ -139,6 +147,33 @@ fn parse_rfc3339(s: &str) -> Result<i64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_stays_until_a_new_commit_changes_the_spec() {
+        let record = |spec: Option<&str>, commit: Option<&str>| RecordStatus {
+            spec_commit: spec.map(Into::into),
+            commit: commit.map(Into::into),
+            ..RecordStatus::default()
+        };
+        // (record's spec commit, revert commit, spec commit now, stale)
+        let table = [
+            (Some("bad"), Some("revert"), Some("bad"), false),
+            (Some("bad"), Some("revert"), Some("revert"), false),
+            (Some("bad"), Some("revert"), Some("later"), true),
+            (Some("bad"), None, Some("bad"), false),
+            (Some("bad"), None, Some("later"), true),
+            (None, None, None, false),
+            (None, None, Some("first"), true),
+            (Some("bad"), None, None, true),
+        ];
+        for (spec, commit, now, stale) in table {
+            assert_eq!(
+                super::record_is_stale(&record(spec, commit), now),
+                stale,
+                "{spec:?} {commit:?} now {now:?}"
+            );
+        }
+    }
 
     fn rolling() -> State {
         State {

@@ -110,3 +110,38 @@ pub async fn remote_file(git: &GitRepo, path: &str) -> String {
     let bare = git.bare.as_ref().expect("a bare remote");
     super::world::git(bare, git.dir.path(), &["show", &format!("main:{path}")]).await
 }
+
+/// `rollgit run` as a separate process (so it can be killed), following `git`.
+pub fn spawn_daemon(
+    cluster: &super::TestCluster,
+    git: &GitRepo,
+    state: &std::path::Path,
+) -> tokio::process::Child {
+    let log = std::fs::File::create(state.join(format!(
+        "daemon-{}.log",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    )))
+    .expect("a log file");
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_rollgit"))
+        .args([
+            "run",
+            "--repo",
+            &git.url(),
+            "--path",
+            "apps/*",
+            "--interval",
+            "1s",
+        ])
+        .arg("--kubeconfig")
+        .arg(&cluster.kubeconfig)
+        .arg("--state-dir")
+        .arg(state)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("rollgit run starts")
+}
