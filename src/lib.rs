@@ -87,16 +87,33 @@ impl Repeats {
 
 /// An error with its whole chain of causes, `outer: cause: root cause`, as logs and messages
 /// show it.
+/// Kubernetes API errors and transport failures are said plainly ([`k8s::explain`]).
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !out.ends_with(&text) {
-            out.push_str(": ");
+    use k8s::explain::Said;
+    let mut out = String::new();
+    let mut cause = Some(e);
+    // HTTP and TLS stacks nest errors; stop at a cycle a custom `source` might make.
+    for _ in 0..32 {
+        let Some(c) = cause else { break };
+        let (text, last) = match k8s::explain::say(c) {
+            Said::AsIs => (c.to_string(), false),
+            Said::Skip => (String::new(), false),
+            Said::Words(w) => (w, false),
+            Said::Last(w) => (w, true),
+        };
+        if !text.is_empty() && !out.ends_with(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
             out.push_str(&text);
         }
+        if last {
+            break;
+        }
         cause = c.source();
+    }
+    if out.is_empty() {
+        out = e.to_string();
     }
     out
 }

@@ -27,7 +27,7 @@ pub struct GetArgs {
 
 /// Errors of listing Rollouts.
 #[derive(Debug, thiserror::Error)]
-#[error("listing rollouts.rollgit.dev {scope} (is rollgit installed in this cluster?)")]
+#[error("listing rollouts.rollgit.dev {scope}")]
 pub struct ListError {
     /// `in namespace NS` or `in all namespaces`.
     scope: String,

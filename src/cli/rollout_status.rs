@@ -76,7 +76,7 @@ pub const EXIT_UNFINISHED: u8 = 3;
 #[derive(Debug, thiserror::Error)]
 pub enum RolloutCliError {
     /// Listing the Rollouts failed.
-    #[error("listing rollouts.rollgit.dev {scope} (is rollgit installed in this cluster?)")]
+    #[error("listing rollouts.rollgit.dev {scope}")]
     List {
         /// `in namespace NS` or `in all namespaces`.
         scope: String,

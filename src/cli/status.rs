@@ -97,7 +97,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let list = api
         .list(&ListParams::default())
         .await
-        .context("listing applications.rollgit.dev (is rollgit installed in this cluster?)")?;
+        .context("listing applications.rollgit.dev")?;
     let mut rows = vec![HEADER.map(String::from).to_vec()];
     for a in &list.items {
         let name = a.metadata.name.clone().unwrap_or_default();

@@ -67,7 +67,7 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
     );
     api.get_opt(&args.app)
         .await
-        .context("reading the app's status object (is rollgit installed in this cluster?)")?
+        .context("reading the app's status object")?
         .with_context(|| {
             format!(
                 "no app named {:?} in namespace {} (rollgit records each app it applies as applications.rollgit.dev)",

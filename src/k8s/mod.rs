@@ -8,10 +8,13 @@
 //! * [`objref`]: references to objects ([`ObjRef`]) and an app's [`Inventory`];
 //! * [`events`]: Kubernetes Events through kube's recorder;
 //! * [`client_for`]: a client for any cluster a kubeconfig reaches (or the in-cluster
-//!   ServiceAccount).
+//!   ServiceAccount);
+//! * [`explain`]: its errors said plainly (refused credentials, missing permissions, TLS
+//!   causes, the address that refused a connection).
 
 pub mod crds;
 pub mod events;
+pub mod explain;
 pub mod objref;
 
 pub use crds::{
@@ -127,10 +130,32 @@ pub async fn client_for(
             None => kube::Config::infer().await.map_err(ClientError::Infer)?,
         },
     };
-    kube::Client::try_from(config).map_err(|source| ClientError::Build {
-        cluster: name.to_string(),
-        source,
-    })
+    // Scheme, host and port only: never a user or password written into the URL.
+    let url = &config.cluster_url;
+    let server = format!(
+        "{}://{}{}",
+        url.scheme_str().unwrap_or("https"),
+        url.host().unwrap_or(""),
+        url.port_u16().map(|p| format!(":{p}")).unwrap_or_default()
+    );
+    let builder =
+        kube::client::ClientBuilder::try_from(config).map_err(|source| ClientError::Build {
+            cluster: name.to_string(),
+            source,
+        })?;
+    // A request that got no answer says which server it was for (kube's own errors, of its
+    // auth layers, pass unchanged).
+    let tag = tower::util::MapErrLayer::new(move |e: tower::BoxError| -> tower::BoxError {
+        if e.is::<kube::Error>() {
+            e
+        } else {
+            Box::new(explain::Unreached {
+                server: server.clone(),
+                source: e,
+            })
+        }
+    });
+    Ok(builder.with_layer(&tag).build())
 }
 
 /// The longest a watch waits before it tries again after an error: a watch resumes within a

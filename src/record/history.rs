@@ -41,9 +41,7 @@ pub const MIN_ABBREV: usize = 7;
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
     /// Reading the app's status object failed.
-    #[error(
-        "reading applications.rollgit.dev/{app} in namespace {namespace} (is rollgit installed in this cluster?)"
-    )]
+    #[error("reading applications.rollgit.dev/{app} in namespace {namespace}")]
     ReadApp {
         app: String,
         namespace: String,
