@@ -156,7 +156,10 @@ mod rollout;
 mod yaml;
 
 pub use argo::{ARGO_GROUP, ArgoRollout};
-pub use discover::{AppDir, affected_apps, app_of, belongs_to, discover_apps, is_manifest_path};
+pub use discover::{
+    AppDir, InvalidAppName, affected_apps, app_of, belongs_to, check_app_name, discover_apps,
+    is_manifest_path,
+};
 pub use error::{RenderError, RenderErrors};
 pub use kinds::{ObjectKey, Scope, group_of, is_dns1123_label, is_dns1123_subdomain, scope_of};
 pub use kruise::{

@@ -60,7 +60,8 @@ pub enum PlanError {
     Invalid(RenderErrors),
     /// No supported rollout in the file.
     #[error(
-        "{path}: no rollout found: expected a KubeVela Application with a rollout trait, an AppRollout, an Argo Rollout or a Kruise Rollout"
+        "{}: no rollout found: expected a KubeVela Application with a rollout trait, an AppRollout, an Argo Rollout or a Kruise Rollout",
+        rollgit_syntax::escape(path)
     )]
     NoRollout {
         /// The file.
@@ -68,7 +69,9 @@ pub enum PlanError {
     },
     /// The replica count is neither given nor in the file.
     #[error(
-        "{path}: {what}: the replica count is unknown; put the workload in the file or pass --replicas"
+        "{}: {}: the replica count is unknown; put the workload in the file or pass --replicas",
+        rollgit_syntax::escape(path),
+        rollgit_syntax::escape(what)
     )]
     UnknownReplicas {
         /// The file.
