@@ -88,7 +88,7 @@ fn invalid_spec_names_file_line_and_rule_and_exits_2() {
     assert_eq!(
         err.trim(),
         format!(
-            "{path}:9: kubevela: rolloutBatches: sum of all batches except the last (12) must be less than the total size (10)"
+            "{path}:9: AppRollout \"thirds\": rolloutBatches: sum of all batches except the last (12) must be less than the total size (10)"
         )
     );
 }

@@ -166,7 +166,7 @@ pub use kruise::{
     KRUISE_ROLLOUT_GROUP, KruiseRollout, PARTITION_PERCENT_LIMIT, ROLLING_STYLE_ANNOTATION,
     WorkloadRef, is_deployment_kind,
 };
-pub use oam::{COMPONENT_TYPES, WORKLOAD_TYPE_LABEL};
+pub use oam::{COMPONENT_TYPES, TRAIT_TYPES, WORKLOAD_TYPE_LABEL};
 pub use refs::{IndexedObject, NoRefs, ObjectIndex, RefLookup};
 pub use render::{
     ApplicationInfo, ComponentInfo, Rendered, RenderedObject, SourceFile, SourceLocation,
@@ -181,5 +181,6 @@ pub use revision::{
     plan_app_revision, plan_revision, revision_number_of, spec_hash,
 };
 pub use rollout::{
-    AppRolloutComponent, AppRolloutInfo, ROLLOUT_TEMPLATE_ANNOTATION, ROLLOUT_TRAIT, RolloutTrait,
+    AppRolloutComponent, AppRolloutInfo, MAX_BATCHES, ROLLOUT_TEMPLATE_ANNOTATION, ROLLOUT_TRAIT,
+    RolloutTrait,
 };

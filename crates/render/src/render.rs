@@ -18,7 +18,7 @@ use crate::revision::{
 };
 use crate::rollout::{
     AppRolloutInfo, ROLLOUT_TEMPLATE_ANNOTATION, RolloutTrait, check_target_revision,
-    parse_app_rollout, resolve_app_rollouts,
+    check_trait_batches, parse_app_rollout, resolve_app_rollouts,
 };
 use crate::yaml::{Located, Node, parse_documents};
 
@@ -723,6 +723,7 @@ pub fn render_app(
                                 .collect();
                             known.push((r.number, r.name.clone()));
                             check_target_revision(rollout, &comp.name, &known, &mut sink);
+                            check_trait_batches(rollout, &r.name, r.is_new, &mut sink);
                         }
                         revision_name = Some(r.name.clone());
                         revisions.push(r);
