@@ -477,7 +477,9 @@ pub fn validate_plan(plan: &RolloutPlan) -> Result<(), KubeVelaError> {
 /// ```
 pub fn scale_batches(batches: &[IntOrString], original: i64, target: i64) -> Vec<IntOrString> {
     if batches.is_empty() {
-        vec![IntOrString::Int(target.saturating_sub(original).saturating_abs())]
+        vec![IntOrString::Int(
+            target.saturating_sub(original).saturating_abs(),
+        )]
     } else {
         batches.to_vec()
     }
