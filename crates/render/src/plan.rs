@@ -16,11 +16,15 @@
 //! it rolls in an Application of the file; for a Kruise Rollout the `spec.replicas` of its
 //! workload in the file; else the first workload of the file.
 //!
-//! What only the plan checks: a KubeVela plan's batches against the size
-//! (`verifyBatchesWithRollout`, or `verifyBatchesWithScale` with `--from-replicas`), which
-//! KubeVela's controller checks when a rollout starts and the daemon when it starts a run
-//! ([`rollgit_core::batch`]); those errors are `kubevela: rolloutBatches: rule broken` at the
-//! `rolloutBatches` key. A trait (or KubeVela Rollout) without batches is one batch of
+//! A KubeVela plan's batches are checked against the size: without `--replicas` and
+//! `--from-replicas`, a trait (and an AppRollout with a `targetSize`) is planned as a first
+//! release, which the daemon's render checks (`verifyBatchesWithRollout` against `targetSize`)
+//! with the same error at the same place (`component "web": rollout trait: rolloutBatches:
+//! rule broken`). The other checks are the plan's alone (`verifyBatchesWithRollout` against
+//! `--replicas`, `verifyBatchesWithScale` with `--from-replicas`, a KubeVela Rollout's), as
+//! KubeVela's controller checks them when a rollout starts and the daemon when it starts a
+//! run ([`rollgit_core::batch`]); those errors are `kubevela: rolloutBatches: rule broken` at
+//! the `rolloutBatches` key. A trait (or KubeVela Rollout) without batches is one batch of
 //! |size − from| (from = 0 without `--from-replicas`), as KubeVela's Rollout controller
 //! writes for a scale; an AppRollout without batches is rejected at admission unless
 //! `numBatches` and `targetSize` (or `--replicas`) hand them out.

@@ -1,10 +1,13 @@
 //! Typed, validated rollout inputs for the rollout stage: a component's `rollout` trait
 //! ([`RolloutTrait`]) and `AppRollout` documents ([`AppRolloutInfo`]).
 //!
-//! Render only checks what it can know from Git and the [`RevisionState`]: types, ranges,
-//! KubeVela's plan rules (`default_plan` + `validate_plan`), and that the revisions named
-//! exist. Whether the batches add up to the size is checked by the rollout stage (for a scale
-//! it depends on the cluster's current size).
+//! Render only checks what it can know from Git and the [`RevisionState`]: types, ranges
+//! (int32s, percents within 0–100%, at most [`MAX_BATCHES`] batches), KubeVela's plan rules
+//! (`default_plan` + `validate_plan`), that the revisions named exist, and whether the batches
+//! add up to the size when the run is certainly a rollout: the revision rolled out to is one
+//! this render creates ([`check_trait_batches`]). Otherwise the run may be a scale, whose
+//! batches add up to the size change, and the rollout stage checks them (only the cluster
+//! knows the current size).
 
 use std::collections::BTreeMap;
 
@@ -138,7 +141,9 @@ impl<'a> Reader<'a, '_> {
         let v = self.required("replicas")?;
         let value = match &v.node {
             Node::Num(n) => match n.as_i64() {
-                Some(i) if i > INT32_MAX => {
+                Some(i) if i <= INT32_MAX => IntOrString::Int(i),
+                // Past int32, up to u64: an integer too large for KubeVela's `IntOrString`.
+                _ if n.as_u64().is_some() => {
                     self.error_raw(
                         v.line,
                         "replicas",
@@ -146,16 +151,7 @@ impl<'a> Reader<'a, '_> {
                     );
                     return None;
                 }
-                Some(i) => IntOrString::Int(i),
-                None if n.as_u64().is_some() => {
-                    self.error_raw(
-                        v.line,
-                        "replicas",
-                        format!(": {n} is more than {INT32_MAX} (an int32)"),
-                    );
-                    return None;
-                }
-                None => {
+                _ => {
                     self.error_raw(
                         v.line,
                         "replicas",
