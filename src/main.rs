@@ -41,6 +41,10 @@ fn main() -> ExitCode {
             Command::Plan(_) | Command::Crds(_) => Ok(ExitCode::SUCCESS),
         }
     });
+    // A blocking task still running (a `git push` in flight) does not hold the exit: it ends
+    // with the process, and every write it makes is atomic (a push is a fast-forward or
+    // nothing).
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     match result {
         Ok(code) => code,
         Err(e) => {

@@ -425,7 +425,9 @@ impl Applier {
                 };
             }
         };
-        let pp = PatchParams::apply(FIELD_MANAGER).force();
+        let pp = PatchParams::apply(FIELD_MANAGER)
+            .force()
+            .validation_strict();
         match api.patch(name, &pp, &Patch::Apply(&data)).await {
             Ok(after) => {
                 let changed =
@@ -850,7 +852,10 @@ impl Applier {
             .iter()
             .map(|p| async move {
                 let api = self.api_for(&p.ar, p.oref.namespace.as_deref());
-                let pp = PatchParams::apply(FIELD_MANAGER).force().dry_run();
+                let pp = PatchParams::apply(FIELD_MANAGER)
+                    .force()
+                    .validation_strict()
+                    .dry_run();
                 match api.patch(&p.oref.name, &pp, &Patch::Apply(&p.object)).await {
                     Ok(_) => None,
                     Err(e) => Some(Refused {
@@ -1025,7 +1030,10 @@ impl Applier {
                     source,
                 })?
                 .map(|o| serde_json::to_value(o).unwrap_or(Value::Null));
-            let pp = PatchParams::apply(FIELD_MANAGER).force().dry_run();
+            let pp = PatchParams::apply(FIELD_MANAGER)
+                .force()
+                .validation_strict()
+                .dry_run();
             let desired = match api.patch(&p.oref.name, &pp, &Patch::Apply(&p.object)).await {
                 Ok(o) => Ok(serde_json::to_value(o).unwrap_or(Value::Null)),
                 Err(e) => Err(error_text(&e, p.is_secret)),

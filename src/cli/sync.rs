@@ -91,7 +91,9 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let cfg = watcher::Config::default().fields(&format!("metadata.name={}", args.app));
-    let mut stream = watcher(api, cfg).default_backoff().boxed();
+    let mut stream = watcher(api, cfg)
+        .backoff(rollgit::k8s::WatchBackoff::default())
+        .boxed();
     let deadline = tokio::time::Instant::now() + args.timeout;
     loop {
         let ev = match tokio::time::timeout_at(deadline, stream.next()).await {

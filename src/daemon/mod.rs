@@ -6,7 +6,7 @@
 pub mod requests;
 pub mod worker;
 
-use crate::api::Triggers;
+use crate::api::{Readiness, Triggers};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -23,9 +23,6 @@ pub enum StartError {
     /// A cluster's client could not be built.
     #[error(transparent)]
     Client(#[from] crate::k8s::ClientError),
-    /// rollgit's CRDs could not be installed.
-    #[error("installing rollgit's CRDs")]
-    Crds(#[from] crate::k8s::crds::CrdError),
     /// The HTTP server could not listen.
     #[error("listening on {addr}")]
     Listen {
@@ -59,6 +56,8 @@ pub struct Running {
     pub triggers: Triggers,
     /// Its metrics.
     pub metrics: Arc<Metrics>,
+    /// Whether it caught up (for `/readyz`).
+    pub readiness: Readiness,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     controllers: Vec<tokio::task::JoinHandle<()>>,
@@ -95,9 +94,15 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
     for c in &cfg.clusters {
         clients.push(c.client().await?);
     }
-    for client in &clients {
-        crate::k8s::crds::ensure_crds(client).await?;
-    }
+    let mut parts = Vec::new();
+    // Each cluster's CRDs, installed once its API server answers; workers wait for them.
+    let crds: Vec<(
+        tokio::sync::watch::Sender<bool>,
+        tokio::sync::watch::Receiver<bool>,
+    )> = clients
+        .iter()
+        .map(|_| tokio::sync::watch::channel(false))
+        .collect();
     let mut map = BTreeMap::new();
     let mut writers: Vec<BTreeMap<String, RepoWriter>> =
         clients.iter().map(|_| BTreeMap::new()).collect();
@@ -120,10 +125,11 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
             cache.clone(),
             clients[repo.cluster].clone(),
             trigger,
-            opts.metrics.clone(),
-            opts.clock.clone(),
+            &opts,
             writer,
+            crds[repo.cluster].1.clone(),
         );
+        parts.push((format!("repository {}", repo.name), worker.readiness()));
         tasks.push(tokio::spawn(worker.run()));
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -131,24 +137,65 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
         let _ = stopped.await;
     });
     let mut controllers = Vec::new();
-    for (client, writers) in clients.iter().zip(writers) {
+    for (((client, writers), cluster), (crds_ready, _)) in
+        clients.iter().zip(writers).zip(&cfg.clusters).zip(crds)
+    {
         let recorder = GitRecorder::new(client.clone(), writers);
-        controllers.push(tokio::spawn(crate::rollout::run(
-            client.clone(),
-            opts.clock.clone(),
-            Arc::new(recorder),
-            stopped.clone(),
-        )));
+        let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        parts.push((format!("cluster {}", cluster.name), ready.clone()));
+        let (client, clock, stopped) = (client.clone(), opts.clock.clone(), stopped.clone());
+        let name = cluster.name.clone();
+        // The CRDs are installed before `start` returns when the API server answers; when it
+        // is down, the daemon starts anyway and installs them once it is up.
+        let installed = matches!(
+            tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                crate::k8s::crds::ensure_crds(&client)
+            )
+            .await,
+            Ok(Ok(()))
+        );
+        controllers.push(tokio::spawn(async move {
+            if !installed {
+                install_crds(&client, &name).await;
+            }
+            ready.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = crds_ready.send(true);
+            crate::rollout::run(client, clock, Arc::new(recorder), stopped).await;
+        }));
     }
     Ok(Running {
         triggers: Triggers {
             repos: Arc::new(map),
         },
         metrics: opts.metrics,
+        readiness: Readiness {
+            parts: Arc::new(parts),
+        },
         tasks,
         stop: Some(stop),
         controllers,
     })
+}
+
+/// Installs rollgit's CRDs in a cluster, trying again (capped backoff, one log line per
+/// doubling of a repeated error) until the API server answers.
+async fn install_crds(client: &kube::Client, cluster: &str) {
+    let mut backoff = crate::k8s::WatchBackoff::default();
+    let mut repeats = crate::Repeats::default();
+    loop {
+        match crate::k8s::crds::ensure_crds(client).await {
+            Ok(()) => return,
+            Err(e) => {
+                let text = crate::error_chain(&e);
+                if let Some(times) = repeats.note(&text) {
+                    tracing::warn!(cluster, error = %text, times, "cannot install rollgit's CRDs yet; trying again");
+                }
+                let delay = backoff.next().unwrap_or(crate::k8s::WATCH_BACKOFF_MAX);
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
 }
 
 /// Runs the daemon (and its HTTP server when the configuration says where) until `shutdown`
@@ -164,7 +211,11 @@ pub async fn run(
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|source| StartError::Listen { addr, source })?;
-            let app = crate::api::router(running.triggers.clone(), running.metrics.clone());
+            let app = crate::api::router(
+                running.triggers.clone(),
+                running.metrics.clone(),
+                running.readiness.clone(),
+            );
             tracing::info!(%addr, "webhooks at /hooks/{{provider}}/{{repo}}, metrics at /metrics");
             Some(tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, app).await {

@@ -63,7 +63,9 @@ pub fn watch(
     let repo = repo.to_string();
     let task = tokio::spawn(async move {
         let cfg = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
-        let mut stream = watcher(api, cfg).default_backoff().boxed();
+        let mut stream = watcher(api, cfg)
+            .backoff(crate::k8s::WatchBackoff::default())
+            .boxed();
         while let Some(ev) = stream.next().await {
             let o = match ev {
                 Ok(watcher::Event::Apply(o)) | Ok(watcher::Event::InitApply(o)) => o,

@@ -35,6 +35,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The longest the worker waits before it tries a failing cluster again.
+pub const CLUSTER_RETRY_MAX: Duration = Duration::from_secs(3);
+
 /// Errors of one sync of a repository.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -165,6 +168,12 @@ pub struct RepoWorker {
     backoff: Option<backon::ExponentialBackoff>,
     /// `rollgit sync` requests not handled yet, by app.
     requests: BTreeMap<String, SyncRequest>,
+    /// The failure that keeps coming back, logged at each doubling.
+    repeats: crate::Repeats,
+    /// Set once the repository's apps were synced (for `/readyz`).
+    ready: Arc<std::sync::atomic::AtomicBool>,
+    /// True once the cluster has rollgit's CRDs.
+    crds: tokio::sync::watch::Receiver<bool>,
 }
 
 impl RepoWorker {
@@ -174,10 +183,11 @@ impl RepoWorker {
         cache: PathBuf,
         client: kube::Client,
         trigger: Trigger,
-        metrics: Arc<Metrics>,
-        clock: SharedClock,
+        opts: &crate::daemon::Options,
         writer: RepoWriter,
+        crds: tokio::sync::watch::Receiver<bool>,
     ) -> Self {
+        let (metrics, clock) = (opts.metrics.clone(), opts.clock.clone());
         Self {
             spec: repo.source_spec(),
             applier: Applier::new(client.clone()).with_namespace(&repo.namespace),
@@ -195,7 +205,16 @@ impl RepoWorker {
             retry_at: None,
             backoff: None,
             requests: BTreeMap::new(),
+            repeats: crate::Repeats::default(),
+            ready: Arc::default(),
+            crds,
         }
+    }
+
+    /// A flag that turns true once this repository's apps were synced (its head applied, or
+    /// every failure left is one only a new commit can fix).
+    pub fn readiness(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.ready.clone()
     }
 
     /// How this repository's apps are applied and pruned (`allow_mass_prune`: confirmed for
@@ -225,6 +244,10 @@ impl RepoWorker {
     /// Runs until the task is dropped: poll (with deterministic jitter), watch a local
     /// repository's refs, and serve triggers, retries and drift events.
     pub async fn run(mut self) {
+        // Nothing is applied before the cluster has rollgit's CRDs (its API may be down).
+        if self.crds.wait_for(|ready| *ready).await.is_err() {
+            return;
+        }
         let schedule = rollgit_source::PollSchedule::new(&self.repo.url, self.repo.interval);
         let poller = tokio::spawn(rollgit_source::poll(self.trigger.clone(), schedule));
         let _poller = AbortOnDrop(poller.abort_handle());
@@ -292,6 +315,8 @@ impl RepoWorker {
         match self.try_sync().await {
             Ok(changed) => {
                 self.backoff = None;
+                self.repeats.clear();
+                self.ready.store(true, std::sync::atomic::Ordering::Relaxed);
                 if changed {
                     self.metrics
                         .sync(&self.repo.name, "applied", started.elapsed());
@@ -301,6 +326,12 @@ impl RepoWorker {
                 self.metrics
                     .sync(&self.repo.name, "error", started.elapsed());
                 let class = e.class();
+                // A cluster that comes back is used within seconds; a Git remote is asked no
+                // more often than the poll interval once it keeps failing.
+                let cap = match e {
+                    SyncError::Source(_) => self.repo.interval,
+                    _ => CLUSTER_RETRY_MAX.min(self.repo.interval),
+                };
                 let retry_in = match class {
                     ErrorClass::Transient => {
                         let policy = self.backoff_policy();
@@ -308,14 +339,23 @@ impl RepoWorker {
                             .backoff
                             .get_or_insert_with(|| policy.build())
                             .next()
-                            .unwrap_or(self.repo.interval);
-                        Some(next)
+                            .unwrap_or(cap);
+                        Some(next.min(cap))
                     }
                     ErrorClass::Requeue(d) => Some(d),
-                    ErrorClass::Terminal => None,
+                    ErrorClass::Terminal => {
+                        // Nothing to wait for but a new commit: caught up.
+                        self.ready.store(true, std::sync::atomic::Ordering::Relaxed);
+                        None
+                    }
                 };
                 self.retry_at = retry_in.map(|d| tokio::time::Instant::now() + d);
-                tracing::warn!(repo = %self.repo.name, error = %crate::error_chain(&e), ?class, ?retry_in, "sync failed; the cluster keeps its last good state");
+                let text = crate::error_chain(&e);
+                if let Some(times) = self.repeats.note(&text) {
+                    tracing::warn!(repo = %self.repo.name, error = %text, ?class, ?retry_in, times, "sync failed; the cluster keeps its last good state");
+                } else {
+                    tracing::debug!(repo = %self.repo.name, error = %text, ?retry_in, "sync failed again");
+                }
             }
         }
     }

@@ -296,7 +296,11 @@ impl World {
             .await
             .expect("bind a loopback port");
         let addr = listener.local_addr().expect("local address");
-        let router = rollgit::api::router(self.triggers.clone(), self.metrics.clone());
+        let router = rollgit::api::router(
+            self.triggers.clone(),
+            self.metrics.clone(),
+            self.daemon.readiness.clone(),
+        );
         tokio::spawn(async move { axum::serve(listener, router).await });
         addr
     }
