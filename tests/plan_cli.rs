@@ -88,7 +88,7 @@ fn invalid_spec_names_file_line_and_rule_and_exits_2() {
     assert_eq!(
         err.trim(),
         format!(
-            "{path}:9: kubevela: rolloutBatches: sum of all batches except the last (12) must be less than the total size (10)"
+            "{path}:9: AppRollout \"thirds\": rolloutBatches: sum of all batches except the last (12) must be less than the total size (10)"
         )
     );
 }
@@ -220,4 +220,78 @@ fn an_invalid_trait_is_reported_as_the_daemon_reports_it() {
             "{path}:19: component \"express-server\": rollout trait: rolloutBatches[1].replicas: \"ab\" is not an integer or percent"
         )
     );
+}
+
+/// The rules issue 18 added (ranges, trait types, the batch sum of a first release) and a file
+/// name holding control characters: `rollgit plan` prints what the daemon's render reports,
+/// escaped, and exits 2.
+#[test]
+fn stricter_rollout_rules_are_reported_as_the_daemon_reports_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let original = std::fs::read_to_string(fixture("seed000_trait_first.yaml")).expect("fixture");
+    // (case, file name, edit of the fixture, the message after `path:line: `)
+    let rows: &[(&str, &str, (&str, &str), &str)] = &[
+        (
+            "a percent batch over 100%",
+            "app.yaml",
+            ("- replicas: 3", "- replicas: 150%"),
+            "component \"express-server\": rollout trait: rolloutBatches[1].replicas: \"150%\" is more than 100%",
+        ),
+        (
+            "a targetSize past int32",
+            "app.yaml",
+            ("targetSize: 5", "targetSize: 1000000000000"),
+            "component \"express-server\": rollout trait: targetSize must be at most 2147483647 (an int32), got 1000000000000",
+        ),
+        (
+            "int batches short of the size",
+            "app.yaml",
+            ("- replicas: 3", "- replicas: 2"),
+            "component \"express-server\": rollout trait: rolloutBatches: the last batch is an int, so the sum of all batches (4) must equal the total size (5)",
+        ),
+        (
+            "an unknown trait type",
+            "app.yaml",
+            (
+                "        - type: rollout\n",
+                "        - type: scaler\n        - type: rollout\n",
+            ),
+            "component \"express-server\": unknown trait type \"scaler\" (supported: rollout)",
+        ),
+        (
+            "a file name with a newline and an ANSI escape",
+            "a\n\x1b[31mpp.yaml",
+            ("- replicas: 3", "- replicas: ab"),
+            "component \"express-server\": rollout trait: rolloutBatches[1].replicas: \"ab\" is not an integer or percent",
+        ),
+    ];
+    for (case, name, (from, to), message) in rows {
+        let path = dir.path().join(name);
+        assert!(original.contains(from), "{case}");
+        let text = original.replacen(from, to, 1);
+        std::fs::write(&path, &text).expect("write");
+        let path = path.display().to_string();
+        let (code, out, err) = plan(&["-f", &path]);
+        assert_eq!((code, out.as_str()), (2, ""), "{case}: {err}");
+        let daemon = rollgit_render::render_app(
+            "app",
+            "default",
+            &[rollgit_render::SourceFile::new(path.clone(), text)],
+            &rollgit_render::NoRefs,
+            &rollgit_render::RevisionState::default(),
+        )
+        .expect_err(case);
+        assert_eq!(err.trim_end(), daemon.to_string(), "{case}");
+        assert!(err.trim_end().ends_with(message), "{case}: {err}");
+        assert!(
+            err.trim_end().starts_with(&*rollgit_syntax::escape(&path)),
+            "{case}: {err}"
+        );
+        assert!(
+            !err.trim_end()
+                .chars()
+                .any(rollgit_syntax::text::needs_escape),
+            "{case}: {err:?}"
+        );
+    }
 }

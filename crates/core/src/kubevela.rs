@@ -234,7 +234,7 @@ pub fn calculate_new_batch_target(
     if !batches.is_empty() && current_batch == batches.len() - 1 {
         return target;
     }
-    let rollout_size = (target - original).abs();
+    let rollout_size = target.saturating_sub(original).saturating_abs();
     let sum: i64 = batches
         .iter()
         .take(current_batch.saturating_add(1))
@@ -312,12 +312,15 @@ pub fn verify_batches_with_rollout(
     let Some((last, leading)) = batches.split_last() else {
         return Err(KubeVelaError::NoBatches);
     };
-    let sum: i64 = leading.iter().map(|b| batch_size(b, total)).sum();
+    let sum: i64 = leading
+        .iter()
+        .map(|b| batch_size(b, total))
+        .fold(0, i64::saturating_add);
     if sum >= total {
         return Err(KubeVelaError::LeadingBatchesTooLarge { sum, total });
     }
     if let IntOrString::Int(n) = last {
-        let full = sum + n;
+        let full = sum.saturating_add(*n);
         if full != total {
             return Err(KubeVelaError::BatchSumMismatch { sum: full, total });
         }
@@ -346,13 +349,13 @@ pub fn verify_batches_with_scale(
     if batches.is_empty() {
         return Err(KubeVelaError::NoBatches);
     }
-    let size = (target - original).abs();
+    let size = target.saturating_sub(original).saturating_abs();
     let mut reached = original;
     for b in &batches[..batches.len() - 1] {
         if target > original {
-            reached += batch_size(b, size);
+            reached = reached.saturating_add(batch_size(b, size));
         } else {
-            reached -= batch_size(b, size);
+            reached = reached.saturating_sub(batch_size(b, size));
         }
     }
     if target > original {
@@ -379,7 +382,11 @@ pub fn verify_batches_with_scale(
         });
     }
     if let Some((IntOrString::Int(last), leading)) = batches.split_last() {
-        let sum = leading.iter().map(|b| batch_size(b, size)).sum::<i64>() + last;
+        let sum = leading
+            .iter()
+            .map(|b| batch_size(b, size))
+            .fold(0, i64::saturating_add)
+            .saturating_add(*last);
         if sum != size {
             return Err(KubeVelaError::ScaleSumMismatch {
                 original,
@@ -470,7 +477,9 @@ pub fn validate_plan(plan: &RolloutPlan) -> Result<(), KubeVelaError> {
 /// ```
 pub fn scale_batches(batches: &[IntOrString], original: i64, target: i64) -> Vec<IntOrString> {
     if batches.is_empty() {
-        vec![IntOrString::Int((target - original).abs())]
+        vec![IntOrString::Int(
+            target.saturating_sub(original).saturating_abs(),
+        )]
     } else {
         batches.to_vec()
     }

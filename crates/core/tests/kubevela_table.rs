@@ -135,6 +135,9 @@ fn verify_with_rollout() {
         Case { name: "R=0 cannot have leading sum below 0", batches: b(&["0", "0"]), total: 0, want: Err(KubeVelaError::LeadingBatchesTooLarge { sum: 0, total: 0 }) },
         Case { name: "R=0 always fails: an empty leading sum 0 is not below 0", batches: b(&["0"]), total: 0, want: Err(KubeVelaError::LeadingBatchesTooLarge { sum: 0, total: 0 }) },
         Case { name: "bare 50 means 50 percent", batches: b(&["s:50", "50%"]), total: 3, want: Ok(()) },
+        // Regressions: a Rollout edited in the cluster can hold any int64; these overflowed.
+        Case { name: "int64 batches overflowed the leading sum", batches: vec![IntOrString::Int(i64::MAX), IntOrString::Int(i64::MAX), IntOrString::Int(1)], total: 5, want: Err(KubeVelaError::LeadingBatchesTooLarge { sum: i64::MAX, total: 5 }) },
+        Case { name: "an int64 last batch overflowed the full sum", batches: vec![IntOrString::Int(1), IntOrString::Int(i64::MAX)], total: 5, want: Err(KubeVelaError::BatchSumMismatch { sum: i64::MAX, total: 5 }) },
     ];
     for c in cases {
         assert_eq!(
@@ -171,6 +174,10 @@ fn verify_with_scale() {
         Case { name: "5 to 7, a percent last batch is not checked", batches: b(&["1", "100%"]), original: 5, target: 7, want: Ok(()) },
         Case { name: "5 to 15, a percent before an int last batch", batches: b(&["50%", "5"]), original: 5, target: 15, want: Ok(()) },
         Case { name: "no-op scale whose int last batch moves", batches: b(&["0", "1"]), original: 5, target: 5, want: Err(KubeVelaError::ScaleSumMismatch { original: 5, target: 5, change: 0, sum: 1 }) },
+        // Regressions: a Rollout edited in the cluster can hold any int64; these overflowed.
+        Case { name: "a scale across all of int64 overflowed the size change", batches: b(&["1", "1"]), original: i64::MIN, target: i64::MAX, want: Err(KubeVelaError::ScaleSumMismatch { original: i64::MIN, target: i64::MAX, change: i64::MAX, sum: 2 }) },
+        Case { name: "int64 batches overflowed the size reached", batches: vec![IntOrString::Int(i64::MAX), IntOrString::Int(i64::MAX), IntOrString::Int(0)], original: 5, target: 7, want: Err(KubeVelaError::ScaleIncreasedTooMuch { original: 5, target: 7, reached: i64::MAX }) },
+        Case { name: "int64 batches overflowed a scale down", batches: vec![IntOrString::Int(i64::MAX), IntOrString::Int(i64::MAX), IntOrString::Int(0)], original: 7, target: 5, want: Err(KubeVelaError::ScaleReducedTooMuch { original: 7, target: 5, reached: i64::MIN }) },
     ];
     for c in cases {
         assert_eq!(

@@ -13,11 +13,21 @@
 //! An app's files are the YAML files under its directory, at any depth, except those under a
 //! deeper app's directory ([`app_of`] gives the deepest app of a path). When two apps would
 //! share a name, both are named after their whole directory (`apps/prod/web` → `apps-prod-web`).
+//!
+//! An app's name is the value of the `rollgit.dev/app` label on everything it applies and the
+//! name of its status object, so it must be both a label value and an RFC 1123 subdomain: at most
+//! 63 lower-case letters, digits, `-` or `.`, starting and ending with a letter or digit
+//! ([`check_app_name`]). Discovery does not rename a directory that gives another name (`Web`,
+//! `my_app`, a name holding a newline or an ANSI escape): the app is discovered under its
+//! directory's name as it is, and [`crate::render_app`] rejects it whole with an error that
+//! names it escaped, so nothing of it is applied and nothing is silently skipped. A rename
+//! could collide with another app and take over its objects.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use rollgit_syntax::Glob;
 use rollgit_syntax::glob::has_wildcard;
+use rollgit_syntax::{is_dns1123_subdomain, is_label_value};
 
 /// One app: a directory of a repository.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -30,6 +40,35 @@ pub struct AppDir {
     /// ([`crate::Rendered::referenced_paths`]); empty after discovery, filled by the daemon so
     /// that [`affected_apps`] sees them.
     pub referenced: Vec<String>,
+}
+
+/// A name that cannot name an app (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "app name {name:?} (the name of its directory) is not valid: an app's name is the value of its rollgit.dev/app label and the name of its status object, so it must be at most 63 lower-case letters, digits, '-' or '.', starting and ending with a letter or digit; rename the directory"
+)]
+pub struct InvalidAppName {
+    /// The name as discovered.
+    pub name: String,
+}
+
+/// Whether `name` can name an app: a label value and an RFC 1123 subdomain.
+///
+/// ```
+/// use rollgit_render::check_app_name;
+/// assert!(check_app_name("web").is_ok());
+/// assert!(check_app_name("apps-prod-web.v2").is_ok());
+/// assert!(check_app_name("Web").is_err());
+/// assert!(check_app_name("a\nb").is_err());
+/// ```
+pub fn check_app_name(name: &str) -> Result<(), InvalidAppName> {
+    if is_label_value(name) && is_dns1123_subdomain(name) {
+        Ok(())
+    } else {
+        Err(InvalidAppName {
+            name: name.to_owned(),
+        })
+    }
 }
 
 /// Whether a path names a file the renderer reads.

@@ -4,9 +4,23 @@ use std::fmt;
 
 /// One problem in one file of an app, at a line.
 ///
-/// `Display` is exactly `path:line: message`, as shown in the app's status and the log.
+/// `Display` is exactly `path:line: message`, as shown in the app's status and the log, with
+/// the control characters of the path and the message escaped ([`rollgit_syntax::escape`]): a
+/// file whose name holds a newline shows as `a\nb.yaml:1: ...` (a backslash and an `n`), never
+/// as two lines. The fields hold the text raw.
+///
+/// ```
+/// # use rollgit_render::{render_app, NoRefs, RevisionState, SourceFile};
+/// let files = [SourceFile::new("apps/a\n\x1b[31m.yaml", "kind: [")];
+/// let e = render_app("a", "default", &files, &NoRefs, &RevisionState::default()).unwrap_err();
+/// assert!(e.to_string().starts_with("apps/a\\n\\u{1b}[31m.yaml:1: invalid YAML"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error, serde::Serialize)]
-#[error("{path}:{line}: {message}")]
+#[error(
+    "{}:{line}: {}",
+    rollgit_syntax::escape(path),
+    rollgit_syntax::escape(message)
+)]
 pub struct RenderError {
     /// Repository-relative path of the file.
     pub path: String,

@@ -246,16 +246,18 @@ pub struct ObjectKey {
 }
 
 impl fmt::Display for ObjectKey {
-    /// `Deployment.apps demo/web`, `Service demo/web`, `Namespace demo`.
+    /// `Deployment.apps demo/web`, `Service demo/web`, `Namespace demo`; control characters
+    /// of a kind or name written in a file escaped ([`rollgit_syntax::escape`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = |s: &str| rollgit_syntax::escape(s).into_owned();
         if self.group.is_empty() {
-            write!(f, "{}", self.kind)?;
+            write!(f, "{}", e(&self.kind))?;
         } else {
-            write!(f, "{}.{}", self.kind, self.group)?;
+            write!(f, "{}.{}", e(&self.kind), e(&self.group))?;
         }
         match &self.namespace {
-            Some(ns) => write!(f, " {}/{}", ns, self.name),
-            None => write!(f, " {}", self.name),
+            Some(ns) => write!(f, " {}/{}", e(ns), e(&self.name)),
+            None => write!(f, " {}", e(&self.name)),
         }
     }
 }
@@ -316,6 +318,42 @@ mod tests {
         ];
         for (case, av, kind, scope) in cases {
             assert_eq!(scope_of(av, kind), *scope, "{case}");
+        }
+    }
+
+    #[test]
+    fn object_keys_show_kinds_and_names_escaped() {
+        let key = |group: &str, kind: &str, ns: Option<&str>, name: &str| ObjectKey {
+            group: group.into(),
+            kind: kind.into(),
+            namespace: ns.map(Into::into),
+            name: name.into(),
+        };
+        // (case, key, shown)
+        let rows = [
+            (
+                "namespaced, grouped",
+                key("apps", "Deployment", Some("demo"), "web"),
+                "Deployment.apps demo/web",
+            ),
+            (
+                "cluster-scoped, core",
+                key("", "Namespace", None, "demo"),
+                "Namespace demo",
+            ),
+            (
+                "a kind with an ANSI escape",
+                key("x.io", "K\x1b[2J", Some("d"), "n"),
+                "K\\u{1b}[2J.x.io d/n",
+            ),
+            (
+                "a group with a newline",
+                key("a\nb", "K", None, "n"),
+                "K.a\\nb n",
+            ),
+        ];
+        for (case, k, shown) in rows {
+            assert_eq!(k.to_string(), shown, "{case}");
         }
     }
 }

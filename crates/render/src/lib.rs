@@ -35,7 +35,10 @@
 //! rendered the way KubeVela's built-in definitions render them, and it is described by an
 //! [`ApplicationInfo`] (components with type, `externalRevision`, traits; policies; workflow;
 //! annotations). Traits stay attached to their component as written; the `rollout` trait is
-//! also validated and typed (see [Rollouts](#rollouts)). Other `core.oam.dev` documents
+//! also validated and typed (see [Rollouts](#rollouts)). It is the only trait type rollgit
+//! renders ([`TRAIT_TYPES`]): any other (KubeVela's `scaler`, `gateway`, `expose`, ...) would
+//! change what KubeVela deploys, so it is an error naming the supported types, never dropped
+//! (the seeds use no other). Other `core.oam.dev` documents
 //! (Policy, Workflow, AppRollout) are returned in [`Rendered::oam_objects`], not applied.
 //!
 //! | type | renders |
@@ -82,15 +85,33 @@
 //!
 //! * **`rollout` trait** (ROLLOUT-SEMANTICS.md C.4) → [`ComponentInfo::rollout`], a
 //!   [`RolloutTrait`]: `targetRevision` (must name a revision of the component: one in the
-//!   [`RevisionState`] or the one decided in this render), `targetSize` (required, ≥ 0),
-//!   `rolloutBatches[].replicas` (ints or lenient KubeVela percents: `"30"` is 30%, `"0.2"` and
-//!   `"ab"` are errors, negatives too), `batchPartition` (≥ 0), `rolloutStrategy`
-//!   (`IncreaseFirst` or `DecreaseFirst`). Batch sums are **not** checked against
-//!   `targetSize` (for a scale that depends on the cluster). Unknown properties are warnings.
+//!   [`RevisionState`] or the one decided in this render), `targetSize` (required, 0 to
+//!   2147483647: KubeVela's `*int32`), `rolloutBatches[].replicas` (int32s ≥ 0, or lenient
+//!   KubeVela percents from 0% to 100%: `"30"` is 30%, `"0.2"`, `"ab"`, `"-5%"` and `"150%"`
+//!   are errors), at most [`MAX_BATCHES`] batches, `batchPartition` (0 to 2147483647),
+//!   `rolloutStrategy` (`IncreaseFirst` or `DecreaseFirst`). Unknown properties are warnings.
 //!   Only components with one workload may carry it (not `ref-objects`).
+//! * **Batch sums** (`verifyBatchesWithRollout`, KubeVela v1.3.10
+//!   `pkg/controller/common/rollout/workloads/common.go`, C.2): the batches before the last,
+//!   each rounded up, must add up to less than the size, and when the last batch is an int,
+//!   all of them to exactly the size. Render applies the rule **exactly when the trait rolls
+//!   out to a revision this render creates** ([`ComponentRevision::is_new`], and
+//!   `targetRevision` unset or naming it), against `targetSize`: no workload can run that
+//!   revision yet, so the run is a rollout (or a first release from 0 pods) whichever the
+//!   cluster holds. Any other run may be a scale of the revision already running (a new
+//!   `targetSize` on the same revision), whose batches add up to the size change instead
+//!   (`verifyBatchesWithScale`); only the cluster knows, so the rollout stage checks it when
+//!   the run starts (`rollgit_core::batch`), and fails the run with a condition. A trait
+//!   without batches is one batch of the size and always passes. A percent over 100% is
+//!   stricter than KubeVela's webhooks, which take any percent: before the last batch it
+//!   always breaks the sum rules, and as the last batch its value is ignored.
 //! * **`AppRollout`** (`core.oam.dev/v1beta1`) → [`Rendered::app_rollouts`], an
-//!   [`AppRolloutInfo`]: `spec.rolloutPlan` read into a KubeVela `RolloutPlan`, defaulted and
-//!   validated with rollgit-core's `default_plan` and `validate_plan` (C.2);
+//!   [`AppRolloutInfo`]: `spec.rolloutPlan` read into a KubeVela `RolloutPlan` (the same
+//!   ranges as the trait; `targetSize`, `numBatches` and `batchPartition` int32s ≥ 0,
+//!   `numBatches` at most [`MAX_BATCHES`]), defaulted and validated with rollgit-core's
+//!   `default_plan` and `validate_plan` (C.2), and the batch sum rule against `targetSize`
+//!   when the plan has one and a component it rolls goes to a component revision this render
+//!   creates (without `targetSize` the size is the workload's, which the rollout stage checks);
 //!   `targetAppRevisionName` (required) and `sourceAppRevisionName` must name an app revision
 //!   that exists or is decided in this render; `componentList` entries must be components with
 //!   a workload of an Application of the app, present in the target app revision (empty: every
@@ -98,7 +119,8 @@
 //!   revisions in the source and target app revisions ([`AppRolloutComponent`]).
 //! * **Argo Rollouts `Rollout`** (canary) and **OpenKruise `Rollout`** (v1alpha1, v1beta1):
 //!   [`ArgoRollout`] and [`KruiseRollout`], read with the same field reader into
-//!   rollgit-core's typed specs and validated with each system's admission rules. `rollgit
+//!   rollgit-core's typed specs and validated with each system's admission rules (an int
+//!   outside int32, what every int of their Go types is, is an error). `rollgit
 //!   plan` reads them today ([`plan::plan_document`]); [`render_app`] still passes them through
 //!   as plain objects.
 //! * **Ownership**: a component whose workload a rollout owns (a `rollout` trait, an AppRollout
@@ -108,10 +130,13 @@
 //!
 //! # Errors
 //!
-//! Every error is a [`RenderError`] displayed exactly `path:line: message`; all errors of an
-//! app are returned together ([`RenderErrors`]) and a render with any error is rejected whole:
-//! unparsable YAML (the parser's line), a document that is not a mapping, missing
-//! `apiVersion`/`kind`/`metadata.name`, invalid names (RFC 1123), unknown component types,
+//! Every error is a [`RenderError`] displayed exactly `path:line: message`, the control
+//! characters of the path and message escaped (a file name holding a newline or an ANSI
+//! escape never forges a line of a status or a log); all errors of an app are returned
+//! together ([`RenderErrors`]) and a render with any error is rejected whole: an app name that
+//! is not a label value and object name ([`check_app_name`]), unparsable YAML (the parser's
+//! line; documents nested deeper than 64 levels too), a document that is not a mapping, missing
+//! `apiVersion`/`kind`/`metadata.name`, invalid names (RFC 1123), unknown component and trait types,
 //! missing or mistyped properties, duplicate objects (same API group, kind, namespace and name;
 //! the message names both places), `ref-objects` targets not found or ambiguous, an
 //! `externalRevision` reused for a different spec, and invalid `rollout` traits and
@@ -156,14 +181,17 @@ mod rollout;
 mod yaml;
 
 pub use argo::{ARGO_GROUP, ArgoRollout};
-pub use discover::{AppDir, affected_apps, app_of, belongs_to, discover_apps, is_manifest_path};
+pub use discover::{
+    AppDir, InvalidAppName, affected_apps, app_of, belongs_to, check_app_name, discover_apps,
+    is_manifest_path,
+};
 pub use error::{RenderError, RenderErrors};
 pub use kinds::{ObjectKey, Scope, group_of, is_dns1123_label, is_dns1123_subdomain, scope_of};
 pub use kruise::{
     KRUISE_ROLLOUT_GROUP, KruiseRollout, PARTITION_PERCENT_LIMIT, ROLLING_STYLE_ANNOTATION,
     WorkloadRef, is_deployment_kind,
 };
-pub use oam::{COMPONENT_TYPES, WORKLOAD_TYPE_LABEL};
+pub use oam::{COMPONENT_TYPES, TRAIT_TYPES, WORKLOAD_TYPE_LABEL};
 pub use refs::{IndexedObject, NoRefs, ObjectIndex, RefLookup};
 pub use render::{
     ApplicationInfo, ComponentInfo, Rendered, RenderedObject, SourceFile, SourceLocation,
@@ -178,5 +206,6 @@ pub use revision::{
     plan_app_revision, plan_revision, revision_number_of, spec_hash,
 };
 pub use rollout::{
-    AppRolloutComponent, AppRolloutInfo, ROLLOUT_TEMPLATE_ANNOTATION, ROLLOUT_TRAIT, RolloutTrait,
+    AppRolloutComponent, AppRolloutInfo, MAX_BATCHES, ROLLOUT_TEMPLATE_ANNOTATION, ROLLOUT_TRAIT,
+    RolloutTrait,
 };

@@ -9,7 +9,7 @@ use crate::error::RenderError;
 use crate::kinds::{NameRule, check_name, is_dns1123_subdomain};
 use crate::render::Sink;
 use crate::revision::{APP_COMPONENT_LABEL, APP_NAME_LABEL};
-use crate::rollout::{ParsedRolloutTrait, parse_rollout_trait};
+use crate::rollout::{ParsedRolloutTrait, ROLLOUT_TRAIT, parse_rollout_trait};
 use crate::yaml::{Located, Node};
 
 /// The component types rollgit renders.
@@ -20,6 +20,63 @@ pub const COMPONENT_TYPES: &[&str] = &[
     "clonesetservice",
     "ref-objects",
 ];
+
+/// The trait types rollgit renders. A component's other traits (KubeVela's `scaler`,
+/// `gateway`, `expose`, `annotations`, ...) would change what KubeVela deploys, so they are
+/// rejected rather than dropped.
+pub const TRAIT_TYPES: &[&str] = &[ROLLOUT_TRAIT];
+
+/// Checks that every trait of a component (`traits`, under the component field `comp_field`)
+/// has a string `type` that rollgit renders ([`TRAIT_TYPES`]), reporting each that does not
+/// at its line. Returns whether all do.
+pub(crate) fn check_trait_types(
+    path: &str,
+    comp_field: &str,
+    comp: &str,
+    traits: &[Located],
+    sink: &mut Sink,
+) -> bool {
+    let mut ok = true;
+    for (j, tr) in traits.iter().enumerate() {
+        let field = format!("{comp_field}.traits[{j}].type");
+        match tr.get("type") {
+            Some(t) => match t.as_str() {
+                Some(kind) if TRAIT_TYPES.contains(&kind) => {}
+                Some(kind) => {
+                    sink.error(err(
+                        path,
+                        t.line,
+                        &field,
+                        format!(
+                            "component \"{comp}\": unknown trait type {kind:?} (supported: {})",
+                            TRAIT_TYPES.join(", ")
+                        ),
+                    ));
+                    ok = false;
+                }
+                None => {
+                    sink.error(err(
+                        path,
+                        t.line,
+                        &field,
+                        format!("component \"{comp}\": trait {j} needs a string type"),
+                    ));
+                    ok = false;
+                }
+            },
+            None => {
+                sink.error(err(
+                    path,
+                    tr.line,
+                    &field,
+                    format!("component \"{comp}\": trait {j} needs a string type"),
+                ));
+                ok = false;
+            }
+        }
+    }
+    ok
+}
 
 /// The component types that render an OpenKruise CloneSet (`clonesetservice` is the name
 /// KubeVela's rollout docs give the same definition).
@@ -274,17 +331,7 @@ fn parse_component(
         }) => Value::Array(Vec::new()),
         Some(t) => {
             if let Node::Seq(items) = &t.node {
-                for (j, tr) in items.iter().enumerate() {
-                    if tr.get("type").and_then(Located::as_str).is_none() {
-                        sink.error(err(
-                            path,
-                            tr.line,
-                            &format!("{field}.traits[{j}].type"),
-                            format!("component \"{name}\": trait {j} needs a string type"),
-                        ));
-                        ok = false;
-                    }
-                }
+                ok &= check_trait_types(path, &field, &name, items, sink);
             } else {
                 sink.error(err(
                     path,

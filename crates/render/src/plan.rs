@@ -16,11 +16,15 @@
 //! it rolls in an Application of the file; for a Kruise Rollout the `spec.replicas` of its
 //! workload in the file; else the first workload of the file.
 //!
-//! What only the plan checks: a KubeVela plan's batches against the size
-//! (`verifyBatchesWithRollout`, or `verifyBatchesWithScale` with `--from-replicas`), which
-//! KubeVela's controller checks when a rollout starts and the daemon when it starts a run
-//! ([`rollgit_core::batch`]); those errors are `kubevela: rolloutBatches: rule broken` at the
-//! `rolloutBatches` key. A trait (or KubeVela Rollout) without batches is one batch of
+//! A KubeVela plan's batches are checked against the size: without `--replicas` and
+//! `--from-replicas`, a trait (and an AppRollout with a `targetSize`) is planned as a first
+//! release, which the daemon's render checks (`verifyBatchesWithRollout` against `targetSize`)
+//! with the same error at the same place (`component "web": rollout trait: rolloutBatches:
+//! rule broken`). The other checks are the plan's alone (`verifyBatchesWithRollout` against
+//! `--replicas`, `verifyBatchesWithScale` with `--from-replicas`, a KubeVela Rollout's), as
+//! KubeVela's controller checks them when a rollout starts and the daemon when it starts a
+//! run ([`rollgit_core::batch`]); those errors are `kubevela: rolloutBatches: rule broken` at
+//! the `rolloutBatches` key. A trait (or KubeVela Rollout) without batches is one batch of
 //! |size − from| (from = 0 without `--from-replicas`), as KubeVela's Rollout controller
 //! writes for a scale; an AppRollout without batches is rejected at admission unless
 //! `numBatches` and `targetSize` (or `--replicas`) hand them out.
@@ -36,9 +40,12 @@ use crate::argo::{ARGO_GROUP, ArgoRollout, parse_argo_rollout};
 use crate::error::{RenderError, RenderErrors};
 use crate::kinds::group_of;
 use crate::kruise::{KRUISE_ROLLOUT_GROUP, KruiseRollout, parse_kruise_rollout};
+use crate::oam::check_trait_types;
+use crate::reader::INT32_MAX;
 use crate::render::Sink;
 use crate::rollout::{
-    ROLLOUT_TRAIT, admit_rollout_plan, parse_rollout_trait, read_app_rollout, read_rollout_plan,
+    ROLLOUT_TRAIT, admit_rollout_plan, batches_place, check_batches_with_rollout,
+    parse_rollout_trait, read_app_rollout, read_rollout_plan,
 };
 use crate::yaml::{Located, Node, parse_documents};
 
@@ -60,7 +67,8 @@ pub enum PlanError {
     Invalid(RenderErrors),
     /// No supported rollout in the file.
     #[error(
-        "{path}: no rollout found: expected a KubeVela Application with a rollout trait, an AppRollout, an Argo Rollout or a Kruise Rollout"
+        "{}: no rollout found: expected a KubeVela Application with a rollout trait, an AppRollout, an Argo Rollout or a Kruise Rollout",
+        rollgit_syntax::escape(path)
     )]
     NoRollout {
         /// The file.
@@ -68,7 +76,9 @@ pub enum PlanError {
     },
     /// The replica count is neither given nor in the file.
     #[error(
-        "{path}: {what}: the replica count is unknown; put the workload in the file or pass --replicas"
+        "{}: {}: the replica count is unknown; put the workload in the file or pass --replicas",
+        rollgit_syntax::escape(path),
+        rollgit_syntax::escape(what)
     )]
     UnknownReplicas {
         /// The file.
@@ -227,7 +237,10 @@ fn workload_size<'a>(docs: &'a [Located], want: Option<(&str, &str)>) -> Option<
         .find(|d| want.is_none_or(|(k, n)| str_at(d, "kind") == Some(k) && name_of(d) == n))?;
     let node = spec_of(doc).and_then(|s| s.get("replicas"));
     let value = match node.map(|n| &n.node) {
-        Some(Node::Num(n)) => n.as_i64().unwrap_or(1),
+        Some(Node::Num(n)) => n
+            .as_i64()
+            .or_else(|| n.as_u64().map(|_| i64::MAX))
+            .unwrap_or(1),
         _ => 1,
     };
     Some(FoundSize {
@@ -241,20 +254,23 @@ fn workload_size<'a>(docs: &'a [Located], want: Option<(&str, &str)>) -> Option<
     })
 }
 
-/// A negative size found in the file is an error at its line.
+/// A size found in the file that is negative or past int32 (what `replicas` is in every
+/// workload's Go type) is an error at its line.
 fn checked(path: &str, found: FoundSize, sink: &mut Sink) -> Option<i64> {
-    if found.value >= 0 {
+    if (0..=INT32_MAX).contains(&found.value) {
         return Some(found.value);
     }
     let line = found.node.map_or(1, |n| n.key_line);
+    let rule = if found.value < 0 {
+        "must be an integer >= 0"
+    } else {
+        "must be at most 2147483647 (an int32)"
+    };
     sink.error(
         RenderError::new(
             path,
             line,
-            format!(
-                "{}: spec.replicas must be an integer >= 0, got {}",
-                found.what, found.value
-            ),
+            format!("{}: spec.replicas {rule}, got {}", found.what, found.value),
         )
         .with_field("spec.replicas"),
     );
@@ -295,15 +311,6 @@ fn rule_error(path: &str, line: u32, field: String, e: &KubeVelaError) -> Render
     RenderError::new(path, line, format!("kubevela: {e}")).with_field(field)
 }
 
-/// The field and key line of `rolloutBatches` under `node` (the plan or the trait's
-/// properties), or of `node` itself.
-fn batches_place(node: Option<&Located>, field: &str, fallback: u32) -> (String, u32) {
-    match node.and_then(|n| n.get("rolloutBatches")) {
-        Some(b) => (format!("{field}.rolloutBatches"), b.key_line),
-        None => (field.to_owned(), node.map_or(fallback, |n| n.key_line)),
-    }
-}
-
 /// An Application's first component with a `rollout` trait; `None` when it has none.
 fn plan_application(
     path: &str,
@@ -326,21 +333,39 @@ fn plan_application(
         else {
             continue;
         };
-        let Some(t) = traits
+        if !traits
             .iter()
-            .find(|t| str_at(t, "type") == Some(ROLLOUT_TRAIT))
-        else {
+            .any(|t| str_at(t, "type") == Some(ROLLOUT_TRAIT))
+        {
             continue;
-        };
+        }
         let comp_field = format!("spec.components[{i}]");
         let comp = str_at(c, "name").unwrap_or_default();
+        let types_ok = check_trait_types(path, &comp_field, comp, traits, sink);
         let Some(parsed) = parse_rollout_trait(path, &comp_field, comp, traits, sink) else {
             return Some(Ok(None));
         };
+        if !types_ok {
+            return Some(Ok(None));
+        }
+        // Planned as a first release, the daemon's render checks the batches as a rollout of
+        // `targetSize`: the same rule, the same error.
+        if opts.replicas.is_none()
+            && opts.from_replicas.is_none()
+            && !check_batches_with_rollout(
+                path,
+                &parsed.prefix,
+                &parsed.rollout.rollout_batches,
+                parsed.rollout.target_size,
+                &parsed.batches_place,
+                sink,
+            )
+        {
+            return Some(Ok(None));
+        }
         let rollout = parsed.rollout;
         let r = size(opts.replicas).unwrap_or(rollout.target_size);
-        let props = t.get("properties").filter(|p| p.node != Node::Null);
-        let place = batches_place(props, &format!("{}.properties", parsed.trait_field), t.line);
+        let place = parsed.batches_place;
         return Some(Ok(kubevela_steps(
             path,
             &rollout.rollout_batches,
@@ -424,7 +449,15 @@ fn plan_app_rollout(
             r
         }
     };
-    let place = batches_place(Some(read.plan_node), "spec.rolloutPlan", doc.line);
+    let place = read.parsed.batches_place.clone();
+    // As the daemon's render checks an AppRollout to new revisions with a targetSize.
+    if opts.replicas.is_none()
+        && opts.from_replicas.is_none()
+        && plan.target_size.is_some()
+        && !check_batches_with_rollout(path, &read.prefix, &plan.replicas(), r, &place, sink)
+    {
+        return Ok(None);
+    }
     Ok(kubevela_steps(
         path,
         &plan.replicas(),

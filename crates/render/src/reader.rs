@@ -10,6 +10,15 @@ use crate::error::RenderError;
 use crate::render::Sink;
 use crate::yaml::{Located, Node};
 
+/// The largest value of a Kubernetes `int32` field: every count, size, weight, duration and
+/// `IntOrString` int of the rollout formats is one in their Go types, so a larger value cannot
+/// even be decoded by their controllers (and would overflow rollgit's arithmetic).
+pub(crate) const INT32_MAX: i64 = i32::MAX as i64;
+/// The smallest value of an `int32` field.
+pub(crate) const INT32_MIN: i64 = i32::MIN as i64;
+/// The values of an `int32` field.
+pub(crate) const INT32: std::ops::RangeInclusive<i64> = INT32_MIN..=INT32_MAX;
+
 /// What a value is, for "got X" in messages: numbers and strings as written, else the type.
 pub(crate) fn got(v: &Located) -> String {
     match &v.node {
@@ -164,7 +173,15 @@ impl<'a> Reader<'a, '_> {
 
     fn count_of(&mut self, key: &str, v: &Located) -> Option<i64> {
         match &v.node {
-            Node::Num(n) if n.as_i64().is_some_and(|i| i >= 0) => n.as_i64(),
+            Node::Num(n) if n.as_i64().is_some_and(|i| (0..=INT32_MAX).contains(&i)) => n.as_i64(),
+            Node::Num(n) if n.as_i64().is_some_and(|i| i > INT32_MAX) || n.as_u64().is_some() => {
+                self.error(
+                    v.line,
+                    key,
+                    format!("must be at most {INT32_MAX} (an int32), got {n}"),
+                );
+                None
+            }
             _ => {
                 self.error(
                     v.line,
@@ -176,23 +193,36 @@ impl<'a> Reader<'a, '_> {
         }
     }
 
-    /// An optional integer ≥ 0.
+    /// An optional integer from 0 to [`INT32_MAX`].
     pub fn count(&mut self, key: &str) -> Option<i64> {
         let v = self.get(key)?;
         self.count_of(key, v)
     }
 
-    /// A required integer ≥ 0.
+    /// A required integer from 0 to [`INT32_MAX`].
     pub fn required_count(&mut self, key: &str) -> Option<i64> {
         let v = self.required(key)?;
         self.count_of(key, v)
     }
 
-    /// An optional integer, any sign (the rules of the format check its range).
+    /// Reports an integer outside int32 at `v`'s key line.
+    fn int32_range_error(&mut self, key: &str, v: &Located, n: &serde_json::Number) {
+        self.error(
+            v.key_line,
+            key,
+            format!("must be an int32 (from {INT32_MIN} to {INT32_MAX}), got {n}"),
+        );
+    }
+
+    /// An optional integer, any sign within int32 (the rules of the format check its range).
     pub fn int(&mut self, key: &str) -> Option<i64> {
         let v = self.get(key)?;
         match &v.node {
-            Node::Num(n) if n.as_i64().is_some() => n.as_i64(),
+            Node::Num(n) if n.as_i64().is_some_and(|i| INT32.contains(&i)) => n.as_i64(),
+            Node::Num(n) if n.as_i64().is_some() || n.as_u64().is_some() => {
+                self.int32_range_error(key, v, n);
+                None
+            }
             _ => {
                 self.error(
                     v.key_line,
@@ -205,11 +235,17 @@ impl<'a> Reader<'a, '_> {
     }
 
     /// An optional int-or-string (`maxSurge: 1`, `replicas: "20%"`), as written: what the
-    /// string means is the format's rule.
+    /// string means is the format's rule; the int is an int32, as in `intstr.IntOrString`.
     pub fn int_or_string(&mut self, key: &str) -> Option<IntOrString> {
         let v = self.get(key)?;
         match &v.node {
-            Node::Num(n) if n.as_i64().is_some() => n.as_i64().map(IntOrString::Int),
+            Node::Num(n) if n.as_i64().is_some_and(|i| INT32.contains(&i)) => {
+                n.as_i64().map(IntOrString::Int)
+            }
+            Node::Num(n) if n.as_i64().is_some() || n.as_u64().is_some() => {
+                self.int32_range_error(key, v, n);
+                None
+            }
             Node::Str(s) => Some(IntOrString::Str(s.clone())),
             _ => {
                 self.error(

@@ -18,7 +18,7 @@ use crate::revision::{
 };
 use crate::rollout::{
     AppRolloutInfo, ROLLOUT_TEMPLATE_ANNOTATION, RolloutTrait, check_target_revision,
-    parse_app_rollout, resolve_app_rollouts,
+    check_trait_batches, parse_app_rollout, resolve_app_rollouts,
 };
 use crate::yaml::{Located, Node, parse_documents};
 
@@ -51,8 +51,9 @@ pub struct SourceLocation {
 }
 
 impl std::fmt::Display for SourceLocation {
+    /// `path:line`, the path's control characters escaped ([`rollgit_syntax::escape`]).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.path, self.line)
+        write!(f, "{}:{}", rollgit_syntax::escape(&self.path), self.line)
     }
 }
 
@@ -472,7 +473,8 @@ fn strip_server_fields(object: &mut Value) {
 
 /// Renders one app: see the crate docs.
 ///
-/// * `app`: the rollgit app name; `namespace`: the namespace given to namespaced objects
+/// * `app`: the rollgit app name (an invalid one, [`crate::check_app_name`], is an error at
+///   line 1 of the app's first file); `namespace`: the namespace given to namespaced objects
 ///   (and Applications) that do not name one;
 /// * `files`: the app's files (non-manifest files are ignored);
 /// * `refs`: the repository's objects, for `ref-objects` ([`crate::ObjectIndex`]);
@@ -493,6 +495,10 @@ pub fn render_app(
     let mut sorted: Vec<&SourceFile> = files.iter().filter(|f| is_manifest_path(&f.path)).collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
     let app_paths: BTreeSet<&str> = sorted.iter().map(|f| f.path.as_str()).collect();
+    if let Err(e) = crate::discover::check_app_name(app) {
+        let path = sorted.first().map_or(app, |f| f.path.as_str());
+        sink.error(RenderError::new(path, 1, e.to_string()));
+    }
 
     let mut docs: Vec<(&str, Located)> = Vec::new();
     for f in &sorted {
@@ -717,6 +723,7 @@ pub fn render_app(
                                 .collect();
                             known.push((r.number, r.name.clone()));
                             check_target_revision(rollout, &comp.name, &known, &mut sink);
+                            check_trait_batches(rollout, &r.name, r.is_new, &mut sink);
                         }
                         revision_name = Some(r.name.clone());
                         revisions.push(r);

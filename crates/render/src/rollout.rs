@@ -1,10 +1,13 @@
 //! Typed, validated rollout inputs for the rollout stage: a component's `rollout` trait
 //! ([`RolloutTrait`]) and `AppRollout` documents ([`AppRolloutInfo`]).
 //!
-//! Render only checks what it can know from Git and the [`RevisionState`]: types, ranges,
-//! KubeVela's plan rules (`default_plan` + `validate_plan`), and that the revisions named
-//! exist. Whether the batches add up to the size is checked by the rollout stage (for a scale
-//! it depends on the cluster's current size).
+//! Render only checks what it can know from Git and the [`RevisionState`]: types, ranges
+//! (int32s, percents within 0–100%, at most [`MAX_BATCHES`] batches), KubeVela's plan rules
+//! (`default_plan` + `validate_plan`), that the revisions named exist, and whether the batches
+//! add up to the size when the run is certainly a rollout: the revision rolled out to is one
+//! this render creates ([`check_trait_batches`]). Otherwise the run may be a scale, whose
+//! batches add up to the size change, and the rollout stage checks them (only the cluster
+//! knows the current size).
 
 use std::collections::BTreeMap;
 
@@ -14,13 +17,19 @@ use serde::{Serialize, Serializer};
 use serde_json::{Value, json};
 
 use crate::error::RenderError;
-use crate::reader::Reader;
+use crate::reader::{INT32_MAX, Reader};
 use crate::render::{ApplicationInfo, Sink, SourceLocation};
 use crate::revision::{AppRevision, RevisionState};
 use crate::yaml::{Located, Node};
 
 /// The trait type KubeVela's rollout trait is written with.
 pub const ROLLOUT_TRAIT: &str = "rollout";
+/// The most batches a rollout plan may have (`rolloutBatches`, or `numBatches` handing the size
+/// out): rollgit's own limit, not KubeVela's. KubeVela's defaulting webhook allocates
+/// `numBatches` batches and its batch arithmetic is quadratic in their number, so an int32
+/// `numBatches` would exhaust the memory of the webhook and of rollgit alike; no real plan
+/// comes near 1000.
+pub const MAX_BATCHES: usize = 1000;
 /// Application annotation (value `"true"`): every component's workload is owned by an
 /// AppRollout (KubeVela v1.0/v1.1's rollout template).
 pub const ROLLOUT_TEMPLATE_ANNOTATION: &str = "app.oam.dev/rollout-template";
@@ -125,15 +134,24 @@ fn ser_plan<S: Serializer>(plan: &RolloutPlan, s: S) -> Result<S::Ok, S::Error> 
     .serialize(s)
 }
 
-impl Reader<'_, '_> {
-    /// `replicas` of a batch: an int, or a string KubeVela reads as a percent (leniently: every
-    /// `%` removed, then a base-10 integer); never negative.
+impl<'a> Reader<'a, '_> {
+    /// `replicas` of a batch: an int32, or a string KubeVela reads as a percent (leniently:
+    /// every `%` removed, then a base-10 integer) of at most 100%; never negative.
     fn replicas(&mut self) -> Option<IntOrString> {
         let v = self.required("replicas")?;
         let value = match &v.node {
             Node::Num(n) => match n.as_i64() {
-                Some(i) => IntOrString::Int(i),
-                None => {
+                Some(i) if i <= INT32_MAX => IntOrString::Int(i),
+                // Past int32, up to u64: an integer too large for KubeVela's `IntOrString`.
+                _ if n.as_u64().is_some() => {
+                    self.error_raw(
+                        v.line,
+                        "replicas",
+                        format!(": {n} is more than {INT32_MAX} (an int32)"),
+                    );
+                    return None;
+                }
+                _ => {
                     self.error_raw(
                         v.line,
                         "replicas",
@@ -156,6 +174,10 @@ impl Reader<'_, '_> {
             }
         };
         match intstr::lenient_parts(&value) {
+            Ok((n, true)) if n > 100 => {
+                self.error_raw(v.line, "replicas", format!(": {value} is more than 100%"));
+                None
+            }
             Ok((n, _)) if n >= 0 => Some(value),
             Ok(_) => {
                 self.error_raw(v.line, "replicas", format!(": {value} is negative"));
@@ -170,6 +192,24 @@ impl Reader<'_, '_> {
                 None
             }
         }
+    }
+
+    /// `rolloutBatches`, empty when absent, mistyped or longer than [`MAX_BATCHES`] (reported).
+    fn batch_list(&mut self) -> &'a [Located] {
+        let list = self.list("rolloutBatches").unwrap_or_default();
+        if list.len() > MAX_BATCHES {
+            let line = self.get("rolloutBatches").map_or(self.line, |v| v.key_line);
+            self.error(
+                line,
+                "rolloutBatches",
+                format!(
+                    "has {} batches, more than {MAX_BATCHES} (rollgit's limit)",
+                    list.len()
+                ),
+            );
+            return &[];
+        }
+        list
     }
 
     /// The `type` of each webhook in the list `key`.
@@ -198,6 +238,74 @@ pub(crate) struct ParsedRolloutTrait {
     pub trait_field: String,
     pub target_revision_line: u32,
     pub target_revision_field: String,
+    /// Where the batch rules' errors are reported: `rolloutBatches` (its field and key line),
+    /// else the trait's `properties`.
+    pub batches_place: (String, u32),
+    /// `component "<name>": rollout trait: `.
+    pub prefix: String,
+}
+
+/// Where a rule on a plan's batches is reported: the `rolloutBatches` key under `node` (the
+/// plan, or a trait's properties) and its field, else `node` itself (`field`) at its key line,
+/// else `fallback`.
+pub(crate) fn batches_place(node: Option<&Located>, field: &str, fallback: u32) -> (String, u32) {
+    match node.and_then(|n| n.get("rolloutBatches")) {
+        Some(b) => (format!("{field}.rolloutBatches"), b.key_line),
+        None => (field.to_owned(), node.map_or(fallback, |n| n.key_line)),
+    }
+}
+
+/// KubeVela's `verifyBatchesWithRollout` (`pkg/controller/common/rollout/workloads/common.go`,
+/// v1.3.10) on a plan rolled out to a new revision: the batches before the last must add up
+/// (each rounded up) to less than `total`, and when the last batch is an int, all of them to
+/// exactly `total`. Reported as `<prefix>rolloutBatches: <rule>` at `place`. Returns whether
+/// the batches pass (an empty list passes: the executor then rolls one batch of the size).
+pub(crate) fn check_batches_with_rollout(
+    path: &str,
+    prefix: &str,
+    batches: &[IntOrString],
+    total: i64,
+    (field, line): &(String, u32),
+    sink: &mut Sink,
+) -> bool {
+    if batches.is_empty() {
+        return true;
+    }
+    match kubevela::verify_batches_with_rollout(batches, total) {
+        Ok(()) => true,
+        Err(e) => {
+            sink.error(RenderError::new(path, *line, format!("{prefix}{e}")).with_field(field));
+            false
+        }
+    }
+}
+
+/// The batch sum rule on a `rollout` trait, applied exactly when the trait rolls the component
+/// out to a revision this render creates (`revision` is new and the trait's `targetRevision` is
+/// unset or names it): no workload can run that revision yet, so rollgit's executor (as
+/// KubeVela's controller) treats the run as a rollout of `targetSize` pods and checks
+/// [`check_batches_with_rollout`] when it starts. Any other run may be a scale of the revision
+/// already running, whose batches add up to the size change instead (`verifyBatchesWithScale`):
+/// that depends on the cluster, and the executor checks it.
+pub(crate) fn check_trait_batches(
+    parsed: &ParsedRolloutTrait,
+    revision: &str,
+    revision_is_new: bool,
+    sink: &mut Sink,
+) -> bool {
+    let r = &parsed.rollout;
+    let target = r.target_revision.as_deref().unwrap_or(revision);
+    if !revision_is_new || target != revision {
+        return true;
+    }
+    check_batches_with_rollout(
+        &r.source.path,
+        &parsed.prefix,
+        &r.rollout_batches,
+        r.target_size,
+        &parsed.batches_place,
+        sink,
+    )
 }
 
 /// Parses the first trait of `type: rollout` among `traits` (a second one is an error).
@@ -282,12 +390,7 @@ pub(crate) fn parse_rollout_trait(
         );
     }
     let mut rollout_batches = Vec::new();
-    for (i, item) in r
-        .list("rolloutBatches")
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
+    for (i, item) in r.batch_list().iter().enumerate() {
         let key = format!("rolloutBatches[{i}]");
         if !r.is_mapping(&key, item) {
             continue;
@@ -303,6 +406,7 @@ pub(crate) fn parse_rollout_trait(
         return None;
     }
     let target_revision_line = target_revision.as_ref().map_or(t.line, |(_, l)| *l);
+    let place = batches_place(node, &field, t.line);
     Some(ParsedRolloutTrait {
         rollout: RolloutTrait {
             target_revision: target_revision.map(|(s, _)| s),
@@ -318,6 +422,8 @@ pub(crate) fn parse_rollout_trait(
         trait_field: format!("{comp_field}.traits[{j}]"),
         target_revision_line,
         target_revision_field: format!("{field}.targetRevision"),
+        batches_place: place,
+        prefix,
     })
 }
 
@@ -367,6 +473,8 @@ pub(crate) struct ParsedAppRollout {
     source_line: u32,
     /// `componentList` entries with their lines.
     list: Vec<(String, u32)>,
+    /// Where the batch rules' errors are reported ([`batches_place`]).
+    pub batches_place: (String, u32),
 }
 
 /// An AppRollout whose fields are read (types and ranges) but whose plan KubeVela's admission
@@ -521,6 +629,7 @@ pub(crate) fn read_app_rollout<'a>(
         target_line,
         source_line: source.map_or(spec.line, |(_, l)| l),
         list,
+        batches_place: batches_place(Some(plan_node), "spec.rolloutPlan", doc.line),
     };
     Some(ReadAppRollout {
         parsed,
@@ -580,16 +689,21 @@ fn read_plan(r: &mut Reader) -> Option<RolloutPlan> {
     let rollout_strategy = r.string("rolloutStrategy").map(|(s, _)| s);
     let target_size = r.count("targetSize");
     let num_batches = r.count("numBatches");
+    if let Some(n) = num_batches
+        && n > MAX_BATCHES as i64
+    {
+        let line = r.get("numBatches").map_or(r.line, |v| v.line);
+        r.error(
+            line,
+            "numBatches",
+            format!("must be at most {MAX_BATCHES} (rollgit's limit on batches), got {n}"),
+        );
+    }
     let batch_partition = r.count("batchPartition");
     let paused = r.boolean("paused").unwrap_or(false);
     let webhook_types = r.webhook_types("rolloutWebhooks");
     let mut rollout_batches = Vec::new();
-    for (i, item) in r
-        .list("rolloutBatches")
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
+    for (i, item) in r.batch_list().iter().enumerate() {
         let key = format!("rolloutBatches[{i}]");
         if !r.is_mapping(&key, item) {
             continue;
@@ -868,6 +982,26 @@ pub(crate) fn resolve_app_rollouts(
                 component_type: comp.component_type.clone(),
                 component: name,
             });
+        }
+        // The batch sum rule, when a rolled component goes to a component revision this render
+        // creates (see `check_trait_batches`) and the plan says its size.
+        let is_new = |c: &AppRolloutComponent| {
+            prev.components
+                .get(&c.component)
+                .is_none_or(|existing| existing.iter().all(|e| e.name != c.target_revision))
+        };
+        if let Some(total) = info.plan.target_size
+            && info.components.iter().any(is_new)
+            && !check_batches_with_rollout(
+                &path,
+                &prefix,
+                &info.plan.replicas(),
+                total,
+                &p.batches_place,
+                sink,
+            )
+        {
+            continue;
         }
         out.push(info);
     }

@@ -81,9 +81,20 @@ impl Located {
     }
 }
 
+/// Stack left below which a nested node is read on a new stack segment: more than one
+/// nesting level of serde-saphyr and this visitor takes (about 32 KiB in a debug build).
+const STACK_RED_ZONE: usize = 256 * 1024;
+/// The size of each new stack segment.
+const STACK_SEGMENT: usize = 4 * 1024 * 1024;
+
 impl<'de> Deserialize<'de> for Located {
+    /// Every nesting level passes here: a document as deep as the parser's depth budget allows
+    /// is read on whatever stack the caller has (a 2 MiB tokio blocking thread, a test thread),
+    /// growing it on the heap when it runs low instead of overflowing it.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let spanned = Spanned::<Node>::deserialize(deserializer)?;
+        let spanned = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
+            Spanned::<Node>::deserialize(deserializer)
+        })?;
         let line = u32::try_from(spanned.referenced.line()).unwrap_or(u32::MAX);
         Ok(Located {
             line,
@@ -317,6 +328,39 @@ mod tests {
         let err = parse_documents(b"a: 1\nb: [1, 2\nc: 3\n").expect_err("bad");
         assert!(err.line >= 2, "{err:?}");
         assert!(err.message.starts_with("invalid YAML: "), "{err:?}");
+    }
+
+    /// Regression: 64 nested block mappings (within serde-saphyr's depth budget) overflowed a
+    /// 2 MiB thread stack in a debug build and aborted the process; now they parse, and a
+    /// deeper document is a budget error, on a thread with a small stack too.
+    #[test]
+    fn deep_nesting_does_not_overflow_the_stack() {
+        let block = |depth: usize| -> String {
+            (0..depth)
+                .map(|d| format!("{}a:\n", " ".repeat(d)))
+                .collect()
+        };
+        let flow_maps = |depth: usize| format!("a: {}1{}", "{a: ".repeat(depth), "}".repeat(depth));
+        let flow_seqs = |depth: usize| format!("a: {}{}", "[".repeat(depth), "]".repeat(depth));
+        // (case, document, parses)
+        let rows: Vec<(&str, String, bool)> = vec![
+            ("block mappings at the budget", block(64), true),
+            ("flow mappings at the budget", flow_maps(63), true),
+            ("flow sequences at the budget", flow_seqs(63), true),
+            ("block mappings past the budget", block(200), false),
+            ("flow mappings past the budget", flow_maps(5000), false),
+            ("flow sequences past the budget", flow_seqs(100_000), false),
+        ];
+        let handle = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                for (case, doc, parses) in rows {
+                    let got = parse_documents(doc.as_bytes());
+                    assert_eq!(got.is_ok(), parses, "{case}: {:?}", got.err());
+                }
+            })
+            .expect("thread");
+        handle.join().expect("no overflow, no panic");
     }
 
     #[test]

@@ -159,3 +159,58 @@ fn affected_table() {
         Some("nested")
     );
 }
+
+/// A directory whose name cannot name an app (a newline, an ANSI escape, upper case, too
+/// long) is discovered under that name, not renamed or skipped; its render is rejected whole,
+/// and the error shows the name escaped.
+#[test]
+fn invalid_app_directory_names_are_discovered_and_rejected_escaped() {
+    let long = "a".repeat(64);
+    let dir_long = format!("apps/{long}");
+    // (case, directory, the app name as the error shows it)
+    let rows: &[(&str, &str, &str)] = &[
+        ("newline", "apps/we\nb", "we\\nb"),
+        ("ansi escape", "apps/\x1b[31mred", "\\u{1b}[31mred"),
+        ("right-to-left override", "apps/a\u{202e}b", "a\\u{202e}b"),
+        ("upper case", "apps/Web", "Web"),
+        ("underscore", "apps/my_app", "my_app"),
+        ("64 characters", &dir_long, &long),
+    ];
+    for (case, dir, shown) in rows {
+        let file = format!("{dir}/app.yaml");
+        let apps = discover_apps(&paths(&[&file]), &paths(&["apps/*"]));
+        let name = dir.trim_start_matches("apps/");
+        assert_eq!(apps.len(), 1, "{case}");
+        assert_eq!(
+            (apps[0].name.as_str(), apps[0].dir.as_str()),
+            (name, *dir),
+            "{case}"
+        );
+        assert!(rollgit_render::check_app_name(name).is_err(), "{case}");
+        let files = [rollgit_render::SourceFile::new(
+            file.clone(),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+        )];
+        let err = rollgit_render::render_app(
+            name,
+            "default",
+            &files,
+            &rollgit_render::NoRefs,
+            &rollgit_render::RevisionState::default(),
+        )
+        .expect_err(case)
+        .to_string();
+        let shown_file = rollgit_syntax::escape(&file);
+        assert_eq!(
+            err,
+            format!(
+                "{shown_file}:1: app name \"{shown}\" (the name of its directory) is not valid: an app's name is the value of its rollgit.dev/app label and the name of its status object, so it must be at most 63 lower-case letters, digits, '-' or '.', starting and ending with a letter or digit; rename the directory"
+            ),
+            "{case}"
+        );
+        assert!(
+            !err.chars().any(rollgit_syntax::text::needs_escape),
+            "{case}"
+        );
+    }
+}

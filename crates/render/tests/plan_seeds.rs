@@ -267,7 +267,7 @@ fn invalid_specs_name_the_rule_and_line() {
             yaml: include_str!("fixtures/plan/kubevela_bad_thirds.yaml"),
             opts: NONE,
             line_of: "rolloutBatches:",
-            message: "kubevela: rolloutBatches: sum of all batches except the last (12) must be less than the total size (10)",
+            message: "AppRollout \"thirds\": rolloutBatches: sum of all batches except the last (12) must be less than the total size (10)",
         },
         Bad {
             name: "argo has no d unit",

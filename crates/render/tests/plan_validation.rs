@@ -92,7 +92,7 @@ fn plan_validation_rules() {
         // KubeVela: a rollout (not a scale) keeps its own rule.
         Row { name: "kubevela rollout whose int batches miss the size", fixture: "seed000_trait_first.yaml",
               edits: &[("- replicas: 3", "- replicas: 4")], opts: NONE,
-              want: Want::Error("rolloutBatches:", "kubevela: rolloutBatches: the last batch is an int, so the sum of all batches (6) must equal the total size (5)", "spec.components[0].traits[0].properties.rolloutBatches") },
+              want: Want::Error("rolloutBatches:", "component \"express-server\": rollout trait: rolloutBatches: the last batch is an int, so the sum of all batches (6) must equal the total size (5)", "spec.components[0].traits[0].properties.rolloutBatches") },
         // KubeVela: plans without batches (C.2 validation, DefaultRolloutBatches).
         Row { name: "kubevela AppRollout without rolloutBatches is rejected", fixture: "seed001_approllout_v2.yaml",
               edits: &[(AR_BATCHES, "")], opts: NONE,

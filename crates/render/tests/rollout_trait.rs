@@ -387,9 +387,10 @@ fn trait_shape_errors() {
             &["a/app.yaml:12: component \"web\": rollout trait: targetSize is required"],
         ),
         (
-            "two rollout traits",
+            "two rollout traits, an unknown trait between them",
             "        - type: rollout\n          properties: {targetSize: 1}\n        - type: scaler\n        - type: rollout\n          properties: {targetSize: 2}\n",
             &[
+                "a/app.yaml:14: component \"web\": unknown trait type \"scaler\" (supported: rollout)",
                 "a/app.yaml:15: component \"web\": more than one rollout trait (the first is at line 12)",
             ],
         ),

@@ -2,9 +2,13 @@
 //!
 //! Every variant names the repository by its *redacted* URL (no user-info), and every underlying
 //! error is rendered into a [`RedactedError`] whose text has had credential values removed, so that
-//! neither `Display`, `Debug` nor the `source()` chain can leak a secret.
+//! neither `Display`, `Debug` nor the `source()` chain can leak a secret. Text from the repository
+//! or the remote (paths, ref names, what gix or the server said) is shown with its control
+//! characters escaped ([`rollgit_syntax::escape`]): a file name never forges a log line.
 
 use std::path::PathBuf;
+
+use rollgit_syntax::escape;
 
 /// An underlying error, flattened to text with credentials removed.
 ///
@@ -30,7 +34,8 @@ impl RedactedError {
         Self::from_text(parts.join(": "), secrets)
     }
 
-    /// Scrub `text` of every `(secret, replacement)` pair.
+    /// Scrub `text` of every `(secret, replacement)` pair, then escape its control characters
+    /// ([`rollgit_syntax::escape`]): gix quotes paths from the tree and what the remote said.
     pub(crate) fn from_text(text: String, secrets: &[(&str, &str)]) -> Self {
         let mut text = text;
         for (secret, replacement) in secrets {
@@ -38,10 +43,10 @@ impl RedactedError {
                 text = text.replace(secret, replacement);
             }
         }
-        RedactedError(text)
+        RedactedError(escape(&text).into_owned())
     }
 
-    /// The scrubbed message.
+    /// The scrubbed message, its control characters escaped.
     pub fn message(&self) -> &str {
         &self.0
     }
@@ -100,10 +105,13 @@ pub enum SourceError {
         source: RedactedError,
     },
     /// The remote (or local repository) has no `refs/heads/<branch>`.
-    #[error("{repo}: branch {branch:?} does not exist (no refs/heads/{branch})")]
+    #[error(
+        "{repo}: branch {branch:?} does not exist (no refs/heads/{})",
+        escape(branch)
+    )]
     BranchNotFound { repo: String, branch: String },
     /// A ref could not be read or written.
-    #[error("{repo}: cannot resolve {reference}")]
+    #[error("{repo}: cannot resolve {}", escape(reference))]
     Reference {
         repo: String,
         reference: String,
@@ -119,7 +127,7 @@ pub enum SourceError {
         source: RedactedError,
     },
     /// Reading a tree or a blob of a commit failed.
-    #[error("{repo}: cannot read {what} at commit {commit}")]
+    #[error("{repo}: cannot read {} at commit {commit}", escape(what))]
     Read {
         repo: String,
         commit: String,
@@ -170,6 +178,61 @@ impl SourceError {
             | SourceError::Read { .. }
             | SourceError::Diff { .. }
             | SourceError::Watch { .. } => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redacted(text: &str) -> RedactedError {
+        RedactedError::from_text(text.to_owned(), &[("hunter2", "***")])
+    }
+
+    /// Paths, ref names and what the remote said reach a log line or a status message with
+    /// their control characters escaped, and secrets are still scrubbed first.
+    #[test]
+    fn user_controlled_text_is_shown_escaped() {
+        let rows: Vec<(&str, String, &str)> = vec![
+            (
+                "remote message with a forged line and the password",
+                redacted("denied\nINFO all good hunter2").to_string(),
+                "denied\\nINFO all good ***",
+            ),
+            (
+                "file name with an ANSI escape",
+                SourceError::Read {
+                    repo: "r".into(),
+                    commit: "c".into(),
+                    what: "apps/\x1b[31mweb.yaml".into(),
+                    source: redacted("boom"),
+                }
+                .to_string(),
+                "r: cannot read apps/\\u{1b}[31mweb.yaml at commit c",
+            ),
+            (
+                "ref name with a newline",
+                SourceError::Reference {
+                    repo: "r".into(),
+                    reference: "refs/heads/a\nb".into(),
+                    source: redacted("boom"),
+                }
+                .to_string(),
+                "r: cannot resolve refs/heads/a\\nb",
+            ),
+            (
+                "branch with a carriage return",
+                SourceError::BranchNotFound {
+                    repo: "r".into(),
+                    branch: "a\rb".into(),
+                }
+                .to_string(),
+                "r: branch \"a\\rb\" does not exist (no refs/heads/a\\rb)",
+            ),
+        ];
+        for (case, got, want) in rows {
+            assert_eq!(got, want, "{case}");
         }
     }
 }

@@ -6,14 +6,19 @@
 //!   annotations) and Go `time.ParseDuration` (`1.5h`, `300ms`: what KubeVela, Argo Rollouts
 //!   and Kruise accept in their specs);
 //! * [`glob`]: wildcard patterns over paths (`apps/*`, `envs/**/app`) and over plain text
-//!   (`*:bad` over a container image).
+//!   (`*:bad` over a container image);
+//! * [`text`]: user-controlled text (file names, quoted values, remote messages) escaped before
+//!   it is shown, so that no newline, ANSI escape or bidirectional override reaches a status
+//!   message, a log line or a terminal raw.
 
 pub mod duration;
 pub mod glob;
 pub mod names;
+pub mod text;
 
 pub use duration::{parse_duration, parse_go_duration};
 pub use glob::{Glob, GlobError};
 pub use names::{
     is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_label_value, is_qualified_name,
 };
+pub use text::escape;

@@ -69,6 +69,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rollgit_syntax::escape;
+
 use crate::error::{RedactedError, SourceError};
 use crate::git::{Location, OBJECT_CACHE_BYTES, ObjectId, RepoSpec, Secrets, fetch_for_write};
 
@@ -146,7 +148,7 @@ pub enum WriteOutcome {
 pub enum WriteError {
     /// The request cannot be carried out as given (no commits, a bad path, zero attempts, an
     /// identity git cannot record). Not transient.
-    #[error("{repo}: invalid write request: {reason}")]
+    #[error("{repo}: invalid write request: {}", escape(reason))]
     InvalidRequest { repo: String, reason: String },
     /// Fetching the branch before writing failed; transient as the fetch error says.
     #[error("{repo}: cannot fetch branch {branch:?} before writing")]
@@ -165,7 +167,7 @@ pub enum WriteError {
         source: RedactedError,
     },
     /// Reading a commit or tree failed. Not transient.
-    #[error("{repo}: cannot read {what}")]
+    #[error("{repo}: cannot read {}", escape(what))]
     Read {
         repo: String,
         what: String,
@@ -183,7 +185,7 @@ pub enum WriteError {
     /// The write conflicts with the head: a later commit changed the same lines, or (for
     /// [`commit_files`] after the remote moved) the same files. Nothing was pushed. Not
     /// transient: a person has to resolve it.
-    #[error("{repo}: conflict on {head} in {}", paths.join(", "))]
+    #[error("{repo}: conflict on {head} in {}", escape(&paths.join(", ")))]
     Conflict {
         repo: String,
         /// The head the write was attempted on.
@@ -192,7 +194,7 @@ pub enum WriteError {
         paths: Vec<String>,
     },
     /// Writing a blob, tree or commit object failed (disk full, permissions). Transient.
-    #[error("{repo}: cannot write {what}")]
+    #[error("{repo}: cannot write {}", escape(what))]
     WriteObject {
         repo: String,
         what: String,
@@ -234,7 +236,10 @@ pub enum WriteError {
     },
     /// The remote refused the update for another reason than having moved (a protected branch,
     /// a hook). Not transient.
-    #[error("{repo}: the remote refused the push to branch {branch:?}: {reason}")]
+    #[error(
+        "{repo}: the remote refused the push to branch {branch:?}: {}",
+        escape(reason)
+    )]
     PushRejected {
         repo: String,
         branch: String,
@@ -485,5 +490,47 @@ mod tests {
         );
         let text = format!("{err:?}");
         assert!(!text.contains("evil"), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod error_display_tests {
+    use super::*;
+
+    /// Conflicting paths and what the remote refused with are shown escaped.
+    #[test]
+    fn write_errors_show_user_controlled_text_escaped() {
+        let head = ObjectId::null(gix::hash::Kind::Sha1);
+        let rows: Vec<(&str, WriteError, String)> = vec![
+            (
+                "conflicting path with a newline and an ANSI escape",
+                WriteError::Conflict {
+                    repo: "r".into(),
+                    head,
+                    paths: vec!["apps/a\nb.yaml".into(), "apps/\x1b[2Jc.yaml".into()],
+                },
+                format!("r: conflict on {head} in apps/a\\nb.yaml, apps/\\u{{1b}}[2Jc.yaml"),
+            ),
+            (
+                "push rejected by a hook that prints escapes",
+                WriteError::PushRejected {
+                    repo: "r".into(),
+                    branch: "main".into(),
+                    reason: "pre-receive hook declined\n\x1b[32mremote: ok".into(),
+                },
+                "r: the remote refused the push to branch \"main\": pre-receive hook declined\\n\\u{1b}[32mremote: ok".into(),
+            ),
+            (
+                "invalid request naming a path",
+                WriteError::InvalidRequest {
+                    repo: "r".into(),
+                    reason: "apps/\u{202e}lmay.yaml: not a directory".into(),
+                },
+                "r: invalid write request: apps/\\u{202e}lmay.yaml: not a directory".into(),
+            ),
+        ];
+        for (case, e, want) in rows {
+            assert_eq!(e.to_string(), want, "{case}");
+        }
     }
 }
