@@ -1861,3 +1861,599 @@ async fn openapi_v2_is_served_for_kubectl_validation() {
     );
     assert!(!err.contains("error validating data"), "{err}");
 }
+
+// Strictness (issue 19, item 2) ------------------------------------------------------------------
+
+const REPLICAZ: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicaz: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: app
+        image: nginx:1.27
+";
+
+/// kubectl sends `fieldValidation=Strict` for create, replace and client-side apply, nothing
+/// for `kubectl patch` (the server's default, `Warn`), and what `--validate` says otherwise; each
+/// verb answers an unknown field as kube-apiserver does, and a refused request changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_fields_follow_field_validation_for_each_verb() {
+    let tc = TestCluster::start_api_only().await;
+    let f = tc.file("web.yaml", REPLICAZ);
+    let f = f.to_str().expect("utf-8");
+    let before = tc.store_state();
+    let err = tc.kubectl_fails(&["create", "-f", f]).await;
+    assert!(
+        err.contains(r#"Error from server (BadRequest): error when creating "#)
+            && err.contains(r#"Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: unknown field "spec.replicaz""#),
+        "{err}"
+    );
+    let err = tc.kubectl_fails(&["apply", "--server-side", "-f", f]).await;
+    assert!(
+        err.contains("Error from server: failed to create typed patch object (default/web; apps/v1, Kind=Deployment): .spec.replicaz: field not declared in schema"),
+        "{err}"
+    );
+    assert_eq!(tc.store_state(), before, "refused requests store nothing");
+
+    // Warn: created without the field, one warning.
+    let r = tc.kubectl(&["create", "-f", f, "--validate=warn"]).await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout.trim(), "deployment.apps/web created");
+    assert_eq!(r.stderr.trim(), r#"Warning: unknown field "spec.replicaz""#);
+    let d = tc
+        .kubectl_json(&["get", "deploy", "web", "-o", "json"])
+        .await;
+    assert!(d["spec"].get("replicaz").is_none(), "{}", d["spec"]);
+    assert_eq!(
+        d["spec"]["replicas"], 1,
+        "defaulted, the unknown field dropped"
+    );
+
+    // Update (PUT) and client-side apply (a strategic merge patch) are strict too.
+    let before = tc.store_state();
+    let err = tc.kubectl_fails(&["replace", "-f", f]).await;
+    assert!(
+        err.contains(r#"error when replacing "#)
+            && err.contains(r#"strict decoding error: unknown field "spec.replicaz""#),
+        "{err}"
+    );
+    let err = tc.kubectl_fails(&["apply", "-f", f]).await;
+    assert!(
+        err.contains("The request is invalid: patch: Invalid value: \"map[")
+            && err
+                .trim_end()
+                .ends_with(r#"strict decoding error: unknown field "spec.replicaz""#),
+        "{err}"
+    );
+    assert_eq!(tc.store_state(), before);
+
+    // `kubectl patch` sends no fieldValidation: the default, Warn.
+    for (kind, patch) in [
+        ("merge", r#"{"spec":{"replicaz":3}}"#),
+        ("strategic", r#"{"spec":{"replicaz":3}}"#),
+        (
+            "json",
+            r#"[{"op":"add","path":"/spec/replicaz","value":3}]"#,
+        ),
+    ] {
+        let r = tc
+            .kubectl(&["patch", "deploy", "web", "--type", kind, "-p", patch])
+            .await;
+        assert_eq!(r.code, Some(0), "{kind}: {}", r.stderr);
+        assert_eq!(
+            r.stdout.trim(),
+            "deployment.apps/web patched (no change)",
+            "{kind}"
+        );
+        assert_eq!(
+            r.stderr.trim(),
+            r#"Warning: unknown field "spec.replicaz""#,
+            "{kind}"
+        );
+    }
+    assert_eq!(
+        tc.store_state(),
+        before,
+        "a patch that only adds an unknown field is a no-op"
+    );
+
+    // Ignore: silent.
+    let r = tc.kubectl(&["replace", "-f", f, "--validate=false"]).await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stderr, "");
+
+    // An invalid directive, and a duplicate field under Strict (what no kubectl sends).
+    let deploys = "/apis/apps/v1/namespaces/default/deployments";
+    let body = br#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"dup","name":"dup"},"spec":{"selector":{"matchLabels":{"a":"b"}},"template":{"metadata":{"labels":{"a":"b"}},"spec":{"containers":[{"name":"c","image":"i"}]}}}}"#;
+    let before = tc.store_state();
+    let r = tc
+        .raw(
+            "POST",
+            &format!("{deploys}?fieldValidation=Sometimes"),
+            "application/json",
+            body.to_vec(),
+        )
+        .await;
+    assert_eq!(r.code, 422, "{}", r.text);
+    assert_eq!(
+        r.body["message"],
+        r#"CreateOptions.meta.k8s.io "" is invalid: fieldValidation: Unsupported value: "Sometimes": supported values: "", "Ignore", "Strict", "Warn""#
+    );
+    let r = tc
+        .raw(
+            "POST",
+            &format!("{deploys}?fieldValidation=Strict"),
+            "application/json",
+            body.to_vec(),
+        )
+        .await;
+    assert_eq!(r.code, 400, "{}", r.text);
+    assert_eq!(r.body["reason"], "BadRequest");
+    assert_eq!(
+        r.body["message"],
+        r#"Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: duplicate field "metadata.name""#
+    );
+    assert_eq!(tc.store_state(), before);
+}
+
+/// Values a typed field cannot hold are refused with Go's decoding error; `null` is what Go
+/// makes of it (an absent field), so it is neither stored nor served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_fields_refuse_wrong_types_and_drop_nulls() {
+    let tc = TestCluster::start_api_only().await;
+    let before = tc.store_state();
+    let wrong = tc.file(
+        "wrong.yaml",
+        &REPLICAZ.replace("replicaz: 2", "replicas: two"),
+    );
+    let err = tc
+        .kubectl_fails(&["apply", "-f", wrong.to_str().expect("utf-8")])
+        .await;
+    assert!(
+        err.contains(r#"Deployment in version "v1" cannot be handled as a Deployment: json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32"#),
+        "{err}"
+    );
+    let image = tc.file(
+        "image.yaml",
+        &REPLICAZ
+            .replace("  replicaz: 2\n", "")
+            .replace("image: nginx:1.27", "image: 42"),
+    );
+    let err = tc
+        .kubectl_fails(&["create", "-f", image.to_str().expect("utf-8")])
+        .await;
+    assert!(
+        err.contains("json: cannot unmarshal number into Go struct field Container.spec.template.spec.containers.image of type string"),
+        "{err}"
+    );
+    assert_eq!(tc.store_state(), before);
+
+    let nulls = tc.file(
+        "nulls.yaml",
+        &REPLICAZ
+            .replace(
+                "replicaz: 2",
+                "replicas: null\n  paused: null\n  strategy: null",
+            )
+            .replace(
+                "  name: web\n",
+                "  name: web\n  labels: null\n  annotations: {note: null}\n",
+            ),
+    );
+    tc.kubectl_ok(&["apply", "-f", nulls.to_str().expect("utf-8")])
+        .await;
+    let d = tc
+        .kubectl_json(&["get", "deploy", "web", "-o", "json"])
+        .await;
+    assert_eq!(d["spec"]["replicas"], 1, "null replicas is defaulted");
+    assert_eq!(d["spec"]["strategy"]["type"], "RollingUpdate");
+    assert!(d["spec"].get("paused").is_none(), "{}", d["spec"]);
+    assert!(d["metadata"].get("labels").is_none(), "{}", d["metadata"]);
+    assert_eq!(
+        d["metadata"]["annotations"]["note"], "",
+        "a null map value is the zero value"
+    );
+}
+
+/// ConfigMap and Secret data is limited to 1 MiB (the request body to 3 MiB), and Secret data
+/// must be base64.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configmap_and_secret_data_limits_and_secret_base64() {
+    let tc = TestCluster::start_api_only().await;
+    let before = tc.store_state();
+    let over = tc.file("over.txt", &"x".repeat(1024 * 1024 + 1));
+    let over = over.to_str().expect("utf-8");
+    let err = tc
+        .kubectl_fails(&["create", "configmap", "big", "--from-file", over])
+        .await;
+    assert!(
+        err.contains(
+            r#"ConfigMap "big" is invalid: []: Too long: may not be more than 1048576 bytes"#
+        ),
+        "{err}"
+    );
+    let err = tc
+        .kubectl_fails(&["create", "secret", "generic", "big", "--from-file", over])
+        .await;
+    assert!(
+        err.contains(
+            r#"Secret "big" is invalid: data: Too long: may not be more than 1048576 bytes"#
+        ),
+        "{err}"
+    );
+    let huge = tc.file("huge.txt", &"x".repeat(3 * 1024 * 1024 + 1));
+    let err = tc
+        .kubectl_fails(&[
+            "create",
+            "configmap",
+            "huge",
+            "--from-file",
+            huge.to_str().expect("utf-8"),
+        ])
+        .await;
+    assert!(
+        err.contains("Request entity too large: limit is 3145728"),
+        "{err}"
+    );
+    let secret = tc.file(
+        "secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\ndata:\n  password: not base64!\n",
+    );
+    let err = tc
+        .kubectl_fails(&["apply", "-f", secret.to_str().expect("utf-8")])
+        .await;
+    assert!(
+        err.contains(r#"Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte 3"#),
+        "{err}"
+    );
+    assert_eq!(tc.store_state(), before);
+    let at_limit = tc.file("limit.txt", &"x".repeat(1024 * 1024));
+    let out = tc
+        .kubectl_ok(&[
+            "create",
+            "configmap",
+            "limit",
+            "--from-file",
+            at_limit.to_str().expect("utf-8"),
+        ])
+        .await;
+    assert_eq!(out.trim(), "configmap/limit created");
+}
+
+const GADGET_CRD: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gadgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: gadgets, singular: gadget, kind: Gadget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size: {type: integer, default: 3, minimum: 1}
+              mode: {type: string, enum: [a, b], default: a}
+              tags: {type: array, items: {type: string}}
+              note: {type: string, nullable: true}
+";
+
+/// A CRD's schema must be structural and use OpenAPI types; custom resources are pruned of
+/// unknown fields (reported per fieldValidation), get their schema defaults, and `null` is
+/// dropped from non-nullable fields but refused in list items.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crd_schemas_are_structural_and_custom_resources_get_defaults() {
+    let tc = TestCluster::start_api_only().await;
+    let before = tc.store_state();
+    let not_a_type = tc.file(
+        "crd1.yaml",
+        &GADGET_CRD.replace("type: integer, default: 3, minimum: 1", "type: notatype"),
+    );
+    let err = tc
+        .kubectl_fails(&["apply", "-f", not_a_type.to_str().expect("utf-8")])
+        .await;
+    assert!(
+        err.contains(r#"The CustomResourceDefinition "gadgets.example.com" is invalid: spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[size].type: Unsupported value: "notatype": supported values: "array", "boolean", "integer", "number", "object", "string""#),
+        "{err}"
+    );
+    let number = tc.file(
+        "crd2.yaml",
+        &GADGET_CRD.replace("type: integer, default: 3, minimum: 1", "type: 42"),
+    );
+    let err = tc
+        .kubectl_fails(&["apply", "-f", number.to_str().expect("utf-8")])
+        .await;
+    assert!(
+        err.contains(r#"CustomResourceDefinition in version "v1" cannot be handled as a CustomResourceDefinition: json: cannot unmarshal number into Go struct field JSONSchemaProps.spec.versions.schema.openAPIV3Schema.properties.properties.type of type string"#),
+        "{err}"
+    );
+    let non_structural = tc.file(
+        "crd3.yaml",
+        &GADGET_CRD
+            .replace(
+                "          spec:\n            type: object\n",
+                "          spec:\n",
+            )
+            .replace("{type: array, items: {type: string}}", "{type: array}"),
+    );
+    let err = tc
+        .kubectl_fails(&["apply", "-f", non_structural.to_str().expect("utf-8")])
+        .await;
+    assert!(
+        err.contains("spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[tags].items: Required value: must be specified")
+            && err.contains("spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Required value: must not be empty for specified object fields"),
+        "{err}"
+    );
+    let bad_default = tc.file("crd4.yaml", &GADGET_CRD.replace("default: 3", "default: 0"));
+    let err = tc
+        .kubectl_fails(&["apply", "-f", bad_default.to_str().expect("utf-8")])
+        .await;
+    assert!(
+        err.contains("spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[size].default: Invalid value: 0:  in body should be greater than or equal to 1"),
+        "{err}"
+    );
+    assert_eq!(tc.store_state(), before, "no invalid CRD is stored");
+
+    let crd = tc.file("crd.yaml", GADGET_CRD);
+    tc.kubectl_ok(&["apply", "-f", crd.to_str().expect("utf-8")])
+        .await;
+    tc.kubectl_ok(&[
+        "wait",
+        "--for=condition=established",
+        "--timeout=30s",
+        "crd/gadgets.example.com",
+    ])
+    .await;
+    let g = tc.file(
+        "g.yaml",
+        "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g1\nspec:\n  color: red\n  mode: null\n  note: null\n",
+    );
+    let g = g.to_str().expect("utf-8");
+    let err = tc.kubectl_fails(&["create", "-f", g]).await;
+    assert!(
+        err.contains(r#"Gadget in version "v1" cannot be handled as a Gadget: strict decoding error: unknown field "spec.color""#),
+        "{err}"
+    );
+    let err = tc.kubectl_fails(&["apply", "--server-side", "-f", g]).await;
+    assert!(
+        err.contains("failed to create typed patch object (default/g1; example.com/v1, Kind=Gadget): .spec.color: field not declared in schema"),
+        "{err}"
+    );
+    let r = tc.kubectl(&["create", "-f", g, "--validate=warn"]).await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stderr.trim(), r#"Warning: unknown field "spec.color""#);
+    let got = tc
+        .kubectl_json(&["get", "gadget", "g1", "-o", "json"])
+        .await;
+    assert_eq!(
+        got["spec"],
+        json!({"size": 3, "mode": "a", "note": null}),
+        "pruned, defaulted (a non-nullable null too), nullable null kept"
+    );
+    let before = tc.store_state();
+    let null_item = tc.file(
+        "g2.yaml",
+        "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g2\nspec:\n  tags: [null]\n",
+    );
+    let err = tc
+        .kubectl_fails(&["apply", "-f", null_item.to_str().expect("utf-8")])
+        .await;
+    assert!(
+        err.contains(r#"The Gadget "g2" is invalid: spec.tags[0]: Invalid value: "null": spec.tags[0] in body must be of type string: "null""#),
+        "{err}"
+    );
+    let small = tc.file(
+        "g3.yaml",
+        "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g3\nspec:\n  size: 0\n  mode: c\n",
+    );
+    let err = tc
+        .kubectl_fails(&["apply", "-f", small.to_str().expect("utf-8")])
+        .await;
+    assert!(
+        err.contains(
+            r#"spec.size: Invalid value: 0: spec.size in body should be greater than or equal to 1"#
+        ) && err.contains(r#"spec.mode: Unsupported value: "c": supported values: "a", "b""#),
+        "{err}"
+    );
+    assert_eq!(tc.store_state(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_namespaces_cannot_be_deleted() {
+    let tc = TestCluster::start_api_only().await;
+    let before = tc.store_state();
+    for ns in ["default", "kube-system", "kube-public"] {
+        let err = tc.kubectl_fails(&["delete", "namespace", ns]).await;
+        assert_eq!(
+            err.trim(),
+            format!(
+                r#"Error from server (Forbidden): namespaces "{ns}" is forbidden: this namespace may not be deleted"#
+            )
+        );
+    }
+    assert_eq!(tc.store_state(), before);
+    let out = tc
+        .kubectl_ok(&["delete", "namespace", "kube-node-lease", "--dry-run=server"])
+        .await;
+    assert_eq!(
+        out.trim(),
+        r#"namespace "kube-node-lease" deleted (server dry run)"#
+    );
+}
+
+/// batch/v1 Jobs run their Pods to completion (`kubectl wait --for=condition=complete`), fail
+/// past their backoff limit, and CronJobs are served and validated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_complete_and_cronjobs_are_served() {
+    let tc = TestCluster::start_with(|c| {
+        c.simulation.ready_delay = std::time::Duration::from_millis(200);
+        c.simulation.fail_images = vec!["*:broken".into()];
+    })
+    .await;
+    let out = tc
+        .kubectl_ok(&[
+            "create",
+            "job",
+            "hello",
+            "--image=busybox",
+            "--",
+            "echo",
+            "hi",
+        ])
+        .await;
+    assert_eq!(out.trim(), "job.batch/hello created");
+    let out = tc
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=complete",
+            "--timeout=30s",
+            "job/hello",
+        ])
+        .await;
+    assert_eq!(out.trim(), "job.batch/hello condition met");
+    let rows = table_columns(&tc.kubectl_ok(&["get", "jobs"]).await);
+    assert_eq!(
+        rows[0],
+        ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"]
+    );
+    assert_eq!(rows[1][..3], ["hello", "Complete", "1/1"]);
+    let job = tc
+        .kubectl_json(&["get", "job", "hello", "-o", "json"])
+        .await;
+    let types: Vec<&str> = job["status"]["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .filter_map(|c| c["type"].as_str())
+        .collect();
+    assert_eq!(types, ["SuccessCriteriaMet", "Complete"]);
+    assert_eq!(job["status"]["succeeded"], 1);
+    assert_eq!(job["spec"]["backoffLimit"], 6);
+    let uid = job["metadata"]["uid"].as_str().expect("uid");
+    assert_eq!(
+        job["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"],
+        uid
+    );
+    let pods = table_columns(
+        &tc.kubectl_ok(&["get", "pods", "-l", "job-name=hello"])
+            .await,
+    );
+    assert_eq!(pods.len(), 2, "{pods:?}");
+    assert_eq!(pods[1][1..3], ["0/1", "Completed"]);
+
+    let failing = tc.file(
+        "failing.yaml",
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: failing\nspec:\n  backoffLimit: 1\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: c\n        image: app:broken\n",
+    );
+    tc.kubectl_ok(&["apply", "-f", failing.to_str().expect("utf-8")])
+        .await;
+    let out = tc
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=failed",
+            "--timeout=30s",
+            "job/failing",
+        ])
+        .await;
+    assert_eq!(out.trim(), "job.batch/failing condition met");
+    let job = tc
+        .kubectl_json(&["get", "job", "failing", "-o", "json"])
+        .await;
+    assert_eq!(job["status"]["failed"], 2);
+    let failed = job["status"]["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .find(|c| c["type"] == "Failed")
+        .expect("a Failed condition")
+        .clone();
+    assert_eq!(failed["reason"], "BackoffLimitExceeded");
+    assert_eq!(
+        failed["message"],
+        "Job has reached the specified backoff limit"
+    );
+
+    let before = tc.store_state();
+    let always = tc.file(
+        "always.yaml",
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: always\nspec:\n  template:\n    spec:\n      containers:\n      - name: c\n        image: busybox\n",
+    );
+    let err = tc
+        .kubectl_fails(&["apply", "-f", always.to_str().expect("utf-8")])
+        .await;
+    assert!(
+        err.contains(r#"The Job "always" is invalid: spec.template.spec.restartPolicy: Unsupported value: "Always": supported values: "OnFailure", "Never""#),
+        "{err}"
+    );
+    let err = tc
+        .kubectl_fails(&[
+            "create",
+            "cronjob",
+            "bad",
+            "--image=busybox",
+            "--schedule=bad",
+        ])
+        .await;
+    assert!(
+        err.contains(r#"CronJob.batch "bad" is invalid: spec.schedule: Invalid value: "bad": expected exactly 5 fields, found 1: [bad]"#),
+        "{err}"
+    );
+    assert_eq!(tc.store_state(), before);
+
+    let out = tc
+        .kubectl_ok(&[
+            "create",
+            "cronjob",
+            "nightly",
+            "--image=busybox",
+            "--schedule=0 3 * * *",
+            "--",
+            "echo",
+            "hi",
+        ])
+        .await;
+    assert_eq!(out.trim(), "cronjob.batch/nightly created");
+    let rows = table_columns(&tc.kubectl_ok(&["get", "cronjobs"]).await);
+    assert_eq!(
+        rows[0],
+        [
+            "NAME",
+            "SCHEDULE",
+            "TIMEZONE",
+            "SUSPEND",
+            "ACTIVE",
+            "LAST SCHEDULE",
+            "AGE"
+        ]
+    );
+    assert_eq!(
+        rows[1][..6],
+        ["nightly", "0 3 * * *", "<none>", "False", "0", "<none>"]
+    );
+    tc.kubectl_ok(&["create", "job", "manual", "--from=cronjob/nightly"])
+        .await;
+    let out = tc
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=complete",
+            "--timeout=30s",
+            "job/manual",
+        ])
+        .await;
+    assert_eq!(out.trim(), "job.batch/manual condition met");
+}

@@ -16,10 +16,12 @@ pub mod fields;
 pub mod gc;
 pub mod protobuf;
 pub mod resources;
+pub mod schema;
 pub mod selector;
 pub mod store;
 pub mod table;
 pub mod time;
+pub mod typed;
 
 use crate::api::Server;
 use crate::resources::GroupResource;

@@ -281,6 +281,18 @@ pub fn builtins() -> Vec<ResourceType> {
             false,
             false,
         ),
+        builtin("batch", "v1", "jobs", "Job", true, &[], true, true, false),
+        builtin(
+            "batch",
+            "v1",
+            "cronjobs",
+            "CronJob",
+            true,
+            &["cj"],
+            true,
+            true,
+            false,
+        ),
         builtin(
             "networking.k8s.io",
             "v1",

@@ -1,10 +1,12 @@
 //! The Kubernetes REST API: the server's shared state, routing a request path, and dispatching
 //! a request to its verb. The verbs live in the submodules, one job each.
 
+mod body;
 mod patch;
 mod query;
 mod read;
 mod scale;
+mod strict;
 mod watch;
 mod write;
 
@@ -20,7 +22,7 @@ use bytes::Bytes;
 use query::Query;
 use serde_json::Value;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 /// Largest request body accepted, as kube-apiserver (3 MiB).
@@ -253,6 +255,7 @@ pub async fn handle(State(srv): State<Arc<Server>>, req: Request) -> Response {
             name,
             sub,
         } => {
+            let warnings = Arc::new(Mutex::new(Vec::new()));
             let ctx = Ctx {
                 srv: srv.clone(),
                 rt,
@@ -261,11 +264,28 @@ pub async fn handle(State(srv): State<Arc<Server>>, req: Request) -> Response {
                 sub,
                 query,
                 headers: parts.headers,
+                warnings: warnings.clone(),
             };
-            ctx.dispatch(&parts.method, body).await
+            let mut response = ctx
+                .dispatch(&parts.method, body)
+                .await
+                .unwrap_or_else(IntoResponse::into_response);
+            add_warnings(&mut response, &warnings);
+            return response;
         }
     };
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Adds each warning as a `Warning: 299 - "text"` header, as kube-apiserver does.
+fn add_warnings(response: &mut Response, warnings: &Mutex<Vec<String>>) {
+    let warnings = warnings.lock().unwrap_or_else(|p| p.into_inner());
+    for w in warnings.iter() {
+        let escaped = w.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(v) = HeaderValue::from_str(&format!("299 - \"{escaped}\"")) {
+            response.headers_mut().append(header::WARNING, v);
+        }
+    }
 }
 
 struct Ctx {
@@ -276,40 +296,13 @@ struct Ctx {
     sub: Option<String>,
     query: Query,
     headers: HeaderMap,
+    /// `Warning` headers of the response.
+    warnings: Arc<Mutex<Vec<String>>>,
 }
 
-/// Decodes a JSON or YAML request body into one object.
+/// Decodes a JSON, YAML or protobuf request body into one object.
 pub fn decode_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
-    if body.is_empty() {
-        return Err(ApiError::bad_request("the request body is empty"));
-    }
-    let v: Value = if content_type.contains("yaml") {
-        match serde_json::from_slice(body) {
-            Ok(v) => v,
-            Err(_) => {
-                let text = std::str::from_utf8(body)
-                    .map_err(|_| ApiError::bad_request("the request body is not UTF-8"))?;
-                serde_saphyr::from_str(text).map_err(|e| {
-                    ApiError::bad_request(format!("error converting YAML to JSON: {e}"))
-                })?
-            }
-        }
-    } else if content_type.contains("protobuf") {
-        crate::protobuf::decode_to_json(body)
-            .map_err(|e| ApiError::bad_request(format!("error decoding protobuf body: {e}")))?
-    } else if content_type.contains("cbor") {
-        return Err(ApiError::unsupported_media_type(content_type));
-    } else {
-        serde_json::from_slice(body).map_err(|e| {
-            ApiError::bad_request(format!("json: cannot unmarshal the request body: {e}"))
-        })?
-    };
-    if !v.is_object() {
-        return Err(ApiError::bad_request(
-            "the request body must be a JSON object",
-        ));
-    }
-    Ok(v)
+    body::decode(body, content_type).map(|p| p.value)
 }
 
 impl Ctx {
@@ -358,12 +351,12 @@ impl Ctx {
                         self.rt.plural
                     )));
                 }
-                let obj = decode_body(&body, &self.content_type())?;
-                self.create(obj)
+                let parsed = body::decode(&body, &self.content_type())?;
+                self.create(parsed.value, parsed.duplicates)
             }
             (&Method::PUT, Some(name)) => {
-                let obj = decode_body(&body, &self.content_type())?;
-                self.update(&name, obj)
+                let parsed = body::decode(&body, &self.content_type())?;
+                self.update(&name, parsed.value, parsed.duplicates)
             }
             (&Method::PATCH, Some(name)) => self.patch(&name, &body),
             (&Method::DELETE, Some(name)) => self.delete(&name, &body),

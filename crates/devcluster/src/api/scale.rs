@@ -107,6 +107,7 @@ impl Ctx {
                 sub: None,
                 query: Query(HashMap::new()),
                 headers: HeaderMap::new(),
+                warnings: self.warnings.clone(),
             };
             let _ = &main;
             main.finish_update(cur, new, manager, true)

@@ -81,6 +81,9 @@ fn spec_equal(a: &Value, b: &Value) -> bool {
             .all(|(k, v)| b.get(k) == Some(v))
 }
 
+/// Namespaces kube-apiserver never lets anyone delete.
+const IMMORTAL_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
+
 fn has_generation(rt: &ResourceType) -> bool {
     rt.crd.is_some()
         || matches!(
@@ -92,6 +95,8 @@ fn has_generation(rt: &ResourceType) -> bool {
                 | "CustomResourceDefinition"
                 | "Ingress"
                 | "Pod"
+                | "Job"
+                | "CronJob"
         )
 }
 
@@ -241,7 +246,7 @@ impl Ctx {
         }
         admission::apply_defaults(&self.rt, &mut obj, || self.srv.allocate_ip());
         self.initial_status(&mut obj);
-        let causes = admission::validate(&self.rt, &mut obj);
+        let causes = admission::validate(&self.rt, &mut obj, None);
         if !causes.is_empty() {
             return Err(ApiError::invalid(
                 &self.rt.group,
@@ -294,13 +299,18 @@ impl Ctx {
         }
     }
 
-    pub(super) fn create(&self, mut obj: Value) -> Result<Response, ApiError> {
+    pub(super) fn create(
+        &self,
+        mut obj: Value,
+        duplicates: Vec<String>,
+    ) -> Result<Response, ApiError> {
         if self.sub.is_some() {
             return Err(ApiError::method_not_allowed(
                 "create is not allowed on a subresource",
             ));
         }
         self.check_identity(&mut obj)?;
+        self.decode_request_object(&mut obj, duplicates, "CreateOptions")?;
         let manager = manager_of(&self.query, &self.headers)?;
         let dry = self.query.dry_run()?;
         let obj = self.prepare_create(obj, &manager, false)?;
@@ -396,7 +406,7 @@ impl Ctx {
                 new["spec"] = old["spec"].clone();
             }
             admission::apply_defaults(&self.rt, &mut new, || self.srv.allocate_ip());
-            let mut causes = admission::validate(&self.rt, &mut new);
+            let mut causes = admission::validate(&self.rt, &mut new, Some(&old));
             causes.extend(admission::validate_immutable(&self.rt, &old, &new));
             if !causes.is_empty() {
                 return Err(ApiError::invalid(
@@ -460,12 +470,19 @@ impl Ctx {
         self.respond_entry(if created { 201 } else { 200 }, &e)
     }
 
-    pub(super) fn update(&self, name: &str, mut obj: Value) -> Result<Response, ApiError> {
+    pub(super) fn update(
+        &self,
+        name: &str,
+        mut obj: Value,
+        duplicates: Vec<String>,
+    ) -> Result<Response, ApiError> {
         let manager = manager_of(&self.query, &self.headers)?;
         if self.sub.as_deref() == Some("scale") {
+            self.decode_request_object(&mut obj, duplicates, "UpdateOptions")?;
             return self.update_scale(name, &manager, |_| Ok(obj));
         }
         self.check_identity(&mut obj)?;
+        self.decode_request_object(&mut obj, duplicates, "UpdateOptions")?;
         if obj["metadata"]["name"].as_str() != Some(name) {
             return Err(ApiError::bad_request(format!(
                 "the name of the object ({}) does not match the name on the URL ({name})",
@@ -508,6 +525,18 @@ impl Ctx {
             ));
         }
         let opts = self.delete_options(body)?;
+        // The NamespaceLifecycle admission plugin: these namespaces are immortal.
+        if self.rt.group.is_empty()
+            && self.rt.kind == "Namespace"
+            && IMMORTAL_NAMESPACES.contains(&name)
+        {
+            return Err(ApiError::forbidden_resource(
+                "",
+                "namespaces",
+                name,
+                "this namespace may not be deleted",
+            ));
+        }
         let dry = self.query.dry_run()?
             || opts["dryRun"]
                 .as_array()
@@ -600,6 +629,7 @@ impl Ctx {
                 sub: None,
                 query: Query(self.query.0.clone()),
                 headers: HeaderMap::new(),
+                warnings: self.warnings.clone(),
             };
             match ctx.delete(&key.name, body) {
                 Ok(_) => deleted.push(e.value()),
