@@ -2457,3 +2457,607 @@ async fn jobs_complete_and_cronjobs_are_served() {
         .await;
     assert_eq!(out.trim(), "job.batch/manual condition met");
 }
+
+// Authentication and RBAC (issue 19 item 3, issue 16 item 5) ------------------------------------
+
+/// Creates the ServiceAccount `default/robot` and returns its kubeconfig (token over HTTPS).
+async fn robot(tc: &TestCluster) -> std::path::PathBuf {
+    tc.kubectl_ok(&["create", "serviceaccount", "robot"]).await;
+    tc.service_account_kubeconfig("default", "robot")
+}
+
+fn forbidden(verb: &str, resource: &str, group: &str, scope: &str) -> String {
+    format!(
+        r#"User "system:serviceaccount:default:robot" cannot {verb} resource "{resource}" in API group "{group}" {scope}"#
+    )
+}
+
+/// The admin kubeconfig is `system:masters`; a ServiceAccount token is its account, refused
+/// everything RBAC does not grant, with kube-apiserver's messages for every verb, subresources
+/// and resourceNames; an unknown or revoked token is 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_account_tokens_are_authorized_by_rbac() {
+    let tc = TestCluster::start_api_only().await;
+    let who = table_columns(&tc.kubectl_ok(&["auth", "whoami"]).await);
+    assert_eq!(who[1], ["Username", "kubernetes-admin"]);
+    assert_eq!(who[2], ["Groups", "[system:masters system:authenticated]"]);
+    let sa = robot(&tc).await;
+    let out = tc.kubectl_with(&sa, &["auth", "whoami"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let who = table_columns(&out.stdout);
+    assert_eq!(who[1], ["Username", "system:serviceaccount:default:robot"]);
+    let sa_obj = tc.kubectl_json(&["get", "sa", "robot", "-o", "json"]).await;
+    assert_eq!(
+        who[2],
+        ["UID", sa_obj["metadata"]["uid"].as_str().expect("uid")]
+    );
+    assert_eq!(
+        who[3],
+        [
+            "Groups",
+            "[system:serviceaccounts system:serviceaccounts:default system:authenticated]"
+        ]
+    );
+    assert!(
+        who[4][0].starts_with("Extra: authentication.kubernetes.io/credential-id"),
+        "{who:?}"
+    );
+
+    // Discovery is allowed (system:discovery), resources are not.
+    let r = tc
+        .kubectl_with(&sa, &["api-resources", "--api-group=apps"])
+        .await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let r = tc.kubectl_with(&sa, &["get", "pods"]).await;
+    assert_eq!(
+        r.stderr.trim(),
+        format!(
+            "Error from server (Forbidden): pods is forbidden: {}",
+            forbidden("list", "pods", "", r#"in the namespace "default""#)
+        )
+    );
+    let r = tc
+        .kubectl_with(&sa, &["auth", "can-i", "list", "pods"])
+        .await;
+    assert_eq!((r.code, r.stdout.trim()), (Some(1), "no"));
+
+    tc.kubectl_ok(&[
+        "create",
+        "role",
+        "pod-reader",
+        "--verb=get,list,watch",
+        "--resource=pods",
+    ])
+    .await;
+    tc.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "robot-reads",
+        "--role=pod-reader",
+        "--serviceaccount=default:robot",
+    ])
+    .await;
+    let r = tc.kubectl_with(&sa, &["get", "pods"]).await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let r = tc
+        .kubectl_with(&sa, &["auth", "can-i", "list", "pods"])
+        .await;
+    assert_eq!((r.code, r.stdout.trim()), (Some(0), "yes"));
+    let r = tc.kubectl_with(&sa, &["delete", "pod", "x"]).await;
+    assert_eq!(
+        r.stderr.trim(),
+        format!(
+            r#"Error from server (Forbidden): pods "x" is forbidden: {}"#,
+            forbidden("delete", "pods", "", r#"in the namespace "default""#)
+        )
+    );
+    let r = tc.kubectl_with(&sa, &["get", "nodes"]).await;
+    assert_eq!(
+        r.stderr.trim(),
+        format!(
+            "Error from server (Forbidden): nodes is forbidden: {}",
+            forbidden("list", "nodes", "", "at the cluster scope")
+        )
+    );
+    let r = tc
+        .kubectl_with(
+            &sa,
+            &[
+                "get",
+                "--raw",
+                "/api/v1/namespaces/default/configmaps?watch=1",
+            ],
+        )
+        .await;
+    assert!(
+        r.stderr.contains(&forbidden(
+            "watch",
+            "configmaps",
+            "",
+            r#"in the namespace "default""#
+        )),
+        "{}",
+        r.stderr
+    );
+    let r = tc
+        .kubectl_with(
+            &sa,
+            &["delete", "--raw", "/api/v1/namespaces/default/configmaps"],
+        )
+        .await;
+    assert!(
+        r.stderr.contains(&format!(
+            "configmaps is forbidden: {}",
+            forbidden(
+                "deletecollection",
+                "configmaps",
+                "",
+                r#"in the namespace "default""#
+            )
+        )),
+        "{}",
+        r.stderr
+    );
+
+    // Subresources and resourceNames.
+    tc.kubectl_ok(&["create", "deployment", "web", "--image=nginx:1.27"])
+        .await;
+    tc.kubectl_ok(&["create", "configmap", "open", "--from-literal=a=1"])
+        .await;
+    tc.kubectl_ok(&["create", "configmap", "closed", "--from-literal=a=1"])
+        .await;
+    tc.kubectl_ok(&[
+        "create",
+        "role",
+        "limited",
+        "--verb=get,list",
+        "--resource=deployments.apps",
+    ])
+    .await;
+    tc.kubectl_ok(&[
+        "create",
+        "role",
+        "one-cm",
+        "--verb=get",
+        "--resource=configmaps",
+        "--resource-name=open",
+    ])
+    .await;
+    tc.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "robot-limited",
+        "--role=limited",
+        "--serviceaccount=default:robot",
+    ])
+    .await;
+    tc.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "robot-one-cm",
+        "--role=one-cm",
+        "--serviceaccount=default:robot",
+    ])
+    .await;
+    let r = tc
+        .kubectl_with(&sa, &["scale", "deployment", "web", "--replicas=2"])
+        .await;
+    assert_eq!(
+        r.stderr.trim(),
+        format!(
+            r#"Error from server (Forbidden): deployments.apps "web" is forbidden: {}"#,
+            forbidden(
+                "patch",
+                "deployments/scale",
+                "apps",
+                r#"in the namespace "default""#
+            )
+        )
+    );
+    let r = tc.kubectl_with(&sa, &["get", "configmap", "open"]).await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let r = tc.kubectl_with(&sa, &["get", "configmap", "closed"]).await;
+    assert_eq!(
+        r.stderr.trim(),
+        format!(
+            r#"Error from server (Forbidden): configmaps "closed" is forbidden: {}"#,
+            forbidden("get", "configmaps", "", r#"in the namespace "default""#)
+        )
+    );
+    tc.kubectl_ok(&[
+        "create",
+        "role",
+        "status-writer",
+        "--verb=update",
+        "--resource=*/status",
+    ])
+    .await;
+    tc.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "robot-status",
+        "--role=status-writer",
+        "--serviceaccount=default:robot",
+    ])
+    .await;
+    for (args, want) in [
+        (&["update", "pods", "--subresource=status"][..], "yes"),
+        (&["update", "services", "--subresource=status"][..], "yes"),
+        (
+            &["update", "deployments.apps", "--subresource=status"][..],
+            "no",
+        ),
+        (&["update", "pods"][..], "no"),
+        (&["get", "configmaps/open"][..], "yes"),
+        (&["get", "configmaps/closed"][..], "no"),
+    ] {
+        let mut full = vec!["auth", "can-i"];
+        full.extend_from_slice(args);
+        let r = tc.kubectl_with(&sa, &full).await;
+        assert_eq!(r.stdout.trim(), want, "can-i {args:?}: {}", r.stderr);
+    }
+
+    // kube-rs, rollgit's client, as the ServiceAccount.
+    let client = tc.client_for(&sa).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    pods.list(&ListParams::default()).await.expect("allowed");
+    let err = api_error(
+        Api::<Namespace>::all(client)
+            .list(&ListParams::default())
+            .await
+            .expect_err("forbidden"),
+    );
+    assert_eq!(err.code, 403);
+    assert_eq!(err.reason, "Forbidden");
+    assert_eq!(
+        err.message,
+        format!(
+            "namespaces is forbidden: {}",
+            forbidden("list", "namespaces", "", "at the cluster scope")
+        )
+    );
+
+    // Unknown and revoked tokens.
+    let bogus = tc.file(
+        "bogus.kubeconfig",
+        &std::fs::read_to_string(&sa)
+            .expect("read")
+            .lines()
+            .map(|l| {
+                if l.trim_start().starts_with("token:") {
+                    "    token: bogus"
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    let r = tc.kubectl_with(&bogus, &["get", "pods"]).await;
+    assert_eq!(
+        r.stderr.trim(),
+        "error: You must be logged in to the server (Unauthorized)"
+    );
+    tc.kubectl_ok(&["delete", "serviceaccount", "robot"]).await;
+    let r = tc.kubectl_with(&sa, &["get", "pods"]).await;
+    assert_eq!(
+        r.stderr.trim(),
+        "error: You must be logged in to the server (Unauthorized)"
+    );
+}
+
+/// `kubectl --as`/`--as-group` need the `impersonate` verb on users, groups or
+/// serviceaccounts; the identity then is the impersonated one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impersonation_needs_the_impersonate_verb() {
+    let tc = TestCluster::start_api_only().await;
+    let sa = robot(&tc).await;
+    let r = tc
+        .kubectl(&["get", "pods", "--as=system:serviceaccount:default:robot"])
+        .await;
+    assert!(
+        r.stderr.contains(&forbidden(
+            "list",
+            "pods",
+            "",
+            r#"in the namespace "default""#
+        )),
+        "the admin acts as the ServiceAccount: {}",
+        r.stderr
+    );
+    let r = tc.kubectl_with(&sa, &["get", "pods", "--as=bob"]).await;
+    assert_eq!(
+        r.stderr.trim(),
+        format!(
+            r#"Error from server (Forbidden): users "bob" is forbidden: {}"#,
+            forbidden("impersonate", "users", "", "at the cluster scope")
+        )
+    );
+    tc.kubectl_ok(&[
+        "create",
+        "clusterrole",
+        "impersonate-bob",
+        "--verb=impersonate",
+        "--resource=users",
+        "--resource-name=bob",
+    ])
+    .await;
+    tc.kubectl_ok(&[
+        "create",
+        "clusterrolebinding",
+        "robot-as-bob",
+        "--clusterrole=impersonate-bob",
+        "--serviceaccount=default:robot",
+    ])
+    .await;
+    let r = tc.kubectl_with(&sa, &["auth", "whoami", "--as=bob"]).await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let who = table_columns(&r.stdout);
+    assert_eq!(who[1], ["Username", "bob"]);
+    assert_eq!(who[2], ["Groups", "[system:authenticated]"]);
+    let r = tc
+        .kubectl_with(&sa, &["auth", "whoami", "--as=bob", "--as-group=devs"])
+        .await;
+    assert!(
+        r.stderr.contains(
+            "selfsubjectreviews API is not enabled in the cluster or you do not have permission"
+        ),
+        "a group needs its own permission: {}",
+        r.stderr
+    );
+    let r = tc
+        .kubectl_with(&sa, &["get", "pods", "--as=bob", "--as-group=devs"])
+        .await;
+    assert_eq!(
+        r.stderr.trim(),
+        format!(
+            r#"Error from server (Forbidden): groups "devs" is forbidden: {}"#,
+            forbidden("impersonate", "groups", "", "at the cluster scope")
+        )
+    );
+}
+
+/// Nobody writes a Role granting what they do not hold, nor binds a role they could not grant
+/// themselves, without the `escalate` or `bind` verb.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rbac_escalation_is_prevented() {
+    let tc = TestCluster::start_api_only().await;
+    let sa = robot(&tc).await;
+    tc.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "robot-admin",
+        "--clusterrole=admin",
+        "--serviceaccount=default:robot",
+    ])
+    .await;
+    let r = tc
+        .kubectl_with(
+            &sa,
+            &[
+                "create",
+                "role",
+                "viewer",
+                "--verb=get,list",
+                "--resource=pods",
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.code,
+        Some(0),
+        "admin may grant what admin holds: {}",
+        r.stderr
+    );
+    let before = tc.store_state();
+    let r = tc
+        .kubectl_with(
+            &sa,
+            &[
+                "create",
+                "role",
+                "nodes",
+                "--verb=get,list",
+                "--resource=nodes,pods",
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.stderr.trim(),
+        r#"Error from server (Forbidden): roles.rbac.authorization.k8s.io "nodes" is forbidden: user "system:serviceaccount:default:robot" (groups=["system:serviceaccounts" "system:serviceaccounts:default" "system:authenticated"]) is attempting to grant RBAC permissions not currently held:
+{APIGroups:[""], Resources:["nodes"], Verbs:["get" "list"]}"#
+    );
+    let r = tc
+        .kubectl_with(
+            &sa,
+            &[
+                "create",
+                "rolebinding",
+                "steal",
+                "--clusterrole=cluster-admin",
+                "--serviceaccount=default:robot",
+            ],
+        )
+        .await;
+    assert!(
+        r.stderr.starts_with(r#"error: failed to create rolebinding: rolebindings.rbac.authorization.k8s.io "steal" is forbidden: user "system:serviceaccount:default:robot""#)
+            && r.stderr.contains("is attempting to grant RBAC permissions not currently held:\n{APIGroups:[\"*\"], Resources:[\"*\"], Verbs:[\"*\"]}\n{NonResourceURLs:[\"*\"], Verbs:[\"*\"]}"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(tc.store_state(), before);
+    tc.kubectl_ok(&[
+        "create",
+        "clusterrole",
+        "bind-cluster-admin",
+        "--verb=bind",
+        "--resource=clusterroles",
+        "--resource-name=cluster-admin",
+    ])
+    .await;
+    tc.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "robot-may-bind",
+        "--clusterrole=bind-cluster-admin",
+        "--serviceaccount=default:robot",
+    ])
+    .await;
+    let r = tc
+        .kubectl_with(
+            &sa,
+            &[
+                "create",
+                "rolebinding",
+                "steal",
+                "--clusterrole=cluster-admin",
+                "--serviceaccount=default:robot",
+            ],
+        )
+        .await;
+    assert_eq!(r.code, Some(0), "bind allows it: {}", r.stderr);
+}
+
+/// The default policy, the review APIs kubectl and controllers use, and TokenRequest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_policy_reviews_and_token_requests() {
+    let tc = TestCluster::start_api_only().await;
+    let roles = table_columns(&tc.kubectl_ok(&["get", "clusterroles"]).await);
+    assert_eq!(roles[0], ["NAME", "CREATED AT"]);
+    let names: Vec<&str> = roles[1..].iter().map(|r| r[0].as_str()).collect();
+    for want in [
+        "admin",
+        "cluster-admin",
+        "edit",
+        "system:basic-user",
+        "system:discovery",
+        "view",
+    ] {
+        assert!(names.contains(&want), "{want} in {names:?}");
+    }
+    let bindings = table_columns(
+        &tc.kubectl_ok(&["get", "clusterrolebindings", "-o", "wide"])
+            .await,
+    );
+    let admin = bindings
+        .iter()
+        .find(|r| r[0] == "cluster-admin")
+        .expect("the cluster-admin binding");
+    assert_eq!(admin[1], "ClusterRole/cluster-admin");
+    assert_eq!(admin[4], "system:masters");
+
+    let sa = robot(&tc).await;
+    let sar = tc.file(
+        "sar.yaml",
+        "apiVersion: authorization.k8s.io/v1\nkind: SubjectAccessReview\nspec:\n  user: system:serviceaccount:default:robot\n  groups: [system:serviceaccounts, system:authenticated]\n  resourceAttributes: {namespace: default, verb: get, resource: pods}\n",
+    );
+    let got = tc
+        .kubectl_json(&["create", "-f", sar.to_str().expect("utf-8"), "-o", "json"])
+        .await;
+    assert_eq!(got["status"], json!({"allowed": false}));
+    tc.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "robot-view",
+        "--clusterrole=view",
+        "--serviceaccount=default:robot",
+    ])
+    .await;
+    let got = tc
+        .kubectl_json(&["create", "-f", sar.to_str().expect("utf-8"), "-o", "json"])
+        .await;
+    assert_eq!(got["status"]["allowed"], true);
+    assert_eq!(
+        got["status"]["reason"],
+        r#"RBAC: allowed by RoleBinding "robot-view/default" of ClusterRole "view" to ServiceAccount "robot/default""#
+    );
+    let r = tc
+        .kubectl_with(&sa, &["create", "-f", sar.to_str().expect("utf-8")])
+        .await;
+    assert!(
+        r.stderr.contains(r#"subjectaccessreviews.authorization.k8s.io is forbidden: User "system:serviceaccount:default:robot" cannot create resource "subjectaccessreviews""#),
+        "{}",
+        r.stderr
+    );
+
+    let token = tc.kubectl_ok(&["create", "token", "robot"]).await;
+    let review = tc.file(
+        "tr.yaml",
+        &format!(
+            "apiVersion: authentication.k8s.io/v1\nkind: TokenReview\nspec:\n  token: {}\n",
+            token.trim()
+        ),
+    );
+    let got = tc
+        .kubectl_json(&[
+            "create",
+            "-f",
+            review.to_str().expect("utf-8"),
+            "-o",
+            "json",
+        ])
+        .await;
+    assert_eq!(got["status"]["authenticated"], true);
+    assert_eq!(
+        got["status"]["user"]["username"],
+        "system:serviceaccount:default:robot"
+    );
+    let err = tc
+        .kubectl_fails(&["create", "token", "robot", "--duration=5m"])
+        .await;
+    assert_eq!(
+        err.trim(),
+        r#"error: failed to create token: TokenRequest.authentication.k8s.io "" is invalid: spec.expirationSeconds: Invalid value: 300: may not specify a duration less than 10 minutes"#
+    );
+    let err = tc.kubectl_fails(&["create", "token", "nobody"]).await;
+    assert_eq!(
+        err.trim(),
+        r#"error: failed to create token: serviceaccounts "nobody" not found"#
+    );
+}
+
+/// With `Anonymous::Anonymous`, a request without credentials is `system:anonymous`, as on
+/// kube-apiserver: /version is public, discovery and resources are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_requests_as_kube_apiserver_treats_them() {
+    let tc = TestCluster::start_with(|c| {
+        c.simulation.enabled = false;
+        c.anonymous = rollgit_devcluster::auth::Anonymous::Anonymous;
+    })
+    .await;
+    let r = tc
+        .raw("GET", "/version", "application/json", Vec::new())
+        .await;
+    assert_eq!(r.code, 200, "{}", r.text);
+    let r = tc.raw("GET", "/api", "application/json", Vec::new()).await;
+    assert_eq!(r.code, 403, "{}", r.text);
+    assert_eq!(
+        r.body["message"],
+        r#"forbidden: User "system:anonymous" cannot get path "/api""#
+    );
+    let r = tc
+        .raw(
+            "GET",
+            "/api/v1/namespaces/default/pods",
+            "application/json",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(r.code, 403);
+    assert_eq!(
+        r.body["message"],
+        r#"pods is forbidden: User "system:anonymous" cannot list resource "pods" in API group "" in the namespace "default""#
+    );
+    // The admin's token, over TLS, still works for kubectl and kube-rs.
+    let admin = tc.file(
+        "admin.kubeconfig",
+        &tc.cluster
+            .token_kubeconfig("admin", tc.cluster.server().auth.admin_token(), "default"),
+    );
+    let r = tc.kubectl_with(&admin, &["get", "namespaces"]).await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    Api::<Namespace>::all(tc.client_for(&admin).await)
+        .list(&ListParams::default())
+        .await
+        .expect("the admin lists namespaces");
+}

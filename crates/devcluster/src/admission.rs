@@ -27,8 +27,35 @@ fn name_rule(kind: &str) -> (fn(&str) -> bool, &'static str) {
     }
 }
 
+/// The RBAC kinds' names: any path segment (`system:basic-user` is one).
+fn path_segment_name(name: &str) -> Option<&'static str> {
+    if name == "." || name == ".." {
+        return Some(if name == "." {
+            "may not be '.'"
+        } else {
+            "may not be '..'"
+        });
+    }
+    if name.contains('/') {
+        return Some("may not contain '/'");
+    }
+    if name.contains('%') {
+        return Some("may not contain '%'");
+    }
+    None
+}
+
 /// Checks `metadata.name` against the rule of the kind.
 pub fn validate_name(kind: &str, name: &str) -> Option<Cause> {
+    if matches!(
+        kind,
+        "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding"
+    ) {
+        if name.is_empty() {
+            return Some(Cause::required("metadata.name"));
+        }
+        return path_segment_name(name).map(|m| Cause::invalid("metadata.name", &json!(name), m));
+    }
     let (ok, msg) = name_rule(kind);
     (!ok(name)).then(|| Cause::invalid("metadata.name", &json!(name), msg))
 }
@@ -175,6 +202,144 @@ fn validate_containers(spec: &Value, base: &str, causes: &mut Vec<Cause>) {
             }
         }
         _ => causes.push(Cause::required(format!("{base}.containers"))),
+    }
+}
+
+fn strings_of(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_string))
+        .collect()
+}
+
+/// `ValidatePolicyRule` over a Role's or ClusterRole's rules.
+fn validate_rules(obj: &Value, namespaced: bool, causes: &mut Vec<Cause>) {
+    for (i, rule) in obj["rules"].as_array().into_iter().flatten().enumerate() {
+        let p = format!("rules[{i}]");
+        if strings_of(&rule["verbs"]).is_empty() {
+            causes.push(Cause {
+                reason: "FieldValueRequired".into(),
+                message: "Required value: verbs must contain at least one value".into(),
+                field: format!("{p}.verbs"),
+            });
+        }
+        let urls = strings_of(&rule["nonResourceURLs"]);
+        if !urls.is_empty() {
+            let shown = json!(format!(
+                "[]string{{{}}}",
+                urls.iter()
+                    .map(|u| crate::typed::go_quote(u))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            if namespaced {
+                causes.push(Cause::invalid(
+                    format!("{p}.nonResourceURLs"),
+                    &shown,
+                    "namespaced rules cannot apply to non-resource URLs",
+                ));
+            }
+            if !strings_of(&rule["apiGroups"]).is_empty()
+                || !strings_of(&rule["resources"]).is_empty()
+                || !strings_of(&rule["resourceNames"]).is_empty()
+            {
+                causes.push(Cause::invalid(
+                    format!("{p}.nonResourceURLs"),
+                    &shown,
+                    "rules cannot apply to both regular resources and non-resource URLs",
+                ));
+            }
+            continue;
+        }
+        if strings_of(&rule["apiGroups"]).is_empty() {
+            causes.push(Cause {
+                reason: "FieldValueRequired".into(),
+                message: "Required value: resource rules must supply at least one api group".into(),
+                field: format!("{p}.apiGroups"),
+            });
+        }
+        if strings_of(&rule["resources"]).is_empty() {
+            causes.push(Cause {
+                reason: "FieldValueRequired".into(),
+                message: "Required value: resource rules must supply at least one resource".into(),
+                field: format!("{p}.resources"),
+            });
+        }
+    }
+}
+
+/// `ValidateRoleBinding` / `ValidateClusterRoleBinding`: the role reference and subjects.
+fn validate_binding(obj: &Value, namespaced: bool, causes: &mut Vec<Cause>) {
+    const RBAC: &str = "rbac.authorization.k8s.io";
+    let role_ref = &obj["roleRef"];
+    let group = role_ref["apiGroup"].as_str().unwrap_or_default();
+    if group != RBAC {
+        causes.push(Cause::not_supported(
+            "roleRef.apiGroup",
+            &json!(group),
+            &[RBAC],
+        ));
+    }
+    let kind = role_ref["kind"].as_str().unwrap_or_default();
+    let kinds: &[&str] = if namespaced {
+        &["Role", "ClusterRole"]
+    } else {
+        &["ClusterRole"]
+    };
+    if !kinds.contains(&kind) {
+        causes.push(Cause::not_supported("roleRef.kind", &json!(kind), kinds));
+    }
+    match role_ref["name"].as_str().unwrap_or_default() {
+        "" => causes.push(Cause::required("roleRef.name")),
+        n => {
+            if let Some(m) = path_segment_name(n) {
+                causes.push(Cause::invalid("roleRef.name", &json!(n), m));
+            }
+        }
+    }
+    for (i, sub) in obj["subjects"].as_array().into_iter().flatten().enumerate() {
+        let p = format!("subjects[{i}]");
+        let name = sub["name"].as_str().unwrap_or_default();
+        if name.is_empty() {
+            causes.push(Cause::required(format!("{p}.name")));
+        }
+        let api_group = sub["apiGroup"].as_str().unwrap_or_default();
+        match sub["kind"].as_str().unwrap_or_default() {
+            "ServiceAccount" => {
+                if !name.is_empty() && !is_dns1123_subdomain(name) {
+                    causes.push(Cause::invalid(
+                        format!("{p}.name"),
+                        &json!(name),
+                        name_rule("ServiceAccount").1,
+                    ));
+                }
+                if !api_group.is_empty() {
+                    causes.push(Cause::not_supported(
+                        format!("{p}.apiGroup"),
+                        &json!(api_group),
+                        &[""],
+                    ));
+                }
+                if !namespaced && sub["namespace"].as_str().is_none_or(str::is_empty) {
+                    causes.push(Cause::required(format!("{p}.namespace")));
+                }
+            }
+            "User" | "Group" => {
+                if api_group != RBAC {
+                    causes.push(Cause::not_supported(
+                        format!("{p}.apiGroup"),
+                        &json!(api_group),
+                        &[RBAC],
+                    ));
+                }
+            }
+            other => causes.push(Cause::not_supported(
+                format!("{p}.kind"),
+                &json!(other),
+                &["ServiceAccount", "User", "Group"],
+            )),
+        }
     }
 }
 
@@ -632,6 +797,12 @@ pub fn validate(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) -> Vec<
         }
         ("", "Pod") => validate_containers(&obj["spec"], "spec", &mut causes),
         ("batch", "Job") => validate_job_spec(&obj["spec"], "spec", &mut causes),
+        ("rbac.authorization.k8s.io", "Role") => validate_rules(obj, true, &mut causes),
+        ("rbac.authorization.k8s.io", "ClusterRole") => validate_rules(obj, false, &mut causes),
+        ("rbac.authorization.k8s.io", "RoleBinding") => validate_binding(obj, true, &mut causes),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+            validate_binding(obj, false, &mut causes)
+        }
         ("batch", "CronJob") => validate_cronjob(obj, &mut causes),
         ("", "Service") => validate_service(obj, &mut causes),
         ("", "ConfigMap") => {
@@ -683,6 +854,15 @@ pub fn validate_immutable(rt: &ResourceType, old: &Value, new: &Value) -> Vec<Ca
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("apps", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") => {
             check(&["spec", "selector"], "spec.selector", &mut causes)
+        }
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding")
+            if old["roleRef"] != new["roleRef"] =>
+        {
+            causes.push(Cause::invalid(
+                "roleRef",
+                &json!(new["roleRef"].to_string()),
+                "cannot change roleRef",
+            ));
         }
         ("batch", "Job") => {
             check(&["spec", "selector"], "spec.selector", &mut causes);
@@ -888,6 +1068,25 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value, cluster_ip: impl FnOnc
                     .is_none_or(|l| l.is_empty())
             {
                 obj["metadata"]["labels"] = template_labels;
+            }
+        }
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
+            if obj["roleRef"].is_object() {
+                set_default(
+                    &mut obj["roleRef"],
+                    "apiGroup",
+                    json!("rbac.authorization.k8s.io"),
+                );
+            }
+            for sub in obj["subjects"].as_array_mut().into_iter().flatten() {
+                let group = match sub["kind"].as_str() {
+                    Some("ServiceAccount") => "",
+                    Some("User" | "Group") => "rbac.authorization.k8s.io",
+                    _ => continue,
+                };
+                if sub.get("apiGroup").is_none_or(Value::is_null) && !group.is_empty() {
+                    sub["apiGroup"] = json!(group);
+                }
             }
         }
         ("batch", "CronJob") => {

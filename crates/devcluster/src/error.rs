@@ -267,6 +267,11 @@ impl ApiError {
         Self::base(code, "", message.into())
     }
 
+    /// 401.
+    pub fn unauthorized() -> Self {
+        Self::base(401, "Unauthorized", "Unauthorized".into())
+    }
+
     /// 403 for a resource, as `errors.NewForbidden` words it: `pods "web" is forbidden: <why>`,
     /// `pods is forbidden: <why>` without a name, `forbidden: <why>` without a resource.
     pub fn forbidden_resource(group: &str, resource: &str, name: &str, why: &str) -> Self {

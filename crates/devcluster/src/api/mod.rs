@@ -5,11 +5,13 @@ mod body;
 mod patch;
 mod query;
 mod read;
+mod review;
 mod scale;
 mod strict;
 mod watch;
 mod write;
 
+use crate::auth::{self, Attributes, UserInfo};
 use crate::discovery;
 use crate::error::ApiError;
 use crate::resources::{GroupResource, Registry, ResourceType};
@@ -40,22 +42,43 @@ pub struct Server {
     pub generation: AtomicU64,
     /// Interval of watch bookmarks.
     pub bookmark_every: Duration,
+    /// Token keys (the admin token, ServiceAccount tokens).
+    pub auth: auth::token::Auth,
+    /// What a request without credentials is.
+    pub anonymous: auth::Anonymous,
     next_ip: AtomicU32,
 }
 
 impl Server {
     /// A server over `store`.
-    pub fn new(store: Arc<Store>, address: String, bookmark_every: Duration) -> Self {
+    pub fn new(
+        store: Arc<Store>,
+        address: String,
+        bookmark_every: Duration,
+        auth: auth::token::Auth,
+        anonymous: auth::Anonymous,
+    ) -> Self {
         let srv = Self {
             store,
             registry: RwLock::new(Registry::new()),
             address,
             generation: AtomicU64::new(1),
             bookmark_every,
+            auth,
+            anonymous,
             next_ip: AtomicU32::new(10),
         };
         srv.reload_crds();
         srv
+    }
+
+    /// Authorizes a request of `user`: `Ok(reason)` or `Err(reason)` (kube-apiserver's
+    /// reasons: empty, or RBAC's allow or resolution-error text).
+    pub fn authorize(&self, user: &UserInfo, attrs: &Attributes) -> Result<String, String> {
+        if user.is_privileged() {
+            return Ok(String::new());
+        }
+        auth::rbac::Policy::read(&self.store, Some(&attrs.namespace)).authorize(user, attrs)
     }
 
     /// Registers every stored CRD's types (after a restart from a data directory).
@@ -203,9 +226,31 @@ fn route(reg: &Registry, path: &str) -> Result<Route, ApiError> {
     })
 }
 
+/// Who a request is from, after impersonation, and whether they may make it: the user, or
+/// the 401/403 response.
+fn admit(srv: &Server, parts: &axum::http::request::Parts) -> Result<UserInfo, ApiError> {
+    let user = if parts.extensions.get::<auth::InProcess>().is_some() {
+        UserInfo::controllers()
+    } else {
+        auth::authenticate(&srv.auth, &srv.store, srv.anonymous, &parts.headers)?
+    };
+    let user = auth::impersonate(user, &parts.headers, |u, a| srv.authorize(u, a).map(drop))?;
+    if !user.is_privileged() {
+        let attrs = Attributes::of_request(&parts.method, parts.uri.path(), parts.uri.query());
+        if let Err(reason) = srv.authorize(&user, &attrs) {
+            return Err(attrs.forbidden(&user.name, &reason));
+        }
+    }
+    Ok(user)
+}
+
 /// The single entry point for every request.
 pub async fn handle(State(srv): State<Arc<Server>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
+    let user = match admit(&srv, &parts) {
+        Ok(u) => Arc::new(u),
+        Err(e) => return e.into_response(),
+    };
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => return ApiError::too_large(MAX_BODY).into_response(),
@@ -265,6 +310,7 @@ pub async fn handle(State(srv): State<Arc<Server>>, req: Request) -> Response {
                 query,
                 headers: parts.headers,
                 warnings: warnings.clone(),
+                user,
             };
             let mut response = ctx
                 .dispatch(&parts.method, body)
@@ -298,6 +344,8 @@ struct Ctx {
     headers: HeaderMap,
     /// `Warning` headers of the response.
     warnings: Arc<Mutex<Vec<String>>>,
+    /// Who the request is from.
+    user: Arc<UserInfo>,
 }
 
 /// Decodes a JSON, YAML or protobuf request body into one object.
@@ -334,10 +382,26 @@ impl Ctx {
         if self.rt.namespaced && self.namespace.is_none() && self.name.is_some() {
             return Err(ApiError::no_route());
         }
+        if self.rt.create_only {
+            return match (method, &self.name) {
+                (&Method::POST, None) => self.create_review(&body),
+                _ => Err(ApiError::method_not_allowed(
+                    "the server does not allow this method on the requested resource",
+                )),
+            };
+        }
         match self.sub.as_deref() {
             None => {}
             Some("status") if self.rt.status => {}
             Some("scale") if self.rt.scale.is_some() => {}
+            Some("token") if self.rt.group.is_empty() && self.rt.plural == "serviceaccounts" => {
+                return match (method, self.name.clone()) {
+                    (&Method::POST, Some(name)) => self.create_token(&name, &body),
+                    _ => Err(ApiError::method_not_allowed(
+                        "the server does not allow this method on the requested resource",
+                    )),
+                };
+            }
             Some(_) => return Err(ApiError::no_route()),
         }
         match (method, self.name.clone()) {

@@ -108,6 +108,7 @@ impl Ctx {
                 query: Query(HashMap::new()),
                 headers: HeaderMap::new(),
                 warnings: self.warnings.clone(),
+                user: self.user.clone(),
             };
             let _ = &main;
             main.finish_update(cur, new, manager, true)
