@@ -1861,3 +1861,1203 @@ async fn openapi_v2_is_served_for_kubectl_validation() {
     );
     assert!(!err.contains("error validating data"), "{err}");
 }
+
+// Strictness (issue 19, item 2) ------------------------------------------------------------------
+
+const REPLICAZ: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicaz: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: app
+        image: nginx:1.27
+";
+
+/// kubectl sends `fieldValidation=Strict` for create, replace and client-side apply, nothing
+/// for `kubectl patch` (the server's default, `Warn`), and what `--validate` says otherwise; each
+/// verb answers an unknown field as kube-apiserver does, and a refused request changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_fields_follow_field_validation_for_each_verb() {
+    let tc = TestCluster::start_api_only().await;
+    let f = tc.file("web.yaml", REPLICAZ);
+    let f = f.to_str().expect("utf-8");
+    let before = tc.store_state();
+    let err = tc.kubectl_fails(&["create", "-f", f]).await;
+    assert!(
+        err.contains(r#"Error from server (BadRequest): error when creating "#)
+            && err.contains(r#"Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: unknown field "spec.replicaz""#),
+        "{err}"
+    );
+    let err = tc.kubectl_fails(&["apply", "--server-side", "-f", f]).await;
+    assert!(
+        err.contains("Error from server: failed to create typed patch object (default/web; apps/v1, Kind=Deployment): .spec.replicaz: field not declared in schema"),
+        "{err}"
+    );
+    assert_eq!(tc.store_state(), before, "refused requests store nothing");
+
+    // Warn: created without the field, one warning.
+    let r = tc.kubectl(&["create", "-f", f, "--validate=warn"]).await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout.trim(), "deployment.apps/web created");
+    assert_eq!(r.stderr.trim(), r#"Warning: unknown field "spec.replicaz""#);
+    let d = tc
+        .kubectl_json(&["get", "deploy", "web", "-o", "json"])
+        .await;
+    assert!(d["spec"].get("replicaz").is_none(), "{}", d["spec"]);
+    assert_eq!(
+        d["spec"]["replicas"], 1,
+        "defaulted, the unknown field dropped"
+    );
+
+    // Update (PUT) and client-side apply (a strategic merge patch) are strict too.
+    let before = tc.store_state();
+    let err = tc.kubectl_fails(&["replace", "-f", f]).await;
+    assert!(
+        err.contains(r#"error when replacing "#)
+            && err.contains(r#"strict decoding error: unknown field "spec.replicaz""#),
+        "{err}"
+    );
+    let err = tc.kubectl_fails(&["apply", "-f", f]).await;
+    assert!(
+        err.contains("The request is invalid: patch: Invalid value: \"map[")
+            && err
+                .trim_end()
+                .ends_with(r#"strict decoding error: unknown field "spec.replicaz""#),
+        "{err}"
+    );
+    assert_eq!(tc.store_state(), before);
+
+    // `kubectl patch` sends no fieldValidation: the default, Warn.
+    for (kind, patch) in [
+        ("merge", r#"{"spec":{"replicaz":3}}"#),
+        ("strategic", r#"{"spec":{"replicaz":3}}"#),
+        (
+            "json",
+            r#"[{"op":"add","path":"/spec/replicaz","value":3}]"#,
+        ),
+    ] {
+        let r = tc
+            .kubectl(&["patch", "deploy", "web", "--type", kind, "-p", patch])
+            .await;
+        assert_eq!(r.code, Some(0), "{kind}: {}", r.stderr);
+        assert_eq!(
+            r.stdout.trim(),
+            "deployment.apps/web patched (no change)",
+            "{kind}"
+        );
+        assert_eq!(
+            r.stderr.trim(),
+            r#"Warning: unknown field "spec.replicaz""#,
+            "{kind}"
+        );
+    }
+    assert_eq!(
+        tc.store_state(),
+        before,
+        "a patch that only adds an unknown field is a no-op"
+    );
+
+    // Ignore: silent.
+    let r = tc.kubectl(&["replace", "-f", f, "--validate=false"]).await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stderr, "");
+
+    // An invalid directive, and a duplicate field under Strict (what no kubectl sends).
+    let deploys = "/apis/apps/v1/namespaces/default/deployments";
+    let body = br#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"dup","name":"dup"},"spec":{"selector":{"matchLabels":{"a":"b"}},"template":{"metadata":{"labels":{"a":"b"}},"spec":{"containers":[{"name":"c","image":"i"}]}}}}"#;
+    let before = tc.store_state();
+    let r = tc
+        .raw(
+            "POST",
+            &format!("{deploys}?fieldValidation=Sometimes"),
+            "application/json",
+            body.to_vec(),
+        )
+        .await;
+    assert_eq!(r.code, 422, "{}", r.text);
+    assert_eq!(
+        r.body["message"],
+        r#"CreateOptions.meta.k8s.io "" is invalid: fieldValidation: Unsupported value: "Sometimes": supported values: "", "Ignore", "Strict", "Warn""#
+    );
+    let r = tc
+        .raw(
+            "POST",
+            &format!("{deploys}?fieldValidation=Strict"),
+            "application/json",
+            body.to_vec(),
+        )
+        .await;
+    assert_eq!(r.code, 400, "{}", r.text);
+    assert_eq!(r.body["reason"], "BadRequest");
+    assert_eq!(
+        r.body["message"],
+        r#"Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: duplicate field "metadata.name""#
+    );
+    assert_eq!(tc.store_state(), before);
+}
+
+/// Values a typed field cannot hold are refused with Go's decoding error; `null` is what Go
+/// makes of it (an absent field), so it is neither stored nor served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_fields_refuse_wrong_types_and_drop_nulls() {
+    let tc = TestCluster::start_api_only().await;
+    let before = tc.store_state();
+    let wrong = tc.file(
+        "wrong.yaml",
+        &REPLICAZ.replace("replicaz: 2", "replicas: two"),
+    );
+    let err = tc
+        .kubectl_fails(&["apply", "-f", wrong.to_str().expect("utf-8")])
+        .await;
+    assert!(
+        err.contains(r#"Deployment in version "v1" cannot be handled as a Deployment: json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32"#),
+        "{err}"
+    );
+    let image = tc.file(
+        "image.yaml",
+        &REPLICAZ
+            .replace("  replicaz: 2\n", "")
+            .replace("image: nginx:1.27", "image: 42"),
+    );
+    let err = tc
+        .kubectl_fails(&["create", "-f", image.to_str().expect("utf-8")])
+        .await;
+    assert!(
+        err.contains("json: cannot unmarshal number into Go struct field Container.spec.template.spec.containers.image of type string"),
+        "{err}"
+    );
+    assert_eq!(tc.store_state(), before);
+
+    let nulls = tc.file(
+        "nulls.yaml",
+        &REPLICAZ
+            .replace(
+                "replicaz: 2",
+                "replicas: null\n  paused: null\n  strategy: null",
+            )
+            .replace(
+                "  name: web\n",
+                "  name: web\n  labels: null\n  annotations: {note: null}\n",
+            ),
+    );
+    tc.kubectl_ok(&["apply", "-f", nulls.to_str().expect("utf-8")])
+        .await;
+    let d = tc
+        .kubectl_json(&["get", "deploy", "web", "-o", "json"])
+        .await;
+    assert_eq!(d["spec"]["replicas"], 1, "null replicas is defaulted");
+    assert_eq!(d["spec"]["strategy"]["type"], "RollingUpdate");
+    assert!(d["spec"].get("paused").is_none(), "{}", d["spec"]);
+    assert!(d["metadata"].get("labels").is_none(), "{}", d["metadata"]);
+    assert_eq!(
+        d["metadata"]["annotations"]["note"], "",
+        "a null map value is the zero value"
+    );
+}
+
+/// ConfigMap and Secret data is limited to 1 MiB (the request body to 3 MiB), and Secret data
+/// must be base64.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configmap_and_secret_data_limits_and_secret_base64() {
+    let tc = TestCluster::start_api_only().await;
+    let before = tc.store_state();
+    let over = tc.file("over.txt", &"x".repeat(1024 * 1024 + 1));
+    let over = over.to_str().expect("utf-8");
+    let err = tc
+        .kubectl_fails(&["create", "configmap", "big", "--from-file", over])
+        .await;
+    assert!(
+        err.contains(
+            r#"ConfigMap "big" is invalid: []: Too long: may not be more than 1048576 bytes"#
+        ),
+        "{err}"
+    );
+    let err = tc
+        .kubectl_fails(&["create", "secret", "generic", "big", "--from-file", over])
+        .await;
+    assert!(
+        err.contains(
+            r#"Secret "big" is invalid: data: Too long: may not be more than 1048576 bytes"#
+        ),
+        "{err}"
+    );
+    let huge = tc.file("huge.txt", &"x".repeat(3 * 1024 * 1024 + 1));
+    let err = tc
+        .kubectl_fails(&[
+            "create",
+            "configmap",
+            "huge",
+            "--from-file",
+            huge.to_str().expect("utf-8"),
+        ])
+        .await;
+    assert!(
+        err.contains("Request entity too large: limit is 3145728"),
+        "{err}"
+    );
+    let secret = tc.file(
+        "secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\ndata:\n  password: not base64!\n",
+    );
+    let err = tc
+        .kubectl_fails(&["apply", "-f", secret.to_str().expect("utf-8")])
+        .await;
+    assert!(
+        err.contains(r#"Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte 3"#),
+        "{err}"
+    );
+    assert_eq!(tc.store_state(), before);
+    let at_limit = tc.file("limit.txt", &"x".repeat(1024 * 1024));
+    let out = tc
+        .kubectl_ok(&[
+            "create",
+            "configmap",
+            "limit",
+            "--from-file",
+            at_limit.to_str().expect("utf-8"),
+        ])
+        .await;
+    assert_eq!(out.trim(), "configmap/limit created");
+}
+
+const GADGET_CRD: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gadgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: gadgets, singular: gadget, kind: Gadget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size: {type: integer, default: 3, minimum: 1}
+              mode: {type: string, enum: [a, b], default: a}
+              tags: {type: array, items: {type: string}}
+              note: {type: string, nullable: true}
+";
+
+/// A CRD's schema must be structural and use OpenAPI types; custom resources are pruned of
+/// unknown fields (reported per fieldValidation), get their schema defaults, and `null` is
+/// dropped from non-nullable fields but refused in list items.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crd_schemas_are_structural_and_custom_resources_get_defaults() {
+    let tc = TestCluster::start_api_only().await;
+    let before = tc.store_state();
+    let not_a_type = tc.file(
+        "crd1.yaml",
+        &GADGET_CRD.replace("type: integer, default: 3, minimum: 1", "type: notatype"),
+    );
+    let err = tc
+        .kubectl_fails(&["apply", "-f", not_a_type.to_str().expect("utf-8")])
+        .await;
+    assert!(
+        err.contains(r#"The CustomResourceDefinition "gadgets.example.com" is invalid: spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[size].type: Unsupported value: "notatype": supported values: "array", "boolean", "integer", "number", "object", "string""#),
+        "{err}"
+    );
+    let number = tc.file(
+        "crd2.yaml",
+        &GADGET_CRD.replace("type: integer, default: 3, minimum: 1", "type: 42"),
+    );
+    let err = tc
+        .kubectl_fails(&["apply", "-f", number.to_str().expect("utf-8")])
+        .await;
+    assert!(
+        err.contains(r#"CustomResourceDefinition in version "v1" cannot be handled as a CustomResourceDefinition: json: cannot unmarshal number into Go struct field JSONSchemaProps.spec.versions.schema.openAPIV3Schema.properties.properties.type of type string"#),
+        "{err}"
+    );
+    let non_structural = tc.file(
+        "crd3.yaml",
+        &GADGET_CRD
+            .replace(
+                "          spec:\n            type: object\n",
+                "          spec:\n",
+            )
+            .replace("{type: array, items: {type: string}}", "{type: array}"),
+    );
+    let err = tc
+        .kubectl_fails(&["apply", "-f", non_structural.to_str().expect("utf-8")])
+        .await;
+    assert!(
+        err.contains("spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[tags].items: Required value: must be specified")
+            && err.contains("spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Required value: must not be empty for specified object fields"),
+        "{err}"
+    );
+    let bad_default = tc.file("crd4.yaml", &GADGET_CRD.replace("default: 3", "default: 0"));
+    let err = tc
+        .kubectl_fails(&["apply", "-f", bad_default.to_str().expect("utf-8")])
+        .await;
+    assert!(
+        err.contains("spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[size].default: Invalid value: 0:  in body should be greater than or equal to 1"),
+        "{err}"
+    );
+    assert_eq!(tc.store_state(), before, "no invalid CRD is stored");
+
+    let crd = tc.file("crd.yaml", GADGET_CRD);
+    tc.kubectl_ok(&["apply", "-f", crd.to_str().expect("utf-8")])
+        .await;
+    tc.kubectl_ok(&[
+        "wait",
+        "--for=condition=established",
+        "--timeout=30s",
+        "crd/gadgets.example.com",
+    ])
+    .await;
+    let g = tc.file(
+        "g.yaml",
+        "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g1\nspec:\n  color: red\n  mode: null\n  note: null\n",
+    );
+    let g = g.to_str().expect("utf-8");
+    let err = tc.kubectl_fails(&["create", "-f", g]).await;
+    assert!(
+        err.contains(r#"Gadget in version "v1" cannot be handled as a Gadget: strict decoding error: unknown field "spec.color""#),
+        "{err}"
+    );
+    let err = tc.kubectl_fails(&["apply", "--server-side", "-f", g]).await;
+    assert!(
+        err.contains("failed to create typed patch object (default/g1; example.com/v1, Kind=Gadget): .spec.color: field not declared in schema"),
+        "{err}"
+    );
+    let r = tc.kubectl(&["create", "-f", g, "--validate=warn"]).await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stderr.trim(), r#"Warning: unknown field "spec.color""#);
+    let got = tc
+        .kubectl_json(&["get", "gadget", "g1", "-o", "json"])
+        .await;
+    assert_eq!(
+        got["spec"],
+        json!({"size": 3, "mode": "a", "note": null}),
+        "pruned, defaulted (a non-nullable null too), nullable null kept"
+    );
+    let before = tc.store_state();
+    let null_item = tc.file(
+        "g2.yaml",
+        "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g2\nspec:\n  tags: [null]\n",
+    );
+    let err = tc
+        .kubectl_fails(&["apply", "-f", null_item.to_str().expect("utf-8")])
+        .await;
+    assert!(
+        err.contains(r#"The Gadget "g2" is invalid: spec.tags[0]: Invalid value: "null": spec.tags[0] in body must be of type string: "null""#),
+        "{err}"
+    );
+    let small = tc.file(
+        "g3.yaml",
+        "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g3\nspec:\n  size: 0\n  mode: c\n",
+    );
+    let err = tc
+        .kubectl_fails(&["apply", "-f", small.to_str().expect("utf-8")])
+        .await;
+    assert!(
+        err.contains(
+            r#"spec.size: Invalid value: 0: spec.size in body should be greater than or equal to 1"#
+        ) && err.contains(r#"spec.mode: Unsupported value: "c": supported values: "a", "b""#),
+        "{err}"
+    );
+    assert_eq!(tc.store_state(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_namespaces_cannot_be_deleted() {
+    let tc = TestCluster::start_api_only().await;
+    let before = tc.store_state();
+    for ns in ["default", "kube-system", "kube-public"] {
+        let err = tc.kubectl_fails(&["delete", "namespace", ns]).await;
+        assert_eq!(
+            err.trim(),
+            format!(
+                r#"Error from server (Forbidden): namespaces "{ns}" is forbidden: this namespace may not be deleted"#
+            )
+        );
+    }
+    assert_eq!(tc.store_state(), before);
+    let out = tc
+        .kubectl_ok(&["delete", "namespace", "kube-node-lease", "--dry-run=server"])
+        .await;
+    assert_eq!(
+        out.trim(),
+        r#"namespace "kube-node-lease" deleted (server dry run)"#
+    );
+}
+
+/// batch/v1 Jobs run their Pods to completion (`kubectl wait --for=condition=complete`), fail
+/// past their backoff limit, and CronJobs are served and validated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_complete_and_cronjobs_are_served() {
+    let tc = TestCluster::start_with(|c| {
+        c.simulation.ready_delay = std::time::Duration::from_millis(200);
+        c.simulation.fail_images = vec!["*:broken".into()];
+    })
+    .await;
+    let out = tc
+        .kubectl_ok(&[
+            "create",
+            "job",
+            "hello",
+            "--image=busybox",
+            "--",
+            "echo",
+            "hi",
+        ])
+        .await;
+    assert_eq!(out.trim(), "job.batch/hello created");
+    let out = tc
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=complete",
+            "--timeout=30s",
+            "job/hello",
+        ])
+        .await;
+    assert_eq!(out.trim(), "job.batch/hello condition met");
+    let rows = table_columns(&tc.kubectl_ok(&["get", "jobs"]).await);
+    assert_eq!(
+        rows[0],
+        ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"]
+    );
+    assert_eq!(rows[1][..3], ["hello", "Complete", "1/1"]);
+    let job = tc
+        .kubectl_json(&["get", "job", "hello", "-o", "json"])
+        .await;
+    let types: Vec<&str> = job["status"]["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .filter_map(|c| c["type"].as_str())
+        .collect();
+    assert_eq!(types, ["SuccessCriteriaMet", "Complete"]);
+    assert_eq!(job["status"]["succeeded"], 1);
+    assert_eq!(job["spec"]["backoffLimit"], 6);
+    let uid = job["metadata"]["uid"].as_str().expect("uid");
+    assert_eq!(
+        job["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"],
+        uid
+    );
+    let pods = table_columns(
+        &tc.kubectl_ok(&["get", "pods", "-l", "job-name=hello"])
+            .await,
+    );
+    assert_eq!(pods.len(), 2, "{pods:?}");
+    assert_eq!(pods[1][1..3], ["0/1", "Completed"]);
+
+    let failing = tc.file(
+        "failing.yaml",
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: failing\nspec:\n  backoffLimit: 1\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: c\n        image: app:broken\n",
+    );
+    tc.kubectl_ok(&["apply", "-f", failing.to_str().expect("utf-8")])
+        .await;
+    let out = tc
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=failed",
+            "--timeout=30s",
+            "job/failing",
+        ])
+        .await;
+    assert_eq!(out.trim(), "job.batch/failing condition met");
+    let job = tc
+        .kubectl_json(&["get", "job", "failing", "-o", "json"])
+        .await;
+    assert_eq!(job["status"]["failed"], 2);
+    let failed = job["status"]["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .find(|c| c["type"] == "Failed")
+        .expect("a Failed condition")
+        .clone();
+    assert_eq!(failed["reason"], "BackoffLimitExceeded");
+    assert_eq!(
+        failed["message"],
+        "Job has reached the specified backoff limit"
+    );
+
+    let before = tc.store_state();
+    let always = tc.file(
+        "always.yaml",
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: always\nspec:\n  template:\n    spec:\n      containers:\n      - name: c\n        image: busybox\n",
+    );
+    let err = tc
+        .kubectl_fails(&["apply", "-f", always.to_str().expect("utf-8")])
+        .await;
+    assert!(
+        err.contains(r#"The Job "always" is invalid: spec.template.spec.restartPolicy: Unsupported value: "Always": supported values: "OnFailure", "Never""#),
+        "{err}"
+    );
+    let err = tc
+        .kubectl_fails(&[
+            "create",
+            "cronjob",
+            "bad",
+            "--image=busybox",
+            "--schedule=bad",
+        ])
+        .await;
+    assert!(
+        err.contains(r#"CronJob.batch "bad" is invalid: spec.schedule: Invalid value: "bad": expected exactly 5 fields, found 1: [bad]"#),
+        "{err}"
+    );
+    assert_eq!(tc.store_state(), before);
+
+    let out = tc
+        .kubectl_ok(&[
+            "create",
+            "cronjob",
+            "nightly",
+            "--image=busybox",
+            "--schedule=0 3 * * *",
+            "--",
+            "echo",
+            "hi",
+        ])
+        .await;
+    assert_eq!(out.trim(), "cronjob.batch/nightly created");
+    let rows = table_columns(&tc.kubectl_ok(&["get", "cronjobs"]).await);
+    assert_eq!(
+        rows[0],
+        [
+            "NAME",
+            "SCHEDULE",
+            "TIMEZONE",
+            "SUSPEND",
+            "ACTIVE",
+            "LAST SCHEDULE",
+            "AGE"
+        ]
+    );
+    assert_eq!(
+        rows[1][..6],
+        ["nightly", "0 3 * * *", "<none>", "False", "0", "<none>"]
+    );
+    tc.kubectl_ok(&["create", "job", "manual", "--from=cronjob/nightly"])
+        .await;
+    let out = tc
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=complete",
+            "--timeout=30s",
+            "job/manual",
+        ])
+        .await;
+    assert_eq!(out.trim(), "job.batch/manual condition met");
+}
+
+// Authentication and RBAC (issue 19 item 3, issue 16 item 5) ------------------------------------
+
+/// Creates the ServiceAccount `default/robot` and returns its kubeconfig (token over HTTPS).
+async fn robot(tc: &TestCluster) -> std::path::PathBuf {
+    tc.kubectl_ok(&["create", "serviceaccount", "robot"]).await;
+    tc.service_account_kubeconfig("default", "robot")
+}
+
+fn forbidden(verb: &str, resource: &str, group: &str, scope: &str) -> String {
+    format!(
+        r#"User "system:serviceaccount:default:robot" cannot {verb} resource "{resource}" in API group "{group}" {scope}"#
+    )
+}
+
+/// The admin kubeconfig is `system:masters`; a ServiceAccount token is its account, refused
+/// everything RBAC does not grant, with kube-apiserver's messages for every verb, subresources
+/// and resourceNames; an unknown or revoked token is 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_account_tokens_are_authorized_by_rbac() {
+    let tc = TestCluster::start_api_only().await;
+    let who = table_columns(&tc.kubectl_ok(&["auth", "whoami"]).await);
+    assert_eq!(who[1], ["Username", "kubernetes-admin"]);
+    assert_eq!(who[2], ["Groups", "[system:masters system:authenticated]"]);
+    let sa = robot(&tc).await;
+    let out = tc.kubectl_with(&sa, &["auth", "whoami"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let who = table_columns(&out.stdout);
+    assert_eq!(who[1], ["Username", "system:serviceaccount:default:robot"]);
+    let sa_obj = tc.kubectl_json(&["get", "sa", "robot", "-o", "json"]).await;
+    assert_eq!(
+        who[2],
+        ["UID", sa_obj["metadata"]["uid"].as_str().expect("uid")]
+    );
+    assert_eq!(
+        who[3],
+        [
+            "Groups",
+            "[system:serviceaccounts system:serviceaccounts:default system:authenticated]"
+        ]
+    );
+    assert!(
+        who[4][0].starts_with("Extra: authentication.kubernetes.io/credential-id"),
+        "{who:?}"
+    );
+
+    // Discovery is allowed (system:discovery), resources are not.
+    let r = tc
+        .kubectl_with(&sa, &["api-resources", "--api-group=apps"])
+        .await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let r = tc.kubectl_with(&sa, &["get", "pods"]).await;
+    assert_eq!(
+        r.stderr.trim(),
+        format!(
+            "Error from server (Forbidden): pods is forbidden: {}",
+            forbidden("list", "pods", "", r#"in the namespace "default""#)
+        )
+    );
+    let r = tc
+        .kubectl_with(&sa, &["auth", "can-i", "list", "pods"])
+        .await;
+    assert_eq!((r.code, r.stdout.trim()), (Some(1), "no"));
+
+    tc.kubectl_ok(&[
+        "create",
+        "role",
+        "pod-reader",
+        "--verb=get,list,watch",
+        "--resource=pods",
+    ])
+    .await;
+    tc.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "robot-reads",
+        "--role=pod-reader",
+        "--serviceaccount=default:robot",
+    ])
+    .await;
+    let r = tc.kubectl_with(&sa, &["get", "pods"]).await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let r = tc
+        .kubectl_with(&sa, &["auth", "can-i", "list", "pods"])
+        .await;
+    assert_eq!((r.code, r.stdout.trim()), (Some(0), "yes"));
+    let r = tc.kubectl_with(&sa, &["delete", "pod", "x"]).await;
+    assert_eq!(
+        r.stderr.trim(),
+        format!(
+            r#"Error from server (Forbidden): pods "x" is forbidden: {}"#,
+            forbidden("delete", "pods", "", r#"in the namespace "default""#)
+        )
+    );
+    let r = tc.kubectl_with(&sa, &["get", "nodes"]).await;
+    assert_eq!(
+        r.stderr.trim(),
+        format!(
+            "Error from server (Forbidden): nodes is forbidden: {}",
+            forbidden("list", "nodes", "", "at the cluster scope")
+        )
+    );
+    let r = tc
+        .kubectl_with(
+            &sa,
+            &[
+                "get",
+                "--raw",
+                "/api/v1/namespaces/default/configmaps?watch=1",
+            ],
+        )
+        .await;
+    assert!(
+        r.stderr.contains(&forbidden(
+            "watch",
+            "configmaps",
+            "",
+            r#"in the namespace "default""#
+        )),
+        "{}",
+        r.stderr
+    );
+    let r = tc
+        .kubectl_with(
+            &sa,
+            &["delete", "--raw", "/api/v1/namespaces/default/configmaps"],
+        )
+        .await;
+    assert!(
+        r.stderr.contains(&format!(
+            "configmaps is forbidden: {}",
+            forbidden(
+                "deletecollection",
+                "configmaps",
+                "",
+                r#"in the namespace "default""#
+            )
+        )),
+        "{}",
+        r.stderr
+    );
+
+    // Subresources and resourceNames.
+    tc.kubectl_ok(&["create", "deployment", "web", "--image=nginx:1.27"])
+        .await;
+    tc.kubectl_ok(&["create", "configmap", "open", "--from-literal=a=1"])
+        .await;
+    tc.kubectl_ok(&["create", "configmap", "closed", "--from-literal=a=1"])
+        .await;
+    tc.kubectl_ok(&[
+        "create",
+        "role",
+        "limited",
+        "--verb=get,list",
+        "--resource=deployments.apps",
+    ])
+    .await;
+    tc.kubectl_ok(&[
+        "create",
+        "role",
+        "one-cm",
+        "--verb=get",
+        "--resource=configmaps",
+        "--resource-name=open",
+    ])
+    .await;
+    tc.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "robot-limited",
+        "--role=limited",
+        "--serviceaccount=default:robot",
+    ])
+    .await;
+    tc.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "robot-one-cm",
+        "--role=one-cm",
+        "--serviceaccount=default:robot",
+    ])
+    .await;
+    let r = tc
+        .kubectl_with(&sa, &["scale", "deployment", "web", "--replicas=2"])
+        .await;
+    assert_eq!(
+        r.stderr.trim(),
+        format!(
+            r#"Error from server (Forbidden): deployments.apps "web" is forbidden: {}"#,
+            forbidden(
+                "patch",
+                "deployments/scale",
+                "apps",
+                r#"in the namespace "default""#
+            )
+        )
+    );
+    let r = tc.kubectl_with(&sa, &["get", "configmap", "open"]).await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let r = tc.kubectl_with(&sa, &["get", "configmap", "closed"]).await;
+    assert_eq!(
+        r.stderr.trim(),
+        format!(
+            r#"Error from server (Forbidden): configmaps "closed" is forbidden: {}"#,
+            forbidden("get", "configmaps", "", r#"in the namespace "default""#)
+        )
+    );
+    tc.kubectl_ok(&[
+        "create",
+        "role",
+        "status-writer",
+        "--verb=update",
+        "--resource=*/status",
+    ])
+    .await;
+    tc.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "robot-status",
+        "--role=status-writer",
+        "--serviceaccount=default:robot",
+    ])
+    .await;
+    for (args, want) in [
+        (&["update", "pods", "--subresource=status"][..], "yes"),
+        (&["update", "services", "--subresource=status"][..], "yes"),
+        (
+            &["update", "deployments.apps", "--subresource=status"][..],
+            "no",
+        ),
+        (&["update", "pods"][..], "no"),
+        (&["get", "configmaps/open"][..], "yes"),
+        (&["get", "configmaps/closed"][..], "no"),
+    ] {
+        let mut full = vec!["auth", "can-i"];
+        full.extend_from_slice(args);
+        let r = tc.kubectl_with(&sa, &full).await;
+        assert_eq!(r.stdout.trim(), want, "can-i {args:?}: {}", r.stderr);
+    }
+
+    // kube-rs, rollgit's client, as the ServiceAccount.
+    let client = tc.client_for(&sa).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    pods.list(&ListParams::default()).await.expect("allowed");
+    let err = api_error(
+        Api::<Namespace>::all(client)
+            .list(&ListParams::default())
+            .await
+            .expect_err("forbidden"),
+    );
+    assert_eq!(err.code, 403);
+    assert_eq!(err.reason, "Forbidden");
+    assert_eq!(
+        err.message,
+        format!(
+            "namespaces is forbidden: {}",
+            forbidden("list", "namespaces", "", "at the cluster scope")
+        )
+    );
+
+    // Unknown and revoked tokens.
+    let bogus = tc.file(
+        "bogus.kubeconfig",
+        &std::fs::read_to_string(&sa)
+            .expect("read")
+            .lines()
+            .map(|l| {
+                if l.trim_start().starts_with("token:") {
+                    "    token: bogus"
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    let r = tc.kubectl_with(&bogus, &["get", "pods"]).await;
+    assert_eq!(
+        r.stderr.trim(),
+        "error: You must be logged in to the server (Unauthorized)"
+    );
+    tc.kubectl_ok(&["delete", "serviceaccount", "robot"]).await;
+    let r = tc.kubectl_with(&sa, &["get", "pods"]).await;
+    assert_eq!(
+        r.stderr.trim(),
+        "error: You must be logged in to the server (Unauthorized)"
+    );
+}
+
+/// `kubectl --as`/`--as-group` need the `impersonate` verb on users, groups or
+/// serviceaccounts; the identity then is the impersonated one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impersonation_needs_the_impersonate_verb() {
+    let tc = TestCluster::start_api_only().await;
+    let sa = robot(&tc).await;
+    let r = tc
+        .kubectl(&["get", "pods", "--as=system:serviceaccount:default:robot"])
+        .await;
+    assert!(
+        r.stderr.contains(&forbidden(
+            "list",
+            "pods",
+            "",
+            r#"in the namespace "default""#
+        )),
+        "the admin acts as the ServiceAccount: {}",
+        r.stderr
+    );
+    let r = tc.kubectl_with(&sa, &["get", "pods", "--as=bob"]).await;
+    assert_eq!(
+        r.stderr.trim(),
+        format!(
+            r#"Error from server (Forbidden): users "bob" is forbidden: {}"#,
+            forbidden("impersonate", "users", "", "at the cluster scope")
+        )
+    );
+    tc.kubectl_ok(&[
+        "create",
+        "clusterrole",
+        "impersonate-bob",
+        "--verb=impersonate",
+        "--resource=users",
+        "--resource-name=bob",
+    ])
+    .await;
+    tc.kubectl_ok(&[
+        "create",
+        "clusterrolebinding",
+        "robot-as-bob",
+        "--clusterrole=impersonate-bob",
+        "--serviceaccount=default:robot",
+    ])
+    .await;
+    let r = tc.kubectl_with(&sa, &["auth", "whoami", "--as=bob"]).await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let who = table_columns(&r.stdout);
+    assert_eq!(who[1], ["Username", "bob"]);
+    assert_eq!(who[2], ["Groups", "[system:authenticated]"]);
+    let r = tc
+        .kubectl_with(&sa, &["auth", "whoami", "--as=bob", "--as-group=devs"])
+        .await;
+    assert!(
+        r.stderr.contains(
+            "selfsubjectreviews API is not enabled in the cluster or you do not have permission"
+        ),
+        "a group needs its own permission: {}",
+        r.stderr
+    );
+    let r = tc
+        .kubectl_with(&sa, &["get", "pods", "--as=bob", "--as-group=devs"])
+        .await;
+    assert_eq!(
+        r.stderr.trim(),
+        format!(
+            r#"Error from server (Forbidden): groups "devs" is forbidden: {}"#,
+            forbidden("impersonate", "groups", "", "at the cluster scope")
+        )
+    );
+}
+
+/// Nobody writes a Role granting what they do not hold, nor binds a role they could not grant
+/// themselves, without the `escalate` or `bind` verb.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rbac_escalation_is_prevented() {
+    let tc = TestCluster::start_api_only().await;
+    let sa = robot(&tc).await;
+    tc.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "robot-admin",
+        "--clusterrole=admin",
+        "--serviceaccount=default:robot",
+    ])
+    .await;
+    let r = tc
+        .kubectl_with(
+            &sa,
+            &[
+                "create",
+                "role",
+                "viewer",
+                "--verb=get,list",
+                "--resource=pods",
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.code,
+        Some(0),
+        "admin may grant what admin holds: {}",
+        r.stderr
+    );
+    let before = tc.store_state();
+    let r = tc
+        .kubectl_with(
+            &sa,
+            &[
+                "create",
+                "role",
+                "nodes",
+                "--verb=get,list",
+                "--resource=nodes,pods",
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.stderr.trim(),
+        r#"Error from server (Forbidden): roles.rbac.authorization.k8s.io "nodes" is forbidden: user "system:serviceaccount:default:robot" (groups=["system:serviceaccounts" "system:serviceaccounts:default" "system:authenticated"]) is attempting to grant RBAC permissions not currently held:
+{APIGroups:[""], Resources:["nodes"], Verbs:["get" "list"]}"#
+    );
+    let r = tc
+        .kubectl_with(
+            &sa,
+            &[
+                "create",
+                "rolebinding",
+                "steal",
+                "--clusterrole=cluster-admin",
+                "--serviceaccount=default:robot",
+            ],
+        )
+        .await;
+    assert!(
+        r.stderr.starts_with(r#"error: failed to create rolebinding: rolebindings.rbac.authorization.k8s.io "steal" is forbidden: user "system:serviceaccount:default:robot""#)
+            && r.stderr.contains("is attempting to grant RBAC permissions not currently held:\n{APIGroups:[\"*\"], Resources:[\"*\"], Verbs:[\"*\"]}\n{NonResourceURLs:[\"*\"], Verbs:[\"*\"]}"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(tc.store_state(), before);
+    tc.kubectl_ok(&[
+        "create",
+        "clusterrole",
+        "bind-cluster-admin",
+        "--verb=bind",
+        "--resource=clusterroles",
+        "--resource-name=cluster-admin",
+    ])
+    .await;
+    tc.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "robot-may-bind",
+        "--clusterrole=bind-cluster-admin",
+        "--serviceaccount=default:robot",
+    ])
+    .await;
+    let r = tc
+        .kubectl_with(
+            &sa,
+            &[
+                "create",
+                "rolebinding",
+                "steal",
+                "--clusterrole=cluster-admin",
+                "--serviceaccount=default:robot",
+            ],
+        )
+        .await;
+    assert_eq!(r.code, Some(0), "bind allows it: {}", r.stderr);
+}
+
+/// The default policy, the review APIs kubectl and controllers use, and TokenRequest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_policy_reviews_and_token_requests() {
+    let tc = TestCluster::start_api_only().await;
+    let roles = table_columns(&tc.kubectl_ok(&["get", "clusterroles"]).await);
+    assert_eq!(roles[0], ["NAME", "CREATED AT"]);
+    let names: Vec<&str> = roles[1..].iter().map(|r| r[0].as_str()).collect();
+    for want in [
+        "admin",
+        "cluster-admin",
+        "edit",
+        "system:basic-user",
+        "system:discovery",
+        "view",
+    ] {
+        assert!(names.contains(&want), "{want} in {names:?}");
+    }
+    let bindings = table_columns(
+        &tc.kubectl_ok(&["get", "clusterrolebindings", "-o", "wide"])
+            .await,
+    );
+    let admin = bindings
+        .iter()
+        .find(|r| r[0] == "cluster-admin")
+        .expect("the cluster-admin binding");
+    assert_eq!(admin[1], "ClusterRole/cluster-admin");
+    assert_eq!(admin[4], "system:masters");
+
+    let sa = robot(&tc).await;
+    let sar = tc.file(
+        "sar.yaml",
+        "apiVersion: authorization.k8s.io/v1\nkind: SubjectAccessReview\nspec:\n  user: system:serviceaccount:default:robot\n  groups: [system:serviceaccounts, system:authenticated]\n  resourceAttributes: {namespace: default, verb: get, resource: pods}\n",
+    );
+    let got = tc
+        .kubectl_json(&["create", "-f", sar.to_str().expect("utf-8"), "-o", "json"])
+        .await;
+    assert_eq!(got["status"], json!({"allowed": false}));
+    tc.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "robot-view",
+        "--clusterrole=view",
+        "--serviceaccount=default:robot",
+    ])
+    .await;
+    let got = tc
+        .kubectl_json(&["create", "-f", sar.to_str().expect("utf-8"), "-o", "json"])
+        .await;
+    assert_eq!(got["status"]["allowed"], true);
+    assert_eq!(
+        got["status"]["reason"],
+        r#"RBAC: allowed by RoleBinding "robot-view/default" of ClusterRole "view" to ServiceAccount "robot/default""#
+    );
+    let r = tc
+        .kubectl_with(&sa, &["create", "-f", sar.to_str().expect("utf-8")])
+        .await;
+    assert!(
+        r.stderr.contains(r#"subjectaccessreviews.authorization.k8s.io is forbidden: User "system:serviceaccount:default:robot" cannot create resource "subjectaccessreviews""#),
+        "{}",
+        r.stderr
+    );
+
+    let token = tc.kubectl_ok(&["create", "token", "robot"]).await;
+    let review = tc.file(
+        "tr.yaml",
+        &format!(
+            "apiVersion: authentication.k8s.io/v1\nkind: TokenReview\nspec:\n  token: {}\n",
+            token.trim()
+        ),
+    );
+    let got = tc
+        .kubectl_json(&[
+            "create",
+            "-f",
+            review.to_str().expect("utf-8"),
+            "-o",
+            "json",
+        ])
+        .await;
+    assert_eq!(got["status"]["authenticated"], true);
+    assert_eq!(
+        got["status"]["user"]["username"],
+        "system:serviceaccount:default:robot"
+    );
+    let err = tc
+        .kubectl_fails(&["create", "token", "robot", "--duration=5m"])
+        .await;
+    assert_eq!(
+        err.trim(),
+        r#"error: failed to create token: TokenRequest.authentication.k8s.io "" is invalid: spec.expirationSeconds: Invalid value: 300: may not specify a duration less than 10 minutes"#
+    );
+    let err = tc.kubectl_fails(&["create", "token", "nobody"]).await;
+    assert_eq!(
+        err.trim(),
+        r#"error: failed to create token: serviceaccounts "nobody" not found"#
+    );
+}
+
+/// With `Anonymous::Anonymous`, a request without credentials is `system:anonymous`, as on
+/// kube-apiserver: /version is public, discovery and resources are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_requests_as_kube_apiserver_treats_them() {
+    let tc = TestCluster::start_with(|c| {
+        c.simulation.enabled = false;
+        c.anonymous = rollgit_devcluster::auth::Anonymous::Anonymous;
+    })
+    .await;
+    let r = tc
+        .raw("GET", "/version", "application/json", Vec::new())
+        .await;
+    assert_eq!(r.code, 200, "{}", r.text);
+    let r = tc.raw("GET", "/api", "application/json", Vec::new()).await;
+    assert_eq!(r.code, 403, "{}", r.text);
+    assert_eq!(
+        r.body["message"],
+        r#"forbidden: User "system:anonymous" cannot get path "/api""#
+    );
+    let r = tc
+        .raw(
+            "GET",
+            "/api/v1/namespaces/default/pods",
+            "application/json",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(r.code, 403);
+    assert_eq!(
+        r.body["message"],
+        r#"pods is forbidden: User "system:anonymous" cannot list resource "pods" in API group "" in the namespace "default""#
+    );
+    // The admin's token, over TLS, still works for kubectl and kube-rs.
+    let admin = tc.file(
+        "admin.kubeconfig",
+        &tc.cluster
+            .token_kubeconfig("admin", tc.cluster.server().auth.admin_token(), "default"),
+    );
+    let r = tc.kubectl_with(&admin, &["get", "namespaces"]).await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    Api::<Namespace>::all(tc.client_for(&admin).await)
+        .list(&ListParams::default())
+        .await
+        .expect("the admin lists namespaces");
+}

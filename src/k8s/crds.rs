@@ -284,7 +284,7 @@ pub struct RolloutSpec {
     /// Batches and hold points.
     pub rollout_plan: PlanSpec,
     /// Seconds a batch may take to become ready.
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1), extend("default" = 600))]
     pub progress_deadline_seconds: i64,
     /// The Git commit that set this spec.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -130,6 +130,40 @@ impl TestCluster {
         Run::from(out)
     }
 
+    /// Runs kubectl with another kubeconfig (a ServiceAccount's, see
+    /// [`TestCluster::service_account_kubeconfig`]), bounded by [`WAIT`].
+    pub async fn kubectl_with(&self, kubeconfig: &std::path::Path, args: &[&str]) -> Run {
+        let mut cmd = self.command(args);
+        cmd.env("KUBECONFIG", kubeconfig);
+        let out = tokio::time::timeout(WAIT, cmd.output())
+            .await
+            .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish within {WAIT:?}"))
+            .expect("kubectl runs");
+        Run::from(out)
+    }
+
+    /// Writes a kubeconfig in which the ServiceAccount `namespace/name` (which must exist) is
+    /// the user: a token from the dev cluster, valid for an hour, over HTTPS (kubectl sends
+    /// credentials only over TLS). Returns its path.
+    pub fn service_account_kubeconfig(&self, namespace: &str, name: &str) -> PathBuf {
+        let yaml = self
+            .cluster
+            .service_account_kubeconfig(namespace, name, Duration::from_secs(3600))
+            .unwrap_or_else(|| panic!("the ServiceAccount {namespace}/{name} exists"));
+        self.file(&format!("{namespace}-{name}.kubeconfig"), &yaml)
+    }
+
+    /// A kube-rs client (what rollgit uses) for a kubeconfig such as
+    /// [`TestCluster::service_account_kubeconfig`] writes.
+    pub async fn client_for(&self, kubeconfig: &std::path::Path) -> kube::Client {
+        let yaml = std::fs::read_to_string(kubeconfig).expect("read the kubeconfig");
+        let kubeconfig = kube::config::Kubeconfig::from_yaml(&yaml).expect("the kubeconfig parses");
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .expect("kube-rs accepts the kubeconfig");
+        kube::Client::try_from(config).expect("kube-rs client")
+    }
+
     /// Runs kubectl and asserts it succeeded; returns stdout.
     pub async fn kubectl_ok(&self, args: &[&str]) -> String {
         let r = self.kubectl(args).await;

@@ -7,7 +7,7 @@ use crate::selector::LabelSelector;
 use rollgit_syntax::{
     is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_label_value, is_qualified_name,
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 fn name_rule(kind: &str) -> (fn(&str) -> bool, &'static str) {
@@ -27,8 +27,35 @@ fn name_rule(kind: &str) -> (fn(&str) -> bool, &'static str) {
     }
 }
 
+/// The RBAC kinds' names: any path segment (`system:basic-user` is one).
+fn path_segment_name(name: &str) -> Option<&'static str> {
+    if name == "." || name == ".." {
+        return Some(if name == "." {
+            "may not be '.'"
+        } else {
+            "may not be '..'"
+        });
+    }
+    if name.contains('/') {
+        return Some("may not contain '/'");
+    }
+    if name.contains('%') {
+        return Some("may not contain '%'");
+    }
+    None
+}
+
 /// Checks `metadata.name` against the rule of the kind.
 pub fn validate_name(kind: &str, name: &str) -> Option<Cause> {
+    if matches!(
+        kind,
+        "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding"
+    ) {
+        if name.is_empty() {
+            return Some(Cause::required("metadata.name"));
+        }
+        return path_segment_name(name).map(|m| Cause::invalid("metadata.name", &json!(name), m));
+    }
     let (ok, msg) = name_rule(kind);
     (!ok(name)).then(|| Cause::invalid("metadata.name", &json!(name), msg))
 }
@@ -87,17 +114,42 @@ fn validate_metadata(obj: &Value, causes: &mut Vec<Cause>) {
                     }
                 }
                 if total > 256 * 1024 {
-                    causes.push(Cause {
-                        reason: "FieldValueTooLong".into(),
-                        message: "Too long: must have at most 262144 bytes".into(),
-                        field: "metadata.annotations".into(),
-                    });
+                    causes.push(too_long("metadata.annotations", 256 * 1024));
                 }
             }
             None if ann.is_null() => {}
             None => causes.push(Cause::type_invalid("metadata.annotations", ann, "object")),
         }
     }
+}
+
+/// The most a ConfigMap's or Secret's data may hold (`core.MaxSecretSize`, 1 MiB).
+pub const MAX_DATA_SIZE: usize = 1024 * 1024;
+
+fn too_long(field: &str, max: usize) -> Cause {
+    Cause {
+        reason: "FieldValueTooLong".into(),
+        message: format!("Too long: may not be more than {max} bytes"),
+        field: field.into(),
+    }
+}
+
+/// The bytes a `data` map holds: string lengths, or decoded lengths of base64 values.
+fn data_size(data: &Value, base64: bool) -> usize {
+    data.as_object()
+        .map(|m| {
+            m.values()
+                .filter_map(Value::as_str)
+                .map(|s| {
+                    if base64 {
+                        crate::typed::go_base64_decoded_len(s).unwrap_or(s.len())
+                    } else {
+                        s.len()
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 fn labels_of(v: &Value) -> BTreeMap<String, String> {
@@ -151,6 +203,357 @@ fn validate_containers(spec: &Value, base: &str, causes: &mut Vec<Cause>) {
         }
         _ => causes.push(Cause::required(format!("{base}.containers"))),
     }
+}
+
+fn strings_of(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_string))
+        .collect()
+}
+
+/// `ValidatePolicyRule` over a Role's or ClusterRole's rules.
+fn validate_rules(obj: &Value, namespaced: bool, causes: &mut Vec<Cause>) {
+    for (i, rule) in obj["rules"].as_array().into_iter().flatten().enumerate() {
+        let p = format!("rules[{i}]");
+        if strings_of(&rule["verbs"]).is_empty() {
+            causes.push(Cause {
+                reason: "FieldValueRequired".into(),
+                message: "Required value: verbs must contain at least one value".into(),
+                field: format!("{p}.verbs"),
+            });
+        }
+        let urls = strings_of(&rule["nonResourceURLs"]);
+        if !urls.is_empty() {
+            let shown = json!(format!(
+                "[]string{{{}}}",
+                urls.iter()
+                    .map(|u| crate::typed::go_quote(u))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            if namespaced {
+                causes.push(Cause::invalid(
+                    format!("{p}.nonResourceURLs"),
+                    &shown,
+                    "namespaced rules cannot apply to non-resource URLs",
+                ));
+            }
+            if !strings_of(&rule["apiGroups"]).is_empty()
+                || !strings_of(&rule["resources"]).is_empty()
+                || !strings_of(&rule["resourceNames"]).is_empty()
+            {
+                causes.push(Cause::invalid(
+                    format!("{p}.nonResourceURLs"),
+                    &shown,
+                    "rules cannot apply to both regular resources and non-resource URLs",
+                ));
+            }
+            continue;
+        }
+        if strings_of(&rule["apiGroups"]).is_empty() {
+            causes.push(Cause {
+                reason: "FieldValueRequired".into(),
+                message: "Required value: resource rules must supply at least one api group".into(),
+                field: format!("{p}.apiGroups"),
+            });
+        }
+        if strings_of(&rule["resources"]).is_empty() {
+            causes.push(Cause {
+                reason: "FieldValueRequired".into(),
+                message: "Required value: resource rules must supply at least one resource".into(),
+                field: format!("{p}.resources"),
+            });
+        }
+    }
+}
+
+/// `ValidateRoleBinding` / `ValidateClusterRoleBinding`: the role reference and subjects.
+fn validate_binding(obj: &Value, namespaced: bool, causes: &mut Vec<Cause>) {
+    const RBAC: &str = "rbac.authorization.k8s.io";
+    let role_ref = &obj["roleRef"];
+    let group = role_ref["apiGroup"].as_str().unwrap_or_default();
+    if group != RBAC {
+        causes.push(Cause::not_supported(
+            "roleRef.apiGroup",
+            &json!(group),
+            &[RBAC],
+        ));
+    }
+    let kind = role_ref["kind"].as_str().unwrap_or_default();
+    let kinds: &[&str] = if namespaced {
+        &["Role", "ClusterRole"]
+    } else {
+        &["ClusterRole"]
+    };
+    if !kinds.contains(&kind) {
+        causes.push(Cause::not_supported("roleRef.kind", &json!(kind), kinds));
+    }
+    match role_ref["name"].as_str().unwrap_or_default() {
+        "" => causes.push(Cause::required("roleRef.name")),
+        n => {
+            if let Some(m) = path_segment_name(n) {
+                causes.push(Cause::invalid("roleRef.name", &json!(n), m));
+            }
+        }
+    }
+    for (i, sub) in obj["subjects"].as_array().into_iter().flatten().enumerate() {
+        let p = format!("subjects[{i}]");
+        let name = sub["name"].as_str().unwrap_or_default();
+        if name.is_empty() {
+            causes.push(Cause::required(format!("{p}.name")));
+        }
+        let api_group = sub["apiGroup"].as_str().unwrap_or_default();
+        match sub["kind"].as_str().unwrap_or_default() {
+            "ServiceAccount" => {
+                if !name.is_empty() && !is_dns1123_subdomain(name) {
+                    causes.push(Cause::invalid(
+                        format!("{p}.name"),
+                        &json!(name),
+                        name_rule("ServiceAccount").1,
+                    ));
+                }
+                if !api_group.is_empty() {
+                    causes.push(Cause::not_supported(
+                        format!("{p}.apiGroup"),
+                        &json!(api_group),
+                        &[""],
+                    ));
+                }
+                if !namespaced && sub["namespace"].as_str().is_none_or(str::is_empty) {
+                    causes.push(Cause::required(format!("{p}.namespace")));
+                }
+            }
+            "User" | "Group" => {
+                if api_group != RBAC {
+                    causes.push(Cause::not_supported(
+                        format!("{p}.apiGroup"),
+                        &json!(api_group),
+                        &[RBAC],
+                    ));
+                }
+            }
+            other => causes.push(Cause::not_supported(
+                format!("{p}.kind"),
+                &json!(other),
+                &["ServiceAccount", "User", "Group"],
+            )),
+        }
+    }
+}
+
+fn non_negative(spec: &Value, key: &str, base: &str, causes: &mut Vec<Cause>) {
+    if let Some(n) = spec.get(key).and_then(Value::as_i64)
+        && n < 0
+    {
+        causes.push(Cause::invalid(
+            format!("{base}.{key}"),
+            &json!(n),
+            "must be greater than or equal to 0",
+        ));
+    }
+}
+
+/// A Job's spec (also a CronJob's `jobTemplate.spec`), as `ValidateJobSpec` checks it.
+fn validate_job_spec(spec: &Value, base: &str, causes: &mut Vec<Cause>) {
+    for key in [
+        "parallelism",
+        "completions",
+        "activeDeadlineSeconds",
+        "backoffLimit",
+        "ttlSecondsAfterFinished",
+    ] {
+        non_negative(spec, key, base, causes);
+    }
+    let manual = spec["manualSelector"].as_bool() == Some(true);
+    match spec.get("selector").filter(|s| !s.is_null()) {
+        None if manual => causes.push(Cause::required(format!("{base}.selector"))),
+        None => {}
+        Some(sel) => match LabelSelector::from_object(sel) {
+            Ok(s) => {
+                let labels = labels_of(&spec["template"]["metadata"]["labels"]);
+                if !s.matches(&labels) {
+                    let shown: Vec<String> =
+                        labels.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                    causes.push(Cause::invalid(
+                        format!("{base}.template.metadata.labels"),
+                        &json!(format!("map[{}]", shown.join(" "))),
+                        "`selector` does not match template `labels`",
+                    ));
+                }
+            }
+            Err(e) => causes.push(Cause::invalid(
+                format!("{base}.selector"),
+                sel,
+                &e.to_string(),
+            )),
+        },
+    }
+    let pod_spec = &spec["template"]["spec"];
+    validate_containers(pod_spec, &format!("{base}.template.spec"), causes);
+    match pod_spec["restartPolicy"].as_str() {
+        Some("OnFailure" | "Never") => {}
+        other => causes.push(Cause::not_supported(
+            format!("{base}.template.spec.restartPolicy"),
+            &json!(other.unwrap_or_default()),
+            &["OnFailure", "Never"],
+        )),
+    }
+    if let Some(mode) = spec["completionMode"].as_str()
+        && mode != "NonIndexed"
+        && mode != "Indexed"
+    {
+        causes.push(Cause::not_supported(
+            format!("{base}.completionMode"),
+            &json!(mode),
+            &["NonIndexed", "Indexed"],
+        ));
+    }
+}
+
+fn validate_cronjob(obj: &Value, causes: &mut Vec<Cause>) {
+    let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+    if name.len() > 52 {
+        causes.push(Cause::invalid(
+            "metadata.name",
+            &json!(name),
+            "must be no more than 52 characters",
+        ));
+    }
+    let spec = &obj["spec"];
+    match spec["schedule"].as_str() {
+        None | Some("") => causes.push(Cause::required("spec.schedule")),
+        Some(s) if s.contains("TZ") => causes.push(Cause::invalid(
+            "spec.schedule",
+            &json!(s),
+            "cannot use TZ or CRON_TZ in schedule, use timeZone field instead",
+        )),
+        Some(s) => {
+            if let Err(e) = check_cron_schedule(s) {
+                causes.push(Cause::invalid("spec.schedule", &json!(s), &e));
+            }
+        }
+    }
+    match spec["concurrencyPolicy"].as_str() {
+        Some("Allow" | "Forbid" | "Replace") => {}
+        other => causes.push(Cause::not_supported(
+            "spec.concurrencyPolicy",
+            &json!(other.unwrap_or_default()),
+            &["Allow", "Forbid", "Replace"],
+        )),
+    }
+    for key in [
+        "startingDeadlineSeconds",
+        "successfulJobsHistoryLimit",
+        "failedJobsHistoryLimit",
+    ] {
+        non_negative(spec, key, "spec", causes);
+    }
+    validate_job_spec(
+        &spec["jobTemplate"]["spec"],
+        "spec.jobTemplate.spec",
+        causes,
+    );
+}
+
+/// Checks a schedule as `cron.ParseStandard` (robfig/cron v3) parses it, with its errors.
+pub fn check_cron_schedule(schedule: &str) -> Result<(), String> {
+    let s = schedule.trim();
+    if let Some(d) = s.strip_prefix('@') {
+        return match d {
+            "yearly" | "annually" | "monthly" | "weekly" | "daily" | "midnight" | "hourly" => {
+                Ok(())
+            }
+            _ => match d.strip_prefix("every ") {
+                Some(dur) if rollgit_syntax::parse_go_duration(dur.trim()).is_some() => Ok(()),
+                Some(dur) => Err(format!(
+                    "failed to parse duration {s}: time: invalid duration {}",
+                    crate::typed::go_quote(dur.trim())
+                )),
+                None => Err(format!("unrecognized descriptor: {s}")),
+            },
+        };
+    }
+    let fields: Vec<&str> = s.split_whitespace().collect();
+    if fields.len() != 5 {
+        return Err(format!(
+            "expected exactly 5 fields, found {}: [{}]",
+            fields.len(),
+            fields.join(" ")
+        ));
+    }
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+    let bounds: [(u32, u32, &[&str]); 5] = [
+        (0, 59, &[]),
+        (0, 23, &[]),
+        (1, 31, &[]),
+        (1, 12, &MONTHS),
+        (0, 6, &DAYS),
+    ];
+    for (field, (min, max, names)) in fields.iter().zip(bounds) {
+        for expr in field.split(',') {
+            check_cron_range(expr, min, max, names)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_cron_range(expr: &str, min: u32, max: u32, names: &[&str]) -> Result<(), String> {
+    let number = |s: &str| -> Result<u32, String> {
+        if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(s)) {
+            let first = if min == 1 { 1 } else { 0 };
+            return Ok(first + i as u32);
+        }
+        match s.parse::<i64>() {
+            Ok(n) if n < 0 => Err(format!("negative number ({n}) not allowed: {s}")),
+            Ok(n) => u32::try_from(n).map_err(|_| format!("failed to parse int from {s}")),
+            Err(_) => Err(format!(
+                "failed to parse int from {s}: strconv.Atoi: parsing {}: invalid syntax",
+                crate::typed::go_quote(s)
+            )),
+        }
+    };
+    let parts: Vec<&str> = expr.split('/').collect();
+    if parts.len() > 2 {
+        return Err(format!("too many slashes: {expr}"));
+    }
+    let range: Vec<&str> = parts[0].split('-').collect();
+    let (start, end) = match range.as_slice() {
+        ["*" | "?"] => (min, max),
+        [one] => {
+            let n = number(one)?;
+            (n, if parts.len() == 2 { max } else { n })
+        }
+        [a, b] => (number(a)?, number(b)?),
+        _ => return Err(format!("too many hyphens: {expr}")),
+    };
+    if let Some(step) = parts.get(1) {
+        match number(step) {
+            Ok(0) => return Err(format!("step of range should be a positive number: {expr}")),
+            Ok(_) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if start < min {
+        return Err(format!(
+            "beginning of range ({start}) below minimum ({min}): {expr}"
+        ));
+    }
+    if end > max {
+        return Err(format!(
+            "end of range ({end}) above maximum ({max}): {expr}"
+        ));
+    }
+    if start > end {
+        return Err(format!(
+            "beginning of range ({start}) beyond end of range ({end}): {expr}"
+        ));
+    }
+    Ok(())
 }
 
 fn validate_workload(obj: &Value, kind: &str, causes: &mut Vec<Cause>) {
@@ -269,7 +672,7 @@ fn validate_data_keys(obj: &Value, field: &str, causes: &mut Vec<Cause>) {
     }
 }
 
-fn validate_crd(obj: &Value, causes: &mut Vec<Cause>) {
+fn validate_crd(obj: &Value, old: Option<&Value>, causes: &mut Vec<Cause>) {
     let spec = &obj["spec"];
     let group = spec["group"].as_str().unwrap_or_default();
     if group.is_empty() {
@@ -332,133 +735,47 @@ fn validate_crd(obj: &Value, causes: &mut Vec<Cause>) {
             "must have exactly one version marked as storage version",
         ));
     }
+    // On update, checks a stored CRD already failed are not required of it (ratcheting).
+    let old_schemas: Vec<&Value> = old
+        .and_then(|o| o["spec"]["versions"].as_array())
+        .into_iter()
+        .flatten()
+        .map(|v| &v["schema"]["openAPIV3Schema"])
+        .filter(|s| s.is_object())
+        .collect();
+    let require_structural = old_schemas.iter().all(|s| crate::schema::is_structural(s));
+    let require_valid_types = old_schemas
+        .iter()
+        .all(|s| crate::schema::has_valid_types(s));
     for (i, v) in versions.iter().enumerate() {
         if v["name"].as_str().is_none_or(str::is_empty) {
             causes.push(Cause::required(format!("spec.versions[{i}].name")));
         }
-        if v["schema"]["openAPIV3Schema"].is_null() {
+        let schema = &v["schema"]["openAPIV3Schema"];
+        if schema.is_null() {
             causes.push(Cause {
                 reason: "FieldValueRequired".into(),
                 message: "Required value: schemas are required".into(),
                 field: format!("spec.versions[{i}].schema.openAPIV3Schema"),
             });
-        }
-    }
-}
-
-/// Validates a custom resource against its version's `openAPIV3Schema`, pruning unknown fields
-/// (as a structural schema does) and collecting type, enum, range and required errors.
-pub fn prune_and_validate(v: &mut Value, schema: &Value, path: &str, causes: &mut Vec<Cause>) {
-    if v.is_null() && schema["nullable"].as_bool() == Some(true) {
-        return;
-    }
-    let ty = schema["type"].as_str().unwrap_or("");
-    let int_or_string = schema["x-kubernetes-int-or-string"].as_bool() == Some(true);
-    let type_ok = match ty {
-        _ if int_or_string => v.is_i64() || v.is_u64() || v.is_string(),
-        "object" => v.is_object(),
-        "array" => v.is_array(),
-        "string" => v.is_string(),
-        "integer" => v.is_i64() || v.is_u64(),
-        "number" => v.is_number(),
-        "boolean" => v.is_boolean(),
-        _ => true,
-    };
-    if !type_ok {
-        causes.push(Cause::type_invalid(
-            path,
-            v,
-            if int_or_string {
-                "integer or string"
-            } else {
-                ty
-            },
-        ));
-        return;
-    }
-    if let Some(allowed) = schema["enum"].as_array()
-        && !allowed.contains(v)
-    {
-        let names: Vec<String> = allowed
-            .iter()
-            .map(|a| a.as_str().map_or_else(|| a.to_string(), str::to_string))
-            .collect();
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        causes.push(Cause::not_supported(path, v, &refs));
-    }
-    if let Some(n) = v.as_f64() {
-        if let Some(min) = schema["minimum"].as_f64()
-            && n < min
-        {
-            causes.push(Cause::invalid(
-                path,
-                v,
-                &format!("should be greater than or equal to {min}"),
-            ));
-        }
-        if let Some(max) = schema["maximum"].as_f64()
-            && n > max
-        {
-            causes.push(Cause::invalid(
-                path,
-                v,
-                &format!("should be less than or equal to {max}"),
-            ));
-        }
-    }
-    if let (Some(s), Some(p)) = (v.as_str(), schema["pattern"].as_str()) {
-        // Patterns are not evaluated (no regex engine here); record nothing rather than guess.
-        let _ = (s, p);
-    }
-    let child = |name: &str| {
-        if path.is_empty() {
-            name.to_string()
         } else {
-            format!("{path}.{name}")
+            let checks = crate::schema::SchemaChecks {
+                require_structural,
+                require_valid_types,
+                status_subresource: v["subresources"]["status"].is_object(),
+            };
+            causes.extend(crate::schema::validate_crd_schema(
+                schema,
+                &format!("spec.versions[{i}].schema"),
+                checks,
+            ));
         }
-    };
-    match v {
-        Value::Object(map) => {
-            let preserve = schema["x-kubernetes-preserve-unknown-fields"].as_bool() == Some(true);
-            if let Some(props) = schema["properties"].as_object() {
-                if !preserve {
-                    map.retain(|k, _| props.contains_key(k));
-                }
-                for (k, sub) in props {
-                    if let Some(val) = map.get_mut(k) {
-                        prune_and_validate(val, sub, &child(k), causes);
-                    }
-                }
-            } else if let Some(additional) = schema.get("additionalProperties") {
-                if additional.is_object() {
-                    for (k, val) in map.iter_mut() {
-                        prune_and_validate(val, additional, &child(k), causes);
-                    }
-                }
-            } else if !preserve && ty == "object" {
-                map.clear();
-            }
-            for r in schema["required"].as_array().into_iter().flatten() {
-                if let Some(r) = r.as_str()
-                    && !map.contains_key(r)
-                {
-                    causes.push(Cause::required(child(r)));
-                }
-            }
-        }
-        Value::Array(items) => {
-            if let Some(item_schema) = schema.get("items") {
-                for (i, it) in items.iter_mut().enumerate() {
-                    prune_and_validate(it, item_schema, &format!("{path}[{i}]"), causes);
-                }
-            }
-        }
-        _ => {}
     }
 }
 
-/// Validates an object of a type, returning the causes of a 422.
-pub fn validate(rt: &ResourceType, obj: &mut Value) -> Vec<Cause> {
+/// Validates an object of a type (`old`: the stored object an update replaces), returning the
+/// causes of a 422.
+pub fn validate(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) -> Vec<Cause> {
     let mut causes = Vec::new();
     let name = obj["metadata"]["name"]
         .as_str()
@@ -470,29 +787,7 @@ pub fn validate(rt: &ResourceType, obj: &mut Value) -> Vec<Cause> {
     validate_metadata(obj, &mut causes);
     if let Some(crd) = &rt.crd {
         if let Some(schema) = &crd.schema {
-            let mut top = Map::new();
-            if let Some(m) = obj.as_object_mut() {
-                for key in ["apiVersion", "kind", "metadata"] {
-                    if let Some(v) = m.remove(key) {
-                        top.insert(key.to_string(), v);
-                    }
-                }
-            }
-            let mut without_meta = schema.clone();
-            if let Some(props) = without_meta["properties"].as_object_mut() {
-                for key in ["apiVersion", "kind", "metadata"] {
-                    props.remove(key);
-                }
-            }
-            if let Some(req) = without_meta["required"].as_array_mut() {
-                req.retain(|r| !matches!(r.as_str(), Some("apiVersion" | "kind" | "metadata")));
-            }
-            prune_and_validate(obj, &without_meta, "", &mut causes);
-            if let Some(m) = obj.as_object_mut() {
-                let rest = std::mem::take(m);
-                m.extend(top);
-                m.extend(rest);
-            }
+            causes.extend(crate::schema::validate(obj, schema));
         }
         return causes;
     }
@@ -501,19 +796,34 @@ pub fn validate(rt: &ResourceType, obj: &mut Value) -> Vec<Cause> {
             validate_workload(obj, &rt.kind, &mut causes)
         }
         ("", "Pod") => validate_containers(&obj["spec"], "spec", &mut causes),
+        ("batch", "Job") => validate_job_spec(&obj["spec"], "spec", &mut causes),
+        ("rbac.authorization.k8s.io", "Role") => validate_rules(obj, true, &mut causes),
+        ("rbac.authorization.k8s.io", "ClusterRole") => validate_rules(obj, false, &mut causes),
+        ("rbac.authorization.k8s.io", "RoleBinding") => validate_binding(obj, true, &mut causes),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+            validate_binding(obj, false, &mut causes)
+        }
+        ("batch", "CronJob") => validate_cronjob(obj, &mut causes),
         ("", "Service") => validate_service(obj, &mut causes),
         ("", "ConfigMap") => {
             validate_data_keys(obj, "data", &mut causes);
             validate_data_keys(obj, "binaryData", &mut causes);
+            let size = data_size(&obj["data"], false) + data_size(&obj["binaryData"], true);
+            if size > MAX_DATA_SIZE {
+                causes.push(too_long("[]", MAX_DATA_SIZE));
+            }
         }
         ("", "Secret") => {
             validate_data_keys(obj, "data", &mut causes);
             validate_data_keys(obj, "stringData", &mut causes);
+            if data_size(&obj["data"], true) > MAX_DATA_SIZE {
+                causes.push(too_long("data", MAX_DATA_SIZE));
+            }
         }
         ("apps", "ControllerRevision") if !obj["revision"].is_i64() => {
             causes.push(Cause::required("revision"));
         }
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => validate_crd(obj, &mut causes),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => validate_crd(obj, old, &mut causes),
         ("coordination.k8s.io", "Lease") => {
             if let Some(d) = obj["spec"].get("leaseDurationSeconds")
                 && d.as_i64().is_none_or(|n| n <= 0)
@@ -544,6 +854,24 @@ pub fn validate_immutable(rt: &ResourceType, old: &Value, new: &Value) -> Vec<Ca
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("apps", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") => {
             check(&["spec", "selector"], "spec.selector", &mut causes)
+        }
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding")
+            if old["roleRef"] != new["roleRef"] =>
+        {
+            causes.push(Cause::invalid(
+                "roleRef",
+                &json!(new["roleRef"].to_string()),
+                "cannot change roleRef",
+            ));
+        }
+        ("batch", "Job") => {
+            check(&["spec", "selector"], "spec.selector", &mut causes);
+            check(&["spec", "template"], "spec.template", &mut causes);
+            check(
+                &["spec", "completionMode"],
+                "spec.completionMode",
+                &mut causes,
+            );
         }
         ("", "Service") if new["spec"]["clusterIP"].is_string() => {
             check(&["spec", "clusterIP"], "spec.clusterIP", &mut causes)
@@ -614,6 +942,63 @@ fn default_pod_spec(spec: &mut Value) {
     }
 }
 
+/// `SetDefaults_Job`, and the pod template's defaults.
+fn default_job_spec(spec: &mut Value) {
+    if !spec.is_object() {
+        return;
+    }
+    if spec.get("completions").is_none_or(Value::is_null)
+        && spec.get("parallelism").is_none_or(Value::is_null)
+    {
+        spec["completions"] = json!(1);
+        spec["parallelism"] = json!(1);
+    }
+    set_default(spec, "parallelism", json!(1));
+    set_default(spec, "backoffLimit", json!(6));
+    set_default(spec, "completionMode", json!("NonIndexed"));
+    set_default(spec, "suspend", json!(false));
+    let replacement = if spec["podFailurePolicy"].is_object() {
+        "Failed"
+    } else {
+        "TerminatingOrFailed"
+    };
+    set_default(spec, "podReplacementPolicy", json!(replacement));
+    set_default(spec, "manualSelector", json!(false));
+    default_pod_spec(&mut spec["template"]["spec"]);
+}
+
+/// The Job strategy's `generateSelector`: unless `manualSelector`, the Job selects its Pods by
+/// its uid, and its template carries the labels (new and legacy names).
+fn generate_job_selector(obj: &mut Value) {
+    if obj["spec"]["manualSelector"].as_bool() == Some(true) {
+        return;
+    }
+    let uid = obj["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let name = obj["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    if uid.is_empty() || obj["spec"]["selector"].is_object() {
+        return;
+    }
+    let labels = &mut obj["spec"]["template"]["metadata"]["labels"];
+    if !labels.is_object() {
+        *labels = json!({});
+    }
+    for (k, v) in [
+        ("batch.kubernetes.io/controller-uid", &uid),
+        ("batch.kubernetes.io/job-name", &name),
+        ("controller-uid", &uid),
+        ("job-name", &name),
+    ] {
+        labels[k] = json!(v);
+    }
+    obj["spec"]["selector"] = json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}});
+}
+
 /// Applies the defaults a real apiserver sets, so that stored objects look like a real cluster's
 /// (and field ownership behaves the same). `cluster_ip` is the next free service IP.
 pub fn apply_defaults(rt: &ResourceType, obj: &mut Value, cluster_ip: impl FnOnce() -> String) {
@@ -673,6 +1058,47 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value, cluster_ip: impl FnOnc
             default_pod_spec(&mut obj["spec"]["template"]["spec"]);
         }
         ("", "Pod") => default_pod_spec(&mut obj["spec"]),
+        ("batch", "Job") => {
+            default_job_spec(&mut obj["spec"]);
+            generate_job_selector(obj);
+            let template_labels = obj["spec"]["template"]["metadata"]["labels"].clone();
+            if template_labels.is_object()
+                && obj["metadata"]["labels"]
+                    .as_object()
+                    .is_none_or(|l| l.is_empty())
+            {
+                obj["metadata"]["labels"] = template_labels;
+            }
+        }
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
+            if obj["roleRef"].is_object() {
+                set_default(
+                    &mut obj["roleRef"],
+                    "apiGroup",
+                    json!("rbac.authorization.k8s.io"),
+                );
+            }
+            for sub in obj["subjects"].as_array_mut().into_iter().flatten() {
+                let group = match sub["kind"].as_str() {
+                    Some("ServiceAccount") => "",
+                    Some("User" | "Group") => "rbac.authorization.k8s.io",
+                    _ => continue,
+                };
+                if sub.get("apiGroup").is_none_or(Value::is_null) && !group.is_empty() {
+                    sub["apiGroup"] = json!(group);
+                }
+            }
+        }
+        ("batch", "CronJob") => {
+            let spec = &mut obj["spec"];
+            set_default(spec, "concurrencyPolicy", json!("Allow"));
+            set_default(spec, "suspend", json!(false));
+            set_default(spec, "successfulJobsHistoryLimit", json!(3));
+            set_default(spec, "failedJobsHistoryLimit", json!(1));
+            if spec["jobTemplate"]["spec"].is_object() {
+                default_pod_spec(&mut spec["jobTemplate"]["spec"]["template"]["spec"]);
+            }
+        }
         ("", "Service") => {
             let spec = &mut obj["spec"];
             set_default(spec, "type", json!("ClusterIP"));
@@ -808,14 +1234,14 @@ mod tests {
     #[test]
     fn deployment_without_selector_is_invalid_with_field_path() {
         let mut d = json!({"metadata": {"name": "web"}, "spec": {"template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}});
-        let causes = validate(&rt("Deployment"), &mut d);
+        let causes = validate(&rt("Deployment"), &mut d, None);
         assert_eq!(causes, vec![Cause::required("spec.selector")]);
     }
 
     #[test]
     fn selector_must_match_template_labels() {
         let mut d = json!({"metadata": {"name": "web"}, "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}});
-        let causes = validate(&rt("Deployment"), &mut d);
+        let causes = validate(&rt("Deployment"), &mut d, None);
         assert_eq!(causes.len(), 1);
         assert_eq!(causes[0].field, "spec.template.metadata.labels");
         assert!(
@@ -828,23 +1254,29 @@ mod tests {
     #[test]
     fn container_image_is_required() {
         let mut p = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}]}});
-        let causes = validate(&rt("Pod"), &mut p);
+        let causes = validate(&rt("Pod"), &mut p, None);
         assert_eq!(causes, vec![Cause::required("spec.containers[0].image")]);
     }
 
     #[test]
-    fn crd_schema_prunes_unknown_fields_and_checks_types() {
-        let schema = json!({"type": "object", "properties": {"spec": {"type": "object", "required": ["size"], "properties": {"size": {"type": "integer", "minimum": 1}, "mode": {"type": "string", "enum": ["a", "b"]}}}}});
-        let mut v = json!({"spec": {"size": 0, "mode": "c", "extra": true}, "junk": 1});
-        let mut causes = Vec::new();
-        prune_and_validate(&mut v, &schema, "", &mut causes);
-        assert_eq!(v, json!({"spec": {"size": 0, "mode": "c"}}));
-        let fields: Vec<&str> = causes.iter().map(|c| c.field.as_str()).collect();
-        assert_eq!(fields, vec!["spec.size", "spec.mode"]);
-        let mut missing = json!({"spec": {}});
-        let mut causes = Vec::new();
-        prune_and_validate(&mut missing, &schema, "", &mut causes);
-        assert_eq!(causes, vec![Cause::required("spec.size")]);
+    fn configmap_and_secret_data_over_1_mib_are_too_long() {
+        let big = "x".repeat(MAX_DATA_SIZE + 1);
+        let mut cm = json!({"metadata": {"name": "c"}, "data": {"k": big}});
+        let causes = validate(&rt("ConfigMap"), &mut cm, None);
+        assert_eq!(causes, vec![too_long("[]", MAX_DATA_SIZE)]);
+        assert_eq!(
+            causes[0].message,
+            "Too long: may not be more than 1048576 bytes"
+        );
+        let mut at_limit =
+            json!({"metadata": {"name": "c"}, "data": {"k": "x".repeat(MAX_DATA_SIZE)}});
+        assert!(validate(&rt("ConfigMap"), &mut at_limit, None).is_empty());
+        let encoded = base64_encode(&vec![0u8; MAX_DATA_SIZE + 1]);
+        let mut secret = json!({"metadata": {"name": "s"}, "data": {"k": encoded}});
+        assert_eq!(
+            validate(&rt("Secret"), &mut secret, None),
+            vec![too_long("data", MAX_DATA_SIZE)]
+        );
     }
 
     #[test]

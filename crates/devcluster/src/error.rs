@@ -26,7 +26,8 @@ impl Cause {
     /// A `FieldValueInvalid` cause: `Invalid value: <value>: <detail>`.
     pub fn invalid(field: impl Into<String>, value: &Value, detail: &str) -> Self {
         let shown = match value {
-            Value::String(s) => format!("{s:?}"),
+            Value::String(s) => crate::typed::go_quote(s),
+            Value::Number(n) => crate::typed::go_number(n),
             other => other.to_string(),
         };
         Self {
@@ -261,6 +262,32 @@ impl ApiError {
         Self::base(403, "Forbidden", message.into())
     }
 
+    /// An error that is not a `metav1.Status` in kube-apiserver: `code`, an empty reason.
+    pub fn unknown(code: u16, message: impl Into<String>) -> Self {
+        Self::base(code, "", message.into())
+    }
+
+    /// 401.
+    pub fn unauthorized() -> Self {
+        Self::base(401, "Unauthorized", "Unauthorized".into())
+    }
+
+    /// 403 for a resource, as `errors.NewForbidden` words it: `pods "web" is forbidden: <why>`,
+    /// `pods is forbidden: <why>` without a name, `forbidden: <why>` without a resource.
+    pub fn forbidden_resource(group: &str, resource: &str, name: &str, why: &str) -> Self {
+        let message = if resource.is_empty() {
+            format!("forbidden: {why}")
+        } else if name.is_empty() {
+            format!("{} is forbidden: {why}", qualified(group, resource))
+        } else {
+            format!(
+                "{} {name:?} is forbidden: {why}",
+                qualified(group, resource)
+            )
+        };
+        Self::base(403, "Forbidden", message).with_target(group, resource, name)
+    }
+
     /// 500.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::base(500, "InternalError", message.into())
@@ -287,8 +314,13 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
+        if self.reason.is_empty()
+            && let Some(m) = status.as_object_mut()
+        {
+            m.remove("reason");
+        }
         let mut details = serde_json::Map::new();
-        if let Some(n) = &self.name {
+        if let Some(n) = self.name.as_ref().filter(|n| !n.is_empty()) {
             details.insert("name".into(), json!(n));
         }
         if let Some(g) = &self.group
@@ -296,7 +328,7 @@ impl ApiError {
         {
             details.insert("group".into(), json!(g));
         }
-        if let Some(k) = &self.kind {
+        if let Some(k) = self.kind.as_ref().filter(|k| !k.is_empty()) {
             details.insert("kind".into(), json!(k));
         }
         if !self.causes.is_empty() {

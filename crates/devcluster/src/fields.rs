@@ -19,6 +19,15 @@ fn schema_of(rt: &ResourceType) -> Box<dyn Schema> {
     }
 }
 
+/// The key fields of the list at `path` (field names from the root) when server-side apply
+/// treats it as a `listType=map`; empty otherwise.
+pub fn list_keys(rt: &ResourceType, path: &[&str]) -> Vec<String> {
+    match schema_of(rt).list_type(path) {
+        rollgit_merge::ListType::Map { keys } => keys,
+        _ => Vec::new(),
+    }
+}
+
 /// Records a non-apply write (create, update, patch) in `metadata.managedFields`.
 pub fn record_update(
     old: Option<&Value>,

@@ -4,10 +4,13 @@
 //! as to a real cluster: discovery, CRUD with resourceVersion concurrency, JSON/merge/strategic
 //! patches, server-side apply with field managers, watches with bookmarks, label and field
 //! selectors, Table output, CRDs, status and scale subresources, garbage collection, and an
-//! optional data directory that survives restarts.
+//! optional data directory that survives restarts. Requests are authenticated (bearer tokens:
+//! the admin token of its kubeconfig, ServiceAccount tokens) and authorized by RBAC
+//! ([`auth`]), and objects are decoded and validated as strictly as kube-apiserver does.
 
 pub mod admission;
 pub mod api;
+pub mod auth;
 pub mod controllers;
 pub mod convert;
 pub mod discovery;
@@ -16,10 +19,13 @@ pub mod fields;
 pub mod gc;
 pub mod protobuf;
 pub mod resources;
+pub mod schema;
 pub mod selector;
 pub mod store;
 pub mod table;
 pub mod time;
+pub mod tls;
+pub mod typed;
 
 use crate::api::Server;
 use crate::resources::GroupResource;
@@ -46,6 +52,8 @@ pub struct Config {
     pub bookmark_every: Duration,
     /// The simulated controllers, kubelet and faults.
     pub simulation: controllers::SimConfig,
+    /// What a request without credentials is (the admin by default).
+    pub anonymous: auth::Anonymous,
 }
 
 impl Default for Config {
@@ -57,6 +65,7 @@ impl Default for Config {
             watch_window: store::DEFAULT_LOG_CAP,
             bookmark_every: Duration::from_secs(10),
             simulation: controllers::SimConfig::default(),
+            anonymous: auth::Anonymous::default(),
         }
     }
 }
@@ -76,6 +85,18 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// The token signing key in the data directory could not be read or created.
+    #[error("reading the signing key in {dir}")]
+    SigningKey {
+        /// The data directory.
+        dir: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// TLS could not be set up.
+    #[error("setting up TLS")]
+    Tls(#[from] tls::TlsError),
     /// The kubeconfig could not be written.
     #[error("writing the kubeconfig {path}")]
     Kubeconfig {
@@ -91,6 +112,8 @@ pub enum StartError {
 pub struct DevCluster {
     addr: SocketAddr,
     server: Arc<Server>,
+    /// The serving certificate (PEM): the CA of HTTPS kubeconfigs.
+    ca_pem: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -148,31 +171,39 @@ impl DevCluster {
             addr: config.listen,
             source,
         })?;
+        let keys = match &config.data_dir {
+            Some(dir) => {
+                auth::token::Auth::load_or_create(dir).map_err(|source| StartError::SigningKey {
+                    dir: dir.clone(),
+                    source,
+                })?
+            }
+            None => auth::token::Auth::generate(),
+        };
         let server = Arc::new(Server::new(
             store.clone(),
             addr.to_string(),
             config.bookmark_every,
+            keys,
+            config.anonymous,
         ));
         bootstrap(&server);
+        auth::bootstrap::create(&server.store);
         let mut tasks = vec![tokio::spawn(gc::run(store.clone()))];
         if config.simulation.enabled {
             tasks.push(controllers::start(server.clone(), config.simulation.clone()).await);
         }
+        let cert = tls::serving_cert(config.data_dir.as_deref(), addr.ip())?;
+        let tls_config = tls::server_config(&cert)?;
         let app = axum::Router::new()
             .fallback(api::handle)
             .with_state(server.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tasks.push(tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = rx.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "dev cluster server stopped");
-            }
-        }));
+        tasks.push(tokio::spawn(tls::serve(listener, app, tls_config, rx)));
         let cluster = Self {
             addr,
             server,
+            ca_pem: tls::pem(&cert.cert_der),
             shutdown: Some(tx),
             tasks,
         };
@@ -209,12 +240,80 @@ impl DevCluster {
         &self.server
     }
 
-    /// A kubeconfig that kubectl and kube-rs accept.
+    /// The HTTPS URL of the same port, `https://127.0.0.1:PORT`.
+    pub fn https_url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// The serving certificate, PEM (the certificate authority of HTTPS kubeconfigs).
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// A kubeconfig that kubectl and kube-rs accept, as the cluster admin (`kubernetes-admin`,
+    /// group `system:masters`), over plain HTTP (kubectl sends no credentials there: a request
+    /// without them is the admin, see [`auth::Anonymous`]).
     pub fn kubeconfig(&self) -> String {
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: rollgit-dev\n  cluster:\n    server: {}\ncontexts:\n- name: rollgit-dev\n  context:\n    cluster: rollgit-dev\n    user: rollgit-dev\n    namespace: default\ncurrent-context: rollgit-dev\nusers:\n- name: rollgit-dev\n  user: {{}}\npreferences: {{}}\n",
-            self.url()
+        kubeconfig_for(
+            &self.url(),
+            None,
+            "rollgit-dev",
+            self.server.auth.admin_token(),
+            "default",
         )
+    }
+
+    /// A kubeconfig that authenticates with the bearer `token` over HTTPS (kubectl sends
+    /// credentials only to TLS servers), trusting the dev cluster's certificate.
+    pub fn token_kubeconfig(&self, user: &str, token: &str, namespace: &str) -> String {
+        kubeconfig_for(
+            &self.https_url(),
+            Some(&self.ca_pem),
+            user,
+            token,
+            namespace,
+        )
+    }
+
+    /// Issues a token for the ServiceAccount `namespace/name` (as `kubectl create token` does,
+    /// valid for `expiration`), or `None` when the ServiceAccount does not exist.
+    pub fn service_account_token(
+        &self,
+        namespace: &str,
+        name: &str,
+        expiration: Duration,
+    ) -> Option<String> {
+        let key = ObjKey {
+            gr: GroupResource {
+                group: String::new(),
+                resource: "serviceaccounts".into(),
+            },
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        };
+        let sa = self.server.store.get(&key).filter(|e| !e.meta.deleting)?;
+        let secs = i64::try_from(expiration.as_secs()).unwrap_or(i64::MAX / 2);
+        let (token, _) = self.server.auth.issue(
+            namespace,
+            name,
+            &sa.meta.uid,
+            &[auth::token::API_AUDIENCE.to_string()],
+            secs,
+            auth::token::now_unix(),
+        );
+        Some(token)
+    }
+
+    /// A kubeconfig in which the ServiceAccount `namespace/name` is the user (its token valid
+    /// for `expiration`, namespace `namespace`), or `None` when it does not exist.
+    pub fn service_account_kubeconfig(
+        &self,
+        namespace: &str,
+        name: &str,
+        expiration: Duration,
+    ) -> Option<String> {
+        let token = self.service_account_token(namespace, name, expiration)?;
+        Some(self.token_kubeconfig(&format!("{namespace}-{name}"), &token, namespace))
     }
 
     /// Stops serving and waits for the server task.
@@ -228,6 +327,28 @@ impl DevCluster {
             let _ = t.await;
         }
     }
+}
+
+/// A kubeconfig for `server` (trusting `ca_pem` for HTTPS) whose user authenticates with the
+/// bearer `token`.
+pub fn kubeconfig_for(
+    server: &str,
+    ca_pem: Option<&str>,
+    user: &str,
+    token: &str,
+    namespace: &str,
+) -> String {
+    let ca = ca_pem
+        .map(|pem| {
+            format!(
+                "    certificate-authority-data: {}\n",
+                admission::base64_encode(pem.as_bytes())
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: rollgit-dev\n  cluster:\n    server: {server}\n{ca}contexts:\n- name: rollgit-dev\n  context:\n    cluster: rollgit-dev\n    user: {user}\n    namespace: {namespace}\ncurrent-context: rollgit-dev\nusers:\n- name: {user}\n  user:\n    token: {token}\npreferences: {{}}\n"
+    )
 }
 
 impl Drop for DevCluster {

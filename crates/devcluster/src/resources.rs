@@ -68,6 +68,8 @@ pub struct ResourceType {
     pub crd: Option<CrdVersionInfo>,
     /// The storage key group (events.k8s.io events share storage with core events).
     pub storage_group: String,
+    /// A review API (SubjectAccessReview, TokenReview, ...): `create` only, nothing stored.
+    pub create_only: bool,
 }
 
 impl ResourceType {
@@ -90,6 +92,9 @@ impl ResourceType {
 
     /// Verbs advertised in discovery.
     pub fn verbs(&self) -> Vec<&'static str> {
+        if self.create_only {
+            return vec!["create"];
+        }
         vec![
             "create",
             "delete",
@@ -142,7 +147,25 @@ fn builtin(
         }),
         crd: None,
         storage_group: group.into(),
+        create_only: false,
     }
+}
+
+/// A review API type: created, never stored.
+fn review(group: &str, plural: &str, kind: &str, namespaced: bool) -> ResourceType {
+    let mut t = builtin(
+        group,
+        "v1",
+        plural,
+        kind,
+        namespaced,
+        &[],
+        false,
+        false,
+        false,
+    );
+    t.create_only = true;
+    t
 }
 
 /// The built-in resource types, in discovery order.
@@ -281,6 +304,18 @@ pub fn builtins() -> Vec<ResourceType> {
             false,
             false,
         ),
+        builtin("batch", "v1", "jobs", "Job", true, &[], true, true, false),
+        builtin(
+            "batch",
+            "v1",
+            "cronjobs",
+            "CronJob",
+            true,
+            &["cj"],
+            true,
+            true,
+            false,
+        ),
         builtin(
             "networking.k8s.io",
             "v1",
@@ -315,6 +350,64 @@ pub fn builtins() -> Vec<ResourceType> {
             false,
         ),
     ];
+    for (plural, kind, namespaced) in [
+        ("clusterrolebindings", "ClusterRoleBinding", false),
+        ("clusterroles", "ClusterRole", false),
+        ("rolebindings", "RoleBinding", true),
+        ("roles", "Role", true),
+    ] {
+        v.push(builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            plural,
+            kind,
+            namespaced,
+            &[],
+            false,
+            false,
+            false,
+        ));
+    }
+    for (group, plural, kind, namespaced) in [
+        (
+            "authentication.k8s.io",
+            "selfsubjectreviews",
+            "SelfSubjectReview",
+            false,
+        ),
+        (
+            "authentication.k8s.io",
+            "tokenreviews",
+            "TokenReview",
+            false,
+        ),
+        (
+            "authorization.k8s.io",
+            "localsubjectaccessreviews",
+            "LocalSubjectAccessReview",
+            true,
+        ),
+        (
+            "authorization.k8s.io",
+            "selfsubjectaccessreviews",
+            "SelfSubjectAccessReview",
+            false,
+        ),
+        (
+            "authorization.k8s.io",
+            "selfsubjectrulesreviews",
+            "SelfSubjectRulesReview",
+            false,
+        ),
+        (
+            "authorization.k8s.io",
+            "subjectaccessreviews",
+            "SubjectAccessReview",
+            false,
+        ),
+    ] {
+        v.push(review(group, plural, kind, namespaced));
+    }
     let mut events = builtin(
         "events.k8s.io",
         "v1",
@@ -415,6 +508,7 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
                 columns: printer_columns(version),
             }),
             storage_group: group.clone(),
+            create_only: false,
         });
     }
     out

@@ -493,8 +493,155 @@ fn builtin_columns(kind: &str) -> Vec<Value> {
                 "CreationTimestamp is a timestamp representing the server time when this object was created.",
             ),
         ],
+        "Job" => vec![
+            name,
+            col("Status", "string", 0, "Status of the job."),
+            col(
+                "Completions",
+                "string",
+                0,
+                "The number of pods which reached phase Succeeded.",
+            ),
+            col(
+                "Duration",
+                "string",
+                0,
+                "Time required to complete the job.",
+            ),
+            age,
+            col(
+                "Containers",
+                "string",
+                1,
+                "Names of each container in the template.",
+            ),
+            col(
+                "Images",
+                "string",
+                1,
+                "Images referenced by each container in the template.",
+            ),
+            col(
+                "Selector",
+                "string",
+                1,
+                "Selector used to find pods managed by this job.",
+            ),
+        ],
+        "CronJob" => vec![
+            name,
+            col("Schedule", "string", 0, "The schedule in Cron format."),
+            col(
+                "Timezone",
+                "string",
+                0,
+                "The time zone name for the given schedule.",
+            ),
+            col(
+                "Suspend",
+                "boolean",
+                0,
+                "This flag tells the controller to suspend subsequent executions.",
+            ),
+            col(
+                "Active",
+                "integer",
+                0,
+                "A list of pointers to currently running jobs.",
+            ),
+            col(
+                "Last Schedule",
+                "string",
+                0,
+                "Information when was the last time the job was successfully scheduled.",
+            ),
+            age,
+            col(
+                "Containers",
+                "string",
+                1,
+                "Names of each container in the template.",
+            ),
+            col(
+                "Images",
+                "string",
+                1,
+                "Images referenced by each container in the template.",
+            ),
+            col(
+                "Selector",
+                "string",
+                1,
+                "Selector used to find pods managed by this job.",
+            ),
+        ],
+        "Role" | "ClusterRole" => vec![
+            name,
+            col(
+                "Created At",
+                "date",
+                0,
+                "CreationTimestamp is a timestamp representing the server time when this object was created.",
+            ),
+        ],
+        "RoleBinding" | "ClusterRoleBinding" => vec![
+            name,
+            col(
+                "Role",
+                "string",
+                0,
+                "Role references the role this binding refers to.",
+            ),
+            age,
+            col("Users", "string", 1, "Users in the binding"),
+            col("Groups", "string", 1, "Groups in the binding"),
+            col(
+                "ServiceAccounts",
+                "string",
+                1,
+                "ServiceAccounts in the binding",
+            ),
+        ],
         _ => vec![name, age],
     }
+}
+
+/// The users, groups and service accounts (`ns/name`) a binding names.
+fn subjects_text(o: &Value) -> (String, String, String) {
+    let (mut users, mut groups, mut sas) = (Vec::new(), Vec::new(), Vec::new());
+    for sub in o["subjects"].as_array().into_iter().flatten() {
+        match sub["kind"].as_str() {
+            Some("User") => users.push(s(&sub["name"])),
+            Some("Group") => groups.push(s(&sub["name"])),
+            Some("ServiceAccount") => {
+                sas.push(format!("{}/{}", s(&sub["namespace"]), s(&sub["name"])))
+            }
+            _ => {}
+        }
+    }
+    (users.join(", "), groups.join(", "), sas.join(", "))
+}
+
+fn job_duration(st: &Value, now: SystemTime) -> String {
+    let start = st["startTime"]
+        .as_str()
+        .and_then(|t| humantime::parse_rfc3339(t).ok());
+    let end = st["completionTime"]
+        .as_str()
+        .and_then(|t| humantime::parse_rfc3339(t).ok());
+    match (start, end) {
+        (None, _) => String::new(),
+        (Some(a), None) => human_duration(now.duration_since(a).unwrap_or_default()),
+        (Some(a), Some(b)) => human_duration(b.duration_since(a).unwrap_or_default()),
+    }
+}
+
+fn has_condition(st: &Value, ty: &str) -> bool {
+    st["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == ty && c["status"] == "True")
 }
 
 fn builtin_cells(kind: &str, o: &Value, now: SystemTime) -> Vec<Value> {
@@ -699,7 +846,85 @@ fn builtin_cells(kind: &str, o: &Value, now: SystemTime) -> Vec<Value> {
             ]
         }
         "Lease" => vec![name, json!(s(&spec["holderIdentity"])), age],
-        "CustomResourceDefinition" => vec![name, json!(s(&o["metadata"]["creationTimestamp"]))],
+        "CustomResourceDefinition" | "Role" | "ClusterRole" => {
+            vec![name, json!(s(&o["metadata"]["creationTimestamp"]))]
+        }
+        "Job" => {
+            let status = if has_condition(st, "Complete") {
+                "Complete"
+            } else if has_condition(st, "Failed") {
+                "Failed"
+            } else if o["metadata"]["deletionTimestamp"].is_string() {
+                "Terminating"
+            } else if has_condition(st, "Suspended") {
+                "Suspended"
+            } else if has_condition(st, "FailureTarget") {
+                "FailureTarget"
+            } else if has_condition(st, "SuccessCriteriaMet") {
+                "SuccessCriteriaMet"
+            } else {
+                "Running"
+            };
+            let succeeded = n(&st["succeeded"]);
+            let completions = match spec["completions"].as_i64() {
+                Some(c) => format!("{succeeded}/{c}"),
+                None if n(&spec["parallelism"]) > 1 => {
+                    format!("{succeeded}/1 of {}", n(&spec["parallelism"]))
+                }
+                None => format!("{succeeded}/1"),
+            };
+            let (c, i) = containers_images(&spec["template"]["spec"]);
+            vec![
+                name,
+                json!(status),
+                json!(completions),
+                json!(job_duration(st, now)),
+                age,
+                json!(c),
+                json!(i),
+                json!(selector_text(&spec["selector"])),
+            ]
+        }
+        "CronJob" => {
+            let last = match st["lastScheduleTime"] {
+                Value::String(_) => age_of(&st["lastScheduleTime"], now),
+                _ => "<none>".to_string(),
+            };
+            let suspend = match spec["suspend"].as_bool() {
+                Some(true) => "True",
+                Some(false) => "False",
+                None => "<unset>",
+            };
+            let job_spec = &spec["jobTemplate"]["spec"];
+            let (c, i) = containers_images(&job_spec["template"]["spec"]);
+            vec![
+                name,
+                json!(s(&spec["schedule"])),
+                json!(or_none(s(&spec["timeZone"]))),
+                json!(suspend),
+                json!(st["active"].as_array().map_or(0, Vec::len)),
+                json!(last),
+                age,
+                json!(c),
+                json!(i),
+                json!(or_none(selector_text(&job_spec["selector"]))),
+            ]
+        }
+        "RoleBinding" | "ClusterRoleBinding" => {
+            let (users, groups, sas) = subjects_text(o);
+            vec![
+                name,
+                json!(format!(
+                    "{}/{}",
+                    s(&o["roleRef"]["kind"]),
+                    s(&o["roleRef"]["name"])
+                )),
+                age,
+                json!(users),
+                json!(groups),
+                json!(sas),
+            ]
+        }
         _ => vec![name, age],
     }
 }

@@ -362,6 +362,36 @@ fn type_fields(ty: &str) -> Fields {
         }
         "IngressStatus" => const { &[("loadBalancer", K::Z(""))] },
         "Lease" => const { &[("metadata", K::Z("ObjectMeta")), ("spec", K::Z(""))] },
+        "Job" => {
+            const {
+                &[
+                    ("metadata", K::Z("ObjectMeta")),
+                    ("spec", K::Z("JobSpec")),
+                    ("status", K::Z("")),
+                ]
+            }
+        }
+        "JobSpec" => {
+            const {
+                &[
+                    ("selector", K::AtomicMap),
+                    ("template", K::Z("PodTemplateSpec")),
+                ]
+            }
+        }
+        "CronJob" => {
+            const {
+                &[
+                    ("metadata", K::Z("ObjectMeta")),
+                    ("spec", K::Z("CronJobSpec")),
+                    ("status", K::Z("")),
+                ]
+            }
+        }
+        "CronJobSpec" => const { &[("jobTemplate", K::Z("JobTemplateSpec"))] },
+        "JobTemplateSpec" => {
+            const { &[("metadata", K::Z("ObjectMeta")), ("spec", K::Z("JobSpec"))] }
+        }
         "CustomResourceDefinition" => {
             const {
                 &[
@@ -420,7 +450,8 @@ impl BuiltinSchema {
     /// ServiceAccount, Event; events.k8s.io/v1 Event; apps/v1 Deployment,
     /// ReplicaSet, StatefulSet, DaemonSet, ControllerRevision;
     /// networking.k8s.io/v1 Ingress; coordination.k8s.io/v1 Lease;
-    /// apiextensions.k8s.io/v1 CustomResourceDefinition.
+    /// apiextensions.k8s.io/v1 CustomResourceDefinition; batch/v1 Job, CronJob;
+    /// rbac.authorization.k8s.io/v1 Role, ClusterRole, RoleBinding, ClusterRoleBinding.
     pub fn for_kind(api_version: &str, kind: &str) -> Option<BuiltinSchema> {
         let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
         let root = match (group, kind) {
@@ -438,6 +469,12 @@ impl BuiltinSchema {
             ("apps", "ControllerRevision") => "Meta",
             ("networking.k8s.io", "Ingress") => "Ingress",
             ("coordination.k8s.io", "Lease") => "Lease",
+            ("batch", "Job") => "Job",
+            ("batch", "CronJob") => "CronJob",
+            (
+                "rbac.authorization.k8s.io",
+                "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding",
+            ) => "Meta",
             ("apiextensions.k8s.io", "CustomResourceDefinition") => "CustomResourceDefinition",
             _ => return None,
         };

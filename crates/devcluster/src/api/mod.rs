@@ -1,13 +1,17 @@
 //! The Kubernetes REST API: the server's shared state, routing a request path, and dispatching
 //! a request to its verb. The verbs live in the submodules, one job each.
 
+mod body;
 mod patch;
 mod query;
 mod read;
+mod review;
 mod scale;
+mod strict;
 mod watch;
 mod write;
 
+use crate::auth::{self, Attributes, UserInfo};
 use crate::discovery;
 use crate::error::ApiError;
 use crate::resources::{GroupResource, Registry, ResourceType};
@@ -20,7 +24,7 @@ use bytes::Bytes;
 use query::Query;
 use serde_json::Value;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 /// Largest request body accepted, as kube-apiserver (3 MiB).
@@ -38,6 +42,10 @@ pub struct Server {
     pub generation: AtomicU64,
     /// Interval of watch bookmarks.
     pub bookmark_every: Duration,
+    /// Token keys (the admin token, ServiceAccount tokens).
+    pub auth: auth::token::Auth,
+    /// What a request without credentials is.
+    pub anonymous: auth::Anonymous,
     next_ip: AtomicU32,
     /// Turns true when the server stops: open watches end and kept-alive connections close,
     /// as when a kube-apiserver process goes away.
@@ -46,13 +54,21 @@ pub struct Server {
 
 impl Server {
     /// A server over `store`.
-    pub fn new(store: Arc<Store>, address: String, bookmark_every: Duration) -> Self {
+    pub fn new(
+        store: Arc<Store>,
+        address: String,
+        bookmark_every: Duration,
+        auth: auth::token::Auth,
+        anonymous: auth::Anonymous,
+    ) -> Self {
         let srv = Self {
             store,
             registry: RwLock::new(Registry::new()),
             address,
             generation: AtomicU64::new(1),
             bookmark_every,
+            auth,
+            anonymous,
             next_ip: AtomicU32::new(10),
             stopped: tokio::sync::watch::Sender::new(false),
         };
@@ -74,6 +90,15 @@ impl Server {
     /// Resolves when the server stops.
     pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
         self.stopped.subscribe()
+    }
+
+    /// Authorizes a request of `user`: `Ok(reason)` or `Err(reason)` (kube-apiserver's
+    /// reasons: empty, or RBAC's allow or resolution-error text).
+    pub fn authorize(&self, user: &UserInfo, attrs: &Attributes) -> Result<String, String> {
+        if user.is_privileged() {
+            return Ok(String::new());
+        }
+        auth::rbac::Policy::read(&self.store, Some(&attrs.namespace)).authorize(user, attrs)
     }
 
     /// Registers every stored CRD's types (after a restart from a data directory).
@@ -221,6 +246,24 @@ fn route(reg: &Registry, path: &str) -> Result<Route, ApiError> {
     })
 }
 
+/// Who a request is from, after impersonation, and whether they may make it: the user, or
+/// the 401/403 response.
+fn admit(srv: &Server, parts: &axum::http::request::Parts) -> Result<UserInfo, ApiError> {
+    let user = if parts.extensions.get::<auth::InProcess>().is_some() {
+        UserInfo::controllers()
+    } else {
+        auth::authenticate(&srv.auth, &srv.store, srv.anonymous, &parts.headers)?
+    };
+    let user = auth::impersonate(user, &parts.headers, |u, a| srv.authorize(u, a).map(drop))?;
+    if !user.is_privileged() {
+        let attrs = Attributes::of_request(&parts.method, parts.uri.path(), parts.uri.query());
+        if let Err(reason) = srv.authorize(&user, &attrs) {
+            return Err(attrs.forbidden(&user.name, &reason));
+        }
+    }
+    Ok(user)
+}
+
 /// The single entry point for every request.
 pub async fn handle(State(srv): State<Arc<Server>>, req: Request) -> Response {
     if srv.is_stopped() {
@@ -230,6 +273,10 @@ pub async fn handle(State(srv): State<Arc<Server>>, req: Request) -> Response {
         return r;
     }
     let (parts, body) = req.into_parts();
+    let user = match admit(&srv, &parts) {
+        Ok(u) => Arc::new(u),
+        Err(e) => return e.into_response(),
+    };
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => return ApiError::too_large(MAX_BODY).into_response(),
@@ -279,6 +326,7 @@ pub async fn handle(State(srv): State<Arc<Server>>, req: Request) -> Response {
             name,
             sub,
         } => {
+            let warnings = Arc::new(Mutex::new(Vec::new()));
             let ctx = Ctx {
                 srv: srv.clone(),
                 rt,
@@ -287,11 +335,29 @@ pub async fn handle(State(srv): State<Arc<Server>>, req: Request) -> Response {
                 sub,
                 query,
                 headers: parts.headers,
+                warnings: warnings.clone(),
+                user,
             };
-            ctx.dispatch(&parts.method, body).await
+            let mut response = ctx
+                .dispatch(&parts.method, body)
+                .await
+                .unwrap_or_else(IntoResponse::into_response);
+            add_warnings(&mut response, &warnings);
+            return response;
         }
     };
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Adds each warning as a `Warning: 299 - "text"` header, as kube-apiserver does.
+fn add_warnings(response: &mut Response, warnings: &Mutex<Vec<String>>) {
+    let warnings = warnings.lock().unwrap_or_else(|p| p.into_inner());
+    for w in warnings.iter() {
+        let escaped = w.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(v) = HeaderValue::from_str(&format!("299 - \"{escaped}\"")) {
+            response.headers_mut().append(header::WARNING, v);
+        }
+    }
 }
 
 struct Ctx {
@@ -302,40 +368,15 @@ struct Ctx {
     sub: Option<String>,
     query: Query,
     headers: HeaderMap,
+    /// `Warning` headers of the response.
+    warnings: Arc<Mutex<Vec<String>>>,
+    /// Who the request is from.
+    user: Arc<UserInfo>,
 }
 
-/// Decodes a JSON or YAML request body into one object.
+/// Decodes a JSON, YAML or protobuf request body into one object.
 pub fn decode_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
-    if body.is_empty() {
-        return Err(ApiError::bad_request("the request body is empty"));
-    }
-    let v: Value = if content_type.contains("yaml") {
-        match serde_json::from_slice(body) {
-            Ok(v) => v,
-            Err(_) => {
-                let text = std::str::from_utf8(body)
-                    .map_err(|_| ApiError::bad_request("the request body is not UTF-8"))?;
-                serde_saphyr::from_str(text).map_err(|e| {
-                    ApiError::bad_request(format!("error converting YAML to JSON: {e}"))
-                })?
-            }
-        }
-    } else if content_type.contains("protobuf") {
-        crate::protobuf::decode_to_json(body)
-            .map_err(|e| ApiError::bad_request(format!("error decoding protobuf body: {e}")))?
-    } else if content_type.contains("cbor") {
-        return Err(ApiError::unsupported_media_type(content_type));
-    } else {
-        serde_json::from_slice(body).map_err(|e| {
-            ApiError::bad_request(format!("json: cannot unmarshal the request body: {e}"))
-        })?
-    };
-    if !v.is_object() {
-        return Err(ApiError::bad_request(
-            "the request body must be a JSON object",
-        ));
-    }
-    Ok(v)
+    body::decode(body, content_type).map(|p| p.value)
 }
 
 impl Ctx {
@@ -367,10 +408,26 @@ impl Ctx {
         if self.rt.namespaced && self.namespace.is_none() && self.name.is_some() {
             return Err(ApiError::no_route());
         }
+        if self.rt.create_only {
+            return match (method, &self.name) {
+                (&Method::POST, None) => self.create_review(&body),
+                _ => Err(ApiError::method_not_allowed(
+                    "the server does not allow this method on the requested resource",
+                )),
+            };
+        }
         match self.sub.as_deref() {
             None => {}
             Some("status") if self.rt.status => {}
             Some("scale") if self.rt.scale.is_some() => {}
+            Some("token") if self.rt.group.is_empty() && self.rt.plural == "serviceaccounts" => {
+                return match (method, self.name.clone()) {
+                    (&Method::POST, Some(name)) => self.create_token(&name, &body),
+                    _ => Err(ApiError::method_not_allowed(
+                        "the server does not allow this method on the requested resource",
+                    )),
+                };
+            }
             Some(_) => return Err(ApiError::no_route()),
         }
         match (method, self.name.clone()) {
@@ -384,12 +441,12 @@ impl Ctx {
                         self.rt.plural
                     )));
                 }
-                let obj = decode_body(&body, &self.content_type())?;
-                self.create(obj)
+                let parsed = body::decode(&body, &self.content_type())?;
+                self.create(parsed.value, parsed.duplicates)
             }
             (&Method::PUT, Some(name)) => {
-                let obj = decode_body(&body, &self.content_type())?;
-                self.update(&name, obj)
+                let parsed = body::decode(&body, &self.content_type())?;
+                self.update(&name, parsed.value, parsed.duplicates)
             }
             (&Method::PATCH, Some(name)) => self.patch(&name, &body),
             (&Method::DELETE, Some(name)) => self.delete(&name, &body),

@@ -1,14 +1,22 @@
 //! PATCH: JSON patch, merge patch, strategic merge patch, and server-side apply (field
-//! managers, conflicts, `force`).
+//! managers, conflicts, `force`). The patched object is decoded as kube-apiserver decodes it
+//! (unknown fields per `fieldValidation`, type errors as 422 `patch: Invalid value`); an
+//! applied configuration is checked as structured-merge-diff checks it.
 
-use super::query::manager_of;
+use super::body;
+use super::query::{FieldValidation, manager_of};
+use super::strict::Shown;
 use super::{Ctx, decode_body};
 use crate::error::{ApiError, Cause};
 use crate::fields;
 use crate::store::Change;
 use crate::time::now_rfc3339;
+use crate::typed;
 use axum::response::Response;
 use serde_json::{Value, json};
+
+/// The fields of one JSON patch operation (`jsonPatchOp`).
+const JSON_PATCH_FIELDS: [&str; 4] = ["op", "path", "from", "value"];
 
 impl Ctx {
     pub(super) fn patch(&self, name: &str, body: &[u8]) -> Result<Response, ApiError> {
@@ -17,6 +25,7 @@ impl Ctx {
         if body.is_empty() {
             return Err(ApiError::bad_request("the patch body is empty"));
         }
+        let directive = self.query.field_validation("PatchOptions")?;
         if ct.starts_with("application/apply-patch") {
             if self.query.get("fieldManager").is_none() {
                 return Err(ApiError::bad_request(
@@ -31,24 +40,56 @@ impl Ctx {
             Merge(Value),
             Strategic(Value),
         }
+        let strict = directive != FieldValidation::Ignore;
+        let parse = |what: &str| -> Result<body::Parsed, ApiError> {
+            body::parse_json(body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding patch: {what}{e}")))
+        };
+        let mut patch_errors = Vec::new();
         let kind = if ct.starts_with("application/json-patch+json") {
-            let p: json_patch::Patch = serde_json::from_slice(body)
+            let parsed = parse("")?;
+            if strict {
+                patch_errors.extend(parsed.duplicates.iter().map(|d| format!("json patch {d}")));
+                for (i, op) in parsed.value.as_array().into_iter().flatten().enumerate() {
+                    for key in op.as_object().into_iter().flat_map(|o| o.keys()) {
+                        if !JSON_PATCH_FIELDS.contains(&key.as_str()) {
+                            patch_errors.push(format!(
+                                "json patch unknown field {}",
+                                typed::go_quote(&format!("[{i}].{key}"))
+                            ));
+                        }
+                    }
+                }
+            }
+            let p: json_patch::Patch = serde_json::from_value(parsed.value)
                 .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
             Kind::Json(p)
         } else if ct.starts_with("application/merge-patch+json") {
-            Kind::Merge(
-                serde_json::from_slice(body)
-                    .map_err(|e| ApiError::bad_request(format!("invalid merge patch: {e}")))?,
-            )
+            let parsed = parse("")?;
+            if strict {
+                patch_errors.extend(parsed.duplicates);
+            }
+            Kind::Merge(parsed.value)
         } else if ct.starts_with("application/strategic-merge-patch+json") {
             if self.rt.crd.is_some() {
                 return Err(ApiError::unsupported_media_type(&ct));
             }
-            Kind::Strategic(serde_json::from_slice(body).map_err(|e| {
-                ApiError::bad_request(format!("invalid strategic merge patch: {e}"))
-            })?)
+            let parsed = parse("")?;
+            if strict {
+                patch_errors.extend(parsed.duplicates);
+            }
+            if !parsed.value.is_object() {
+                return Err(ApiError::bad_request(
+                    "invalid strategic merge patch: the patch is not a JSON object",
+                ));
+            }
+            Kind::Strategic(parsed.value)
         } else {
             return Err(ApiError::unsupported_media_type(&ct));
+        };
+        let shown = match &kind {
+            Kind::Strategic(p) => Shown::PatchMap(p.clone()),
+            _ => Shown::PatchedJson,
         };
         let apply_patch = |mut doc: Value| -> Result<Value, ApiError> {
             match &kind {
@@ -76,7 +117,8 @@ impl Ctx {
         };
         if self.sub.as_deref() == Some("scale") {
             return self.update_scale(name, &manager, |scale| {
-                let patched = apply_patch(scale)?;
+                let mut patched = apply_patch(scale)?;
+                self.decode_patched(&mut patched, patch_errors.clone(), &shown)?;
                 Ok(patched)
             });
         }
@@ -87,6 +129,7 @@ impl Ctx {
             if !patched.is_object() {
                 return Err(ApiError::bad_request("the patch result is not an object"));
             }
+            self.decode_patched(&mut patched, patch_errors.clone(), &shown)?;
             self.check_identity(&mut patched)?;
             if patched["metadata"]["name"].as_str() != Some(name) {
                 return Err(ApiError::invalid(
@@ -104,6 +147,48 @@ impl Ctx {
         })
     }
 
+    /// What server-side apply's typed conversion rejects in an applied configuration: 500
+    /// `failed to create typed patch object (ns/name; group/version, Kind=Kind): ...`.
+    fn check_applied(&self, applied: &Value) -> Result<(), ApiError> {
+        let errors = match &self.rt.crd {
+            None => {
+                let keys = |path: &[&str]| fields::list_keys(&self.rt, path);
+                typed::apply_errors(&self.rt.api_version(), &self.rt.kind, applied, &keys)
+                    .unwrap_or_default()
+            }
+            Some(crd) => match &crd.schema {
+                Some(schema) => crate::schema::apply_errors(applied, schema),
+                None => Vec::new(),
+            },
+        };
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let meta = &applied["metadata"];
+        let namespace = meta["namespace"].as_str().unwrap_or_default();
+        let name = meta["name"].as_str().unwrap_or_default();
+        let gv = if self.rt.group.is_empty() {
+            format!("/{}", self.rt.version)
+        } else {
+            self.rt.api_version()
+        };
+        let text = match errors.as_slice() {
+            [one] => one.clone(),
+            many => {
+                let mut lines = vec!["errors:".to_string()];
+                lines.extend(many.iter().map(|e| format!("  {e}")));
+                lines.join("\n")
+            }
+        };
+        Err(ApiError::unknown(
+            500,
+            format!(
+                "failed to create typed patch object ({namespace}/{name}; {gv}, Kind={}): {text}",
+                self.rt.kind
+            ),
+        ))
+    }
+
     fn server_side_apply(
         &self,
         name: &str,
@@ -115,6 +200,7 @@ impl Ctx {
                 "application/apply-patch+yaml",
             ));
         }
+        self.check_applied(&applied)?;
         self.check_identity(&mut applied)?;
         match applied["metadata"]["name"].as_str() {
             Some(n) if n == name => {}
@@ -147,15 +233,16 @@ impl Ctx {
                         return Err(ApiError::not_found(g, p, name));
                     }
                     admitted.clone()?;
-                    let merged = fields::server_side_apply(
+                    let mut merged = fields::server_side_apply(
                         None, &applied, manager, force, None, &self.rt, &now,
                     )?;
+                    self.normalize_merged(&mut merged)?;
                     let obj = self.prepare_create(merged, manager, true)?;
                     Ok(Change::Put(obj))
                 }
                 Some(cur) => {
                     let live = self.present_value(cur);
-                    let merged = fields::server_side_apply(
+                    let mut merged = fields::server_side_apply(
                         Some(&live),
                         &applied,
                         manager,
@@ -164,6 +251,7 @@ impl Ctx {
                         &self.rt,
                         &now,
                     )?;
+                    self.normalize_merged(&mut merged)?;
                     self.finish_update(cur, merged, manager, false)
                 }
             })?;
@@ -174,5 +262,11 @@ impl Ctx {
             self.after_write(&e, written.deleted);
         }
         self.respond_entry(if written.created { 201 } else { 200 }, &e)
+    }
+
+    /// The object server-side apply produced, as the Go type holds it (nulls dropped) or, for a
+    /// custom resource, pruned and defaulted by its schema.
+    fn normalize_merged(&self, merged: &mut Value) -> Result<(), ApiError> {
+        self.decode_normalized(merged)
     }
 }

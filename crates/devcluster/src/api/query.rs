@@ -36,6 +36,37 @@ impl Query {
             ))),
         }
     }
+
+    /// The `fieldValidation` directive (`Warn` when absent, as in kube-apiserver); `options`
+    /// names the options kind an invalid value is reported against (`CreateOptions`).
+    pub(super) fn field_validation(&self, options: &str) -> Result<FieldValidation, ApiError> {
+        match self.get("fieldValidation") {
+            None | Some("Warn") => Ok(FieldValidation::Warn),
+            Some("Strict") => Ok(FieldValidation::Strict),
+            Some("Ignore") => Ok(FieldValidation::Ignore),
+            Some(other) => Err(ApiError::invalid(
+                "meta.k8s.io",
+                options,
+                "",
+                vec![crate::error::Cause::not_supported(
+                    "fieldValidation",
+                    &serde_json::json!(other),
+                    &["", "Ignore", "Strict", "Warn"],
+                )],
+            )),
+        }
+    }
+}
+
+/// What a write does with unknown and duplicate fields (`fieldValidation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FieldValidation {
+    /// Drop them silently.
+    Ignore,
+    /// Drop them and send a `Warning` header for each (the default).
+    Warn,
+    /// Fail the request naming them all.
+    Strict,
 }
 
 /// How a write names its field manager.

@@ -107,6 +107,8 @@ impl Ctx {
                 sub: None,
                 query: Query(HashMap::new()),
                 headers: HeaderMap::new(),
+                warnings: self.warnings.clone(),
+                user: self.user.clone(),
             };
             let _ = &main;
             main.finish_update(cur, new, manager, true)

@@ -81,6 +81,9 @@ fn spec_equal(a: &Value, b: &Value) -> bool {
             .all(|(k, v)| b.get(k) == Some(v))
 }
 
+/// Namespaces kube-apiserver never lets anyone delete.
+const IMMORTAL_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
+
 fn has_generation(rt: &ResourceType) -> bool {
     rt.crd.is_some()
         || matches!(
@@ -92,6 +95,8 @@ fn has_generation(rt: &ResourceType) -> bool {
                 | "CustomResourceDefinition"
                 | "Ingress"
                 | "Pod"
+                | "Job"
+                | "CronJob"
         )
 }
 
@@ -170,6 +175,118 @@ impl Ctx {
         Ok(())
     }
 
+    /// RBAC's escalation prevention (the policy-based storage of roles and bindings): a user
+    /// outside `system:masters` may write a Role or ClusterRole only with the `escalate` verb
+    /// on it or holding every permission it grants, and a binding only with the `bind` verb on
+    /// the role or holding every permission of the role. Reads the store: never call it with
+    /// the store locked.
+    fn check_rbac_escalation(&self, old: Option<&Value>, new: &Value) -> Result<(), ApiError> {
+        use crate::auth::rbac::{self, Policy, Rule};
+        if self.rt.group != rbac::GROUP || self.user.is_privileged() {
+            return Ok(());
+        }
+        let name = new["metadata"]["name"].as_str().unwrap_or_default();
+        let namespace = if self.rt.namespaced {
+            self.namespace.clone().unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let allowed = |verb: &str, resource: &str, target: &str| {
+            let attrs = crate::auth::Attributes {
+                verb: verb.into(),
+                resource_request: true,
+                group: rbac::GROUP.into(),
+                resource: resource.into(),
+                name: target.into(),
+                namespace: namespace.clone(),
+                ..crate::auth::Attributes::default()
+            };
+            self.srv.authorize(&self.user, &attrs).is_ok()
+        };
+        let requested: Vec<Rule> = match self.rt.kind.as_str() {
+            kind @ ("Role" | "ClusterRole") => {
+                if old.is_some_and(|o| {
+                    o["rules"] == new["rules"] && o["aggregationRule"] == new["aggregationRule"]
+                }) {
+                    return Ok(());
+                }
+                if allowed("escalate", &self.rt.plural, name) {
+                    return Ok(());
+                }
+                let rules: Vec<Rule> = new["rules"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(Rule::from_json)
+                    .collect();
+                if kind == "ClusterRole" && new["aggregationRule"].is_object() {
+                    let all = [
+                        Rule {
+                            verbs: vec!["*".into()],
+                            api_groups: vec!["*".into()],
+                            resources: vec!["*".into()],
+                            ..Rule::default()
+                        },
+                        Rule {
+                            verbs: vec!["*".into()],
+                            non_resource_urls: vec!["*".into()],
+                            ..Rule::default()
+                        },
+                    ];
+                    let policy = Policy::read(&self.srv.store, None);
+                    let (owner, _) = policy.rules_for(&self.user, "");
+                    if !rbac::missing(&owner, &all).is_empty() {
+                        return Err(ApiError::forbidden_resource(
+                            rbac::GROUP,
+                            &self.rt.plural,
+                            name,
+                            "must have cluster-admin privileges to use the aggregationRule",
+                        ));
+                    }
+                }
+                rules
+            }
+            _ => {
+                let same = |k: &str| old.is_some_and(|o| o[k] == new[k]);
+                let meta_same =
+                    |k: &str| old.is_some_and(|o| o["metadata"][k] == new["metadata"][k]);
+                if same("roleRef")
+                    && same("subjects")
+                    && meta_same("labels")
+                    && meta_same("annotations")
+                {
+                    return Ok(());
+                }
+                let kind = new["roleRef"]["kind"].as_str().unwrap_or_default();
+                let role = new["roleRef"]["name"].as_str().unwrap_or_default();
+                let resource = if kind == "Role" {
+                    "roles"
+                } else {
+                    "clusterroles"
+                };
+                if allowed("bind", resource, role) {
+                    return Ok(());
+                }
+                let policy = Policy::read(&self.srv.store, Some(&namespace));
+                policy
+                    .role_ref_rules(kind, role, &namespace)
+                    .map_err(|_| ApiError::not_found(rbac::GROUP, resource, role))?
+            }
+        };
+        let policy = Policy::read(&self.srv.store, Some(&namespace));
+        let (owner, errors) = policy.rules_for(&self.user, &namespace);
+        let missing = rbac::missing(&owner, &requested);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(ApiError::forbidden_resource(
+            rbac::GROUP,
+            &self.rt.plural,
+            name,
+            &rbac::escalation_message(&self.user, &missing, &errors),
+        ))
+    }
+
     /// Prepares a new object for creation: identity, server-set metadata, defaults, validation.
     pub(super) fn prepare_create(
         &self,
@@ -177,6 +294,7 @@ impl Ctx {
         manager: &str,
         applied: bool,
     ) -> Result<Value, ApiError> {
+        self.check_rbac_escalation(None, &obj)?;
         let name = obj["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
@@ -241,7 +359,7 @@ impl Ctx {
         }
         admission::apply_defaults(&self.rt, &mut obj, || self.srv.allocate_ip());
         self.initial_status(&mut obj);
-        let causes = admission::validate(&self.rt, &mut obj);
+        let causes = admission::validate(&self.rt, &mut obj, None);
         if !causes.is_empty() {
             return Err(ApiError::invalid(
                 &self.rt.group,
@@ -294,13 +412,18 @@ impl Ctx {
         }
     }
 
-    pub(super) fn create(&self, mut obj: Value) -> Result<Response, ApiError> {
+    pub(super) fn create(
+        &self,
+        mut obj: Value,
+        duplicates: Vec<String>,
+    ) -> Result<Response, ApiError> {
         if self.sub.is_some() {
             return Err(ApiError::method_not_allowed(
                 "create is not allowed on a subresource",
             ));
         }
         self.check_identity(&mut obj)?;
+        self.decode_request_object(&mut obj, duplicates, "CreateOptions")?;
         let manager = manager_of(&self.query, &self.headers)?;
         let dry = self.query.dry_run()?;
         let obj = self.prepare_create(obj, &manager, false)?;
@@ -345,6 +468,9 @@ impl Ctx {
         }
         let sub = self.sub.as_deref();
         let now = now_rfc3339();
+        if sub.is_none() {
+            self.check_rbac_escalation(Some(&old), &new)?;
+        }
         if sub == Some("status") {
             let mut merged = old.clone();
             merged["status"] = new["status"].take();
@@ -396,7 +522,7 @@ impl Ctx {
                 new["spec"] = old["spec"].clone();
             }
             admission::apply_defaults(&self.rt, &mut new, || self.srv.allocate_ip());
-            let mut causes = admission::validate(&self.rt, &mut new);
+            let mut causes = admission::validate(&self.rt, &mut new, Some(&old));
             causes.extend(admission::validate_immutable(&self.rt, &old, &new));
             if !causes.is_empty() {
                 return Err(ApiError::invalid(
@@ -460,12 +586,19 @@ impl Ctx {
         self.respond_entry(if created { 201 } else { 200 }, &e)
     }
 
-    pub(super) fn update(&self, name: &str, mut obj: Value) -> Result<Response, ApiError> {
+    pub(super) fn update(
+        &self,
+        name: &str,
+        mut obj: Value,
+        duplicates: Vec<String>,
+    ) -> Result<Response, ApiError> {
         let manager = manager_of(&self.query, &self.headers)?;
         if self.sub.as_deref() == Some("scale") {
+            self.decode_request_object(&mut obj, duplicates, "UpdateOptions")?;
             return self.update_scale(name, &manager, |_| Ok(obj));
         }
         self.check_identity(&mut obj)?;
+        self.decode_request_object(&mut obj, duplicates, "UpdateOptions")?;
         if obj["metadata"]["name"].as_str() != Some(name) {
             return Err(ApiError::bad_request(format!(
                 "the name of the object ({}) does not match the name on the URL ({name})",
@@ -508,6 +641,18 @@ impl Ctx {
             ));
         }
         let opts = self.delete_options(body)?;
+        // The NamespaceLifecycle admission plugin: these namespaces are immortal.
+        if self.rt.group.is_empty()
+            && self.rt.kind == "Namespace"
+            && IMMORTAL_NAMESPACES.contains(&name)
+        {
+            return Err(ApiError::forbidden_resource(
+                "",
+                "namespaces",
+                name,
+                "this namespace may not be deleted",
+            ));
+        }
         let dry = self.query.dry_run()?
             || opts["dryRun"]
                 .as_array()
@@ -600,6 +745,8 @@ impl Ctx {
                 sub: None,
                 query: Query(self.query.0.clone()),
                 headers: HeaderMap::new(),
+                warnings: self.warnings.clone(),
+                user: self.user.clone(),
             };
             match ctx.delete(&key.name, body) {
                 Ok(_) => deleted.push(e.value()),

@@ -110,6 +110,7 @@ impl Client {
             .header(header::CONTENT_TYPE, content_type)
             .header(header::ACCEPT, "application/json")
             .header(header::USER_AGENT, format!("{manager}/v1.33.0"))
+            .extension(crate::auth::InProcess)
             .body(Body::from(bytes))
             .map_err(|e| transport(e.to_string()))?;
         let resp = api::handle(State(self.srv.clone()), req).await;

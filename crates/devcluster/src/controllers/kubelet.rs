@@ -278,8 +278,14 @@ pub async fn register_nodes(sim: &Sim) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum View {
     Creating,
-    Running { ready: bool },
+    Running {
+        ready: bool,
+    },
     Crashing,
+    /// The containers exited and will not restart (`restartPolicy: Never`/`OnFailure`).
+    Terminated {
+        succeeded: bool,
+    },
 }
 
 fn backoff(base: Duration, restarts: i64) -> Duration {
@@ -293,7 +299,19 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
     let Some((pod, uid)) = live_object(sim, k) else {
         return Ok(out);
     };
+    if matches!(
+        pod["status"]["phase"].as_str(),
+        Some("Succeeded") | Some("Failed")
+    ) {
+        return Ok(out);
+    }
     let name = k.name.clone();
+    // `Never` and `OnFailure` Pods run to completion: Ready after the delay, done one delay
+    // later. `Never` Pods that crash fail; `OnFailure` ones restart in a crash loop.
+    let restart_policy = pod["spec"]["restartPolicy"]
+        .as_str()
+        .unwrap_or("Always")
+        .to_string();
     let node = pod["spec"]["nodeName"]
         .as_str()
         .unwrap_or_default()
@@ -398,7 +416,19 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
             }
         }
     }
-    if st.crashing {
+    if st.crashing && restart_policy == "Never" {
+        view = View::Terminated { succeeded: false };
+    } else if !st.crashing && restart_policy != "Always" && now >= st.ready_at {
+        let done_at = st.ready_at + delay;
+        if now >= done_at {
+            view = View::Terminated { succeeded: true };
+        } else {
+            out.at(done_at);
+        }
+    }
+    if let View::Terminated { .. } = view {
+        // Terminal: nothing more to schedule.
+    } else if st.crashing {
         if let Some(nr) = st.next_restart
             && now >= nr
         {
@@ -414,7 +444,11 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
     } else if now < st.ready_at {
         out.at(st.ready_at);
     }
-    let restarts = st.restarts;
+    let restarts = if restart_policy == "Never" {
+        0
+    } else {
+        st.restarts
+    };
     let node_i = node_index(sim, &node);
     let pod_ip = match pod["status"]["podIP"].as_str() {
         Some(ip) => ip.to_string(),
@@ -481,7 +515,7 @@ pub async fn reconcile(sim: &mut Sim, k: &ObjKey) -> Result<Outcome, ClientError
                 .await;
             }
         }
-        if restarted {
+        if restarted && restart_policy != "Never" {
             for ctr in pod["spec"]["containers"].as_array().into_iter().flatten() {
                 let cn = ctr["name"].as_str().unwrap_or_default();
                 events::record(
@@ -514,6 +548,10 @@ fn build_status(
     let old = &pod["status"];
     let now = crate::time::now_rfc3339();
     let ready = matches!(view, View::Running { ready: true });
+    let terminated = match view {
+        View::Terminated { succeeded } => Some(succeeded),
+        _ => None,
+    };
     let names: Vec<&str> = pod["spec"]["containers"]
         .as_array()
         .into_iter()
@@ -532,34 +570,26 @@ fn build_status(
         c
     };
     let unready = format!("containers with unready status: [{}]", names.join(" "));
+    let (reason, message) = match terminated {
+        Some(true) => ("PodCompleted", None),
+        Some(false) => ("PodFailed", None),
+        None => ("ContainersNotReady", Some(unready)),
+    };
     let mut conds = old["conditions"].clone();
     conds = set_condition(
         &conds,
         cond(
             "PodReadyToStartContainers",
-            view != View::Creating,
+            view != View::Creating && terminated.is_none(),
             None,
             None,
         ),
     );
     conds = set_condition(&conds, cond("Initialized", true, None, None));
+    conds = set_condition(&conds, cond("Ready", ready, Some(reason), message.clone()));
     conds = set_condition(
         &conds,
-        cond(
-            "Ready",
-            ready,
-            Some("ContainersNotReady"),
-            Some(unready.clone()),
-        ),
-    );
-    conds = set_condition(
-        &conds,
-        cond(
-            "ContainersReady",
-            ready,
-            Some("ContainersNotReady"),
-            Some(unready),
-        ),
+        cond("ContainersReady", ready, Some(reason), message),
     );
     conds = set_condition(&conds, cond("PodScheduled", true, None, None));
     let order = [
@@ -596,6 +626,14 @@ fn build_status(
             let cid = format!("containerd://{:08x}{:08x}", fnv32a(format!("{uid}/{cn}").as_bytes()), fnv32a(format!("{uid}/{cn}/{restarts}").as_bytes()));
             let (state, last) = match view {
                 View::Creating => (json!({"waiting": {"reason": "ContainerCreating"}}), json!({})),
+                View::Terminated { succeeded } => {
+                    let started = prev.and_then(|p| p["state"]["running"]["startedAt"].as_str().map(str::to_string)).unwrap_or_else(|| now.clone());
+                    let (code, reason) = if succeeded { (0, "Completed") } else { (1, "Error") };
+                    (
+                        json!({"terminated": {"exitCode": code, "reason": reason, "startedAt": started, "finishedAt": now, "containerID": cid}}),
+                        prev.map_or_else(|| json!({}), |p| p["lastState"].clone()),
+                    )
+                }
                 View::Running { .. } => {
                     let state = same("running").map_or_else(|| json!({"running": {"startedAt": now}}), |p| p["state"].clone());
                     let last = prev.map_or_else(|| json!({}), |p| if p["restartCount"] == restarts { p["lastState"].clone() } else { json!({}) });
@@ -629,8 +667,14 @@ fn build_status(
             s
         })
         .collect();
+    let phase = match view {
+        View::Creating => "Pending",
+        View::Terminated { succeeded: true } => "Succeeded",
+        View::Terminated { succeeded: false } => "Failed",
+        _ => "Running",
+    };
     let mut status = json!({
-        "phase": if view == View::Creating { "Pending" } else { "Running" },
+        "phase": phase,
         "conditions": conds,
         "hostIP": host_ip,
         "hostIPs": [{"ip": host_ip}],

@@ -1,5 +1,6 @@
 //! Simulated controllers and kubelet: Deployment → ReplicaSet → Pod readiness, StatefulSets,
-//! DaemonSets, OpenKruise CloneSets, Nodes, Events, and fault injection.
+//! DaemonSets, OpenKruise CloneSets, Jobs (Pods run to completion), Nodes, Events, and fault
+//! injection.
 //!
 //! Everything runs in one task that is driven by the store's change broadcast: each change
 //! queues the keys it affects (the object and its controller), and deadlines (readiness delays,
@@ -30,6 +31,7 @@ pub mod cloneset;
 pub mod daemonset;
 pub mod deployment;
 pub mod events;
+pub mod job;
 pub mod kubelet;
 pub mod replicaset;
 pub mod statefulset;
@@ -206,11 +208,12 @@ fn gr_of_kind(kind: &str, api_version: &str) -> Option<GroupResource> {
         ("StatefulSet", "apps/v1") => gr("apps", "statefulsets"),
         ("DaemonSet", "apps/v1") => gr("apps", "daemonsets"),
         ("CloneSet", v) if v.starts_with("apps.kruise.io/") => gr("apps.kruise.io", "clonesets"),
+        ("Job", "batch/v1") => gr("batch", "jobs"),
         _ => return None,
     })
 }
 
-fn reconciled() -> [GroupResource; 6] {
+fn reconciled() -> [GroupResource; 7] {
     [
         gr("", "pods"),
         gr("apps", "replicasets"),
@@ -218,6 +221,7 @@ fn reconciled() -> [GroupResource; 6] {
         gr("apps", "statefulsets"),
         gr("apps", "daemonsets"),
         gr("apps.kruise.io", "clonesets"),
+        gr("batch", "jobs"),
     ]
 }
 
@@ -387,6 +391,7 @@ impl Sim {
             ("apps", "statefulsets") => statefulset::reconcile(self, &key).await,
             ("apps", "daemonsets") => daemonset::reconcile(self, &key).await,
             ("apps.kruise.io", "clonesets") => cloneset::reconcile(self, &key).await,
+            ("batch", "jobs") => job::reconcile(self, &key).await,
             _ => Ok(Outcome::default()),
         };
         match res {

@@ -14,8 +14,8 @@
 //! map entries and list items. A zero `Time` / `MicroTime` (sent as an empty message) is `null`,
 //! as with Go's JSON (`creationTimestamp: null`).
 
-mod schema;
-mod table;
+pub(crate) mod schema;
+pub(crate) mod table;
 
 use schema::{INLINE, KEEP_ZERO, MAP, REPEATED, Ty};
 use serde_json::{Map, Value};
@@ -113,7 +113,7 @@ fn decode_depth(body: &[u8], depth: usize) -> Result<Value> {
 }
 
 /// The table's message for a group version and kind.
-fn message_for(api_version: &str, kind: &str) -> Option<u16> {
+pub(crate) fn message_for(api_version: &str, kind: &str) -> Option<u16> {
     KINDS
         .iter()
         .find(|(av, k, _)| *av == api_version && *k == kind)
