@@ -1,7 +1,8 @@
 //! The daemon: wiring only. It builds a client per cluster, installs rollgit's CRDs, starts
 //! one [`worker::RepoWorker`] per repository (source → render → plan → apply → record), one
-//! rollout controller per cluster (whose rollbacks the record stage writes to the apps'
-//! repositories), and serves the HTTP surface ([`crate::api`]).
+//! rollout controller and one Argo Rollouts controller per cluster (whose rollbacks and
+//! aborts the record stage writes to the apps' repositories), and serves the HTTP surface
+//! ([`crate::api`]).
 
 pub mod worker;
 
@@ -131,11 +132,18 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
     });
     let mut controllers = Vec::new();
     for (client, writers) in clients.iter().zip(writers) {
-        let recorder = GitRecorder::new(client.clone(), writers);
+        let recorder = Arc::new(GitRecorder::new(client.clone(), writers));
         controllers.push(tokio::spawn(crate::rollout::run(
             client.clone(),
             opts.clock.clone(),
-            Arc::new(recorder),
+            recorder.clone(),
+            stopped.clone(),
+        )));
+        controllers.push(tokio::spawn(crate::rollout::argo::run(
+            client.clone(),
+            opts.clock.clone(),
+            recorder,
+            cfg.argo_controller,
             stopped.clone(),
         )));
     }

@@ -1420,6 +1420,11 @@ impl<'a> Pass<'a> {
 
     /// `checkPausedConditions` and `calculateRolloutConditions`, on the new status.
     fn conditions(&mut self) {
+        // A spec that reads again is valid again.
+        self.out
+            .status
+            .conditions
+            .retain(|c| c.kind != INVALID_SPEC);
         let is_paused = !self.out.status.pause_conditions.is_empty() || self.spec.paused;
         let aborted = self.out.status.abort;
         let rs_name = self.rs_name();
@@ -1587,6 +1592,32 @@ impl<'a> Pass<'a> {
         }
         self.wake_at(c.last_update + self.spec.progress_deadline_seconds + 1);
     }
+}
+
+/// The status of a Rollout whose spec rollgit cannot run (Argo's `InvalidSpec` condition):
+/// nothing else changes, the phase is Degraded with the message.
+///
+/// ```
+/// use rollgit_core::argo_exec::*;
+/// let s = invalid_spec(&Status::default(), "steps[0]: bad", 3, 100);
+/// assert_eq!(s.phase, Phase::Degraded);
+/// assert_eq!(s.message, "InvalidSpec: steps[0]: bad");
+/// assert_eq!(invalid_spec(&s, "steps[0]: bad", 3, 200), s, "no timestamp churn");
+/// ```
+pub fn invalid_spec(prev: &Status, message: &str, generation: i64, now: i64) -> Status {
+    let mut st = prev.clone();
+    set_condition(
+        &mut st.conditions,
+        INVALID_SPEC,
+        "True",
+        INVALID_SPEC,
+        message.to_string(),
+        now,
+    );
+    st.phase = Phase::Degraded;
+    st.message = format!("{INVALID_SPEC}: {message}");
+    st.observed_generation = Some(generation);
+    st
 }
 
 /// `SetRolloutCondition`: true when the condition changed.
