@@ -286,6 +286,7 @@ async fn pass(cached: &DynamicObject, ctx: &Ctx) -> Result<Option<Duration>, Arg
     }
     let obj = serde_json::to_value(&live).unwrap_or_default();
     let now = ctx.clock.now_unix();
+    tracing::debug!(namespace = %ns, rollout = %name, now, "Argo Rollout pass");
     let generation = live.metadata.generation.unwrap_or(0);
     let live_status = obj["status"].clone();
     let prev = status_of(&live_status).map_err(|message| ArgoExecError::InvalidStatus {
