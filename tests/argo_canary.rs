@@ -10,8 +10,6 @@
 mod common;
 
 use common::rollouts::{remote_file, remote_log};
-#[allow(unused_imports)]
-use common::rollouts as _;
 use common::world::{GitRepo, World, wait_for};
 use common::{TestCluster, WAIT, table_columns};
 use futures::StreamExt;
@@ -44,7 +42,11 @@ async fn wait_crd(client: &kube::Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     tokio::time::timeout(
         WAIT,
-        await_condition(crds, "rollouts.argoproj.io", conditions::is_crd_established()),
+        await_condition(
+            crds,
+            "rollouts.argoproj.io",
+            conditions::is_crd_established(),
+        ),
     )
     .await
     .expect("the Argo Rollouts CRD within the bound")
@@ -101,13 +103,11 @@ async fn wait_settled(w: &World, name: &str, step: usize, want: (i64, i64)) -> V
     )
     .boxed();
     loop {
-        let status = argo(w)
-            .get(name)
-            .await
-            .expect("get the Rollout")
-            .data["status"]
-            .clone();
-        let canary = status["currentPodHash"].as_str().unwrap_or_default().to_string();
+        let status = argo(w).get(name).await.expect("get the Rollout").data["status"].clone();
+        let canary = status["currentPodHash"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let stable = status["stableRS"].as_str().unwrap_or_default().to_string();
         let list = api
             .list(&ListParams::default().labels(HASH))
@@ -116,11 +116,23 @@ async fn wait_settled(w: &World, name: &str, step: usize, want: (i64, i64)) -> V
         let counts = |hash: &str| {
             list.items
                 .iter()
-                .find(|rs| rs.metadata.labels.as_ref().and_then(|l| l.get(HASH)).map(String::as_str) == Some(hash))
+                .find(|rs| {
+                    rs.metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(HASH))
+                        .map(String::as_str)
+                        == Some(hash)
+                })
                 .map(|rs| {
                     (
                         i64::from(rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)),
-                        i64::from(rs.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0)),
+                        i64::from(
+                            rs.status
+                                .as_ref()
+                                .and_then(|s| s.available_replicas)
+                                .unwrap_or(0),
+                        ),
                     )
                 })
                 .unwrap_or((0, 0))
@@ -164,7 +176,9 @@ impl Availability {
             while let Some(ev) = stream.next().await {
                 let Ok(mut s) = st.lock() else { return };
                 let (rs, gone) = match ev {
-                    Ok(watcher::Event::Apply(rs)) | Ok(watcher::Event::InitApply(rs)) => (rs, false),
+                    Ok(watcher::Event::Apply(rs)) | Ok(watcher::Event::InitApply(rs)) => {
+                        (rs, false)
+                    }
                     Ok(watcher::Event::Delete(rs)) => (rs, true),
                     _ => continue,
                 };
@@ -175,7 +189,11 @@ impl Availability {
                 if gone {
                     s.0.remove(&name);
                 } else {
-                    let n = rs.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0);
+                    let n = rs
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.available_replicas)
+                        .unwrap_or(0);
                     s.0.insert(name, i64::from(n));
                 }
                 let total: i64 = s.0.values().sum();
@@ -288,7 +306,10 @@ async fn deploy_v1(w: &World, steps: &str) -> String {
         s["phase"] == "Healthy" && s["availableReplicas"] == 10
     })
     .await;
-    let hash = st["stableRS"].as_str().expect("a stable ReplicaSet").to_string();
+    let hash = st["stableRS"]
+        .as_str()
+        .expect("a stable ReplicaSet")
+        .to_string();
     assert_eq!(st["currentPodHash"], hash.as_str());
     hash
 }
@@ -297,20 +318,37 @@ async fn deploy_v1(w: &World, steps: &str) -> String {
 async fn seed002_canary_runs_from_git_with_argos_counts_pauses_and_promote() {
     let w = World::start(GitRepo::with_remote().await).await;
     let v1 = deploy_v1(&w, SEED_STEPS).await;
-    assert_eq!(rs_specs(&w.client, "example-rollout").await, BTreeMap::from([(v1.clone(), 10)]));
+    assert_eq!(
+        rs_specs(&w.client, "example-rollout").await,
+        BTreeMap::from([(v1.clone(), 10)])
+    );
     // The CRD rollgit installed looks as users know it.
     let out = w
         .cluster
         .kubectl_ok(&["get", "rollouts.argoproj.io", "example-rollout"])
         .await;
     let rows = table_columns(&out);
-    assert_eq!(rows[0], ["NAME", "DESIRED", "CURRENT", "UP-TO-DATE", "AVAILABLE", "AGE"]);
+    assert_eq!(
+        rows[0],
+        [
+            "NAME",
+            "DESIRED",
+            "CURRENT",
+            "UP-TO-DATE",
+            "AVAILABLE",
+            "AGE"
+        ]
+    );
     assert_eq!(rows[1][..5], ["example-rollout", "10", "10", "10", "10"]);
 
     let avail = Availability::watch(&w.client, "example-rollout");
     avail.reset_at(10).await;
-    w.push(PATH, &seed002("nginx:1.16.0", SEED_STEPS), "example-rollout v2")
-        .await;
+    w.push(
+        PATH,
+        &seed002("nginx:1.16.0", SEED_STEPS),
+        "example-rollout v2",
+    )
+    .await;
     // setWeight 10: 1 canary + 9 stable, then the 1h pause.
     let st = wait_settled(&w, "example-rollout", 1, (1, 9)).await;
     let v2 = st["currentPodHash"].as_str().expect("a canary").to_string();
@@ -322,7 +360,10 @@ async fn seed002_canary_runs_from_git_with_argos_counts_pauses_and_promote() {
     assert_eq!(st["phase"], "Paused");
     assert_eq!(st["message"], "CanaryPauseStep");
     assert_eq!(st["controllerPause"], true);
-    assert_eq!(rs_specs(&w.client, "example-rollout").await, BTreeMap::from([(v1.clone(), 9), (v2.clone(), 1)]));
+    assert_eq!(
+        rs_specs(&w.client, "example-rollout").await,
+        BTreeMap::from([(v1.clone(), 9), (v2.clone(), 1)])
+    );
 
     // The daemon's clock passes the hour: setWeight 20 (2 + 8), then the indefinite pause.
     w.clock.advance(Duration::from_secs(3601));
@@ -338,7 +379,10 @@ async fn seed002_canary_runs_from_git_with_argos_counts_pauses_and_promote() {
     assert_eq!(st["currentStepIndex"], 3);
     // Time does not end an indefinite pause: a jump wakes the controller, nothing moves.
     w.clock.advance(Duration::from_secs(24 * 3600));
-    let st = wait_argo(&w, "example-rollout", "still paused", |s| s["currentStepIndex"] == 3).await;
+    let st = wait_argo(&w, "example-rollout", "still paused", |s| {
+        s["currentStepIndex"] == 3
+    })
+    .await;
     assert_eq!(st["phase"], "Paused");
 
     let out = rollgit(&w.cluster, &["promote", "example-rollout"]).await;
@@ -348,9 +392,518 @@ async fn seed002_canary_runs_from_git_with_argos_counts_pauses_and_promote() {
     })
     .await;
     assert_eq!(st["currentStepIndex"], 4);
-    assert_eq!(rs_specs(&w.client, "example-rollout").await, BTreeMap::from([(v1, 0), (v2, 10)]));
-    assert_eq!(avail.min(), 10, "maxUnavailable 0: never fewer than 10 available pods");
+    assert_eq!(
+        rs_specs(&w.client, "example-rollout").await,
+        BTreeMap::from([(v1, 0), (v2, 10)])
+    );
+    assert_eq!(
+        avail.min(),
+        10,
+        "maxUnavailable 0: never fewer than 10 available pods"
+    );
     // The app is healthy and applied at the last commit.
     let head = remote_log(&w.git, "%H").await;
     w.wait_applied("canary", &head).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gates: promote --full, abort (with its revert in Git), retry, and the plugin's own patches.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promote_full_skips_the_remaining_steps_within_max_surge() {
+    let w = World::start(GitRepo::with_remote().await).await;
+    let v1 = deploy_v1(&w, SEED_STEPS).await;
+    let avail = Availability::watch(&w.client, "example-rollout");
+    avail.reset_at(10).await;
+    w.push(
+        PATH,
+        &seed002("nginx:1.16.0", SEED_STEPS),
+        "example-rollout v2",
+    )
+    .await;
+    let st = wait_settled(&w, "example-rollout", 1, (1, 9)).await;
+    let v2 = st["currentPodHash"].as_str().expect("a canary").to_string();
+    let out = rollgit(&w.cluster, &["promote", "canary", "--full"]).await;
+    assert_eq!(
+        out, "rollout 'example-rollout' fully promoted\n",
+        "an app names its Argo Rollouts"
+    );
+    let st = wait_argo(&w, "example-rollout", "v2 fully promoted", |s| {
+        s["phase"] == "Healthy" && s["stableRS"] == v2.as_str() && s["replicas"] == 10
+    })
+    .await;
+    assert!(
+        st.get("promoteFull").is_none(),
+        "cleared once promoted: {st:#}"
+    );
+    assert_eq!(
+        rs_specs(&w.client, "example-rollout").await,
+        BTreeMap::from([(v1, 0), (v2, 10)])
+    );
+    assert_eq!(avail.min(), 10);
+}
+
+/// An app with an NGINX-routed canary: Services `web-stable` and `web-canary`, the Ingress `web`
+/// to the stable Service, and Rollout `web` (5 replicas) with `steps`.
+fn routed_app(image: &str, canary_extra: &str, steps: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Service
+metadata:
+  name: web-stable
+spec:
+  selector: {{app: web}}
+  ports: [{{port: 80, targetPort: 8080}}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web-canary
+spec:
+  selector: {{app: web}}
+  ports: [{{port: 80, targetPort: 8080}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: web
+  annotations:
+    kubernetes.io/ingress.class: nginx
+spec:
+  rules:
+  - host: web.example
+    http:
+      paths:
+      - path: /
+        pathType: Prefix
+        backend:
+          service:
+            name: web-stable
+            port: {{number: 80}}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: web
+spec:
+  replicas: 5
+  selector:
+    matchLabels: {{app: web}}
+  template:
+    metadata:
+      labels: {{app: web}}
+    spec:
+      containers:
+      - name: web
+        image: {image}
+  strategy:
+    canary:
+      canaryService: web-canary
+      stableService: web-stable
+{canary_extra}      trafficRouting:
+        nginx:
+          stableIngress: web
+          additionalIngressAnnotations:
+            canary-by-header: X-Canary
+      steps:
+{steps}"
+    )
+}
+
+const ROUTED_STEPS: &str = "      - setWeight: 20
+      - pause: {}
+      - setWeight: 60
+      - pause: {}
+";
+
+const WEB: &str = "apps/web/web.yaml";
+
+/// The `rollouts-pod-template-hash` selectors of (web-canary, web-stable).
+async fn selectors(w: &World) -> (String, String) {
+    let api: Api<k8s_openapi::api::core::v1::Service> = w.api();
+    let get = |name: &'static str| {
+        let api = api.clone();
+        async move {
+            let s = api.get(name).await.expect("the Service exists");
+            s.spec
+                .and_then(|s| s.selector)
+                .and_then(|m| m.get(HASH).cloned())
+                .unwrap_or_default()
+        }
+    };
+    (get("web-canary").await, get("web-stable").await)
+}
+
+/// The canary Ingress's annotations (None when it does not exist).
+async fn canary_ingress(w: &World) -> Option<BTreeMap<String, String>> {
+    let api: Api<k8s_openapi::api::networking::v1::Ingress> = w.api();
+    let i = api
+        .get_opt("web-web-canary")
+        .await
+        .expect("get the canary Ingress")?;
+    let rules = i
+        .spec
+        .as_ref()
+        .and_then(|s| s.rules.clone())
+        .unwrap_or_default();
+    let backend = rules[0].http.as_ref().expect("http").paths[0]
+        .backend
+        .service
+        .as_ref()
+        .expect("a service backend")
+        .name
+        .clone();
+    assert_eq!(
+        backend, "web-canary",
+        "the canary Ingress sends to the canary Service"
+    );
+    Some(
+        i.metadata
+            .annotations
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+    )
+}
+
+fn weight_of(a: &BTreeMap<String, String>) -> (&str, &str) {
+    (
+        a["nginx.ingress.kubernetes.io/canary"].as_str(),
+        a["nginx.ingress.kubernetes.io/canary-weight"].as_str(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_canary_steps_then_abort_returns_traffic_and_is_reverted_in_git() {
+    let w = World::start(GitRepo::with_remote().await).await;
+    let v1_commit = w
+        .push(WEB, &routed_app("web:1", "", ROUTED_STEPS), "web 1")
+        .await;
+    let st = wait_argo(&w, "web", "v1 healthy", |s| {
+        s["phase"] == "Healthy" && s["availableReplicas"] == 5
+    })
+    .await;
+    let v1 = st["stableRS"].as_str().expect("stable").to_string();
+    assert_eq!(selectors(&w).await, (v1.clone(), v1.clone()));
+    assert_eq!(
+        canary_ingress(&w).await,
+        None,
+        "no canary route while fully promoted"
+    );
+    w.wait_applied("web", &v1_commit).await;
+
+    let v2_commit = w
+        .push(WEB, &routed_app("web:2", "", ROUTED_STEPS), "web 2")
+        .await;
+    // Traffic routing keeps the stable at 100%: 1 canary (20% of 5) + 5 stable.
+    let st = wait_settled(&w, "web", 1, (1, 5)).await;
+    let v2 = st["currentPodHash"].as_str().expect("canary").to_string();
+    let st = wait_argo(&w, "web", "weighted 20", |s| {
+        s["canary"]["weights"]["canary"]["weight"] == 20
+    })
+    .await;
+    assert_eq!(st["canary"]["weights"]["stable"]["weight"], 80);
+    assert_eq!(
+        st["canary"]["weights"]["canary"]["podTemplateHash"],
+        v2.as_str()
+    );
+    assert_eq!(selectors(&w).await, (v2.clone(), v1.clone()));
+    let a = canary_ingress(&w).await.expect("the canary Ingress");
+    assert_eq!(weight_of(&a), ("true", "20"));
+    assert_eq!(
+        a["nginx.ingress.kubernetes.io/canary-by-header"],
+        "X-Canary"
+    );
+    assert_eq!(a["kubernetes.io/ingress.class"], "nginx");
+
+    // Promote with the plugin's own patch, sent by kubectl.
+    wait_argo(&w, "web", "paused", |s| s["pauseConditions"].is_array()).await;
+    w.cluster
+        .kubectl_ok(&[
+            "patch",
+            "rollouts.argoproj.io",
+            "web",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"pauseConditions":null}}"#,
+        ])
+        .await;
+    wait_settled(&w, "web", 3, (3, 5)).await;
+    let a = canary_ingress(&w).await.expect("the canary Ingress");
+    assert_eq!(weight_of(&a), ("true", "60"));
+
+    // Abort: traffic back to stable at once, the canary scaled down after
+    // abortScaleDownDelaySeconds (30 s of the daemon's clock), and Git reverted.
+    let out = rollgit(&w.cluster, &["abort", "web"]).await;
+    assert_eq!(out, "rollout 'web' aborted\n");
+    let st = wait_argo(&w, "web", "aborted", |s| {
+        s["abort"] == true && s["canary"]["weights"]["canary"]["weight"] == 0
+    })
+    .await;
+    assert_eq!(st["phase"], "Degraded");
+    assert_eq!(st["currentStepIndex"], 0);
+    assert_eq!(selectors(&w).await, (v1.clone(), v1.clone()));
+    assert_eq!(
+        weight_of(&canary_ingress(&w).await.expect("kept at 0")),
+        ("true", "0")
+    );
+    assert_eq!(
+        rs_specs(&w.client, "web").await[&v2],
+        3,
+        "kept for the abort delay"
+    );
+
+    let revert = wait_for(
+        &argo(&w),
+        "web",
+        "the abort recorded in Git",
+        |o: Option<&DynamicObject>| {
+            o.is_some_and(|o| {
+                o.metadata
+                    .annotations
+                    .as_ref()
+                    .is_some_and(|a| a.contains_key("rollgit.dev/record"))
+            })
+        },
+    )
+    .await
+    .expect("the Rollout");
+    let record: Value = serde_json::from_str(
+        &revert.metadata.annotations.as_ref().expect("annotations")["rollgit.dev/record"],
+    )
+    .expect("JSON");
+    assert_eq!(record["state"], "Reverted", "{record:#}");
+    assert_eq!(record["from"], format!("web-{v2}"));
+    let commit = record["commit"]
+        .as_str()
+        .expect("the revert commit")
+        .to_string();
+    assert_eq!(
+        remote_log(&w.git, "%H").await,
+        commit,
+        "the revert is on the remote"
+    );
+    let message = remote_log(&w.git, "%B").await;
+    assert!(
+        message.starts_with(&format!(
+            "Revert web: canary web-{v2} aborted, back to web-{v1}"
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("Reverts: {v2_commit}")),
+        "{message}"
+    );
+    assert!(
+        message.contains("Rollgit-Rollout: default/web"),
+        "{message}"
+    );
+    assert!(remote_file(&w.git, WEB).await.contains("image: web:1"));
+
+    // The daemon applies its own revert: v1 again, steps skipped, the canary route gone.
+    w.clock.advance(Duration::from_secs(31));
+    let st = wait_argo(&w, "web", "back on v1 and healthy", |s| {
+        s["phase"] == "Healthy" && s["currentPodHash"] == v1.as_str()
+    })
+    .await;
+    assert!(st.get("abort").is_none());
+    assert_eq!(st["currentStepIndex"], 4);
+    wait_settled(&w, "web", 4, (5, 5)).await;
+    assert_eq!(rs_specs(&w.client, "web").await[&v2], 0);
+    assert_eq!(canary_ingress(&w).await, None);
+    w.wait_applied("web", &commit).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_an_abort_starts_the_canary_again() {
+    let w = World::start_configured(
+        GitRepo::with_remote().await,
+        |_| {},
+        |r| {
+            r.write_back = Some(rollgit::config::RawWriteBack {
+                revert_rollbacks: Some(false),
+                ..Default::default()
+            });
+        },
+    )
+    .await;
+    deploy_v1(&w, SEED_STEPS).await;
+    w.push(PATH, &seed002("nginx:1.16.0", SEED_STEPS), "v2")
+        .await;
+    wait_settled(&w, "example-rollout", 1, (1, 9)).await;
+    rollgit(&w.cluster, &["abort", "example-rollout"]).await;
+    wait_settled(&w, "example-rollout", 0, (0, 10)).await;
+    let st = wait_argo(&w, "example-rollout", "degraded", |s| {
+        s["phase"] == "Degraded"
+    })
+    .await;
+    assert!(
+        st["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("RolloutAborted: ")
+    );
+    let out = rollgit(&w.cluster, &["retry", "example-rollout"]).await;
+    assert_eq!(out, "rollout 'example-rollout' retried\n");
+    wait_settled(&w, "example-rollout", 1, (1, 9)).await;
+    let st = wait_argo(&w, "example-rollout", "paused again", |s| {
+        s["phase"] == "Paused"
+    })
+    .await;
+    let p = st["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Progressing"))
+        .expect("Progressing");
+    assert_ne!(p["reason"], "RolloutAborted");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A new commit mid-canary, a failing canary, dynamicStableScale.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_commit_mid_canary_drains_the_intermediate_replicaset() {
+    let w = World::start(GitRepo::with_remote().await).await;
+    let v1 = deploy_v1(&w, SEED_STEPS).await;
+    let avail = Availability::watch(&w.client, "example-rollout");
+    avail.reset_at(10).await;
+    w.push(PATH, &seed002("nginx:1.16.0", SEED_STEPS), "v2")
+        .await;
+    let st = wait_settled(&w, "example-rollout", 1, (1, 9)).await;
+    let v2 = st["currentPodHash"].as_str().expect("canary").to_string();
+    w.push(PATH, &seed002("nginx:1.17.0", SEED_STEPS), "v3")
+        .await;
+    wait_argo(&w, "example-rollout", "v3 is the canary", |s| {
+        s["currentPodHash"] != v2.as_str() && s["currentStepIndex"] == 0
+    })
+    .await;
+    let st = wait_settled(&w, "example-rollout", 1, (1, 9)).await;
+    let v3 = st["currentPodHash"].as_str().expect("canary").to_string();
+    assert_ne!(v3, v2);
+    assert_eq!(st["stableRS"], v1.as_str());
+    assert_eq!(
+        rs_specs(&w.client, "example-rollout").await,
+        BTreeMap::from([(v1, 9), (v2, 0), (v3, 1)]),
+        "the intermediate canary drained, the new one at step 0's count"
+    );
+    assert_eq!(avail.min(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_past_its_progress_deadline_is_aborted_and_reverted() {
+    let git = GitRepo::with_remote().await;
+    let w = World::start_with(git, |c| c.simulation.fail_images = vec!["*:broken".into()]).await;
+    let with_deadline = |image: &str| {
+        seed002(image, SEED_STEPS).replace(
+            "  revisionHistoryLimit: 3\n",
+            "  revisionHistoryLimit: 3\n  progressDeadlineSeconds: 60\n  progressDeadlineAbort: true\n",
+        )
+    };
+    w.push(PATH, &with_deadline("nginx:1.15.4"), "v1").await;
+    let st = wait_argo(&w, "example-rollout", "v1 healthy", |s| {
+        s["phase"] == "Healthy"
+    })
+    .await;
+    let v1 = st["stableRS"].as_str().expect("stable").to_string();
+    let bad = w
+        .push(PATH, &with_deadline("nginx:broken"), "v2 broken")
+        .await;
+    // The canary pod is created and never becomes ready; then 61 s of the daemon's clock.
+    let st = wait_argo(&w, "example-rollout", "the canary created", |s| {
+        s["updatedReplicas"] == 1 && s["currentPodHash"] != v1.as_str()
+    })
+    .await;
+    let v2 = st["currentPodHash"].as_str().expect("canary").to_string();
+    w.clock.advance(Duration::from_secs(61));
+    let st = wait_argo(&w, "example-rollout", "aborted by the deadline", |s| {
+        s["abort"] == true
+    })
+    .await;
+    let p = st["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Progressing"))
+        .expect("Progressing");
+    assert_eq!(p["reason"], "RolloutAborted");
+    assert_eq!(
+        p["message"],
+        format!(
+            "Rollout aborted update to revision 2: ReplicaSet \"example-rollout-{v2}\" has timed out progressing."
+        )
+    );
+    // Git is reverted and the daemon applies it: v1 healthy again.
+    let st = wait_argo(&w, "example-rollout", "back on v1", |s| {
+        s["phase"] == "Healthy" && s["currentPodHash"] == v1.as_str()
+    })
+    .await;
+    assert!(st.get("abort").is_none());
+    let message = remote_log(&w.git, "%B").await;
+    assert!(message.contains(&format!("Reverts: {bad}")), "{message}");
+    assert!(message.contains("has timed out progressing"), "{message}");
+    assert!(
+        remote_file(&w.git, PATH)
+            .await
+            .contains("image: nginx:1.15.4")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_stable_scale_shrinks_the_stable_as_traffic_moves() {
+    let w = World::start(GitRepo::with_remote().await).await;
+    let app = |image: &str| {
+        routed_app(
+            image,
+            "      dynamicStableScale: true\n",
+            "      - setWeight: 40\n      - pause: {}\n",
+        )
+    };
+    w.push(WEB, &app("web:1"), "web 1").await;
+    let st = wait_argo(&w, "web", "v1 healthy", |s| {
+        s["phase"] == "Healthy" && s["availableReplicas"] == 5
+    })
+    .await;
+    let v1 = st["stableRS"].as_str().expect("stable").to_string();
+    let avail = Availability::watch(&w.client, "web");
+    avail.reset_at(5).await;
+    w.push(WEB, &app("web:2"), "web 2").await;
+    // 40% of 5: 2 canary pods, the stable down to ceil(5 × 60%) = 3.
+    let st = wait_settled(&w, "web", 1, (2, 3)).await;
+    let v2 = st["currentPodHash"].as_str().expect("canary").to_string();
+    let a = canary_ingress(&w).await.expect("the canary Ingress");
+    assert_eq!(weight_of(&a), ("true", "40"));
+    gates_apply(&w, "web", rollgit::rollout::argo::gates::Gate::Promote).await;
+    wait_argo(&w, "web", "v2 promoted", |s| {
+        s["phase"] == "Healthy" && s["stableRS"] == v2.as_str()
+    })
+    .await;
+    wait_rs(
+        &w,
+        &format!("web-{v1}"),
+        "scaled down with no delay (dynamicStableScale)",
+        0,
+    )
+    .await;
+    assert_eq!(rs_specs(&w.client, "web").await[&v2], 5);
+    assert_eq!(canary_ingress(&w).await, None);
+    assert!(
+        avail.min() >= 4,
+        "maxUnavailable 25% of 5 (1): {}",
+        avail.min()
+    );
+}
+
+/// Waits until ReplicaSet `name` has `n` replicas, spec and status.
+async fn wait_rs(w: &World, name: &str, what: &str, n: i32) {
+    wait_for(&replica_sets_api(&w.client), name, what, |rs| {
+        rs.is_some_and(|rs| {
+            rs.spec.as_ref().and_then(|s| s.replicas) == Some(n)
+                && rs.status.as_ref().map(|s| s.replicas) == Some(n)
+        })
+    })
+    .await;
+}
+
+async fn gates_apply(w: &World, name: &str, gate: rollgit::rollout::argo::gates::Gate) {
+    rollgit::rollout::argo::gates::apply(&argo(w), name, gate)
+        .await
+        .expect("the gate applies");
 }

@@ -221,14 +221,18 @@ fn argo_rollout(obj: &Value) -> Health {
         return Health::progressing(format!("Suspended: Rollout is paused ({reason})"));
     }
     if st["currentPodHash"].is_null() {
-        return Health::progressing("Waiting for rollout to finish: status has not been reconciled.");
+        return Health::progressing(
+            "Waiting for rollout to finish: status has not been reconciled.",
+        );
     }
     let desired = int_or(obj, &["spec", "replicas"], 1);
     let replicas = int_or(st, &["replicas"], 0);
     let updated = int_or(st, &["updatedReplicas"], 0);
     let available = int_or(st, &["availableReplicas"], 0);
     if updated < desired {
-        return Health::progressing("Waiting for roll out to finish: More replicas need to be updated");
+        return Health::progressing(
+            "Waiting for roll out to finish: More replicas need to be updated",
+        );
     }
     if available < updated {
         return Health::progressing(
@@ -872,15 +876,80 @@ mod tests {
         };
         let cases = [
             ("healthy", ro(2, 3, healthy.clone()), Healthy, ""),
-            ("no status yet", ro(1, 3, Value::Null), Progressing, "Waiting for rollout spec update to be observed"),
-            ("an older generation", ro(3, 3, healthy.clone()), Progressing, "Waiting for rollout spec update to be observed"),
-            ("paused at a step", ro(2, 3, with(json!({"pauseConditions": [{"reason": "CanaryPauseStep"}]}))), Progressing, "Suspended: Rollout is paused (CanaryPauseStep)"),
-            ("aborted", ro(2, 3, with(json!({"conditions": [{"type": "Progressing", "reason": "RolloutAborted", "message": "Rollout aborted update to revision 2"}]}))), Degraded, "Rollout aborted update to revision 2"),
-            ("past its progress deadline", ro(2, 3, with(json!({"conditions": [{"type": "Progressing", "reason": "ProgressDeadlineExceeded", "message": "too slow"}]}))), Degraded, "too slow"),
-            ("invalid", ro(2, 3, with(json!({"conditions": [{"type": "InvalidSpec", "message": "bad"}]}))), Degraded, "bad"),
-            ("canary pods missing", ro(2, 3, with(json!({"updatedReplicas": 1}))), Progressing, "Waiting for roll out to finish: More replicas need to be updated"),
-            ("old pods left", ro(2, 3, with(json!({"replicas": 4}))), Progressing, "Waiting for roll out to finish: old replicas are pending termination"),
-            ("steps left", ro(2, 3, with(json!({"stableRS": "b"}))), Progressing, "Waiting for rollout to finish steps"),
+            (
+                "no status yet",
+                ro(1, 3, Value::Null),
+                Progressing,
+                "Waiting for rollout spec update to be observed",
+            ),
+            (
+                "an older generation",
+                ro(3, 3, healthy.clone()),
+                Progressing,
+                "Waiting for rollout spec update to be observed",
+            ),
+            (
+                "paused at a step",
+                ro(
+                    2,
+                    3,
+                    with(json!({"pauseConditions": [{"reason": "CanaryPauseStep"}]})),
+                ),
+                Progressing,
+                "Suspended: Rollout is paused (CanaryPauseStep)",
+            ),
+            (
+                "aborted",
+                ro(
+                    2,
+                    3,
+                    with(
+                        json!({"conditions": [{"type": "Progressing", "reason": "RolloutAborted", "message": "Rollout aborted update to revision 2"}]}),
+                    ),
+                ),
+                Degraded,
+                "Rollout aborted update to revision 2",
+            ),
+            (
+                "past its progress deadline",
+                ro(
+                    2,
+                    3,
+                    with(
+                        json!({"conditions": [{"type": "Progressing", "reason": "ProgressDeadlineExceeded", "message": "too slow"}]}),
+                    ),
+                ),
+                Degraded,
+                "too slow",
+            ),
+            (
+                "invalid",
+                ro(
+                    2,
+                    3,
+                    with(json!({"conditions": [{"type": "InvalidSpec", "message": "bad"}]})),
+                ),
+                Degraded,
+                "bad",
+            ),
+            (
+                "canary pods missing",
+                ro(2, 3, with(json!({"updatedReplicas": 1}))),
+                Progressing,
+                "Waiting for roll out to finish: More replicas need to be updated",
+            ),
+            (
+                "old pods left",
+                ro(2, 3, with(json!({"replicas": 4}))),
+                Progressing,
+                "Waiting for roll out to finish: old replicas are pending termination",
+            ),
+            (
+                "steps left",
+                ro(2, 3, with(json!({"stableRS": "b"}))),
+                Progressing,
+                "Waiting for rollout to finish steps",
+            ),
         ];
         for (name, obj, status, message) in cases {
             let h = health(&obj);

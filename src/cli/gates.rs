@@ -40,11 +40,16 @@ pub struct SelectArgs {
 }
 
 /// The Argo Rollouts `target` names in `namespace`: the Rollout of that name, else the app's.
-async fn rollouts(api: &Api<DynamicObject>, target: &str, namespace: &str) -> anyhow::Result<Vec<String>> {
-    let one = api
-        .get_opt(target)
-        .await
-        .with_context(|| format!("reading Argo Rollout {namespace}/{target} (is the rollouts.argoproj.io CRD installed?)"))?;
+async fn rollouts(
+    api: &Api<DynamicObject>,
+    target: &str,
+    namespace: &str,
+) -> anyhow::Result<Vec<String>> {
+    let one = api.get_opt(target).await.with_context(|| {
+        format!(
+            "reading Argo Rollout {namespace}/{target} (is the rollouts.argoproj.io CRD installed?)"
+        )
+    })?;
     if one.is_some() {
         return Ok(vec![target.to_string()]);
     }

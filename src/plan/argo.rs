@@ -11,12 +11,19 @@
 //! * the HTTPRoutes of the Gateway API router that are in the app are the executor's (it sets
 //!   their `backendRefs` weights, which the apply stage would reset): they leave the apply
 //!   stage's objects and travel in the Rollout's `rollgit.dev/http-routes` annotation, from
-//!   which the executor applies them with their weights.
+//!   which the executor applies them with their weights;
+//! * the `spec.selector` of the canary and stable Services that are in the app is the
+//!   executor's: Kubernetes merges a Service's selector as one atomic map, so an apply of Git's
+//!   selector would drop the `rollouts-pod-template-hash` the executor adds. The selector
+//!   leaves the Service the apply stage applies and travels in the Rollout's
+//!   `rollgit.dev/service-selectors` annotation; the executor applies it with the hash.
 //!
 //! In every mode the Rollout is annotated with the commit and the app's directory, so that an
 //! aborted canary can be reverted in Git.
 
-use crate::rollout::argo::{COMMIT_ANNOTATION, HTTP_ROUTES_ANNOTATION, PATH_ANNOTATION};
+use crate::rollout::argo::{
+    COMMIT_ANNOTATION, HTTP_ROUTES_ANNOTATION, PATH_ANNOTATION, SERVICE_SELECTORS_ANNOTATION,
+};
 use rollgit_core::argo_exec::ScaleDown;
 use rollgit_render::{ArgoRolloutInfo, ObjectKey};
 use serde_json::{Value, json};
@@ -55,7 +62,30 @@ pub fn claim(
     for a in argo {
         let ns = a.key.namespace.clone();
         let mut routes: Vec<Value> = Vec::new();
+        let mut selectors = serde_json::Map::new();
         if !external {
+            for svc in [
+                &a.rollout.routing.canary_service,
+                &a.rollout.routing.stable_service,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let want = ObjectKey {
+                    group: String::new(),
+                    kind: "Service".into(),
+                    namespace: ns.clone(),
+                    name: svc.clone(),
+                };
+                for o in objects.iter_mut() {
+                    if key_of(o) == want
+                        && let Some(spec) = o["spec"].as_object_mut()
+                        && let Some(sel) = spec.remove("selector")
+                    {
+                        selectors.insert(svc.clone(), sel);
+                    }
+                }
+            }
             if let Some(w) = &a.rollout.workload_ref
                 && w.scale_down != ScaleDown::Never
             {
@@ -96,6 +126,10 @@ pub fn claim(
             if !routes.is_empty() {
                 annotations[HTTP_ROUTES_ANNOTATION] =
                     json!(serde_json::to_string(&routes).unwrap_or_default());
+            }
+            if !selectors.is_empty() {
+                annotations[SERVICE_SELECTORS_ANNOTATION] =
+                    json!(serde_json::to_string(&selectors).unwrap_or_default());
             }
             if !o["metadata"]["annotations"].is_object() {
                 o["metadata"]["annotations"] = json!({});
@@ -156,6 +190,48 @@ spec:
   - backendRefs: [{name: web-stable, port: 80}, {name: web-canary, port: 80}]
 ";
 
+    fn ro_annotation<'a>(ro: &'a Value, key: &str) -> Option<&'a str> {
+        ro["metadata"]["annotations"][key].as_str()
+    }
+
+    #[test]
+    fn the_executor_claims_the_selectors_of_the_services_of_the_app() {
+        let services = "---
+apiVersion: v1
+kind: Service
+metadata: {name: web-stable}
+spec: {selector: {app: web}, ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-canary}
+spec: {selector: {app: web}, ports: [{port: 80}]}
+";
+        let text = format!(
+            "{}{services}",
+            ROLLOUT.replace("      - analysis: {templates: [{templateName: t}]}\n", "")
+        );
+        let r = rendered(&text);
+        let mut objects: Vec<Value> = r.objects.iter().map(|o| o.object.clone()).collect();
+        claim(&r.argo_rollouts, &mut objects, "c1", "apps/web", false).expect("claims");
+        for o in objects.iter().filter(|o| o["kind"] == "Service") {
+            assert!(o["spec"].get("selector").is_none(), "{o}");
+            assert_eq!(o["spec"]["ports"][0]["port"], 80);
+        }
+        let ro = objects
+            .iter()
+            .find(|o| o["kind"] == "Rollout")
+            .expect("the Rollout");
+        let sel: Value = serde_json::from_str(
+            ro_annotation(ro, SERVICE_SELECTORS_ANNOTATION).expect("the selectors travel"),
+        )
+        .expect("JSON");
+        assert_eq!(
+            sel,
+            json!({"web-stable": {"app": "web"}, "web-canary": {"app": "web"}})
+        );
+    }
+
     fn rendered(text: &str) -> rollgit_render::Rendered {
         let files = [SourceFile::new("apps/web/app.yaml", text)];
         render_app("web", "default", &files, &NoRefs, &RevisionState::default()).expect("renders")
@@ -199,6 +275,10 @@ spec:
             kinds,
             ["Deployment", "Rollout"],
             "the HTTPRoute is the executor's"
+        );
+        assert!(
+            ro_annotation(&objects[1], SERVICE_SELECTORS_ANNOTATION).is_none(),
+            "the Services are not in the app"
         );
         assert!(objects[0]["spec"].get("replicas").is_none());
         let ro = &objects[1];

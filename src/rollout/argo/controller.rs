@@ -385,7 +385,18 @@ async fn pass(cached: &DynamicObject, ctx: &Ctx) -> Result<Option<Duration>, Arg
         }
     }
 
-    // Its Services.
+    // Its Services; those of the app get Git's selector (the executor owns it).
+    let git_selectors = traffic::git_selectors(&obj);
+    for (svc, git) in &git_selectors {
+        let (same, hash) = traffic::base_selector_is(&ctx.client, &ns, svc, git)
+            .await
+            .map_err(observe(&format!("Service {svc}")))?;
+        if !same {
+            traffic::set_service_selector(&ctx.client, &ns, &name, svc, Some(git), hash.as_deref())
+                .await
+                .map_err(|e| traffic_error(&ns, &name, e))?;
+        }
+    }
     let mut stable_service = None;
     let mut canary_service = None;
     for (slot, svc) in [
@@ -653,6 +664,22 @@ fn tell_abort(ctx: &Ctx, ns: &str, name: &str, obj: &Value, aborted: &argo_exec:
     });
 }
 
+fn traffic_error(ns: &str, name: &str, e: traffic::TrafficError) -> ArgoExecError {
+    match e {
+        traffic::TrafficError::Kube { what, source } => ArgoExecError::Act {
+            action: what,
+            namespace: ns.to_string(),
+            name: name.to_string(),
+            source,
+        },
+        traffic::TrafficError::Invalid(message) => ArgoExecError::Traffic {
+            namespace: ns.to_string(),
+            name: name.to_string(),
+            message,
+        },
+    }
+}
+
 /// Performs the core's actions for one Rollout.
 struct Acts<'a> {
     ctx: &'a Ctx,
@@ -676,19 +703,7 @@ impl Acts<'_> {
     }
 
     fn traffic_err(&self, e: traffic::TrafficError) -> ArgoExecError {
-        match e {
-            traffic::TrafficError::Kube { what, source } => ArgoExecError::Act {
-                action: what,
-                namespace: self.ns.to_string(),
-                name: self.name.to_string(),
-                source,
-            },
-            traffic::TrafficError::Invalid(message) => ArgoExecError::Traffic {
-                namespace: self.ns.to_string(),
-                name: self.name.to_string(),
-                message,
-            },
-        }
+        traffic_error(self.ns, self.name, e)
     }
 
     fn merge(&self) -> PatchParams {
@@ -774,9 +789,17 @@ impl Acts<'_> {
                 }
             }
             CoreAction::SetServiceSelector { service, hash } => {
-                traffic::set_service_selector(&self.ctx.client, self.ns, self.name, service, hash)
-                    .await
-                    .map_err(|e| self.traffic_err(e))?;
+                let git = traffic::git_selectors(self.obj);
+                traffic::set_service_selector(
+                    &self.ctx.client,
+                    self.ns,
+                    self.name,
+                    service,
+                    git.get(service),
+                    Some(hash),
+                )
+                .await
+                .map_err(|e| self.traffic_err(e))?;
             }
             CoreAction::SetCanaryWeight { weight, .. } => {
                 traffic::set_weight(&self.ctx.client, &self.route, *weight)

@@ -57,6 +57,10 @@ pub const COMMIT_ANNOTATION: &str = "rollgit.dev/commit";
 pub const PATH_ANNOTATION: &str = "rollgit.dev/path";
 /// HTTPRoutes from Git whose weights the executor sets (set by the plan stage, JSON list).
 pub const HTTP_ROUTES_ANNOTATION: &str = "rollgit.dev/http-routes";
+/// The Git selectors of the canary and stable Services from the app (set by the plan stage,
+/// JSON `{service: selector}`): the executor owns those selectors (Kubernetes merges a
+/// Service's selector as one atomic map, so the apply stage would drop the hash otherwise).
+pub const SERVICE_SELECTORS_ANNOTATION: &str = "rollgit.dev/service-selectors";
 /// The commit that brought the current pod template (set by the executor).
 pub const CANARY_COMMIT_ANNOTATION: &str = "rollgit.dev/canary-commit";
 /// The commit whose template is stable (set by the executor).

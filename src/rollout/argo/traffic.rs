@@ -3,9 +3,11 @@
 //!
 //! * **Services** (`canaryService`, `stableService`): the selector gets
 //!   `rollouts-pod-template-hash: <hash>` and the Service the annotation
-//!   `argo-rollouts.argoproj.io/managed-by-rollouts: <rollout>`, as Argo writes them (merge
-//!   patches under rollgit's rollout field manager: the apply stage, which does not set that
-//!   key, never fights over it).
+//!   `argo-rollouts.argoproj.io/managed-by-rollouts: <rollout>`, as Argo writes them. A
+//!   Service's selector is one atomic map for server-side apply, so for a Service of the app
+//!   the plan stage hands Git's selector over (the Rollout's `rollgit.dev/service-selectors`)
+//!   and the executor applies Git's selector plus the hash under its own field manager; a
+//!   Service from elsewhere gets a merge patch of the hash alone.
 //! * **NGINX** (`trafficRouting.nginx`): per stable Ingress, a canary Ingress
 //!   `<rollout>-<stableIngress>-canary` controlled by the Rollout, with the stable Ingress's
 //!   rules that send to the stable Service sent to the canary Service instead, its TLS and
@@ -20,7 +22,10 @@
 //!   `rollgit.dev/http-routes` annotation, so the apply stage never resets the weights); one
 //!   that does not is patched in place.
 
-use super::{FIELD_MANAGER, HASH_LABEL, HTTP_ROUTES_ANNOTATION, MANAGED_BY_ROLLOUTS_ANNOTATION};
+use super::{
+    FIELD_MANAGER, HASH_LABEL, HTTP_ROUTES_ANNOTATION, MANAGED_BY_ROLLOUTS_ANNOTATION,
+    SERVICE_SELECTORS_ANNOTATION,
+};
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
 use rollgit_core::argo_exec::ServiceObs;
@@ -100,25 +105,95 @@ pub async fn observe_service(
     }))
 }
 
-/// Points Service `service` at the pods of `hash`.
+/// The Git selectors of the app's Services the executor owns (from the Rollout's annotation).
+pub fn git_selectors(rollout: &Value) -> serde_json::Map<String, Value> {
+    rollout["metadata"]["annotations"][SERVICE_SELECTORS_ANNOTATION]
+        .as_str()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default()
+}
+
+/// Points Service `service` at the pods of `hash` (with `git`, its selector from Git, applied
+/// as the whole selector; without, the hash alone merged into the live one). `hash: None`
+/// applies Git's selector alone.
 pub async fn set_service_selector(
     client: &kube::Client,
     ns: &str,
     rollout: &str,
     service: &str,
-    hash: &str,
+    git: Option<&Value>,
+    hash: Option<&str>,
 ) -> Result<(), TrafficError> {
     let api: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), ns);
-    let patch = json!({
-        "metadata": {"annotations": {MANAGED_BY_ROLLOUTS_ANNOTATION: rollout}},
-        "spec": {"selector": {HASH_LABEL: hash}},
-    });
-    api.patch(service, &merge_params(), &Patch::Merge(&patch))
-        .await
-        .map(|_| ())
-        .map_err(kube_err(format!(
-            "pointing Service {service} at {rollout}-{hash}"
-        )))
+    let what = format!(
+        "pointing Service {service} at {}",
+        hash.map_or_else(
+            || "Git's selector".to_string(),
+            |h| format!("{rollout}-{h}")
+        )
+    );
+    match git {
+        Some(sel) => {
+            let mut selector = sel.clone();
+            if !selector.is_object() {
+                selector = json!({});
+            }
+            let mut metadata = json!({"name": service, "namespace": ns});
+            if let Some(h) = hash {
+                selector[HASH_LABEL] = json!(h);
+                metadata["annotations"] = json!({MANAGED_BY_ROLLOUTS_ANNOTATION: rollout});
+            }
+            let body = json!({
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": metadata,
+                "spec": {"selector": selector},
+            });
+            api.patch(
+                service,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&body),
+            )
+            .await
+            .map(|_| ())
+            .map_err(kube_err(what))
+        }
+        None => {
+            let Some(h) = hash else { return Ok(()) };
+            let patch = json!({
+                "metadata": {"annotations": {MANAGED_BY_ROLLOUTS_ANNOTATION: rollout}},
+                "spec": {"selector": {HASH_LABEL: h}},
+            });
+            api.patch(service, &merge_params(), &Patch::Merge(&patch))
+                .await
+                .map(|_| ())
+                .map_err(kube_err(what))
+        }
+    }
+}
+
+/// Whether a live Service's selector, without the hash, is Git's.
+pub async fn base_selector_is(
+    client: &kube::Client,
+    ns: &str,
+    service: &str,
+    git: &Value,
+) -> Result<(bool, Option<String>), kube::Error> {
+    let api: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), ns);
+    let Some(s) = api.get_opt(service).await? else {
+        return Ok((true, None));
+    };
+    let mut live: serde_json::Map<String, Value> = s
+        .spec
+        .and_then(|s| s.selector)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    let hash = live
+        .remove(HASH_LABEL)
+        .and_then(|h| h.as_str().map(str::to_string));
+    Ok((Value::Object(live) == *git, hash))
 }
 
 /// What a weight is routed with.
