@@ -269,10 +269,13 @@ const SEED_STEPS: &str = "      - setWeight: 10
 
 const PATH: &str = "apps/canary/rollout.yaml";
 
-/// The rollgit binary: cargo's, or `ROLLGIT_TEST_BIN` (a copy, for machines where several
-/// checkouts share one target directory and rebuild it under each other).
+/// The rollgit binary: `ROLLGIT_TEST_BIN` (a copy, for machines where several checkouts share
+/// one target directory and rebuild it under each other), nextest's (an archived run), else
+/// cargo's.
 fn rollgit_bin() -> std::ffi::OsString {
-    std::env::var_os("ROLLGIT_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_rollgit").into())
+    std::env::var_os("ROLLGIT_TEST_BIN")
+        .or_else(|| std::env::var_os("NEXTEST_BIN_EXE_rollgit"))
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_rollgit").into())
 }
 
 /// `rollgit ARGS` against the world's cluster.
@@ -710,7 +713,13 @@ async fn nginx_canary_steps_then_abort_returns_traffic_and_is_reverted_in_git() 
     assert!(st.get("abort").is_none());
     assert_eq!(st["currentStepIndex"], 4);
     wait_settled(&w, "web", 4, (5, 5)).await;
-    assert_eq!(rs_specs(&w.client, "web").await[&v2], 0);
+    wait_rs(
+        &w,
+        &format!("web-{v2}"),
+        "the aborted canary scaled down",
+        0,
+    )
+    .await;
     assert_eq!(canary_ingress(&w).await, None);
     w.wait_applied("web", &commit).await;
 }
@@ -870,6 +879,7 @@ async fn dynamic_stable_scale_shrinks_the_stable_as_traffic_moves() {
     let v2 = st["currentPodHash"].as_str().expect("canary").to_string();
     let a = canary_ingress(&w).await.expect("the canary Ingress");
     assert_eq!(weight_of(&a), ("true", "40"));
+    wait_argo(&w, "web", "paused", |s| s["pauseConditions"].is_array()).await;
     gates_apply(&w, "web", rollgit::rollout::argo::gates::Gate::Promote).await;
     wait_argo(&w, "web", "v2 promoted", |s| {
         s["phase"] == "Healthy" && s["stableRS"] == v2.as_str()
@@ -906,4 +916,402 @@ async fn gates_apply(w: &World, name: &str, gate: rollgit::rollout::argo::gates:
     rollgit::rollout::argo::gates::apply(&argo(w), name, gate)
         .await
         .expect("the gate applies");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The status in Argo's format; what rollgit does not run; delegate mode.
+
+/// The keys of an object, sorted.
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    k.sort();
+    k
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_is_written_in_the_format_argo_documents() {
+    let w = World::start(GitRepo::with_remote().await).await;
+    deploy_v1(&w, SEED_STEPS).await;
+    w.push(PATH, &seed002("nginx:1.16.0", SEED_STEPS), "v2")
+        .await;
+    wait_settled(&w, "example-rollout", 1, (1, 9)).await;
+    let st = wait_argo(&w, "example-rollout", "paused", |s| s["phase"] == "Paused").await;
+    // `RolloutStatus` of argo-rollouts' types.go, as encoding/json writes it (omitempty).
+    assert_eq!(
+        keys(&st),
+        [
+            "HPAReplicas",
+            "availableReplicas",
+            "blueGreen",
+            "canary",
+            "conditions",
+            "controllerPause",
+            "currentPodHash",
+            "currentStepHash",
+            "currentStepIndex",
+            "message",
+            "observedGeneration",
+            "pauseConditions",
+            "phase",
+            "readyReplicas",
+            "replicas",
+            "selector",
+            "stableRS",
+            "updatedReplicas",
+        ],
+        "{st:#}"
+    );
+    assert!(
+        st["observedGeneration"].is_string(),
+        "a string, as Argo writes it"
+    );
+    assert_eq!(st["currentStepIndex"], 1);
+    assert_eq!(st["selector"], "app=nginx");
+    assert_eq!(
+        (st["replicas"].as_i64(), st["updatedReplicas"].as_i64()),
+        (Some(10), Some(1))
+    );
+    assert_eq!(st["HPAReplicas"], 10);
+    assert_eq!(keys(&st["pauseConditions"][0]), ["reason", "startTime"]);
+    assert!(
+        st["pauseConditions"][0]["startTime"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
+    let types: BTreeMap<String, (String, String)> = st["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .map(|c| {
+            assert_eq!(
+                keys(c),
+                [
+                    "lastTransitionTime",
+                    "lastUpdateTime",
+                    "message",
+                    "reason",
+                    "status",
+                    "type"
+                ]
+            );
+            (
+                c["type"].as_str().unwrap_or_default().to_string(),
+                (
+                    c["status"].as_str().unwrap_or_default().to_string(),
+                    c["reason"].as_str().unwrap_or_default().to_string(),
+                ),
+            )
+        })
+        .collect();
+    let want = |s: &str, r: &str| (s.to_string(), r.to_string());
+    assert_eq!(types["Progressing"], want("Unknown", "RolloutPaused"));
+    assert_eq!(types["Paused"], want("True", "RolloutPaused"));
+    assert_eq!(types["Available"], want("True", "AvailableReason"));
+    assert_eq!(types["Completed"], want("False", "RolloutCompleted"));
+    assert_eq!(types["Healthy"], want("False", "RolloutHealthy"));
+    // The app reads it as Argo CD does: suspended at a pause is not healthy yet.
+    let app = w
+        .wait_app("canary", "progressing", |s| s["healthy"] == false)
+        .await;
+    assert!(
+        app["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Suspended: Rollout is paused (CanaryPauseStep)"),
+        "{app:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_rollgit_does_not_run_reject_the_commit_with_path_and_line() {
+    let w = World::start(GitRepo::with_remote().await).await;
+    let good = w
+        .push(PATH, &seed002("nginx:1.15.4", SEED_STEPS), "v1")
+        .await;
+    w.wait_applied("canary", &good).await;
+    let steps = format!(
+        "{SEED_STEPS}      - analysis:\n          templates:\n          - templateName: success-rate\n"
+    );
+    let bad = w
+        .push(PATH, &seed002("nginx:1.16.0", &steps), "with analysis")
+        .await;
+    let status = w
+        .wait_app("canary", "rejected", |s| {
+            s["lastAttemptedCommit"] == bad.as_str() && s["phase"] == "failed"
+        })
+        .await;
+    let errors: Vec<&str> = status["lastError"]
+        .as_array()
+        .expect("lastError")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "apps/canary/rollout.yaml:31: argo: spec.strategy.canary.steps[4].analysis: analysis steps are not run by rollgit's Argo Rollouts executor yet (they come with the analysis issue); run Argo Rollouts' own controller next to rollgit (rolloutControllers.argo: external) to use it"
+        ]
+    );
+    assert_eq!(status["lastAppliedCommit"], good.as_str());
+    let ro = argo(&w).get("example-rollout").await.expect("the Rollout");
+    assert!(
+        serde_json::to_string(&ro.data["spec"])
+            .unwrap_or_default()
+            .contains("nginx:1.15.4"),
+        "the cluster keeps the last good state"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_argos_own_controller_rollgit_only_applies_and_reads_health() {
+    let w = World::start(GitRepo::with_remote().await).await;
+    // Argo Rollouts installed by someone else: its CRD and its controller's Deployment.
+    let mut crd = serde_json::to_value(rollgit::rollout::argo::crd::crd()).expect("JSON");
+    crd["metadata"]["labels"] = serde_json::json!({"app.kubernetes.io/part-of": "argo-rollouts"});
+    let crd_file = w.cluster.file("argo-crd.json", &crd.to_string());
+    w.cluster
+        .kubectl_ok(&["create", "-f", &crd_file.display().to_string()])
+        .await;
+    w.cluster
+        .kubectl_ok(&["create", "namespace", "argo-rollouts"])
+        .await;
+    w.cluster
+        .kubectl_ok(&[
+            "create",
+            "deployment",
+            "argo-rollouts",
+            "-n",
+            "argo-rollouts",
+            "--image=quay.io/argoproj/argo-rollouts:v1.8.3",
+        ])
+        .await;
+    w.cluster
+        .kubectl_ok(&[
+            "label",
+            "deployment",
+            "argo-rollouts",
+            "-n",
+            "argo-rollouts",
+            "app.kubernetes.io/name=argo-rollouts",
+        ])
+        .await;
+    wait_crd(&w.client).await;
+    // An analysis step is Argo's to run: the commit is applied.
+    let steps = format!(
+        "{SEED_STEPS}      - analysis:\n          templates:\n          - templateName: success-rate\n"
+    );
+    let commit = w.push(PATH, &seed002("nginx:1.15.4", &steps), "v1").await;
+    let app = w
+        .wait_app("canary", "applied", |s| {
+            s["lastAppliedCommit"] == commit.as_str()
+        })
+        .await;
+    assert_eq!(app["healthy"], false, "{app:#}");
+    assert!(
+        app["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Waiting for rollout spec update to be observed"),
+        "{app:#}"
+    );
+    assert!(
+        rs_specs(&w.client, "example-rollout").await.is_empty(),
+        "rollgit made no ReplicaSet"
+    );
+    let ro = argo(&w).get("example-rollout").await.expect("the Rollout");
+    assert!(ro.data["status"].is_null(), "rollgit wrote no status");
+    // Argo's controller reports a healthy rollout: the app is healthy.
+    let status = r#"{"status":{"observedGeneration":"1","phase":"Healthy","currentPodHash":"abc","stableRS":"abc","replicas":10,"updatedReplicas":10,"readyReplicas":10,"availableReplicas":10}}"#;
+    w.cluster
+        .kubectl_ok(&[
+            "patch",
+            "rollouts.argoproj.io",
+            "example-rollout",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            status,
+        ])
+        .await;
+    w.wait_app("canary", "healthy from Argo's status", |s| {
+        s["healthy"] == true
+    })
+    .await;
+    // The gates patch what the plugin patches, whoever runs the Rollout.
+    let out = rollgit(&w.cluster, &["abort", "example-rollout"]).await;
+    assert_eq!(out, "rollout 'example-rollout' aborted\n");
+    let ro = argo(&w).get("example-rollout").await.expect("the Rollout");
+    assert_eq!(ro.data["status"]["abort"], true);
+    assert!(rs_specs(&w.client, "example-rollout").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workload_ref_runs_the_deployments_template_and_scales_it_down_on_success() {
+    let w = World::start(GitRepo::with_remote().await).await;
+    let app = |image: &str| {
+        format!(
+            "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {{app: web}}
+  template:
+    metadata:
+      labels: {{app: web}}
+    spec:
+      containers:
+      - name: web
+        image: {image}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: web
+spec:
+  replicas: 3
+  workloadRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: web
+    scaleDown: onsuccess
+  strategy:
+    canary:
+      steps:
+      - setWeight: 50
+      - pause: {{}}
+"
+        )
+    };
+    w.push("apps/web/web.yaml", &app("web:1"), "web 1").await;
+    let st = wait_argo(&w, "web", "v1 healthy", |s| {
+        s["phase"] == "Healthy" && s["availableReplicas"] == 3
+    })
+    .await;
+    let v1 = st["stableRS"].as_str().expect("stable").to_string();
+    assert_eq!(st["selector"], "app=web", "the Deployment's selector");
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = w.api();
+    wait_for(
+        &deployments,
+        "web",
+        "the Deployment scaled to 0 once the Rollout is healthy",
+        |d| d.and_then(|d| d.spec.as_ref()?.replicas) == Some(0),
+    )
+    .await;
+    // A new template in the Deployment is a new canary of the Rollout.
+    w.push("apps/web/web.yaml", &app("web:2"), "web 2").await;
+    let st = wait_settled(&w, "web", 1, (2, 2)).await;
+    assert_ne!(st["currentPodHash"], v1.as_str());
+    let d = deployments.get("web").await.expect("the Deployment");
+    assert_eq!(
+        d.spec.and_then(|s| s.replicas),
+        Some(0),
+        "the apply stage leaves its replicas alone"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_api_http_route_weights_follow_the_steps() {
+    let w = World::start(GitRepo::with_remote().await).await;
+    // Gateway API is CRDs: the HTTPRoute one, with a schema that keeps what it is given.
+    let crd = r#"{"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition",
+      "metadata":{"name":"httproutes.gateway.networking.k8s.io"},
+      "spec":{"group":"gateway.networking.k8s.io","scope":"Namespaced",
+        "names":{"kind":"HTTPRoute","listKind":"HTTPRouteList","plural":"httproutes","singular":"httproute"},
+        "versions":[{"name":"v1","served":true,"storage":true,
+          "schema":{"openAPIV3Schema":{"type":"object","properties":{"spec":{"type":"object","x-kubernetes-preserve-unknown-fields":true},"status":{"type":"object","x-kubernetes-preserve-unknown-fields":true}}}},
+          "subresources":{"status":{}}}]}}"#;
+    let f = w.cluster.file("httproute-crd.json", crd);
+    w.cluster
+        .kubectl_ok(&["create", "-f", &f.display().to_string()])
+        .await;
+    let route = "---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: web
+spec:
+  parentRefs: [{name: gateway}]
+  rules:
+  - backendRefs:
+    - {name: web-stable, port: 80, weight: 100}
+    - {name: web-canary, port: 80, weight: 0}
+";
+    let app = |image: &str| {
+        let text = routed_app(image, "", ROUTED_STEPS).replace(
+            "        nginx:\n          stableIngress: web\n          additionalIngressAnnotations:\n            canary-by-header: X-Canary\n",
+            "        plugins:\n          argoproj-labs/gatewayAPI:\n            httpRoute: web\n",
+        );
+        format!("{text}{route}")
+    };
+    w.push(WEB, &app("web:1"), "web 1").await;
+    wait_argo(&w, "web", "v1 healthy", |s| {
+        s["phase"] == "Healthy" && s["availableReplicas"] == 5
+    })
+    .await;
+    let routes: Api<DynamicObject> = Api::namespaced_with(
+        w.client.clone(),
+        "default",
+        &kube::core::ApiResource {
+            group: "gateway.networking.k8s.io".into(),
+            version: "v1".into(),
+            api_version: "gateway.networking.k8s.io/v1".into(),
+            kind: "HTTPRoute".into(),
+            plural: "httproutes".into(),
+        },
+    );
+    let weights = |o: &DynamicObject| -> (i64, i64) {
+        let refs = &o.data["spec"]["rules"][0]["backendRefs"];
+        (
+            refs[0]["weight"].as_i64().unwrap_or(-1),
+            refs[1]["weight"].as_i64().unwrap_or(-1),
+        )
+    };
+    let r = wait_for(
+        &routes,
+        "web",
+        "the HTTPRoute applied by the executor",
+        |o| o.is_some(),
+    )
+    .await
+    .expect("route");
+    assert_eq!(weights(&r), (100, 0));
+    assert_eq!(
+        r.data["spec"]["parentRefs"][0]["name"], "gateway",
+        "Git's route, as written"
+    );
+    w.push(WEB, &app("web:2"), "web 2").await;
+    wait_settled(&w, "web", 1, (1, 5)).await;
+    wait_for(&routes, "web", "20% to the canary", |o| {
+        o.is_some_and(|o| weights(o) == (80, 20))
+    })
+    .await;
+    // Promote once the pause is recorded (a promote without one skips a step, as Argo's does).
+    wait_argo(&w, "web", "paused at step 1", |s| {
+        s["currentStepIndex"] == 1 && s["pauseConditions"].is_array()
+    })
+    .await;
+    gates_apply(&w, "web", rollgit::rollout::argo::gates::Gate::Promote).await;
+    wait_for(&routes, "web", "60% to the canary", |o| {
+        o.is_some_and(|o| weights(o) == (40, 60))
+    })
+    .await;
+    wait_argo(&w, "web", "paused at step 3", |s| {
+        s["currentStepIndex"] == 3 && s["pauseConditions"].is_array()
+    })
+    .await;
+    gates_apply(&w, "web", rollgit::rollout::argo::gates::Gate::Promote).await;
+    wait_argo(&w, "web", "v2 promoted", |s| {
+        s["phase"] == "Healthy" || s["stableRS"] == s["currentPodHash"]
+    })
+    .await;
+    wait_for(&routes, "web", "all to the stable again", |o| {
+        o.is_some_and(|o| weights(o) == (100, 0))
+    })
+    .await;
 }
