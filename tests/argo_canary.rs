@@ -593,7 +593,12 @@ async fn nginx_canary_steps_then_abort_returns_traffic_and_is_reverted_in_git() 
         None,
         "no canary route while fully promoted"
     );
-    w.wait_applied("web", &v1_commit).await;
+    // (Not wait_applied: the app's health is refreshed by drift watch events, and the one of a
+    // kind applied for the first time starts after the Rollout may already be healthy.)
+    w.wait_app("web", "v1 applied", |s| {
+        s["lastAppliedCommit"] == v1_commit.as_str()
+    })
+    .await;
 
     let v2_commit = w
         .push(WEB, &routed_app("web:2", "", ROUTED_STEPS), "web 2")
