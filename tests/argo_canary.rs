@@ -51,6 +51,17 @@ async fn wait_crd(client: &kube::Client) {
     .await
     .expect("the Argo Rollouts CRD within the bound")
     .expect("watching CRDs");
+    // The dev cluster reports a CRD Established a moment before it serves it (its registry is
+    // updated after the watchers are told): nothing to watch for that, so yield until it is.
+    let ro: Api<DynamicObject> = Api::all_with(client.clone(), &rollgit::rollout::argo::resource());
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while let Err(e) = ro.list(&ListParams::default().limit(1)).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Argo Rollouts not served: {e}"
+        );
+        tokio::task::yield_now().await;
+    }
 }
 
 /// Waits until Argo Rollout `name` has a status that describes its spec and satisfies `cond`.
@@ -1319,4 +1330,176 @@ spec:
         o.is_some_and(|o| weights(o) == (100, 0))
     })
     .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A restarted rollgit resumes exactly.
+
+/// `rollgit run` as a separate process (so it can be killed), following `git`.
+fn spawn_daemon(
+    cluster: &TestCluster,
+    git: &GitRepo,
+    state: &std::path::Path,
+    n: usize,
+) -> tokio::process::Child {
+    let log = std::fs::File::create(state.join(format!("daemon-{n}.log"))).expect("a log file");
+    tokio::process::Command::new(rollgit_bin())
+        .args([
+            "run",
+            "--repo",
+            &git.url(),
+            "--path",
+            "apps/*",
+            "--interval",
+            "1s",
+        ])
+        .arg("--kubeconfig")
+        .arg(&cluster.kubeconfig)
+        .arg("--state-dir")
+        .arg(state)
+        .env("ROLLGIT_LOG", "rollgit=info")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("rollgit run starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_rollgit_at_every_step_resumes_the_canary_exactly() {
+    let cluster = TestCluster::start_with(|c| {
+        c.simulation.ready_delay = Duration::from_millis(300);
+    })
+    .await;
+    let client = cluster.client().await;
+    let state = tempfile::tempdir().expect("state dir");
+    let git = GitRepo::with_remote().await;
+    let steps = "      - setWeight: 10
+      - pause: {}
+      - setWeight: 20
+      - pause: {}
+      - setWeight: 50
+      - pause: {}
+";
+    git.write(PATH, &seed002("nginx:1.15.4", steps));
+    git.commit_and_push("v1").await;
+    let mut n = 0;
+    let mut daemon = spawn_daemon(&cluster, &git, state.path(), n);
+    wait_crd(&client).await;
+    let ro: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "default",
+        &rollgit::rollout::argo::resource(),
+    );
+    let status_is = |what: &'static str, cond: Box<dyn Fn(&Value) -> bool + Send>| {
+        let ro = ro.clone();
+        async move {
+            wait_for(
+                &ro,
+                "example-rollout",
+                what,
+                move |o: Option<&DynamicObject>| o.is_some_and(|o| cond(&o.data["status"])),
+            )
+            .await
+            .expect("the Rollout")
+            .data["status"]
+                .clone()
+        }
+    };
+    let st = status_is(
+        "v1 healthy",
+        Box::new(|s| s["phase"] == "Healthy" && s["availableReplicas"] == 10),
+    )
+    .await;
+    let v1 = st["stableRS"].as_str().expect("stable").to_string();
+
+    // Every spec.replicas of every ReplicaSet of the Rollout from here on.
+    let seen: Arc<Mutex<BTreeMap<String, Vec<i64>>>> = Arc::default();
+    {
+        let seen = seen.clone();
+        let api = replica_sets_api(&client);
+        tokio::spawn(async move {
+            let mut stream = watcher(api, watcher::Config::default().labels(HASH)).boxed();
+            while let Some(ev) = stream.next().await {
+                if let Ok(watcher::Event::Apply(rs)) | Ok(watcher::Event::InitApply(rs)) = ev {
+                    let hash = rs
+                        .metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(HASH))
+                        .cloned()
+                        .unwrap_or_default();
+                    let spec = i64::from(rs.spec.and_then(|s| s.replicas).unwrap_or(-1));
+                    if let Ok(mut m) = seen.lock() {
+                        let v = m.entry(hash).or_default();
+                        if v.last() != Some(&spec) {
+                            v.push(spec);
+                        }
+                    }
+                }
+            }
+        });
+    }
+    git.write(PATH, &seed002("nginx:1.16.0", steps));
+    git.commit_and_push("v2").await;
+    for (step, counts) in [(1u64, (1, 9)), (3, (2, 8)), (5, (5, 5))] {
+        let st = status_is(
+            "paused at a step",
+            Box::new(move |s| {
+                s["currentStepIndex"] == step
+                    && s["pauseConditions"].is_array()
+                    && s["availableReplicas"] == 10
+            }),
+        )
+        .await;
+        let v2 = st["currentPodHash"].as_str().expect("canary").to_string();
+        let specs = rs_specs(&client, "example-rollout").await;
+        assert_eq!((specs[&v2], specs[&v1]), counts, "step {step}");
+        // Kill rollgit at the pause and start it again; the promote is the new one's to run:
+        // one step further, never back to the first.
+        daemon.kill().await.expect("kill rollgit");
+        n += 1;
+        daemon = spawn_daemon(&cluster, &git, state.path(), n);
+        let out = rollgit(&cluster, &["promote", "example-rollout"]).await;
+        assert_eq!(out, "rollout 'example-rollout' promoted\n");
+        status_is(
+            "one step further",
+            Box::new(move |s| s["currentStepIndex"].as_u64() == Some(step + 1)),
+        )
+        .await;
+    }
+    let st = status_is(
+        "v2 promoted",
+        Box::new(|s| {
+            s["phase"] == "Healthy" && s["replicas"] == 10 && s["stableRS"] == s["currentPodHash"]
+        }),
+    )
+    .await;
+    let v2 = st["stableRS"].as_str().expect("stable").to_string();
+    let seen = seen.lock().map(|m| m.clone()).unwrap_or_default();
+    // Never back, never skipped: the canary only grows, through each step's count, and the
+    // stable only shrinks (between two counts the pace follows each pod's readiness).
+    let canary = &seen[&v2];
+    let stable = &seen[&v1];
+    assert!(
+        canary.windows(2).all(|w| w[0] < w[1]),
+        "the canary only grows: {canary:?}"
+    );
+    assert!(
+        stable.windows(2).all(|w| w[0] > w[1]),
+        "the stable only shrinks: {stable:?}"
+    );
+    for want in [0, 1, 2, 5, 10] {
+        assert!(
+            canary.contains(&want),
+            "the canary went through {want}: {canary:?}"
+        );
+    }
+    for want in [10, 9, 8, 5, 0] {
+        assert!(
+            stable.contains(&want),
+            "the stable went through {want}: {stable:?}"
+        );
+    }
+    daemon.kill().await.expect("kill rollgit");
 }
