@@ -57,6 +57,41 @@ pub struct RawConfig {
     pub listen: Option<String>,
     /// Directory for mirrors and state.
     pub state_dir: Option<PathBuf>,
+    /// Which controller runs the rollouts of each system (`{argo: auto}`).
+    pub rollout_controllers: Option<RawRolloutControllers>,
+}
+
+/// Who runs each system's rollouts.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawRolloutControllers {
+    /// Argo Rollouts: `auto` (default: rollgit, unless Argo's own controller runs in the
+    /// cluster), `rollgit` or `external` (Argo's controller; rollgit only applies them).
+    pub argo: Option<String>,
+}
+
+/// Who runs the Argo Rollouts of a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArgoController {
+    /// rollgit, unless Argo Rollouts' own controller is found in the cluster.
+    #[default]
+    Auto,
+    /// rollgit (make sure Argo's controller does not run them too).
+    Rollgit,
+    /// Argo Rollouts' own controller: rollgit applies the Rollouts and reads their health.
+    External,
+}
+
+impl ArgoController {
+    /// The value of `rolloutControllers.argo`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "auto" => Self::Auto,
+            "rollgit" => Self::Rollgit,
+            "external" => Self::External,
+            _ => return None,
+        })
+    }
 }
 
 /// One repository.
@@ -222,6 +257,8 @@ pub struct Repo {
     pub write_back_bumps: bool,
     /// Author, committer and signing key of rollgit's commits.
     pub identity: rollgit_source::write::Identity,
+    /// Who runs the Argo Rollouts (`rolloutControllers.argo`).
+    pub argo_controller: ArgoController,
 }
 
 /// A validated cluster.
@@ -273,6 +310,8 @@ pub struct Config {
     pub listen: Option<SocketAddr>,
     /// State directory.
     pub state_dir: PathBuf,
+    /// Who runs the Argo Rollouts.
+    pub argo_controller: ArgoController,
 }
 
 pub use rollgit_syntax::parse_duration;
@@ -337,6 +376,7 @@ impl Flags {
             },
             listen: self.listen,
             state_dir: self.state_dir,
+            rollout_controllers: None,
         }
         .resolve("flags")
     }
@@ -385,6 +425,19 @@ impl RawConfig {
             path: origin.to_string(),
             field,
             message,
+        };
+        let argo_controller = match self
+            .rollout_controllers
+            .as_ref()
+            .and_then(|c| c.argo.as_ref())
+        {
+            None => ArgoController::Auto,
+            Some(v) => ArgoController::parse(v).ok_or_else(|| {
+                invalid(
+                    "rolloutControllers.argo".into(),
+                    format!("{v:?} must be auto, rollgit or external"),
+                )
+            })?,
         };
         let mut clusters = Vec::new();
         for (i, c) in self.clusters.into_iter().enumerate() {
@@ -561,6 +614,7 @@ impl RawConfig {
                         .unwrap_or_else(|| "rollgit@localhost".into()),
                     signing_key: write_back.signing_key,
                 },
+                argo_controller,
             });
         }
         let listen = match self.listen {
@@ -577,6 +631,7 @@ impl RawConfig {
             state_dir: self
                 .state_dir
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
+            argo_controller,
         })
     }
 }
@@ -646,6 +701,11 @@ mod tests {
                 "repos: [{url: /x, sync: {progressDeadline: 10ms}}]",
                 "t.yaml: repos[0].sync.progressDeadline: \"10ms\" is shorter than 1s",
             ),
+            (
+                "unknown Argo controller",
+                "rolloutControllers: {argo: argo}\nrepos: [{url: /x}]",
+                "t.yaml: rolloutControllers.argo: \"argo\" must be auto, rollgit or external",
+            ),
         ];
         for (name, yaml, want) in cases {
             let err = resolve(yaml).expect_err(name).to_string();
@@ -671,6 +731,9 @@ mod tests {
         assert_eq!(r.namespace, "default");
         assert!(r.prune && r.self_heal);
         assert_eq!(c.clusters.len(), 1);
+        assert_eq!(c.argo_controller, ArgoController::Auto);
+        let c = resolve("rolloutControllers: {argo: external}\nrepos: [{url: /x}]").expect("valid");
+        assert_eq!(c.repos[0].argo_controller, ArgoController::External);
     }
 
     #[test]

@@ -38,6 +38,9 @@ fn main() -> ExitCode {
             Command::Rollout(RolloutCommand::Status(a)) => cli::rollout_status::run(a).await,
             Command::History(a) => cli::history::run(a).await,
             Command::Rollback(a) => cli::rollback::run(a).await,
+            Command::Promote(a) => cli::gates::promote(a).await,
+            Command::Abort(a) => cli::gates::abort(a).await,
+            Command::Retry(a) => cli::gates::retry(a).await,
             Command::Plan(_) | Command::Crds(_) => Ok(ExitCode::SUCCESS),
         }
     });

@@ -8,6 +8,7 @@
 //! | CloneSet (`apps.kruise.io`) | `observedGeneration ≥ generation`, `updatedReplicas ≥ replicas − partition`, `readyReplicas` (and `availableReplicas` when reported) equal `spec.replicas` | — |
 //! | Job | a `Complete` condition is True | a `Failed` condition is True |
 //! | Service | always, except `type: LoadBalancer` without `status.loadBalancer.ingress` (Progressing) | — |
+//! | Rollout (`argoproj.io`) | Argo CD's rules: the status observes the spec, no pause, `updatedReplicas` and `availableReplicas` reach `spec.replicas`, no old replicas left (canary), `stableRS` is `currentPodHash` | `InvalidSpec`, or `Progressing` with reason `RolloutAborted` or `ProgressDeadlineExceeded`; a paused one (Argo CD's Suspended) is Progressing with `Suspended: …` |
 //! | anything with a `Ready` condition | `Ready` is True | `Ready` is False with a reason containing `Fail`/`Error` |
 //! | everything else | once it exists | — |
 //!
@@ -145,6 +146,7 @@ pub fn health(obj: &Value) -> Health {
         ("batch", "Job") => job(obj),
         ("", "Service") => service(obj),
         ("rollgit.dev", "Rollout") => rollout(obj),
+        ("argoproj.io", "Rollout") => argo_rollout(obj),
         _ => ready_condition(obj),
     }
 }
@@ -183,6 +185,71 @@ fn rollout(obj: &Value) -> Health {
             obj["status"]["batchRollingState"].as_str().unwrap_or("-")
         )),
     }
+}
+
+/// An Argo Rollout, with Argo CD's health rules (`resource_customizations/argoproj.io/Rollout`),
+/// whichever controller runs it: rollgit's or Argo's own.
+fn argo_rollout(obj: &Value) -> Health {
+    let st = &obj["status"];
+    let observed = match &st["observedGeneration"] {
+        Value::String(s) => s.parse::<i64>().ok(),
+        v => v.as_i64(),
+    };
+    let generation = int(obj, &["metadata", "generation"]);
+    if st["observedGeneration"].is_null() || (observed.is_some() && observed != generation) {
+        return Health::progressing("Waiting for rollout spec update to be observed");
+    }
+    for c in st["conditions"].as_array().into_iter().flatten() {
+        let message = c["message"].as_str().unwrap_or_default();
+        if c["type"] == "InvalidSpec" {
+            return Health::degraded(message);
+        }
+        if c["type"] == "Progressing"
+            && (c["reason"] == "RolloutAborted" || c["reason"] == "ProgressDeadlineExceeded")
+        {
+            return Health::degraded(message);
+        }
+    }
+    let paused = st["pauseConditions"]
+        .as_array()
+        .is_some_and(|p| !p.is_empty())
+        || obj["spec"]["paused"].as_bool().unwrap_or(false);
+    if paused {
+        let reason = st["pauseConditions"][0]["reason"]
+            .as_str()
+            .unwrap_or("spec.paused");
+        return Health::progressing(format!("Suspended: Rollout is paused ({reason})"));
+    }
+    if st["currentPodHash"].is_null() {
+        return Health::progressing(
+            "Waiting for rollout to finish: status has not been reconciled.",
+        );
+    }
+    let desired = int_or(obj, &["spec", "replicas"], 1);
+    let replicas = int_or(st, &["replicas"], 0);
+    let updated = int_or(st, &["updatedReplicas"], 0);
+    let available = int_or(st, &["availableReplicas"], 0);
+    if updated < desired {
+        return Health::progressing(
+            "Waiting for roll out to finish: More replicas need to be updated",
+        );
+    }
+    if available < updated {
+        return Health::progressing(
+            "Waiting for roll out to finish: updated replicas are still becoming available",
+        );
+    }
+    if obj["spec"]["strategy"]["canary"].is_object() {
+        if replicas > updated {
+            return Health::progressing(
+                "Waiting for roll out to finish: old replicas are pending termination",
+            );
+        }
+        if st["stableRS"].is_null() || st["stableRS"] != st["currentPodHash"] {
+            return Health::progressing("Waiting for rollout to finish steps");
+        }
+    }
+    Health::healthy()
 }
 
 fn deployment(obj: &Value) -> Health {
@@ -788,6 +855,105 @@ mod tests {
         ];
         for (name, obj, want) in cases {
             assert_eq!(health(&obj).status, want, "case {name}");
+        }
+    }
+
+    #[test]
+    fn argo_rollouts_follow_argo_cds_rules() {
+        let ro = |generation: i64, replicas: i64, status: Value| {
+            json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+                "metadata": {"generation": generation},
+                "spec": {"replicas": replicas, "strategy": {"canary": {}}}, "status": status})
+        };
+        let healthy = json!({"observedGeneration": "2", "currentPodHash": "a", "stableRS": "a",
+            "replicas": 3, "updatedReplicas": 3, "availableReplicas": 3});
+        let with = |patch: Value| {
+            let mut s = healthy.clone();
+            for (k, v) in patch.as_object().expect("an object") {
+                s[k] = v.clone();
+            }
+            s
+        };
+        let cases = [
+            ("healthy", ro(2, 3, healthy.clone()), Healthy, ""),
+            (
+                "no status yet",
+                ro(1, 3, Value::Null),
+                Progressing,
+                "Waiting for rollout spec update to be observed",
+            ),
+            (
+                "an older generation",
+                ro(3, 3, healthy.clone()),
+                Progressing,
+                "Waiting for rollout spec update to be observed",
+            ),
+            (
+                "paused at a step",
+                ro(
+                    2,
+                    3,
+                    with(json!({"pauseConditions": [{"reason": "CanaryPauseStep"}]})),
+                ),
+                Progressing,
+                "Suspended: Rollout is paused (CanaryPauseStep)",
+            ),
+            (
+                "aborted",
+                ro(
+                    2,
+                    3,
+                    with(
+                        json!({"conditions": [{"type": "Progressing", "reason": "RolloutAborted", "message": "Rollout aborted update to revision 2"}]}),
+                    ),
+                ),
+                Degraded,
+                "Rollout aborted update to revision 2",
+            ),
+            (
+                "past its progress deadline",
+                ro(
+                    2,
+                    3,
+                    with(
+                        json!({"conditions": [{"type": "Progressing", "reason": "ProgressDeadlineExceeded", "message": "too slow"}]}),
+                    ),
+                ),
+                Degraded,
+                "too slow",
+            ),
+            (
+                "invalid",
+                ro(
+                    2,
+                    3,
+                    with(json!({"conditions": [{"type": "InvalidSpec", "message": "bad"}]})),
+                ),
+                Degraded,
+                "bad",
+            ),
+            (
+                "canary pods missing",
+                ro(2, 3, with(json!({"updatedReplicas": 1}))),
+                Progressing,
+                "Waiting for roll out to finish: More replicas need to be updated",
+            ),
+            (
+                "old pods left",
+                ro(2, 3, with(json!({"replicas": 4}))),
+                Progressing,
+                "Waiting for roll out to finish: old replicas are pending termination",
+            ),
+            (
+                "steps left",
+                ro(2, 3, with(json!({"stableRS": "b"}))),
+                Progressing,
+                "Waiting for rollout to finish steps",
+            ),
+        ];
+        for (name, obj, status, message) in cases {
+            let h = health(&obj);
+            assert_eq!((h.status, h.message.as_str()), (status, message), "{name}");
         }
     }
 

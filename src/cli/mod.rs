@@ -6,6 +6,7 @@ pub mod crds;
 
 pub mod devcluster;
 pub mod diff;
+pub mod gates;
 pub mod get;
 pub mod history;
 pub mod plan;
@@ -67,6 +68,14 @@ pub enum Command {
     Rollback(rollback::RollbackArgs),
     /// Print rollgit's CustomResourceDefinitions (for clusters where an admin installs them).
     Crds(crds::CrdsArgs),
+    /// Promote an Argo Rollouts canary (or every one of an app): past its pause, or with
+    /// --full to the end, as `kubectl argo rollouts promote`.
+    Promote(gates::PromoteArgs),
+    /// Abort an Argo Rollouts canary: traffic and replicas back to stable (rollgit, as its
+    /// controller, then reverts the canary's commits in Git).
+    Abort(gates::GateArgs),
+    /// Retry an aborted Argo Rollouts canary from its first step.
+    Retry(gates::GateArgs),
 }
 
 /// `rollgit rollout ...`.

@@ -1,7 +1,8 @@
 //! The daemon: wiring only. It builds a client per cluster, installs rollgit's CRDs, starts
 //! one [`worker::RepoWorker`] per repository (source → render → plan → apply → record), one
-//! rollout controller per cluster (whose rollbacks the record stage writes to the apps'
-//! repositories), and serves the HTTP surface ([`crate::api`]).
+//! rollout controller and one Argo Rollouts controller per cluster (whose rollbacks and
+//! aborts the record stage writes to the apps' repositories), and serves the HTTP surface
+//! ([`crate::api`]).
 
 pub mod requests;
 pub mod worker;
@@ -140,7 +141,8 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
     for (((client, writers), cluster), (crds_ready, _)) in
         clients.iter().zip(writers).zip(&cfg.clusters).zip(crds)
     {
-        let recorder = GitRecorder::new(client.clone(), writers);
+        let recorder = Arc::new(GitRecorder::new(client.clone(), writers));
+        let argo = cfg.argo_controller;
         let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
         parts.push((format!("cluster {}", cluster.name), ready.clone()));
         let (client, clock, stopped) = (client.clone(), opts.clock.clone(), stopped.clone());
@@ -161,7 +163,14 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
             }
             ready.store(true, std::sync::atomic::Ordering::Relaxed);
             let _ = crds_ready.send(true);
-            crate::rollout::run(client, clock, Arc::new(recorder), stopped).await;
+            let batch = crate::rollout::run(
+                client.clone(),
+                clock.clone(),
+                recorder.clone(),
+                stopped.clone(),
+            );
+            let argo = crate::rollout::argo::run(client, clock, recorder, argo, stopped);
+            futures::future::join(batch, argo).await;
         }));
     }
     Ok(Running {

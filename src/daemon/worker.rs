@@ -584,6 +584,12 @@ impl RepoWorker {
                 .await?,
             )
         };
+        let argo_external = crate::rollout::argo::detect::prepare(
+            &self.client,
+            self.repo.argo_controller,
+            &rendered.argo_rollouts,
+        )
+        .await;
         let ctx = PlanContext {
             app: &name,
             repo: &self.repo.name,
@@ -591,6 +597,7 @@ impl RepoWorker {
             commit,
             progress_deadline: self.repo.progress_deadline,
             owner: owner.as_ref(),
+            argo_external,
         };
         let plan = match plan::desired(&rendered, &ctx) {
             Ok(p) => p,

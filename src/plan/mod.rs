@@ -16,9 +16,11 @@
 //!   `ref-objects`), errors as `path:line: message`;
 //! * [`desired`]: the objects to apply: the rendered objects a rollout does not own, the
 //!   component and app revisions (owned by the app's status object), one `rollouts.rollgit.dev`
-//!   Rollout per rolled-out component ([`rollouts`]), all labelled with the repository; the
-//!   bump file ([`bumps`]); and the inventory later prunes compare with.
+//!   Rollout per rolled-out component ([`rollouts`]), all labelled with the repository, minus
+//!   what the Argo Rollouts executor owns ([`argo`]); the bump file ([`bumps`]); and the
+//!   inventory later prunes compare with.
 
+pub mod argo;
 pub mod bumps;
 pub mod read;
 pub mod revisions;
@@ -45,6 +47,9 @@ pub struct PlanContext<'a> {
     /// An ownerReference to the app's status object, for the objects rollgit makes for the
     /// app (revisions, Rollouts); `None` when it does not exist (yet).
     pub owner: Option<&'a Value>,
+    /// Argo Rollouts' own controller runs the app's Argo Rollouts (delegate mode): rollgit
+    /// only applies them ([`argo`]).
+    pub argo_external: bool,
 }
 
 /// Everything rollgit puts in the cluster for one commit of an app.
@@ -150,6 +155,13 @@ pub fn desired(
     for o in &mut objects {
         o["metadata"]["labels"][REPO_LABEL] = json!(ctx.repo);
     }
+    argo::claim(
+        &rendered.argo_rollouts,
+        &mut objects,
+        ctx.commit,
+        ctx.dir,
+        ctx.argo_external,
+    )?;
     let inventory = Inventory::from_refs(
         Inventory::from_objects(&objects)
             .entries()
@@ -214,6 +226,7 @@ spec:
             commit: "c0ffee",
             progress_deadline: Duration::from_secs(600),
             owner: Some(&owner),
+            argo_external: false,
         };
         let plan = desired(&r, &ctx).expect("plans");
         let kinds: Vec<(&str, &str)> = plan
@@ -280,6 +293,7 @@ spec:
             commit: "c0ffee",
             progress_deadline: Duration::from_secs(600),
             owner: None,
+            argo_external: false,
         };
         let plan = desired(&r, &ctx).expect("plans");
         assert_eq!(plan.objects.len(), 1);

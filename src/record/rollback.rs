@@ -16,7 +16,7 @@ use super::revert::{self, Range, Reverted, Undone, Writer};
 use crate::k8s::crds::RecordStatus;
 use crate::k8s::events::{Events, Severity, reference};
 use crate::k8s::{API_VERSION, RECORD_FIELD_MANAGER, Rollout};
-use crate::rollout::{RollbackEvent, RollbackHook};
+use crate::rollout::{RollbackEvent, RollbackHook, RollbackTarget};
 use kube::api::{Api, Patch, PatchParams};
 use rollgit_source::write::WriteError;
 use rollgit_source::{ObjectId, Trigger};
@@ -126,19 +126,41 @@ impl GitRecorder {
             }
         }
         let status = outcome.to_status(&e);
-        let api: Api<Rollout> = Api::namespaced(self.client.clone(), &e.namespace);
         let pp = PatchParams {
             field_manager: Some(RECORD_FIELD_MANAGER.into()),
             ..PatchParams::default()
         };
-        if let Err(err) = api
-            .patch_status(
-                &e.rollout,
-                &pp,
-                &Patch::Merge(json!({"status": {"record": status}})),
-            )
-            .await
-        {
+        let written = match e.target {
+            RollbackTarget::RollgitRollout => {
+                let api: Api<Rollout> = Api::namespaced(self.client.clone(), &e.namespace);
+                api.patch_status(
+                    &e.rollout,
+                    &pp,
+                    &Patch::Merge(json!({"status": {"record": status}})),
+                )
+                .await
+                .map(|_| ())
+            }
+            RollbackTarget::ArgoRollout => {
+                // An annotation: Argo's own CRD schema would prune an unknown status field.
+                let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
+                    self.client.clone(),
+                    &e.namespace,
+                    &crate::rollout::argo::resource(),
+                );
+                let record = serde_json::to_string(&status).unwrap_or_default();
+                api.patch(
+                    &e.rollout,
+                    &pp,
+                    &Patch::Merge(json!({"metadata": {"annotations": {
+                        crate::rollout::argo::RECORD_ANNOTATION: record
+                    }}})),
+                )
+                .await
+                .map(|_| ())
+            }
+        };
+        if let Err(err) = written {
             tracing::warn!(rollout = %e.rollout, error = %crate::error_chain(&err), "recording the rollback in the Rollout failed");
         }
         let (reason, severity) = match &outcome {
@@ -148,9 +170,13 @@ impl GitRecorder {
             Recorded::Stalled { .. } => ("RevertConflict", Severity::Warning),
             Recorded::NotRecorded { .. } => ("RollbackNotRecorded", Severity::Warning),
         };
+        let api_version = match e.target {
+            RollbackTarget::RollgitRollout => API_VERSION,
+            RollbackTarget::ArgoRollout => crate::rollout::argo::API_VERSION,
+        };
         self.events
             .publish(
-                &reference(API_VERSION, "Rollout", Some(&e.namespace), &e.rollout),
+                &reference(api_version, "Rollout", Some(&e.namespace), &e.rollout),
                 severity,
                 reason,
                 "Record",
@@ -282,6 +308,20 @@ fn revert_rollback(
 /// The revert commit's message: what, why, and trailers linking back.
 pub fn revert_message(e: &RollbackEvent, undone: &[Undone]) -> String {
     let (list, trailers) = revert::undone_text(undone);
+    if e.target == RollbackTarget::ArgoRollout {
+        return format!(
+            "Revert {app}: canary {from} aborted, back to {to}\n\n\
+             rollgit aborted the Argo Rollouts canary {ns}/{rollout} of app {app}: traffic and replicas went back to {to}.\n\
+             Why: {reason}\n\n\
+             {list}\n{trailers}Rollgit-App: {app}\nRollgit-Rollout: {ns}/{rollout}\nRollgit-Failed-Revision: {from}\n",
+            app = e.app,
+            from = e.from,
+            to = e.to,
+            reason = e.reason,
+            ns = e.namespace,
+            rollout = e.rollout,
+        );
+    }
     format!(
         "Revert {app}: {from} failed, rolled back to {to}\n\n\
          rollgit rolled component {component} of app {app} back from {from} to {to} because the rollout failed:\n{reason}\n\n\
@@ -314,6 +354,7 @@ mod tests {
             spec_commit: Some("c".repeat(40)),
             failed_commit: Some("b".repeat(40)),
             good_commit: Some("a".repeat(40)),
+            target: crate::rollout::RollbackTarget::RollgitRollout,
         }
     }
 

@@ -14,8 +14,9 @@
 //!
 //! Where to add an executor (Argo canary, Kruise Rollout): a sibling module with its own
 //! controller over the upstream kind, the same shape (observe → pure decide → act → record),
-//! its workload builders, and the same [`RollbackHook`].
+//! its workload builders, and the same [`RollbackHook`]. [`argo`] is the Argo Rollouts one.
 
+pub mod argo;
 pub mod controller;
 pub mod status;
 pub mod workload;
@@ -120,6 +121,19 @@ pub struct RollbackEvent {
     pub failed_commit: Option<String>,
     /// The commit whose spec last rolled out the revision rolled back to.
     pub good_commit: Option<String>,
+    /// Which kind of Rollout rolled back (where the record stage writes what it did).
+    pub target: RollbackTarget,
+}
+
+/// The kind of Rollout a rollback comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RollbackTarget {
+    /// A `rollouts.rollgit.dev` Rollout (batches): the record goes to its `status.record`.
+    #[default]
+    RollgitRollout,
+    /// An `argoproj.io` Rollout (an aborted canary): the record goes to its
+    /// `rollgit.dev/record` annotation.
+    ArgoRollout,
 }
 
 /// Told about every rollback the rollout stage starts (the record stage writes it to Git).

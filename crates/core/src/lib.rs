@@ -7,6 +7,7 @@
 //! See `ROLLOUT-SEMANTICS.md` for the rules each module implements.
 
 pub mod argo;
+pub mod argo_exec;
 pub mod batch;
 pub mod intstr;
 pub mod kruise;

@@ -121,8 +121,14 @@
 //!   [`ArgoRollout`] and [`KruiseRollout`], read with the same field reader into
 //!   rollgit-core's typed specs and validated with each system's admission rules (an int
 //!   outside int32, what every int of their Go types is, is an error). `rollgit
-//!   plan` reads them today ([`plan::plan_document`]); [`render_app`] still passes them through
-//!   as plain objects.
+//!   plan` reads them ([`plan::plan_document`]). [`render_app`] applies an Argo Rollout as a
+//!   plain object and also reads it ([`Rendered::argo_rollouts`], [`ArgoRolloutInfo`]): an
+//!   invalid one rejects the commit, and what rollgit's executor does not run (analysis and
+//!   experiment steps, header and mirror routes, blue-green, other traffic routers) is listed
+//!   in [`ArgoRollout::unsupported`] with `path:line`, for the plan stage to refuse when rollgit
+//!   is the Rollout's controller. [`read_argo_object`] reads a live Rollout the same way (the
+//!   executor's view of the cluster). The Kruise Rollout is still passed through as a plain
+//!   object.
 //! * **Ownership**: a component whose workload a rollout owns (a `rollout` trait, an AppRollout
 //!   rolls it, or its Application is annotated `app.oam.dev/rollout-template: "true"`) has
 //!   [`ComponentInfo::rollout_owned`], and so has its workload's [`RenderedObject`]
@@ -180,7 +186,10 @@ mod revision;
 mod rollout;
 mod yaml;
 
-pub use argo::{ARGO_GROUP, ArgoRollout};
+pub use argo::{
+    ARGO_GROUP, ArgoRollout, ArgoRouting, ArgoWorkloadRef, GATEWAY_API_PLUGIN, GatewayApiRouting,
+    NGINX_ANNOTATION_PREFIX, NginxRouting, read_argo_object,
+};
 pub use discover::{
     AppDir, InvalidAppName, affected_apps, app_of, belongs_to, check_app_name, discover_apps,
     is_manifest_path,
@@ -194,8 +203,8 @@ pub use kruise::{
 pub use oam::{COMPONENT_TYPES, TRAIT_TYPES, WORKLOAD_TYPE_LABEL};
 pub use refs::{IndexedObject, NoRefs, ObjectIndex, RefLookup};
 pub use render::{
-    ApplicationInfo, ComponentInfo, Rendered, RenderedObject, SourceFile, SourceLocation,
-    render_app,
+    ApplicationInfo, ArgoRolloutInfo, ComponentInfo, Rendered, RenderedObject, SourceFile,
+    SourceLocation, render_app,
 };
 pub use revision::{
     APP_COMPONENT_LABEL, APP_NAME_LABEL, APP_REVISION_LABEL, APP_REVISION_OBJECT_SUFFIX,

@@ -79,6 +79,16 @@ pub struct RenderedObject {
     pub rollout_owned: bool,
 }
 
+/// An Argo Rollout of the app: the object's key and what it says.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArgoRolloutInfo {
+    /// The Rollout object's key (namespace defaulted as for any namespaced object).
+    pub key: ObjectKey,
+    /// The Rollout, read ([`crate::ArgoRollout::unsupported`] lists what rollgit's executor
+    /// does not run).
+    pub rollout: crate::argo::ArgoRollout,
+}
+
 /// One component of an Application.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ComponentInfo {
@@ -160,6 +170,9 @@ pub struct Rendered {
     /// The AppRollout documents (also in `oam_objects`), validated and resolved, in source
     /// order.
     pub app_rollouts: Vec<AppRolloutInfo>,
+    /// The Argo Rollouts (`argoproj.io` `Rollout`, also in `objects`), read and validated,
+    /// in source order.
+    pub argo_rollouts: Vec<ArgoRolloutInfo>,
     /// The app's `app.oam.dev/publishVersion`.
     pub publish_version: String,
     /// Whether it differs from [`RevisionState::publish`].
@@ -513,6 +526,7 @@ pub fn render_app(
     let mut oam_items: Vec<Item> = Vec::new();
     let mut app_docs: Vec<(&str, &Located, Header)> = Vec::new();
     let mut rollout_docs: Vec<(&str, &Located, String)> = Vec::new();
+    let mut argo_rollouts: Vec<ArgoRolloutInfo> = Vec::new();
     for (path, doc) in &docs {
         let Some(h) = header(path, doc, &mut sink) else {
             continue;
@@ -562,6 +576,15 @@ pub fn render_app(
             rollout_owned: false,
             absorbed: false,
         };
+        if group_of(&h.api_version) == crate::argo::ARGO_GROUP
+            && h.kind == "Rollout"
+            && let Some(rollout) = crate::argo::read_argo_rollout(path, doc, &mut sink)
+        {
+            argo_rollouts.push(ArgoRolloutInfo {
+                key: item.key.clone(),
+                rollout,
+            });
+        }
         if is_oam_group(&h.api_version) {
             if h.kind == "AppRollout" {
                 rollout_docs.push((path, doc, h.name.clone()));
@@ -862,6 +885,7 @@ pub fn render_app(
         revisions,
         app_revisions,
         app_rollouts,
+        argo_rollouts,
         publish_version,
         publish_version_changed,
         content_hash,
