@@ -10,6 +10,7 @@ pub mod argo;
 pub mod batch;
 pub mod intstr;
 pub mod kruise;
+pub mod kruise_run;
 pub mod kubevela;
 pub mod plan;
 
