@@ -142,13 +142,32 @@ fn deployment_fenceposts_table() {
     let s = |v: &str| IntOrString::str(v);
     let i = IntOrString::Int;
     #[rustfmt::skip]
-    let cases: Vec<(&str, Option<IntOrString>, Option<IntOrString>, i64, (i64, i64))> = vec![
+    type Row = (&'static str, Option<IntOrString>, Option<IntOrString>, i64, (i64, i64));
+    let cases: Vec<Row> = vec![
         ("defaults 25% of 4", None, None, 4, (1, 1)),
-        ("defaults 25% of 10: surge up, unavailable down", None, None, 10, (3, 2)),
-        ("both zero makes unavailable 1", Some(i(0)), Some(i(0)), 5, (0, 1)),
+        (
+            "defaults 25% of 10: surge up, unavailable down",
+            None,
+            None,
+            10,
+            (3, 2),
+        ),
+        (
+            "both zero makes unavailable 1",
+            Some(i(0)),
+            Some(i(0)),
+            5,
+            (0, 1),
+        ),
         ("ints as written", Some(i(2)), Some(i(0)), 5, (2, 0)),
         ("percents", Some(s("50%")), Some(s("10%")), 10, (5, 1)),
-        ("strict: a bare string is 0, both zero", Some(s("50")), Some(s("1")), 10, (0, 1)),
+        (
+            "strict: a bare string is 0, both zero",
+            Some(s("50")),
+            Some(s("1")),
+            10,
+            (0, 1),
+        ),
     ];
     for (name, surge, unavail, r, want) in cases {
         assert_eq!(
