@@ -99,8 +99,11 @@
 //! * **Argo Rollouts `Rollout`** (canary) and **OpenKruise `Rollout`** (v1alpha1, v1beta1):
 //!   [`ArgoRollout`] and [`KruiseRollout`], read with the same field reader into
 //!   rollgit-core's typed specs and validated with each system's admission rules. `rollgit
-//!   plan` reads them today ([`plan::plan_document`]); [`render_app`] still passes them through
-//!   as plain objects.
+//!   plan` reads them ([`plan::plan_document`]). [`render_app`] applies an Argo Rollout as a
+//!   plain object; a Kruise Rollout is applied too, and also validated (an invalid one, a
+//!   `workloadRef` without a name or of a kind rollgit does not roll, two Rollouts of one
+//!   workload reject the commit) and listed in [`Rendered::kruise_rollouts`] with the
+//!   workload of the app it holds ([`KruiseRolloutInfo`]), for the plan stage.
 //! * **Ownership**: a component whose workload a rollout owns (a `rollout` trait, an AppRollout
 //!   rolls it, or its Application is annotated `app.oam.dev/rollout-template: "true"`) has
 //!   [`ComponentInfo::rollout_owned`], and so has its workload's [`RenderedObject`]
@@ -160,8 +163,9 @@ pub use discover::{AppDir, affected_apps, app_of, belongs_to, discover_apps, is_
 pub use error::{RenderError, RenderErrors};
 pub use kinds::{ObjectKey, Scope, group_of, is_dns1123_label, is_dns1123_subdomain, scope_of};
 pub use kruise::{
-    KRUISE_ROLLOUT_GROUP, KruiseRollout, PARTITION_PERCENT_LIMIT, ROLLING_STYLE_ANNOTATION,
-    WorkloadRef, is_deployment_kind,
+    KRUISE_ROLLOUT_GROUP, KruiseRollout, KruiseRolloutInfo, PARTITION_PERCENT_LIMIT,
+    ROLLING_STYLE_ANNOTATION, SUPPORTED_WORKLOADS, TrafficRoutingRef, WorkloadRef,
+    is_deployment_kind, parse_kruise_rollout_value,
 };
 pub use oam::{COMPONENT_TYPES, WORKLOAD_TYPE_LABEL};
 pub use refs::{IndexedObject, NoRefs, ObjectIndex, RefLookup};

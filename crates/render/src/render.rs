@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::discover::is_manifest_path;
 use crate::error::{RenderError, RenderErrors};
 use crate::kinds::{ObjectKey, Scope, apply_rank, check_name, group_of, name_rule, scope_of};
+use crate::kruise::{KRUISE_ROLLOUT_GROUP, KruiseRolloutInfo, held_workloads};
 use crate::oam::{self, ComponentOutput, RefTarget};
 use crate::refs::RefLookup;
 use crate::revision::{
@@ -159,6 +160,9 @@ pub struct Rendered {
     /// The AppRollout documents (also in `oam_objects`), validated and resolved, in source
     /// order.
     pub app_rollouts: Vec<AppRolloutInfo>,
+    /// The OpenKruise Rollouts (also in `objects`: they are applied), validated, with the
+    /// workload of this app each one holds, in source order.
+    pub kruise_rollouts: Vec<KruiseRolloutInfo>,
     /// The app's `app.oam.dev/publishVersion`.
     pub publish_version: String,
     /// Whether it differs from [`RevisionState::publish`].
@@ -507,6 +511,7 @@ pub fn render_app(
     let mut oam_items: Vec<Item> = Vec::new();
     let mut app_docs: Vec<(&str, &Located, Header)> = Vec::new();
     let mut rollout_docs: Vec<(&str, &Located, String)> = Vec::new();
+    let mut kruise_docs: Vec<(&str, &Located, String)> = Vec::new();
     for (path, doc) in &docs {
         let Some(h) = header(path, doc, &mut sink) else {
             continue;
@@ -556,6 +561,14 @@ pub fn render_app(
             rollout_owned: false,
             absorbed: false,
         };
+        if group_of(&h.api_version) == KRUISE_ROLLOUT_GROUP && h.kind == "Rollout" {
+            let ns = item
+                .key
+                .namespace
+                .clone()
+                .unwrap_or_else(|| namespace.to_owned());
+            kruise_docs.push((path, doc, ns));
+        }
         if is_oam_group(&h.api_version) {
             if h.kind == "AppRollout" {
                 rollout_docs.push((path, doc, h.name.clone()));
@@ -786,6 +799,8 @@ pub fn render_app(
     }
 
     let mut items: Vec<Item> = items.into_iter().filter(|i| !i.absorbed).collect();
+    let keys: Vec<ObjectKey> = items.iter().map(|i| i.key.clone()).collect();
+    let kruise_rollouts = held_workloads(&kruise_docs, &keys, &mut sink);
 
     // Duplicates, in source order.
     let mut order: Vec<usize> = (0..items.len()).collect();
@@ -855,6 +870,7 @@ pub fn render_app(
         revisions,
         app_revisions,
         app_rollouts,
+        kruise_rollouts,
         publish_version,
         publish_version_changed,
         content_hash,
