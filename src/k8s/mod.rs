@@ -12,6 +12,7 @@
 
 pub mod crds;
 pub mod events;
+pub mod kruise;
 pub mod objref;
 
 pub use crds::{

@@ -17,9 +17,11 @@
 //! * [`desired`]: the objects to apply: the rendered objects a rollout does not own, the
 //!   component and app revisions (owned by the app's status object), one `rollouts.rollgit.dev`
 //!   Rollout per rolled-out component ([`rollouts`]), all labelled with the repository; the
-//!   bump file ([`bumps`]); and the inventory later prunes compare with.
+//!   bump file ([`bumps`]); the workloads OpenKruise Rollouts hold ([`kruise`]); and the
+//!   inventory later prunes compare with.
 
 pub mod bumps;
+pub mod kruise;
 pub mod read;
 pub mod revisions;
 pub mod rollouts;
@@ -57,6 +59,9 @@ pub struct AppPlan {
     pub rollouts: Vec<(String, crate::k8s::RolloutSpec)>,
     /// The content of the app's bump file when this render decided something new.
     pub bumps: Option<String>,
+    /// The workloads Kruise Rollouts hold (among `objects`): held before an apply changes their
+    /// template, so that the Kruise executor rolls the change out in steps.
+    pub held: Vec<kruise::HeldWorkload>,
     /// What a later commit prunes against: `objects` without the revisions (history a
     /// rollback needs, kept until the app leaves: they go with their owner).
     pub inventory: Inventory,
@@ -133,6 +138,13 @@ pub fn desired(
         }
         objects.push(ro);
     }
+    let held = kruise::hold_workloads(
+        &rendered.kruise_rollouts,
+        &mut objects,
+        ctx.commit,
+        ctx.dir,
+        ctx.progress_deadline,
+    )?;
     for o in &mut objects {
         o["metadata"]["labels"][REPO_LABEL] = json!(ctx.repo);
     }
@@ -147,6 +159,7 @@ pub fn desired(
         bumps: bumps::has_bumps(rendered).then(|| bumps::bump_file(rendered)),
         objects,
         rollouts,
+        held,
         inventory,
     })
 }
