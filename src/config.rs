@@ -57,6 +57,39 @@ pub struct RawConfig {
     pub listen: Option<String>,
     /// Directory for mirrors and state.
     pub state_dir: Option<PathBuf>,
+    /// Who runs the rollouts of upstream formats (`kruise: external` leaves OpenKruise
+    /// Rollouts to Kruise's own controller).
+    #[serde(default)]
+    pub rollout_controllers: RawRolloutControllers,
+}
+
+/// `rolloutControllers`: per upstream format, `rollgit` (rollgit runs them) or `external`
+/// (the upstream controller runs them; rollgit only applies them). Unset: rollgit, unless the
+/// cluster has the upstream controller's own CRD.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawRolloutControllers {
+    /// OpenKruise Rollouts (`rollouts.kruise.io`).
+    pub kruise: Option<String>,
+}
+
+/// Who runs one format's rollouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RolloutController {
+    /// rollgit, unless the cluster has the upstream controller (its own CRD).
+    #[default]
+    Detect,
+    /// rollgit (a start error when the upstream controller's CRD is there).
+    Rollgit,
+    /// The upstream controller: rollgit only applies the objects.
+    External,
+}
+
+/// The resolved `rolloutControllers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RolloutControllers {
+    /// OpenKruise Rollouts.
+    pub kruise: RolloutController,
 }
 
 /// One repository.
@@ -263,6 +296,8 @@ pub struct Config {
     pub listen: Option<SocketAddr>,
     /// State directory.
     pub state_dir: PathBuf,
+    /// Who runs the rollouts of upstream formats.
+    pub rollout_controllers: RolloutControllers,
 }
 
 pub use rollgit_syntax::parse_duration;
@@ -327,6 +362,7 @@ impl Flags {
             },
             listen: self.listen,
             state_dir: self.state_dir,
+            rollout_controllers: RawRolloutControllers::default(),
         }
         .resolve("flags")
     }
@@ -552,7 +588,19 @@ impl RawConfig {
             ),
             None => None,
         };
+        let kruise = match self.rollout_controllers.kruise.as_deref() {
+            None => RolloutController::Detect,
+            Some("rollgit") => RolloutController::Rollgit,
+            Some("external") => RolloutController::External,
+            Some(other) => {
+                return Err(invalid(
+                    "rolloutControllers.kruise".into(),
+                    format!("must be rollgit or external, got {other:?}"),
+                ));
+            }
+        };
         Ok(Config {
+            rollout_controllers: RolloutControllers { kruise },
             repos,
             clusters,
             listen,
@@ -628,6 +676,11 @@ mod tests {
                 "repos: [{url: /x, sync: {progressDeadline: 10ms}}]",
                 "t.yaml: repos[0].sync.progressDeadline: \"10ms\" is shorter than 1s",
             ),
+            (
+                "unknown rollout controller",
+                "rolloutControllers: {kruise: kruise}\nrepos: [{url: /x}]",
+                "t.yaml: rolloutControllers.kruise: must be rollgit or external, got \"kruise\"",
+            ),
         ];
         for (name, yaml, want) in cases {
             let err = resolve(yaml).expect_err(name).to_string();
@@ -653,6 +706,10 @@ mod tests {
         assert_eq!(r.namespace, "default");
         assert!(r.prune && r.self_heal);
         assert_eq!(c.clusters.len(), 1);
+        assert_eq!(c.rollout_controllers.kruise, RolloutController::Detect);
+        let c =
+            resolve("rolloutControllers: {kruise: external}\nrepos: [{url: /x}]").expect("valid");
+        assert_eq!(c.rollout_controllers.kruise, RolloutController::External);
     }
 
     #[test]

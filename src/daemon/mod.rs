@@ -1,13 +1,16 @@
-//! The daemon: wiring only. It builds a client per cluster, installs rollgit's CRDs, starts
-//! one [`worker::RepoWorker`] per repository (source → render → plan → apply → record), one
-//! rollout controller per cluster (whose rollbacks the record stage writes to the apps'
-//! repositories), and serves the HTTP surface ([`crate::api`]).
+//! The daemon: wiring only. It builds a client per cluster, installs rollgit's CRDs (and
+//! OpenKruise's Rollout CRD where rollgit runs Kruise Rollouts), starts one
+//! [`worker::RepoWorker`] per repository (source → render → plan → apply → record), one
+//! rollout controller per cluster and one Kruise Rollout controller where rollgit runs them
+//! (whose rollbacks the record stage writes to the apps' repositories), and serves the HTTP
+//! surface ([`crate::api`]).
 
 pub mod worker;
 
 use crate::api::Triggers;
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, RolloutController};
+use crate::k8s::kruise::Controller as KruiseController;
 use crate::metrics::Metrics;
 use crate::record::revert::Writer;
 use crate::record::rollback::{GitRecorder, RepoWriter};
@@ -25,6 +28,14 @@ pub enum StartError {
     /// rollgit's CRDs could not be installed.
     #[error("installing rollgit's CRDs")]
     Crds(#[from] crate::k8s::crds::CrdError),
+    /// The OpenKruise Rollout CRD could not be installed.
+    #[error("installing the OpenKruise Rollout CRD")]
+    KruiseCrd(#[from] crate::k8s::kruise::KruiseCrdError),
+    /// rollgit is configured to run Kruise Rollouts where Kruise's own controller does.
+    #[error(
+        "rolloutControllers.kruise is rollgit, but cluster {cluster} has OpenKruise's own Rollout CRD (Kruise runs its Rollouts there): set rolloutControllers.kruise to external, or remove Kruise"
+    )]
+    KruiseExternal { cluster: String },
     /// The HTTP server could not listen.
     #[error("listening on {addr}")]
     Listen {
@@ -94,8 +105,18 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
     for c in &cfg.clusters {
         clients.push(c.client().await?);
     }
-    for client in &clients {
+    let mut kruise = Vec::new();
+    for (client, cluster) in clients.iter().zip(&cfg.clusters) {
         crate::k8s::crds::ensure_crds(client).await?;
+        let wanted = cfg.rollout_controllers.kruise;
+        let who = crate::k8s::kruise::ensure(client, wanted == RolloutController::External).await?;
+        if who == KruiseController::External && wanted == RolloutController::Rollgit {
+            return Err(StartError::KruiseExternal {
+                cluster: cluster.name.clone(),
+            });
+        }
+        tracing::info!(cluster = %cluster.name, kruise = ?who, "who runs OpenKruise Rollouts");
+        kruise.push(who == KruiseController::Rollgit);
     }
     let mut map = BTreeMap::new();
     let mut writers: Vec<BTreeMap<String, RepoWriter>> =
@@ -122,7 +143,8 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
             opts.metrics.clone(),
             opts.clock.clone(),
             writer,
-        );
+        )
+        .with_kruise_hold(kruise[repo.cluster]);
         tasks.push(tokio::spawn(worker.run()));
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -130,14 +152,22 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
         let _ = stopped.await;
     });
     let mut controllers = Vec::new();
-    for (client, writers) in clients.iter().zip(writers) {
-        let recorder = GitRecorder::new(client.clone(), writers);
+    for ((client, writers), kruise) in clients.iter().zip(writers).zip(kruise) {
+        let recorder = Arc::new(GitRecorder::new(client.clone(), writers));
         controllers.push(tokio::spawn(crate::rollout::run(
             client.clone(),
             opts.clock.clone(),
-            Arc::new(recorder),
+            recorder.clone(),
             stopped.clone(),
         )));
+        if kruise {
+            controllers.push(tokio::spawn(crate::rollout::kruise::run(
+                client.clone(),
+                opts.clock.clone(),
+                recorder,
+                stopped.clone(),
+            )));
+        }
     }
     Ok(Running {
         triggers: Triggers {

@@ -78,6 +78,9 @@ pub enum AppError {
     /// Objects failed to apply (the status names them).
     #[error("{0} object(s) failed to apply")]
     Objects(usize, ErrorClass),
+    /// A workload could not be held for its Kruise Rollout before the apply.
+    #[error(transparent)]
+    Hold(#[from] crate::rollout::kruise::HoldError),
 }
 
 impl AppError {
@@ -88,6 +91,7 @@ impl AppError {
             AppError::Status(e) => e.class(),
             AppError::Apply(e) => e.class(),
             AppError::Objects(_, class) => *class,
+            AppError::Hold(e) => e.class(),
         }
     }
 }
@@ -157,6 +161,8 @@ pub struct RepoWorker {
     /// When the next retry of a failed sync is due (one timer, whatever else triggers).
     retry_at: Option<tokio::time::Instant>,
     backoff: Option<backon::ExponentialBackoff>,
+    /// Whether rollgit runs Kruise Rollouts (then it holds their workloads before an apply).
+    kruise_hold: bool,
 }
 
 impl RepoWorker {
@@ -186,7 +192,15 @@ impl RepoWorker {
             drift: None,
             retry_at: None,
             backoff: None,
+            kruise_hold: false,
         }
+    }
+
+    /// Holds the workloads of Kruise Rollouts before applying a new template (when rollgit,
+    /// not Kruise, runs them).
+    pub fn with_kruise_hold(mut self, hold: bool) -> Self {
+        self.kruise_hold = hold;
+        self
     }
 
     fn backoff_policy(&self) -> backon::ExponentialBuilder {
@@ -461,6 +475,9 @@ impl RepoWorker {
                 return Ok(());
             }
         };
+        if self.kruise_hold {
+            crate::rollout::kruise::hold(&self.client, &plan.held).await?;
+        }
         let rec = self.apps.entry(name.clone()).or_default();
         rec.dir = Some(dir);
         let prev_inventory = rec.inventory.clone();

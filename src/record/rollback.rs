@@ -15,9 +15,9 @@
 use super::revert::{self, Range, Reverted, Undone, Writer};
 use crate::k8s::crds::RecordStatus;
 use crate::k8s::events::{Events, Severity, reference};
-use crate::k8s::{API_VERSION, RECORD_FIELD_MANAGER, Rollout};
+use crate::k8s::{RECORD_FIELD_MANAGER, Rollout};
 use crate::rollout::{RollbackEvent, RollbackHook};
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use rollgit_source::write::WriteError;
 use rollgit_source::{ObjectId, Trigger};
 use serde_json::json;
@@ -126,7 +126,12 @@ impl GitRecorder {
             }
         }
         let status = outcome.to_status(&e);
-        let api: Api<Rollout> = Api::namespaced(self.client.clone(), &e.namespace);
+        let resource = e
+            .resource
+            .clone()
+            .unwrap_or_else(|| kube::core::ApiResource::erase::<Rollout>(&()));
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), &e.namespace, &resource);
         let pp = PatchParams {
             field_manager: Some(RECORD_FIELD_MANAGER.into()),
             ..PatchParams::default()
@@ -150,7 +155,12 @@ impl GitRecorder {
         };
         self.events
             .publish(
-                &reference(API_VERSION, "Rollout", Some(&e.namespace), &e.rollout),
+                &reference(
+                    &resource.api_version,
+                    "Rollout",
+                    Some(&e.namespace),
+                    &e.rollout,
+                ),
                 severity,
                 reason,
                 "Record",
@@ -312,6 +322,7 @@ mod tests {
             spec_commit: Some("c".repeat(40)),
             failed_commit: Some("b".repeat(40)),
             good_commit: Some("a".repeat(40)),
+            resource: None,
         }
     }
 

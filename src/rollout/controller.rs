@@ -339,6 +339,7 @@ async fn pass(cached: &Rollout, ctx: &Ctx) -> Result<Option<Duration>, RolloutEr
                 spec_commit: spec.commit.clone(),
                 failed_commit: decision.state.failed_commit.clone(),
                 good_commit: decision.state.stable_commit.clone(),
+                resource: None,
             });
         }
     }

@@ -12,11 +12,12 @@
 //! Rollbacks leave this stage only through [`RollbackHook`] (the record stage implements it
 //! and writes them to Git).
 //!
-//! Where to add an executor (Argo canary, Kruise Rollout): a sibling module with its own
-//! controller over the upstream kind, the same shape (observe → pure decide → act → record),
-//! its workload builders, and the same [`RollbackHook`].
+//! Another executor is a sibling module with its own controller over the upstream kind, the
+//! same shape (observe → pure decide → act → record), its workload builders, and the same
+//! [`RollbackHook`]: [`kruise`] runs OpenKruise Rollouts.
 
 pub mod controller;
+pub mod kruise;
 pub mod status;
 pub mod workload;
 
@@ -120,6 +121,9 @@ pub struct RollbackEvent {
     pub failed_commit: Option<String>,
     /// The commit whose spec last rolled out the revision rolled back to.
     pub good_commit: Option<String>,
+    /// The Rollout's resource when it is not a `rollouts.rollgit.dev` one (a Kruise Rollout):
+    /// the record stage writes `status.record` there.
+    pub resource: Option<kube::core::ApiResource>,
 }
 
 /// Told about every rollback the rollout stage starts (the record stage writes it to Git).
