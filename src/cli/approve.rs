@@ -23,17 +23,10 @@ pub struct ApproveArgs {
 /// `rollouts.rollouts.kruise.io/NAME`.
 pub fn rollout_name(arg: &str) -> &str {
     match arg.split_once('/') {
-        Some((kind, name))
-            if matches!(
-                kind,
-                "rollout"
-                    | "rollouts"
-                    | "rollout.rollouts.kruise.io"
-                    | "rollouts.rollouts.kruise.io"
-            ) =>
-        {
-            name
-        }
+        Some((
+            "rollout" | "rollouts" | "rollout.rollouts.kruise.io" | "rollouts.rollouts.kruise.io",
+            name,
+        )) => name,
         _ => arg,
     }
 }

@@ -468,7 +468,7 @@ impl RepoWorker {
             progress_deadline: self.repo.progress_deadline,
             owner: owner.as_ref(),
         };
-        let plan = match plan::desired(&rendered, &ctx) {
+        let mut plan = match plan::desired(&rendered, &ctx) {
             Ok(p) => p,
             Err(lines) => {
                 self.reject(app, dir, commit, &lines).await;
@@ -476,7 +476,7 @@ impl RepoWorker {
             }
         };
         if self.kruise_hold {
-            crate::rollout::kruise::hold(&self.client, &plan.held).await?;
+            crate::rollout::kruise::hold(&self.client, &mut plan).await?;
         }
         let rec = self.apps.entry(name.clone()).or_default();
         rec.dir = Some(dir);

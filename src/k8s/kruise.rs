@@ -50,6 +50,10 @@ pub const PATH_ANNOTATION: &str = "rollgit.dev/path";
 /// rollgit's: on a partition-style held Deployment, the `spec.strategy` Git writes (the
 /// executor owns the field: `Recreate` while it rolls, Git's otherwise).
 pub const GIT_STRATEGY_ANNOTATION: &str = "rollgit.dev/deployment-strategy";
+/// rollgit's: on a Kruise Rollout's stable Service, the `spec.selector` Git writes (the
+/// executor owns the field once the Service exists: Git's selector, narrowed to the stable
+/// pods while a release routes traffic).
+pub const GIT_SELECTOR_ANNOTATION: &str = "rollgit.dev/selector";
 
 /// The API resource of Kruise Rollouts, at the version rollgit reads.
 pub fn rollout_resource() -> ApiResource {

@@ -12,12 +12,26 @@
 
 use crate::k8s::PROGRESS_DEADLINE_ANNOTATION;
 use crate::k8s::kruise::{
-    COMMIT_ANNOTATION, GIT_STRATEGY_ANNOTATION, PATH_ANNOTATION, TEMPLATE_HASH_ANNOTATION,
+    COMMIT_ANNOTATION, GIT_SELECTOR_ANNOTATION, GIT_STRATEGY_ANNOTATION, PATH_ANNOTATION,
+    TEMPLATE_HASH_ANNOTATION,
 };
 use rollgit_core::kruise::RollingStyle;
 use rollgit_render::{KruiseRolloutInfo, group_of};
 use serde_json::{Value, json};
 use std::time::Duration;
+
+/// A Kruise Rollout's stable Service in the same app: once it exists, its selector is the
+/// executor's (Git's selector, narrowed to the stable pods while a release routes traffic),
+/// and the worker hands it over before the apply leaves it out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldService {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// The Kruise Rollout routing through it.
+    pub rollout: String,
+}
 
 /// A workload a Kruise Rollout holds: what the worker needs to hold it before an apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,20 +77,48 @@ fn remove(v: &mut Value, path: &[&str]) {
     }
 }
 
-/// Prepares the held workloads and the Kruise Rollouts among `objects` (the render's objects
-/// to apply) and returns the held workloads. Errors (an invalid progress deadline annotation)
-/// are `path:line: message`.
+/// What the Kruise Rollouts of a render hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Held {
+    /// Workloads.
+    pub workloads: Vec<HeldWorkload>,
+    /// Stable Services.
+    pub services: Vec<HeldService>,
+}
+
+/// Prepares the held workloads, the stable Services and the Kruise Rollouts among `objects`
+/// (the render's objects to apply) and returns what is held. Errors (an invalid progress
+/// deadline annotation) are `path:line: message`.
 pub fn hold_workloads(
     rollouts: &[KruiseRolloutInfo],
     objects: &mut [Value],
     commit: &str,
     dir: &str,
     default_deadline: Duration,
-) -> Result<Vec<HeldWorkload>, Vec<String>> {
+) -> Result<Held, Vec<String>> {
     let mut held = Vec::new();
+    let mut services = Vec::new();
     let mut errors = Vec::new();
     for info in rollouts {
         let r = &info.rollout;
+        // The stable Service: Git's selector in an annotation (the executor applies it).
+        if let Some(t) = r.traffic_routings.first() {
+            let want = (
+                String::new(),
+                "Service".to_string(),
+                info.namespace.clone(),
+                t.service.clone(),
+            );
+            if let Some(o) = objects.iter_mut().find(|o| key_of(o) == want) {
+                let selector = o["spec"]["selector"].clone();
+                o["metadata"]["annotations"][GIT_SELECTOR_ANNOTATION] = json!(selector.to_string());
+                services.push(HeldService {
+                    namespace: info.namespace.clone(),
+                    name: t.service.clone(),
+                    rollout: r.name.clone(),
+                });
+            }
+        }
         // The Rollout: where it comes from and how long a step may take.
         if let Some(o) = objects.iter_mut().find(|o| {
             key_of(o)
@@ -157,7 +199,10 @@ pub fn hold_workloads(
         });
     }
     if errors.is_empty() {
-        Ok(held)
+        Ok(Held {
+            workloads: held,
+            services,
+        })
     } else {
         Err(errors)
     }
@@ -203,7 +248,8 @@ mod tests {
             "apps/echo",
             Duration::from_secs(600),
         )
-        .expect("plans");
+        .expect("plans")
+        .workloads;
         assert_eq!(held.len(), 1);
         assert_eq!(
             (

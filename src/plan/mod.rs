@@ -59,9 +59,10 @@ pub struct AppPlan {
     pub rollouts: Vec<(String, crate::k8s::RolloutSpec)>,
     /// The content of the app's bump file when this render decided something new.
     pub bumps: Option<String>,
-    /// The workloads Kruise Rollouts hold (among `objects`): held before an apply changes their
-    /// template, so that the Kruise executor rolls the change out in steps.
-    pub held: Vec<kruise::HeldWorkload>,
+    /// What Kruise Rollouts hold (among `objects`): workloads held before an apply changes
+    /// their template, so that the Kruise executor rolls the change out in steps, and stable
+    /// Services whose selector the executor owns.
+    pub held: kruise::Held,
     /// What a later commit prunes against: `objects` without the revisions (history a
     /// rollback needs, kept until the app leaves: they go with their owner).
     pub inventory: Inventory,

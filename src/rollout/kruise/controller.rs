@@ -68,6 +68,13 @@ pub struct Ctx {
     backoff: Mutex<HashMap<ObjectRef<DynamicObject>, backon::ExponentialBackoff>>,
 }
 
+/// The stable Service a Rollout routes through, if any.
+fn service_name(o: &DynamicObject) -> Option<String> {
+    o.data["spec"]["strategy"]["canary"]["trafficRoutings"][0]["service"]
+        .as_str()
+        .map(str::to_string)
+}
+
 fn workload_name(o: &DynamicObject) -> Option<(String, String)> {
     let spec = &o.data["spec"];
     let w = if spec["objectRef"].is_object() {
@@ -111,15 +118,22 @@ impl Ctx {
             Kind::StatefulSet => "StatefulSet",
             Kind::CloneSet => "CloneSet",
         };
+        self.watch(key, kind.resource());
+    }
+
+    /// Watches `resource` (once, as `key`): a change of an object wakes the Rollouts that
+    /// point at it (workloads by `workloadRef`, canary Deployments by their label, Services
+    /// by `trafficRoutings`).
+    fn watch(&self, key: &'static str, resource: ApiResource) {
         let mut watched = self.watched.lock().unwrap_or_else(|p| p.into_inner());
         if watched.contains_key(key) {
             return;
         }
-        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &kind.resource());
+        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
         let wake = self.wake.clone();
         let store = self.store.clone();
         let ar = self.resource.clone();
-        let kind_name = kind.resource().kind;
+        let kind_name = resource.kind.clone();
         let task = tokio::spawn(async move {
             let mut stream = watcher(api, watcher::Config::default())
                 .default_backoff()
@@ -149,11 +163,16 @@ impl Ctx {
                     if r.metadata.namespace.as_deref() != Some(ns.as_str()) {
                         continue;
                     }
-                    let Some((k, n)) = workload_name(&r) else {
-                        continue;
+                    let hit = if kind_name == "Service" {
+                        service_name(&r).as_deref() == Some(name.as_str())
+                    } else {
+                        let Some((k, n)) = workload_name(&r) else {
+                            continue;
+                        };
+                        (k == kind_name && n == name)
+                            || (kind_name == "Deployment"
+                                && canary_of.as_deref() == Some(n.as_str()))
                     };
-                    let hit = (k == kind_name && n == name)
-                        || (kind_name == "Deployment" && canary_of.as_deref() == Some(n.as_str()));
                     if hit && let Some(rn) = &r.metadata.name {
                         let _ = wake.send(ObjectRef::new_with(rn, ar.clone()).within(&ns));
                     }
@@ -207,6 +226,10 @@ pub async fn run(
     });
     ctx.ensure_watch(Kind::Deployment);
     ctx.ensure_watch(Kind::StatefulSet);
+    ctx.watch(
+        "Service",
+        ApiResource::erase::<k8s_openapi::api::core::v1::Service>(&()),
+    );
     controller
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
@@ -386,6 +409,16 @@ async fn pass(cached: &DynamicObject, ctx: &Ctx) -> Result<Option<Duration>, Kru
                 continue;
             }
             act(ctx, &ns, &name, &spec, live, &owner, &traffic, action).await?;
+        }
+        if let Some(tr) = &spec.traffic {
+            traffic::sync_selector(&ctx.client, &ns, &tr.service, kind.revision_label())
+                .await
+                .map_err(|source| KruiseRolloutError::Act {
+                    action: format!("setting Git's selector of Service {}", tr.service),
+                    namespace: ns.clone(),
+                    name: name.clone(),
+                    source,
+                })?;
         }
         if decision.state.phase == Some(Phase::Healthy) {
             workload::sync_strategy(&ctx.client, live)

@@ -31,7 +31,7 @@ pub mod workload;
 pub use controller::run;
 
 use crate::ErrorClass;
-use crate::plan::kruise::HeldWorkload;
+use crate::plan::AppPlan;
 use rollgit_core::kruise::RollingStyle;
 use workload::Kind;
 
@@ -111,11 +111,37 @@ impl HoldError {
     }
 }
 
-/// Holds each workload whose pod template the coming apply changes, as Kruise's webhook does
-/// (see the module documentation). A workload that does not exist yet, has no pods, or whose
-/// template stays is left alone.
-pub async fn hold(client: &kube::Client, held: &[HeldWorkload]) -> Result<(), HoldError> {
-    for h in held {
+/// Before `plan` is applied: holds each workload whose pod template the apply changes, as
+/// Kruise's webhook does (see the module documentation; a workload that does not exist yet,
+/// has no pods, or whose template stays is left alone), and hands the selector of each
+/// existing stable Service over to the executor (it co-owns the selector first, then the apply
+/// leaves it out of `plan.objects`; a Service being created keeps Git's selector).
+pub async fn hold(client: &kube::Client, plan: &mut AppPlan) -> Result<(), HoldError> {
+    for s in &plan.held.services {
+        let err = |source| HoldError {
+            kind: "Service".into(),
+            namespace: s.namespace.clone(),
+            name: s.name.clone(),
+            rollout: s.rollout.clone(),
+            source,
+        };
+        if !traffic::take_selector(client, &s.namespace, &s.name)
+            .await
+            .map_err(err)?
+        {
+            continue;
+        }
+        for o in plan.objects.iter_mut() {
+            if o["kind"] == "Service"
+                && o["metadata"]["name"] == s.name.as_str()
+                && o["metadata"]["namespace"] == s.namespace.as_str()
+                && let Some(spec) = o["spec"].as_object_mut()
+            {
+                spec.remove("selector");
+            }
+        }
+    }
+    for h in &plan.held.workloads {
         let Some(kind) = Kind::of(&h.kind) else {
             continue;
         };

@@ -6,7 +6,7 @@
 //! annotations, both owned by the Rollout and deleted at the end.
 
 use super::workload::{Owner, strip_nulls};
-use crate::k8s::kruise::FIELD_MANAGER_KRUISE;
+use crate::k8s::kruise::{FIELD_MANAGER_KRUISE, GIT_SELECTOR_ANNOTATION};
 use crate::k8s::{APP_LABEL, MANAGED_BY_LABEL, REPO_LABEL};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
@@ -88,7 +88,74 @@ fn copied_annotations(annotations: &Value) -> Map<String, Value> {
     a
 }
 
-/// Narrows the stable Service to `revision` (or, `None`, lets it select every version).
+/// Whether the executor's field manager owns `spec.selector` of `svc`.
+fn owns_selector(svc: &Service) -> bool {
+    svc.metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(|m| m.manager.as_deref() == Some(FIELD_MANAGER_KRUISE))
+        .any(|m| {
+            m.fields_v1
+                .as_ref()
+                .is_some_and(|f| f.0["f:spec"].get("f:selector").is_some())
+        })
+}
+
+/// Server-side applies `selector` as the executor's.
+async fn apply_selector(
+    api: &Api<Service>,
+    namespace: &str,
+    service: &str,
+    selector: &Value,
+) -> Result<(), kube::Error> {
+    let body = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": service, "namespace": namespace},
+        "spec": {"selector": selector},
+    });
+    api.patch(
+        service,
+        &PatchParams::apply(FIELD_MANAGER_KRUISE).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Before an apply leaves a stable Service's selector out: makes the executor co-own it
+/// (applying the live value, so nothing changes and the apply does not remove it). False when
+/// the Service does not exist (it is created with Git's selector).
+pub async fn take_selector(
+    client: &kube::Client,
+    namespace: &str,
+    service: &str,
+) -> Result<bool, kube::Error> {
+    let api: Api<Service> = Api::namespaced(client.clone(), namespace);
+    let Some(svc) = api.get_opt(service).await? else {
+        return Ok(false);
+    };
+    if !owns_selector(&svc) {
+        let selector = json!(svc.spec.as_ref().and_then(|s| s.selector.clone()));
+        apply_selector(&api, namespace, service, &selector).await?;
+    }
+    Ok(true)
+}
+
+/// Git's selector of a stable Service the executor owns (its annotation), if it has one.
+fn git_selector(svc: &Service) -> Option<Map<String, Value>> {
+    let a = svc
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(GIT_SELECTOR_ANNOTATION)?;
+    serde_json::from_str::<Value>(a).ok()?.as_object().cloned()
+}
+
+/// Narrows the stable Service to `revision` (or, `None`, lets it select every version). A
+/// Service of the same app gets Git's selector plus the revision (server-side applied: the
+/// executor owns the field); another one is merge-patched.
 pub async fn set_stable_selector(
     client: &kube::Client,
     namespace: &str,
@@ -97,12 +164,52 @@ pub async fn set_stable_selector(
     revision: Option<&str>,
 ) -> Result<(), kube::Error> {
     let api: Api<Service> = Api::namespaced(client.clone(), namespace);
-    let patch = json!({"spec": {"selector": {revision_label: revision}}});
-    match api.patch(service, &pp(), &Patch::Merge(&patch)).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-        Err(e) => Err(e),
+    let Some(svc) = api.get_opt(service).await? else {
+        return Ok(());
+    };
+    if let Some(mut selector) = git_selector(&svc) {
+        if let Some(r) = revision {
+            selector.insert(revision_label.to_string(), json!(r));
+        }
+        return apply_selector(&api, namespace, service, &Value::Object(selector)).await;
     }
+    let patch = json!({"spec": {"selector": {revision_label: revision}}});
+    api.patch(service, &pp(), &Patch::Merge(&patch))
+        .await
+        .map(|_| ())
+}
+
+/// Keeps a stable Service the executor owns on Git's selector (plus the revision it narrows
+/// to, if any): Git's selector may change while the executor holds the field.
+pub async fn sync_selector(
+    client: &kube::Client,
+    namespace: &str,
+    service: &str,
+    revision_label: &str,
+) -> Result<(), kube::Error> {
+    let api: Api<Service> = Api::namespaced(client.clone(), namespace);
+    let Some(svc) = api.get_opt(service).await? else {
+        return Ok(());
+    };
+    let Some(mut want) = git_selector(&svc) else {
+        return Ok(());
+    };
+    if !owns_selector(&svc) {
+        return Ok(());
+    }
+    let live = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.clone())
+        .unwrap_or_default();
+    if let Some(r) = live.get(revision_label) {
+        want.insert(revision_label.to_string(), json!(r));
+    }
+    let live: Map<String, Value> = live.into_iter().map(|(k, v)| (k, json!(v))).collect();
+    if live == want {
+        return Ok(());
+    }
+    apply_selector(&api, namespace, service, &Value::Object(want)).await
 }
 
 /// Creates `<service>-canary` selecting `revision` (a copy of the stable Service), or points

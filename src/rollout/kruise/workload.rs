@@ -289,20 +289,6 @@ impl Live {
                 .map(str::to_string),
         }
     }
-
-    fn max_unavailable(&self) -> i64 {
-        let ru = &self.object["spec"]["strategy"]["rollingUpdate"];
-        let iv = |v: &Value| serde_json::from_value::<IntOrString>(v.clone()).ok();
-        if self.object["spec"]["strategy"]["type"] == "Recreate" {
-            return 0;
-        }
-        deployment_fenceposts(
-            iv(&ru["maxSurge"]).as_ref(),
-            iv(&ru["maxUnavailable"]).as_ref(),
-            self.replicas(),
-        )
-        .1
-    }
 }
 
 /// Reads the workload `kind/name` (and, for a Deployment, its ReplicaSets and, canary style,
@@ -435,11 +421,13 @@ pub async fn observe(
     let promoted = observed
         && !paused
         && match kind {
+            // Stricter than Kruise's `waitAllUpdatedAndReady` (which tolerates maxUnavailable):
+            // the canary Deployment goes only once every pod of the Deployment is available.
             Kind::Deployment => {
                 let created = int(&status["replicas"]);
                 created == replicas
                     && int(&status["updatedReplicas"]) == replicas
-                    && int(&status["availableReplicas"]) + live.max_unavailable() >= replicas
+                    && int(&status["availableReplicas"]) >= replicas
             }
             Kind::CloneSet => {
                 int(&status["updatedReplicas"]) == replicas
