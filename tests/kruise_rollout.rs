@@ -997,3 +997,232 @@ spec:
     wait_pods(&client, &[(V2, 4)]).await;
     daemon.kill().await.expect("kill rollgit");
 }
+
+const CLONESET_CRD: &str = include_str!("../examples-repo/apps/cloneset/crd.yaml");
+
+fn cloneset(image: &str) -> String {
+    format!(
+        "apiVersion: apps.kruise.io/v1alpha1
+kind: CloneSet
+metadata:
+  name: cache
+spec:
+  replicas: 4
+  selector:
+    matchLabels:
+      app: cache
+  template:
+    metadata:
+      labels:
+        app: cache
+    spec:
+      containers:
+        - name: cache
+          image: {image}
+---
+apiVersion: rollouts.kruise.io/v1beta1
+kind: Rollout
+metadata:
+  name: cache
+spec:
+  workloadRef:
+    apiVersion: apps.kruise.io/v1alpha1
+    kind: CloneSet
+    name: cache
+  strategy:
+    canary:
+      steps:
+        - replicas: 1
+        - replicas: 50%
+          pause: {{duration: 30}}
+        - replicas: 100%
+"
+    )
+}
+
+async fn pod_images(client: &kube::Client, selector: &str) -> BTreeMap<String, String> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    pods.list(&ListParams::default().labels(selector))
+        .await
+        .expect("list pods")
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .map(|p| {
+            let image = p
+                .spec
+                .as_ref()
+                .and_then(|s| s.containers.first())
+                .and_then(|c| c.image.clone())
+                .unwrap_or_default();
+            (p.metadata.name.unwrap_or_default(), image)
+        })
+        .collect()
+}
+
+/// Waits (bounded, through a watch) until `count` of the pods selected run `image`.
+async fn wait_images(client: &kube::Client, selector: &str, image: &str, count: usize) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    let mut stream = watcher(pods, watcher::Config::default().labels(selector)).boxed();
+    loop {
+        let now = pod_images(client, selector).await;
+        if now.values().filter(|i| *i == image).count() == count {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "want {count} pods of {image}, have {now:?}"
+        );
+        let _ = tokio::time::timeout_at(deadline, stream.next()).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v1beta1_rollout_moves_a_clonesets_partition_in_place() {
+    let git = GitRepo::with_remote().await;
+    git.write("apps/kruise/crd.yaml", CLONESET_CRD);
+    git.write("apps/cache/cache.yaml", &cloneset("redis:7.2"));
+    git.commit_and_push("cache").await;
+    let w = World::start(git).await;
+    let c = &w.cluster;
+    drive(&w, "cache", "first release", |s| s["phase"] == "Healthy").await;
+    wait_images(&w.client, "app=cache", "redis:7.2", 4).await;
+    let before: Vec<String> = pod_images(&w.client, "app=cache")
+        .await
+        .into_keys()
+        .collect();
+
+    w.push("apps/cache/cache.yaml", &cloneset("redis:7.4"), "redis 7.4")
+        .await;
+    drive(&w, "cache", "step 1 paused", |s| {
+        s["currentStepIndex"] == 1 && s["currentStepState"] == "StepPaused"
+    })
+    .await;
+    wait_images(&w.client, "app=cache", "redis:7.4", 1).await;
+    let partition = c
+        .kubectl_ok(&[
+            "get",
+            "cloneset",
+            "cache",
+            "-o=jsonpath={.spec.updateStrategy.partition}",
+        ])
+        .await;
+    assert_eq!(partition.trim(), "3", "3 pods kept on the old revision");
+    let (code, _, err) = rollgit(c, &["approve", "cache"]).await;
+    assert_eq!(code, Some(0), "{err}");
+    drive(&w, "cache", "step 2 paused", |s| {
+        s["currentStepIndex"] == 2 && s["currentStepState"] == "StepPaused"
+    })
+    .await;
+    wait_images(&w.client, "app=cache", "redis:7.4", 2).await;
+    let partition = c
+        .kubectl_ok(&[
+            "get",
+            "cloneset",
+            "cache",
+            "-o=jsonpath={.spec.updateStrategy.partition}",
+        ])
+        .await;
+    assert_eq!(partition.trim(), "50%", "Kruise's percent partition");
+    w.clock.advance(Duration::from_secs(31));
+    let s = drive(&w, "cache", "completed", |s| s["phase"] == "Healthy").await;
+    assert_eq!(s["message"], "Rollout progressing has been completed");
+    wait_images(&w.client, "app=cache", "redis:7.4", 4).await;
+    let after: Vec<String> = pod_images(&w.client, "app=cache")
+        .await
+        .into_keys()
+        .collect();
+    assert_eq!(before, after, "updated in place: the same pods");
+    let partition = c
+        .kubectl_ok(&[
+            "get",
+            "cloneset",
+            "cache",
+            "-o=jsonpath={.spec.updateStrategy.partition}",
+        ])
+        .await;
+    assert_eq!(partition.trim(), "", "the partition is released");
+}
+
+fn statefulset(image: &str) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+spec:
+  serviceName: db
+  replicas: 3
+  selector:
+    matchLabels:
+      app: db
+  template:
+    metadata:
+      labels:
+        app: db
+    spec:
+      containers:
+        - name: db
+          image: {image}
+---
+apiVersion: rollouts.kruise.io/v1beta1
+kind: Rollout
+metadata:
+  name: db
+spec:
+  workloadRef:
+    apiVersion: apps/v1
+    kind: StatefulSet
+    name: db
+  strategy:
+    canary:
+      steps:
+        - replicas: 1
+          pause: {{}}
+        - replicas: 100%
+"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statefulset_is_rolled_through_its_ordinal_partition() {
+    let git = GitRepo::with_remote().await;
+    git.write("apps/db/db.yaml", &statefulset("postgres:16"));
+    git.commit_and_push("db").await;
+    let w = World::start(git).await;
+    let c = &w.cluster;
+    drive(&w, "db", "first release", |s| s["phase"] == "Healthy").await;
+    wait_images(&w.client, "app=db", "postgres:16", 3).await;
+    w.push(
+        "apps/db/db.yaml",
+        &statefulset("postgres:17"),
+        "postgres 17",
+    )
+    .await;
+    drive(&w, "db", "step 1 paused", |s| {
+        s["currentStepIndex"] == 1 && s["currentStepState"] == "StepPaused"
+    })
+    .await;
+    wait_images(&w.client, "app=db", "postgres:17", 1).await;
+    let images = pod_images(&w.client, "app=db").await;
+    assert_eq!(
+        images.get("db-2").map(String::as_str),
+        Some("postgres:17"),
+        "the highest ordinal first: {images:?}"
+    );
+    let partition = c
+        .kubectl_ok(&[
+            "get",
+            "statefulset",
+            "db",
+            "-o=jsonpath={.spec.updateStrategy.rollingUpdate.partition}",
+        ])
+        .await;
+    assert_eq!(partition.trim(), "2");
+    let (code, _, err) = rollgit(c, &["approve", "db"]).await;
+    assert_eq!(code, Some(0), "{err}");
+    let s = drive(&w, "db", "completed", |s| s["phase"] == "Healthy").await;
+    assert_eq!(s["message"], "Rollout progressing has been completed");
+    wait_images(&w.client, "app=db", "postgres:17", 3).await;
+}

@@ -959,17 +959,23 @@ pub async fn resume(client: &kube::Client, live: &Live) -> Result<(), kube::Erro
     }
 }
 
-/// Ends rollgit's control of the workload: Kruise's annotations and labels removed, the
-/// canary Deployment deleted.
+/// Ends rollgit's control of the workload: Kruise's annotations and labels removed, a
+/// CloneSet's or StatefulSet's partition removed, the canary Deployment deleted.
 pub async fn release(client: &kube::Client, live: &Live) -> Result<(), kube::Error> {
     let api = Api::namespaced_with(client.clone(), &live.namespace, &live.kind.resource());
     if live.canary.is_some() {
         delete(&api, &live.canary_name()).await?;
     }
+    // Kruise's Finalize of a partition: none left (Git's leaves it out).
+    let spec = match live.kind {
+        Kind::Deployment => json!({}),
+        Kind::CloneSet => json!({"updateStrategy": {"partition": null}}),
+        Kind::StatefulSet => json!({"updateStrategy": {"rollingUpdate": {"partition": null}}}),
+    };
     merge(
         &api,
         &live.name,
-        json!({"metadata": {
+        json!({"spec": spec, "metadata": {
             "annotations": {
                 IN_PROGRESSING: null,
                 CONTROL_ANNOTATION: null,
