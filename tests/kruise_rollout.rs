@@ -1226,3 +1226,41 @@ async fn a_statefulset_is_rolled_through_its_ordinal_partition() {
     assert_eq!(s["message"], "Rollout progressing has been completed");
     wait_images(&w.client, "app=db", "postgres:17", 3).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_repository_has_a_kruise_rollout_a_user_can_approve() {
+    let git = GitRepo::with_remote().await;
+    for (path, content) in rollgit::demo::FILES {
+        git.write(path, content);
+    }
+    git.commit_and_push("demo").await;
+    let w = World::start(git).await;
+    drive(&w, "rollouts-demo", "the first release", |s| {
+        s["phase"] == "Healthy" && s["canaryStatus"]["currentStepState"] == "Completed"
+    })
+    .await;
+    // What `rollgit up` tells the user to do.
+    let path = "apps/echo/echoserver.yaml";
+    let yaml = std::fs::read_to_string(w.git.work.join(path)).expect("read the demo app");
+    assert!(yaml.contains("demo:1.10.2"));
+    w.push(path, &yaml.replace("demo:1.10.2", "demo:1.10.3"), "echoserver: 1.10.3")
+        .await;
+    drive(&w, "rollouts-demo", "step 1 waits for approval", |s| {
+        s["currentStepIndex"] == 1 && s["currentStepState"] == "StepPaused"
+    })
+    .await;
+    assert_eq!(
+        kruise_row(&w.cluster, "rollouts-demo").await,
+        cols(&["Progressing", "1", "StepPaused", PAUSED_1])
+    );
+    let (code, out, err) = rollgit(&w.cluster, &["approve", "rollouts-demo"]).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.trim(), "rollout.rollouts.kruise.io/rollouts-demo approved");
+    drive(&w, "rollouts-demo", "step 2 waits 60 s", |s| {
+        s["currentStepIndex"] == 2 && s["currentStepState"] == "StepPaused"
+    })
+    .await;
+    w.clock.advance(Duration::from_secs(61));
+    drive(&w, "rollouts-demo", "completed", |s| s["phase"] == "Healthy").await;
+    wait_pods(&w.client, &[(V2, 4)]).await;
+}
