@@ -189,6 +189,12 @@ pub struct RawSync {
     /// rolled back (default 10m; an Application can override it with the annotation
     /// `rollgit.dev/progress-deadline`).
     pub progress_deadline: Option<String>,
+    /// Let a prune delete more than half of an app's objects, or all of them (default false:
+    /// such a prune waits for `rollgit sync APP --allow-mass-prune`).
+    pub allow_mass_prune: Option<bool>,
+    /// Also prune objects rollgit adopted, that existed before it first applied them
+    /// (default false).
+    pub prune_adopted: Option<bool>,
 }
 
 /// A secret value: never shown by `Debug` or `Display`.
@@ -237,6 +243,10 @@ pub struct Repo {
     pub prune: bool,
     /// Self-heal.
     pub self_heal: bool,
+    /// Let a prune delete more than half of an app's objects without confirmation.
+    pub allow_mass_prune: bool,
+    /// Prune objects rollgit adopted too.
+    pub prune_adopted: bool,
     /// Default progress deadline of a rollout batch.
     pub progress_deadline: Duration,
     /// Record rollbacks as revert commits.
@@ -569,6 +579,14 @@ impl RawConfig {
                 webhook_secret,
                 prune: sync.prune.or(self.sync.prune).unwrap_or(true),
                 self_heal: sync.self_heal.or(self.sync.self_heal).unwrap_or(true),
+                allow_mass_prune: sync
+                    .allow_mass_prune
+                    .or(self.sync.allow_mass_prune)
+                    .unwrap_or(false),
+                prune_adopted: sync
+                    .prune_adopted
+                    .or(self.sync.prune_adopted)
+                    .unwrap_or(false),
                 progress_deadline,
                 revert_rollbacks: write_back.revert_rollbacks.unwrap_or(true),
                 write_back_bumps: write_back.bumps.unwrap_or(false),

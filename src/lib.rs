@@ -58,6 +58,33 @@ impl ErrorClass {
     }
 }
 
+/// Counts repeats of one failure, so that an error that keeps coming back is logged at each
+/// doubling (the 1st, 2nd, 4th, 8th, ... time, with the count) instead of at every attempt.
+#[derive(Debug, Default)]
+pub struct Repeats {
+    last: Option<String>,
+    count: u64,
+}
+
+impl Repeats {
+    /// Notes one occurrence of `message`; `Some(count)` when this one should be logged.
+    pub fn note(&mut self, message: &str) -> Option<u64> {
+        if self.last.as_deref() == Some(message) {
+            self.count += 1;
+        } else {
+            self.last = Some(message.to_string());
+            self.count = 1;
+        }
+        self.count.is_power_of_two().then_some(self.count)
+    }
+
+    /// The failure is over.
+    pub fn clear(&mut self) {
+        self.last = None;
+        self.count = 0;
+    }
+}
+
 /// An error with its whole chain of causes, `outer: cause: root cause`, as logs and messages
 /// show it.
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
@@ -86,6 +113,33 @@ mod tests {
     fn an_error_is_shown_with_its_causes() {
         let e = Outer(std::io::Error::other("root cause"));
         assert_eq!(error_chain(&e), "outer: root cause");
+    }
+
+    #[test]
+    fn a_repeated_failure_is_logged_at_each_doubling() {
+        let mut r = Repeats::default();
+        let logged: Vec<Option<u64>> = (0..9).map(|_| r.note("down")).collect();
+        assert_eq!(
+            logged,
+            [
+                Some(1),
+                Some(2),
+                None,
+                Some(4),
+                None,
+                None,
+                None,
+                Some(8),
+                None
+            ]
+        );
+        assert_eq!(
+            r.note("another"),
+            Some(1),
+            "a different failure starts again"
+        );
+        r.clear();
+        assert_eq!(r.note("another"), Some(1));
     }
 
     #[test]

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
             Command::Up(a) => cli::up::run(a).await,
             Command::Run(a) => cli::run::run(a).await,
             Command::Status(a) => cli::status::run(a).await,
+            Command::Sync(a) => cli::sync::run(a).await,
             Command::Diff(a) => cli::diff::run(a).await,
             Command::Get(a) => cli::get::run(a).await,
             Command::Rollout(RolloutCommand::Status(a)) => cli::rollout_status::run(a).await,
@@ -41,6 +42,10 @@ fn main() -> ExitCode {
             Command::Plan(_) | Command::Crds(_) => Ok(ExitCode::SUCCESS),
         }
     });
+    // A blocking task still running (a `git push` in flight) does not hold the exit: it ends
+    // with the process, and every write it makes is atomic (a push is a fast-forward or
+    // nothing).
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     match result {
         Ok(code) => code,
         Err(e) => {

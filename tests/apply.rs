@@ -7,7 +7,9 @@ use common::{TestCluster, WAIT, table_columns};
 use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::wait::await_condition;
-use rollgit::apply::{self, Applier, Health, HealthStatus};
+use rollgit::apply::{
+    self, Applier, ApplyOptions, ApplyOutcome, ApplyReport, Health, HealthStatus, Refused,
+};
 use rollgit::k8s::crds::{AppSource, ApplicationSpec, ComponentStatus, Phase};
 use rollgit::k8s::{APP_LABEL, Inventory, MANAGED_BY_LABEL, ObjRef};
 use rollgit::record::status::{self as app_status, AppStatus};
@@ -72,6 +74,58 @@ fn oref(api_version: &str, kind: &str, ns: Option<&str>, name: &str) -> ObjRef {
     .expect("a reference")
 }
 
+/// Applies `objects` as `app` (prune on or off), expecting the commit to be applied.
+async fn apply(
+    applier: &Applier,
+    app: &str,
+    objects: &[Value],
+    prune: bool,
+    inventory: &Inventory,
+) -> ApplyReport {
+    apply_with(
+        applier,
+        app,
+        objects,
+        inventory,
+        &ApplyOptions::new().prune(prune),
+    )
+    .await
+}
+
+async fn apply_with(
+    applier: &Applier,
+    app: &str,
+    objects: &[Value],
+    inventory: &Inventory,
+    opts: &ApplyOptions,
+) -> ApplyReport {
+    match applier
+        .apply_app(app, objects, inventory, opts)
+        .await
+        .expect("apply")
+    {
+        ApplyOutcome::Applied(report) => report,
+        ApplyOutcome::Refused(r) => panic!("the commit was refused: {r:?}"),
+    }
+}
+
+/// Applies `objects` as `app`, expecting the commit to be refused whole.
+async fn refused(
+    applier: &Applier,
+    app: &str,
+    objects: &[Value],
+    inventory: &Inventory,
+) -> Vec<Refused> {
+    match applier
+        .apply_app(app, objects, inventory, &ApplyOptions::new())
+        .await
+        .expect("apply")
+    {
+        ApplyOutcome::Refused(r) => r,
+        ApplyOutcome::Applied(report) => panic!("the commit was applied: {report:?}"),
+    }
+}
+
 /// `object → resourceVersion` of the live objects in a report.
 fn versions(live: &[Value]) -> Vec<(String, String)> {
     live.iter()
@@ -111,10 +165,14 @@ async fn apply_orders_crds_first_detects_noops_and_changes_and_prunes() {
     let applier = Applier::new(tc.client().await);
 
     // One call: Namespace + CRD + custom resource + Deployment + Service + ConfigMap.
-    let first = applier
-        .apply_app("shop", &shop("a", true), true, &Inventory::default())
-        .await
-        .expect("apply");
+    let first = apply(
+        &applier,
+        "shop",
+        &shop("a", true),
+        true,
+        &Inventory::default(),
+    )
+    .await;
     assert_eq!(first.errors, [], "no errors");
     let names: Vec<String> = first.applied.iter().map(ToString::to_string).collect();
     assert_eq!(
@@ -161,10 +219,7 @@ async fn apply_orders_crds_first_detects_noops_and_changes_and_prunes() {
 
     // Unchanged: nothing changed, the same resourceVersions, no writes to the store.
     let before = tc.store_state();
-    let second = applier
-        .apply_app("shop", &shop("a", true), true, &first.inventory)
-        .await
-        .expect("apply");
+    let second = apply(&applier, "shop", &shop("a", true), true, &first.inventory).await;
     assert_eq!(second.errors, []);
     assert_eq!(second.changed, [], "a no-op apply changes nothing");
     assert_eq!(second.applied.len(), 6);
@@ -172,10 +227,7 @@ async fn apply_orders_crds_first_detects_noops_and_changes_and_prunes() {
     assert_eq!(tc.store_state().0, before.0, "no write reached the store");
 
     // One object changed → exactly one changed.
-    let third = applier
-        .apply_app("shop", &shop("b", true), true, &second.inventory)
-        .await
-        .expect("apply");
+    let third = apply(&applier, "shop", &shop("b", true), true, &second.inventory).await;
     assert_eq!(third.errors, []);
     assert_eq!(
         third.changed,
@@ -187,10 +239,7 @@ async fn apply_orders_crds_first_detects_noops_and_changes_and_prunes() {
     assert_eq!(cm["data"]["key"], "b");
 
     // Removed with prune off: kept in the cluster and in the inventory.
-    let kept = applier
-        .apply_app("shop", &shop("b", false), false, &third.inventory)
-        .await
-        .expect("apply");
+    let kept = apply(&applier, "shop", &shop("b", false), false, &third.inventory).await;
     assert_eq!(kept.pruned, []);
     assert_eq!(kept.changed, []);
     assert!(
@@ -201,10 +250,7 @@ async fn apply_orders_crds_first_detects_noops_and_changes_and_prunes() {
         .await;
 
     // Removed with prune on: deleted, and gone from the inventory.
-    let pruned = applier
-        .apply_app("shop", &shop("b", false), true, &kept.inventory)
-        .await
-        .expect("apply");
+    let pruned = apply(&applier, "shop", &shop("b", false), true, &kept.inventory).await;
     assert_eq!(pruned.errors, []);
     assert_eq!(
         pruned.pruned,
@@ -219,26 +265,25 @@ async fn apply_orders_crds_first_detects_noops_and_changes_and_prunes() {
 
     // An object another app took over is not pruned.
     let other = configmap("shop", "shared", "x");
-    applier
-        .apply_app(
-            "other",
-            std::slice::from_ref(&other),
-            true,
-            &Inventory::default(),
-        )
-        .await
-        .expect("apply");
-    let claimed = Inventory::from_objects(std::slice::from_ref(&other));
-    let r = applier
-        .apply_app("shop", &shop("b", false), true, &claimed)
-        .await
-        .expect("apply");
+    apply(
+        &applier,
+        "other",
+        std::slice::from_ref(&other),
+        true,
+        &Inventory::default(),
+    )
+    .await;
+    let mut claimed = pruned.inventory.clone();
+    claimed
+        .entries
+        .push(ObjRef::from_object(&other).expect("a reference"));
+    let r = apply(&applier, "shop", &shop("b", false), true, &claimed).await;
     assert_eq!(r.pruned, []);
     tc.kubectl_ok(&["get", "cm", "shared", "-n", "shop"]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_invalid_object_is_reported_and_the_others_are_applied() {
+async fn an_object_the_api_refuses_refuses_the_commit_whole() {
     let tc = TestCluster::start_api_only().await;
     let applier = Applier::new(tc.client().await);
     let mut bad = deployment("default", "bad", 1, "nginx");
@@ -252,44 +297,179 @@ async fn an_invalid_object_is_reported_and_the_others_are_applied() {
         bad,
         deployment("default", "good", 1, "nginx"),
     ];
-    let report = applier
-        .apply_app("mixed", &objects, true, &Inventory::default())
-        .await
-        .expect("apply");
-    let applied: Vec<String> = report.applied.iter().map(ToString::to_string).collect();
+    let before = tc.store_state();
+    let r = refused(&applier, "mixed", &objects, &Inventory::default()).await;
+    let named: Vec<(Option<usize>, String)> =
+        r.iter().map(|r| (r.index, r.object.to_string())).collect();
     assert_eq!(
-        applied,
-        ["ConfigMap default/ok", "Deployment.apps default/good"]
+        named,
+        [
+            (Some(1), "Secret default/creds".to_string()),
+            (Some(2), "Deployment.apps default/bad".to_string())
+        ]
     );
-    assert_eq!(report.errors.len(), 2, "{:?}", report.errors);
-    let (who, msg) = &report.errors[0];
-    assert_eq!(who.to_string(), "Secret default/creds");
-    assert!(!msg.contains("hunter2"), "no Secret data in errors: {msg}");
-    let (who, msg) = &report.errors[1];
-    assert_eq!(who.to_string(), "Deployment.apps default/bad");
-    assert!(msg.contains("Invalid (422)"), "{msg}");
-    assert!(msg.contains("selector"), "{msg}");
-    // A failed object still belongs to the app: it is in the inventory, never pruned.
-    assert!(report.inventory.contains(who));
-    tc.kubectl_ok(&["get", "cm", "ok"]).await;
-    tc.kubectl_fails(&["get", "deploy", "bad"]).await;
+    assert!(
+        !r[0].message.contains("hunter2"),
+        "no Secret data: {}",
+        r[0].message
+    );
+    assert!(r[1].message.contains("Invalid (422)"), "{}", r[1].message);
+    assert!(r[1].message.contains("selector"), "{}", r[1].message);
+    assert!(!r[1].transient, "the same commit fails the same way");
+    // Nothing of the commit reached the cluster: not the valid objects either.
+    assert_eq!(tc.store_state().0, before.0, "no write reached the store");
+    tc.kubectl_fails(&["get", "cm", "ok"]).await;
+    tc.kubectl_fails(&["get", "deploy", "good"]).await;
 
-    // An unknown kind is reported, and nothing is pruned in that pass.
+    // An unknown kind refuses the commit too (it may be served later: transient).
     secret["kind"] = json!("Gadget");
     secret["apiVersion"] = json!("example.com/v1");
-    let objects = vec![configmap("default", "ok", "1"), secret];
-    let r = applier
-        .apply_app("mixed", &objects, true, &report.inventory)
-        .await
-        .expect("apply");
-    assert_eq!(r.errors.len(), 1);
+    let r = refused(
+        &applier,
+        "mixed",
+        &[configmap("default", "ok", "1"), secret],
+        &Inventory::default(),
+    )
+    .await;
+    assert_eq!(r.len(), 1);
+    assert!(r[0].message.contains("does not serve kind Gadget"), "{r:?}");
+    assert!(r[0].transient);
+    tc.kubectl_fails(&["get", "cm", "ok"]).await;
+
+    // The next good commit proceeds.
+    let report = apply(
+        &applier,
+        "mixed",
+        &objects[..1],
+        true,
+        &Inventory::default(),
+    )
+    .await;
+    assert_eq!(report.applied.len(), 1);
+    tc.kubectl_ok(&["get", "cm", "ok"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_apps_object_is_refused_unless_the_commit_adopts_it() {
+    let tc = TestCluster::start_api_only().await;
+    let applier = Applier::new(tc.client().await);
+    apply(
+        &applier,
+        "billing",
+        &[configmap("default", "shared", "b")],
+        true,
+        &Inventory::default(),
+    )
+    .await;
+    let r = refused(
+        &applier,
+        "shop",
+        &[configmap("default", "shared", "s")],
+        &Inventory::default(),
+    )
+    .await;
+    assert_eq!(r.len(), 1);
     assert!(
-        r.errors[0].1.contains("does not serve kind Gadget"),
-        "{:?}",
-        r.errors
+        r[0].message.contains("belongs to app \"billing\""),
+        "{}",
+        r[0].message
     );
-    assert_eq!(r.pruned, []);
-    tc.kubectl_ok(&["get", "deploy", "good"]).await;
+    assert!(
+        r[0].message.contains("rollgit.dev/adopt"),
+        "{}",
+        r[0].message
+    );
+    let cm = tc
+        .kubectl_json(&["get", "cm", "shared", "-o", "json"])
+        .await;
+    assert_eq!(cm["data"]["key"], "b", "billing's object is untouched");
+
+    let mut adopting = configmap("default", "shared", "s");
+    adopting["metadata"]["annotations"] = json!({"rollgit.dev/adopt": "true"});
+    apply(&applier, "shop", &[adopting], true, &Inventory::default()).await;
+    let cm = tc
+        .kubectl_json(&["get", "cm", "shared", "-o", "json"])
+        .await;
+    assert_eq!(cm["data"]["key"], "s");
+    assert_eq!(cm["metadata"]["labels"][APP_LABEL], "shop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_spares_adopted_objects_protected_namespaces_and_holds_mass_deletes() {
+    let tc = TestCluster::start_api_only().await;
+    let applier = Applier::new(tc.client().await);
+    // An object that existed before rollgit: adopted, not created.
+    tc.kubectl_ok(&["create", "configmap", "legacy", "--from-literal=key=old"])
+        .await;
+    let objects = vec![
+        namespace("default"),
+        configmap("default", "legacy", "new"),
+        configmap("default", "a", "1"),
+        configmap("default", "b", "1"),
+        configmap("default", "c", "1"),
+    ];
+    let first = apply(&applier, "shop", &objects, true, &Inventory::default()).await;
+    let adopted: Vec<String> = first
+        .inventory
+        .adopted
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(adopted, ["ConfigMap default/legacy", "Namespace default"]);
+
+    // legacy and the namespace leave Git (2 of 5): neither is deleted.
+    let second = apply(&applier, "shop", &objects[2..], true, &first.inventory).await;
+    assert_eq!(second.pruned, []);
+    assert_eq!(second.held_prune, None);
+    tc.kubectl_ok(&["get", "cm", "legacy"]).await;
+    tc.kubectl_ok(&["get", "namespace", "default"]).await;
+    assert_eq!(
+        second.inventory.len(),
+        3,
+        "what stays is no longer the app's"
+    );
+
+    // Two of three leave: more than half, held.
+    let third = apply(&applier, "shop", &objects[4..], true, &second.inventory).await;
+    let held = third.held_prune.expect("a held prune");
+    assert_eq!(held.objects.len(), 2);
+    assert_eq!(held.inventory, 3);
+    assert_eq!(third.pruned, []);
+    assert_eq!(
+        third.inventory.len(),
+        3,
+        "held objects stay in the inventory"
+    );
+    tc.kubectl_ok(&["get", "cm", "a"]).await;
+
+    // Allowed: pruned.
+    let mut allow = ApplyOptions::new();
+    allow.allow_mass_prune = true;
+    let fourth = apply_with(&applier, "shop", &objects[4..], &third.inventory, &allow).await;
+    let pruned: Vec<String> = fourth.pruned.iter().map(ToString::to_string).collect();
+    assert_eq!(pruned, ["ConfigMap default/a", "ConfigMap default/b"]);
+    tc.kubectl_fails(&["get", "cm", "a"]).await;
+
+    // With pruneAdopted an adopted object is deleted when it leaves.
+    tc.kubectl_ok(&["create", "configmap", "legacy2", "--from-literal=key=old"])
+        .await;
+    let with_legacy = vec![
+        configmap("default", "legacy2", "x"),
+        configmap("default", "c", "1"),
+    ];
+    let fifth = apply(&applier, "shop", &with_legacy, true, &fourth.inventory).await;
+    let mut prune_adopted = ApplyOptions::new();
+    prune_adopted.prune_adopted = true;
+    let sixth = apply_with(
+        &applier,
+        "shop",
+        &with_legacy[1..],
+        &fifth.inventory,
+        &prune_adopted,
+    )
+    .await;
+    assert_eq!(sixth.pruned.len(), 1);
+    tc.kubectl_fails(&["get", "cm", "legacy2"]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -301,10 +481,7 @@ async fn deployment_health_goes_from_progressing_to_healthy() {
         deployment("default", "web", 3, "nginx:1.27"),
         service("default", "web"),
     ];
-    let report = applier
-        .apply_app("web", &objects, true, &Inventory::default())
-        .await
-        .expect("apply");
+    let report = apply(&applier, "web", &objects, true, &Inventory::default()).await;
     assert_eq!(report.errors, []);
     // Right after the apply the controller has not rolled anything out.
     let h = apply::health(&report.live[0]);
@@ -346,6 +523,8 @@ fn app_status(components: Vec<ComponentStatus>, health: Health) -> AppStatus {
         content_hash: None,
         components,
         drift_corrections: 0,
+        held_prune: None,
+        last_sync_request: None,
     }
     .with_health(health)
 }

@@ -728,6 +728,21 @@ async fn removing_an_app_directory_prunes_its_objects_and_deletes_its_status() {
     w.git.rm("apps/beta").await;
     w.git.commit_and_push("retire beta").await;
     w.trigger();
+    // Removing everything of an app waits for confirmation (a mistyped path would too).
+    let held = w
+        .wait_app("beta", "the prune held", |s| s["heldPrune"]["count"] == 2)
+        .await;
+    assert!(
+        held["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("rollgit sync beta --allow-mass-prune")),
+        "{held:#}"
+    );
+    w.cluster.kubectl_ok(&["get", "cm", "beta-config"]).await;
+    let (code, out, err) = w
+        .rollgit(&["sync", "beta", "--allow-mass-prune", "--timeout", "0"])
+        .await;
+    assert_eq!(code, Some(0), "{out}{err}");
     wait_for(
         &w.api::<ConfigMap>(),
         "beta-config",

@@ -1243,8 +1243,12 @@ async fn the_demo_repository_has_a_kruise_rollout_a_user_can_approve() {
     let path = "apps/echo/echoserver.yaml";
     let yaml = std::fs::read_to_string(w.git.work.join(path)).expect("read the demo app");
     assert!(yaml.contains("demo:1.10.2"));
-    w.push(path, &yaml.replace("demo:1.10.2", "demo:1.10.3"), "echoserver: 1.10.3")
-        .await;
+    w.push(
+        path,
+        &yaml.replace("demo:1.10.2", "demo:1.10.3"),
+        "echoserver: 1.10.3",
+    )
+    .await;
     drive(&w, "rollouts-demo", "step 1 waits for approval", |s| {
         s["currentStepIndex"] == 1 && s["currentStepState"] == "StepPaused"
     })
@@ -1255,12 +1259,18 @@ async fn the_demo_repository_has_a_kruise_rollout_a_user_can_approve() {
     );
     let (code, out, err) = rollgit(&w.cluster, &["approve", "rollouts-demo"]).await;
     assert_eq!(code, Some(0), "{err}");
-    assert_eq!(out.trim(), "rollout.rollouts.kruise.io/rollouts-demo approved");
+    assert_eq!(
+        out.trim(),
+        "rollout.rollouts.kruise.io/rollouts-demo approved"
+    );
     drive(&w, "rollouts-demo", "step 2 waits 60 s", |s| {
         s["currentStepIndex"] == 2 && s["currentStepState"] == "StepPaused"
     })
     .await;
     w.clock.advance(Duration::from_secs(61));
-    drive(&w, "rollouts-demo", "completed", |s| s["phase"] == "Healthy").await;
+    drive(&w, "rollouts-demo", "completed", |s| {
+        s["phase"] == "Healthy"
+    })
+    .await;
     wait_pods(&w.client, &[(V2, 4)]).await;
 }

@@ -1,5 +1,6 @@
-//! rollgit's own HTTP endpoints: webhooks (`POST /hooks/{provider}/{repo}`), `/healthz` and
-//! `/metrics`. Webhooks are hints: a verified delivery triggers a fetch from the remote; the
+//! rollgit's own HTTP endpoints: webhooks (`POST /hooks/{provider}/{repo}`), `/livez` (and
+//! `/healthz`: the process serves), `/readyz` (every cluster has rollgit's CRDs and every
+//! repository was synced once) and `/metrics`. Webhooks are hints: a verified delivery triggers a fetch from the remote; the
 //! payload is never trusted. A missing or bad signature gets 401 and triggers nothing.
 
 use crate::config::Secret;
@@ -14,6 +15,25 @@ use rollgit_source::Trigger;
 use rollgit_source::webhook::{self, Provider};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// Whether the daemon caught up: each cluster's CRDs installed and each repository synced
+/// once since start.
+#[derive(Clone, Default)]
+pub struct Readiness {
+    /// One flag per cluster and per repository, with what it stands for.
+    pub parts: Arc<Vec<(String, Arc<std::sync::atomic::AtomicBool>)>>,
+}
+
+impl Readiness {
+    /// The parts not ready yet.
+    pub fn waiting(&self) -> Vec<&str> {
+        self.parts
+            .iter()
+            .filter(|(_, ready)| !ready.load(std::sync::atomic::Ordering::Relaxed))
+            .map(|(what, _)| what.as_str())
+            .collect()
+    }
+}
 
 /// What the HTTP surface reaches: each repository's trigger and webhook secret, by name.
 #[derive(Clone, Default)]
@@ -39,16 +59,36 @@ impl Triggers {
 struct AppState {
     triggers: Triggers,
     metrics: Arc<Metrics>,
+    readiness: Readiness,
 }
 
 /// The router.
-pub fn router(triggers: Triggers, metrics: Arc<Metrics>) -> Router {
+pub fn router(triggers: Triggers, metrics: Arc<Metrics>, readiness: Readiness) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/livez", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
         .route("/metrics", get(metrics_text))
         .route("/hooks/{provider}/{repo}", post(hook))
         .route("/hooks/{provider}", post(hook_single))
-        .with_state(AppState { triggers, metrics })
+        .with_state(AppState {
+            triggers,
+            metrics,
+            readiness,
+        })
+}
+
+async fn ready(State(st): State<AppState>) -> axum::response::Response {
+    let waiting = st.readiness.waiting();
+    if waiting.is_empty() {
+        (StatusCode::OK, "ok\n".to_string()).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("waiting for: {}\n", waiting.join(", ")),
+        )
+            .into_response()
+    }
 }
 
 async fn metrics_text(State(st): State<AppState>) -> impl IntoResponse {

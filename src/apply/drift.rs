@@ -56,21 +56,33 @@ impl DriftWatches {
             let selector = format!("{REPO_LABEL}={}", self.repo);
             let task = tokio::spawn(async move {
                 let gvk = GroupVersionKind::gvk(&group, &version, &kind);
+                let mut backoff = crate::k8s::WatchBackoff::default();
+                let mut repeats = crate::Repeats::default();
                 let ar = loop {
                     match kube::discovery::pinned_kind(&client, &gvk).await {
                         Ok((ar, _)) => break ar,
                         Err(e) => {
-                            tracing::warn!(%kind, error = %crate::error_chain(&e), "cannot discover kind for drift; retrying in 30s");
-                            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                            let text = crate::error_chain(&e);
+                            if let Some(times) = repeats.note(&text) {
+                                tracing::warn!(%kind, error = %text, times, "cannot discover a kind to watch; retrying");
+                            }
+                            let delay = backoff.next().unwrap_or(crate::k8s::WATCH_BACKOFF_MAX);
+                            tokio::time::sleep(delay).await;
                         }
                     }
                 };
                 let api: Api<DynamicObject> = Api::all_with(client, &ar);
                 let cfg = watcher::Config::default().labels(&selector).page_size(50);
-                let mut stream = watcher(api, cfg).default_backoff().boxed();
+                let mut stream = watcher(api, cfg)
+                    .backoff(crate::k8s::WatchBackoff::default())
+                    .boxed();
                 while let Some(ev) = stream.next().await {
+                    // The first listing counts too: a change between the apply and the start of
+                    // the watch (a status turning healthy) is only seen there.
                     let obj = match ev {
-                        Ok(watcher::Event::Apply(o)) | Ok(watcher::Event::Delete(o)) => o,
+                        Ok(watcher::Event::Apply(o))
+                        | Ok(watcher::Event::InitApply(o))
+                        | Ok(watcher::Event::Delete(o)) => o,
                         Ok(_) => continue,
                         Err(e) => {
                             tracing::debug!(%kind, error = %crate::error_chain(&e), "drift watch error; the watcher retries");

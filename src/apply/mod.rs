@@ -1,32 +1,27 @@
-//! The **apply** stage: server-side apply of an app's rendered objects under one field manager,
-//! in a stable order, then prune of what left Git.
+//! The **apply** stage: an app's objects applied with server-side apply under one field
+//! manager, all or nothing, in the order of one kind table ([`order`]), then prune of what left
+//! Git.
 //!
 //! ```text
-//! apply_app(app, objects, prune, prev_inventory)
-//!   1. Namespaces                      ┐ each phase applied concurrently (bounded),
-//!   2. CustomResourceDefinitions       │ phases one after another;
-//!      └─ wait until Established       │ discovery refreshed for their groups
-//!   3. everything else                 │
-//!   4. admission webhook configurations┘
-//!   5. prune: prev_inventory − new set, deleted with propagationPolicy Background
-//!      (namespaced objects first, then CRDs, then Namespaces)
+//! apply_app(app, objects, prev_inventory, options)
+//!   1. look up what is live (metadata only: a LIST per kind and namespace, or a GET each for
+//!      a few); an object of another rollgit app is refused unless it says rollgit.dev/adopt;
+//!      an object that existed before rollgit applied it is adopted (never pruned by default)
+//!   2. Namespaces and CRDs: dry run, then applied (CRDs waited for until Established)
+//!   3. everything else: dry run of every object (dryRun=All) ─ any refusal refuses the app's
+//!      commit whole: nothing of it is applied (ApplyOutcome::Refused)
+//!   4. everything else applied (then admission webhook configurations); an object that fails
+//!      now is reported as behind and retried (the dry run accepted it)
+//!   5. prune: prev_inventory − new set, in the reverse order; never an object another app
+//!      took over, one rollgit adopted (unless the app opts in), or a protected namespace; a
+//!      prune of more than half the inventory (or all of it) is held until allowed
 //! ```
 //!
 //! Every applied object is labelled `app.kubernetes.io/managed-by: rollgit` and
-//! `rollgit.dev/app: <app>`, and applied with `PatchParams::apply("rollgit").force()`. A no-op
-//! apply does not change the object; an object counts as **changed** when its resourceVersion
-//! before the apply (read with a metadata-only GET) differs from the one the apply returned, so a
-//! status update by a controller in that window can, rarely, count as a change.
-//!
-//! Per-object failures (validation, unknown kind, conflicts) are collected in the
-//! [`ApplyReport`]; the other objects are still applied. Error texts name the object and never
-//! include Secret data (for Secrets only the reason and the field paths are kept).
-//!
-//! Prune deletes an object only when its live copy still carries `rollgit.dev/app: <app>` (an
-//! object another app took over is left alone), and only when every new object's kind could be
-//! resolved (otherwise the new set is uncertain and nothing is pruned in that pass).
-//!
-//! Health ([`health`]) and the status resource ([`status`]) live in submodules.
+//! `rollgit.dev/app: <app>`, and applied with `PatchParams::apply("rollgit").force()`. An object
+//! counts as **changed** when the resourceVersion the apply returned differs from the one the
+//! look-up saw. Error texts name the object and never include Secret data (for Secrets only
+//! the reason and the field paths are kept).
 
 pub mod discovery;
 pub mod drift;
@@ -48,7 +43,7 @@ use kube::discovery::{ApiCapabilities, Scope};
 use kube::runtime::wait::{await_condition, conditions};
 use order::Phase;
 use serde_json::{Map, Value};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tracing::{debug, info, warn};
@@ -92,7 +87,89 @@ impl ApplyError {
     }
 }
 
+/// Annotation on an object in Git that lets its app take it over from another rollgit app.
+pub const ADOPT_ANNOTATION: &str = "rollgit.dev/adopt";
+/// Namespaces prune never deletes (kube-apiserver refuses the first three anyway).
+pub const PROTECTED_NAMESPACES: [&str; 4] =
+    ["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// How one [`Applier::apply_app`] applies and prunes.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Delete objects that left the app.
+    pub prune: bool,
+    /// Also delete objects rollgit adopted (they existed before it first applied them).
+    pub prune_adopted: bool,
+    /// Let a prune remove more than half of the inventory, or all of it.
+    pub allow_mass_prune: bool,
+    /// Namespaces never deleted besides [`PROTECTED_NAMESPACES`] (rollgit's own).
+    pub protected_namespaces: Vec<String>,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ApplyOptions {
+    /// Prune on, adopted objects and mass prunes guarded.
+    pub fn new() -> Self {
+        Self {
+            prune: true,
+            prune_adopted: false,
+            allow_mass_prune: false,
+            protected_namespaces: Vec::new(),
+        }
+    }
+
+    /// With prune on or off.
+    pub fn prune(mut self, prune: bool) -> Self {
+        self.prune = prune;
+        self
+    }
+
+    fn protects(&self, r: &ObjRef) -> bool {
+        r.group.is_empty()
+            && r.kind == "Namespace"
+            && (PROTECTED_NAMESPACES.contains(&r.name.as_str())
+                || self.protected_namespaces.contains(&r.name))
+    }
+}
+
+/// An object that stops the app's commit: nothing of the commit is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// Its index in the objects given (`None`: not one of them).
+    pub index: Option<usize>,
+    /// The object.
+    pub object: ObjRef,
+    /// Why (the API's message, or rollgit's rule), never Secret data.
+    pub message: String,
+    /// Whether the same commit may pass later (a kind not served yet, the API unreachable).
+    pub transient: bool,
+}
+
 /// What one [`Applier::apply_app`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    /// The commit was applied (see the report for objects still behind).
+    Applied(ApplyReport),
+    /// The commit was refused whole: its objects failed the look-up or the dry run. Namespaces
+    /// and CRDs it needs may have been applied; nothing else was.
+    Refused(Vec<Refused>),
+}
+
+/// A prune held back for confirmation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldPrune {
+    /// What it would delete.
+    pub objects: Vec<ObjRef>,
+    /// The inventory it would delete them from.
+    pub inventory: usize,
+}
+
+/// What an applied commit did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApplyReport {
     /// Every object applied successfully (changed or not), in input order.
@@ -101,17 +178,19 @@ pub struct ApplyReport {
     pub changed: Vec<ObjRef>,
     /// Objects deleted because they left the app.
     pub pruned: Vec<ObjRef>,
-    /// Objects that failed, with a message naming the failure (never Secret data).
+    /// Objects that failed after the dry run accepted them (behind: retried), or could not be
+    /// pruned, with a message naming the failure (never Secret data).
     pub errors: Vec<(ObjRef, String)>,
-    /// Whether some error may go away when tried again (a transport error, a kind not served
-    /// yet); the others fail the same way until the input changes.
+    /// Whether some error may go away when tried again.
     pub transient: bool,
     /// The inventory to record: the new set, plus objects that left but were not pruned
-    /// (prune off, or the delete failed), so that a later prune still finds them.
+    /// (prune off, held, or the delete failed), so that a later prune still finds them.
     pub inventory: Inventory,
     /// The applied objects as the server returned them (in input order; may hold Secret data:
     /// never log them).
     pub live: Vec<Value>,
+    /// A prune held back because it would delete too much.
+    pub held_prune: Option<HeldPrune>,
 }
 
 impl ApplyReport {
@@ -128,18 +207,22 @@ pub(crate) type Resources = Arc<Vec<(ApiResource, ApiCapabilities)>>;
 /// cache is per `apiVersion` and refreshed when a kind is not found in it.
 pub struct Applier {
     client: Client,
+    namespace: String,
     pub(crate) discovery: RwLock<HashMap<String, Resources>>,
     pub(crate) concurrency: usize,
     crd_timeout: Duration,
 }
 
 /// One object ready to apply.
+#[derive(Clone)]
 struct Prepared {
     index: usize,
     oref: ObjRef,
     ar: ApiResource,
     is_secret: bool,
     object: Value,
+    /// The resourceVersion of the live object, when it exists.
+    live_version: Option<String>,
 }
 
 enum Outcome {
@@ -232,11 +315,18 @@ impl Applier {
     /// An applier for the cluster behind `client`.
     pub fn new(client: Client) -> Self {
         Self {
+            namespace: client.default_namespace().to_string(),
             client,
             discovery: RwLock::new(HashMap::new()),
             concurrency: DEFAULT_CONCURRENCY,
             crd_timeout: DEFAULT_CRD_TIMEOUT,
         }
+    }
+
+    /// Namespaced objects that name no namespace go to `namespace` (default: the client's).
+    pub fn with_namespace(mut self, namespace: &str) -> Self {
+        self.namespace = namespace.to_string();
+        self
     }
 
     /// At most `n` requests in flight per phase (at least 1).
@@ -297,7 +387,7 @@ impl Applier {
             Scope::Namespaced => Some(
                 raw.namespace
                     .clone()
-                    .unwrap_or_else(|| self.client.default_namespace().to_string()),
+                    .unwrap_or_else(|| self.namespace.clone()),
             ),
             Scope::Cluster => {
                 if raw.namespace.is_some() {
@@ -317,22 +407,13 @@ impl Applier {
             oref,
             ar,
             object,
+            live_version: None,
         })
     }
 
     async fn apply_one(&self, p: Prepared) -> Outcome {
         let api = self.api_for(&p.ar, p.oref.namespace.as_deref());
         let name = p.oref.name.as_str();
-        let fail = |e: &kube::Error, what: &str| Outcome::Failed {
-            index: p.index,
-            oref: p.oref.clone(),
-            message: format!("{what}: {}", error_text(e, p.is_secret)),
-            transient: ErrorClass::of_kube(e) == ErrorClass::Transient,
-        };
-        let before = match api.get_metadata_opt(name).await {
-            Ok(m) => m.and_then(|m| m.metadata.resource_version),
-            Err(e) => return fail(&e, "reading before apply"),
-        };
         let data: DynamicObject = match serde_json::from_value(p.object.clone()) {
             Ok(d) => d,
             Err(e) => {
@@ -344,12 +425,15 @@ impl Applier {
                 };
             }
         };
-        let pp = PatchParams::apply(FIELD_MANAGER).force();
+        let pp = PatchParams::apply(FIELD_MANAGER)
+            .force()
+            .validation_strict();
         match api.patch(name, &pp, &Patch::Apply(&data)).await {
             Ok(after) => {
-                let changed = before.is_none() || after.metadata.resource_version != before;
+                let changed =
+                    p.live_version.is_none() || after.metadata.resource_version != p.live_version;
                 if changed {
-                    info!(object = %p.oref, created = before.is_none(), "applied");
+                    info!(object = %p.oref, created = p.live_version.is_none(), "applied");
                 } else {
                     debug!(object = %p.oref, "unchanged");
                 }
@@ -360,13 +444,12 @@ impl Applier {
                     live: Box::new(serde_json::to_value(&after).unwrap_or(Value::Null)),
                 }
             }
-            Err(e) => {
-                let o = fail(&e, "apply");
-                if let Outcome::Failed { message, .. } = &o {
-                    warn!(object = %p.oref, error = %message, "apply failed");
-                }
-                o
-            }
+            Err(e) => Outcome::Failed {
+                index: p.index,
+                message: format!("apply: {}", error_text(&e, p.is_secret)),
+                transient: ErrorClass::of_kube(&e) == ErrorClass::Transient,
+                oref: p.oref,
+            },
         }
     }
 
@@ -403,99 +486,77 @@ impl Applier {
         }
     }
 
-    /// Applies `objects` (in render's order) as app `app`, then prunes what left
-    /// `prev_inventory` when `prune` is true. See the module documentation.
+    /// Applies `objects` as app `app`, all or nothing, then prunes what left
+    /// `prev_inventory`. See the module documentation.
     pub async fn apply_app(
         &self,
         app: &str,
         objects: &[Value],
-        prune: bool,
         prev_inventory: &Inventory,
-    ) -> Result<ApplyReport, ApplyError> {
+        opts: &ApplyOptions,
+    ) -> Result<ApplyOutcome, ApplyError> {
         if app.is_empty() || !rollgit_syntax::is_label_value(app) {
             return Err(ApplyError::InvalidAppName { app: app.into() });
         }
-        let mut phases: [Vec<(usize, &Value)>; 4] = Default::default();
-        for (i, obj) in objects.iter().enumerate() {
-            phases[Phase::of_object(obj).index()].push((i, obj));
-        }
-        for phase in &mut phases {
-            phase.sort_by(|(_, a), (_, b)| {
-                let key = |o: &Value| {
-                    (
-                        o["metadata"]["namespace"]
-                            .as_str()
-                            .unwrap_or("")
-                            .to_string(),
-                        o["metadata"]["name"].as_str().unwrap_or("").to_string(),
-                    )
-                };
-                key(a).cmp(&key(b))
+        let needed: BTreeSet<(String, String)> = objects
+            .iter()
+            .filter_map(ObjRef::from_object)
+            .map(|r| (r.api_version(), r.kind))
+            .collect();
+        self.ensure_discovered(&needed).await?;
+        let (first, rest): (Indexed<'_>, Indexed<'_>) =
+            objects.iter().enumerate().partition(|(_, o)| {
+                matches!(Phase::of_object(o), Phase::Namespaces | Phase::Definitions)
             });
-        }
         let mut done: Vec<Outcome> = Vec::with_capacity(objects.len());
-        let mut unresolved = false;
-        for (n, phase) in phases.iter().enumerate() {
-            if phase.is_empty() {
-                continue;
+        let mut adopted: BTreeSet<usize> = BTreeSet::new();
+        // Namespaces and CRDs first: checked and dry-run, then applied for real, so that the
+        // objects that live in them can be resolved and dry-run.
+        let first = match self.check(app, &first, &mut adopted).await? {
+            Ok(p) => p,
+            Err(refused) => return Ok(ApplyOutcome::Refused(refused)),
+        };
+        if let Err(refused) = self.dry_run_all(&first).await {
+            return Ok(ApplyOutcome::Refused(refused));
+        }
+        for phase in [Phase::Namespaces, Phase::Definitions] {
+            let items: Vec<Prepared> = first
+                .iter()
+                .filter(|p| Phase::of(&p.oref.group, &p.oref.kind) == phase)
+                .cloned()
+                .collect();
+            let mut outcomes = self.apply_phase(items).await;
+            if phase == Phase::Definitions {
+                self.establish(&mut outcomes, objects).await;
             }
-            let needed: BTreeSet<(String, String)> = phase
+            done.extend(outcomes);
+        }
+        if let Some(refused) = refusals(&done) {
+            return Ok(ApplyOutcome::Refused(refused));
+        }
+        // Everything else: checked, dry-run as a whole, then applied.
+        if !rest.is_empty() {
+            let needed: BTreeSet<(String, String)> = rest
                 .iter()
                 .filter_map(|(_, o)| ObjRef::from_object(o))
                 .map(|r| (r.api_version(), r.kind))
                 .collect();
             self.ensure_discovered(&needed).await?;
-            let mut ready = Vec::with_capacity(phase.len());
-            for (i, obj) in phase {
-                match self.prepare(*i, obj, app) {
-                    Ok(p) => ready.push(p),
-                    Err(failed) => {
-                        let (oref, message) = *failed;
-                        unresolved = true;
-                        warn!(object = %oref, error = %message, "cannot apply");
-                        // An unknown kind may be served soon (its CRD applied by another app).
-                        done.push(Outcome::Failed {
-                            index: *i,
-                            oref,
-                            message,
-                            transient: true,
-                        });
-                    }
-                }
-            }
-            let mut outcomes = self.apply_phase(ready).await;
-            if n == Phase::Definitions.index() {
-                // CRDs: wait until Established, then forget the discovery of their groups so
-                // that their custom resources resolve.
-                let waits = outcomes.iter().filter_map(|o| match o {
-                    Outcome::Applied { oref, index, .. } => Some((*index, oref.name.clone())),
-                    Outcome::Failed { .. } => None,
-                });
-                let waits: Vec<(usize, String)> = waits.collect();
-                let results = future::join_all(waits.iter().map(|(_, name)| {
-                    let name = name.clone();
-                    async move { self.wait_established(&name).await }
-                }))
-                .await;
-                for ((index, _), r) in waits.iter().zip(results) {
-                    forget_crd_versions(self, &objects[*index]);
-                    if let Err(message) = r
-                        && let Some(slot) = outcomes
-                            .iter_mut()
-                            .find(|o| matches!(o, Outcome::Applied { index: i, .. } if i == index))
-                        && let Outcome::Applied { oref, .. } = slot
-                    {
-                        warn!(object = %oref, error = %message, "CRD not established");
-                        *slot = Outcome::Failed {
-                            index: *index,
-                            oref: oref.clone(),
-                            message,
-                            transient: true,
-                        };
-                    }
-                }
-            }
-            done.extend(outcomes);
+        }
+        let rest = match self.check(app, &rest, &mut adopted).await? {
+            Ok(p) => p,
+            Err(refused) => return Ok(ApplyOutcome::Refused(refused)),
+        };
+        if let Err(refused) = self.dry_run_all(&rest).await {
+            return Ok(ApplyOutcome::Refused(refused));
+        }
+        for phase in [Phase::Resources, Phase::Webhooks] {
+            let items: Vec<Prepared> = rest
+                .iter()
+                .filter(|p| Phase::of(&p.oref.group, &p.oref.kind) == phase)
+                .cloned()
+                .collect();
+            done.extend(self.apply_phase(items).await);
         }
         done.sort_by_key(|o| match o {
             Outcome::Applied { index, .. } | Outcome::Failed { index, .. } => *index,
@@ -503,52 +564,83 @@ impl Applier {
 
         let mut report = ApplyReport::default();
         let mut new_refs = Vec::with_capacity(done.len());
+        let mut adopted_refs = Vec::new();
         for o in done {
             match o {
                 Outcome::Applied {
+                    index,
                     oref,
                     changed,
                     live,
-                    ..
                 } => {
                     if changed {
                         report.changed.push(oref.clone());
                     }
                     report.live.push(*live);
                     new_refs.push(oref.clone());
+                    if adopted.contains(&index) {
+                        adopted_refs.push(oref.clone());
+                    }
                     report.applied.push(oref);
                 }
                 Outcome::Failed {
+                    index,
                     oref,
                     message,
                     transient,
-                    ..
                 } => {
+                    warn!(object = %oref, error = %message, "apply failed after its dry run passed; it is behind");
                     new_refs.push(oref.clone());
+                    if adopted.contains(&index) {
+                        adopted_refs.push(oref.clone());
+                    }
                     report.transient |= transient;
                     report.errors.push((oref, message));
                 }
             }
         }
         let new_inventory = Inventory::from_refs(new_refs.clone());
+        // What rollgit adopted stays adopted while the app keeps it.
+        adopted_refs.extend(
+            prev_inventory
+                .adopted
+                .iter()
+                .filter(|r| new_inventory.contains(r))
+                .cloned(),
+        );
         let gone = prev_inventory.diff(&new_inventory);
         let mut kept = Vec::new();
         if !gone.is_empty() {
-            if !prune {
+            let total = prev_inventory.len();
+            let mass = gone.len() == total || gone.len() * 2 > total;
+            if !opts.prune {
                 debug!(
                     app,
                     count = gone.len(),
                     "prune disabled: objects that left are kept"
                 );
                 kept = gone;
-            } else if unresolved {
+            } else if mass && !opts.allow_mass_prune {
                 warn!(
                     app,
-                    "some objects could not be resolved: prune skipped this pass"
+                    count = gone.len(),
+                    inventory = total,
+                    "prune held: it would delete more than half of the app's objects; allow it to proceed"
                 );
+                report.held_prune = Some(HeldPrune {
+                    objects: gone.clone(),
+                    inventory: total,
+                });
                 kept = gone;
             } else {
-                let (pruned, failed) = self.prune(app, gone).await?;
+                let (deletable, spared): (Vec<ObjRef>, Vec<ObjRef>) =
+                    gone.into_iter().partition(|r| {
+                        !opts.protects(r) && (opts.prune_adopted || !prev_inventory.is_adopted(r))
+                    });
+                for r in &spared {
+                    info!(app, object = %r, "not pruned: adopted by rollgit or a protected namespace; it stays in the cluster");
+                }
+                let (pruned, failed) = self.prune(app, deletable).await?;
                 report.pruned = pruned;
                 for (oref, message) in failed {
                     kept.push(oref.clone());
@@ -557,7 +649,14 @@ impl Applier {
                 }
             }
         }
-        report.inventory = Inventory::from_refs(new_refs.into_iter().chain(kept));
+        let mut inventory = Inventory::from_refs(new_refs.into_iter().chain(kept.iter().cloned()));
+        inventory.adopted = Inventory::from_refs(
+            adopted_refs
+                .into_iter()
+                .chain(kept.into_iter().filter(|r| prev_inventory.is_adopted(r))),
+        )
+        .entries;
+        report.inventory = inventory;
         info!(
             app,
             applied = report.applied.len(),
@@ -566,8 +665,248 @@ impl Applier {
             errors = report.errors.len(),
             "apply finished"
         );
-        Ok(report)
+        Ok(ApplyOutcome::Applied(report))
     }
+
+    /// Waits until the applied CRDs are Established, then forgets the discovery of their
+    /// groups so that their custom resources resolve.
+    async fn establish(&self, outcomes: &mut [Outcome], objects: &[Value]) {
+        let waits: Vec<(usize, String)> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Outcome::Applied { oref, index, .. } => Some((*index, oref.name.clone())),
+                Outcome::Failed { .. } => None,
+            })
+            .collect();
+        let results = future::join_all(waits.iter().map(|(_, name)| {
+            let name = name.clone();
+            async move { self.wait_established(&name).await }
+        }))
+        .await;
+        for ((index, _), r) in waits.iter().zip(results) {
+            forget_crd_versions(self, &objects[*index]);
+            if let Err(message) = r
+                && let Some(slot) = outcomes
+                    .iter_mut()
+                    .find(|o| matches!(o, Outcome::Applied { index: i, .. } if i == index))
+                && let Outcome::Applied { oref, .. } = slot
+            {
+                warn!(object = %oref, error = %message, "CRD not established");
+                *slot = Outcome::Failed {
+                    index: *index,
+                    oref: oref.clone(),
+                    message,
+                    transient: true,
+                };
+            }
+        }
+    }
+
+    /// Resolves, prepares and looks up `items`: the prepared objects, or why the commit is
+    /// refused (a kind not served, no name, another app's object). Objects that exist without
+    /// being any rollgit app's are noted in `adopted`.
+    async fn check(
+        &self,
+        app: &str,
+        items: &[(usize, &Value)],
+        adopted: &mut BTreeSet<usize>,
+    ) -> Result<Result<Vec<Prepared>, Vec<Refused>>, ApplyError> {
+        let mut ready = Vec::with_capacity(items.len());
+        let mut refused = Vec::new();
+        for (i, obj) in items {
+            match self.prepare(*i, obj, app) {
+                Ok(p) => ready.push(p),
+                Err(failed) => {
+                    let (oref, message) = *failed;
+                    refused.push(Refused {
+                        index: Some(*i),
+                        object: oref,
+                        message,
+                        // A kind may be served soon (its CRD applied by another app).
+                        transient: true,
+                    });
+                }
+            }
+        }
+        if !refused.is_empty() {
+            return Ok(Err(refused));
+        }
+        let live = self.look_up(&ready).await?;
+        for p in &mut ready {
+            let Some(meta) = live.get(&p.oref) else {
+                continue;
+            };
+            p.live_version = meta.resource_version.clone();
+            let labels = meta.labels.as_ref();
+            let owner = labels.and_then(|l| l.get(APP_LABEL));
+            let repo = labels.and_then(|l| l.get(crate::k8s::REPO_LABEL));
+            let wanted_repo = p.object["metadata"]["labels"][crate::k8s::REPO_LABEL].as_str();
+            let adopts = p.object["metadata"]["annotations"][ADOPT_ANNOTATION] == "true";
+            match owner {
+                None => {
+                    adopted.insert(p.index);
+                }
+                Some(o) if o == app && (repo.is_none() || repo.map(String::as_str) == wanted_repo) => {}
+                Some(o) if adopts => {
+                    info!(object = %p.oref, from = %o, "taken over from another app (rollgit.dev/adopt)");
+                }
+                Some(o) => refused.push(Refused {
+                    index: Some(p.index),
+                    object: p.oref.clone(),
+                    message: format!(
+                        "belongs to app {o:?}{}; annotate it {ADOPT_ANNOTATION}: \"true\" in Git to move it to app {app:?}",
+                        repo.map(|r| format!(" of repository {r:?}")).unwrap_or_default()
+                    ),
+                    transient: false,
+                }),
+            }
+        }
+        Ok(if refused.is_empty() {
+            Ok(ready)
+        } else {
+            Err(refused)
+        })
+    }
+
+    /// The live metadata of `items` that exist: a metadata LIST per kind and namespace when
+    /// several objects share them, a metadata GET each otherwise.
+    async fn look_up(
+        &self,
+        items: &[Prepared],
+    ) -> Result<HashMap<ObjRef, kube::api::ObjectMeta>, ApplyError> {
+        // Owned groups, and the futures built into a Vec before they are polled: futures
+        // borrowing from a closure's argument are not `Send` for every lifetime
+        // (rust-lang/rust#102211), and the daemon runs this on a multi-thread runtime.
+        let mut groups: BTreeMap<(String, Option<String>), (ApiResource, Vec<ObjRef>)> =
+            BTreeMap::new();
+        for p in items {
+            groups
+                .entry((
+                    format!("{}/{}", p.ar.api_version, p.ar.plural),
+                    p.oref.namespace.clone(),
+                ))
+                .or_insert_with(|| (p.ar.clone(), Vec::new()))
+                .1
+                .push(p.oref.clone());
+        }
+        let lookups: Vec<_> = groups
+            .into_values()
+            .map(|(ar, refs)| self.look_up_group(ar, refs))
+            .collect();
+        let mut live = HashMap::new();
+        for r in futures::stream::iter(lookups)
+            .buffer_unordered(self.concurrency)
+            .collect::<Vec<_>>()
+            .await
+        {
+            live.extend(r?);
+        }
+        Ok(live)
+    }
+
+    /// The live metadata of objects of one kind and namespace.
+    async fn look_up_group(
+        &self,
+        ar: ApiResource,
+        refs: Vec<ObjRef>,
+    ) -> Result<Vec<(ObjRef, kube::api::ObjectMeta)>, ApplyError> {
+        let Some(first) = refs.first().cloned() else {
+            return Ok(Vec::new());
+        };
+        let api = self.api_for(&ar, first.namespace.as_deref());
+        let read_err = |source| ApplyError::Read {
+            object: first.to_string(),
+            source,
+        };
+        let mut found = Vec::new();
+        if refs.len() <= LOOKUP_GETS {
+            for r in refs {
+                if let Some(m) = api.get_metadata_opt(&r.name).await.map_err(read_err)? {
+                    found.push((r, m.metadata));
+                }
+            }
+            return Ok(found);
+        }
+        let names: HashMap<String, ObjRef> =
+            refs.into_iter().map(|r| (r.name.clone(), r)).collect();
+        let mut lp = kube::api::ListParams::default().limit(500);
+        loop {
+            let page = api.list_metadata(&lp).await.map_err(read_err)?;
+            for m in page.items {
+                if let Some(r) = m.metadata.name.as_deref().and_then(|n| names.get(n)) {
+                    found.push((r.clone(), m.metadata));
+                }
+            }
+            match page.metadata.continue_ {
+                Some(c) if !c.is_empty() => lp = lp.continue_token(&c),
+                _ => break,
+            }
+        }
+        Ok(found)
+    }
+
+    /// Dry-runs every prepared object (server-side apply with `dryRun=All`): the objects the
+    /// server refuses, if any.
+    async fn dry_run_all(&self, items: &[Prepared]) -> Result<(), Vec<Refused>> {
+        let futs: Vec<_> = items
+            .iter()
+            .map(|p| async move {
+                let api = self.api_for(&p.ar, p.oref.namespace.as_deref());
+                let pp = PatchParams::apply(FIELD_MANAGER)
+                    .force()
+                    .validation_strict()
+                    .dry_run();
+                match api.patch(&p.oref.name, &pp, &Patch::Apply(&p.object)).await {
+                    Ok(_) => None,
+                    Err(e) => Some(Refused {
+                        index: Some(p.index),
+                        object: p.oref.clone(),
+                        message: error_text(&e, p.is_secret),
+                        transient: ErrorClass::of_kube(&e) == ErrorClass::Transient,
+                    }),
+                }
+            })
+            .collect();
+        let mut refused: Vec<Refused> = futures::stream::iter(futs)
+            .buffer_unordered(self.concurrency)
+            .filter_map(|r| async move { r })
+            .collect()
+            .await;
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            refused.sort_by_key(|r| r.index);
+            Err(refused)
+        }
+    }
+}
+
+/// Objects with their index in the input.
+type Indexed<'a> = Vec<(usize, &'a Value)>;
+
+/// How many objects of one kind and namespace are looked up with a GET each (more: one LIST).
+pub const LOOKUP_GETS: usize = 8;
+
+/// The failures among applied Namespaces and CRDs, as refusals of the commit.
+fn refusals(done: &[Outcome]) -> Option<Vec<Refused>> {
+    let refused: Vec<Refused> = done
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Failed {
+                index,
+                oref,
+                message,
+                transient,
+            } => Some(Refused {
+                index: Some(*index),
+                object: oref.clone(),
+                message: message.clone(),
+                transient: *transient,
+            }),
+            Outcome::Applied { .. } => None,
+        })
+        .collect();
+    (!refused.is_empty()).then_some(refused)
 }
 
 impl Applier {
@@ -589,7 +928,7 @@ impl Applier {
             Scope::Namespaced => Some(
                 r.namespace
                     .clone()
-                    .unwrap_or_else(|| self.client.default_namespace().to_string()),
+                    .unwrap_or_else(|| self.namespace.clone()),
             ),
             Scope::Cluster => None,
         };
@@ -691,7 +1030,10 @@ impl Applier {
                     source,
                 })?
                 .map(|o| serde_json::to_value(o).unwrap_or(Value::Null));
-            let pp = PatchParams::apply(FIELD_MANAGER).force().dry_run();
+            let pp = PatchParams::apply(FIELD_MANAGER)
+                .force()
+                .validation_strict()
+                .dry_run();
             let desired = match api.patch(&p.oref.name, &pp, &Patch::Apply(&p.object)).await {
                 Ok(o) => Ok(serde_json::to_value(o).unwrap_or(Value::Null)),
                 Err(e) => Err(error_text(&e, p.is_secret)),

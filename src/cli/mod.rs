@@ -15,6 +15,7 @@ pub mod rollback;
 pub mod rollout_status;
 pub mod run;
 pub mod status;
+pub mod sync;
 pub mod table;
 pub mod up;
 
@@ -51,6 +52,9 @@ pub enum Command {
     Run(run::RunArgs),
     /// Show the apps rollgit manages and what it recorded for them (read from the cluster).
     Status(status::StatusArgs),
+    /// Fetch and apply an app now, and wait for the result (exit 0 synced, 1 failed, 3 no
+    /// answer in time).
+    Sync(sync::SyncArgs),
     /// Show what applying Git's head would change in the cluster (exit 1 when it differs).
     Diff(run::RunArgs),
     /// List resources rollgit keeps in the cluster: `rollgit get rollouts`.

@@ -540,7 +540,7 @@ pub async fn rollout_status(
 
     let deadline = opts.timeout.map(|t| tokio::time::Instant::now() + t);
     let mut stream = watcher(api, watcher::Config::default().labels(&selector))
-        .default_backoff()
+        .backoff(rollgit::k8s::WatchBackoff::default())
         .boxed();
     let mut relisting: Option<BTreeMap<String, Observed>> = None;
     loop {

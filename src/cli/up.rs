@@ -94,7 +94,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     println!(
         "  kubectl get rollouts.rollouts.kruise.io -w   # STATUS CANARY_STEP CANARY_STATE MESSAGE"
     );
-    println!("  rollgit approve rollouts-demo   # step 1 waits for it; rollgit rollout status echo shows the steps");
+    println!(
+        "  rollgit approve rollouts-demo   # step 1 waits for it; rollgit rollout status echo shows the steps"
+    );
     println!();
     println!("Drift is corrected: try `kubectl scale deploy guestbook --replicas=1`.");
     println!(

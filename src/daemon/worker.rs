@@ -13,9 +13,10 @@
 
 use crate::ErrorClass;
 use crate::apply::drift::{Changed, DriftWatches, change_mark, object_key};
-use crate::apply::{Applier, ApplyError};
+use crate::apply::{Applier, ApplyError, ApplyOptions, ApplyOutcome, Refused};
 use crate::clock::SharedClock;
 use crate::config::Repo;
+use crate::daemon::requests::{self, SyncRequest};
 use crate::k8s::crds::{AppSource, ApplicationSpec};
 use crate::k8s::events::{Events, Severity};
 use crate::k8s::{Inventory, ObjRef};
@@ -33,6 +34,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The longest the worker waits before it tries a failing cluster again.
+pub const CLUSTER_RETRY_MAX: Duration = Duration::from_secs(3);
 
 /// Errors of one sync of a repository.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +82,9 @@ pub enum AppError {
     /// Objects failed to apply (the status names them).
     #[error("{0} object(s) failed to apply")]
     Objects(usize, ErrorClass),
+    /// The cluster refused the commit (its status names the objects); it may pass later.
+    #[error("the cluster refused {0} object(s) of the commit")]
+    Refused(usize, ErrorClass),
     /// A workload could not be held for its Kruise Rollout before the apply.
     #[error(transparent)]
     Hold(#[from] crate::rollout::kruise::HoldError),
@@ -90,7 +97,7 @@ impl AppError {
             AppError::Revisions(e) => ErrorClass::of_kube(e),
             AppError::Status(e) => e.class(),
             AppError::Apply(e) => e.class(),
-            AppError::Objects(_, class) => *class,
+            AppError::Objects(_, class) | AppError::Refused(_, class) => *class,
             AppError::Hold(e) => e.class(),
         }
     }
@@ -117,6 +124,8 @@ struct AppRecord {
     status_spec: ApplicationSpec,
     /// Taken over from the status object (once per app and daemon run).
     taken_over: bool,
+    /// The app's directory left Git and its prune waits for confirmation.
+    gone: bool,
 }
 
 /// An app's desired objects as compact JSON, with their keys for quick membership checks.
@@ -161,8 +170,17 @@ pub struct RepoWorker {
     /// When the next retry of a failed sync is due (one timer, whatever else triggers).
     retry_at: Option<tokio::time::Instant>,
     backoff: Option<backon::ExponentialBackoff>,
-    /// Whether rollgit runs Kruise Rollouts (then it holds their workloads before an apply).
-    kruise_hold: bool,
+    /// `rollgit sync` requests not handled yet, by app.
+    requests: BTreeMap<String, SyncRequest>,
+    /// The failure that keeps coming back, logged at each doubling.
+    repeats: crate::Repeats,
+    /// Set once the repository's apps were synced (for `/readyz`).
+    ready: Arc<std::sync::atomic::AtomicBool>,
+    /// True once the cluster has rollgit's CRDs.
+    crds: tokio::sync::watch::Receiver<bool>,
+    /// Whether rollgit runs Kruise Rollouts in the cluster (then it holds their workloads
+    /// before an apply); decided with the CRDs.
+    kruise_hold: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl RepoWorker {
@@ -172,13 +190,14 @@ impl RepoWorker {
         cache: PathBuf,
         client: kube::Client,
         trigger: Trigger,
-        metrics: Arc<Metrics>,
-        clock: SharedClock,
+        opts: &crate::daemon::Options,
         writer: RepoWriter,
+        crds: tokio::sync::watch::Receiver<bool>,
     ) -> Self {
+        let (metrics, clock) = (opts.metrics.clone(), opts.clock.clone());
         Self {
             spec: repo.source_spec(),
-            applier: Applier::new(client.clone()),
+            applier: Applier::new(client.clone()).with_namespace(&repo.namespace),
             events: Events::new(client.clone()),
             repo,
             cache,
@@ -192,15 +211,40 @@ impl RepoWorker {
             drift: None,
             retry_at: None,
             backoff: None,
-            kruise_hold: false,
+            requests: BTreeMap::new(),
+            repeats: crate::Repeats::default(),
+            ready: Arc::default(),
+            crds,
+            kruise_hold: Arc::default(),
         }
     }
 
-    /// Holds the workloads of Kruise Rollouts before applying a new template (when rollgit,
-    /// not Kruise, runs them).
-    pub fn with_kruise_hold(mut self, hold: bool) -> Self {
+    /// Holds the workloads of Kruise Rollouts before applying a new template, once `hold` is
+    /// true (rollgit, not Kruise, runs them).
+    pub fn with_kruise_hold(mut self, hold: Arc<std::sync::atomic::AtomicBool>) -> Self {
         self.kruise_hold = hold;
         self
+    }
+
+    /// A flag that turns true once this repository's apps were synced (its head applied, or
+    /// every failure left is one only a new commit can fix).
+    pub fn readiness(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.ready.clone()
+    }
+
+    /// How this repository's apps are applied and pruned (`allow_mass_prune`: confirmed for
+    /// this sync by `rollgit sync --allow-mass-prune`).
+    fn apply_options(&self, allow_mass_prune: bool) -> ApplyOptions {
+        let mut opts = ApplyOptions::new().prune(self.repo.prune);
+        opts.prune_adopted = self.repo.prune_adopted;
+        opts.allow_mass_prune = self.repo.allow_mass_prune || allow_mass_prune;
+        // rollgit's own namespace, when it runs in a cluster.
+        if let Ok(ns) = std::env::var("POD_NAMESPACE")
+            && !ns.is_empty()
+        {
+            opts.protected_namespaces.push(ns);
+        }
+        opts
     }
 
     fn backoff_policy(&self) -> backon::ExponentialBuilder {
@@ -215,6 +259,10 @@ impl RepoWorker {
     /// Runs until the task is dropped: poll (with deterministic jitter), watch a local
     /// repository's refs, and serve triggers, retries and drift events.
     pub async fn run(mut self) {
+        // Nothing is applied before the cluster has rollgit's CRDs (its API may be down).
+        if self.crds.wait_for(|ready| *ready).await.is_err() {
+            return;
+        }
         let schedule = rollgit_source::PollSchedule::new(&self.repo.url, self.repo.interval);
         let poller = tokio::spawn(rollgit_source::poll(self.trigger.clone(), schedule));
         let _poller = AbortOnDrop(poller.abort_handle());
@@ -235,6 +283,9 @@ impl RepoWorker {
         };
         let (drift, mut drift_rx) = DriftWatches::new(self.client.clone(), &self.repo.name);
         self.drift = Some(drift);
+        let (requests_task, mut requests_rx) =
+            requests::watch(self.client.clone(), &self.repo.namespace, &self.repo.name);
+        let _requests = AbortOnDrop(requests_task.abort_handle());
         self.trigger.notify();
         loop {
             let retry_at = self.retry_at;
@@ -247,6 +298,13 @@ impl RepoWorker {
             tokio::select! {
                 _ = self.trigger.wait() => self.sync().await,
                 _ = retry => self.sync().await,
+                Some(first) = requests_rx.recv() => {
+                    self.requests.insert(first.app.clone(), first);
+                    while let Ok(r) = requests_rx.try_recv() {
+                        self.requests.insert(r.app.clone(), r);
+                    }
+                    self.sync().await;
+                }
                 Some(first) = drift_rx.recv() => {
                     // Coalesce a burst of watch events: the latest object per app and key, then
                     // at most one re-apply (or one health refresh) per app.
@@ -272,6 +330,8 @@ impl RepoWorker {
         match self.try_sync().await {
             Ok(changed) => {
                 self.backoff = None;
+                self.repeats.clear();
+                self.ready.store(true, std::sync::atomic::Ordering::Relaxed);
                 if changed {
                     self.metrics
                         .sync(&self.repo.name, "applied", started.elapsed());
@@ -281,6 +341,12 @@ impl RepoWorker {
                 self.metrics
                     .sync(&self.repo.name, "error", started.elapsed());
                 let class = e.class();
+                // A cluster that comes back is used within seconds; a Git remote is asked no
+                // more often than the poll interval once it keeps failing.
+                let cap = match e {
+                    SyncError::Source(_) => self.repo.interval,
+                    _ => CLUSTER_RETRY_MAX.min(self.repo.interval),
+                };
                 let retry_in = match class {
                     ErrorClass::Transient => {
                         let policy = self.backoff_policy();
@@ -288,14 +354,23 @@ impl RepoWorker {
                             .backoff
                             .get_or_insert_with(|| policy.build())
                             .next()
-                            .unwrap_or(self.repo.interval);
-                        Some(next)
+                            .unwrap_or(cap);
+                        Some(next.min(cap))
                     }
                     ErrorClass::Requeue(d) => Some(d),
-                    ErrorClass::Terminal => None,
+                    ErrorClass::Terminal => {
+                        // Nothing to wait for but a new commit: caught up.
+                        self.ready.store(true, std::sync::atomic::Ordering::Relaxed);
+                        None
+                    }
                 };
                 self.retry_at = retry_in.map(|d| tokio::time::Instant::now() + d);
-                tracing::warn!(repo = %self.repo.name, error = %crate::error_chain(&e), ?class, ?retry_in, "sync failed; the cluster keeps its last good state");
+                let text = crate::error_chain(&e);
+                if let Some(times) = self.repeats.note(&text) {
+                    tracing::warn!(repo = %self.repo.name, error = %text, ?class, ?retry_in, times, "sync failed; the cluster keeps its last good state");
+                } else {
+                    tracing::debug!(repo = %self.repo.name, error = %text, ?retry_in, "sync failed again");
+                }
             }
         }
     }
@@ -311,7 +386,8 @@ impl RepoWorker {
             .apps
             .values()
             .any(|a| a.failed.is_some_and(|c| c != ErrorClass::Terminal));
-        if self.last_head == Some(fetched.head) && !retrying {
+        let requested: BTreeMap<String, SyncRequest> = std::mem::take(&mut self.requests);
+        if self.last_head == Some(fetched.head) && !retrying && requested.is_empty() {
             return Ok(false);
         }
         let head = fetched.head;
@@ -319,8 +395,10 @@ impl RepoWorker {
             .apps
             .iter()
             .map(|(n, r)| {
-                // A terminal failure waits for a change of the app; others are tried again.
-                let retry = r.failed.is_some_and(|c| c != ErrorClass::Terminal);
+                // A terminal failure waits for a change of the app (or a `rollgit sync`);
+                // others are tried again.
+                let retry = r.failed.is_some_and(|c| c != ErrorClass::Terminal)
+                    || requested.contains_key(n);
                 (n.clone(), (retry, r.dir.clone()))
             })
             .collect();
@@ -351,29 +429,19 @@ impl RepoWorker {
             .filter(|n| !names.contains(*n))
             .cloned()
             .collect();
-        for name in gone {
-            if let Some(rec) = self.apps.remove(&name) {
-                if self.repo.prune
-                    && let Err(e) = self
-                        .applier
-                        .apply_app(&name, &[], true, &rec.inventory)
-                        .await
-                {
-                    tracing::warn!(app = %name, error = %crate::error_chain(&e), "pruning a removed app failed");
-                }
-                if let Err(e) =
-                    app_status::delete_status(&self.client, &self.repo.namespace, &name).await
-                {
-                    tracing::warn!(app = %name, error = %crate::error_chain(&e), "deleting the status of a removed app failed");
-                }
-            }
-        }
         tracing::info!(repo = %self.repo.name, commit = %commit, summary = %snapshot.summary, affected = snapshot.read.len(), apps = names.len(), "new commit");
         let mut failed = Vec::new();
+        for name in gone {
+            let request = requested.get(&name);
+            if let Err(e) = self.remove_app(&name, request).await {
+                failed.push((name, e));
+            }
+        }
         for (app, files) in snapshot.read {
             let name = app.name.clone();
+            let request = requested.get(&name);
             let result = self
-                .sync_app(&app, files, snapshot.index.as_ref(), &commit)
+                .sync_app(&app, files, snapshot.index.as_ref(), &commit, request)
                 .await;
             let rec = self.apps.entry(name.clone()).or_default();
             match result {
@@ -391,6 +459,76 @@ impl RepoWorker {
         } else {
             Err(SyncError::Apps(failed))
         }
+    }
+
+    /// Prunes what an app whose directory left Git applied, then deletes its status object.
+    /// A prune of everything waits for `rollgit sync APP --allow-mass-prune` (unless the
+    /// repository allows it): until then the app and its status stay, saying so.
+    async fn remove_app(
+        &mut self,
+        name: &str,
+        request: Option<&SyncRequest>,
+    ) -> Result<(), AppError> {
+        let Some(rec) = self.apps.get(name) else {
+            return Ok(());
+        };
+        let inventory = rec.inventory.clone();
+        if self.repo.prune && !inventory.is_empty() {
+            let opts = self.apply_options(request.is_some_and(|r| r.allow_mass_prune));
+            let report = match self.applier.apply_app(name, &[], &inventory, &opts).await? {
+                ApplyOutcome::Applied(report) => report,
+                ApplyOutcome::Refused(_) => return Ok(()),
+            };
+            if report.held_prune.is_some() {
+                let rec = self.apps.entry(name.to_string()).or_default();
+                rec.gone = true;
+                let mut status = rec.status.clone().unwrap_or_else(AppStatus::starting);
+                status.held_prune = AppStatus::applied_held(&report);
+                status.last_sync_request = request.map(|r| r.token.clone());
+                status.message = format!(
+                    "the app left Git; pruning its {} objects waits for `rollgit sync {name} --allow-mass-prune`",
+                    inventory.len()
+                );
+                let spec = rec.status_spec.clone();
+                self.write_status(name, &spec, &status).await;
+                if let Some(rec) = self.apps.get_mut(name) {
+                    rec.status = Some(status);
+                }
+                self.held_prune_event(name, inventory.len()).await;
+                return Ok(());
+            }
+            if !report.errors.is_empty() {
+                let class = if report.transient {
+                    ErrorClass::Transient
+                } else {
+                    ErrorClass::Terminal
+                };
+                return Err(AppError::Objects(report.errors.len(), class));
+            }
+        }
+        self.apps.remove(name);
+        app_status::delete_status(&self.client, &self.repo.namespace, name).await?;
+        Ok(())
+    }
+
+    async fn held_prune_event(&self, app: &str, count: usize) {
+        let reference = crate::k8s::events::reference(
+            crate::k8s::API_VERSION,
+            "Application",
+            Some(&self.repo.namespace),
+            app,
+        );
+        self.events
+            .publish(
+                &reference,
+                Severity::Warning,
+                "PruneHeld",
+                "Prune",
+                &format!(
+                    "a prune of {count} objects would delete more than half of app {app}; run `rollgit sync {app} --allow-mass-prune` to let it"
+                ),
+            )
+            .await;
     }
 
     /// Takes over what a previous run recorded for an app (once).
@@ -428,6 +566,7 @@ impl RepoWorker {
         files: Vec<SourceFile>,
         index: Option<&ObjectIndex>,
         commit: &str,
+        request: Option<&SyncRequest>,
     ) -> Result<(), AppError> {
         let name = app.name.clone();
         self.take_over(&name).await?;
@@ -440,7 +579,7 @@ impl RepoWorker {
         let rendered = match plan::render(app, &self.repo.namespace, &files, index, &prev) {
             Ok(r) => r,
             Err(lines) => {
-                self.reject(app, dir, commit, &lines).await;
+                self.reject(app, dir, commit, &lines, request).await;
                 return Ok(());
             }
         };
@@ -471,20 +610,43 @@ impl RepoWorker {
         let mut plan = match plan::desired(&rendered, &ctx) {
             Ok(p) => p,
             Err(lines) => {
-                self.reject(app, dir, commit, &lines).await;
+                self.reject(app, dir, commit, &lines, request).await;
                 return Ok(());
             }
         };
-        if self.kruise_hold {
+        let kruise_hold = self.kruise_hold.load(std::sync::atomic::Ordering::Relaxed);
+        if kruise_hold {
             crate::rollout::kruise::hold(&self.client, &mut plan).await?;
         }
         let rec = self.apps.entry(name.clone()).or_default();
-        rec.dir = Some(dir);
+        rec.dir = Some(dir.clone());
+        rec.gone = false;
         let prev_inventory = rec.inventory.clone();
-        let report = self
+        let opts = self.apply_options(request.is_some_and(|r| r.allow_mass_prune));
+        let outcome = self
             .applier
-            .apply_app(&name, &plan.objects, self.repo.prune, &prev_inventory)
+            .apply_app(&name, &plan.objects, &prev_inventory, &opts)
             .await?;
+        if kruise_hold {
+            // A hold whose template did not land (refused, failed) is let go.
+            crate::rollout::kruise::release_unapplied_holds(&self.client, &plan).await;
+        }
+        let report = match outcome {
+            ApplyOutcome::Applied(report) => report,
+            ApplyOutcome::Refused(refused) => {
+                let lines = refusal_lines(&refused, &plan.sources);
+                let class = if refused.iter().any(|r| r.transient) {
+                    ErrorClass::Transient
+                } else {
+                    ErrorClass::Terminal
+                };
+                self.reject(app, dir, commit, &lines, request).await;
+                return Err(AppError::Refused(refused.len(), class));
+            }
+        };
+        if report.held_prune.is_some() {
+            self.held_prune_event(&name, prev_inventory.len()).await;
+        }
         let ok = report.errors.is_empty();
         if ok
             && self.repo.write_back_bumps
@@ -504,7 +666,7 @@ impl RepoWorker {
         }
         let rec = self.apps.entry(name.clone()).or_default();
         if ok {
-            rec.inventory = plan.inventory.clone();
+            rec.inventory = without_revisions(&report.inventory);
             rec.desired = Desired::new(&plan.objects);
             rec.publish = Some((
                 rendered.publish_version.clone(),
@@ -524,7 +686,8 @@ impl RepoWorker {
             rec.drift_corrections,
         );
         let health = self.applier.app_health(&plan.objects).await;
-        let status = status.with_health(health);
+        let mut status = status.with_health(health);
+        status.last_sync_request = request.map(|r| r.token.clone());
         self.write_status(&name, &spec, &status).await;
         let rec = self.apps.entry(name.clone()).or_default();
         rec.status = Some(status);
@@ -559,7 +722,14 @@ impl RepoWorker {
 
     /// Rejects a commit for `app` whole: logs the errors, records them in its status, and keeps
     /// what the last good commit applied.
-    async fn reject(&mut self, app: &AppDir, dir: AppDir, commit: &str, lines: &[String]) {
+    async fn reject(
+        &mut self,
+        app: &AppDir,
+        dir: AppDir,
+        commit: &str,
+        lines: &[String],
+        request: Option<&SyncRequest>,
+    ) {
         let name = app.name.clone();
         for l in lines {
             tracing::warn!(app = %name, commit, "{l}");
@@ -578,6 +748,7 @@ impl RepoWorker {
             status.content_hash = Some(h.clone());
         }
         status.drift_corrections = rec.drift_corrections;
+        status.last_sync_request = request.map(|r| r.token.clone());
         let spec = self.status_spec(app);
         self.write_status(&name, &spec, &status).await;
         let rec = self.apps.entry(name.clone()).or_default();
@@ -634,12 +805,19 @@ impl RepoWorker {
         }
         let desired = rec.desired.objects();
         let inventory = rec.inventory.clone();
+        let opts = self.apply_options(false).prune(false);
         let report = match self
             .applier
-            .apply_app(app, &desired, false, &inventory)
+            .apply_app(app, &desired, &inventory, &opts)
             .await
         {
-            Ok(report) => report,
+            Ok(ApplyOutcome::Applied(report)) => report,
+            Ok(ApplyOutcome::Refused(refused)) => {
+                for r in &refused {
+                    tracing::warn!(app, object = %r.object, error = %r.message, "drift correction refused");
+                }
+                return;
+            }
             Err(e) => {
                 tracing::warn!(app, error = %crate::error_chain(&e), "drift correction failed");
                 return;
@@ -719,6 +897,32 @@ impl RepoWorker {
             )
             .await;
     }
+}
+
+/// The lines a refused commit shows: `path:line: Kind namespace/name: message` (the place in
+/// Git when the object comes from one).
+fn refusal_lines(refused: &[Refused], sources: &[Option<String>]) -> Vec<String> {
+    refused
+        .iter()
+        .map(|r| {
+            let place = r
+                .index
+                .and_then(|i| sources.get(i).cloned().flatten())
+                .map(|s| format!("{s}: "))
+                .unwrap_or_default();
+            format!("{place}{}: {}", r.object, r.message)
+        })
+        .collect()
+}
+
+/// The inventory without ControllerRevisions: component revisions are history (a rollback
+/// needs the earlier ones), never pruned when a newer revision replaces them; they go with the
+/// app, through their ownerReference to its status object.
+fn without_revisions(inv: &Inventory) -> Inventory {
+    let keep = |r: &&ObjRef| !(r.group == "apps" && r.kind == "ControllerRevision");
+    let mut out = Inventory::from_refs(inv.entries().iter().filter(keep).cloned());
+    out.adopted = inv.adopted.iter().filter(keep).cloned().collect();
+    out
 }
 
 /// Aborts a task when dropped.

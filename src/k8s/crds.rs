@@ -212,6 +212,25 @@ pub struct ApplicationStatus {
     /// The objects corrected last.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub last_drift_correction: Vec<String>,
+    /// A prune held back because it would delete more than half of the app's objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_prune: Option<HeldPruneStatus>,
+    /// The last `rollgit sync` request (the `rollgit.dev/sync-requested` annotation) handled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_request: Option<String>,
+}
+
+/// A prune held back until `rollgit sync APP --allow-mass-prune` (or `sync.allowMassPrune`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HeldPruneStatus {
+    /// How many objects it would delete.
+    pub count: usize,
+    /// Of how many the app has.
+    pub inventory: usize,
+    /// The first of them.
+    #[serde(default)]
+    pub objects: Vec<String>,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -133,3 +133,47 @@ pub async fn client_for(
         source,
     })
 }
+
+/// The longest a watch waits before it tries again after an error: a watch resumes within a
+/// few seconds of the API server coming back, however long it was gone.
+pub const WATCH_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The backoff of every watch rollgit holds: exponential from 250 ms with jitter, capped at
+/// [`WATCH_BACKOFF_MAX`], reset when the watch works again.
+pub struct WatchBackoff {
+    current: backon::ExponentialBackoff,
+}
+
+impl WatchBackoff {
+    fn builder() -> backon::ExponentialBuilder {
+        backon::ExponentialBuilder::default()
+            .with_min_delay(std::time::Duration::from_millis(250))
+            .with_max_delay(WATCH_BACKOFF_MAX)
+            .with_factor(2.0)
+            .with_jitter()
+            .without_max_times()
+    }
+}
+
+impl Default for WatchBackoff {
+    fn default() -> Self {
+        use backon::BackoffBuilder;
+        Self {
+            current: Self::builder().build(),
+        }
+    }
+}
+
+impl Iterator for WatchBackoff {
+    type Item = std::time::Duration;
+
+    fn next(&mut self) -> Option<std::time::Duration> {
+        self.current.next()
+    }
+}
+
+impl kube::runtime::utils::Backoff for WatchBackoff {
+    fn reset(&mut self) {
+        *self = Self::default();
+    }
+}

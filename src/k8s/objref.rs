@@ -105,6 +105,10 @@ pub struct Inventory {
     /// The objects, sorted by group, version, kind, namespace, name.
     #[serde(default)]
     pub entries: Vec<ObjRef>,
+    /// Those of them that existed before rollgit first applied them (adopted, not created):
+    /// prune leaves them unless the app opts in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adopted: Vec<ObjRef>,
 }
 
 impl Inventory {
@@ -117,7 +121,15 @@ impl Inventory {
                 entries.push(r);
             }
         }
-        Self { entries }
+        Self {
+            entries,
+            adopted: Vec::new(),
+        }
+    }
+
+    /// True when rollgit adopted the object (any version) rather than created it.
+    pub fn is_adopted(&self, r: &ObjRef) -> bool {
+        self.adopted.iter().any(|e| e.same_object(r))
     }
 
     /// The inventory of these objects as written (objects without `apiVersion`, `kind` or

@@ -55,6 +55,8 @@ pub struct AppPlan {
     /// The objects to apply, in apply order: the rendered objects a rollout does not own,
     /// then the component and app revisions, then the Rollouts.
     pub objects: Vec<Value>,
+    /// Where each of `objects` comes from in Git (`path:line`), when one place does.
+    pub sources: Vec<Option<String>>,
     /// The Rollouts (namespace, spec) among `objects`.
     pub rollouts: Vec<(String, crate::k8s::RolloutSpec)>,
     /// The content of the app's bump file when this render decided something new.
@@ -93,29 +95,40 @@ pub fn desired(
     ctx: &PlanContext<'_>,
 ) -> Result<AppPlan, Vec<String>> {
     let mut rollouts = rollouts::specs_for(rendered, ctx.app, ctx.commit, ctx.progress_deadline)?;
+    let component_source = |component: &str| {
+        rendered
+            .applications
+            .iter()
+            .flat_map(|a| a.components.iter())
+            .find(|c| c.name == component)
+            .map(|c| c.source.to_string())
+    };
     // Workloads a rollout owns are the rollout stage's: it creates and scales them.
-    let mut objects: Vec<Value> = rendered
-        .objects
-        .iter()
-        .filter(|o| !o.rollout_owned)
-        .map(|o| o.object.clone())
-        .collect();
+    let mut objects = Vec::new();
+    let mut sources = Vec::new();
+    for o in rendered.objects.iter().filter(|o| !o.rollout_owned) {
+        objects.push(o.object.clone());
+        sources.push(Some(o.source.to_string()));
+    }
     let revisions = rendered
         .revisions
         .iter()
-        .map(|rev| &rev.controller_revision)
-        .chain(
-            rendered
-                .app_revisions
+        .map(|rev| (&rev.controller_revision, component_source(&rev.component)))
+        .chain(rendered.app_revisions.iter().map(|rev| {
+            let source = rendered
+                .applications
                 .iter()
-                .map(|rev| &rev.controller_revision),
-        );
-    for cr in revisions {
+                .find(|a| a.name == rev.application)
+                .map(|a| a.source.to_string());
+            (&rev.controller_revision, source)
+        }));
+    for (cr, source) in revisions {
         let mut cr = cr.clone();
         if let Some(o) = ctx.owner {
             cr["metadata"]["ownerReferences"] = json!([o]);
         }
         objects.push(cr);
+        sources.push(source);
     }
     for (ns, spec) in &mut rollouts {
         spec.repo = Some(ctx.repo.to_string());
@@ -138,6 +151,7 @@ pub fn desired(
             ro["metadata"]["ownerReferences"] = json!([o]);
         }
         objects.push(ro);
+        sources.push(component_source(&spec.component));
     }
     let held = kruise::hold_workloads(
         &rendered.kruise_rollouts,
@@ -159,6 +173,7 @@ pub fn desired(
     Ok(AppPlan {
         bumps: bumps::has_bumps(rendered).then(|| bumps::bump_file(rendered)),
         objects,
+        sources,
         rollouts,
         held,
         inventory,

@@ -8,7 +8,9 @@
 //! else in the status depends on the clock, so an unchanged app causes no write (no hot loops).
 
 use crate::apply::{ApplyReport, Health};
-use crate::k8s::crds::{ApplicationSpec, ApplicationStatus, ComponentStatus, Condition, Phase};
+use crate::k8s::crds::{
+    ApplicationSpec, ApplicationStatus, ComponentStatus, Condition, HeldPruneStatus, Phase,
+};
 use crate::k8s::{Application, FIELD_MANAGER, Inventory, MANAGED_BY, MANAGED_BY_LABEL, ObjRef};
 use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
@@ -115,6 +117,10 @@ pub struct AppStatus {
     pub components: Vec<ComponentStatus>,
     /// How many drift corrections rollgit made for this app since it started.
     pub drift_corrections: u64,
+    /// A prune held back for confirmation.
+    pub held_prune: Option<HeldPruneStatus>,
+    /// The last `rollgit sync` request handled.
+    pub last_sync_request: Option<String>,
 }
 
 fn condition(type_: &str, ok: bool, reason: &str, message: &str) -> Condition {
@@ -138,6 +144,16 @@ fn conditions_of(s: &AppStatus) -> Vec<Condition> {
     );
     let synced = if let Some(first) = s.last_error.first() {
         condition("Synced", false, "SyncFailed", first)
+    } else if let Some(h) = &s.held_prune {
+        condition(
+            "Synced",
+            false,
+            "PruneHeld",
+            &format!(
+                "a prune of {} of the app's {} objects waits for `rollgit sync APP --allow-mass-prune`",
+                h.count, h.inventory
+            ),
+        )
     } else if s.last_applied_commit.is_some() && s.last_applied_commit == s.last_attempted_commit {
         condition("Synced", true, "Applied", "")
     } else {
@@ -186,6 +202,11 @@ pub fn desired_status(
         last_drift_correction: live
             .map(|l| l.last_drift_correction.clone())
             .unwrap_or_default(),
+        held_prune: s.held_prune.clone(),
+        last_sync_request: s
+            .last_sync_request
+            .clone()
+            .or_else(|| live.and_then(|l| l.last_sync_request.clone())),
     }
 }
 
@@ -478,6 +499,8 @@ impl AppStatus {
             content_hash: None,
             components: Vec::new(),
             drift_corrections: 0,
+            held_prune: None,
+            last_sync_request: None,
         }
     }
 
@@ -502,6 +525,8 @@ impl AppStatus {
             content_hash: None,
             components: Vec::new(),
             drift_corrections: 0,
+            held_prune: None,
+            last_sync_request: None,
         }
     }
 
@@ -556,7 +581,18 @@ impl AppStatus {
                 .then(|| rendered.content_hash.clone()),
             components,
             drift_corrections,
+            held_prune: Self::applied_held(report),
+            last_sync_request: None,
         }
+    }
+
+    /// The held prune of a report, as the status shows it (the first 20 objects).
+    pub fn applied_held(report: &ApplyReport) -> Option<HeldPruneStatus> {
+        report.held_prune.as_ref().map(|h| HeldPruneStatus {
+            count: h.objects.len(),
+            inventory: h.inventory,
+            objects: h.objects.iter().take(20).map(ToString::to_string).collect(),
+        })
     }
 
     /// Sets the aggregate health: phase `running`/`unhealthy` (unless `failed`), HEALTHY, and
@@ -569,7 +605,13 @@ impl AppStatus {
             self.phase = phase_from_health(&health);
         }
         if self.last_error.is_empty() {
-            self.message = health.message.clone();
+            self.message = match &self.held_prune {
+                Some(h) => format!(
+                    "prune held: it would delete {} of the app's {} objects; run `rollgit sync APP --allow-mass-prune` to let it",
+                    h.count, h.inventory
+                ),
+                None => health.message.clone(),
+            };
         }
         self.health = health;
         self
@@ -599,6 +641,8 @@ mod tests {
             content_hash: None,
             components: Vec::new(),
             drift_corrections: 0,
+            held_prune: None,
+            last_sync_request: None,
         }
     }
 

@@ -40,6 +40,9 @@ use tokio::sync::mpsc;
 
 /// Rollouts reconciled at once.
 pub const CONCURRENCY: u16 = 16;
+/// The longest a failing pass waits before it is tried again: a rollout resumes within a few
+/// seconds of the API server coming back.
+pub const RETRY_MAX: Duration = Duration::from_secs(3);
 /// How long a pass waits before looking again for a component revision the daemon has not
 /// applied yet.
 pub const REVISION_RETRY: Duration = Duration::from_secs(2);
@@ -60,27 +63,38 @@ pub struct Ctx {
     watched: Mutex<HashMap<(String, String), tokio::task::AbortHandle>>,
     /// Rollbacks handed to the record stage: (namespace, name, failed revision, spec commit).
     rollbacks_told: Mutex<BTreeSet<(String, String, String, String)>>,
-    /// The retry delays of failing Rollouts.
-    backoff: Mutex<HashMap<ObjectRef<Rollout>, backon::ExponentialBackoff>>,
+    /// The retry delays of failing Rollouts, and their repeated errors.
+    backoff: Mutex<HashMap<ObjectRef<Rollout>, (backon::ExponentialBackoff, crate::Repeats)>>,
 }
 
 impl Ctx {
     fn backoff_policy() -> backon::ExponentialBuilder {
         backon::ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(200))
-            .with_max_delay(Duration::from_secs(30))
+            .with_max_delay(RETRY_MAX)
             .with_factor(2.0)
             .with_jitter()
             .without_max_times()
     }
 
-    /// The next delay of a Rollout whose pass failed.
-    fn next_backoff(&self, key: &ObjectRef<Rollout>) -> Duration {
+    /// The next delay of a Rollout whose pass failed (when `transient`), and whether its
+    /// error should be logged (`Some(count)`: at each doubling of a repeated error).
+    fn failed(
+        &self,
+        key: &ObjectRef<Rollout>,
+        error: &str,
+        transient: bool,
+    ) -> (Duration, Option<u64>) {
         let mut all = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-        all.entry(key.clone())
-            .or_insert_with(|| Self::backoff_policy().build())
-            .next()
-            .unwrap_or(Duration::from_secs(30))
+        let (backoff, repeats) = all
+            .entry(key.clone())
+            .or_insert_with(|| (Self::backoff_policy().build(), crate::Repeats::default()));
+        let delay = if transient {
+            backoff.next().unwrap_or(RETRY_MAX)
+        } else {
+            RETRY_MAX
+        };
+        (delay, repeats.note(error))
     }
 
     fn reset_backoff(&self, key: &ObjectRef<Rollout>) {
@@ -101,7 +115,9 @@ impl Ctx {
         let kind = w.kind.clone();
         let task = tokio::spawn(async move {
             let cfg = watcher::Config::default().labels(ROLLOUT_LABEL);
-            let mut stream = watcher(api, cfg).default_backoff().boxed();
+            let mut stream = watcher(api, cfg)
+                .backoff(crate::k8s::WatchBackoff::default())
+                .boxed();
             while let Some(ev) = stream.next().await {
                 let obj = match ev {
                     Ok(watcher::Event::Apply(o))
@@ -119,6 +135,7 @@ impl Ctx {
                     .as_ref()
                     .and_then(|l| l.get(ROLLOUT_LABEL));
                 if let (Some(ns), Some(r)) = (obj.metadata.namespace.as_deref(), rollout) {
+                    tracing::trace!(%kind, workload = obj.metadata.name.as_deref().unwrap_or_default(), rollout = %r, "workload changed");
                     let _ = wake.send(ObjectRef::new(r).within(ns));
                 }
             }
@@ -161,6 +178,7 @@ pub async fn run(
     );
     let mut controller = Controller::new(Api::<Rollout>::all(client), watcher::Config::default())
         .with_config(ControllerConfig::default().concurrency(CONCURRENCY))
+        .trigger_backoff(crate::k8s::WatchBackoff::default())
         .reconcile_on(woken);
     if let Some(jumps) = clock.jumps() {
         controller = controller.reconcile_all_on(jumps);
@@ -189,18 +207,23 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Ctx>) -> Result<Action, Rollo
 fn error_policy(rollout: Arc<Rollout>, error: &RolloutError, ctx: Arc<Ctx>) -> Action {
     let key = ObjectRef::from_obj(rollout.as_ref());
     let class = error.class();
+    let text = crate::error_chain(error);
+    let (delay, log) = ctx.failed(&key, &text, class == ErrorClass::Transient);
     let action = match class {
-        ErrorClass::Transient => Action::requeue(ctx.next_backoff(&key)),
+        ErrorClass::Transient => Action::requeue(delay),
         ErrorClass::Requeue(d) => Action::requeue(d),
         ErrorClass::Terminal => Action::await_change(),
     };
-    tracing::warn!(
-        namespace = key.namespace.as_deref().unwrap_or_default(),
-        rollout = %key.name,
-        error = %crate::error_chain(error),
-        ?class,
-        "rollout pass failed"
-    );
+    if let Some(times) = log {
+        tracing::warn!(
+            namespace = key.namespace.as_deref().unwrap_or_default(),
+            rollout = %key.name,
+            error = %text,
+            ?class,
+            times,
+            "rollout pass failed"
+        );
+    }
     action
 }
 
@@ -266,6 +289,7 @@ async fn pass(cached: &Rollout, ctx: &Ctx) -> Result<Option<Duration>, RolloutEr
         .await
         .map_err(observe_err("workloads"))?;
     let decision = batch::reconcile(&core, &state, &obs, now);
+    tracing::debug!(namespace = %ns, rollout = %name, state = state.rolling_state.as_str(), batch_state = state.batch_rolling_state.as_str(), next = decision.state.batch_rolling_state.as_str(), actions = decision.actions.len(), requeue = ?decision.requeue_after, "rollout pass");
     for action in &decision.actions {
         act(ctx, &ns, &name, &obj, spec, action).await?;
     }

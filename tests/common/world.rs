@@ -268,13 +268,39 @@ impl World {
             .notify();
     }
 
+    /// Runs the built `rollgit` binary with `args` against the world's cluster (its kubeconfig
+    /// appended), bounded by [`WAIT`]: exit code, stdout, stderr.
+    pub async fn rollgit(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollgit"));
+        cmd.args(args)
+            .arg("--kubeconfig")
+            .arg(&self.cluster.kubeconfig)
+            .env_remove("KUBECONFIG")
+            .env("HOME", self.git.dir.path())
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let out = tokio::time::timeout(WAIT, cmd.output())
+            .await
+            .unwrap_or_else(|_| panic!("rollgit {args:?} did not finish within {WAIT:?}"))
+            .expect("rollgit runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// Serves `rollgit::api::router` on a free loopback port.
     pub async fn serve_api(&self) -> SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a loopback port");
         let addr = listener.local_addr().expect("local address");
-        let router = rollgit::api::router(self.triggers.clone(), self.metrics.clone());
+        let router = rollgit::api::router(
+            self.triggers.clone(),
+            self.metrics.clone(),
+            self.daemon.readiness.clone(),
+        );
         tokio::spawn(async move { axum::serve(listener, router).await });
         addr
     }

@@ -266,6 +266,11 @@ impl ApiError {
         Self::base(500, "InternalError", message.into())
     }
 
+    /// 503 (the server is going away).
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::base(503, "ServiceUnavailable", message.into())
+    }
+
     /// 406.
     pub fn not_acceptable(message: impl Into<String>) -> Self {
         Self::base(406, "NotAcceptable", message.into())

@@ -219,6 +219,7 @@ impl DevCluster {
 
     /// Stops serving and waits for the server task.
     pub async fn shutdown(mut self) {
+        self.server.stop();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -231,6 +232,7 @@ impl DevCluster {
 
 impl Drop for DevCluster {
     fn drop(&mut self) {
+        self.server.stop();
         for t in &self.tasks {
             t.abort();
         }

@@ -170,3 +170,33 @@ pub async fn hold(client: &kube::Client, plan: &mut AppPlan) -> Result<(), HoldE
     }
     Ok(())
 }
+
+/// After an apply: lets go of each hold whose template did not land (the commit was refused or
+/// the workload failed to apply), so that the executor resumes the workload instead of waiting
+/// for it. Best effort: a failure is logged (the hold is let go at the next sync).
+pub async fn release_unapplied_holds(client: &kube::Client, plan: &AppPlan) {
+    for h in &plan.held.workloads {
+        let Some(kind) = Kind::of(&h.kind) else {
+            continue;
+        };
+        let live = match workload::read(
+            client,
+            &h.namespace,
+            kind,
+            &h.name,
+            RollingStyle::Partition,
+        )
+        .await
+        {
+            Ok(Some(live)) => live,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(namespace = %h.namespace, workload = %h.name, error = %crate::error_chain(&e), "reading a held workload after the apply failed");
+                continue;
+            }
+        };
+        if let Err(e) = workload::let_go(client, &live).await {
+            tracing::warn!(namespace = %h.namespace, workload = %h.name, error = %crate::error_chain(&e), "letting go of a hold failed");
+        }
+    }
+}

@@ -614,6 +614,25 @@ pub async fn hold(
     Ok(())
 }
 
+/// Lets go of a hold whose template was not applied (its `rollgit.dev/hold-for` names a
+/// template the workload does not have): the executor then resumes it.
+pub async fn let_go(client: &kube::Client, live: &Live) -> Result<(), kube::Error> {
+    let o = &live.object;
+    let Some(hold_for) = annotation(o, HOLD_FOR_ANNOTATION) else {
+        return Ok(());
+    };
+    if Some(hold_for) == annotation(o, TEMPLATE_HASH_ANNOTATION) {
+        return Ok(());
+    }
+    let api = Api::namespaced_with(client.clone(), &live.namespace, &live.kind.resource());
+    merge(
+        &api,
+        &live.name,
+        json!({"metadata": {"annotations": {HOLD_FOR_ANNOTATION: null}}}),
+    )
+    .await
+}
+
 /// Takes control of the workload for the release (Kruise's BatchRelease `Initialize`).
 pub async fn initialize(
     client: &kube::Client,

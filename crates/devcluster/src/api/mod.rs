@@ -39,6 +39,9 @@ pub struct Server {
     /// Interval of watch bookmarks.
     pub bookmark_every: Duration,
     next_ip: AtomicU32,
+    /// Turns true when the server stops: open watches end and kept-alive connections close,
+    /// as when a kube-apiserver process goes away.
+    stopped: tokio::sync::watch::Sender<bool>,
 }
 
 impl Server {
@@ -51,9 +54,26 @@ impl Server {
             generation: AtomicU64::new(1),
             bookmark_every,
             next_ip: AtomicU32::new(10),
+            stopped: tokio::sync::watch::Sender::new(false),
         };
         srv.reload_crds();
         srv
+    }
+
+    /// Stops serving: open watches end, and requests on connections still open get 503 and
+    /// `Connection: close` (clients reconnect to whatever listens next).
+    pub fn stop(&self) {
+        self.stopped.send_replace(true);
+    }
+
+    /// Whether [`Server::stop`] was called.
+    pub fn is_stopped(&self) -> bool {
+        *self.stopped.borrow()
+    }
+
+    /// Resolves when the server stops.
+    pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopped.subscribe()
     }
 
     /// Registers every stored CRD's types (after a restart from a data directory).
@@ -203,6 +223,12 @@ fn route(reg: &Registry, path: &str) -> Result<Route, ApiError> {
 
 /// The single entry point for every request.
 pub async fn handle(State(srv): State<Arc<Server>>, req: Request) -> Response {
+    if srv.is_stopped() {
+        let mut r = ApiError::unavailable("the server is shutting down").into_response();
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return r;
+    }
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,

@@ -76,7 +76,7 @@ impl Ctx {
                     let frame = error_frame(&e);
                     let _ = tx.send(frame).await;
                     drop(tx);
-                    return Ok(stream_response(rx));
+                    return Ok(stream_response(rx, this.srv.stopping()));
                 }
             }
         };
@@ -148,7 +148,7 @@ impl Ctx {
                 }
             }
         });
-        Ok(stream_response(rx))
+        Ok(stream_response(rx, this.srv.stopping()))
     }
 
     fn bookmark(&self, rv: u64, initial_end: bool) -> Bytes {
@@ -202,11 +202,20 @@ fn error_frame(e: &ApiError) -> Bytes {
     event_frame("ERROR", e.to_status().to_string().as_bytes())
 }
 
-fn stream_response(rx: tokio::sync::mpsc::Receiver<Bytes>) -> Response {
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|b| (Ok::<Bytes, std::convert::Infallible>(b), rx))
+fn stream_response(
+    rx: tokio::sync::mpsc::Receiver<Bytes>,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> Response {
+    // The stream ends when the events end or the server stops.
+    let stream = futures::stream::unfold((rx, stopping), |(mut rx, mut stopping)| async move {
+        if *stopping.borrow() {
+            return None;
+        }
+        let next = tokio::select! {
+            b = rx.recv() => b,
+            _ = stopping.wait_for(|s| *s) => None,
+        };
+        next.map(|b| (Ok::<Bytes, std::convert::Infallible>(b), (rx, stopping)))
     });
     let mut r = Response::new(Body::from_stream(stream));
     r.headers_mut().insert(

@@ -1,0 +1,160 @@
+//! Sync requests made through the Kubernetes API, so they work from any machine with a
+//! kubeconfig: `rollgit sync APP` sets the annotation [`SYNC_REQUESTED`] on the app's
+//! `applications.rollgit.dev` object to a new token (and [`ALLOW_MASS_PRUNE`] to the same
+//! token to let a held prune proceed). The daemon watches its apps' objects and syncs an app
+//! whose request it has not handled yet; the status records the last token handled
+//! (`status.lastSyncRequest`), which is what `rollgit sync` waits for.
+
+use crate::k8s::{MANAGED_BY, MANAGED_BY_LABEL};
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject};
+use kube::runtime::{WatchStreamExt, watcher};
+use tokio::sync::mpsc;
+
+/// Annotation: a token naming one sync request.
+pub const SYNC_REQUESTED: &str = "rollgit.dev/sync-requested";
+/// Annotation: the token of the request that lets a held prune proceed.
+pub const ALLOW_MASS_PRUNE: &str = "rollgit.dev/allow-mass-prune";
+
+/// A request to sync one app now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncRequest {
+    /// The app.
+    pub app: String,
+    /// The request's token.
+    pub token: String,
+    /// Whether the request lets a held prune proceed.
+    pub allow_mass_prune: bool,
+}
+
+/// The request an Application object carries that its status has not handled yet (pure).
+pub fn pending_request(o: &DynamicObject, repo: &str) -> Option<SyncRequest> {
+    if o.data["spec"]["source"]["repo"].as_str() != Some(repo) {
+        return None;
+    }
+    let annotations = o.metadata.annotations.as_ref()?;
+    let token = annotations.get(SYNC_REQUESTED)?;
+    if token.is_empty() || o.data["status"]["lastSyncRequest"].as_str() == Some(token.as_str()) {
+        return None;
+    }
+    Some(SyncRequest {
+        app: o.metadata.name.clone()?,
+        token: token.clone(),
+        allow_mass_prune: annotations.get(ALLOW_MASS_PRUNE) == Some(token),
+    })
+}
+
+/// Watches the status objects of repository `repo`'s apps in `namespace` and sends each
+/// request not handled yet (again after a restart, until handled).
+pub fn watch(
+    client: kube::Client,
+    namespace: &str,
+    repo: &str,
+) -> (
+    tokio::task::JoinHandle<()>,
+    mpsc::UnboundedReceiver<SyncRequest>,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        client,
+        namespace,
+        &crate::record::status::application_resource(),
+    );
+    let repo = repo.to_string();
+    let task = tokio::spawn(async move {
+        let cfg = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
+        let mut stream = watcher(api, cfg)
+            .backoff(crate::k8s::WatchBackoff::default())
+            .boxed();
+        while let Some(ev) = stream.next().await {
+            let o = match ev {
+                Ok(watcher::Event::Apply(o)) | Ok(watcher::Event::InitApply(o)) => o,
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::debug!(error = %crate::error_chain(&e), "watching apps for sync requests; the watcher retries");
+                    continue;
+                }
+            };
+            if let Some(r) = pending_request(&o, &repo)
+                && tx.send(r).is_err()
+            {
+                return;
+            }
+        }
+    });
+    (task, rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn app(annotations: &[(&str, &str)], handled: Option<&str>, repo: &str) -> DynamicObject {
+        let mut o = DynamicObject::new("shop", &crate::record::status::application_resource());
+        o.metadata.annotations = Some(
+            annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        o.data =
+            json!({"spec": {"source": {"repo": repo}}, "status": {"lastSyncRequest": handled}});
+        o
+    }
+
+    #[test]
+    fn pending_requests_table() {
+        let req = |allow| {
+            Some(SyncRequest {
+                app: "shop".into(),
+                token: "t2".into(),
+                allow_mass_prune: allow,
+            })
+        };
+        let cases = [
+            (
+                "new request",
+                app(&[(SYNC_REQUESTED, "t2")], Some("t1"), "deploy"),
+                req(false),
+            ),
+            (
+                "handled",
+                app(&[(SYNC_REQUESTED, "t2")], Some("t2"), "deploy"),
+                None,
+            ),
+            (
+                "no status yet",
+                app(&[(SYNC_REQUESTED, "t2")], None, "deploy"),
+                req(false),
+            ),
+            (
+                "with prune allowed",
+                app(
+                    &[(SYNC_REQUESTED, "t2"), (ALLOW_MASS_PRUNE, "t2")],
+                    None,
+                    "deploy",
+                ),
+                req(true),
+            ),
+            (
+                "an old allowance does not carry over",
+                app(
+                    &[(SYNC_REQUESTED, "t2"), (ALLOW_MASS_PRUNE, "t1")],
+                    None,
+                    "deploy",
+                ),
+                req(false),
+            ),
+            (
+                "another repository's app",
+                app(&[(SYNC_REQUESTED, "t2")], None, "other"),
+                None,
+            ),
+            ("no request", app(&[], None, "deploy"), None),
+        ];
+        for (name, o, want) in cases {
+            assert_eq!(pending_request(&o, "deploy"), want, "{name}");
+        }
+    }
+}
