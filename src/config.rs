@@ -57,17 +57,21 @@ pub struct RawConfig {
     pub listen: Option<String>,
     /// Directory for mirrors and state.
     pub state_dir: Option<PathBuf>,
-    /// Which controller runs the rollouts of each system (`{argo: auto}`).
-    pub rollout_controllers: Option<RawRolloutControllers>,
+    /// Who runs the rollouts of upstream formats (`{argo: auto, kruise: external}`).
+    #[serde(default)]
+    pub rollout_controllers: RawRolloutControllers,
 }
 
-/// Who runs each system's rollouts.
+/// `rolloutControllers`: per upstream format, `auto` (the default: rollgit, unless the
+/// upstream controller runs in the cluster), `rollgit` (rollgit runs them) or `external` (the
+/// upstream controller runs them; rollgit only applies them and reads their health).
 #[derive(Debug, Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawRolloutControllers {
-    /// Argo Rollouts: `auto` (default: rollgit, unless Argo's own controller runs in the
-    /// cluster), `rollgit` or `external` (Argo's controller; rollgit only applies them).
+    /// Argo Rollouts (`argoproj.io`).
     pub argo: Option<String>,
+    /// OpenKruise Rollouts (`rollouts.kruise.io`).
+    pub kruise: Option<String>,
 }
 
 /// Who runs the Argo Rollouts of a cluster.
@@ -92,6 +96,39 @@ impl ArgoController {
             _ => return None,
         })
     }
+}
+
+/// Who runs the OpenKruise Rollouts of a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RolloutController {
+    /// rollgit, unless the cluster has the upstream controller (its own CRD).
+    #[default]
+    Detect,
+    /// rollgit (a start error when the upstream controller's CRD is there).
+    Rollgit,
+    /// The upstream controller: rollgit only applies the objects.
+    External,
+}
+
+impl RolloutController {
+    /// The value of `rolloutControllers.kruise`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "auto" => Self::Detect,
+            "rollgit" => Self::Rollgit,
+            "external" => Self::External,
+            _ => return None,
+        })
+    }
+}
+
+/// The resolved `rolloutControllers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RolloutControllers {
+    /// Argo Rollouts.
+    pub argo: ArgoController,
+    /// OpenKruise Rollouts.
+    pub kruise: RolloutController,
 }
 
 /// One repository.
@@ -310,8 +347,8 @@ pub struct Config {
     pub listen: Option<SocketAddr>,
     /// State directory.
     pub state_dir: PathBuf,
-    /// Who runs the Argo Rollouts.
-    pub argo_controller: ArgoController,
+    /// Who runs the rollouts of upstream formats.
+    pub rollout_controllers: RolloutControllers,
 }
 
 pub use rollgit_syntax::parse_duration;
@@ -376,7 +413,7 @@ impl Flags {
             },
             listen: self.listen,
             state_dir: self.state_dir,
-            rollout_controllers: None,
+            rollout_controllers: RawRolloutControllers::default(),
         }
         .resolve("flags")
     }
@@ -426,11 +463,7 @@ impl RawConfig {
             field,
             message,
         };
-        let argo_controller = match self
-            .rollout_controllers
-            .as_ref()
-            .and_then(|c| c.argo.as_ref())
-        {
+        let argo_controller = match self.rollout_controllers.argo.as_ref() {
             None => ArgoController::Auto,
             Some(v) => ArgoController::parse(v).ok_or_else(|| {
                 invalid(
@@ -624,14 +657,26 @@ impl RawConfig {
             ),
             None => None,
         };
+        let kruise = match self.rollout_controllers.kruise.as_deref() {
+            None => RolloutController::Detect,
+            Some(v) => RolloutController::parse(v).ok_or_else(|| {
+                invalid(
+                    "rolloutControllers.kruise".into(),
+                    format!("{v:?} must be auto, rollgit or external"),
+                )
+            })?,
+        };
         Ok(Config {
+            rollout_controllers: RolloutControllers {
+                argo: argo_controller,
+                kruise,
+            },
             repos,
             clusters,
             listen,
             state_dir: self
                 .state_dir
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
-            argo_controller,
         })
     }
 }
@@ -706,6 +751,11 @@ mod tests {
                 "rolloutControllers: {argo: argo}\nrepos: [{url: /x}]",
                 "t.yaml: rolloutControllers.argo: \"argo\" must be auto, rollgit or external",
             ),
+            (
+                "unknown Kruise controller",
+                "rolloutControllers: {kruise: kruise}\nrepos: [{url: /x}]",
+                "t.yaml: rolloutControllers.kruise: \"kruise\" must be auto, rollgit or external",
+            ),
         ];
         for (name, yaml, want) in cases {
             let err = resolve(yaml).expect_err(name).to_string();
@@ -731,9 +781,14 @@ mod tests {
         assert_eq!(r.namespace, "default");
         assert!(r.prune && r.self_heal);
         assert_eq!(c.clusters.len(), 1);
-        assert_eq!(c.argo_controller, ArgoController::Auto);
+        assert_eq!(c.rollout_controllers.argo, ArgoController::Auto);
+        assert_eq!(c.rollout_controllers.kruise, RolloutController::Detect);
         let c = resolve("rolloutControllers: {argo: external}\nrepos: [{url: /x}]").expect("valid");
         assert_eq!(c.repos[0].argo_controller, ArgoController::External);
+        assert_eq!(c.rollout_controllers.argo, ArgoController::External);
+        let c =
+            resolve("rolloutControllers: {kruise: external}\nrepos: [{url: /x}]").expect("valid");
+        assert_eq!(c.rollout_controllers.kruise, RolloutController::External);
     }
 
     #[test]

@@ -31,6 +31,14 @@ pub const FILES: &[(&str, &str)] = &[
         "apps/cloneset/app.yaml",
         include_str!("../examples-repo/apps/cloneset/app.yaml"),
     ),
+    (
+        "apps/echo/echoserver.yaml",
+        include_str!("../examples-repo/apps/echo/echoserver.yaml"),
+    ),
+    (
+        "apps/echo/rollout.yaml",
+        include_str!("../examples-repo/apps/echo/rollout.yaml"),
+    ),
 ];
 
 /// Errors of creating the demo repository.
@@ -107,7 +115,7 @@ pub fn ensure_repo(dir: &Path) -> Result<bool, DemoError> {
             "commit",
             "-q",
             "-m",
-            "Demo apps: plain YAML, KubeVela webservice, worker, cloneset",
+            "Demo apps: plain YAML, KubeVela webservice, worker, cloneset, an OpenKruise Rollout",
         ],
     )?;
     Ok(true)

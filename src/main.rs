@@ -36,6 +36,7 @@ fn main() -> ExitCode {
             Command::Diff(a) => cli::diff::run(a).await,
             Command::Get(a) => cli::get::run(a).await,
             Command::Rollout(RolloutCommand::Status(a)) => cli::rollout_status::run(a).await,
+            Command::Approve(a) => cli::approve::run(a).await,
             Command::History(a) => cli::history::run(a).await,
             Command::Rollback(a) => cli::rollback::run(a).await,
             Command::Promote(a) => cli::gates::promote(a).await,

@@ -62,7 +62,7 @@ async fn demo_world() -> World {
     }
     let commit = git.commit_and_push("demo").await;
     let w = World::start(git).await;
-    for app in ["guestbook", "express-server", "worker", "cloneset"] {
+    for app in ["guestbook", "express-server", "worker", "cloneset", "echo"] {
         w.wait_applied(app, &commit).await;
     }
     wait_succeeded(&w, "express-server", "express-server-v1", 5).await;
@@ -78,6 +78,7 @@ async fn diff_finds_nothing_for_any_demo_app_right_after_a_sync() {
         "apps/express-server",
         "apps/worker",
         "apps/cloneset",
+        "apps/echo",
     ];
     for path in apps {
         let out = diff(&w, path).await;

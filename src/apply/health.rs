@@ -9,6 +9,7 @@
 //! | Job | a `Complete` condition is True | a `Failed` condition is True |
 //! | Service | always, except `type: LoadBalancer` without `status.loadBalancer.ingress` (Progressing) | — |
 //! | Rollout (`argoproj.io`) | Argo CD's rules: the status observes the spec, no pause, `updatedReplicas` and `availableReplicas` reach `spec.replicas`, no old replicas left (canary), `stableRS` is `currentPodHash` | `InvalidSpec`, or `Progressing` with reason `RolloutAborted` or `ProgressDeadlineExceeded`; a paused one (Argo CD's Suspended) is Progressing with `Suspended: …` |
+//! | OpenKruise Rollout (`rollouts.kruise.io`) | `status.phase` is `Healthy` | a failed step rolled back (`Succeeded` False, reason `RolledBack`), or its revert stalled |
 //! | anything with a `Ready` condition | `Ready` is True | `Ready` is False with a reason containing `Fail`/`Error` |
 //! | everything else | once it exists | — |
 //!
@@ -147,6 +148,7 @@ pub fn health(obj: &Value) -> Health {
         ("", "Service") => service(obj),
         ("rollgit.dev", "Rollout") => rollout(obj),
         ("argoproj.io", "Rollout") => argo_rollout(obj),
+        ("rollouts.kruise.io", "Rollout") => kruise_rollout(obj),
         _ => ready_condition(obj),
     }
 }
@@ -250,6 +252,43 @@ fn argo_rollout(obj: &Value) -> Health {
         }
     }
     Health::healthy()
+}
+
+/// An OpenKruise Rollout (run by rollgit or by Kruise): healthy in phase `Healthy`, degraded
+/// when rollgit rolled a failed step back (`Succeeded` False, reason `RolledBack`) or its
+/// revert is stalled, progressing otherwise (the message says the step and what it waits for).
+fn kruise_rollout(obj: &Value) -> Health {
+    if let Some(h) = generation_pending(obj) {
+        return h;
+    }
+    let status = &obj["status"];
+    let record = &status["record"];
+    if record["state"] == "Stalled" {
+        let message = record["message"].as_str().unwrap_or_default();
+        return Health::degraded(if message.contains(crate::k8s::STALLED) {
+            message.to_string()
+        } else {
+            format!("{}{message}", crate::k8s::STALLED)
+        });
+    }
+    if let Some(c) = condition(obj, "Succeeded")
+        && c["status"] == "False"
+        && c["reason"] == "RolledBack"
+    {
+        return Health::degraded(c["message"].as_str().unwrap_or("the rollout failed"));
+    }
+    match status["phase"].as_str().unwrap_or("") {
+        "Healthy" => Health::healthy(),
+        "" | "Initial" => Health::progressing("waiting for the rollout controller"),
+        phase => {
+            let message = status["message"].as_str().unwrap_or_default();
+            Health::progressing(format!(
+                "{phase}: step {} {}: {message}",
+                int_or(obj, &["status", "currentStepIndex"], 0),
+                status["currentStepState"].as_str().unwrap_or("-"),
+            ))
+        }
+    }
 }
 
 fn deployment(obj: &Value) -> Health {
@@ -954,6 +993,60 @@ mod tests {
         for (name, obj, status, message) in cases {
             let h = health(&obj);
             assert_eq!((h.status, h.message.as_str()), (status, message), "{name}");
+        }
+    }
+
+    #[test]
+    fn kruise_rollout_table() {
+        let ro = |status: Value| {
+            json!({"apiVersion": "rollouts.kruise.io/v1beta1", "kind": "Rollout",
+                "metadata": {"name": "r", "generation": 1}, "status": status})
+        };
+        let cases: Vec<(&str, Value, HealthStatus, &str)> = vec![
+            (
+                "healthy",
+                ro(json!({"observedGeneration": 1, "phase": "Healthy"})),
+                Healthy,
+                "",
+            ),
+            (
+                "no status yet",
+                ro(json!(null)),
+                Progressing,
+                "waiting for the controller to observe the latest spec",
+            ),
+            (
+                "waiting for approval",
+                ro(
+                    json!({"observedGeneration": 1, "phase": "Progressing", "currentStepIndex": 1,
+                    "currentStepState": "StepPaused",
+                    "message": "Rollout is in step(1/3), and you need manually confirm to enter the next step"}),
+                ),
+                Progressing,
+                "Progressing: step 1 StepPaused: Rollout is in step(1/3), and you need manually confirm to enter the next step",
+            ),
+            (
+                "rolled back",
+                ro(
+                    json!({"observedGeneration": 1, "phase": "Progressing", "conditions": [
+                    {"type": "Succeeded", "status": "False", "reason": "RolledBack", "message": "Rollout failed in step(1/3)"}]}),
+                ),
+                Degraded,
+                "Rollout failed in step(1/3)",
+            ),
+            (
+                "revert stalled",
+                ro(
+                    json!({"observedGeneration": 1, "phase": "Progressing", "record": {"state": "Stalled", "message": "conflict"}}),
+                ),
+                Degraded,
+                "Stalled: conflict",
+            ),
+        ];
+        for (name, obj, want, message) in cases {
+            let h = health(&obj);
+            assert_eq!(h.status, want, "{name}");
+            assert_eq!(h.message, message, "{name}");
         }
     }
 

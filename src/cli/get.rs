@@ -1,5 +1,6 @@
 //! `rollgit get rollouts`: the `rollouts.rollgit.dev` objects as `kubectl get rollout` lays
-//! them out (the CRD's printer columns; AGE in kubectl's short form; `-A` adds NAMESPACE).
+//! them out (the CRD's printer columns; AGE in kubectl's short form; `-A` adds NAMESPACE),
+//! then the OpenKruise Rollouts with Kruise's columns ([`super::kruise_view`]).
 
 use super::KubeArgs;
 use super::table::{age, format_table};
@@ -42,7 +43,9 @@ pub async fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
         .namespace
         .unwrap_or_else(|| client.default_namespace().to_string());
     let items = list_rollouts(&client, &namespace, args.all_namespaces).await?;
-    if items.is_empty() {
+    let kruise =
+        super::kruise_view::list_kruise(&client, &namespace, args.all_namespaces, None).await?;
+    if items.is_empty() && kruise.is_empty() {
         if args.all_namespaces {
             eprintln!("No resources found");
         } else {
@@ -50,10 +53,19 @@ pub async fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    print!(
-        "{}",
-        rollouts_table(&items, args.all_namespaces, Timestamp::now())
-    );
+    let now = Timestamp::now();
+    if !items.is_empty() {
+        print!("{}", rollouts_table(&items, args.all_namespaces, now));
+    }
+    if !kruise.is_empty() {
+        if !items.is_empty() {
+            println!();
+        }
+        print!(
+            "{}",
+            super::kruise_view::kruise_table(&kruise, args.all_namespaces, now)
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -2,6 +2,7 @@
 //! `run`; the flags several commands share are here. Commands use the stages (`rollgit::…`);
 //! no stage uses a command.
 
+pub mod approve;
 pub mod crds;
 
 pub mod devcluster;
@@ -9,6 +10,7 @@ pub mod diff;
 pub mod gates;
 pub mod get;
 pub mod history;
+pub mod kruise_view;
 pub mod plan;
 pub mod rollback;
 pub mod rollout_status;
@@ -61,6 +63,9 @@ pub enum Command {
     /// Follow the batched rollouts of an app: `rollgit rollout status APP`.
     #[command(subcommand)]
     Rollout(RolloutCommand),
+    /// Approve an OpenKruise Rollout's paused step (as `kubectl-kruise rollout approve`). Exit 1
+    /// when it is not waiting for approval.
+    Approve(approve::ApproveArgs),
     /// The commits that changed an app's directory, with what the cluster did with each.
     History(history::HistoryArgs),
     /// Return an app's directory to an earlier commit's state: one revert commit, pushed.

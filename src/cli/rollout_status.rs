@@ -53,7 +53,14 @@ pub async fn run(args: RolloutStatusArgs) -> anyhow::Result<ExitCode> {
         watch: args.watch,
         timeout: (!args.timeout.is_zero()).then_some(args.timeout),
     };
-    match rollout_status(&client, &opts).await {
+    let result = match rollout_status(&client, &opts).await {
+        // An app whose rollouts are OpenKruise Rollouts.
+        Err(RolloutCliError::NotFound { .. }) => {
+            super::kruise_view::kruise_status(&client, &opts).await
+        }
+        other => other,
+    };
+    match result {
         Ok(code) => Ok(ExitCode::from(code)),
         Err(e @ RolloutCliError::NotFound { .. }) => {
             eprintln!("error: {}", rollgit::error_chain(&e));

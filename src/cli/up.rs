@@ -86,6 +86,18 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         "  kubectl get rollout express-server -w   # TARGET UPGRADED READY BATCH-STATE ROLLING-STATE"
     );
     println!();
+    println!(
+        "Roll out a new image in OpenKruise Rollout steps (seed 004: a header match, then 50%, then all):"
+    );
+    println!("  sed -i 's/demo:1.10.2/demo:1.10.3/' apps/echo/echoserver.yaml");
+    println!("  git commit -am 'echoserver: 1.10.3'");
+    println!(
+        "  kubectl get rollouts.rollouts.kruise.io -w   # STATUS CANARY_STEP CANARY_STATE MESSAGE"
+    );
+    println!(
+        "  rollgit approve rollouts-demo   # step 1 waits for it; rollgit rollout status echo shows the steps"
+    );
+    println!();
     println!("Drift is corrected: try `kubectl scale deploy guestbook --replicas=1`.");
     println!(
         "Webhooks: http://{}/hooks/{{github|gitlab|gitea|generic}}/demo, metrics: /metrics. Ctrl-C stops.",

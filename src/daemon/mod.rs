@@ -1,15 +1,17 @@
-//! The daemon: wiring only. It builds a client per cluster, installs rollgit's CRDs, starts
-//! one [`worker::RepoWorker`] per repository (source → render → plan → apply → record), one
-//! rollout controller and one Argo Rollouts controller per cluster (whose rollbacks and
-//! aborts the record stage writes to the apps' repositories), and serves the HTTP surface
-//! ([`crate::api`]).
+//! The daemon: wiring only. It builds a client per cluster, installs rollgit's CRDs (and
+//! OpenKruise's Rollout CRD where rollgit runs Kruise Rollouts) once its API server answers,
+//! starts one [`worker::RepoWorker`] per repository (source → render → plan → apply → record),
+//! and per cluster one rollout controller, one Argo Rollouts controller and one Kruise Rollout
+//! controller where rollgit runs them (whose rollbacks and aborts the record stage writes to
+//! the apps' repositories), and serves the HTTP surface ([`crate::api`]).
 
 pub mod requests;
 pub mod worker;
 
 use crate::api::{Readiness, Triggers};
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, RolloutController};
+use crate::k8s::kruise::Controller as KruiseController;
 use crate::metrics::Metrics;
 use crate::record::revert::Writer;
 use crate::record::rollback::{GitRecorder, RepoWriter};
@@ -104,6 +106,9 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
         .iter()
         .map(|_| tokio::sync::watch::channel(false))
         .collect();
+    // Whether rollgit runs each cluster's Kruise Rollouts, decided with the CRDs.
+    let kruise: Vec<Arc<std::sync::atomic::AtomicBool>> =
+        clients.iter().map(|_| Arc::default()).collect();
     let mut map = BTreeMap::new();
     let mut writers: Vec<BTreeMap<String, RepoWriter>> =
         clients.iter().map(|_| BTreeMap::new()).collect();
@@ -129,7 +134,8 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
             &opts,
             writer,
             crds[repo.cluster].1.clone(),
-        );
+        )
+        .with_kruise_hold(kruise[repo.cluster].clone());
         parts.push((format!("repository {}", repo.name), worker.readiness()));
         tasks.push(tokio::spawn(worker.run()));
     }
@@ -138,29 +144,45 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
         let _ = stopped.await;
     });
     let mut controllers = Vec::new();
-    for (((client, writers), cluster), (crds_ready, _)) in
-        clients.iter().zip(writers).zip(&cfg.clusters).zip(crds)
+    for ((((client, writers), cluster), (crds_ready, _)), kruise) in clients
+        .iter()
+        .zip(writers)
+        .zip(&cfg.clusters)
+        .zip(crds)
+        .zip(kruise)
     {
         let recorder = Arc::new(GitRecorder::new(client.clone(), writers));
-        let argo = cfg.argo_controller;
+        let argo = cfg.rollout_controllers.argo;
+        let wanted = cfg.rollout_controllers.kruise;
         let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
         parts.push((format!("cluster {}", cluster.name), ready.clone()));
         let (client, clock, stopped) = (client.clone(), opts.clock.clone(), stopped.clone());
         let name = cluster.name.clone();
         // The CRDs are installed before `start` returns when the API server answers; when it
         // is down, the daemon starts anyway and installs them once it is up.
-        let installed = matches!(
-            tokio::time::timeout(
-                std::time::Duration::from_secs(5),
-                crate::k8s::crds::ensure_crds(&client)
-            )
-            .await,
-            Ok(Ok(()))
-        );
+        let installed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            crate::k8s::crds::ensure_crds(&client).await.ok()?;
+            crate::k8s::kruise::ensure(&client, wanted == RolloutController::External)
+                .await
+                .ok()
+        })
+        .await
+        .ok()
+        .flatten();
         controllers.push(tokio::spawn(async move {
-            if !installed {
-                install_crds(&client, &name).await;
+            let who = match installed {
+                Some(who) => who,
+                None => {
+                    install_crds(&client, &name).await;
+                    install_kruise_crd(&client, &name, wanted).await
+                }
+            };
+            let runs_kruise = who == KruiseController::Rollgit;
+            if !runs_kruise && wanted == RolloutController::Rollgit {
+                tracing::error!(cluster = %name, "rolloutControllers.kruise is rollgit, but the cluster has OpenKruise's own Rollout CRD (Kruise runs its Rollouts there): rollgit leaves them to Kruise; set rolloutControllers.kruise to external, or remove Kruise");
             }
+            tracing::info!(cluster = %name, kruise = ?who, "who runs OpenKruise Rollouts");
+            kruise.store(runs_kruise, std::sync::atomic::Ordering::Relaxed);
             ready.store(true, std::sync::atomic::Ordering::Relaxed);
             let _ = crds_ready.send(true);
             let batch = crate::rollout::run(
@@ -171,6 +193,13 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
             );
             let argo = crate::rollout::argo::run(client, clock, recorder, argo, stopped);
             futures::future::join(batch, argo).await;
+            let batch = crate::rollout::run(client.clone(), clock.clone(), recorder.clone(), stopped.clone());
+            if runs_kruise {
+                let kruise = crate::rollout::kruise::run(client, clock, recorder, stopped);
+                futures::future::join(batch, kruise).await;
+            } else {
+                batch.await;
+            }
         }));
     }
     Ok(Running {
@@ -199,6 +228,30 @@ async fn install_crds(client: &kube::Client, cluster: &str) {
                 let text = crate::error_chain(&e);
                 if let Some(times) = repeats.note(&text) {
                     tracing::warn!(cluster, error = %text, times, "cannot install rollgit's CRDs yet; trying again");
+                }
+                let delay = backoff.next().unwrap_or(crate::k8s::WATCH_BACKOFF_MAX);
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+/// Decides who runs a cluster's Kruise Rollouts (installing rollgit's Rollout CRD when rollgit
+/// does), trying again until the API server answers.
+async fn install_kruise_crd(
+    client: &kube::Client,
+    cluster: &str,
+    wanted: RolloutController,
+) -> KruiseController {
+    let mut backoff = crate::k8s::WatchBackoff::default();
+    let mut repeats = crate::Repeats::default();
+    loop {
+        match crate::k8s::kruise::ensure(client, wanted == RolloutController::External).await {
+            Ok(who) => return who,
+            Err(e) => {
+                let text = crate::error_chain(&e);
+                if let Some(times) = repeats.note(&text) {
+                    tracing::warn!(cluster, error = %text, times, "cannot install the OpenKruise Rollout CRD yet; trying again");
                 }
                 let delay = backoff.next().unwrap_or(crate::k8s::WATCH_BACKOFF_MAX);
                 tokio::time::sleep(delay).await;

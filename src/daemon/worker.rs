@@ -85,6 +85,9 @@ pub enum AppError {
     /// The cluster refused the commit (its status names the objects); it may pass later.
     #[error("the cluster refused {0} object(s) of the commit")]
     Refused(usize, ErrorClass),
+    /// A workload could not be held for its Kruise Rollout before the apply.
+    #[error(transparent)]
+    Hold(#[from] crate::rollout::kruise::HoldError),
 }
 
 impl AppError {
@@ -95,6 +98,7 @@ impl AppError {
             AppError::Status(e) => e.class(),
             AppError::Apply(e) => e.class(),
             AppError::Objects(_, class) | AppError::Refused(_, class) => *class,
+            AppError::Hold(e) => e.class(),
         }
     }
 }
@@ -174,6 +178,9 @@ pub struct RepoWorker {
     ready: Arc<std::sync::atomic::AtomicBool>,
     /// True once the cluster has rollgit's CRDs.
     crds: tokio::sync::watch::Receiver<bool>,
+    /// Whether rollgit runs Kruise Rollouts in the cluster (then it holds their workloads
+    /// before an apply); decided with the CRDs.
+    kruise_hold: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl RepoWorker {
@@ -208,7 +215,15 @@ impl RepoWorker {
             repeats: crate::Repeats::default(),
             ready: Arc::default(),
             crds,
+            kruise_hold: Arc::default(),
         }
+    }
+
+    /// Holds the workloads of Kruise Rollouts before applying a new template, once `hold` is
+    /// true (rollgit, not Kruise, runs them).
+    pub fn with_kruise_hold(mut self, hold: Arc<std::sync::atomic::AtomicBool>) -> Self {
+        self.kruise_hold = hold;
+        self
     }
 
     /// A flag that turns true once this repository's apps were synced (its head applied, or
@@ -599,23 +614,31 @@ impl RepoWorker {
             owner: owner.as_ref(),
             argo_external,
         };
-        let plan = match plan::desired(&rendered, &ctx) {
+        let mut plan = match plan::desired(&rendered, &ctx) {
             Ok(p) => p,
             Err(lines) => {
                 self.reject(app, dir, commit, &lines, request).await;
                 return Ok(());
             }
         };
+        let kruise_hold = self.kruise_hold.load(std::sync::atomic::Ordering::Relaxed);
+        if kruise_hold {
+            crate::rollout::kruise::hold(&self.client, &mut plan).await?;
+        }
         let rec = self.apps.entry(name.clone()).or_default();
         rec.dir = Some(dir.clone());
         rec.gone = false;
         let prev_inventory = rec.inventory.clone();
         let opts = self.apply_options(request.is_some_and(|r| r.allow_mass_prune));
-        let report = match self
+        let outcome = self
             .applier
             .apply_app(&name, &plan.objects, &prev_inventory, &opts)
-            .await?
-        {
+            .await?;
+        if kruise_hold {
+            // A hold whose template did not land (refused, failed) is let go.
+            crate::rollout::kruise::release_unapplied_holds(&self.client, &plan).await;
+        }
+        let report = match outcome {
             ApplyOutcome::Applied(report) => report,
             ApplyOutcome::Refused(refused) => {
                 let lines = refusal_lines(&refused, &plan.sources);

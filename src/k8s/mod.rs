@@ -15,6 +15,7 @@
 pub mod crds;
 pub mod events;
 pub mod explain;
+pub mod kruise;
 pub mod objref;
 
 pub use crds::{

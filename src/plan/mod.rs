@@ -17,11 +17,13 @@
 //! * [`desired`]: the objects to apply: the rendered objects a rollout does not own, the
 //!   component and app revisions (owned by the app's status object), one `rollouts.rollgit.dev`
 //!   Rollout per rolled-out component ([`rollouts`]), all labelled with the repository, minus
-//!   what the Argo Rollouts executor owns ([`argo`]); the bump file ([`bumps`]); and the
+//!   what the Argo Rollouts executor owns ([`argo`]); the bump file ([`bumps`]); the workloads
+//!   OpenKruise Rollouts hold ([`kruise`]); and the
 //!   inventory later prunes compare with.
 
 pub mod argo;
 pub mod bumps;
+pub mod kruise;
 pub mod read;
 pub mod revisions;
 pub mod rollouts;
@@ -64,6 +66,10 @@ pub struct AppPlan {
     pub rollouts: Vec<(String, crate::k8s::RolloutSpec)>,
     /// The content of the app's bump file when this render decided something new.
     pub bumps: Option<String>,
+    /// What Kruise Rollouts hold (among `objects`): workloads held before an apply changes
+    /// their template, so that the Kruise executor rolls the change out in steps, and stable
+    /// Services whose selector the executor owns.
+    pub held: kruise::Held,
     /// What a later commit prunes against: `objects` without the revisions (history a
     /// rollback needs, kept until the app leaves: they go with their owner).
     pub inventory: Inventory,
@@ -152,6 +158,13 @@ pub fn desired(
         objects.push(ro);
         sources.push(component_source(&spec.component));
     }
+    let held = kruise::hold_workloads(
+        &rendered.kruise_rollouts,
+        &mut objects,
+        ctx.commit,
+        ctx.dir,
+        ctx.progress_deadline,
+    )?;
     for o in &mut objects {
         o["metadata"]["labels"][REPO_LABEL] = json!(ctx.repo);
     }
@@ -174,6 +187,7 @@ pub fn desired(
         objects,
         sources,
         rollouts,
+        held,
         inventory,
     })
 }

@@ -17,7 +17,7 @@ use crate::k8s::crds::RecordStatus;
 use crate::k8s::events::{Events, Severity, reference};
 use crate::k8s::{API_VERSION, RECORD_FIELD_MANAGER, Rollout};
 use crate::rollout::{RollbackEvent, RollbackHook, RollbackTarget};
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use rollgit_source::write::WriteError;
 use rollgit_source::{ObjectId, Trigger};
 use serde_json::json;
@@ -130,7 +130,18 @@ impl GitRecorder {
             field_manager: Some(RECORD_FIELD_MANAGER.into()),
             ..PatchParams::default()
         };
-        let written = match e.target {
+        let written = match &e.target {
+            RollbackTarget::KruiseRollout(resource) => {
+                let api: Api<DynamicObject> =
+                    Api::namespaced_with(self.client.clone(), &e.namespace, resource);
+                api.patch_status(
+                    &e.rollout,
+                    &pp,
+                    &Patch::Merge(json!({"status": {"record": status}})),
+                )
+                .await
+                .map(|_| ())
+            }
             RollbackTarget::RollgitRollout => {
                 let api: Api<Rollout> = Api::namespaced(self.client.clone(), &e.namespace);
                 api.patch_status(
@@ -143,7 +154,7 @@ impl GitRecorder {
             }
             RollbackTarget::ArgoRollout => {
                 // An annotation: Argo's own CRD schema would prune an unknown status field.
-                let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
+                let api: Api<DynamicObject> = Api::namespaced_with(
                     self.client.clone(),
                     &e.namespace,
                     &crate::rollout::argo::resource(),
@@ -170,13 +181,13 @@ impl GitRecorder {
             Recorded::Stalled { .. } => ("RevertConflict", Severity::Warning),
             Recorded::NotRecorded { .. } => ("RollbackNotRecorded", Severity::Warning),
         };
-        let api_version = match e.target {
+        let api_version = match &e.target {
             RollbackTarget::RollgitRollout => API_VERSION,
             RollbackTarget::ArgoRollout => crate::rollout::argo::API_VERSION,
+            RollbackTarget::KruiseRollout(resource) => resource.api_version.as_str(),
         };
         self.events
             .publish(
-                &reference(api_version, "Rollout", Some(&e.namespace), &e.rollout),
                 severity,
                 reason,
                 "Record",
@@ -308,7 +319,7 @@ fn revert_rollback(
 /// The revert commit's message: what, why, and trailers linking back.
 pub fn revert_message(e: &RollbackEvent, undone: &[Undone]) -> String {
     let (list, trailers) = revert::undone_text(undone);
-    if e.target == RollbackTarget::ArgoRollout {
+    if matches!(e.target, RollbackTarget::ArgoRollout) {
         return format!(
             "Revert {app}: canary {from} aborted, back to {to}\n\n\
              rollgit aborted the Argo Rollouts canary {ns}/{rollout} of app {app}: traffic and replicas went back to {to}.\n\

@@ -12,12 +12,13 @@
 //! Rollbacks leave this stage only through [`RollbackHook`] (the record stage implements it
 //! and writes them to Git).
 //!
-//! Where to add an executor (Argo canary, Kruise Rollout): a sibling module with its own
-//! controller over the upstream kind, the same shape (observe → pure decide → act → record),
-//! its workload builders, and the same [`RollbackHook`]. [`argo`] is the Argo Rollouts one.
+//! Another executor is a sibling module with its own controller over the upstream kind, the
+//! same shape (observe → pure decide → act → record), its workload builders, and the same
+//! [`RollbackHook`]: [`argo`] runs Argo Rollouts canaries, [`kruise`] OpenKruise Rollouts.
 
 pub mod argo;
 pub mod controller;
+pub mod kruise;
 pub mod status;
 pub mod workload;
 
@@ -126,7 +127,7 @@ pub struct RollbackEvent {
 }
 
 /// The kind of Rollout a rollback comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub enum RollbackTarget {
     /// A `rollouts.rollgit.dev` Rollout (batches): the record goes to its `status.record`.
     #[default]
@@ -134,6 +135,9 @@ pub enum RollbackTarget {
     /// An `argoproj.io` Rollout (an aborted canary): the record goes to its
     /// `rollgit.dev/record` annotation.
     ArgoRollout,
+    /// An OpenKruise Rollout of this resource (the version rollgit serves): the record goes to
+    /// its `status.record`.
+    KruiseRollout(kube::core::ApiResource),
 }
 
 /// Told about every rollback the rollout stage starts (the record stage writes it to Git).

@@ -459,6 +459,27 @@ impl StepState {
             Self::Completed => "Completed",
         }
     }
+
+    /// The state a status string names (`None` for anything else).
+    ///
+    /// ```
+    /// use rollgit_core::kruise::StepState;
+    /// assert_eq!(StepState::parse("StepPaused"), Some(StepState::StepPaused));
+    /// assert_eq!(StepState::parse("paused"), None);
+    /// ```
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::BeforeStepUpgrade,
+            Self::StepUpgrade,
+            Self::StepTrafficRouting,
+            Self::StepMetricsAnalysis,
+            Self::StepPaused,
+            Self::StepReady,
+            Self::Completed,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
 }
 
 /// The canary status the machine owns.

@@ -7,10 +7,13 @@
 //! `spec.strategy.canary` (`steps[1].replicas`); the whole field is in
 //! [`crate::RenderError::field`].
 
+use rollgit_core::intstr::IntOrString;
 use rollgit_core::kruise::{self, KruiseError, KruiseStep, RollingStyle};
+use rollgit_core::kruise_run::{HeaderMatch, IngressClass, RouteMatch};
 use serde::Serialize;
 
 use crate::error::RenderError;
+use crate::kinds::{ObjectKey, group_of};
 use crate::reader::Reader;
 use crate::render::{Sink, SourceLocation};
 use crate::yaml::{Located, Node};
@@ -35,6 +38,20 @@ pub struct WorkloadRef {
     pub name: Option<String>,
 }
 
+/// `trafficRoutings[i]`: the stable Service and the Ingress Kruise routes through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrafficRoutingRef {
+    /// `service`: the stable Service.
+    pub service: String,
+    /// `gracePeriodSeconds` (Kruise's default, 3, when not written).
+    pub grace_period_seconds: i64,
+    /// `ingress.name`, if routed through an Ingress.
+    pub ingress: Option<String>,
+    /// `ingress.classType` (`nginx` when not written).
+    #[serde(skip)]
+    pub class: IngressClass,
+}
+
 /// A canary `Rollout` of OpenKruise, validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KruiseRollout {
@@ -52,6 +69,18 @@ pub struct KruiseRollout {
     /// `spec.strategy.canary.steps`, in the v1beta1 shape.
     #[serde(skip)]
     pub steps: Vec<KruiseStep>,
+    /// Each step's `matches` (same length as `steps`).
+    #[serde(skip)]
+    pub matches: Vec<Vec<RouteMatch>>,
+    /// `spec.strategy.canary.trafficRoutings` (Kruise allows one).
+    pub traffic_routings: Vec<TrafficRoutingRef>,
+    /// `spec.strategy.canary.failureThreshold`.
+    #[serde(skip)]
+    pub failure_threshold: Option<IntOrString>,
+    /// `spec.strategy.paused`.
+    pub paused: bool,
+    /// `spec.disabled`.
+    pub disabled: bool,
     /// Where the Rollout is written.
     pub source: SourceLocation,
 }
@@ -179,7 +208,12 @@ pub(crate) fn parse_kruise_rollout(
         kind: "Deployment".to_owned(),
         name: None,
     });
+    let disabled = r.boolean("disabled").unwrap_or(false);
     let strategy = r.mapping("strategy");
+    let paused = match strategy {
+        Some(st) => r.within("strategy", st, |st| st.boolean("paused").unwrap_or(false)),
+        None => false,
+    };
     let canary = strategy
         .and_then(|s| s.get("canary"))
         .filter(|c| c.node != Node::Null);
@@ -238,14 +272,35 @@ pub(crate) fn parse_kruise_rollout(
         steps: Vec::new(),
     };
     let mut steps = Vec::new();
+    let mut matches = Vec::new();
     for (i, item) in c.list("steps").unwrap_or_default().iter().enumerate() {
         let key = format!("steps[{i}]");
         lines.steps.push(item);
         if !c.is_mapping(&key, item) {
             continue;
         }
-        if let Some(step) = c.within(&key, item, |s| read_step(s, v1alpha1)) {
+        if let Some((step, m)) = c.within(&key, item, |s| read_step(s, v1alpha1)) {
             steps.push(step);
+            matches.push(m);
+        }
+    }
+    let failure_threshold = c.int_or_string("failureThreshold");
+    let mut traffic_routings = Vec::new();
+    let routings = c.list("trafficRoutings").unwrap_or_default();
+    if routings.len() > 1 {
+        c.error(
+            routings[1].line,
+            "trafficRoutings",
+            "Rollout currently only support single TrafficRouting.",
+        );
+    }
+    for (i, item) in routings.iter().enumerate() {
+        let key = format!("trafficRoutings[{i}]");
+        if !c.is_mapping(&key, item) {
+            continue;
+        }
+        if let Some(t) = c.within(&key, item, read_traffic_routing) {
+            traffic_routings.push(t);
         }
     }
     if !(spec_ok && c.ok) {
@@ -268,6 +323,11 @@ pub(crate) fn parse_kruise_rollout(
         workload,
         style,
         steps,
+        matches,
+        traffic_routings,
+        failure_threshold,
+        paused,
+        disabled,
         source: SourceLocation {
             path: path.to_owned(),
             line: doc.line.max(1),
@@ -288,21 +348,135 @@ fn read_workload_ref(w: &mut Reader) -> Option<WorkloadRef> {
     })
 }
 
-/// One `steps[i]` mapping, converted to the v1beta1 shape.
-fn read_step(s: &mut Reader, v1alpha1: bool) -> Option<KruiseStep> {
+fn read_traffic_routing(t: &mut Reader) -> Option<TrafficRoutingRef> {
+    let service = t.required_string("service").map(|(s, _)| s);
+    if service.as_deref() == Some("") {
+        t.error(t.line, "service", "TrafficRouting.Service cannot be empty");
+    }
+    let grace = match t.int("gracePeriodSeconds") {
+        Some(g) if g < 0 => {
+            t.error(
+                t.line,
+                "gracePeriodSeconds",
+                "TrafficRouting.GracePeriodSeconds cannot be negative",
+            );
+            0
+        }
+        Some(g) => g,
+        None => rollgit_core::kruise_run::DEFAULT_GRACE_SECS,
+    };
+    for unsupported in ["gateway", "customNetworkRefs"] {
+        if let Some(v) = t.get(unsupported) {
+            t.error(
+                v.key_line,
+                unsupported,
+                "is not supported by rollgit (it routes through a Service and an Ingress)",
+            );
+        }
+    }
+    let mut ingress = None;
+    let mut class = IngressClass::Nginx;
+    match t.mapping("ingress") {
+        Some(i) => t.within("ingress", i, |i| {
+            match i.required_string("name") {
+                Some((n, _)) if n.is_empty() => i.error(
+                    i.line,
+                    "name",
+                    "TrafficRouting.Ingress.Ingress cannot be empty",
+                ),
+                Some((n, _)) => ingress = Some(n),
+                None => {}
+            }
+            if let Some((c, line)) = i.string("classType") {
+                match IngressClass::parse(&c) {
+                    Some(k) => class = k,
+                    None => i.error(
+                        line,
+                        "classType",
+                        format!("{c:?} is not supported by rollgit (nginx, aliyun-alb or mse)"),
+                    ),
+                }
+            }
+        }),
+        None => {
+            if t.ok {
+                t.error(t.line, "ingress", "TrafficRoutings are not set");
+            }
+        }
+    }
+    let service = service?;
+    t.ok.then_some(TrafficRoutingRef {
+        service,
+        grace_period_seconds: grace,
+        ingress,
+        class,
+    })
+}
+
+/// One `matches[i]` entry: its headers (`type: Exact` or `RegularExpression`).
+fn read_match(m: &mut Reader) -> RouteMatch {
+    for unsupported in ["path", "queryParams"] {
+        if let Some(v) = m.get(unsupported) {
+            m.error(
+                v.key_line,
+                unsupported,
+                "is not supported by rollgit (it matches headers)",
+            );
+        }
+    }
+    let mut headers = Vec::new();
+    for (i, h) in m.list("headers").unwrap_or_default().iter().enumerate() {
+        let key = format!("headers[{i}]");
+        if !m.is_mapping(&key, h) {
+            continue;
+        }
+        let header = m.within(&key, h, |h| {
+            let name = h.required_string("name").map(|(s, _)| s);
+            let value = h.required_string("value").map(|(s, _)| s);
+            let regex = match h.string("type") {
+                None => false,
+                Some((t, _)) if t == "Exact" => false,
+                Some((t, _)) if t == "RegularExpression" => true,
+                Some((t, line)) => {
+                    h.error(
+                        line,
+                        "type",
+                        format!("must be Exact or RegularExpression, got {t:?}"),
+                    );
+                    false
+                }
+            };
+            Some(HeaderMatch {
+                name: name?,
+                value: value?,
+                regex,
+            })
+        });
+        headers.extend(header);
+    }
+    RouteMatch { headers }
+}
+
+/// One `steps[i]` mapping, converted to the v1beta1 shape, and its `matches`.
+fn read_step(s: &mut Reader, v1alpha1: bool) -> Option<(KruiseStep, Vec<RouteMatch>)> {
     let replicas = s.int_or_string("replicas");
-    let has_matches = s.list("matches").is_some_and(|m| !m.is_empty());
+    let mut matches = Vec::new();
+    for (i, m) in s.list("matches").unwrap_or_default().iter().enumerate() {
+        let key = format!("matches[{i}]");
+        if s.is_mapping(&key, m) {
+            matches.push(s.within(&key, m, read_match));
+        }
+    }
+    let has_matches = !matches.is_empty();
     let pause_duration = match s.mapping("pause") {
         Some(p) => s.within("pause", p, |p| p.int("duration")),
         None => None,
     };
     if v1alpha1 {
         let weight = s.int("weight");
-        return Some(KruiseStep::from_v1alpha1(
-            replicas,
-            weight,
-            has_matches,
-            pause_duration,
+        return Some((
+            KruiseStep::from_v1alpha1(replicas, weight, has_matches, pause_duration),
+            matches,
         ));
     }
     let traffic = match s.get("traffic") {
@@ -321,10 +495,167 @@ fn read_step(s: &mut Reader, v1alpha1: bool) -> Option<KruiseStep> {
             }
         },
     };
-    Some(KruiseStep {
-        replicas,
-        traffic,
-        has_matches,
-        pause_duration,
-    })
+    Some((
+        KruiseStep {
+            replicas,
+            traffic,
+            has_matches,
+            pause_duration,
+        },
+        matches,
+    ))
+}
+
+/// A Kruise Rollout of an app and the workload of the same app it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KruiseRolloutInfo {
+    /// The Rollout, validated.
+    pub rollout: KruiseRollout,
+    /// Its namespace.
+    pub namespace: String,
+    /// The app's object its `workloadRef` names, if the app has it: rollgit's Kruise executor
+    /// rolls its template changes out in the Rollout's steps.
+    pub workload: Option<ObjectKey>,
+}
+
+/// The workload kinds rollgit's Kruise executor rolls: (group, kind).
+pub const SUPPORTED_WORKLOADS: [(&str, &str); 3] = [
+    ("apps", "Deployment"),
+    ("apps", "StatefulSet"),
+    ("apps.kruise.io", "CloneSet"),
+];
+
+/// Reads the app's Kruise Rollouts (`docs`: path, document, namespace) and finds the workload
+/// among `objects` each one holds. Errors: an invalid Rollout, a `workloadRef` without a name
+/// or of a kind rollgit does not roll, two Rollouts of one workload, `disabled: true`.
+pub(crate) fn held_workloads(
+    docs: &[(&str, &Located, String)],
+    objects: &[ObjectKey],
+    sink: &mut Sink,
+) -> Vec<KruiseRolloutInfo> {
+    let mut out: Vec<KruiseRolloutInfo> = Vec::new();
+    for (path, doc, namespace) in docs {
+        let Some(rollout) = parse_kruise_rollout(path, doc, sink) else {
+            continue;
+        };
+        let spec_field = if rollout.v1alpha1 {
+            "spec.objectRef.workloadRef"
+        } else {
+            "spec.workloadRef"
+        };
+        let at = |sink: &mut Sink, field: &str, message: String| {
+            sink.error(
+                RenderError::new(
+                    path,
+                    rollout.source.line,
+                    format!("{PREFIX}{field}: {message}"),
+                )
+                .with_field(field.to_owned()),
+            );
+        };
+        if rollout.disabled {
+            at(
+                sink,
+                "spec.disabled",
+                "true is not supported by rollgit (remove the Rollout to stop rolling in steps)"
+                    .into(),
+            );
+            continue;
+        }
+        let Some(name) = rollout.workload.name.clone() else {
+            at(sink, &format!("{spec_field}.name"), "is required".into());
+            continue;
+        };
+        let group = rollout
+            .workload
+            .api_version
+            .as_deref()
+            .map(group_of)
+            .unwrap_or("apps")
+            .to_owned();
+        let kind = rollout.workload.kind.clone();
+        if !SUPPORTED_WORKLOADS
+            .iter()
+            .any(|(g, k)| *g == group && *k == kind)
+        {
+            at(
+                sink,
+                spec_field,
+                format!(
+                    "{kind} ({}) is not supported by rollgit (apps/v1 Deployment or StatefulSet, apps.kruise.io CloneSet)",
+                    rollout.workload.api_version.as_deref().unwrap_or("apps/v1")
+                ),
+            );
+            continue;
+        }
+        if let Some(other) = out.iter().find(|o| {
+            o.namespace == *namespace
+                && o.rollout.workload.kind == kind
+                && o.rollout.workload.name.as_deref() == Some(name.as_str())
+        }) {
+            at(
+                sink,
+                spec_field,
+                format!(
+                    "{kind} {name} is already rolled by Rollout {} ({})",
+                    other.rollout.name, other.rollout.source
+                ),
+            );
+            continue;
+        }
+        let workload = objects
+            .iter()
+            .find(|k| {
+                k.group == group
+                    && k.kind == kind
+                    && k.name == name
+                    && k.namespace.as_deref().is_none_or(|ns| ns == namespace)
+            })
+            .cloned();
+        if workload.is_none() {
+            sink.warn(RenderError::new(
+                path,
+                rollout.source.line,
+                format!(
+                    "{PREFIX}{kind} {name} is not in this app: rollgit rolls its changes in steps only when the same app applies it"
+                ),
+            ));
+        }
+        out.push(KruiseRolloutInfo {
+            rollout,
+            namespace: namespace.clone(),
+            workload,
+        });
+    }
+    out
+}
+
+/// Reads a Kruise Rollout as the cluster serves it (`what` names it in errors). The CRD
+/// rollgit installs converts between versions by `apiVersion` only, so a Rollout written as
+/// v1alpha1 reads back in the v1alpha1 shape whatever version it is read at: its shape decides
+/// (`spec.objectRef` is v1alpha1's), and it is converted as Kruise converts it.
+pub fn parse_kruise_rollout_value(
+    what: &str,
+    object: &serde_json::Value,
+) -> Result<KruiseRollout, Vec<RenderError>> {
+    let mut object = object.clone();
+    if object["spec"].get("objectRef").is_some() {
+        object["apiVersion"] = serde_json::json!(format!("{KRUISE_ROLLOUT_GROUP}/v1alpha1"));
+    }
+    let text = serde_json::to_string(&object).unwrap_or_default();
+    let mut sink = Sink {
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let docs = match crate::yaml::parse_documents(text.as_bytes()) {
+        Ok(d) => d,
+        Err(e) => return Err(vec![RenderError::new(what, e.line, e.message)]),
+    };
+    let parsed = docs
+        .first()
+        .and_then(|doc| parse_kruise_rollout(what, doc, &mut sink));
+    match parsed {
+        Some(r) if sink.errors.is_empty() => Ok(r),
+        _ => Err(sink.errors),
+    }
 }

@@ -127,8 +127,10 @@
 //!   experiment steps, header and mirror routes, blue-green, other traffic routers) is listed
 //!   in [`ArgoRollout::unsupported`] with `path:line`, for the plan stage to refuse when rollgit
 //!   is the Rollout's controller. [`read_argo_object`] reads a live Rollout the same way (the
-//!   executor's view of the cluster). The Kruise Rollout is still passed through as a plain
-//!   object.
+//!   executor's view of the cluster). A Kruise Rollout is applied too, and also validated (an
+//!   invalid one, a `workloadRef` without a name or of a kind rollgit does not roll, two
+//!   Rollouts of one workload reject the commit) and listed in [`Rendered::kruise_rollouts`]
+//!   with the workload of the app it holds ([`KruiseRolloutInfo`]), for the plan stage.
 //! * **Ownership**: a component whose workload a rollout owns (a `rollout` trait, an AppRollout
 //!   rolls it, or its Application is annotated `app.oam.dev/rollout-template: "true"`) has
 //!   [`ComponentInfo::rollout_owned`], and so has its workload's [`RenderedObject`]
@@ -197,8 +199,9 @@ pub use discover::{
 pub use error::{RenderError, RenderErrors};
 pub use kinds::{ObjectKey, Scope, group_of, is_dns1123_label, is_dns1123_subdomain, scope_of};
 pub use kruise::{
-    KRUISE_ROLLOUT_GROUP, KruiseRollout, PARTITION_PERCENT_LIMIT, ROLLING_STYLE_ANNOTATION,
-    WorkloadRef, is_deployment_kind,
+    KRUISE_ROLLOUT_GROUP, KruiseRollout, KruiseRolloutInfo, PARTITION_PERCENT_LIMIT,
+    ROLLING_STYLE_ANNOTATION, SUPPORTED_WORKLOADS, TrafficRoutingRef, WorkloadRef,
+    is_deployment_kind, parse_kruise_rollout_value,
 };
 pub use oam::{COMPONENT_TYPES, TRAIT_TYPES, WORKLOAD_TYPE_LABEL};
 pub use refs::{IndexedObject, NoRefs, ObjectIndex, RefLookup};

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::discover::is_manifest_path;
 use crate::error::{RenderError, RenderErrors};
 use crate::kinds::{ObjectKey, Scope, apply_rank, check_name, group_of, name_rule, scope_of};
+use crate::kruise::{KRUISE_ROLLOUT_GROUP, KruiseRolloutInfo, held_workloads};
 use crate::oam::{self, ComponentOutput, RefTarget};
 use crate::refs::RefLookup;
 use crate::revision::{
@@ -173,6 +174,9 @@ pub struct Rendered {
     /// The Argo Rollouts (`argoproj.io` `Rollout`, also in `objects`), read and validated,
     /// in source order.
     pub argo_rollouts: Vec<ArgoRolloutInfo>,
+    /// The OpenKruise Rollouts (also in `objects`: they are applied), validated, with the
+    /// workload of this app each one holds, in source order.
+    pub kruise_rollouts: Vec<KruiseRolloutInfo>,
     /// The app's `app.oam.dev/publishVersion`.
     pub publish_version: String,
     /// Whether it differs from [`RevisionState::publish`].
@@ -527,6 +531,7 @@ pub fn render_app(
     let mut app_docs: Vec<(&str, &Located, Header)> = Vec::new();
     let mut rollout_docs: Vec<(&str, &Located, String)> = Vec::new();
     let mut argo_rollouts: Vec<ArgoRolloutInfo> = Vec::new();
+    let mut kruise_docs: Vec<(&str, &Located, String)> = Vec::new();
     for (path, doc) in &docs {
         let Some(h) = header(path, doc, &mut sink) else {
             continue;
@@ -584,6 +589,14 @@ pub fn render_app(
                 key: item.key.clone(),
                 rollout,
             });
+        }
+        if group_of(&h.api_version) == KRUISE_ROLLOUT_GROUP && h.kind == "Rollout" {
+            let ns = item
+                .key
+                .namespace
+                .clone()
+                .unwrap_or_else(|| namespace.to_owned());
+            kruise_docs.push((path, doc, ns));
         }
         if is_oam_group(&h.api_version) {
             if h.kind == "AppRollout" {
@@ -816,6 +829,8 @@ pub fn render_app(
     }
 
     let mut items: Vec<Item> = items.into_iter().filter(|i| !i.absorbed).collect();
+    let keys: Vec<ObjectKey> = items.iter().map(|i| i.key.clone()).collect();
+    let kruise_rollouts = held_workloads(&kruise_docs, &keys, &mut sink);
 
     // Duplicates, in source order.
     let mut order: Vec<usize> = (0..items.len()).collect();
@@ -886,6 +901,7 @@ pub fn render_app(
         app_revisions,
         app_rollouts,
         argo_rollouts,
+        kruise_rollouts,
         publish_version,
         publish_version_changed,
         content_hash,
