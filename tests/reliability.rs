@@ -652,6 +652,46 @@ fn corpus() -> Vec<Bad> {
             "apps/shop/x.yaml:",
         ),
         bad(
+            "rollout batches short of the target size",
+            "x.yaml",
+            &webservice(
+                img,
+                &rollout_trait(
+                    "            targetSize: 5\n            rolloutBatches:\n              - replicas: 2\n              - replicas: 2\n",
+                ),
+            ),
+            "apps/shop/x.yaml:",
+        ),
+        bad(
+            "rollout batch of 150%",
+            "x.yaml",
+            &webservice(
+                img,
+                &rollout_trait(
+                    "            targetSize: 4\n            rolloutBatches:\n              - replicas: 150%\n              - replicas: 2\n",
+                ),
+            ),
+            "apps/shop/x.yaml:",
+        ),
+        bad(
+            "rollout target size past int32",
+            "x.yaml",
+            &webservice(
+                img,
+                &rollout_trait("            targetSize: 1000000000000\n"),
+            ),
+            "apps/shop/x.yaml:",
+        ),
+        bad(
+            "unknown trait type",
+            "x.yaml",
+            &webservice(
+                img,
+                "      traits:\n        - type: scaler\n          properties:\n            replicas: 3\n",
+            ),
+            "apps/shop/x.yaml:",
+        ),
+        bad(
             "progress deadline not a duration",
             "x.yaml",
             &webservice(img, "").replace(
