@@ -164,11 +164,14 @@ async fn wait_settled(w: &World, name: &str, step: usize, want: (i64, i64)) -> V
     }
 }
 
+/// Available pods per ReplicaSet, and the lowest total seen since `reset()`.
+type AvailableSeen = (BTreeMap<String, i64>, Option<i64>);
+
 /// At every ReplicaSet event, the total available pods of the watched Rollout's
 /// ReplicaSets; `min()` is the lowest seen since `reset()`.
 #[derive(Clone)]
 struct Availability {
-    state: Arc<Mutex<(BTreeMap<String, i64>, Option<i64>)>>,
+    state: Arc<Mutex<AvailableSeen>>,
     total: tokio::sync::watch::Sender<i64>,
 }
 

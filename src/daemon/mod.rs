@@ -191,14 +191,18 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
                 recorder.clone(),
                 stopped.clone(),
             );
-            let argo = crate::rollout::argo::run(client, clock, recorder, argo, stopped);
-            futures::future::join(batch, argo).await;
-            let batch = crate::rollout::run(client.clone(), clock.clone(), recorder.clone(), stopped.clone());
+            let argo = crate::rollout::argo::run(
+                client.clone(),
+                clock.clone(),
+                recorder.clone(),
+                argo,
+                stopped.clone(),
+            );
             if runs_kruise {
                 let kruise = crate::rollout::kruise::run(client, clock, recorder, stopped);
-                futures::future::join(batch, kruise).await;
+                futures::future::join3(batch, argo, kruise).await;
             } else {
-                batch.await;
+                futures::future::join(batch, argo).await;
             }
         }));
     }

@@ -188,6 +188,7 @@ impl GitRecorder {
         };
         self.events
             .publish(
+                &reference(api_version, "Rollout", Some(&e.namespace), &e.rollout),
                 severity,
                 reason,
                 "Record",

@@ -127,7 +127,7 @@ pub struct RollbackEvent {
 }
 
 /// The kind of Rollout a rollback comes from.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum RollbackTarget {
     /// A `rollouts.rollgit.dev` Rollout (batches): the record goes to its `status.record`.
     #[default]
