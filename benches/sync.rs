@@ -307,7 +307,8 @@ sync:
             Ok(None) => panic!("the daemon exited during the initial sync"),
             Err(_) => panic!("the initial sync did not finish within 900 s"),
         };
-        if line.contains("rollgit::daemon: applied ") {
+        // `INFO rollgit::daemon::worker: applied app=… errors=0`
+        if line.contains(": applied app=") {
             assert!(line.contains(" errors=0"), "{line}");
             applied += 1;
         } else if line.contains(" WARN ") || line.contains(" ERROR ") {
