@@ -186,6 +186,7 @@ mod refs;
 mod render;
 mod revision;
 mod rollout;
+pub mod workflow;
 mod yaml;
 
 pub use argo::{
@@ -214,8 +215,8 @@ pub use revision::{
     AppRevision, COMPONENT_LABEL, ComponentRevision, ExistingAppRevision, ExistingRevision,
     FIRST_PUBLISH_VERSION, PUBLISH_VERSION_ANNOTATION, RevisionError, RevisionState,
     SPEC_HASH_ANNOTATION, app_revision_object_name, canonical_json,
-    existing_app_revision_from_object, existing_revision_from_object, next_publish_version,
-    plan_app_revision, plan_revision, revision_number_of, spec_hash,
+    existing_app_revision_from_object, existing_revision_from_object, hex_sha256,
+    next_publish_version, plan_app_revision, plan_revision, revision_number_of, spec_hash,
 };
 pub use rollout::{
     AppRolloutComponent, AppRolloutInfo, MAX_BATCHES, ROLLOUT_TEMPLATE_ANNOTATION, ROLLOUT_TRAIT,
