@@ -20,6 +20,7 @@ pub mod argo;
 pub mod controller;
 pub mod kruise;
 pub mod status;
+pub mod workflow;
 pub mod workload;
 
 pub use controller::{core_spec, run};

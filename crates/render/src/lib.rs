@@ -40,6 +40,10 @@
 //! change what KubeVela deploys, so it is an error naming the supported types, never dropped
 //! (the seeds use no other). Other `core.oam.dev` documents
 //! (Policy, Workflow, AppRollout) are returned in [`Rendered::oam_objects`], not applied.
+//! Topology `Policy` documents, `spec.policies`, `Workflow` documents and `spec.workflow` are
+//! read into [`ApplicationInfo::delivery`] ([`workflow`]: what rollgit runs and refuses,
+//! `path:line` errors), and every standalone Policy and Workflow is checked even when no
+//! Application uses it.
 //!
 //! | type | renders |
 //! |---|---|
