@@ -14,7 +14,7 @@ use common::world::{GitRepo, World, wait_for};
 use common::{TestCluster, WAIT, table_columns};
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject, ListParams};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -186,7 +186,9 @@ impl Availability {
         let api = replica_sets_api(client);
         let prefix = format!("{rollout}-");
         tokio::spawn(async move {
-            let mut stream = watcher(api, watcher::Config::default().labels(HASH)).boxed();
+            let mut stream = watcher(api, watcher::Config::default().labels(HASH))
+                .default_backoff()
+                .boxed();
             while let Some(ev) = stream.next().await {
                 let Ok(mut s) = st.lock() else { return };
                 let (rs, gone) = match ev {
@@ -1033,15 +1035,15 @@ async fn the_status_is_written_in_the_format_argo_documents() {
     assert_eq!(types["Healthy"], want("False", "RolloutHealthy"));
     // The app reads it as Argo CD does: suspended at a pause is not healthy yet.
     let app = w
-        .wait_app("canary", "progressing", |s| s["healthy"] == false)
+        .wait_app("canary", "suspended at the pause", |s| {
+            s["healthy"] == false
+                && s["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("Suspended: Rollout is paused (CanaryPauseStep)")
+        })
         .await;
-    assert!(
-        app["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("Suspended: Rollout is paused (CanaryPauseStep)"),
-        "{app:#}"
-    );
+    assert_eq!(app["healthy"], false, "{app:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1422,7 +1424,9 @@ async fn killing_rollgit_at_every_step_resumes_the_canary_exactly() {
         let seen = seen.clone();
         let api = replica_sets_api(&client);
         tokio::spawn(async move {
-            let mut stream = watcher(api, watcher::Config::default().labels(HASH)).boxed();
+            let mut stream = watcher(api, watcher::Config::default().labels(HASH))
+                .default_backoff()
+                .boxed();
             while let Some(ev) = stream.next().await {
                 if let Ok(watcher::Event::Apply(rs)) | Ok(watcher::Event::InitApply(rs)) = ev {
                     let hash = rs
