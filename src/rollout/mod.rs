@@ -19,6 +19,7 @@
 pub mod argo;
 pub mod controller;
 pub mod kruise;
+pub mod retry;
 pub mod status;
 pub mod workflow;
 pub mod workload;
