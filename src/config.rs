@@ -294,6 +294,9 @@ pub struct RawSync {
     /// Also prune objects rollgit adopted, that existed before it first applied them
     /// (default false).
     pub prune_adopted: Option<bool>,
+    /// How many apps of one commit are applied at once (default 8; each applies up to 16
+    /// objects at once).
+    pub concurrent_apps: Option<usize>,
 }
 
 /// A secret value: never shown by `Debug` or `Display`.
@@ -346,6 +349,8 @@ pub struct Repo {
     pub allow_mass_prune: bool,
     /// Prune objects rollgit adopted too.
     pub prune_adopted: bool,
+    /// Apps of one commit applied at once (at least 1).
+    pub concurrent_apps: usize,
     /// Default progress deadline of a rollout batch.
     pub progress_deadline: Duration,
     /// Record rollbacks as revert commits.
@@ -555,6 +560,13 @@ pub use rollgit_syntax::parse_duration;
 
 /// The default progress deadline of a rollout batch.
 pub const DEFAULT_PROGRESS_DEADLINE: Duration = Duration::from_secs(600);
+
+/// Apps of one commit applied at once by default. kube-rs puts no bound on a client's
+/// requests (no QPS limit, no cap on connections or requests in flight), so the bound is
+/// rollgit's: 8 apps × 16 objects each ([`crate::apply::DEFAULT_CONCURRENCY`]) = at most 128
+/// requests in flight, below kube-apiserver's default of 200 mutating requests in flight
+/// (`--max-mutating-requests-inflight`).
+pub const DEFAULT_CONCURRENT_APPS: usize = 8;
 /// The default poll interval.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 /// The default state directory.
@@ -868,6 +880,16 @@ impl RawConfig {
                     .prune_adopted
                     .or(self.sync.prune_adopted)
                     .unwrap_or(false),
+                concurrent_apps: match sync.concurrent_apps.or(self.sync.concurrent_apps) {
+                    None => DEFAULT_CONCURRENT_APPS,
+                    Some(0) => {
+                        return Err(invalid(
+                            "sync.concurrentApps".into(),
+                            "must be at least 1".into(),
+                        ));
+                    }
+                    Some(n) => n,
+                },
                 progress_deadline,
                 revert_rollbacks: write_back.revert_rollbacks.unwrap_or(true),
                 write_back_bumps: write_back.bumps.unwrap_or(false),

@@ -18,6 +18,8 @@ pub struct Changed {
     pub app: String,
     /// The object as the watch saw it (may hold Secret data: never log it).
     pub object: Value,
+    /// The watch saw it deleted.
+    pub deleted: bool,
 }
 
 /// The watches of one repository's objects, one per kind, started as kinds appear.
@@ -93,10 +95,11 @@ impl DriftWatches {
                 while let Some(ev) = stream.next().await {
                     // The first listing counts too: a change between the apply and the start of
                     // the watch (a status turning healthy) is only seen there.
-                    let obj = match ev {
-                        Ok(watcher::Event::Apply(o))
-                        | Ok(watcher::Event::InitApply(o))
-                        | Ok(watcher::Event::Delete(o)) => o,
+                    let (obj, deleted) = match ev {
+                        Ok(watcher::Event::Apply(o)) | Ok(watcher::Event::InitApply(o)) => {
+                            (o, false)
+                        }
+                        Ok(watcher::Event::Delete(o)) => (o, true),
                         Ok(_) => continue,
                         Err(e) => {
                             tracing::debug!(%kind, error = %crate::error_chain(&e), "drift watch error; the watcher retries");
@@ -109,7 +112,14 @@ impl DriftWatches {
                     };
                     let app = app.clone();
                     let object = serde_json::to_value(&obj).unwrap_or(Value::Null);
-                    if tx.send(Changed { app, object }).is_err() {
+                    if tx
+                        .send(Changed {
+                            app,
+                            object,
+                            deleted,
+                        })
+                        .is_err()
+                    {
                         return;
                     }
                 }

@@ -13,7 +13,9 @@
 
 use crate::ErrorClass;
 use crate::apply::drift::{Changed, DriftWatches, change_mark, object_key};
-use crate::apply::{Applier, ApplyError, ApplyOptions, ApplyOutcome, Refused};
+use crate::apply::{
+    Applier, ApplyError, ApplyOptions, ApplyOutcome, ApplyReport, Health, Refused, SharedLookup,
+};
 use crate::clock::SharedClock;
 use crate::config::Repo;
 use crate::daemon::requests::{self, Request, SyncRequest, WorkflowRequest};
@@ -28,6 +30,8 @@ use crate::record::rollback::RepoWriter;
 use crate::record::status::{self as app_status, AppStatus, StatusError};
 use crate::rollout::workflow::{Fleet, WorkflowRun};
 use backon::BackoffBuilder;
+use futures::StreamExt;
+use kube::api::DynamicObject;
 use rollgit_render::{AppDir, ObjectIndex, SourceFile};
 use rollgit_source::{ObjectId, RepoSpec, Trigger};
 use serde_json::Value;
@@ -35,6 +39,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// A sync of more apps than this looks their objects up once for all of them (a LIST per kind
+/// and namespace) rather than per app.
+pub const SHARED_LOOKUP_APPS: usize = 8;
 
 /// The longest the worker waits before it tries a failing cluster again.
 pub const CLUSTER_RETRY_MAX: Duration = Duration::from_secs(3);
@@ -121,6 +129,12 @@ struct AppRecord {
     seen: HashMap<String, String>,
     /// The last status written (health is refreshed on it as the cluster changes).
     status: Option<AppStatus>,
+    /// The Application (status object) as last read or written, so that a status write
+    /// needs no read first.
+    status_object: StatusObject,
+    /// The health of each applied object, by `apiVersion/kind/namespace/name`: from the apply
+    /// responses, then from the watch events (never read again).
+    healths: BTreeMap<String, (String, Health)>,
     /// The status object's spec.
     status_spec: ApplicationSpec,
     /// Taken over from the status object (once per app and daemon run).
@@ -138,6 +152,112 @@ struct AppRecord {
         crate::k8s::crds::WorkflowStatus,
         Vec<crate::k8s::crds::ClusterStatus>,
     )>,
+}
+
+/// The app's Application as the worker last saw it.
+#[derive(Default, Clone)]
+enum StatusObject {
+    /// Not read yet: a write reads it first.
+    #[default]
+    Unknown,
+    /// It does not exist.
+    Missing,
+    /// As last read or written.
+    Live(Box<DynamicObject>),
+}
+
+impl StatusObject {
+    fn of(obj: Option<DynamicObject>) -> Self {
+        obj.map_or(Self::Missing, |o| Self::Live(Box::new(o)))
+    }
+}
+
+/// What one app's sync needs of the worker's memory of it, taken before the apps of a commit
+/// are synced concurrently.
+struct AppInput {
+    app: AppDir,
+    files: Vec<SourceFile>,
+    request: Option<SyncRequest>,
+    prev_inventory: Inventory,
+    publish: Option<(String, String)>,
+    last_applied_commit: Option<String>,
+    drift_corrections: u64,
+    status_object: StatusObject,
+    /// The app's ControllerRevisions when the sync listed them for every app at once.
+    revisions: Option<Vec<Value>>,
+}
+
+/// What the worker remembers of an app's last good commit, as a rejection records it.
+struct Memory {
+    last_applied_commit: Option<String>,
+    inventory: Inventory,
+    publish: Option<(String, String)>,
+    drift_corrections: u64,
+}
+
+/// One app's sync: what it did and how it ended.
+struct AppOutcome {
+    name: String,
+    /// The app's directory once it was planned.
+    dir: Option<AppDir>,
+    done: Option<AppDone>,
+    result: Result<(), AppError>,
+}
+
+/// What one app's sync did, recorded in the worker's memory afterwards.
+struct AppDone {
+    dir: AppDir,
+    /// Set when the commit was applied (fully or not).
+    applied: Option<Applied>,
+    /// The status written.
+    status: AppStatus,
+    spec: ApplicationSpec,
+    status_object: StatusObject,
+    /// The commit was rejected (a render error or the cluster's refusal).
+    rejected: bool,
+    /// The app's workflow plan to take up (`Some(None)`: the app has no workflow any more),
+    /// when the commit was applied.
+    workflow: Option<Option<crate::plan::workflow::WorkflowPlan>>,
+    /// The commit, for the workflow.
+    commit: String,
+}
+
+/// What an applied commit leaves in the worker's memory.
+struct Applied {
+    /// Nothing failed: the commit is the app's last good state.
+    ok: bool,
+    inventory: Inventory,
+    desired: Desired,
+    publish: (String, String),
+    commit: String,
+    marks: Vec<(String, String)>,
+    healths: BTreeMap<String, (String, Health)>,
+}
+
+/// The health of each object of an apply report, by key: the apply responses, and the
+/// objects that failed as missing.
+fn report_healths(report: &ApplyReport) -> BTreeMap<String, (String, Health)> {
+    let mut out = BTreeMap::new();
+    for o in &report.live {
+        let who = ObjRef::from_object(o).map_or_else(String::new, |r| r.to_string());
+        out.insert(object_key(o), (who, crate::apply::health(o)));
+    }
+    for (r, _) in &report.errors {
+        let key = format!(
+            "{}/{}/{}/{}",
+            r.api_version(),
+            r.kind,
+            r.namespace.as_deref().unwrap_or_default(),
+            r.name
+        );
+        out.entry(key)
+            .or_insert_with(|| (r.to_string(), Health::missing()));
+    }
+    out
+}
+
+fn aggregate_healths(healths: &BTreeMap<String, (String, Health)>) -> Health {
+    crate::apply::aggregate(healths.values().map(|(w, h)| (w.as_str(), h)))
 }
 
 /// An app's desired objects as compact JSON, with their keys for quick membership checks.
@@ -389,9 +509,9 @@ impl RepoWorker {
                 Some(first) = drift_rx.recv() => {
                     // Coalesce a burst of watch events: the latest object per app and key, then
                     // at most one re-apply (or one health refresh) per app.
-                    let mut by_app: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
+                    let mut by_app: BTreeMap<String, BTreeMap<String, Changed>> = BTreeMap::new();
                     let mut add = |c: Changed| {
-                        by_app.entry(c.app).or_default().insert(object_key(&c.object), c.object);
+                        by_app.entry(c.app.clone()).or_default().insert(object_key(&c.object), c);
                     };
                     add(first);
                     while let Ok(c) = drift_rx.try_recv() {
@@ -522,18 +642,80 @@ impl RepoWorker {
                 failed.push((name, e));
             }
         }
+        // What each app needs of the cluster's records, read once for all of them (one LIST of
+        // Applications, one of ControllerRevisions) when several apps are synced.
+        let names: Vec<String> = snapshot.read.iter().map(|(a, _)| a.name.clone()).collect();
+        let not_taken_over = self.take_over_all(&names).await;
+        let revisions = if snapshot.read.len() > 1 {
+            match plan::revisions::list_by_app(&self.client, &self.repo.namespace).await {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::debug!(repo = %self.repo.name, error = %crate::error_chain(&e), "listing ControllerRevisions failed; each app lists its own");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let mut inputs = Vec::with_capacity(snapshot.read.len());
         for (app, files) in snapshot.read {
             let name = app.name.clone();
-            let request = requested.get(&name);
-            let result = self
-                .sync_app(&app, files, snapshot.index.as_ref(), &commit, request)
-                .await;
+            if not_taken_over.iter().any(|(n, _)| *n == name) {
+                continue;
+            }
             let rec = self.apps.entry(name.clone()).or_default();
-            match result {
+            inputs.push(AppInput {
+                request: requested.get(&name).cloned(),
+                prev_inventory: rec.inventory.clone(),
+                publish: rec.publish.clone(),
+                last_applied_commit: rec.last_applied_commit.clone(),
+                drift_corrections: rec.drift_corrections,
+                status_object: rec.status_object.clone(),
+                revisions: revisions
+                    .as_ref()
+                    .map(|r| r.get(&name).cloned().unwrap_or_default()),
+                app,
+                files,
+            });
+        }
+        for (name, e) in not_taken_over {
+            self.apps.entry(name.clone()).or_default().failed = Some(e.class());
+            failed.push((name, e));
+        }
+        // The apps are planned, applied and recorded concurrently (bounded); what the worker
+        // remembers of them is updated afterwards.
+        let index = snapshot.index.as_ref();
+        // Many apps at once (the first sync, a change to many): each kind and namespace is
+        // looked up once for all of them.
+        let lookup = (inputs.len() > SHARED_LOOKUP_APPS).then(SharedLookup::new);
+        let this = &*self;
+        let futs: Vec<_> = inputs
+            .into_iter()
+            .map(|input| this.sync_app(input, index, &commit, lookup.clone()))
+            .collect();
+        let outcomes: Vec<AppOutcome> = futures::stream::iter(futs)
+            .buffer_unordered(self.repo.concurrent_apps.max(1))
+            .collect()
+            .await;
+        for mut o in outcomes {
+            let workflow = o.done.as_mut().and_then(|d| {
+                d.workflow
+                    .take()
+                    .map(|plan| (plan, d.dir.clone(), d.commit.clone()))
+            });
+            self.record(o.name.clone(), o.dir, o.done);
+            if let Some((plan, dir, commit)) = workflow {
+                self.update_workflow(&o.name, &dir, plan, &commit).await;
+            }
+            if self.apps.get(&o.name).is_some_and(|r| r.workflow.is_some()) {
+                self.workflow_pass(&o.name).await;
+            }
+            let rec = self.apps.entry(o.name.clone()).or_default();
+            match o.result {
                 Ok(()) => rec.failed = None,
                 Err(e) => {
                     rec.failed = Some(e.class());
-                    failed.push((name, e));
+                    failed.push((o.name, e));
                 }
             }
         }
@@ -575,9 +757,11 @@ impl RepoWorker {
                     inventory.len()
                 );
                 let spec = rec.status_spec.clone();
-                self.write_status(name, &spec, &status).await;
+                let known = rec.status_object.clone();
+                let obj = self.write_status(name, &spec, &status, known).await;
                 if let Some(rec) = self.apps.get_mut(name) {
                     rec.status = Some(status);
+                    rec.status_object = obj;
                 }
                 self.held_prune_event(name, inventory.len()).await;
                 return Ok(());
@@ -621,7 +805,20 @@ impl RepoWorker {
         if self.apps.get(name).is_some_and(|r| r.taken_over) {
             return Ok(());
         }
-        let recorded = app_status::read_recorded(&self.client, &self.repo.namespace, name).await?;
+        let obj = app_status::read_application(&self.client, &self.repo.namespace, name).await?;
+        self.take_over_from(name, obj)
+    }
+
+    /// Takes over what the Application `obj` records for app `name`.
+    fn take_over_from(
+        &mut self,
+        name: &str,
+        obj: Option<DynamicObject>,
+    ) -> Result<(), StatusError> {
+        let recorded = match &obj {
+            Some(o) => app_status::recorded_of(o, &self.repo.namespace, name)?,
+            None => None,
+        };
         let rec = self.apps.entry(name.to_string()).or_default();
         if let Some(r) = recorded {
             rec.inventory = r.inventory;
@@ -630,8 +827,41 @@ impl RepoWorker {
             rec.drift_corrections = r.drift_corrections;
             rec.recorded_workflow = r.workflow.map(|w| (w, r.clusters));
         }
+        rec.status_object = StatusObject::of(obj);
         rec.taken_over = true;
         Ok(())
+    }
+
+    /// Takes over the apps `names` not taken over yet: one LIST of the namespace's
+    /// Applications when there are several (else, or when it fails, a GET each). Returns the
+    /// apps whose record could not be read.
+    async fn take_over_all(&mut self, names: &[String]) -> Vec<(String, AppError)> {
+        let pending: Vec<&String> = names
+            .iter()
+            .filter(|n| !self.apps.get(*n).is_some_and(|r| r.taken_over))
+            .collect();
+        let mut failed = Vec::new();
+        if pending.len() > 1 {
+            match app_status::list_applications(&self.client, &self.repo.namespace).await {
+                Ok(mut found) => {
+                    for n in pending {
+                        if let Err(e) = self.take_over_from(n, found.remove(n.as_str())) {
+                            failed.push((n.clone(), AppError::Status(e)));
+                        }
+                    }
+                    return failed;
+                }
+                Err(e) => {
+                    tracing::debug!(repo = %self.repo.name, error = %crate::error_chain(&e), "listing Applications failed; reading each");
+                }
+            }
+        }
+        for n in pending {
+            if let Err(e) = self.take_over(n).await {
+                failed.push((n.clone(), AppError::Status(e)));
+            }
+        }
+        failed
     }
 
     fn status_spec(&self, app: &AppDir) -> ApplicationSpec {
@@ -646,49 +876,131 @@ impl RepoWorker {
         }
     }
 
+    /// Records what one app's sync did in the worker's memory.
+    fn record(&mut self, name: String, dir: Option<AppDir>, done: Option<AppDone>) {
+        let rec = self.apps.entry(name).or_default();
+        if let Some(dir) = dir {
+            rec.dir = Some(dir);
+            rec.gone = false;
+        }
+        let Some(done) = done else {
+            return;
+        };
+        rec.dir = Some(done.dir);
+        if let Some(a) = done.applied {
+            rec.gone = false;
+            if a.ok {
+                rec.inventory = a.inventory;
+                rec.desired = a.desired;
+                rec.publish = Some(a.publish);
+                rec.last_applied_commit = Some(a.commit);
+            }
+            rec.seen.extend(a.marks);
+            rec.healths = a.healths;
+            rec.local_health = Some(aggregate_healths(&rec.healths));
+        }
+        rec.status = Some(done.status);
+        rec.status_spec = done.spec;
+        rec.status_object = done.status_object;
+        if done.rejected {
+            self.metrics.render_error(&self.repo.name);
+        }
+    }
+
+    /// Syncs one app (concurrently with others: it only reads the worker): plan, apply, and
+    /// write its status once.
     async fn sync_app(
-        &mut self,
-        app: &AppDir,
-        files: Vec<SourceFile>,
+        &self,
+        input: AppInput,
         index: Option<&ObjectIndex>,
         commit: &str,
-        request: Option<&SyncRequest>,
+        lookup: Option<Arc<SharedLookup>>,
+    ) -> AppOutcome {
+        let mut out = AppOutcome {
+            name: input.app.name.clone(),
+            dir: None,
+            done: None,
+            result: Ok(()),
+        };
+        out.result = self
+            .try_sync_app(input, index, commit, lookup, &mut out)
+            .await;
+        out
+    }
+
+    async fn try_sync_app(
+        &self,
+        input: AppInput,
+        index: Option<&ObjectIndex>,
+        commit: &str,
+        lookup: Option<Arc<SharedLookup>>,
+        out: &mut AppOutcome,
     ) -> Result<(), AppError> {
+        let AppInput {
+            app,
+            files,
+            request,
+            prev_inventory,
+            publish,
+            last_applied_commit,
+            drift_corrections,
+            mut status_object,
+            revisions,
+        } = input;
+        let memory = Memory {
+            last_applied_commit: last_applied_commit.clone(),
+            inventory: prev_inventory.clone(),
+            publish: publish.clone(),
+            drift_corrections,
+        };
+        let request = request.as_ref();
         let name = app.name.clone();
-        self.take_over(&name).await?;
-        let publish = self.apps.get(&name).and_then(|r| r.publish.clone());
-        let prev =
-            plan::revisions::revision_state(&self.client, &self.repo.namespace, &name, publish)
-                .await
-                .map_err(AppError::Revisions)?;
+        let prev = match revisions {
+            Some(items) => plan::revisions::state_of(&items, publish),
+            None => {
+                plan::revisions::revision_state(&self.client, &self.repo.namespace, &name, publish)
+                    .await
+                    .map_err(AppError::Revisions)?
+            }
+        };
         let mut dir = app.clone();
-        let rendered = match plan::render(app, &self.repo.namespace, &files, index, &prev) {
+        let rendered = match plan::render(&app, &self.repo.namespace, &files, index, &prev) {
             Ok(r) => r,
             Err(lines) => {
-                self.reject(app, dir, commit, &lines, request).await;
+                out.done = Some(
+                    self.reject(&app, dir, commit, &lines, request, &memory, status_object)
+                        .await,
+                );
                 return Ok(());
             }
         };
         dir.referenced = rendered.referenced_paths.clone();
         let refused = self.check_allowed(&rendered).await;
         if !refused.is_empty() {
-            self.reject(app, dir, commit, &refused, request).await;
+            out.done = Some(
+                self.reject(&app, dir, commit, &refused, request, &memory, status_object)
+                    .await,
+            );
             return Ok(());
         }
-        let spec = self.status_spec(app);
+        let spec = self.status_spec(&app);
         let owner = if rendered.revisions.is_empty() && rendered.app_revisions.is_empty() {
             None
         } else {
-            Some(
-                app_status::application_owner(
-                    &self.client,
-                    &self.repo.namespace,
-                    &name,
-                    &spec,
-                    self.clock.now(),
-                )
-                .await?,
+            // The Application exists (spec only; its status is written once, at the end) so
+            // that the revisions and Rollouts can name it as their owner.
+            let live = self.status_object_now(&name, status_object).await?;
+            let (_, obj) = app_status::ensure_application(
+                &self.client,
+                &self.repo.namespace,
+                &name,
+                &spec,
+                live,
             )
+            .await?;
+            let owner = app_status::owner_reference(&obj, &name);
+            status_object = StatusObject::Live(Box::new(obj));
+            Some(owner)
         };
         let argo_external = crate::rollout::argo::detect::prepare(
             &self.client,
@@ -711,7 +1023,10 @@ impl RepoWorker {
         let mut plan = match plan::desired(&rendered, &ctx) {
             Ok(p) => p,
             Err(lines) => {
-                self.reject(app, dir, commit, &lines, request).await;
+                out.done = Some(
+                    self.reject(&app, dir, commit, &lines, request, &memory, status_object)
+                        .await,
+                );
                 return Ok(());
             }
         };
@@ -719,11 +1034,9 @@ impl RepoWorker {
         if kruise_hold {
             crate::rollout::kruise::hold(&self.client, &mut plan).await?;
         }
-        let rec = self.apps.entry(name.clone()).or_default();
-        rec.dir = Some(dir.clone());
-        rec.gone = false;
-        let prev_inventory = rec.inventory.clone();
-        let opts = self.apply_options(request.is_some_and(|r| r.allow_mass_prune));
+        out.dir = Some(dir.clone());
+        let mut opts = self.apply_options(request.is_some_and(|r| r.allow_mass_prune));
+        opts.lookup = lookup;
         let outcome = match self
             .applier
             .apply_app(&name, &plan.objects, &prev_inventory, &opts)
@@ -740,7 +1053,10 @@ impl RepoWorker {
                 },
             ) if s.code == 403 => {
                 let lines = [crate::error_chain(e)];
-                self.reject(app, dir, commit, &lines, request).await;
+                out.done = Some(
+                    self.reject(&app, dir, commit, &lines, request, &memory, status_object)
+                        .await,
+                );
                 return Err(AppError::Refused(1, ErrorClass::Transient));
             }
             Err(e) => return Err(e.into()),
@@ -758,7 +1074,10 @@ impl RepoWorker {
                 } else {
                     ErrorClass::Terminal
                 };
-                self.reject(app, dir, commit, &lines, request).await;
+                out.done = Some(
+                    self.reject(&app, dir, commit, &lines, request, &memory, status_object)
+                        .await,
+                );
                 return Err(AppError::Refused(refused.len(), class));
             }
         };
@@ -782,45 +1101,41 @@ impl RepoWorker {
                 },
             );
         }
-        let rec = self.apps.entry(name.clone()).or_default();
-        if ok {
-            rec.inventory = without_revisions(&report.inventory);
-            rec.desired = Desired::new(&plan.objects);
-            rec.publish = Some((
-                rendered.publish_version.clone(),
-                rendered.content_hash.clone(),
-            ));
-            rec.last_applied_commit = Some(commit.to_string());
-        }
-        for o in &report.live {
-            rec.seen.insert(object_key(o), change_mark(o));
-        }
+        let (inventory, last_applied) = if ok {
+            (
+                without_revisions(&report.inventory),
+                Some(commit.to_string()),
+            )
+        } else {
+            (prev_inventory, last_applied_commit)
+        };
         let status = AppStatus::applied(
             commit,
-            rec.last_applied_commit.as_deref(),
+            last_applied.as_deref(),
             &rendered,
             &report,
-            &rec.inventory,
-            rec.drift_corrections,
+            &inventory,
+            drift_corrections,
         );
-        let health = self.applier.app_health(&plan.objects).await;
-        let mut status = status.with_health(health.clone());
+        // Health from the apply responses; the watches update it from here on.
+        let healths = report_healths(&report);
+        let mut status = status.with_health(aggregate_healths(&healths));
         status.last_sync_request = request.map(|r| r.token.clone());
-        let rec = self.apps.entry(name.clone()).or_default();
-        rec.local_health = Some(health);
-        rec.status = Some(status.clone());
-        rec.status_spec = spec.clone();
-        if ok {
-            self.update_workflow(&name, app, plan.workflow.take(), commit)
-                .await;
-        }
-        if self.apps.get(&name).is_some_and(|r| r.workflow.is_some()) {
-            self.workflow_pass(&name).await;
+        // A workflow's plan (or its end) is taken up when the outcome is recorded; the
+        // workflow then writes the status, with its clusters.
+        let workflow = ok.then(|| plan.workflow.take());
+        let has_workflow = match &workflow {
+            Some(plan) => plan.is_some(),
+            None => self.apps.get(&name).is_some_and(|r| r.workflow.is_some()),
+        };
+        let status_object = if has_workflow {
+            status_object
         } else {
-            self.write_status(&name, &spec, &status).await;
-        }
+            self.write_status(&name, &spec, &status, status_object)
+                .await
+        };
         tracing::info!(app = %name, commit, applied = report.applied.len(), changed = report.changed.len(), pruned = report.pruned.len(), errors = report.errors.len(), "applied");
-        if ok {
+        let result = if ok {
             Ok(())
         } else {
             let class = if report.transient {
@@ -829,6 +1144,47 @@ impl RepoWorker {
                 ErrorClass::Terminal
             };
             Err(AppError::Objects(report.errors.len(), class))
+        };
+        out.done = Some(AppDone {
+            dir,
+            applied: Some(Applied {
+                ok,
+                inventory,
+                desired: Desired::new(&plan.objects),
+                publish: (
+                    rendered.publish_version.clone(),
+                    rendered.content_hash.clone(),
+                ),
+                commit: commit.to_string(),
+                marks: report
+                    .live
+                    .iter()
+                    .map(|o| (object_key(o), change_mark(o)))
+                    .collect(),
+                healths,
+            }),
+            status,
+            spec,
+            status_object,
+            rejected: false,
+            workflow,
+            commit: commit.to_string(),
+        });
+        result
+    }
+
+    /// The app's Application now: as remembered, or read when it is not known.
+    async fn status_object_now(
+        &self,
+        app: &str,
+        known: StatusObject,
+    ) -> Result<Option<DynamicObject>, StatusError> {
+        match known {
+            StatusObject::Live(o) => Ok(Some(*o)),
+            StatusObject::Missing => Ok(None),
+            StatusObject::Unknown => {
+                app_status::read_application(&self.client, &self.repo.namespace, app).await
+            }
         }
     }
 
@@ -1056,7 +1412,7 @@ impl RepoWorker {
         rec.workflow = Some(run);
         rec.status = Some(status.clone());
         let spec = rec.status_spec.clone();
-        self.write_status(name, &spec, &status).await;
+        self.write_app_status(name, &spec, &status).await;
     }
 
     /// Workflow passes of every app whose run may move (a clock jump, a timer).
@@ -1191,7 +1547,7 @@ impl RepoWorker {
         status.workflow = Some(ws);
         rec.status = Some(status.clone());
         let spec = rec.status_spec.clone();
-        self.write_status(app, &spec, &status).await;
+        self.write_app_status(app, &spec, &status).await;
     }
 
     /// An Event on the app's status object.
@@ -1263,71 +1619,112 @@ impl RepoWorker {
         )
     }
 
-    async fn write_status(&self, app: &str, spec: &ApplicationSpec, status: &AppStatus) {
-        if let Err(e) = app_status::write_status(
-            &self.client,
-            &self.repo.namespace,
-            app,
-            spec,
-            status,
-            self.clock.now(),
-        )
-        .await
-        {
-            tracing::warn!(app, error = %crate::error_chain(&e), "writing status failed");
+    /// Writes an app's status over its Application as the worker remembers it (the
+    /// workflow's writes).
+    async fn write_app_status(&mut self, app: &str, spec: &ApplicationSpec, status: &AppStatus) {
+        let known = self
+            .apps
+            .get(app)
+            .map(|r| r.status_object.clone())
+            .unwrap_or_default();
+        let obj = self.write_status(app, spec, status, known).await;
+        if let Some(rec) = self.apps.get_mut(app) {
+            rec.status_object = obj;
+        }
+    }
+
+    /// Writes an app's status over its Application as last seen (`known`); returns the
+    /// Application as it is now (unknown after a failure: the next write reads it first).
+    async fn write_status(
+        &self,
+        app: &str,
+        spec: &ApplicationSpec,
+        status: &AppStatus,
+        known: StatusObject,
+    ) -> StatusObject {
+        let written = match self.status_object_now(app, known).await {
+            Ok(live) => {
+                app_status::write_status_over(
+                    &self.client,
+                    &self.repo.namespace,
+                    app,
+                    spec,
+                    status,
+                    self.clock.now(),
+                    live,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok((_, obj)) => StatusObject::Live(Box::new(obj)),
+            Err(e) => {
+                tracing::warn!(app, error = %crate::error_chain(&e), "writing status failed");
+                StatusObject::Unknown
+            }
         }
     }
 
     /// Rejects a commit for `app` whole: logs the errors, records them in its status, and keeps
     /// what the last good commit applied.
+    #[allow(clippy::too_many_arguments)]
     async fn reject(
-        &mut self,
+        &self,
         app: &AppDir,
         dir: AppDir,
         commit: &str,
         lines: &[String],
         request: Option<&SyncRequest>,
-    ) {
+        memory: &Memory,
+        status_object: StatusObject,
+    ) -> AppDone {
         let name = app.name.clone();
         for l in lines {
             tracing::warn!(app = %name, commit, "{l}");
         }
-        let rec = self.apps.entry(name.clone()).or_default();
-        rec.dir = Some(dir);
         let mut status = AppStatus::rejected(
             commit,
-            rec.last_applied_commit.as_deref(),
+            memory.last_applied_commit.as_deref(),
             lines,
-            &rec.inventory,
+            &memory.inventory,
         );
         // Keep the version state of the last good commit.
-        if let Some((v, h)) = &rec.publish {
+        if let Some((v, h)) = &memory.publish {
             status.publish_version = Some(v.clone());
             status.content_hash = Some(h.clone());
         }
-        status.drift_corrections = rec.drift_corrections;
+        status.drift_corrections = memory.drift_corrections;
         status.last_sync_request = request.map(|r| r.token.clone());
         // The workflow goes on with what it delivers (the rejected commit changes nothing).
-        if let Some(run) = &rec.workflow {
-            status.workflow = Some(crate::rollout::workflow::status::status_of(run));
-            status.clusters = run.clusters.values().cloned().collect();
-        } else if let Some((w, c)) = &rec.recorded_workflow {
-            status.workflow = Some(w.clone());
-            status.clusters = c.clone();
+        if let Some(rec) = self.apps.get(&name) {
+            if let Some(run) = &rec.workflow {
+                status.workflow = Some(crate::rollout::workflow::status::status_of(run));
+                status.clusters = run.clusters.values().cloned().collect();
+            } else if let Some((w, c)) = &rec.recorded_workflow {
+                status.workflow = Some(w.clone());
+                status.clusters = c.clone();
+            }
         }
         let spec = self.status_spec(app);
-        self.write_status(&name, &spec, &status).await;
-        let rec = self.apps.entry(name.clone()).or_default();
-        rec.status = Some(status);
-        rec.status_spec = spec;
-        self.metrics.render_error(&self.repo.name);
+        let status_object = self
+            .write_status(&name, &spec, &status, status_object)
+            .await;
+        AppDone {
+            dir,
+            applied: None,
+            status,
+            spec,
+            status_object,
+            rejected: true,
+            workflow: None,
+            commit: commit.to_string(),
+        }
     }
 
-    /// Watches every kind rollgit applied, to notice drift.
+    /// Watches every kind rollgit applied: the health of what it applied comes from these
+    /// watches, and with self-heal on, drift is corrected.
     fn ensure_drift_watches(&mut self) {
-        if !self.repo.self_heal {
-            return;
-        }
         let kinds: BTreeSet<(String, String, String)> = self
             .apps
             .values()
@@ -1339,29 +1736,34 @@ impl RepoWorker {
         }
     }
 
-    async fn correct_drift(&mut self, app: &str, objects: Vec<Value>) {
+    async fn correct_drift(&mut self, app: &str, changes: Vec<Changed>) {
         let mut drifted = false;
-        for obj in &objects {
+        let self_heal = self.repo.self_heal;
+        let Some(rec) = self.apps.get_mut(app) else {
+            return;
+        };
+        for c in &changes {
+            let obj = &c.object;
             let key = object_key(obj);
-            let deleted = obj["metadata"]["deletionTimestamp"].is_string();
-            let exists = matches!(self.applier.live(obj).await, Ok(Some(_)));
-            let Some(rec) = self.apps.get_mut(app) else {
-                return;
-            };
-            if !rec.desired.keys.contains(&key) {
+            if let Some(slot) = rec.healths.get_mut(&key) {
+                slot.1 = if c.deleted {
+                    Health::missing()
+                } else {
+                    crate::apply::health(obj)
+                };
+            }
+            if !self_heal || !rec.desired.keys.contains(&key) {
                 continue;
             }
+            let deleted = c.deleted || obj["metadata"]["deletionTimestamp"].is_string();
             let mark = change_mark(obj);
-            if !exists || deleted || rec.seen.get(&key).is_some_and(|m| *m != mark) {
+            if deleted || rec.seen.get(&key).is_some_and(|m| *m != mark) {
                 drifted = true;
             }
-            if exists {
+            if !c.deleted {
                 rec.seen.insert(key, mark);
             }
         }
-        let Some(rec) = self.apps.get(app) else {
-            return;
-        };
         if rec.desired.is_empty() {
             return;
         }
@@ -1371,7 +1773,9 @@ impl RepoWorker {
         }
         let desired = rec.desired.objects();
         let inventory = rec.inventory.clone();
-        let opts = self.apply_options(false).prune(false);
+        let mut opts = self.apply_options(false).prune(false);
+        // The last good commit's objects, which passed their dry run with it.
+        opts.dry_run = false;
         let report = match self
             .applier
             .apply_app(app, &desired, &inventory, &opts)
@@ -1393,7 +1797,9 @@ impl RepoWorker {
         for o in &report.live {
             rec.seen.insert(object_key(o), change_mark(o));
         }
+        rec.healths.extend(report_healths(&report));
         if report.changed.is_empty() {
+            self.refresh_health(app).await;
             return;
         }
         rec.drift_corrections += report.changed.len() as u64;
@@ -1403,6 +1809,9 @@ impl RepoWorker {
         if let Some(status) = rec.status.as_mut() {
             status.drift_corrections = n;
         }
+        // record_drift changes the Application behind the remembered copy: the next status
+        // write reads it first.
+        rec.status_object = StatusObject::Unknown;
         let commit = rec.last_applied_commit.clone().unwrap_or_default();
         for r in &report.changed {
             self.metrics.drift_corrected(&self.repo.name, app);
@@ -1417,8 +1826,8 @@ impl RepoWorker {
         }
     }
 
-    /// Re-reads the health of an app's objects and writes status if it changed (writing the
-    /// same status is a no-op, so this never loops).
+    /// Writes the status again when the health the watches and applies reported changed
+    /// (writing the same status is a no-op, so this never loops). Nothing is read.
     async fn refresh_health(&mut self, app: &str) {
         let Some(rec) = self.apps.get(app) else {
             return;
@@ -1426,11 +1835,10 @@ impl RepoWorker {
         let Some(status) = rec.status.clone() else {
             return;
         };
-        if rec.desired.is_empty() {
+        if rec.healths.is_empty() {
             return;
         }
-        let desired = rec.desired.objects();
-        let health = self.applier.app_health(&desired).await;
+        let health = aggregate_healths(&rec.healths);
         if let Some(rec) = self.apps.get_mut(app) {
             rec.local_health = Some(health.clone());
             if let Some(run) = rec.workflow.take() {
@@ -1443,14 +1851,15 @@ impl RepoWorker {
             return;
         }
         let status = status.with_health(health);
-        let spec = self
+        let (spec, known) = self
             .apps
             .get(app)
-            .map(|r| r.status_spec.clone())
+            .map(|r| (r.status_spec.clone(), r.status_object.clone()))
             .unwrap_or_default();
-        self.write_status(app, &spec, &status).await;
+        let obj = self.write_status(app, &spec, &status, known).await;
         if let Some(rec) = self.apps.get_mut(app) {
             rec.status = Some(status);
+            rec.status_object = obj;
         }
     }
 

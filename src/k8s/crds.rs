@@ -464,7 +464,9 @@ pub struct PlanSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_partition: Option<i64>,
     /// Nothing moves while true.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    // Always written, so that the plan is never an empty map: server-side apply (Kubernetes
+    // 1.33) turns a map it empties into `null`, which the schema refuses (a scale-only step
+    // after a batched one would send `rolloutPlan: {}`).
     pub paused: bool,
     /// Pods that may be unready when a batch is judged ready.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -262,51 +262,39 @@ pub async fn write_status(
     status: &AppStatus,
     now: Timestamp,
 ) -> Result<bool, StatusError> {
+    let live = application_api(client, namespace)
+        .get_opt(app)
+        .await
+        .map_err(|source| StatusError::Read {
+            namespace: namespace.into(),
+            app: app.into(),
+            source,
+        })?;
+    let (wrote, _) = write_status_over(client, namespace, app, spec, status, now, live).await?;
+    Ok(wrote)
+}
+
+/// [`write_status`] over `live`, the Application as the caller last read or wrote it (`None`:
+/// it does not exist), without reading it first: one request when only the status changed,
+/// two when the Application is created. Returns whether anything was written and the
+/// Application as it is now. An Application deleted meanwhile is created again.
+pub async fn write_status_over(
+    client: &kube::Client,
+    namespace: &str,
+    app: &str,
+    spec: &ApplicationSpec,
+    status: &AppStatus,
+    now: Timestamp,
+    live: Option<DynamicObject>,
+) -> Result<(bool, DynamicObject), StatusError> {
     let api = application_api(client, namespace);
-    let live = api.get_opt(app).await.map_err(|source| StatusError::Read {
-        namespace: namespace.into(),
-        app: app.into(),
-        source,
-    })?;
-    let mut wrote = false;
-    let spec_value = serde_json::to_value(spec).unwrap_or(Value::Null);
-    let labelled = live.as_ref().is_some_and(|l| {
-        l.metadata
-            .labels
-            .as_ref()
-            .and_then(|ls| ls.get(MANAGED_BY_LABEL))
-            .is_some_and(|v| v == MANAGED_BY)
-    });
-    let live = match live {
-        Some(l) if l.data.get("spec") == Some(&spec_value) && labelled => l,
-        _ => {
-            let body = json!({
-                "apiVersion": Application::api_version(&()),
-                "kind": Application::kind(&()),
-                "metadata": {"name": app, "namespace": namespace,
-                    "labels": {MANAGED_BY_LABEL: MANAGED_BY}},
-                "spec": spec_value,
-            });
-            wrote = true;
-            api.patch(
-                app,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&body),
-            )
-            .await
-            .map_err(|source| StatusError::ApplySpec {
-                namespace: namespace.into(),
-                app: app.into(),
-                source,
-            })?
-        }
-    };
+    let (mut wrote, live) = ensure_application(client, namespace, app, spec, live).await?;
     // A live status that does not parse is replaced whole.
     let live_status = parse_status(&live, namespace, app).unwrap_or(None);
     let desired = desired_status(status, live_status.as_ref(), &rfc3339(now));
     if live_status.as_ref() == Some(&desired) {
         debug!(namespace, app, "status unchanged");
-        return Ok(wrote);
+        return Ok((wrote, live));
     }
     let desired = serde_json::to_value(&desired).unwrap_or(Value::Null);
     // A merge patch of the whole status; keys no longer present are removed with null.
@@ -320,17 +308,22 @@ pub async fn write_status(
     }
     let mut body = Map::new();
     body.insert("status".into(), Value::Object(patch));
-    api.patch_status(
-        app,
-        &PatchParams::default(),
-        &Patch::Merge(Value::Object(body)),
-    )
-    .await
+    let body = Value::Object(body);
+    let pp = PatchParams::default();
+    let written = match api.patch_status(app, &pp, &Patch::Merge(&body)).await {
+        Err(kube::Error::Api(s)) if s.code == 404 => {
+            // Deleted since the caller saw it: created again, then its status.
+            let (_, _) = ensure_application(client, namespace, app, spec, None).await?;
+            api.patch_status(app, &pp, &Patch::Merge(&body)).await
+        }
+        other => other,
+    }
     .map_err(|source| StatusError::PatchStatus {
         namespace: namespace.into(),
         app: app.into(),
         source,
     })?;
+    wrote = true;
     info!(
         namespace,
         app,
@@ -338,7 +331,115 @@ pub async fn write_status(
         healthy = status.health.is_healthy(),
         "status written"
     );
-    Ok(true)
+    Ok((wrote, written))
+}
+
+/// The Application `namespace/app` with `spec` and rollgit's label: `live` when it already
+/// has them, else server-side applied (one request). Returns whether it was written.
+pub async fn ensure_application(
+    client: &kube::Client,
+    namespace: &str,
+    app: &str,
+    spec: &ApplicationSpec,
+    live: Option<DynamicObject>,
+) -> Result<(bool, DynamicObject), StatusError> {
+    let spec_value = serde_json::to_value(spec).unwrap_or(Value::Null);
+    let labelled = live.as_ref().is_some_and(|l| {
+        l.metadata
+            .labels
+            .as_ref()
+            .and_then(|ls| ls.get(MANAGED_BY_LABEL))
+            .is_some_and(|v| v == MANAGED_BY)
+    });
+    match live {
+        Some(l) if l.data.get("spec") == Some(&spec_value) && labelled => Ok((false, l)),
+        _ => {
+            let body = json!({
+                "apiVersion": Application::api_version(&()),
+                "kind": Application::kind(&()),
+                "metadata": {"name": app, "namespace": namespace,
+                    "labels": {MANAGED_BY_LABEL: MANAGED_BY}},
+                "spec": spec_value,
+            });
+            let applied = application_api(client, namespace)
+                .patch(
+                    app,
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(&body),
+                )
+                .await
+                .map_err(|source| StatusError::ApplySpec {
+                    namespace: namespace.into(),
+                    app: app.into(),
+                    source,
+                })?;
+            Ok((true, applied))
+        }
+    }
+}
+
+/// The Application `namespace/app` (`None` when it does not exist).
+pub async fn read_application(
+    client: &kube::Client,
+    namespace: &str,
+    app: &str,
+) -> Result<Option<DynamicObject>, StatusError> {
+    application_api(client, namespace)
+        .get_opt(app)
+        .await
+        .map_err(|source| StatusError::Read {
+            namespace: namespace.into(),
+            app: app.into(),
+            source,
+        })
+}
+
+/// The Applications in `namespace` (one LIST), by name: what a starting daemon takes over.
+pub async fn list_applications(
+    client: &kube::Client,
+    namespace: &str,
+) -> Result<std::collections::BTreeMap<String, DynamicObject>, StatusError> {
+    let api = application_api(client, namespace);
+    let mut out = std::collections::BTreeMap::new();
+    let mut lp = kube::api::ListParams::default().limit(500);
+    loop {
+        let page = api.list(&lp).await.map_err(|source| StatusError::Read {
+            namespace: namespace.into(),
+            app: "*".into(),
+            source,
+        })?;
+        for o in page.items {
+            if let Some(name) = o.metadata.name.clone() {
+                out.insert(name, o);
+            }
+        }
+        match page.metadata.continue_ {
+            Some(c) if !c.is_empty() => lp = lp.continue_token(&c),
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+/// What the Application `obj` records (`None` when it has no status yet).
+pub fn recorded_of(
+    obj: &DynamicObject,
+    namespace: &str,
+    app: &str,
+) -> Result<Option<Recorded>, StatusError> {
+    Ok(parse_status(obj, namespace, app)?.map(|s| Recorded::from_status(&s)))
+}
+
+/// An ownerReference (controller) to the Application `obj`.
+pub fn owner_reference(obj: &DynamicObject, app: &str) -> Value {
+    json!({
+        "apiVersion": Application::api_version(&()),
+        "kind": Application::kind(&()),
+        "name": app,
+        "uid": obj.metadata.uid.clone().unwrap_or_default(),
+        "controller": true,
+        "blockOwnerDeletion": true,
+    })
 }
 
 /// An ownerReference to the Application `namespace/app`, creating it (phase `starting`) when it
