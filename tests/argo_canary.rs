@@ -14,7 +14,7 @@ use common::world::{GitRepo, World, wait_for};
 use common::{TestCluster, WAIT, table_columns};
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject, ListParams};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -186,7 +186,9 @@ impl Availability {
         let api = replica_sets_api(client);
         let prefix = format!("{rollout}-");
         tokio::spawn(async move {
-            let mut stream = watcher(api, watcher::Config::default().labels(HASH)).boxed();
+            let mut stream = watcher(api, watcher::Config::default().labels(HASH))
+                .default_backoff()
+                .boxed();
             while let Some(ev) = stream.next().await {
                 let Ok(mut s) = st.lock() else { return };
                 let (rs, gone) = match ev {
@@ -739,7 +741,13 @@ async fn nginx_canary_steps_then_abort_returns_traffic_and_is_reverted_in_git() 
         0,
     )
     .await;
-    assert_eq!(canary_ingress(&w).await, None);
+    wait_for(
+        &w.api::<k8s_openapi::api::networking::v1::Ingress>(),
+        "web-web-canary",
+        "the canary Ingress removed after the rollout",
+        |o| o.is_none(),
+    )
+    .await;
     w.wait_applied("web", &commit).await;
 }
 
@@ -912,7 +920,13 @@ async fn dynamic_stable_scale_shrinks_the_stable_as_traffic_moves() {
     )
     .await;
     assert_eq!(rs_specs(&w.client, "web").await[&v2], 5);
-    assert_eq!(canary_ingress(&w).await, None);
+    wait_for(
+        &w.api::<k8s_openapi::api::networking::v1::Ingress>(),
+        "web-web-canary",
+        "the canary Ingress removed after the rollout",
+        |o| o.is_none(),
+    )
+    .await;
     assert!(
         avail.min() >= 4,
         "maxUnavailable 25% of 5 (1): {}",
@@ -1033,15 +1047,15 @@ async fn the_status_is_written_in_the_format_argo_documents() {
     assert_eq!(types["Healthy"], want("False", "RolloutHealthy"));
     // The app reads it as Argo CD does: suspended at a pause is not healthy yet.
     let app = w
-        .wait_app("canary", "progressing", |s| s["healthy"] == false)
+        .wait_app("canary", "suspended at the pause", |s| {
+            s["healthy"] == false
+                && s["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("Suspended: Rollout is paused (CanaryPauseStep)")
+        })
         .await;
-    assert!(
-        app["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("Suspended: Rollout is paused (CanaryPauseStep)"),
-        "{app:#}"
-    );
+    assert_eq!(app["healthy"], false, "{app:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1422,7 +1436,9 @@ async fn killing_rollgit_at_every_step_resumes_the_canary_exactly() {
         let seen = seen.clone();
         let api = replica_sets_api(&client);
         tokio::spawn(async move {
-            let mut stream = watcher(api, watcher::Config::default().labels(HASH)).boxed();
+            let mut stream = watcher(api, watcher::Config::default().labels(HASH))
+                .default_backoff()
+                .boxed();
             while let Some(ev) = stream.next().await {
                 if let Ok(watcher::Event::Apply(rs)) | Ok(watcher::Event::InitApply(rs)) = ev {
                     let hash = rs

@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DynamicObject, ListParams};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use rollgit::clock::Clock;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -255,7 +255,9 @@ async fn wait_pods(client: &kube::Client, want: &[(&str, usize)]) {
     let want: BTreeMap<String, usize> = want.iter().map(|(i, n)| (i.to_string(), *n)).collect();
     let deadline = tokio::time::Instant::now() + WAIT;
     let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
-    let mut stream = watcher(pods, watcher::Config::default().labels("app=echoserver")).boxed();
+    let mut stream = watcher(pods, watcher::Config::default().labels("app=echoserver"))
+        .default_backoff()
+        .boxed();
     loop {
         let now = ready_pods(client).await;
         if now == want {
@@ -283,8 +285,9 @@ impl Availability {
         let st = me.0.clone();
         let pods: Api<Pod> = Api::namespaced(client, NS);
         tokio::spawn(async move {
-            let mut stream =
-                watcher(pods, watcher::Config::default().labels("app=echoserver")).boxed();
+            let mut stream = watcher(pods, watcher::Config::default().labels("app=echoserver"))
+                .default_backoff()
+                .boxed();
             while let Some(ev) = stream.next().await {
                 let Ok(mut s) = st.lock() else { return };
                 match ev {
@@ -929,7 +932,9 @@ spec:
         let seen = seen.clone();
         let api: Api<Deployment> = Api::namespaced(client.clone(), NS);
         tokio::spawn(async move {
-            let mut stream = watcher(api, watcher::Config::default()).boxed();
+            let mut stream = watcher(api, watcher::Config::default())
+                .default_backoff()
+                .boxed();
             while let Some(ev) = stream.next().await {
                 if let Ok(watcher::Event::Apply(d)) | Ok(watcher::Event::InitApply(d)) = ev
                     && d.metadata.name.as_deref() == Some("echoserver-canary")
@@ -1064,7 +1069,9 @@ async fn pod_images(client: &kube::Client, selector: &str) -> BTreeMap<String, S
 async fn wait_images(client: &kube::Client, selector: &str, image: &str, count: usize) {
     let deadline = tokio::time::Instant::now() + WAIT;
     let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
-    let mut stream = watcher(pods, watcher::Config::default().labels(selector)).boxed();
+    let mut stream = watcher(pods, watcher::Config::default().labels(selector))
+        .default_backoff()
+        .boxed();
     loop {
         let now = pod_images(client, selector).await;
         if now.values().filter(|i| *i == image).count() == count {

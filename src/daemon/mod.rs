@@ -128,6 +128,12 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
     let mut writers: Vec<BTreeMap<String, RepoWriter>> =
         clients.iter().map(|_| BTreeMap::new()).collect();
     let cache = cfg.state_dir.join("repos");
+    let fleet = crate::rollout::workflow::Fleet::new(
+        cfg.clusters
+            .iter()
+            .zip(&clients)
+            .map(|(c, client)| (c.name.clone(), client.clone())),
+    );
     let mut tasks = Vec::new();
     for repo in &cfg.repos {
         let trigger = opts
@@ -156,6 +162,7 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
             crds[repo.cluster].1.clone(),
         )
         .with_kruise_hold(kruise[repo.cluster].clone())
+        .with_fleet(fleet.clone(), cfg.fleet(), &cfg.clusters[repo.cluster].name)
         .with_scope(cfg.watch.clone());
         if let Some(sa) = &repo.service_account {
             // The tenant's own RBAC decides what its objects may do: applied, pruned and
