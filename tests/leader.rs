@@ -14,7 +14,6 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::runtime::watcher;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -33,7 +32,7 @@ struct Replica {
     name: String,
     port: u16,
     child: tokio::process::Child,
-    _state: tempfile::TempDir,
+    state: tempfile::TempDir,
 }
 
 impl Replica {
@@ -86,7 +85,7 @@ impl Replica {
             name: name.to_string(),
             port,
             child,
-            _state: state,
+            state,
         }
     }
 
@@ -128,7 +127,7 @@ impl Replica {
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self._state.path().join("rollgit.log")).unwrap_or_default()
+        std::fs::read_to_string(self.state.path().join("rollgit.log")).unwrap_or_default()
     }
 }
 
@@ -420,7 +419,7 @@ async fn thirty_repositories_split_over_three_replicas_and_a_dead_ones_move() {
     };
     let logs = |rs: &[Replica]| {
         rs.iter()
-            .map(|r| r._state.path().join("rollgit.log").display().to_string())
+            .map(|r| r.state.path().join("rollgit.log").display().to_string())
             .collect::<Vec<_>>()
             .join(" ")
     };
@@ -477,5 +476,4 @@ async fn thirty_repositories_split_over_three_replicas_and_a_dead_ones_move() {
     for r in &mut replicas {
         r.child.kill().await.expect("kill rollgit");
     }
-    let _ = Path::new("");
 }
