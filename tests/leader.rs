@@ -320,6 +320,7 @@ async fn one_writer_and_a_leader_killed_mid_rollout_is_replaced_within_15s() {
     let took = wait_holders(&client, 1, &[follower.as_str()], TAKEOVER).await;
     assert_eq!(took[&0], follower);
     let after = killed_at.elapsed();
+    eprintln!("the follower took the Lease {after:?} after the leader was killed");
     assert!(after < TAKEOVER, "taken over after {after:?}");
     wait_for(
         &ro,
@@ -456,7 +457,12 @@ async fn thirty_repositories_split_over_three_replicas_and_a_dead_ones_move() {
     let mut victim = victim;
     victim.child.kill().await.expect("kill -9 a replica");
     let survivors: Vec<&str> = replicas.iter().map(|r| r.name.as_str()).collect();
+    let killed_at = tokio::time::Instant::now();
     let moved = wait_holders(&client, SHARDS, &survivors, TAKEOVER).await;
+    eprintln!(
+        "shards {victim_shards:?} moved {:?} after their replica was killed",
+        killed_at.elapsed()
+    );
     for s in &victim_shards {
         assert!(
             survivors.contains(&moved[s].as_str()),
