@@ -1168,11 +1168,86 @@ mod tests {
                 "rolloutControllers: {kruise: kruise}\nrepos: [{url: /x}]",
                 "t.yaml: rolloutControllers.kruise: \"kruise\" must be auto, rollgit or external",
             ),
+            (
+                "renew deadline not shorter than the lease",
+                "leaderElection: {leaseDuration: 10s, renewDeadline: 10s}\nrepos: [{url: /x}]",
+                "t.yaml: leaderElection.renewDeadline: must be at least 1s and shorter than leaseDuration",
+            ),
+            (
+                "no shards",
+                "leaderElection: {shards: 0}\nrepos: [{url: /x}]",
+                "t.yaml: leaderElection.shards: must be between 1 and 1024",
+            ),
+            (
+                "status namespace not watched",
+                "watchNamespaces: [team-a]\nrepos: [{url: /x, namespace: team-b}]",
+                "t.yaml: watchNamespaces: repository \"x\" keeps its status in namespace \"team-b\", which is not watched",
+            ),
+            (
+                "bad ServiceAccount name",
+                "repos: [{url: /x, serviceAccountName: Bad_SA}]",
+                "t.yaml: repos[0].serviceAccountName: \"Bad_SA\" is not a valid ServiceAccount name",
+            ),
+            (
+                "bad namespace glob",
+                "repos: [{url: /x, allow: {namespaces: ['team-[a']}}]",
+                "t.yaml: repos[0].allow.namespaces[0]:",
+            ),
         ];
         for (name, yaml, want) in cases {
             let err = resolve(yaml).expect_err(name).to_string();
             assert!(err.starts_with(want), "{name}: {err}");
         }
+    }
+
+    #[test]
+    fn watched_namespaces_are_derived_from_exact_allow_rules_only() {
+        let c = resolve(
+            "repos: [{url: /a, namespace: team-a, allow: {namespaces: [team-a, team-a-jobs]}}, \
+             {url: /b, namespace: team-b, allow: {namespaces: [team-b], clusterScoped: false}}]",
+        )
+        .expect("valid");
+        assert_eq!(
+            c.watch.namespaces(),
+            Some(vec!["team-a".into(), "team-a-jobs".into(), "team-b".into()])
+        );
+        let cases = [
+            (
+                "a glob",
+                "repos: [{url: /a, allow: {namespaces: [team-*]}}]",
+            ),
+            (
+                "no allow",
+                "repos: [{url: /a}, {url: /b, allow: {namespaces: [b]}}]",
+            ),
+            (
+                "cluster-scoped kinds allowed",
+                "repos: [{url: /a, allow: {namespaces: [a], clusterScoped: [Namespace]}}]",
+            ),
+        ];
+        for (name, yaml) in cases {
+            assert_eq!(
+                resolve(yaml).expect(name).watch,
+                WatchScope::Cluster,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn shards_are_a_stable_hash_of_the_name() {
+        // Fixed values: a release that moved repositories between shards would make two
+        // replicas of different versions write the same repository.
+        let got: Vec<u32> = ["platform", "team-a", "team-b", "repo-0"]
+            .iter()
+            .map(|n| Config::shard_of(n, 6))
+            .collect();
+        assert_eq!(got, [3, 0, 2, 5]);
+        assert_eq!(Config::shard_of("anything", 1), 0);
+        let spread: std::collections::BTreeSet<u32> = (0..60)
+            .map(|i| Config::shard_of(&format!("repo-{i}"), 6))
+            .collect();
+        assert_eq!(spread.len(), 6, "60 names reach every one of 6 shards");
     }
 
     #[test]

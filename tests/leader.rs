@@ -14,7 +14,6 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::runtime::watcher;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -33,22 +32,47 @@ struct Replica {
     name: String,
     port: u16,
     child: tokio::process::Child,
-    _state: tempfile::TempDir,
+    state: tempfile::TempDir,
 }
 
 impl Replica {
     fn spawn(name: &str, cluster: &TestCluster, args: &[String]) -> Self {
+        Self::spawn_with(name, cluster, args, None)
+    }
+
+    /// With `config` (a `rollgit.yaml` without `listen`, `stateDir` and `clusters`, which
+    /// each replica adds), or with flags.
+    fn spawn_with(
+        name: &str,
+        cluster: &TestCluster,
+        args: &[String],
+        config: Option<&str>,
+    ) -> Self {
         let state = tempfile::tempdir().expect("state dir");
         let port = free_port();
         let log = std::fs::File::create(state.path().join("rollgit.log")).expect("log");
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollgit"))
-            .arg("run")
-            .args(args)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .arg("--state-dir")
-            .arg(state.path().join("state"))
-            .arg("--kubeconfig")
-            .arg(&cluster.kubeconfig)
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollgit"));
+        cmd.arg("run").args(args);
+        match config {
+            Some(yaml) => {
+                let file = state.path().join("rollgit.yaml");
+                let yaml = format!(
+                    "{yaml}listen: 127.0.0.1:{port}\nstateDir: '{}'\nclusters: [{{kubeconfig: '{}'}}]\n",
+                    state.path().join("state").display(),
+                    cluster.kubeconfig.display()
+                );
+                std::fs::write(&file, yaml).expect("write the configuration");
+                cmd.arg("--config").arg(file);
+            }
+            None => {
+                cmd.args(["--listen", &format!("127.0.0.1:{port}")])
+                    .arg("--state-dir")
+                    .arg(state.path().join("state"))
+                    .arg("--kubeconfig")
+                    .arg(&cluster.kubeconfig);
+            }
+        }
+        let child = cmd
             .env_remove("KUBECONFIG")
             .env("POD_NAME", name)
             .env("ROLLGIT_LOG", "info")
@@ -61,7 +85,7 @@ impl Replica {
             name: name.to_string(),
             port,
             child,
-            _state: state,
+            state,
         }
     }
 
@@ -103,7 +127,7 @@ impl Replica {
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self._state.path().join("rollgit.log")).unwrap_or_default()
+        std::fs::read_to_string(self.state.path().join("rollgit.log")).unwrap_or_default()
     }
 }
 
@@ -296,6 +320,7 @@ async fn one_writer_and_a_leader_killed_mid_rollout_is_replaced_within_15s() {
     let took = wait_holders(&client, 1, &[follower.as_str()], TAKEOVER).await;
     assert_eq!(took[&0], follower);
     let after = killed_at.elapsed();
+    eprintln!("the follower took the Lease {after:?} after the leader was killed");
     assert!(after < TAKEOVER, "taken over after {after:?}");
     wait_for(
         &ro,
@@ -350,15 +375,13 @@ async fn thirty_repositories_split_over_three_replicas_and_a_dead_ones_move() {
     yaml.push_str(&format!(
         "leaderElection: {{namespace: default, shards: {SHARDS}, leaseDuration: 10s, renewDeadline: 7s}}\n"
     ));
-    let config = cluster.file("rollgit.yaml", &yaml);
-    let args = vec!["--config".to_string(), config.display().to_string()];
     let names = ["replica-a", "replica-b", "replica-c"];
     let mut replicas: Vec<Replica> = names
         .iter()
-        .map(|n| Replica::spawn(n, &cluster, &args))
+        .map(|n| Replica::spawn_with(n, &cluster, &[], Some(&yaml)))
         .collect();
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    let all_applied = |want: &'static str| {
+    let all_applied = |want: &'static str, logs: String| {
         let cms = cms.clone();
         async move {
             let deadline = tokio::time::Instant::now() + common::WAIT;
@@ -381,13 +404,27 @@ async fn thirty_repositories_split_over_three_replicas_and_a_dead_ones_move() {
                 }
                 assert!(
                     tokio::time::Instant::now() < deadline,
-                    "{n} of {REPOS} ConfigMaps at v={want}"
+                    "{n} of {REPOS} ConfigMaps at v={want}\n{}",
+                    logs.split(' ')
+                        .map(|p| std::fs::read_to_string(p)
+                            .unwrap_or_default()
+                            .chars()
+                            .take(3000)
+                            .collect::<String>())
+                        .collect::<Vec<_>>()
+                        .join("\n----\n")
                 );
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
     };
-    all_applied("1").await;
+    let logs = |rs: &[Replica]| {
+        rs.iter()
+            .map(|r| r.state.path().join("rollgit.log").display().to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    all_applied("1", logs(&replicas)).await;
     let shard_of = |i: usize| rollgit::config::Config::shard_of(&format!("repo-{i}"), SHARDS);
     let held = wait_holders(&client, SHARDS, &names, Duration::from_secs(10)).await;
     let leaders: BTreeSet<&String> = held.values().collect();
@@ -420,7 +457,12 @@ async fn thirty_repositories_split_over_three_replicas_and_a_dead_ones_move() {
     let mut victim = victim;
     victim.child.kill().await.expect("kill -9 a replica");
     let survivors: Vec<&str> = replicas.iter().map(|r| r.name.as_str()).collect();
+    let killed_at = tokio::time::Instant::now();
     let moved = wait_holders(&client, SHARDS, &survivors, TAKEOVER).await;
+    eprintln!(
+        "shards {victim_shards:?} moved {:?} after their replica was killed",
+        killed_at.elapsed()
+    );
     for s in &victim_shards {
         assert!(
             survivors.contains(&moved[s].as_str()),
@@ -436,9 +478,8 @@ async fn thirty_repositories_split_over_three_replicas_and_a_dead_ones_move() {
         );
         git.commit("second").await;
     }
-    all_applied("2").await;
+    all_applied("2", logs(&replicas)).await;
     for r in &mut replicas {
         r.child.kill().await.expect("kill rollgit");
     }
-    let _ = Path::new("");
 }

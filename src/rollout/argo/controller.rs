@@ -219,6 +219,7 @@ pub async fn run<S>(
     let mut controller = Controller::for_stream_with(objects, store, ar)
         .owns_stream_with(replica_sets, rs_ar)
         .with_config(ControllerConfig::default().concurrency(CONCURRENCY))
+        .trigger_backoff(crate::k8s::WatchBackoff::default())
         .reconcile_on(woken);
     if let Some(jumps) = clock.jumps() {
         controller = controller.reconcile_all_on(jumps);
