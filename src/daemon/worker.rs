@@ -829,6 +829,7 @@ impl RepoWorker {
                         last_command: ws.last_command.clone(),
                         wake_at: None,
                         failures: 0,
+                        applied_at: BTreeMap::new(),
                     })
                     .map(|mut r| {
                         // Which plan the recorded run delivers is decided below.
@@ -880,6 +881,7 @@ impl RepoWorker {
                     last_command: None,
                     wake_at: None,
                     failures: 0,
+                    applied_at: BTreeMap::new(),
                 });
             }
         }
