@@ -768,3 +768,55 @@ async fn terminate_refuses_a_later_resume_and_restart_runs_the_workflow_again() 
     );
     daemon.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_that_leaves_git_is_pruned_from_every_cluster_its_workflow_delivered_to() {
+    let fleet = Fleet::start().await;
+    let clock = ManualClock::starting_now();
+    let daemon = fleet.daemon(&clock).await;
+    fleet
+        .wait_app("waits for approval", suspending_for_approval)
+        .await;
+    let (code, stdout, stderr) = fleet
+        .rollgit(&["workflow", "resume", "demo", "-n", "demo"])
+        .await;
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    fleet.wait_app("running", |s| s["phase"] == "running").await;
+    fleet.git.rm("apps/demo").await;
+    fleet.git.commit_and_push("demo leaves").await;
+    // Deleting everything an app has in a cluster waits for a confirmation, as for one cluster.
+    let s = fleet
+        .wait_app("the prune is held", |s| {
+            s["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("--allow-mass-prune"))
+        })
+        .await;
+    assert!(
+        s["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("in cluster cluster-")),
+        "{s:#}"
+    );
+    let (code, stdout, stderr) = fleet
+        .rollgit(&[
+            "sync",
+            "demo",
+            "-n",
+            "demo",
+            "--allow-mass-prune",
+            "--timeout",
+            "0",
+        ])
+        .await;
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    for c in [&fleet.test, &fleet.prod] {
+        let api: Api<Deployment> = Api::namespaced(c.client().await, "demo");
+        wait_for(&api, "demo", "the Deployment is pruned", |d| d.is_none()).await;
+    }
+    wait_for(&fleet.apps().await, "demo", "the status object goes", |o| {
+        o.is_none()
+    })
+    .await;
+    daemon.shutdown().await;
+}
