@@ -891,7 +891,7 @@ async fn killing_rollgit_mid_step_resumes_the_step_without_redoing_it() {
     .await;
     let client = cluster.client().await;
     // Installed by the daemon too; here first so the test can watch Rollouts from the start.
-    rollgit::k8s::kruise::ensure(&client, false)
+    rollgit::k8s::kruise::ensure(&client, false, true)
         .await
         .expect("the Kruise Rollout CRD installs");
     let state = tempfile::tempdir().expect("state dir");

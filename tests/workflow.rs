@@ -184,6 +184,7 @@ impl Fleet {
             rollgit::daemon::Options {
                 metrics: Arc::new(rollgit::metrics::Metrics::new()),
                 clock: Arc::new(clock.clone()),
+                ..Default::default()
             },
         )
         .await

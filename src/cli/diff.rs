@@ -72,8 +72,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 progress_deadline: repo.progress_deadline,
                 owner: owner.as_ref(),
                 argo_external: !rendered.argo_rollouts.is_empty()
-                    && rollgit::rollout::argo::detect::external(&client, repo.argo_controller)
-                        .await,
+                    && rollgit::rollout::argo::detect::external(
+                        &client,
+                        repo.argo_controller,
+                        &cfg.watch,
+                    )
+                    .await,
                 fleet: &fleet,
                 cluster: &cfg.clusters[repo.cluster].name,
             };

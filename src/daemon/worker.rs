@@ -201,9 +201,23 @@ pub struct RepoWorker {
     cluster: String,
     /// `rollgit workflow` requests not handled yet.
     wf_requests: Vec<(String, WorkflowRequest)>,
+    /// The namespaces rollgit watches (and so may write to).
+    scope: crate::config::WatchScope,
 }
 
 impl RepoWorker {
+    /// Watches (and writes) only in `scope`'s namespaces.
+    pub fn with_scope(mut self, scope: crate::config::WatchScope) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    /// Applies, prunes and reads health through `client` (an impersonating one).
+    pub fn with_apply_client(mut self, client: kube::Client) -> Self {
+        self.applier = Applier::new(client).with_namespace(&self.repo.namespace);
+        self
+    }
+
     /// A worker for `repo`, fetching into `cache`, applying through `client`.
     pub fn new(
         repo: Repo,
@@ -240,6 +254,7 @@ impl RepoWorker {
             fleet_clusters: Vec::new(),
             cluster: "default".into(),
             wf_requests: Vec::new(),
+            scope: crate::config::WatchScope::Cluster,
         }
     }
 
@@ -319,7 +334,8 @@ impl RepoWorker {
         } else {
             None
         };
-        let (drift, mut drift_rx) = DriftWatches::new(self.client.clone(), &self.repo.name);
+        let (drift, mut drift_rx) =
+            DriftWatches::new(self.client.clone(), &self.repo.name, self.scope.clone());
         self.drift = Some(drift);
         let (requests_task, mut requests_rx) =
             requests::watch(self.client.clone(), &self.repo.namespace, &self.repo.name);
@@ -723,6 +739,11 @@ impl RepoWorker {
             }
         };
         dir.referenced = rendered.referenced_paths.clone();
+        let refused = self.check_allowed(&rendered).await;
+        if !refused.is_empty() {
+            self.reject(app, dir, commit, &refused, request).await;
+            return Ok(());
+        }
         let spec = self.status_spec(app);
         let owner = if rendered.revisions.is_empty() && rendered.app_revisions.is_empty() {
             None
@@ -741,6 +762,7 @@ impl RepoWorker {
         let argo_external = crate::rollout::argo::detect::prepare(
             &self.client,
             self.repo.argo_controller,
+            &self.scope,
             &rendered.argo_rollouts,
         )
         .await;
@@ -771,10 +793,27 @@ impl RepoWorker {
         rec.gone = false;
         let prev_inventory = rec.inventory.clone();
         let opts = self.apply_options(request.is_some_and(|r| r.allow_mass_prune));
-        let outcome = self
+        let outcome = match self
             .applier
             .apply_app(&name, &plan.objects, &prev_inventory, &opts)
-            .await?;
+            .await
+        {
+            Ok(o) => o,
+            // A read rollgit (or the tenant's ServiceAccount) may not make: the commit cannot
+            // be applied as this identity; the status says which permission is missing, and
+            // the sync is retried (rights may be granted without a new commit).
+            Err(
+                ref e @ crate::apply::ApplyError::Read {
+                    source: kube::Error::Api(ref s),
+                    ..
+                },
+            ) if s.code == 403 => {
+                let lines = [crate::error_chain(e)];
+                self.reject(app, dir, commit, &lines, request).await;
+                return Err(AppError::Refused(1, ErrorClass::Transient));
+            }
+            Err(e) => return Err(e.into()),
+        };
         if kruise_hold {
             // A hold whose template did not land (refused, failed) is let go.
             crate::rollout::kruise::release_unapplied_holds(&self.client, &plan).await;
@@ -1244,6 +1283,55 @@ impl RepoWorker {
         self.events
             .publish(&reference, severity, reason, action, note)
             .await;
+    }
+
+    /// The lines of the objects the repository's `allow` rules and rollgit's watched
+    /// namespaces refuse (see [`plan::allow`]); the scope of a kind rollgit does not know is
+    /// asked of discovery (a kind not served counts as cluster-scoped: the strict reading).
+    async fn check_allowed(&self, rendered: &rollgit_render::Rendered) -> Vec<String> {
+        if self.repo.allow.is_open() && self.scope == crate::config::WatchScope::Cluster {
+            return Vec::new();
+        }
+        let mut namespaced = BTreeMap::new();
+        for o in &rendered.objects {
+            if o.key.namespace.is_none() && o.scope == rollgit_render::Scope::Unknown {
+                let api_version = o.object["apiVersion"].as_str().unwrap_or_default();
+                let kind = o.key.kind.as_str();
+                if namespaced.contains_key(&(api_version, kind)) {
+                    continue;
+                }
+                let is = match self.applier.is_namespaced(api_version, kind).await {
+                    Ok(v) => v.unwrap_or(false),
+                    Err(e) => {
+                        tracing::debug!(kind, error = %crate::error_chain(&e), "discovery failed; the kind counts as cluster-scoped");
+                        false
+                    }
+                };
+                namespaced.insert((api_version, kind), is);
+            }
+        }
+        let default_ns = self.repo.namespace.as_str();
+        plan::allow::check(
+            &self.repo.name,
+            &rendered.objects,
+            &self.repo.allow,
+            &self.scope,
+            |o| match (&o.key.namespace, o.scope) {
+                (Some(ns), _) => plan::allow::Placement::Namespace(ns),
+                (None, rollgit_render::Scope::Unknown)
+                    if namespaced
+                        .get(&(
+                            o.object["apiVersion"].as_str().unwrap_or_default(),
+                            o.key.kind.as_str(),
+                        ))
+                        .copied()
+                        .unwrap_or(false) =>
+                {
+                    plan::allow::Placement::Namespace(default_ns)
+                }
+                _ => plan::allow::Placement::Cluster,
+            },
+        )
     }
 
     async fn write_status(&self, app: &str, spec: &ApplicationSpec, status: &AppStatus) {

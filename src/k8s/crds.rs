@@ -18,7 +18,7 @@ use super::{FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResource;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::wait::{await_condition, conditions};
+use kube::runtime::wait::{Condition as _, await_condition, conditions};
 use rollgit_core::intstr::IntOrString;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -683,6 +683,31 @@ pub enum CrdError {
         #[source]
         source: kube::runtime::wait::Error,
     },
+    /// Reading an installed CRD failed.
+    #[error("reading CRD {crd}")]
+    Read {
+        crd: String,
+        #[source]
+        source: kube::Error,
+    },
+    /// A CRD is not installed and rollgit does not install it.
+    #[error(
+        "CRD {crd} is not installed ({why}); an admin installs it with `rollgit crds | kubectl apply -f -` (or `kubectl apply -k deploy/`)"
+    )]
+    Missing { crd: String, why: &'static str },
+    /// An installed CRD is older than this rollgit.
+    #[error(
+        "CRD {crd} is older than this rollgit ({why}): it lacks {}; an admin updates it with `rollgit crds | kubectl apply --server-side -f -`",
+        missing.join(", ")
+    )]
+    Outdated {
+        crd: String,
+        why: &'static str,
+        missing: Vec<String>,
+    },
+    /// An installed CRD is not Established.
+    #[error("CRD {crd} is installed but not Established")]
+    InstalledNotEstablished { crd: String },
 }
 
 /// rollgit's CRDs, as generated from the types.
@@ -705,6 +730,116 @@ pub fn crd_yaml(crd: &CustomResourceDefinition) -> String {
          # Installed by the daemon at start; apply this file yourself when rollgit runs without\n\
          # permission to create CRDs.\n{body}"
     )
+}
+
+/// Installs (server-side applies) rollgit's CRDs and waits, bounded, until they are
+/// Established; when `install` is false, or the API server forbids rollgit to change CRDs,
+/// only checks that the installed ones are Established and hold every version and field this
+/// rollgit writes ([`check_crds`]).
+pub async fn ensure_crds_with(client: &kube::Client, install: bool) -> Result<(), CrdError> {
+    if !install {
+        return check_crds(client, "--install-crds=false").await;
+    }
+    match ensure_crds(client).await {
+        Err(CrdError::Apply {
+            source: kube::Error::Api(s),
+            ..
+        }) if s.code == 403 => {
+            tracing::info!(reason = %s.message, "rollgit may not change CRDs; checking the installed ones");
+            check_crds(client, "rollgit may not patch CRDs").await
+        }
+        other => other,
+    }
+}
+
+/// Checks rollgit's installed CRDs: each exists, is Established, serves every version this
+/// rollgit writes, and its schema has every field of the types (a CRD of an older rollgit
+/// would drop the new fields). Needs only `get` on the two CRDs.
+pub async fn check_crds(client: &kube::Client, why: &'static str) -> Result<(), CrdError> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for want in crds() {
+        let crd = want.metadata.name.clone().unwrap_or_default();
+        let have = api.get_opt(&crd).await.map_err(|source| CrdError::Read {
+            crd: crd.clone(),
+            source,
+        })?;
+        let Some(have) = have else {
+            return Err(CrdError::Missing { crd, why });
+        };
+        let missing = missing_in(&want, &have);
+        if !missing.is_empty() {
+            return Err(CrdError::Outdated { crd, why, missing });
+        }
+        if !conditions::is_crd_established().matches_object(Some(&have)) {
+            return Err(CrdError::InstalledNotEstablished { crd });
+        }
+    }
+    Ok(())
+}
+
+/// What `have` lacks of `want`: versions not served (`version v1alpha1`) and schema fields
+/// (`field spec.rolloutPlan`), at most 10.
+pub fn missing_in(want: &CustomResourceDefinition, have: &CustomResourceDefinition) -> Vec<String> {
+    let mut out = Vec::new();
+    for v in &want.spec.versions {
+        let Some(hv) = have
+            .spec
+            .versions
+            .iter()
+            .find(|h| h.name == v.name && h.served)
+        else {
+            out.push(format!("version {}", v.name));
+            continue;
+        };
+        let schema = |x: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionVersion| {
+            x.schema
+                .as_ref()
+                .and_then(|s| s.open_api_v3_schema.as_ref())
+                .and_then(|s| serde_json::to_value(s).ok())
+                .unwrap_or(serde_json::Value::Null)
+        };
+        missing_fields(&schema(v), &schema(hv), "", &mut out);
+    }
+    out.truncate(10);
+    out
+}
+
+fn missing_fields(
+    want: &serde_json::Value,
+    have: &serde_json::Value,
+    at: &str,
+    out: &mut Vec<String>,
+) {
+    if have.get("x-kubernetes-preserve-unknown-fields") == Some(&serde_json::Value::Bool(true))
+        && have.get("properties").is_none()
+    {
+        return;
+    }
+    if let Some(props) = want.get("properties").and_then(|p| p.as_object()) {
+        for (name, sub) in props {
+            let path = if at.is_empty() {
+                name.clone()
+            } else {
+                format!("{at}.{name}")
+            };
+            match have.get("properties").and_then(|p| p.get(name)) {
+                Some(h) => missing_fields(sub, h, &path, out),
+                None => {
+                    // apiVersion, kind and metadata are the API server's.
+                    if !(at.is_empty()
+                        && matches!(name.as_str(), "apiVersion" | "kind" | "metadata"))
+                    {
+                        out.push(format!("field {path}"));
+                    }
+                }
+            }
+        }
+    }
+    for key in ["items", "additionalProperties"] {
+        if let (Some(w), Some(h)) = (want.get(key), have.get(key)) {
+            missing_fields(w, h, &format!("{at}[]"), out);
+        }
+    }
 }
 
 /// Installs (server-side applies) rollgit's CRDs and waits, bounded, until they are
@@ -764,6 +899,32 @@ mod tests {
                 path.display()
             );
         }
+    }
+
+    #[test]
+    fn an_older_crd_names_what_it_lacks() {
+        let want = crds().remove(1);
+        assert!(missing_in(&want, &want).is_empty());
+        let mut old = serde_json::to_value(&want).expect("a CRD serializes");
+        let spec = &mut old["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+            ["properties"];
+        let removed = spec
+            .as_object_mut()
+            .and_then(|m| {
+                m.keys()
+                    .next()
+                    .cloned()
+                    .and_then(|k| m.remove(&k).map(|_| k))
+            })
+            .expect("the Rollout spec has fields");
+        let old: CustomResourceDefinition = serde_json::from_value(old).expect("still a CRD");
+        assert_eq!(missing_in(&want, &old), [format!("field spec.{removed}")]);
+        let mut unserved = want.clone();
+        unserved.spec.versions[0].served = false;
+        assert_eq!(
+            missing_in(&want, &unserved),
+            [format!("version {}", want.spec.versions[0].name)]
+        );
     }
 
     #[test]

@@ -149,15 +149,20 @@ pub enum KruiseCrdError {
 /// Decides who runs Kruise Rollouts in this cluster, and installs rollgit's CRD when rollgit
 /// does: `external` (configured) is Kruise; otherwise a Rollout CRD not installed by rollgit
 /// means Kruise's controller is there; otherwise rollgit installs (or updates) its CRD.
+///
+/// With `install` false (or when the API server forbids rollgit to change CRDs), rollgit runs
+/// Kruise Rollouts only when the installed CRD is its own, and otherwise leaves them alone.
 pub async fn ensure(
     client: &kube::Client,
     configured_external: bool,
+    install: bool,
 ) -> Result<Controller, KruiseCrdError> {
     if configured_external {
         return Ok(Controller::External);
     }
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    if let Some(existing) = api.get_opt(CRD_NAME).await.map_err(KruiseCrdError::Read)? {
+    let existing = api.get_opt(CRD_NAME).await.map_err(KruiseCrdError::Read)?;
+    if let Some(existing) = &existing {
         let ours = existing
             .metadata
             .labels
@@ -168,13 +173,31 @@ pub async fn ensure(
             return Ok(Controller::External);
         }
     }
-    api.patch(
-        CRD_NAME,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&crd()),
-    )
-    .await
-    .map_err(KruiseCrdError::Apply)?;
+    let installed = |existing: &Option<CustomResourceDefinition>| match existing {
+        Some(_) => Controller::Rollgit,
+        None => {
+            tracing::info!(
+                crd = CRD_NAME,
+                "the OpenKruise Rollout CRD is not installed and rollgit does not install CRDs: Kruise Rollouts in Git cannot be applied"
+            );
+            Controller::External
+        }
+    };
+    if !install {
+        return Ok(installed(&existing));
+    }
+    match api
+        .patch(
+            CRD_NAME,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&crd()),
+        )
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 403 => return Ok(installed(&existing)),
+        Err(e) => return Err(KruiseCrdError::Apply(e)),
+    }
     match tokio::time::timeout(
         super::crds::CRD_TIMEOUT,
         await_condition(api, CRD_NAME, conditions::is_crd_established()),

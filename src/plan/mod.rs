@@ -21,6 +21,7 @@
 //!   OpenKruise Rollouts hold ([`kruise`]); and the
 //!   inventory later prunes compare with.
 
+pub mod allow;
 pub mod argo;
 pub mod bumps;
 pub mod kruise;

@@ -26,7 +26,7 @@ use futures::StreamExt;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use rollgit_core::batch::{self, Action as CoreAction, Observation, State, Style};
 use rollgit_core::kubevela::{RollingState, RolloutStrategy};
 use serde_json::{Value, json};
@@ -57,6 +57,8 @@ pub struct Ctx {
     wake: mpsc::UnboundedSender<ObjectRef<Rollout>>,
     /// Workload kinds watched so far, and their watch tasks.
     watched: Mutex<HashMap<(String, String), tokio::task::AbortHandle>>,
+    /// The namespaces watched.
+    scope: crate::config::WatchScope,
     /// Rollbacks handed to the record stage: (namespace, name, failed revision, spec commit).
     rollbacks_told: Mutex<BTreeSet<(String, String, String, String)>>,
     /// The retry delays of failing Rollouts, and their repeated errors.
@@ -72,14 +74,16 @@ impl Ctx {
         if watched.contains_key(&key) {
             return;
         }
-        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &workload::resource(w));
+        let ar = workload::resource(w);
+        let apis = self.scope.apis(|ns| match ns {
+            Some(ns) => Api::<DynamicObject>::namespaced_with(self.client.clone(), ns, &ar),
+            None => Api::all_with(self.client.clone(), &ar),
+        });
         let wake = self.wake.clone();
         let kind = w.kind.clone();
         let task = tokio::spawn(async move {
             let cfg = watcher::Config::default().labels(ROLLOUT_LABEL);
-            let mut stream = watcher(api, cfg)
-                .backoff(crate::k8s::WatchBackoff::default())
-                .boxed();
+            let mut stream = crate::k8s::scope::watch_all(apis, cfg);
             while let Some(ev) = stream.next().await {
                 let obj = match ev {
                     Ok(watcher::Event::Apply(o))
@@ -121,6 +125,7 @@ pub async fn run(
     client: kube::Client,
     clock: SharedClock,
     hook: Arc<dyn RollbackHook>,
+    target: crate::k8s::scope::Target,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let (wake, woken) = mpsc::unbounded_channel();
@@ -131,6 +136,7 @@ pub async fn run(
         hook,
         wake,
         watched: Mutex::new(HashMap::new()),
+        scope: target.namespaces.clone(),
         rollbacks_told: Mutex::new(BTreeSet::new()),
         failures: Default::default(),
     });
@@ -138,7 +144,12 @@ pub async fn run(
         woken,
         |mut rx| async move { rx.recv().await.map(|r| (r, rx)) },
     );
-    let mut controller = Controller::new(Api::<Rollout>::all(client), watcher::Config::default())
+    let apis = target.namespaces.apis(|ns| match ns {
+        Some(ns) => Api::<Rollout>::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    });
+    let (store, objects) = crate::k8s::scope::reflect(apis, target.config(), ());
+    let mut controller = Controller::for_stream(objects, store)
         .with_config(ControllerConfig::default().concurrency(CONCURRENCY))
         .trigger_backoff(crate::k8s::WatchBackoff::default())
         .reconcile_on(woken);

@@ -71,6 +71,8 @@ pub struct Ctx {
     /// `workloadRef` Deployments → the Rollouts naming them, and the watch task.
     workload_refs: WorkloadRefs,
     deployment_watch: Mutex<Option<tokio::task::AbortHandle>>,
+    /// The namespaces watched.
+    scope: crate::config::WatchScope,
     /// Aborts handed to the record stage: (namespace, name, canary hash).
     told: Mutex<BTreeSet<(String, String, String)>>,
     failures: crate::rollout::retry::Failures<Key>,
@@ -93,13 +95,16 @@ impl Ctx {
         if watch.is_some() {
             return;
         }
-        let api: Api<k8s_openapi::api::apps::v1::Deployment> = Api::all(self.client.clone());
+        let apis = self.scope.apis(|ns| match ns {
+            Some(ns) => {
+                Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(self.client.clone(), ns)
+            }
+            None => Api::all(self.client.clone()),
+        });
         let refs = self.workload_refs.clone();
         let wake = self.wake.clone();
         let task = tokio::spawn(async move {
-            let mut stream = watcher(api, watcher::Config::default())
-                .backoff(crate::k8s::WatchBackoff::default())
-                .boxed();
+            let mut stream = crate::k8s::scope::watch_all(apis, watcher::Config::default());
             while let Some(ev) = stream.next().await {
                 let d = match ev {
                     Ok(watcher::Event::Apply(d)) | Ok(watcher::Event::Delete(d)) => d,
@@ -148,6 +153,7 @@ pub async fn run<S>(
     clock: SharedClock,
     hook: Arc<dyn RollbackHook>,
     configured: ArgoController,
+    target: crate::k8s::scope::Target,
     shutdown: S,
 ) where
     S: Future<Output = ()> + Clone + Send + Sync + 'static,
@@ -181,13 +187,14 @@ pub async fn run<S>(
     let (wake, woken) = mpsc::unbounded_channel();
     let ctx = Arc::new(Ctx {
         events: Events::new(client.clone()),
-        detector: Detector::new(client.clone(), configured),
+        detector: Detector::new(client.clone(), configured, target.namespaces.clone()),
         client: client.clone(),
         clock: clock.clone(),
         hook,
         wake,
         workload_refs: Arc::default(),
         deployment_watch: Mutex::new(None),
+        scope: target.namespaces.clone(),
         told: Mutex::new(BTreeSet::new()),
         failures: Default::default(),
     });
@@ -197,19 +204,22 @@ pub async fn run<S>(
     );
     let ar = resource();
     let rs_ar = replica_set_resource();
-    let mut controller = Controller::new_with(
-        Api::<DynamicObject>::all_with(client.clone(), &ar),
-        watcher::Config::default(),
-        ar,
-    )
-    .owns_with(
-        Api::<DynamicObject>::all_with(client.clone(), &rs_ar),
-        rs_ar,
+    let in_scope = |r: &kube::core::ApiResource| {
+        target.namespaces.apis(|ns| match ns {
+            Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, r),
+            None => Api::all_with(client.clone(), r),
+        })
+    };
+    let (store, objects) = crate::k8s::scope::reflect(in_scope(&ar), target.config(), ar.clone());
+    let replica_sets = crate::k8s::scope::watch_all(
+        in_scope(&rs_ar),
         watcher::Config::default().labels(HASH_LABEL),
     )
-    .with_config(ControllerConfig::default().concurrency(CONCURRENCY))
-    .trigger_backoff(crate::k8s::WatchBackoff::default())
-    .reconcile_on(woken);
+    .applied_objects();
+    let mut controller = Controller::for_stream_with(objects, store, ar)
+        .owns_stream_with(replica_sets, rs_ar)
+        .with_config(ControllerConfig::default().concurrency(CONCURRENCY))
+        .reconcile_on(woken);
     if let Some(jumps) = clock.jumps() {
         controller = controller.reconcile_all_on(jumps);
     }

@@ -30,7 +30,7 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::ApiResource;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use rollgit_core::kruise::StepState;
 use rollgit_core::kruise_run::{
     self, Action as CoreAction, Observation, Phase, RunSpec, RunState, TrafficRouting,
@@ -62,6 +62,8 @@ pub struct Ctx {
     store: Store<DynamicObject>,
     wake: mpsc::UnboundedSender<ObjectRef<DynamicObject>>,
     watched: Mutex<HashMap<&'static str, tokio::task::AbortHandle>>,
+    /// The namespaces watched.
+    scope: crate::config::WatchScope,
     told: Mutex<BTreeSet<(String, String, String)>>,
     failures: crate::rollout::retry::Failures<ObjectRef<DynamicObject>>,
 }
@@ -106,15 +108,16 @@ impl Ctx {
         if watched.contains_key(key) {
             return;
         }
-        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
+        let apis = self.scope.apis(|ns| match ns {
+            Some(ns) => Api::<DynamicObject>::namespaced_with(self.client.clone(), ns, &resource),
+            None => Api::all_with(self.client.clone(), &resource),
+        });
         let wake = self.wake.clone();
         let store = self.store.clone();
         let ar = self.resource.clone();
         let kind_name = resource.kind.clone();
         let task = tokio::spawn(async move {
-            let mut stream = watcher(api, watcher::Config::default())
-                .backoff(crate::k8s::WatchBackoff::default())
-                .boxed();
+            let mut stream = crate::k8s::scope::watch_all(apis, watcher::Config::default());
             while let Some(ev) = stream.next().await {
                 let obj = match ev {
                     Ok(watcher::Event::Apply(o))
@@ -174,18 +177,22 @@ pub async fn run(
     client: kube::Client,
     clock: SharedClock,
     hook: Arc<dyn RollbackHook>,
+    target: crate::k8s::scope::Target,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let ar = rollout_resource();
     let (wake, woken) = mpsc::unbounded_channel();
-    let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+    let apis = target.namespaces.apis(|ns| match ns {
+        Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    });
+    let (store, objects) = crate::k8s::scope::reflect(apis, target.config(), ar.clone());
     let woken = futures::stream::unfold(
         woken,
         |mut rx| async move { rx.recv().await.map(|r| (r, rx)) },
     );
-    let mut controller = Controller::new_with(api, watcher::Config::default(), ar.clone())
+    let mut controller = Controller::for_stream_with(objects, store.clone(), ar.clone())
         .with_config(ControllerConfig::default().concurrency(CONCURRENCY))
-        .trigger_backoff(crate::k8s::WatchBackoff::default())
         .reconcile_on(woken);
     if let Some(jumps) = clock.jumps() {
         controller = controller.reconcile_all_on(jumps);
@@ -196,7 +203,8 @@ pub async fn run(
         clock,
         hook,
         resource: ar,
-        store: controller.store(),
+        store,
+        scope: target.namespaces.clone(),
         wake,
         watched: Mutex::new(HashMap::new()),
         told: Mutex::new(BTreeSet::new()),
