@@ -669,6 +669,18 @@ async fn a_daemon_killed_while_suspended_resumes_where_the_workflow_was() {
     let before = fleet
         .wait_app("waits for approval", suspending_for_approval)
         .await;
+    // A change under the same publishVersion is not delivered, and must not be after a
+    // restart either.
+    fleet.git.write(
+        "apps/demo/app-meta.yaml",
+        &APP_META.replace(":red", ":green"),
+    );
+    let green = fleet.git.commit_and_push("green, still version1").await;
+    fleet
+        .wait_app("the green commit was seen", |s| {
+            s["lastAttemptedCommit"] == green.as_str()
+        })
+        .await;
     // kill -9.
     daemon.kill().await.expect("SIGKILL");
     let mut daemon = spawn(2);
@@ -684,6 +696,10 @@ async fn a_daemon_killed_while_suspended_resumes_where_the_workflow_was() {
     )
     .await;
     let after = fleet.wait_app("running", |s| s["phase"] == "running").await;
+    let test: Api<Deployment> = Api::namespaced(fleet.test.client().await, "demo");
+    let d = test.get("demo").await.expect("test keeps its Deployment");
+    assert!(ready_with("rollouts-demo:red")(&d), "test still runs red");
+    assert_eq!(after["workflow"]["commit"], before["workflow"]["commit"]);
     assert_eq!(
         after["workflow"]["startTime"],
         before["workflow"]["startTime"]
@@ -694,4 +710,114 @@ async fn a_daemon_killed_while_suspended_resumes_where_the_workflow_was() {
         "deploy-test was not run again"
     );
     daemon.kill().await.expect("SIGKILL");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminate_refuses_a_later_resume_and_restart_runs_the_workflow_again() {
+    let fleet = Fleet::start().await;
+    let clock = ManualClock::starting_now();
+    let daemon = fleet.daemon(&clock).await;
+    let before = fleet
+        .wait_app("waits for approval", suspending_for_approval)
+        .await;
+    let (code, stdout, stderr) = fleet
+        .rollgit(&["workflow", "terminate", "demo", "-n", "demo"])
+        .await;
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout.trim(), "Successfully terminate workflow: demo");
+    let s = fleet
+        .wait_app("terminated", |s| s["phase"] == "workflowTerminated")
+        .await;
+    assert_eq!(step(&s, "deploy-prod")["phase"], "failed");
+    assert_eq!(step(&s, "deploy-prod")["message"], "terminated");
+    let (code, _, stderr) = fleet
+        .rollgit(&["workflow", "resume", "demo", "-n", "demo"])
+        .await;
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr.trim(),
+        "cannot resume workflow demo: the workflow is terminated: restart it instead"
+    );
+    assert_not_found_on(&fleet.prod).await;
+    clock.advance(Duration::from_secs(60));
+    let (code, stdout, stderr) = fleet
+        .rollgit(&["workflow", "restart", "demo", "-n", "demo"])
+        .await;
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let s = fleet
+        .wait_app("waits for approval again", |s| {
+            suspending_for_approval(s)
+                && s["workflow"]["startTime"] != before["workflow"]["startTime"]
+        })
+        .await;
+    assert_eq!(step(&s, "deploy-test")["phase"], "succeeded");
+    let (code, _, stderr) = fleet
+        .rollgit(&[
+            "workflow",
+            "resume",
+            "demo",
+            "-n",
+            "demo",
+            "--step",
+            "deploy-staging",
+        ])
+        .await;
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("no step named \"deploy-staging\""),
+        "{stderr}"
+    );
+    daemon.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_that_leaves_git_is_pruned_from_every_cluster_its_workflow_delivered_to() {
+    let fleet = Fleet::start().await;
+    let clock = ManualClock::starting_now();
+    let daemon = fleet.daemon(&clock).await;
+    fleet
+        .wait_app("waits for approval", suspending_for_approval)
+        .await;
+    let (code, stdout, stderr) = fleet
+        .rollgit(&["workflow", "resume", "demo", "-n", "demo"])
+        .await;
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    fleet.wait_app("running", |s| s["phase"] == "running").await;
+    fleet.git.rm("apps/demo").await;
+    fleet.git.commit_and_push("demo leaves").await;
+    // Deleting everything an app has in a cluster waits for a confirmation, as for one cluster.
+    let s = fleet
+        .wait_app("the prune is held", |s| {
+            s["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("--allow-mass-prune"))
+        })
+        .await;
+    assert!(
+        s["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("in cluster cluster-")),
+        "{s:#}"
+    );
+    let (code, stdout, stderr) = fleet
+        .rollgit(&[
+            "sync",
+            "demo",
+            "-n",
+            "demo",
+            "--allow-mass-prune",
+            "--timeout",
+            "0",
+        ])
+        .await;
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    for c in [&fleet.test, &fleet.prod] {
+        let api: Api<Deployment> = Api::namespaced(c.client().await, "demo");
+        wait_for(&api, "demo", "the Deployment is pruned", |d| d.is_none()).await;
+    }
+    wait_for(&fleet.apps().await, "demo", "the status object goes", |o| {
+        o.is_none()
+    })
+    .await;
+    daemon.shutdown().await;
 }

@@ -775,6 +775,75 @@ impl RepoWorker {
                 return Err(AppError::Objects(report.errors.len(), class));
             }
         }
+        // What its workflow delivered to the fleet goes too.
+        let delivered: Vec<(String, Inventory)> = self
+            .apps
+            .get(name)
+            .map(|r| match (&r.workflow, &r.recorded_workflow) {
+                (Some(run), _) => run
+                    .clusters
+                    .values()
+                    .map(|c| (c.name.clone(), c.inventory.clone()))
+                    .collect(),
+                (None, Some((_, clusters))) => clusters
+                    .iter()
+                    .map(|c| (c.name.clone(), c.inventory.clone()))
+                    .collect(),
+                (None, None) => Vec::new(),
+            })
+            .unwrap_or_default();
+        if self.repo.prune {
+            for (cluster, inv) in delivered.into_iter().filter(|(_, i)| !i.is_empty()) {
+                let Some(member) = self.fleet.members.get(&cluster).cloned() else {
+                    continue;
+                };
+                let opts = self.apply_options(request.is_some_and(|r| r.allow_mass_prune));
+                let report = match member.applier.apply_app(name, &[], &inv, &opts).await? {
+                    ApplyOutcome::Applied(report) => report,
+                    ApplyOutcome::Refused(_) => return Ok(()),
+                };
+                if report.held_prune.is_some() {
+                    let rec = self.apps.entry(name.to_string()).or_default();
+                    rec.gone = true;
+                    let mut status = rec.status.clone().unwrap_or_else(AppStatus::starting);
+                    status.held_prune = AppStatus::applied_held(&report);
+                    status.last_sync_request = request.map(|r| r.token.clone());
+                    status.message = format!(
+                        "the app left Git; pruning its {} objects in cluster {cluster} waits for `rollgit sync {name} --allow-mass-prune`",
+                        inv.len()
+                    );
+                    let spec = rec.status_spec.clone();
+                    self.write_app_status(name, &spec, &status).await;
+                    if let Some(rec) = self.apps.get_mut(name) {
+                        rec.status = Some(status);
+                    }
+                    self.held_prune_event(name, inv.len()).await;
+                    return Ok(());
+                }
+                if !report.errors.is_empty() {
+                    let class = if report.transient {
+                        ErrorClass::Transient
+                    } else {
+                        ErrorClass::Terminal
+                    };
+                    return Err(AppError::Objects(report.errors.len(), class));
+                }
+                // Pruned there: a retry of the removal does not go back.
+                if let Some(rec) = self.apps.get_mut(name) {
+                    if let Some(run) = rec.workflow.as_mut()
+                        && let Some(c) = run.clusters.get_mut(&cluster)
+                    {
+                        c.inventory = Inventory::default();
+                    }
+                    if let Some((_, clusters)) = rec.recorded_workflow.as_mut() {
+                        for c in clusters.iter_mut().filter(|c| c.name == cluster) {
+                            c.inventory = Inventory::default();
+                        }
+                    }
+                }
+                tracing::info!(app = name, cluster = %cluster, pruned = report.pruned.len(), "the app left Git: pruned what its workflow delivered there");
+            }
+        }
         self.apps.remove(name);
         app_status::delete_status(&self.client, &self.repo.namespace, name).await?;
         Ok(())
@@ -1224,6 +1293,7 @@ impl RepoWorker {
                         last_command: ws.last_command.clone(),
                         wake_at: None,
                         failures: 0,
+                        applied_at: BTreeMap::new(),
                     })
                     .map(|mut r| {
                         // Which plan the recorded run delivers is decided below.
@@ -1275,6 +1345,7 @@ impl RepoWorker {
                     last_command: None,
                     wake_at: None,
                     failures: 0,
+                    applied_at: BTreeMap::new(),
                 });
             }
         }

@@ -297,17 +297,14 @@ pub async fn write_status_over(
         return Ok((wrote, live));
     }
     let desired = serde_json::to_value(&desired).unwrap_or(Value::Null);
-    // A merge patch of the whole status; keys no longer present are removed with null.
-    let mut patch = desired.as_object().cloned().unwrap_or_default();
-    if let Some(old) = live.data.get("status").and_then(Value::as_object) {
-        for k in old.keys() {
-            if !patch.contains_key(k) {
-                patch.insert(k.clone(), Value::Null);
-            }
-        }
-    }
+    // A merge patch of the whole status; keys no longer present are removed with null, at
+    // every depth (`status.workflow.endTime` of a restarted workflow too).
+    let patch = match live.data.get("status") {
+        Some(old) => merge_patch(old, &desired),
+        None => desired,
+    };
     let mut body = Map::new();
-    body.insert("status".into(), Value::Object(patch));
+    body.insert("status".into(), patch);
     let body = Value::Object(body);
     let pp = PatchParams::default();
     let written = match api.patch_status(app, &pp, &Patch::Merge(&body)).await {
@@ -440,6 +437,31 @@ pub fn owner_reference(obj: &DynamicObject, app: &str) -> Value {
         "controller": true,
         "blockOwnerDeletion": true,
     })
+}
+
+/// The JSON merge patch (RFC 7386) that turns `old` into `new`: `new`'s values, with `null`
+/// for every key of an object in `old` that `new`'s object at the same place lacks (lists are
+/// replaced whole, as merge patches do).
+pub fn merge_patch(old: &Value, new: &Value) -> Value {
+    match (old, new) {
+        (Value::Object(o), Value::Object(n)) => {
+            let mut out = Map::new();
+            for (k, v) in n {
+                let patched = match o.get(k) {
+                    Some(ov) if ov.is_object() && v.is_object() => merge_patch(ov, v),
+                    _ => v.clone(),
+                };
+                out.insert(k.clone(), patched);
+            }
+            for k in o.keys() {
+                if !n.contains_key(k) {
+                    out.insert(k.clone(), Value::Null);
+                }
+            }
+            Value::Object(out)
+        }
+        _ => new.clone(),
+    }
 }
 
 /// An ownerReference to the Application `namespace/app`, creating it (phase `starting`) when it
@@ -740,6 +762,17 @@ impl AppStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merge_patches_remove_keys_left_out_at_every_depth() {
+        let old = json!({"phase": "x", "workflow": {"endTime": "t", "held": true, "steps": [1, 2]}, "gone": 1});
+        let new = json!({"phase": "y", "workflow": {"steps": [3]}});
+        assert_eq!(
+            merge_patch(&old, &new),
+            json!({"phase": "y", "workflow": {"steps": [3], "endTime": null, "held": null}, "gone": null})
+        );
+        assert_eq!(merge_patch(&json!(1), &new), new);
+    }
 
     fn desired_value(s: &AppStatus, live: Option<&Value>, now: &str) -> Value {
         let live: Option<ApplicationStatus> =

@@ -80,8 +80,10 @@
 //! `app.oam.dev/component`; the Service selects `app.oam.dev/component`. Objects of
 //! `ref-objects` get `app.oam.dev/name` and `app.oam.dev/component` added.
 //!
-//! `ref-objects` properties: `objects: [{apiVersion, kind, name, namespace?}]`. See
-//! [`RefLookup`] for where they are looked for.
+//! `ref-objects` properties: `objects: [{apiVersion, kind, name, namespace?}]`, or
+//! `{apiVersion, kind, labelSelector: {label: value, ...}, namespace?}` for every object of the
+//! kind in the namespace with those labels (an empty selector, or a selector with a name, is an
+//! error; selecting nothing is an error). See [`RefLookup`] for where they are looked for.
 //!
 //! # Rollouts
 //!

@@ -749,6 +749,25 @@ pub fn render_app(
                 ComponentOutput::Refs(targets) => {
                     let mut objs = Vec::new();
                     for t in targets {
+                        if t.selector.is_some() {
+                            for item in resolve_selected(
+                                &t,
+                                &comp.name,
+                                &h.name,
+                                &app_ns,
+                                path,
+                                &mut items,
+                                &app_paths,
+                                refs,
+                                &crds,
+                                &mut referenced_paths,
+                                &mut sink,
+                            ) {
+                                objs.push(item.object.clone());
+                                outputs.push(item);
+                            }
+                            continue;
+                        }
                         if let Some(item) = resolve_ref(
                             &t,
                             &comp.name,
@@ -984,6 +1003,140 @@ const WORKLOAD_KINDS: &[(&str, &str)] = &[
     ("apps", "DaemonSet"),
     ("apps.kruise.io", "CloneSet"),
 ];
+
+fn labels_match(object: &Value, selector: &BTreeMap<String, String>) -> bool {
+    let labels = object.pointer("/metadata/labels");
+    selector
+        .iter()
+        .all(|(k, v)| labels.and_then(|l| l.get(k)).and_then(Value::as_str) == Some(v.as_str()))
+}
+
+/// The objects a `ref-objects` entry with a `labelSelector` selects: those of its kind in the
+/// wanted namespace (or cluster-scoped) whose labels include the selector's, among the app's
+/// own documents and the rest of the repository, in source order. Selecting nothing is an
+/// error.
+#[allow(clippy::too_many_arguments)]
+fn resolve_selected(
+    t: &RefTarget,
+    component: &str,
+    application: &str,
+    app_ns: &str,
+    app_path: &str,
+    items: &mut [Item],
+    app_paths: &BTreeSet<&str>,
+    refs: &dyn RefLookup,
+    crds: &BTreeMap<(String, String), Scope>,
+    referenced_paths: &mut BTreeSet<String>,
+    sink: &mut Sink,
+) -> Vec<Item> {
+    let Some(selector) = &t.selector else {
+        return Vec::new();
+    };
+    let group = group_of(&t.api_version).to_owned();
+    let scope = resolve_scope(&t.api_version, &t.kind, crds);
+    let wanted_ns = match scope {
+        Scope::Cluster => None,
+        _ => Some(t.namespace.clone().unwrap_or_else(|| app_ns.to_owned())),
+    };
+    let labels = [
+        (APP_NAME_LABEL, application),
+        (APP_COMPONENT_LABEL, component),
+    ];
+    let workload = WORKLOAD_KINDS
+        .iter()
+        .any(|(g, k)| *g == group && *k == t.kind);
+    let mut out = Vec::new();
+    for own in items.iter_mut().filter(|i| {
+        i.component.is_none()
+            && i.key.group == group
+            && i.key.kind == t.kind
+            && (scope == Scope::Cluster
+                || i.key.namespace.is_none()
+                || i.key.namespace == wanted_ns)
+            && labels_match(&i.object, selector)
+    }) {
+        own.absorbed = true;
+        let mut object = own.object.clone();
+        set_namespace(&mut object, wanted_ns.as_deref());
+        add_metadata_map(&mut object, "labels", &labels);
+        out.push(Item {
+            object,
+            key: ObjectKey {
+                namespace: wanted_ns.clone(),
+                ..own.key.clone()
+            },
+            scope: own.scope,
+            source: own.source.clone(),
+            component: Some(component.to_owned()),
+            workload,
+            rollout_owned: false,
+            absorbed: false,
+        });
+    }
+    for found in refs
+        .objects_of_kind(&group, &t.kind)
+        .into_iter()
+        .filter(|c| !app_paths.contains(c.path.as_str()))
+        .filter(|c| {
+            let ns = c
+                .object
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str);
+            scope == Scope::Cluster || ns.is_none() || ns == wanted_ns.as_deref()
+        })
+        .filter(|c| labels_match(&c.object, selector))
+    {
+        let name = found
+            .object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let mut object = found.object.clone();
+        strip_server_fields(&mut object);
+        set_namespace(&mut object, wanted_ns.as_deref());
+        add_metadata_map(&mut object, "labels", &labels);
+        referenced_paths.insert(found.path.clone());
+        out.push(Item {
+            object,
+            key: ObjectKey {
+                group: group.clone(),
+                kind: t.kind.clone(),
+                namespace: wanted_ns.clone(),
+                name,
+            },
+            scope,
+            source: SourceLocation {
+                path: found.path.clone(),
+                line: found.line,
+            },
+            component: Some(component.to_owned()),
+            workload,
+            rollout_owned: false,
+            absorbed: false,
+        });
+    }
+    if out.is_empty() {
+        let sel: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let place = wanted_ns
+            .as_deref()
+            .map(|ns| format!(" in namespace {ns}"))
+            .unwrap_or_default();
+        sink.error(
+            RenderError::new(
+                app_path,
+                t.line,
+                format!(
+                    "component \"{component}\": ref-objects: labelSelector {} matches no {}{place} in the repository",
+                    sel.join(","),
+                    t.kind
+                ),
+            )
+            .with_field(t.field.clone()),
+        );
+    }
+    out
+}
 
 #[allow(clippy::too_many_arguments)]
 fn resolve_ref(

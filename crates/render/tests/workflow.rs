@@ -363,3 +363,78 @@ fn an_application_without_policies_or_workflow_has_no_delivery() {
     let r = render_ok(&files);
     assert!(r.applications[0].delivery.is_none());
 }
+
+#[test]
+fn ref_objects_select_by_labels_in_the_same_commit_and_a_selector_matching_nothing_is_an_error() {
+    let config = "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: demo-a
+  namespace: demo
+  labels: {app: demo}
+data: {k: a}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: demo-b
+  namespace: demo
+  labels: {app: demo}
+data: {k: b}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: other
+  namespace: demo
+  labels: {app: other}
+data: {k: o}
+";
+    let app = |selector: &str| {
+        seed_file("app.yaml").replace(
+            "            name: demo\n",
+            &format!(
+                "            name: demo\n          - apiVersion: v1\n            kind: ConfigMap\n            labelSelector: {selector}\n"
+            ),
+        )
+    };
+    let mut files = seed_with("app.yaml", &app("{app: demo}"));
+    files.push(SourceFile::new("apps/seed003/config.yaml", config));
+    let r = render_ok(&files);
+    let mut delivered: Vec<(&str, Option<&str>)> = r
+        .objects
+        .iter()
+        .map(|o| (o.key.name.as_str(), o.component.as_deref()))
+        .collect();
+    delivered.sort();
+    assert_eq!(
+        delivered,
+        [
+            ("demo", Some("demo")),
+            ("demo-a", Some("demo")),
+            ("demo-b", Some("demo")),
+            ("other", None)
+        ],
+        "the selected ConfigMaps are the component's; the other stays a plain object"
+    );
+    let mut files = seed_with("app.yaml", &app("{app: nothing}"));
+    files.push(SourceFile::new("apps/seed003/config.yaml", config));
+    let errs = render_err(&files);
+    assert_eq!(
+        errs,
+        [
+            "apps/seed003/app.yaml:17: component \"demo\": ref-objects: labelSelector app=nothing matches no ConfigMap in namespace demo in the repository"
+        ]
+    );
+    let both = seed_file("app.yaml").replace(
+        "            name: demo\n",
+        "            name: demo\n            labelSelector: {app: demo}\n",
+    );
+    let errs = render_err(&seed_with("app.yaml", &both));
+    assert_eq!(
+        errs,
+        [
+            "apps/seed003/app.yaml:16: component \"demo\": property \"name\" and labelSelector cannot be given together: name one object, or select them by labels"
+        ]
+    );
+}

@@ -88,7 +88,15 @@ pub struct WorkflowRun {
     pub wake_at: Option<i64>,
     /// Failed deploys in a row (for the backoff).
     pub failures: u32,
+    /// When each cluster was last applied this run's objects (in memory: a restarted daemon
+    /// applies again once). While a step waits for a cluster's health, the cluster is only
+    /// read, and applied again at most every [`REAPPLY_EVERY`] (someone may have deleted or
+    /// changed what was delivered).
+    pub applied_at: BTreeMap<String, (String, std::time::Instant)>,
 }
+
+/// How often a deploy step waiting for a cluster's health applies its objects there again.
+pub const REAPPLY_EVERY: Duration = Duration::from_secs(10);
 
 /// A step whose phase changed in a pass (for Events).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,17 +208,34 @@ impl WorkflowRun {
                     .get(cluster)
                     .map(|c| c.inventory.clone())
                     .unwrap_or_default();
+                let key = format!("{}/{}", self.commit, self.plan.content_hash);
+                let fresh = self.applied_at.get(cluster).is_some_and(|(k, at)| {
+                    *k == key && at.elapsed() < REAPPLY_EVERY && !prev.is_empty()
+                });
                 let cluster = cluster.clone();
                 async move {
                     let out = match member {
                         None => Err(format!("cluster {cluster:?} is not in the fleet")),
-                        Some(m) => deliver_to(&m, app, &objects, &prev).await,
+                        Some(m) if fresh => {
+                            let health = m.applier.app_health(&objects).await;
+                            Ok((
+                                Delivered {
+                                    inventory: prev,
+                                    healthy: health.is_healthy(),
+                                    message: health.message,
+                                },
+                                false,
+                            ))
+                        }
+                        Some(m) => deliver_to(&m, app, &objects, &prev)
+                            .await
+                            .map(|d| (d, true)),
                     };
                     (cluster, out)
                 }
             })
             .collect();
-        let results: Vec<(String, Result<Delivered, String>)> = futures::stream::iter(jobs)
+        let results: Vec<(String, TargetOutcome)> = futures::stream::iter(jobs)
             .buffer_unordered(parallelism)
             .collect()
             .await;
@@ -224,7 +249,16 @@ impl WorkflowRun {
                     ..ClusterStatus::default()
                 });
             match r {
-                Ok(d) => {
+                Ok((d, applied)) => {
+                    if applied {
+                        self.applied_at.insert(
+                            cluster.clone(),
+                            (
+                                format!("{}/{}", self.commit, self.plan.content_hash),
+                                std::time::Instant::now(),
+                            ),
+                        );
+                    }
                     entry.applied_commit = Some(self.commit.clone());
                     entry.publish_version = Some(self.plan.publish_version.clone());
                     entry.inventory = d.inventory;
@@ -251,6 +285,10 @@ impl WorkflowRun {
         out
     }
 }
+
+/// What delivering to one target gave: what is there and whether it was applied this time
+/// (or only read), or the error.
+type TargetOutcome = Result<(Delivered, bool), String>;
 
 struct Delivered {
     inventory: crate::k8s::Inventory,
