@@ -73,6 +73,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 argo_external: !rendered.argo_rollouts.is_empty()
                     && rollgit::rollout::argo::detect::external(&client, repo.argo_controller)
                         .await,
+                kruise_external: rendered.kruise_rollouts.is_empty()
+                    || rollgit::rollout::kruise::detect::external(
+                        &client,
+                        cfg.rollout_controllers.kruise,
+                    )
+                    .await,
             };
             let planned = match plan::desired(&rendered, &ctx) {
                 Ok(p) => p,
