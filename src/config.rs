@@ -214,6 +214,9 @@ pub struct RawCluster {
     pub kubeconfig: Option<PathBuf>,
     /// Context in the kubeconfig.
     pub context: Option<String>,
+    /// Labels, for topology policies' `clusterLabelSelector`.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// Sync policy.
@@ -307,6 +310,8 @@ pub struct Cluster {
     pub kubeconfig: Option<PathBuf>,
     /// Context.
     pub context: Option<String>,
+    /// Labels (topology policies select clusters by them).
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl Repo {
@@ -321,6 +326,19 @@ impl Repo {
             None => rollgit_source::Credentials::Token(secret.expose().to_string()),
         });
         spec
+    }
+}
+
+impl Config {
+    /// The clusters as topology policies see them.
+    pub fn fleet(&self) -> Vec<rollgit_render::workflow::FleetCluster> {
+        self.clusters
+            .iter()
+            .map(|c| rollgit_render::workflow::FleetCluster {
+                name: c.name.clone(),
+                labels: c.labels.clone(),
+            })
+            .collect()
     }
 }
 
@@ -406,6 +424,7 @@ impl Flags {
                 name: Some("default".into()),
                 kubeconfig: self.kubeconfig,
                 context: self.context,
+                labels: Default::default(),
             }],
             sync: RawSync {
                 progress_deadline: self.progress_deadline,
@@ -489,10 +508,21 @@ impl RawConfig {
                     format!("{} does not exist", k.display()),
                 ));
             }
+            for (k, v) in &c.labels {
+                if !rollgit_syntax::is_qualified_name(k) || !rollgit_syntax::is_label_value(v) {
+                    return Err(invalid(
+                        format!("clusters[{i}].labels.{k}"),
+                        format!(
+                            "{k:?}: {v:?} is not a valid label (a qualified name and a label value)"
+                        ),
+                    ));
+                }
+            }
             clusters.push(Cluster {
                 name,
                 kubeconfig: c.kubeconfig,
                 context: c.context,
+                labels: c.labels,
             });
         }
         if clusters.is_empty() {
@@ -500,6 +530,7 @@ impl RawConfig {
                 name: "default".into(),
                 kubeconfig: None,
                 context: None,
+                labels: Default::default(),
             });
         }
         if self.repos.is_empty() {

@@ -43,6 +43,22 @@ pub const FILES: &[(&str, &str)] = &[
         "apps/canary/rollout.yaml",
         include_str!("../examples-repo/apps/canary/rollout.yaml"),
     ),
+    (
+        "fleet/demo/app-meta.yaml",
+        include_str!("../examples-repo/fleet/demo/app-meta.yaml"),
+    ),
+    (
+        "fleet/demo/policy-topology.yaml",
+        include_str!("../examples-repo/fleet/demo/policy-topology.yaml"),
+    ),
+    (
+        "fleet/demo/workflow.yaml",
+        include_str!("../examples-repo/fleet/demo/workflow.yaml"),
+    ),
+    (
+        "fleet/demo/app.yaml",
+        include_str!("../examples-repo/fleet/demo/app.yaml"),
+    ),
 ];
 
 /// Errors of creating the demo repository.

@@ -909,7 +909,13 @@ async fn nginx_canary_steps_then_abort_returns_traffic_and_is_reverted_in_git() 
         0,
     )
     .await;
-    assert_eq!(canary_ingress(&w).await, None);
+    wait_for(
+        &w.api::<k8s_openapi::api::networking::v1::Ingress>(),
+        "web-web-canary",
+        "the canary Ingress removed after the rollout",
+        |o| o.is_none(),
+    )
+    .await;
     w.wait_applied("web", &commit).await;
 }
 
@@ -1082,7 +1088,13 @@ async fn dynamic_stable_scale_shrinks_the_stable_as_traffic_moves() {
     )
     .await;
     assert_eq!(rs_specs(&w.client, "web").await[&v2], 5);
-    assert_eq!(canary_ingress(&w).await, None);
+    wait_for(
+        &w.api::<k8s_openapi::api::networking::v1::Ingress>(),
+        "web-web-canary",
+        "the canary Ingress removed after the rollout",
+        |o| o.is_none(),
+    )
+    .await;
     assert!(
         avail.min() >= 4,
         "maxUnavailable 25% of 5 (1): {}",

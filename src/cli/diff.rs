@@ -17,6 +17,7 @@ use std::process::ExitCode;
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let cfg = args.config()?;
     let mut differs = false;
+    let fleet = cfg.fleet();
     for repo in &cfg.repos {
         let client = cfg.clusters[repo.cluster].client().await?;
         let applier = Applier::new(client.clone());
@@ -79,6 +80,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                         cfg.rollout_controllers.kruise,
                     )
                     .await,
+                fleet: &fleet,
+                cluster: &cfg.clusters[repo.cluster].name,
             };
             let planned = match plan::desired(&rendered, &ctx) {
                 Ok(p) => p,

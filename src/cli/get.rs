@@ -14,9 +14,18 @@ use std::process::ExitCode;
 #[derive(clap::Args, Debug)]
 pub struct GetArgs {
     /// What to list: `rollouts` (rollouts.rollgit.dev, Argo and Kruise Rollouts; `rollout`
-    /// works too).
-    #[arg(value_parser = ["rollouts", "rollout"])]
+    /// works too); with NAME and `--cluster`, any kind (`deployment`, `configmaps`,
+    /// `ingresses.networking.k8s.io`).
     resource: String,
+    /// One object (with `--cluster`).
+    name: Option<String>,
+    /// Read the object from this cluster of the configuration's fleet (as `kubectl amc get
+    /// ... -m CLUSTER`).
+    #[arg(long, requires = "config", requires = "name")]
+    cluster: Option<String>,
+    /// The daemon's configuration, naming the clusters (with `--cluster`).
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
     /// Namespace (default: the kubeconfig context's, else `default`).
     #[arg(short, long)]
     namespace: Option<String>,
@@ -41,6 +50,33 @@ pub struct ListError {
 
 /// `rollgit get rollouts`.
 pub async fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
+    if let (Some(cluster), Some(config), Some(name)) = (&args.cluster, &args.config, &args.name) {
+        let cfg = super::clusters::load(config)?;
+        let Some(c) = cfg.clusters.iter().find(|c| &c.name == cluster) else {
+            let names: Vec<&str> = cfg.clusters.iter().map(|c| c.name.as_str()).collect();
+            anyhow::bail!(
+                "no cluster {cluster:?} in {} (the fleet: {})",
+                config.display(),
+                names.join(", ")
+            );
+        };
+        let client = c.client().await?;
+        return super::get_object::run(
+            client,
+            super::get_object::ObjectQuery {
+                resource: &args.resource,
+                name,
+                namespace: args.namespace.as_deref(),
+                cluster,
+            },
+        )
+        .await;
+    }
+    if !matches!(args.resource.as_str(), "rollouts" | "rollout") || args.name.is_some() {
+        anyhow::bail!(
+            "rollgit get lists rollouts; for one object of a cluster of the fleet give KIND NAME --cluster C --config FILE"
+        );
+    }
     let client = args.kube.client().await?;
     let namespace = args
         .namespace

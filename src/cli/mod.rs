@@ -5,12 +5,14 @@
 pub mod app_status;
 pub mod approve;
 pub mod argo_view;
+pub mod clusters;
 pub mod crds;
 
 pub mod devcluster;
 pub mod diff;
 pub mod gates;
 pub mod get;
+pub mod get_object;
 pub mod history;
 pub mod kruise_view;
 pub mod plan;
@@ -21,6 +23,7 @@ pub mod status;
 pub mod sync;
 pub mod table;
 pub mod up;
+pub mod workflow;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -83,6 +86,11 @@ pub enum Command {
     Abort(gates::GateArgs),
     /// Retry an aborted Argo Rollouts canary from its first step.
     Retry(gates::GateArgs),
+    /// Act on an app's multi-cluster workflow (KubeVela `Workflow`, seed 003).
+    #[command(subcommand)]
+    Workflow(workflow::WorkflowCommand),
+    /// The fleet: the configuration's clusters, reachability and version.
+    Clusters(clusters::ClustersArgs),
 }
 
 /// `rollgit rollout ...`.

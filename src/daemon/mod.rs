@@ -120,6 +120,12 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
     let mut writers: Vec<BTreeMap<String, RepoWriter>> =
         clients.iter().map(|_| BTreeMap::new()).collect();
     let cache = cfg.state_dir.join("repos");
+    let fleet = crate::rollout::workflow::Fleet::new(
+        cfg.clusters
+            .iter()
+            .zip(&clients)
+            .map(|(c, client)| (c.name.clone(), client.clone())),
+    );
     let mut tasks = Vec::new();
     for repo in &cfg.repos {
         let trigger = Trigger::new();
@@ -142,7 +148,8 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
             writer,
             crds[repo.cluster].1.clone(),
         )
-        .with_kruise(kruise[repo.cluster].clone());
+        .with_kruise(kruise[repo.cluster].clone())
+        .with_fleet(fleet.clone(), cfg.fleet(), &cfg.clusters[repo.cluster].name);
         parts.push((format!("repository {}", repo.name), worker.readiness()));
         tasks.push(tokio::spawn(worker.run()));
     }

@@ -16,7 +16,7 @@ use crate::apply::drift::{Changed, DriftWatches, change_mark, object_key};
 use crate::apply::{Applier, ApplyError, ApplyOptions, ApplyOutcome, Refused};
 use crate::clock::SharedClock;
 use crate::config::Repo;
-use crate::daemon::requests::{self, SyncRequest};
+use crate::daemon::requests::{self, Request, SyncRequest, WorkflowRequest};
 use crate::k8s::crds::{AppSource, ApplicationSpec};
 use crate::k8s::events::{Events, Severity};
 use crate::k8s::{Inventory, ObjRef};
@@ -26,6 +26,7 @@ use crate::plan::{self, PlanContext};
 use crate::record::bumps::{Bump, write_bumps};
 use crate::record::rollback::RepoWriter;
 use crate::record::status::{self as app_status, AppStatus, StatusError};
+use crate::rollout::workflow::{Fleet, WorkflowRun};
 use backon::BackoffBuilder;
 use rollgit_render::{AppDir, ObjectIndex, SourceFile};
 use rollgit_source::{ObjectId, RepoSpec, Trigger};
@@ -126,6 +127,17 @@ struct AppRecord {
     taken_over: bool,
     /// The app's directory left Git and its prune waits for confirmation.
     gone: bool,
+    /// The app's workflow run (topology policies or a workflow).
+    workflow: Option<WorkflowRun>,
+    /// The health of what the app applies to its own cluster (the workflow's clusters are
+    /// added to it in the status).
+    local_health: Option<crate::apply::Health>,
+    /// The workflow run and clusters a previous daemon recorded (taken over at the first
+    /// render).
+    recorded_workflow: Option<(
+        crate::k8s::crds::WorkflowStatus,
+        Vec<crate::k8s::crds::ClusterStatus>,
+    )>,
 }
 
 /// An app's desired objects as compact JSON, with their keys for quick membership checks.
@@ -181,6 +193,14 @@ pub struct RepoWorker {
     /// Who runs Kruise Rollouts in the cluster: when rollgit does, it holds their workloads
     /// before an apply and refuses what its executor cannot run; `None`: nobody (no holds).
     kruise: Option<Arc<crate::rollout::kruise::Detector>>,
+    /// The clusters workflows deliver to.
+    fleet: Fleet,
+    /// The fleet as topology policies see it.
+    fleet_clusters: Vec<rollgit_render::workflow::FleetCluster>,
+    /// The repository's cluster (`local`).
+    cluster: String,
+    /// `rollgit workflow` requests not handled yet.
+    wf_requests: Vec<(String, WorkflowRequest)>,
 }
 
 impl RepoWorker {
@@ -216,7 +236,25 @@ impl RepoWorker {
             ready: Arc::default(),
             crds,
             kruise: None,
+            fleet: Fleet::default(),
+            fleet_clusters: Vec::new(),
+            cluster: "default".into(),
+            wf_requests: Vec::new(),
         }
+    }
+
+    /// The fleet workflows deliver to (`clusters`: as topology policies see them), and the
+    /// repository's cluster's name.
+    pub fn with_fleet(
+        mut self,
+        fleet: Fleet,
+        clusters: Vec<rollgit_render::workflow::FleetCluster>,
+        cluster: &str,
+    ) -> Self {
+        self.fleet = fleet;
+        self.fleet_clusters = clusters;
+        self.cluster = cluster.to_string();
+        self
     }
 
     /// Holds the workloads of Kruise Rollouts before applying a new template whenever
@@ -287,6 +325,7 @@ impl RepoWorker {
             requests::watch(self.client.clone(), &self.repo.namespace, &self.repo.name);
         let _requests = AbortOnDrop(requests_task.abort_handle());
         self.trigger.notify();
+        let mut jumps = self.clock.jumps();
         loop {
             let retry_at = self.retry_at;
             let retry = async move {
@@ -295,15 +334,41 @@ impl RepoWorker {
                     None => std::future::pending().await,
                 }
             };
+            let wf_in = self.workflow_wait();
+            let wf_timer = async move {
+                match wf_in {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let jumped = async {
+                match jumps.as_mut() {
+                    Some(j) => futures::StreamExt::next(j).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = self.trigger.wait() => self.sync().await,
                 _ = retry => self.sync().await,
+                _ = wf_timer => self.workflow_passes().await,
+                Some(()) = jumped => self.workflow_passes().await,
                 Some(first) = requests_rx.recv() => {
-                    self.requests.insert(first.app.clone(), first);
+                    let mut sync = false;
+                    let mut add = |r: Request, me: &mut Self| match r {
+                        Request::Sync(r) => {
+                            me.requests.insert(r.app.clone(), r);
+                            sync = true;
+                        }
+                        Request::Workflow(app, r) => me.wf_requests.push((app, r)),
+                    };
+                    add(first, &mut self);
                     while let Ok(r) = requests_rx.try_recv() {
-                        self.requests.insert(r.app.clone(), r);
+                        add(r, &mut self);
                     }
-                    self.sync().await;
+                    if sync {
+                        self.sync().await;
+                    }
+                    self.handle_workflow_requests().await;
                 }
                 Some(first) = drift_rx.recv() => {
                     // Coalesce a burst of watch events: the latest object per app and key, then
@@ -327,7 +392,11 @@ impl RepoWorker {
     async fn sync(&mut self) {
         self.retry_at = None;
         let started = Instant::now();
-        match self.try_sync().await {
+        let result = self.try_sync().await;
+        if !self.wf_requests.is_empty() {
+            self.handle_workflow_requests().await;
+        }
+        match result {
             Ok(changed) => {
                 self.backoff = None;
                 self.repeats.clear();
@@ -543,6 +612,7 @@ impl RepoWorker {
             rec.publish = r.publish;
             rec.last_applied_commit = r.last_applied_commit;
             rec.drift_corrections = r.drift_corrections;
+            rec.recorded_workflow = r.workflow.map(|w| (w, r.clusters));
         }
         rec.taken_over = true;
         Ok(())
@@ -618,6 +688,8 @@ impl RepoWorker {
             owner: owner.as_ref(),
             argo_external,
             kruise_external,
+            fleet: &self.fleet_clusters,
+            cluster: &self.cluster,
         };
         let mut plan = match plan::desired(&rendered, &ctx) {
             Ok(p) => p,
@@ -698,12 +770,21 @@ impl RepoWorker {
             rec.drift_corrections,
         );
         let health = self.applier.app_health(&plan.objects).await;
-        let mut status = status.with_health(health);
+        let mut status = status.with_health(health.clone());
         status.last_sync_request = request.map(|r| r.token.clone());
-        self.write_status(&name, &spec, &status).await;
         let rec = self.apps.entry(name.clone()).or_default();
-        rec.status = Some(status);
-        rec.status_spec = spec;
+        rec.local_health = Some(health);
+        rec.status = Some(status.clone());
+        rec.status_spec = spec.clone();
+        if ok {
+            self.update_workflow(&name, app, plan.workflow.take(), commit)
+                .await;
+        }
+        if self.apps.get(&name).is_some_and(|r| r.workflow.is_some()) {
+            self.workflow_pass(&name).await;
+        } else {
+            self.write_status(&name, &spec, &status).await;
+        }
         tracing::info!(app = %name, commit, applied = report.applied.len(), changed = report.changed.len(), pruned = report.pruned.len(), errors = report.errors.len(), "applied");
         if ok {
             Ok(())
@@ -715,6 +796,390 @@ impl RepoWorker {
             };
             Err(AppError::Objects(report.errors.len(), class))
         }
+    }
+
+    /// Starts or continues the app's workflow run for a render whose plan is `plan` at
+    /// `commit`. The same publishVersion continues the run (a changed content under an explicit
+    /// publishVersion is not delivered: the run keeps delivering its own commit, as KubeVela
+    /// renders from the stored revision); a new one runs the workflow again from the first
+    /// step. A previous daemon's run is taken over from the status.
+    async fn update_workflow(
+        &mut self,
+        name: &str,
+        app: &AppDir,
+        plan: Option<crate::plan::workflow::WorkflowPlan>,
+        commit: &str,
+    ) {
+        let now = self.clock.now_unix();
+        let Some(rec) = self.apps.get_mut(name) else {
+            return;
+        };
+        let Some(plan) = plan else {
+            rec.workflow = None;
+            rec.recorded_workflow = None;
+            return;
+        };
+        let recorded = rec.recorded_workflow.take();
+        let mut run = match rec.workflow.take() {
+            Some(run) => Some(run),
+            None => match recorded {
+                Some((ws, clusters)) => match crate::rollout::workflow::status::state_of(&ws) {
+                    Ok(state) => Some(WorkflowRun {
+                        plan: plan.clone(),
+                        commit: ws.commit.clone(),
+                        state,
+                        clusters: clusters.into_iter().map(|c| (c.name.clone(), c)).collect(),
+                        last_request: ws.last_request.clone(),
+                        last_request_error: ws.last_request_error.clone(),
+                        last_command: ws.last_command.clone(),
+                        wake_at: None,
+                        failures: 0,
+                    })
+                    .map(|mut r| {
+                        // Which plan the recorded run delivers is decided below.
+                        r.plan.content_hash = ws.content_hash.clone();
+                        r.plan.objects.clear();
+                        r.plan.sources.clear();
+                        r
+                    }),
+                    Err(e) => {
+                        tracing::warn!(app = name, error = %e, "the recorded workflow does not parse; the workflow runs again from the first step");
+                        None
+                    }
+                },
+                None => None,
+            },
+        };
+        let same_key = run
+            .as_ref()
+            .is_some_and(|r| r.state.key == plan.publish_version);
+        match run.as_mut() {
+            Some(r) if same_key => {
+                if r.plan.content_hash == plan.content_hash || !plan.explicit_publish_version {
+                    r.plan = plan;
+                    r.commit = commit.to_string();
+                } else if r.plan.objects.is_empty() {
+                    // Taken over: the run's objects are those of its own commit.
+                    match self.workflow_plan_at(app, &r.commit).await {
+                        Some(p) => r.plan = p,
+                        None => {
+                            tracing::warn!(app = name, commit = %r.commit, "cannot render the workflow's commit again; delivering the head's objects");
+                            r.plan = plan;
+                        }
+                    }
+                } else {
+                    tracing::info!(app = name, publish_version = %plan.publish_version, "the app changed but its publishVersion did not: the change is delivered when the publishVersion changes");
+                }
+            }
+            _ => {
+                let clusters = run.map(|r| r.clusters).unwrap_or_default();
+                let steps = plan.core_steps();
+                tracing::info!(app = name, publish_version = %plan.publish_version, "workflow: a new run from the first step");
+                run = Some(WorkflowRun {
+                    state: rollgit_core::workflow::start(&plan.publish_version, &steps, now),
+                    plan,
+                    commit: commit.to_string(),
+                    clusters,
+                    last_request: None,
+                    last_request_error: String::new(),
+                    last_command: None,
+                    wake_at: None,
+                    failures: 0,
+                });
+            }
+        }
+        if let Some(rec) = self.apps.get_mut(name) {
+            if let (Some(r), Some(prev)) = (run.as_mut(), rec.status.as_ref())
+                && r.last_request.is_none()
+            {
+                r.last_request = prev.workflow.as_ref().and_then(|w| w.last_request.clone());
+            }
+            rec.workflow = run;
+        }
+    }
+
+    /// The workflow plan of `app` at `commit` (rendered again from Git), for a run taken over
+    /// from a previous daemon whose commit is not the head.
+    async fn workflow_plan_at(
+        &self,
+        app: &AppDir,
+        commit: &str,
+    ) -> Option<crate::plan::workflow::WorkflowPlan> {
+        let id = rollgit_source::ObjectId::from_hex(commit.as_bytes()).ok()?;
+        let (spec, cache, roots) = (
+            self.spec.clone(),
+            self.cache.clone(),
+            self.repo.paths.clone(),
+        );
+        let (name, dir) = (app.name.clone(), app.dir.clone());
+        let read = tokio::task::spawn_blocking(move || {
+            let repo = rollgit_source::Repo::open(&spec, &cache)?;
+            crate::plan::read::read_app_at(&repo, id, &roots, &name, &dir)
+        })
+        .await
+        .ok()?
+        .ok()?;
+        let (dir, files, index) = read;
+        let prev =
+            plan::revisions::revision_state(&self.client, &self.repo.namespace, &dir.name, None)
+                .await
+                .ok()?;
+        let rendered =
+            plan::render(&dir, &self.repo.namespace, &files, index.as_ref(), &prev).ok()?;
+        let ctx = PlanContext {
+            app: &dir.name,
+            repo: &self.repo.name,
+            dir: &dir.dir,
+            commit,
+            progress_deadline: self.repo.progress_deadline,
+            owner: None,
+            argo_external: false,
+            // Only the workflow is read here: nothing about Kruise Rollouts is refused.
+            kruise_external: true,
+            fleet: &self.fleet_clusters,
+            cluster: &self.cluster,
+        };
+        plan::desired(&rendered, &ctx).ok()?.workflow
+    }
+
+    /// One workflow pass of an app (decide, deliver, record), with an Event per step that
+    /// changed phase.
+    async fn workflow_pass(&mut self, name: &str) {
+        let now = self.clock.now_unix();
+        let Some(mut run) = self.apps.get_mut(name).and_then(|r| r.workflow.take()) else {
+            return;
+        };
+        let changes = run.pass(&self.fleet, name, now).await;
+        for c in &changes {
+            let (severity, reason) = match c.phase {
+                rollgit_core::workflow::StepPhase::Succeeded => {
+                    (Severity::Normal, "WorkflowStepSucceeded")
+                }
+                rollgit_core::workflow::StepPhase::Suspending => {
+                    (Severity::Normal, "WorkflowStepSuspending")
+                }
+                rollgit_core::workflow::StepPhase::Running => {
+                    (Severity::Normal, "WorkflowStepRunning")
+                }
+                rollgit_core::workflow::StepPhase::Failed => {
+                    (Severity::Warning, "WorkflowStepFailed")
+                }
+                _ => continue,
+            };
+            let note = if c.message.is_empty() {
+                format!("step {} is {}", c.step, c.phase.as_str())
+            } else {
+                format!("step {} is {}: {}", c.step, c.phase.as_str(), c.message)
+            };
+            tracing::info!(app = name, step = %c.step, phase = c.phase.as_str(), message = %c.message, "workflow step");
+            self.app_event(name, severity, reason, "Workflow", &note)
+                .await;
+        }
+        self.record_workflow(name, run).await;
+    }
+
+    /// Puts the run back in the app's record and writes the status with it.
+    async fn record_workflow(&mut self, name: &str, run: WorkflowRun) {
+        let Some(rec) = self.apps.get_mut(name) else {
+            return;
+        };
+        let mut status = rec.status.clone().unwrap_or_else(AppStatus::starting);
+        status.workflow = Some(crate::rollout::workflow::status::status_of(&run));
+        status.clusters = run.clusters.values().cloned().collect();
+        if status.last_error.is_empty()
+            && !matches!(
+                status.phase,
+                crate::k8s::crds::Phase::Failed | crate::k8s::crds::Phase::Stalled
+            )
+        {
+            status.phase = crate::rollout::workflow::status::app_phase(&run.state);
+            let failed = run
+                .state
+                .steps
+                .iter()
+                .find(|s| s.phase == rollgit_core::workflow::StepPhase::Failed);
+            status.message = match failed {
+                Some(f) if !run.state.terminated => format!("step {}: {}", f.name, f.message),
+                _ => String::new(),
+            };
+            let unhealthy: Vec<String> = run
+                .clusters
+                .values()
+                .filter(|c| !c.healthy && c.applied_commit.is_some())
+                .map(|c| format!("cluster {}: {}", c.name, c.message))
+                .collect();
+            let local = rec
+                .local_health
+                .clone()
+                .unwrap_or_else(crate::apply::Health::healthy);
+            status.health = if !unhealthy.is_empty() && local.is_healthy() {
+                crate::apply::Health {
+                    status: crate::apply::HealthStatus::Progressing,
+                    message: unhealthy.join("; "),
+                }
+            } else {
+                local
+            };
+        }
+        rec.workflow = Some(run);
+        rec.status = Some(status.clone());
+        let spec = rec.status_spec.clone();
+        self.write_status(name, &spec, &status).await;
+    }
+
+    /// Workflow passes of every app whose run may move (a clock jump, a timer).
+    async fn workflow_passes(&mut self) {
+        let names: Vec<String> = self
+            .apps
+            .iter()
+            .filter(|(_, r)| r.workflow.is_some())
+            .map(|(n, _)| n.clone())
+            .collect();
+        for n in names {
+            self.workflow_pass(&n).await;
+        }
+    }
+
+    /// How long until a workflow run should be looked at again without being told (health,
+    /// a retry after a failed deploy, a timed suspend step on the clock).
+    fn workflow_wait(&self) -> Option<Duration> {
+        let now = self.clock.now_unix();
+        self.apps
+            .values()
+            .filter_map(|r| r.workflow.as_ref())
+            .filter_map(|run| {
+                let clock = run
+                    .wake_at
+                    .map(|at| Duration::from_secs(u64::try_from(at - now).unwrap_or(0)));
+                match (run.retry_in(), clock) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            })
+            .min()
+    }
+
+    /// Carries out the `rollgit workflow` requests received: the command on the run, the
+    /// request recorded in the status (its refusal too), an Event naming who asked.
+    async fn handle_workflow_requests(&mut self) {
+        let requests = std::mem::take(&mut self.wf_requests);
+        for (app, req) in requests {
+            let Some(mut run) = self.apps.get_mut(&app).and_then(|r| r.workflow.take()) else {
+                if self.apps.get(&app).is_some_and(|r| r.status.is_some()) {
+                    self.refuse_request(&app, &req, "the app has no workflow")
+                        .await;
+                } else {
+                    // Not synced yet (a restart): handled after its first sync.
+                    tracing::debug!(app, "a workflow request for an app not synced yet");
+                    self.wf_requests.push((app, req));
+                }
+                continue;
+            };
+            if run.last_request.as_deref() == Some(req.token.as_str()) {
+                self.apps.entry(app.clone()).or_default().workflow = Some(run);
+                continue;
+            }
+            let now = self.clock.now_unix();
+            let cmd = match req.command.as_str() {
+                "resume" => Ok(rollgit_core::workflow::Command::Resume {
+                    step: req.step.clone(),
+                }),
+                "suspend" => Ok(rollgit_core::workflow::Command::Suspend),
+                "terminate" => Ok(rollgit_core::workflow::Command::Terminate),
+                "restart" => Ok(rollgit_core::workflow::Command::Restart),
+                other => Err(format!(
+                    "unknown workflow command {other:?} (resume, suspend, terminate, restart)"
+                )),
+            };
+            let steps = run.plan.core_steps();
+            let result = cmd.and_then(|c| {
+                rollgit_core::workflow::command(&steps, &run.state, &c, now)
+                    .map_err(|e| e.to_string())
+            });
+            run.last_request = Some(req.token.clone());
+            let user = if req.user.is_empty() {
+                "unknown".to_string()
+            } else {
+                req.user.clone()
+            };
+            match result {
+                Ok(state) => {
+                    run.state = state;
+                    run.failures = 0;
+                    run.last_request_error.clear();
+                    run.last_command = Some(crate::k8s::crds::WorkflowCommandRecord {
+                        command: req.command.clone(),
+                        step: req.step.clone(),
+                        user: user.clone(),
+                        time: crate::rollout::workflow::status::time(now),
+                    });
+                    let step = req
+                        .step
+                        .as_ref()
+                        .map(|s| format!(" (step {s})"))
+                        .unwrap_or_default();
+                    tracing::info!(app, command = %req.command, user = %user, "workflow command");
+                    let reason = match req.command.as_str() {
+                        "resume" => "WorkflowResumed",
+                        "suspend" => "WorkflowSuspended",
+                        "terminate" => "WorkflowTerminated",
+                        _ => "WorkflowRestarted",
+                    };
+                    self.app_event(
+                        &app,
+                        Severity::Normal,
+                        reason,
+                        "Workflow",
+                        &format!("{} by {user}{step}", req.command),
+                    )
+                    .await;
+                    self.apps.entry(app.clone()).or_default().workflow = Some(run);
+                    self.workflow_pass(&app).await;
+                }
+                Err(e) => {
+                    tracing::warn!(app, command = %req.command, user = %user, error = %e, "workflow command refused");
+                    run.last_request_error = e;
+                    self.record_workflow(&app, run).await;
+                }
+            }
+        }
+    }
+
+    /// Records a refused request in the status of an app without a run.
+    async fn refuse_request(&mut self, app: &str, req: &WorkflowRequest, why: &str) {
+        let Some(rec) = self.apps.get_mut(app) else {
+            return;
+        };
+        let Some(mut status) = rec.status.clone() else {
+            return;
+        };
+        let mut ws = status.workflow.clone().unwrap_or_default();
+        ws.last_request = Some(req.token.clone());
+        ws.last_request_error = why.to_string();
+        status.workflow = Some(ws);
+        rec.status = Some(status.clone());
+        let spec = rec.status_spec.clone();
+        self.write_status(app, &spec, &status).await;
+    }
+
+    /// An Event on the app's status object.
+    async fn app_event(
+        &self,
+        app: &str,
+        severity: Severity,
+        reason: &str,
+        action: &str,
+        note: &str,
+    ) {
+        let reference = crate::k8s::events::reference(
+            crate::k8s::API_VERSION,
+            "Application",
+            Some(&self.repo.namespace),
+            app,
+        );
+        self.events
+            .publish(&reference, severity, reason, action, note)
+            .await;
     }
 
     async fn write_status(&self, app: &str, spec: &ApplicationSpec, status: &AppStatus) {
@@ -761,6 +1226,14 @@ impl RepoWorker {
         }
         status.drift_corrections = rec.drift_corrections;
         status.last_sync_request = request.map(|r| r.token.clone());
+        // The workflow goes on with what it delivers (the rejected commit changes nothing).
+        if let Some(run) = &rec.workflow {
+            status.workflow = Some(crate::rollout::workflow::status::status_of(run));
+            status.clusters = run.clusters.values().cloned().collect();
+        } else if let Some((w, c)) = &rec.recorded_workflow {
+            status.workflow = Some(w.clone());
+            status.clusters = c.clone();
+        }
         let spec = self.status_spec(app);
         self.write_status(&name, &spec, &status).await;
         let rec = self.apps.entry(name.clone()).or_default();
@@ -875,12 +1348,25 @@ impl RepoWorker {
         if rec.desired.is_empty() {
             return;
         }
-        let health = self.applier.app_health(&rec.desired.objects()).await;
+        let desired = rec.desired.objects();
+        let health = self.applier.app_health(&desired).await;
+        if let Some(rec) = self.apps.get_mut(app) {
+            rec.local_health = Some(health.clone());
+            if let Some(run) = rec.workflow.take() {
+                // The workflow's clusters count too.
+                self.record_workflow(app, run).await;
+                return;
+            }
+        }
         if health == status.health {
             return;
         }
         let status = status.with_health(health);
-        let spec = rec.status_spec.clone();
+        let spec = self
+            .apps
+            .get(app)
+            .map(|r| r.status_spec.clone())
+            .unwrap_or_default();
         self.write_status(app, &spec, &status).await;
         if let Some(rec) = self.apps.get_mut(app) {
             rec.status = Some(status);

@@ -122,6 +122,12 @@ pub enum Phase {
     Deleting,
     /// Waiting for a person: a rollback could not be written to Git (the revert conflicts).
     Stalled,
+    /// A workflow step waits for a resume (an approval) or a duration.
+    WorkflowSuspending,
+    /// A workflow step failed (it is tried again).
+    WorkflowFailed,
+    /// The workflow was terminated.
+    WorkflowTerminated,
 }
 
 impl Phase {
@@ -136,6 +142,9 @@ impl Phase {
             Self::Failed => "failed",
             Self::Deleting => "deleting",
             Self::Stalled => "stalled",
+            Self::WorkflowSuspending => "workflowSuspending",
+            Self::WorkflowFailed => "workflowFailed",
+            Self::WorkflowTerminated => "workflowTerminated",
         }
     }
 }
@@ -218,6 +227,132 @@ pub struct ApplicationStatus {
     /// The last `rollgit sync` request (the `rollgit.dev/sync-requested` annotation) handled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_request: Option<String>,
+    /// The app's workflow run (KubeVela's `status.workflow`), when it has topology policies or
+    /// a workflow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<WorkflowStatus>,
+    /// What the workflow delivered to each target cluster.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<ClusterStatus>,
+}
+
+/// One run of an app's workflow (KubeVela's `status.workflow`, StepByStep).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowStatus {
+    /// The publishVersion the run delivers: a new one runs the workflow again from the first
+    /// step.
+    pub publish_version: String,
+    /// The commit whose objects the run delivers.
+    pub commit: String,
+    /// Hash of what the run delivers.
+    #[serde(default)]
+    pub content_hash: String,
+    /// `StepByStep`.
+    #[serde(default)]
+    pub mode: String,
+    /// Held by `rollgit workflow suspend`, or a step waits for a resume.
+    #[serde(default)]
+    pub suspend: bool,
+    /// Held by `rollgit workflow suspend` (until `resume`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
+    /// Ended by `rollgit workflow terminate`.
+    #[serde(default)]
+    pub terminated: bool,
+    /// Every step succeeded.
+    #[serde(default)]
+    pub finished: bool,
+    /// The current step's message.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// When the run started (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    /// When it finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<String>,
+    /// Each step, in order.
+    #[serde(default)]
+    pub steps: Vec<WorkflowStepStatus>,
+    /// The last `rollgit workflow` request handled (its token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_request: Option<String>,
+    /// Why it was refused (empty when it was carried out).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub last_request_error: String,
+    /// The last command carried out: who (the kubeconfig user) and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_command: Option<WorkflowCommandRecord>,
+}
+
+/// A workflow command carried out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowCommandRecord {
+    /// `resume`, `suspend`, `terminate` or `restart`.
+    pub command: String,
+    /// The step (`--step`), if one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// The user, as the cluster authenticated them (SelfSubjectReview).
+    pub user: String,
+    /// When (RFC 3339).
+    pub time: String,
+}
+
+/// One step of a workflow run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowStepStatus {
+    /// The step's name.
+    pub name: String,
+    /// `deploy` or `suspend`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// pending, running, suspending, succeeded, failed or skipped.
+    pub phase: String,
+    /// Why (approval, errors, the clusters not healthy yet).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// When it started (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_execute_time: Option<String>,
+    /// When it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_execute_time: Option<String>,
+    /// When a timed suspend step resumes by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_time: Option<String>,
+    /// A deploy step with `auto: false` was approved.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approved: bool,
+    /// The clusters it delivers to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<String>,
+}
+
+/// What the workflow delivered to one cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterStatus {
+    /// The cluster's name in the configuration.
+    pub name: String,
+    /// The commit whose objects are there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_commit: Option<String>,
+    /// Their publishVersion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish_version: Option<String>,
+    /// Whether they are healthy.
+    #[serde(default)]
+    pub healthy: bool,
+    /// Why not, or the last error.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// What was applied there (pruned there when it leaves the app).
+    #[serde(default)]
+    pub inventory: super::Inventory,
 }
 
 /// A prune held back until `rollgit sync APP --allow-mass-prune` (or `sync.allowMassPrune`).

@@ -12,6 +12,7 @@
 //! * [`explain`]: its errors said plainly (refused credentials, missing permissions, TLS
 //!   causes, the address that refused a connection).
 
+pub mod argo;
 pub mod crds;
 pub mod events;
 pub mod explain;

@@ -27,6 +27,7 @@ pub mod kruise;
 pub mod read;
 pub mod revisions;
 pub mod rollouts;
+pub mod workflow;
 
 use crate::k8s::{API_VERSION, APP_LABEL, Inventory, MANAGED_BY, MANAGED_BY_LABEL, REPO_LABEL};
 use rollgit_render::{AppDir, ObjectIndex, RevisionState, SourceFile};
@@ -55,6 +56,10 @@ pub struct PlanContext<'a> {
     /// OpenKruise's own controller runs the app's Kruise Rollouts (delegate mode, or no Kruise
     /// executor at all): what only rollgit's executor cannot run is not refused.
     pub kruise_external: bool,
+    /// The fleet topology policies name clusters of ([`workflow`]).
+    pub fleet: &'a [rollgit_render::workflow::FleetCluster],
+    /// The repository's cluster (`local` in topology policies).
+    pub cluster: &'a str,
 }
 
 /// Everything rollgit puts in the cluster for one commit of an app.
@@ -76,6 +81,9 @@ pub struct AppPlan {
     /// What a later commit prunes against: `objects` without the revisions (history a
     /// rollback needs, kept until the app leaves: they go with their owner).
     pub inventory: Inventory,
+    /// The app's workflow: its components' objects, delivered step by step to the fleet
+    /// (not among `objects`).
+    pub workflow: Option<workflow::WorkflowPlan>,
 }
 
 /// Renders `app` from `files` (`index`: the repository's objects, for `ref-objects`) in
@@ -103,6 +111,7 @@ pub fn desired(
     ctx: &PlanContext<'_>,
 ) -> Result<AppPlan, Vec<String>> {
     let mut rollouts = rollouts::specs_for(rendered, ctx.app, ctx.commit, ctx.progress_deadline)?;
+    let mut wf = workflow::workflow_of(rendered, ctx.fleet, ctx.cluster)?;
     let component_source = |component: &str| {
         rendered
             .applications
@@ -115,6 +124,15 @@ pub fn desired(
     let mut objects = Vec::new();
     let mut sources = Vec::new();
     for o in rendered.objects.iter().filter(|o| !o.rollout_owned) {
+        if let Some((components, plan)) = wf.as_mut()
+            && o.component.as_ref().is_some_and(|c| components.contains(c))
+        {
+            let mut object = o.object.clone();
+            object["metadata"]["labels"][REPO_LABEL] = json!(ctx.repo);
+            plan.objects.push(object);
+            plan.sources.push(Some(o.source.to_string()));
+            continue;
+        }
         objects.push(o.object.clone());
         sources.push(Some(o.source.to_string()));
     }
@@ -206,6 +224,7 @@ pub fn desired(
         rollouts,
         held,
         inventory,
+        workflow: wf.map(|(_, plan)| plan),
     })
 }
 
@@ -259,6 +278,8 @@ spec:
             owner: Some(&owner),
             argo_external: false,
             kruise_external: false,
+            fleet: &[],
+            cluster: "default",
         };
         let plan = desired(&r, &ctx).expect("plans");
         let kinds: Vec<(&str, &str)> = plan
@@ -327,6 +348,8 @@ spec:
             owner: None,
             argo_external: false,
             kruise_external: false,
+            fleet: &[],
+            cluster: "default",
         };
         let plan = desired(&r, &ctx).expect("plans");
         assert_eq!(plan.objects.len(), 1);

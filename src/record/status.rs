@@ -121,6 +121,10 @@ pub struct AppStatus {
     pub held_prune: Option<HeldPruneStatus>,
     /// The last `rollgit sync` request handled.
     pub last_sync_request: Option<String>,
+    /// The workflow run, for an app with topology policies or a workflow.
+    pub workflow: Option<crate::k8s::crds::WorkflowStatus>,
+    /// What the workflow delivered to each cluster.
+    pub clusters: Vec<crate::k8s::crds::ClusterStatus>,
 }
 
 fn condition(type_: &str, ok: bool, reason: &str, message: &str) -> Condition {
@@ -207,6 +211,8 @@ pub fn desired_status(
             .last_sync_request
             .clone()
             .or_else(|| live.and_then(|l| l.last_sync_request.clone())),
+        workflow: s.workflow.clone(),
+        clusters: s.clusters.clone(),
     }
 }
 
@@ -398,6 +404,10 @@ pub struct Recorded {
     pub last_applied_commit: Option<String>,
     /// Drift corrections so far.
     pub drift_corrections: u64,
+    /// The workflow run.
+    pub workflow: Option<crate::k8s::crds::WorkflowStatus>,
+    /// What the workflow delivered to each cluster.
+    pub clusters: Vec<crate::k8s::crds::ClusterStatus>,
 }
 
 impl Recorded {
@@ -412,6 +422,8 @@ impl Recorded {
             publish,
             last_applied_commit: status.last_applied_commit.clone(),
             drift_corrections: status.drift_corrections,
+            workflow: status.workflow.clone(),
+            clusters: status.clusters.clone(),
         }
     }
 }
@@ -501,6 +513,8 @@ impl AppStatus {
             drift_corrections: 0,
             held_prune: None,
             last_sync_request: None,
+            workflow: None,
+            clusters: Vec::new(),
         }
     }
 
@@ -527,6 +541,8 @@ impl AppStatus {
             drift_corrections: 0,
             held_prune: None,
             last_sync_request: None,
+            workflow: None,
+            clusters: Vec::new(),
         }
     }
 
@@ -583,6 +599,8 @@ impl AppStatus {
             drift_corrections,
             held_prune: Self::applied_held(report),
             last_sync_request: None,
+            workflow: None,
+            clusters: Vec::new(),
         }
     }
 
@@ -643,6 +661,8 @@ mod tests {
             drift_corrections: 0,
             held_prune: None,
             last_sync_request: None,
+            workflow: None,
+            clusters: Vec::new(),
         }
     }
 

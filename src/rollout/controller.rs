@@ -18,12 +18,10 @@
 use super::status::{record_is_stale, state_of, status_of};
 use super::workload::{self, REVISION_ANNOTATION, build_workload, workload_of};
 use super::{RollbackEvent, RollbackHook, RolloutError};
-use crate::ErrorClass;
 use crate::clock::SharedClock;
 use crate::k8s::crds::{Checked, RolloutSpec, WorkloadRef};
 use crate::k8s::events::{Events, Severity, reference};
 use crate::k8s::{API_VERSION, REVISION_LABEL, ROLLOUT_FIELD_MANAGER, ROLLOUT_LABEL, Rollout};
-use backon::BackoffBuilder;
 use futures::StreamExt;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
@@ -40,9 +38,7 @@ use tokio::sync::mpsc;
 
 /// Rollouts reconciled at once.
 pub const CONCURRENCY: u16 = 16;
-/// The longest a failing pass waits before it is tried again: a rollout resumes within a few
-/// seconds of the API server coming back.
-pub const RETRY_MAX: Duration = Duration::from_secs(3);
+pub use super::retry::RETRY_MAX;
 /// How long a pass waits before looking again for a component revision the daemon has not
 /// applied yet.
 pub const REVISION_RETRY: Duration = Duration::from_secs(2);
@@ -64,44 +60,10 @@ pub struct Ctx {
     /// Rollbacks handed to the record stage: (namespace, name, failed revision, spec commit).
     rollbacks_told: Mutex<BTreeSet<(String, String, String, String)>>,
     /// The retry delays of failing Rollouts, and their repeated errors.
-    backoff: Mutex<HashMap<ObjectRef<Rollout>, (backon::ExponentialBackoff, crate::Repeats)>>,
+    failures: super::retry::Failures<ObjectRef<Rollout>>,
 }
 
 impl Ctx {
-    fn backoff_policy() -> backon::ExponentialBuilder {
-        backon::ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(200))
-            .with_max_delay(RETRY_MAX)
-            .with_factor(2.0)
-            .with_jitter()
-            .without_max_times()
-    }
-
-    /// The next delay of a Rollout whose pass failed (when `transient`), and whether its
-    /// error should be logged (`Some(count)`: at each doubling of a repeated error).
-    fn failed(
-        &self,
-        key: &ObjectRef<Rollout>,
-        error: &str,
-        transient: bool,
-    ) -> (Duration, Option<u64>) {
-        let mut all = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-        let (backoff, repeats) = all
-            .entry(key.clone())
-            .or_insert_with(|| (Self::backoff_policy().build(), crate::Repeats::default()));
-        let delay = if transient {
-            backoff.next().unwrap_or(RETRY_MAX)
-        } else {
-            RETRY_MAX
-        };
-        (delay, repeats.note(error))
-    }
-
-    fn reset_backoff(&self, key: &ObjectRef<Rollout>) {
-        let mut all = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-        all.remove(key);
-    }
-
     /// Starts a watch on a workload kind (once): every change of a workload labelled
     /// `rollgit.dev/rollout` wakes its Rollout.
     fn ensure_workload_watch(&self, w: &WorkloadRef) {
@@ -170,7 +132,7 @@ pub async fn run(
         wake,
         watched: Mutex::new(HashMap::new()),
         rollbacks_told: Mutex::new(BTreeSet::new()),
-        backoff: Mutex::new(HashMap::new()),
+        failures: Default::default(),
     });
     let woken = futures::stream::unfold(
         woken,
@@ -197,7 +159,7 @@ pub async fn run(
 async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Ctx>) -> Result<Action, RolloutError> {
     let key = ObjectRef::from_obj(rollout.as_ref());
     let requeue = pass(&rollout, &ctx).await?;
-    ctx.reset_backoff(&key);
+    ctx.failures.succeeded(&key);
     Ok(match requeue {
         Some(d) => Action::requeue(d),
         None => Action::await_change(),
@@ -208,13 +170,8 @@ fn error_policy(rollout: Arc<Rollout>, error: &RolloutError, ctx: Arc<Ctx>) -> A
     let key = ObjectRef::from_obj(rollout.as_ref());
     let class = error.class();
     let text = crate::error_chain(error);
-    let (delay, log) = ctx.failed(&key, &text, class == ErrorClass::Transient);
-    let action = match class {
-        ErrorClass::Transient => Action::requeue(delay),
-        ErrorClass::Requeue(d) => Action::requeue(d),
-        ErrorClass::Terminal => Action::await_change(),
-    };
-    if let Some(times) = log {
+    let retry = ctx.failures.failed(&key, &text, class);
+    if let Some(times) = retry.log {
         tracing::warn!(
             namespace = key.namespace.as_deref().unwrap_or_default(),
             rollout = %key.name,
@@ -224,7 +181,7 @@ fn error_policy(rollout: Arc<Rollout>, error: &RolloutError, ctx: Arc<Ctx>) -> A
             "rollout pass failed"
         );
     }
-    action
+    retry.action()
 }
 
 /// One observe → decide → act → record pass. Returns when to look again without an event.

@@ -40,6 +40,10 @@
 //! change what KubeVela deploys, so it is an error naming the supported types, never dropped
 //! (the seeds use no other). Other `core.oam.dev` documents
 //! (Policy, Workflow, AppRollout) are returned in [`Rendered::oam_objects`], not applied.
+//! Topology `Policy` documents, `spec.policies`, `Workflow` documents and `spec.workflow` are
+//! read into [`ApplicationInfo::delivery`] ([`workflow`]: what rollgit runs and refuses,
+//! `path:line` errors), and every standalone Policy and Workflow is checked even when no
+//! Application uses it.
 //!
 //! | type | renders |
 //! |---|---|
@@ -186,6 +190,7 @@ mod refs;
 mod render;
 mod revision;
 mod rollout;
+pub mod workflow;
 mod yaml;
 
 pub use argo::{
@@ -214,8 +219,8 @@ pub use revision::{
     AppRevision, COMPONENT_LABEL, ComponentRevision, ExistingAppRevision, ExistingRevision,
     FIRST_PUBLISH_VERSION, PUBLISH_VERSION_ANNOTATION, RevisionError, RevisionState,
     SPEC_HASH_ANNOTATION, app_revision_object_name, canonical_json,
-    existing_app_revision_from_object, existing_revision_from_object, next_publish_version,
-    plan_app_revision, plan_revision, revision_number_of, spec_hash,
+    existing_app_revision_from_object, existing_revision_from_object, hex_sha256,
+    next_publish_version, plan_app_revision, plan_revision, revision_number_of, spec_hash,
 };
 pub use rollout::{
     AppRolloutComponent, AppRolloutInfo, MAX_BATCHES, ROLLOUT_TEMPLATE_ANNOTATION, ROLLOUT_TRAIT,

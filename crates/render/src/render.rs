@@ -21,6 +21,7 @@ use crate::rollout::{
     AppRolloutInfo, ROLLOUT_TEMPLATE_ANNOTATION, RolloutTrait, check_target_revision,
     check_trait_batches, parse_app_rollout, resolve_app_rollouts,
 };
+use crate::workflow::{OamDoc, check_policy_docs, check_workflow_docs, parse_delivery};
 use crate::yaml::{Located, Node, parse_documents};
 
 /// One file of an app at one commit.
@@ -143,6 +144,9 @@ pub struct ApplicationInfo {
     pub policies: Value,
     /// `spec.workflow` as written (`null` when absent).
     pub workflow: Value,
+    /// Its delivery to the fleet (topology policies and workflow), when it has one
+    /// ([`crate::workflow`]).
+    pub delivery: Option<crate::workflow::Delivery>,
     /// `metadata.annotations` (string values).
     pub annotations: BTreeMap<String, String>,
     /// `metadata.labels` (string values).
@@ -536,6 +540,8 @@ pub fn render_app(
     let mut rollout_docs: Vec<(&str, &Located, String)> = Vec::new();
     let mut argo_rollouts: Vec<ArgoRolloutInfo> = Vec::new();
     let mut kruise_docs: Vec<(&str, &Located, String)> = Vec::new();
+    let mut policy_docs: Vec<OamDoc> = Vec::new();
+    let mut workflow_docs: Vec<OamDoc> = Vec::new();
     for (path, doc) in &docs {
         let Some(h) = header(path, doc, &mut sink) else {
             continue;
@@ -605,7 +611,23 @@ pub fn render_app(
         if is_oam_group(&h.api_version) {
             if h.kind == "AppRollout" {
                 rollout_docs.push((path, doc, h.name.clone()));
-            } else if !matches!(h.kind.as_str(), "Policy" | "Workflow") {
+            } else if matches!(h.kind.as_str(), "Policy" | "Workflow") {
+                let d = OamDoc {
+                    path,
+                    doc,
+                    name: h.name.clone(),
+                    namespace: item
+                        .key
+                        .namespace
+                        .clone()
+                        .unwrap_or_else(|| namespace.to_owned()),
+                };
+                if h.kind == "Policy" {
+                    policy_docs.push(d);
+                } else {
+                    workflow_docs.push(d);
+                }
+            } else {
                 sink.warn(RenderError::new(
                     path,
                     doc.line,
@@ -620,6 +642,9 @@ pub fn render_app(
             items.push(item);
         }
     }
+
+    check_policy_docs(&policy_docs, &mut sink);
+    check_workflow_docs(&workflow_docs, &mut sink);
 
     // Applications.
     let mut applications: Vec<ApplicationInfo> = Vec::new();
@@ -649,6 +674,15 @@ pub fn render_app(
             components: Vec::new(),
             policies: parsed.policies,
             workflow: parsed.workflow,
+            delivery: parse_delivery(
+                path,
+                doc,
+                &h.name,
+                &app_ns,
+                &policy_docs,
+                &workflow_docs,
+                &mut sink,
+            ),
             annotations,
             labels: string_map(meta.as_ref().and_then(|m| m.get("labels"))),
             source: SourceLocation {
@@ -790,6 +824,24 @@ pub fn render_app(
             items.extend(outputs);
         }
         applications.push(info);
+    }
+
+    // rollgit runs one workflow per app.
+    let delivered: Vec<&ApplicationInfo> = applications
+        .iter()
+        .filter(|a| a.delivery.is_some())
+        .collect();
+    if let [first, _, ..] = delivered.as_slice() {
+        for a in &delivered[1..] {
+            sink.error(RenderError::new(
+                &a.source.path,
+                a.source.line,
+                format!(
+                    "Application {:?}: rollgit runs one workflow per app, and Application {:?} at {} has one too: put each in its own app directory",
+                    a.name, first.name, first.source
+                ),
+            ));
+        }
     }
 
     // Application revisions, then the AppRollouts that name them.

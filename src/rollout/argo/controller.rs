@@ -27,13 +27,11 @@ use super::{
     RECORD_ANNOTATION, REVISION_ANNOTATION, SCALE_DOWN_DEADLINE_ANNOTATION,
     STABLE_COMMIT_ANNOTATION, replica_set_resource, replicasets, resource,
 };
-use crate::ErrorClass;
 use crate::clock::SharedClock;
 use crate::config::ArgoController;
 use crate::k8s::events::{Events, Severity, reference};
 use crate::k8s::{APP_LABEL, REPO_LABEL};
 use crate::rollout::{RollbackEvent, RollbackHook, RollbackTarget};
-use backon::BackoffBuilder;
 use futures::StreamExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
@@ -75,33 +73,10 @@ pub struct Ctx {
     deployment_watch: Mutex<Option<tokio::task::AbortHandle>>,
     /// Aborts handed to the record stage: (namespace, name, canary hash).
     told: Mutex<BTreeSet<(String, String, String)>>,
-    backoff: Mutex<HashMap<Key, backon::ExponentialBackoff>>,
+    failures: crate::rollout::retry::Failures<Key>,
 }
 
 impl Ctx {
-    fn next_backoff(&self, key: &Key) -> Duration {
-        let mut all = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-        all.entry(key.clone())
-            .or_insert_with(|| {
-                backon::ExponentialBuilder::default()
-                    .with_min_delay(Duration::from_millis(200))
-                    .with_max_delay(Duration::from_secs(30))
-                    .with_factor(2.0)
-                    .with_jitter()
-                    .without_max_times()
-                    .build()
-            })
-            .next()
-            .unwrap_or(Duration::from_secs(30))
-    }
-
-    fn reset_backoff(&self, key: &Key) {
-        self.backoff
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
-    }
-
     /// Remembers that Rollout `ns/name` runs the template of Deployment `ns/deployment`, and
     /// watches Deployments (once) so that a change of it wakes the Rollout.
     fn note_workload_ref(&self, ns: &str, name: &str, deployment: &str) {
@@ -123,7 +98,7 @@ impl Ctx {
         let wake = self.wake.clone();
         let task = tokio::spawn(async move {
             let mut stream = watcher(api, watcher::Config::default())
-                .default_backoff()
+                .backoff(crate::k8s::WatchBackoff::default())
                 .boxed();
             while let Some(ev) = stream.next().await {
                 let d = match ev {
@@ -214,7 +189,7 @@ pub async fn run<S>(
         workload_refs: Arc::default(),
         deployment_watch: Mutex::new(None),
         told: Mutex::new(BTreeSet::new()),
-        backoff: Mutex::new(HashMap::new()),
+        failures: Default::default(),
     });
     let woken = futures::stream::unfold(
         woken,
@@ -233,6 +208,7 @@ pub async fn run<S>(
         watcher::Config::default().labels(HASH_LABEL),
     )
     .with_config(ControllerConfig::default().concurrency(CONCURRENCY))
+    .trigger_backoff(crate::k8s::WatchBackoff::default())
     .reconcile_on(woken);
     if let Some(jumps) = clock.jumps() {
         controller = controller.reconcile_all_on(jumps);
@@ -264,7 +240,7 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Arg
             return Err(e);
         }
     };
-    ctx.reset_backoff(&key);
+    ctx.failures.succeeded(&key);
     Ok(match requeue {
         Some(d) => Action::requeue(d),
         None => Action::await_change(),
@@ -274,19 +250,19 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Arg
 fn error_policy(obj: Arc<DynamicObject>, error: &ArgoExecError, ctx: Arc<Ctx>) -> Action {
     let key = ObjectRef::from_obj_with(obj.as_ref(), resource());
     let class = error.class();
-    let action = match class {
-        ErrorClass::Transient => Action::requeue(ctx.next_backoff(&key)),
-        ErrorClass::Requeue(d) => Action::requeue(d),
-        ErrorClass::Terminal => Action::await_change(),
-    };
-    tracing::warn!(
-        namespace = key.namespace.as_deref().unwrap_or_default(),
-        rollout = %key.name,
-        error = %crate::error_chain(error),
-        ?class,
-        "Argo Rollout pass failed"
-    );
-    action
+    let text = crate::error_chain(error);
+    let retry = ctx.failures.failed(&key, &text, class);
+    if let Some(times) = retry.log {
+        tracing::warn!(
+            namespace = key.namespace.as_deref().unwrap_or_default(),
+            rollout = %key.name,
+            error = %text,
+            ?class,
+            times,
+            "Argo Rollout pass failed"
+        );
+    }
+    retry.action()
 }
 
 /// One pass. Returns when to look again without an event.

@@ -21,13 +21,11 @@ use super::detect::Detector;
 use super::status::{comparable, state_of, status_of};
 use super::traffic;
 use super::workload::{self, Kind, Live, Owner};
-use crate::ErrorClass;
 use crate::clock::SharedClock;
 use crate::k8s::events::{Events, Severity, reference};
 use crate::k8s::kruise::{FIELD_MANAGER_KRUISE, PATH_ANNOTATION, rollout_resource};
 use crate::k8s::{APP_LABEL, PROGRESS_DEADLINE_ANNOTATION, REPO_LABEL};
 use crate::rollout::{RollbackEvent, RollbackHook};
-use backon::BackoffBuilder;
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::ApiResource;
@@ -68,7 +66,7 @@ pub struct Ctx {
     wake: mpsc::UnboundedSender<ObjectRef<DynamicObject>>,
     watched: Mutex<HashMap<&'static str, tokio::task::AbortHandle>>,
     told: Mutex<BTreeSet<(String, String, String)>>,
-    backoff: Mutex<HashMap<ObjectRef<DynamicObject>, backon::ExponentialBackoff>>,
+    failures: crate::rollout::retry::Failures<ObjectRef<DynamicObject>>,
 }
 
 /// The stable Service a Rollout routes through, if any.
@@ -92,27 +90,6 @@ fn workload_name(o: &DynamicObject) -> Option<(String, String)> {
 }
 
 impl Ctx {
-    fn next_backoff(&self, key: &ObjectRef<DynamicObject>) -> Duration {
-        let mut all = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-        all.entry(key.clone())
-            .or_insert_with(|| {
-                backon::ExponentialBuilder::default()
-                    .with_min_delay(Duration::from_millis(200))
-                    .with_max_delay(Duration::from_secs(30))
-                    .with_factor(2.0)
-                    .with_jitter()
-                    .without_max_times()
-                    .build()
-            })
-            .next()
-            .unwrap_or(Duration::from_secs(30))
-    }
-
-    fn reset_backoff(&self, key: &ObjectRef<DynamicObject>) {
-        let mut all = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-        all.remove(key);
-    }
-
     /// Watches a workload kind (once): a change of a workload (or of a canary Deployment)
     /// wakes the Rollouts that point at it.
     fn ensure_watch(&self, kind: Kind) {
@@ -139,7 +116,7 @@ impl Ctx {
         let kind_name = resource.kind.clone();
         let task = tokio::spawn(async move {
             let mut stream = watcher(api, watcher::Config::default())
-                .default_backoff()
+                .backoff(crate::k8s::WatchBackoff::default())
                 .boxed();
             while let Some(ev) = stream.next().await {
                 let obj = match ev {
@@ -214,6 +191,7 @@ pub async fn run(
     );
     let mut controller = Controller::new_with(api, watcher::Config::default(), ar.clone())
         .with_config(ControllerConfig::default().concurrency(CONCURRENCY))
+        .trigger_backoff(crate::k8s::WatchBackoff::default())
         .reconcile_on(woken);
     if let Some(jumps) = clock.jumps() {
         controller = controller.reconcile_all_on(jumps);
@@ -229,7 +207,7 @@ pub async fn run(
         wake,
         watched: Mutex::new(HashMap::new()),
         told: Mutex::new(BTreeSet::new()),
-        backoff: Mutex::new(HashMap::new()),
+        failures: Default::default(),
     });
     ctx.ensure_watch(Kind::Deployment);
     ctx.ensure_watch(Kind::StatefulSet);
@@ -261,7 +239,7 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Kru
             return Err(e);
         }
     };
-    ctx.reset_backoff(&key);
+    ctx.failures.succeeded(&key);
     Ok(match requeue {
         Some(d) => Action::requeue(d),
         None => Action::await_change(),
@@ -271,19 +249,19 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Kru
 fn error_policy(obj: Arc<DynamicObject>, error: &KruiseRolloutError, ctx: Arc<Ctx>) -> Action {
     let key = ObjectRef::from_obj_with(obj.as_ref(), ctx.resource.clone());
     let class = error.class();
-    let action = match class {
-        ErrorClass::Transient => Action::requeue(ctx.next_backoff(&key)),
-        ErrorClass::Requeue(d) => Action::requeue(d),
-        ErrorClass::Terminal => Action::await_change(),
-    };
-    tracing::warn!(
-        namespace = key.namespace.as_deref().unwrap_or_default(),
-        rollout = %key.name,
-        error = %crate::error_chain(error),
-        ?class,
-        "kruise rollout pass failed"
-    );
-    action
+    let text = crate::error_chain(error);
+    let retry = ctx.failures.failed(&key, &text, class);
+    if let Some(times) = retry.log {
+        tracing::warn!(
+            namespace = key.namespace.as_deref().unwrap_or_default(),
+            rollout = %key.name,
+            error = %text,
+            ?class,
+            times,
+            "kruise rollout pass failed"
+        );
+    }
+    retry.action()
 }
 
 /// Records an `InvalidSpec` condition (status True, Kruise's condition shape) and the message
