@@ -282,3 +282,45 @@ pub async fn any_status(
     report(code, &snap, true);
     Ok(code)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rollgit::k8s::RolloutSpec;
+    use serde_json::json;
+
+    #[test]
+    fn an_app_with_batches_and_a_kruise_rollout_shows_both() {
+        let spec = RolloutSpec {
+            component: "web".into(),
+            target_revision: "web-v1".into(),
+            target_size: 2,
+            ..Default::default()
+        };
+        let mut snap = Snapshot::default();
+        snap.batch.insert(
+            "web".into(),
+            Observed::from_object(&Rollout::new("web", spec)),
+        );
+        let kruise = json!({
+            "apiVersion": "rollouts.kruise.io/v1beta1", "kind": "Rollout",
+            "metadata": {"name": "rollouts-demo", "generation": 1},
+            "spec": {"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "echoserver"},
+                "strategy": {"canary": {"steps": [{"replicas": 1, "pause": {}}]}}},
+            "status": {"observedGeneration": 1, "phase": "Healthy",
+                "canaryStatus": {"currentStepIndex": 1, "currentStepState": "Completed"}},
+        });
+        snap.kruise
+            .insert("rollouts-demo".into(), (kruise, Some(4)));
+        let text = snap.text();
+        assert!(text.starts_with("web: web-v1, 2 replicas"), "{text}");
+        assert!(
+            text.contains("\nrollouts-demo: Deployment echoserver, 4 replicas"),
+            "{text}"
+        );
+        // The batch rollout has no status yet: the app has not finished.
+        assert_eq!(snap.code(), EXIT_UNFINISHED);
+        let names: Vec<String> = snap.verdicts().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["web", "rollouts-demo"]);
+    }
+}
