@@ -40,6 +40,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../examples-repo/apps/echo/rollout.yaml"),
     ),
     (
+        "apps/canary/rollout.yaml",
+        include_str!("../examples-repo/apps/canary/rollout.yaml"),
+    ),
+    (
         "fleet/demo/app-meta.yaml",
         include_str!("../examples-repo/fleet/demo/app-meta.yaml"),
     ),
@@ -131,7 +135,7 @@ pub fn ensure_repo(dir: &Path) -> Result<bool, DemoError> {
             "commit",
             "-q",
             "-m",
-            "Demo apps: plain YAML, KubeVela webservice, worker, cloneset, an OpenKruise Rollout",
+            "Demo apps: plain YAML, KubeVela webservice, worker, cloneset, an OpenKruise Rollout, an Argo Rollouts canary",
         ],
     )?;
     Ok(true)

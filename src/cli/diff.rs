@@ -78,6 +78,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                         &cfg.watch,
                     )
                     .await,
+                kruise_external: rendered.kruise_rollouts.is_empty()
+                    || rollgit::rollout::kruise::detect::external(
+                        &client,
+                        cfg.rollout_controllers.kruise,
+                    )
+                    .await,
                 fleet: &fleet,
                 cluster: &cfg.clusters[repo.cluster].name,
             };

@@ -13,8 +13,9 @@ use std::process::ExitCode;
 /// Arguments of `rollgit get`.
 #[derive(clap::Args, Debug)]
 pub struct GetArgs {
-    /// What to list: `rollouts` (rollouts.rollgit.dev; `rollout` works too); with NAME and
-    /// `--cluster`, any kind (`deployment`, `configmaps`, `ingresses.networking.k8s.io`).
+    /// What to list: `rollouts` (rollouts.rollgit.dev, Argo and Kruise Rollouts; `rollout`
+    /// works too); with NAME and `--cluster`, any kind (`deployment`, `configmaps`,
+    /// `ingresses.networking.k8s.io`).
     resource: String,
     /// One object (with `--cluster`).
     name: Option<String>,
@@ -37,8 +38,10 @@ pub struct GetArgs {
 
 /// Errors of listing Rollouts.
 #[derive(Debug, thiserror::Error)]
-#[error("listing rollouts.rollgit.dev {scope}")]
+#[error("listing {kind} {scope}")]
 pub struct ListError {
+    /// The resource listed.
+    kind: &'static str,
     /// `in namespace NS` or `in all namespaces`.
     scope: String,
     #[source]
@@ -79,9 +82,21 @@ pub async fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
         .namespace
         .unwrap_or_else(|| client.default_namespace().to_string());
     let items = list_rollouts(&client, &namespace, args.all_namespaces).await?;
-    let kruise =
-        super::kruise_view::list_kruise(&client, &namespace, args.all_namespaces, None).await?;
-    if items.is_empty() && kruise.is_empty() {
+    let argo = super::argo_view::list_argo(&client, &namespace, args.all_namespaces, None)
+        .await
+        .map_err(|source| ListError {
+            kind: "rollouts.argoproj.io",
+            scope: scope(&namespace, args.all_namespaces),
+            source,
+        })?;
+    let kruise = super::kruise_view::list_kruise(&client, &namespace, args.all_namespaces, None)
+        .await
+        .map_err(|source| ListError {
+            kind: "rollouts.rollouts.kruise.io",
+            scope: scope(&namespace, args.all_namespaces),
+            source,
+        })?;
+    if items.is_empty() && argo.is_empty() && kruise.is_empty() {
         if args.all_namespaces {
             eprintln!("No resources found");
         } else {
@@ -90,19 +105,30 @@ pub async fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let now = Timestamp::now();
+    let mut tables = Vec::new();
     if !items.is_empty() {
-        print!("{}", rollouts_table(&items, args.all_namespaces, now));
+        tables.push(rollouts_table(&items, args.all_namespaces, now));
+    }
+    if !argo.is_empty() {
+        tables.push(super::argo_view::argo_table(&argo, args.all_namespaces));
     }
     if !kruise.is_empty() {
-        if !items.is_empty() {
-            println!();
-        }
-        print!(
-            "{}",
-            super::kruise_view::kruise_table(&kruise, args.all_namespaces, now)
-        );
+        tables.push(super::kruise_view::kruise_table(
+            &kruise,
+            args.all_namespaces,
+            now,
+        ));
     }
+    print!("{}", tables.join("\n"));
     Ok(ExitCode::SUCCESS)
+}
+
+fn scope(namespace: &str, all_namespaces: bool) -> String {
+    if all_namespaces {
+        "in all namespaces".into()
+    } else {
+        format!("in namespace {namespace}")
+    }
 }
 
 /// Lists Rollouts in `namespace`, or in every namespace.
@@ -111,18 +137,19 @@ pub async fn list_rollouts(
     namespace: &str,
     all_namespaces: bool,
 ) -> Result<Vec<Rollout>, ListError> {
-    let (api, scope): (Api<Rollout>, String) = if all_namespaces {
-        (Api::all(client.clone()), "in all namespaces".into())
+    let api: Api<Rollout> = if all_namespaces {
+        Api::all(client.clone())
     } else {
-        (
-            Api::namespaced(client.clone(), namespace),
-            format!("in namespace {namespace}"),
-        )
+        Api::namespaced(client.clone(), namespace)
     };
     api.list(&ListParams::default())
         .await
         .map(|l| l.items)
-        .map_err(|source| ListError { scope, source })
+        .map_err(|source| ListError {
+            kind: "rollouts.rollgit.dev",
+            scope: scope(namespace, all_namespaces),
+            source,
+        })
 }
 
 /// The header of `rollgit get rollouts` (the CRD's printer columns, as `kubectl get rollout`).

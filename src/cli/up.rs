@@ -153,6 +153,18 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         "  rollgit approve rollouts-demo   # step 1 waits for it; rollgit rollout status echo shows the steps"
     );
     println!();
+    println!(
+        "Roll out a new image in Argo Rollouts canary steps (seed 002: 20%, a pause, 60% for 30 s, then all):"
+    );
+    println!("  sed -i 's/rollouts-demo:blue/rollouts-demo:yellow/' apps/canary/rollout.yaml");
+    println!("  git commit -am 'canary-demo: yellow'");
+    println!(
+        "  rollgit get rollouts   # NAME STRATEGY STATUS STEP SET-WEIGHT READY DESIRED UP-TO-DATE AVAILABLE"
+    );
+    println!(
+        "  rollgit promote canary-demo   # step 1 pauses for it (or rollgit abort canary-demo: reverted in Git); rollgit rollout status canary shows the steps"
+    );
+    println!();
     if let Some((prod, prod_kc)) = &prod {
         println!(
             "Multi-cluster delivery with approval (seed 003, fleet/demo): cluster-test is the hub above, cluster-prod is at {}:",

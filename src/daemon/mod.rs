@@ -121,9 +121,16 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
         .iter()
         .map(|_| tokio::sync::watch::channel(false))
         .collect();
-    // Whether rollgit runs each cluster's Kruise Rollouts, decided with the CRDs.
-    let kruise: Vec<Arc<std::sync::atomic::AtomicBool>> =
-        clients.iter().map(|_| Arc::default()).collect();
+    // Who runs each cluster's Kruise Rollouts, asked again on every pass and apply.
+    let kruise: Vec<Arc<crate::rollout::kruise::Detector>> = clients
+        .iter()
+        .map(|c| {
+            Arc::new(crate::rollout::kruise::Detector::new(
+                c.clone(),
+                cfg.rollout_controllers.kruise,
+            ))
+        })
+        .collect();
     let mut map = BTreeMap::new();
     let mut writers: Vec<BTreeMap<String, RepoWriter>> =
         clients.iter().map(|_| BTreeMap::new()).collect();
@@ -161,7 +168,7 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
             writer,
             crds[repo.cluster].1.clone(),
         )
-        .with_kruise_hold(kruise[repo.cluster].clone())
+        .with_kruise(kruise[repo.cluster].clone())
         .with_fleet(fleet.clone(), cfg.fleet(), &cfg.clusters[repo.cluster].name)
         .with_scope(cfg.watch.clone());
         if let Some(sa) = &repo.service_account {
@@ -216,12 +223,10 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
                     install_kruise_crd(&client, &name, wanted, install).await
                 }
             };
-            let runs_kruise = who == KruiseController::Rollgit;
-            if !runs_kruise && wanted == RolloutController::Rollgit {
-                tracing::error!(cluster = %name, "rolloutControllers.kruise is rollgit, but the cluster has OpenKruise's own Rollout CRD (Kruise runs its Rollouts there): rollgit leaves them to Kruise; set rolloutControllers.kruise to external, or remove Kruise");
+            if who == KruiseController::External && wanted == RolloutController::Rollgit {
+                tracing::error!(cluster = %name, "rolloutControllers.kruise is rollgit, but the cluster has OpenKruise's own Rollout controller (Kruise runs its Rollouts there): rollgit leaves them to Kruise; set rolloutControllers.kruise to external, or remove Kruise");
             }
-            tracing::info!(cluster = %name, kruise = ?who, "who runs OpenKruise Rollouts");
-            kruise.store(runs_kruise, std::sync::atomic::Ordering::Relaxed);
+            tracing::info!(cluster = %name, kruise = ?who, "who runs OpenKruise Rollouts (asked again on every pass)");
             ready.store(true, std::sync::atomic::Ordering::Relaxed);
             let _ = crds_ready.send(true);
             let batch = crate::rollout::run(
@@ -239,12 +244,14 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
                 target.clone(),
                 stopped.clone(),
             );
-            if runs_kruise {
-                let kruise =
-                    crate::rollout::kruise::run(client, clock, recorder, target, stopped);
-                futures::future::join3(batch, argo, kruise).await;
-            } else {
+            // Unless configured external, rollgit's Kruise executor runs, and each pass asks
+            // the detector whether Kruise's own controller has them (delegate mode).
+            if wanted == RolloutController::External {
                 futures::future::join(batch, argo).await;
+            } else {
+                let kruise =
+                    crate::rollout::kruise::run(client, clock, recorder, target, kruise, stopped);
+                futures::future::join3(batch, argo, kruise).await;
             }
         }));
     }

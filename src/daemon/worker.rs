@@ -310,9 +310,9 @@ pub struct RepoWorker {
     ready: Arc<std::sync::atomic::AtomicBool>,
     /// True once the cluster has rollgit's CRDs.
     crds: tokio::sync::watch::Receiver<bool>,
-    /// Whether rollgit runs Kruise Rollouts in the cluster (then it holds their workloads
-    /// before an apply); decided with the CRDs.
-    kruise_hold: Arc<std::sync::atomic::AtomicBool>,
+    /// Who runs Kruise Rollouts in the cluster: when rollgit does, it holds their workloads
+    /// before an apply and refuses what its executor cannot run; `None`: nobody (no holds).
+    kruise: Option<Arc<crate::rollout::kruise::Detector>>,
     /// The clusters workflows deliver to.
     fleet: Fleet,
     /// The fleet as topology policies see it.
@@ -369,7 +369,7 @@ impl RepoWorker {
             repeats: crate::Repeats::default(),
             ready: Arc::default(),
             crds,
-            kruise_hold: Arc::default(),
+            kruise: None,
             fleet: Fleet::default(),
             fleet_clusters: Vec::new(),
             cluster: "default".into(),
@@ -392,10 +392,10 @@ impl RepoWorker {
         self
     }
 
-    /// Holds the workloads of Kruise Rollouts before applying a new template, once `hold` is
-    /// true (rollgit, not Kruise, runs them).
-    pub fn with_kruise_hold(mut self, hold: Arc<std::sync::atomic::AtomicBool>) -> Self {
-        self.kruise_hold = hold;
+    /// Holds the workloads of Kruise Rollouts before applying a new template whenever
+    /// `detector` says rollgit, not Kruise's own controller, runs them.
+    pub fn with_kruise(mut self, detector: Arc<crate::rollout::kruise::Detector>) -> Self {
+        self.kruise = Some(detector);
         self
     }
 
@@ -1078,6 +1078,10 @@ impl RepoWorker {
             &rendered.argo_rollouts,
         )
         .await;
+        let kruise_external = match (&self.kruise, rendered.kruise_rollouts.is_empty()) {
+            (_, true) | (None, _) => true,
+            (Some(d), false) => d.external().await,
+        };
         let ctx = PlanContext {
             app: &name,
             repo: &self.repo.name,
@@ -1086,6 +1090,7 @@ impl RepoWorker {
             progress_deadline: self.repo.progress_deadline,
             owner: owner.as_ref(),
             argo_external,
+            kruise_external,
             fleet: &self.fleet_clusters,
             cluster: &self.cluster,
         };
@@ -1099,7 +1104,7 @@ impl RepoWorker {
                 return Ok(());
             }
         };
-        let kruise_hold = self.kruise_hold.load(std::sync::atomic::Ordering::Relaxed);
+        let kruise_hold = !kruise_external;
         if kruise_hold {
             crate::rollout::kruise::hold(&self.client, &mut plan).await?;
         }
@@ -1395,6 +1400,8 @@ impl RepoWorker {
             progress_deadline: self.repo.progress_deadline,
             owner: None,
             argo_external: false,
+            // Only the workflow is read here: nothing about Kruise Rollouts is refused.
+            kruise_external: true,
             fleet: &self.fleet_clusters,
             cluster: &self.cluster,
         };

@@ -54,6 +54,9 @@ pub struct PlanContext<'a> {
     /// Argo Rollouts' own controller runs the app's Argo Rollouts (delegate mode): rollgit
     /// only applies them ([`argo`]).
     pub argo_external: bool,
+    /// OpenKruise's own controller runs the app's Kruise Rollouts (delegate mode, or no Kruise
+    /// executor at all): what only rollgit's executor cannot run is not refused.
+    pub kruise_external: bool,
     /// The fleet topology policies name clusters of ([`workflow`]).
     pub fleet: &'a [rollgit_render::workflow::FleetCluster],
     /// The repository's cluster (`local` in topology policies).
@@ -177,6 +180,20 @@ pub fn desired(
         objects.push(ro);
         sources.push(component_source(&spec.component));
     }
+    if !ctx.kruise_external {
+        let errors: Vec<String> = rendered
+            .kruise_rollouts
+            .iter()
+            .flat_map(|k| {
+                k.rollout.unsupported.iter().map(|e| {
+                    format!("{e}; run OpenKruise's own Rollout controller next to rollgit (rolloutControllers.kruise: external) to use it")
+                })
+            })
+            .collect();
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+    }
     let held = kruise::hold_workloads(
         &rendered.kruise_rollouts,
         &mut objects,
@@ -261,6 +278,7 @@ spec:
             progress_deadline: Duration::from_secs(600),
             owner: Some(&owner),
             argo_external: false,
+            kruise_external: false,
             fleet: &[],
             cluster: "default",
         };
@@ -330,6 +348,7 @@ spec:
             progress_deadline: Duration::from_secs(600),
             owner: None,
             argo_external: false,
+            kruise_external: false,
             fleet: &[],
             cluster: "default",
         };

@@ -217,6 +217,9 @@ struct Item {
 pub(crate) struct Sink {
     pub errors: Vec<RenderError>,
     pub warnings: Vec<RenderError>,
+    /// What the upstream system accepts but rollgit's executor does not run (errors only when
+    /// rollgit is the controller; taken by the reader of the object that has them).
+    pub unsupported: Vec<RenderError>,
 }
 
 impl Sink {
@@ -512,6 +515,7 @@ pub fn render_app(
     let mut sink = Sink {
         errors: Vec::new(),
         warnings: Vec::new(),
+        unsupported: Vec::new(),
     };
     let mut sorted: Vec<&SourceFile> = files.iter().filter(|f| is_manifest_path(&f.path)).collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));

@@ -237,7 +237,20 @@ pub async fn run<S>(
 
 async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, ArgoExecError> {
     let key = ObjectRef::from_obj_with(obj.as_ref(), resource());
-    let requeue = pass(&obj, &ctx).await?;
+    let requeue = match pass(&obj, &ctx).await {
+        Ok(r) => r,
+        Err(e) => {
+            // What only a change of the Rollout or of what it names can fix is the Rollout's
+            // `InvalidSpec`, as Argo records a workloadRef or router it cannot resolve: the
+            // status and the app's health say it, not only the log.
+            if let ArgoExecError::Template { message, .. }
+            | ArgoExecError::Traffic { message, .. } = &e
+            {
+                record_invalid(&obj, &ctx, message).await;
+            }
+            return Err(e);
+        }
+    };
     ctx.failures.succeeded(&key);
     Ok(match requeue {
         Some(d) => Action::requeue(d),
@@ -513,6 +526,31 @@ async fn pass(cached: &DynamicObject, ctx: &Ctx) -> Result<Option<Duration>, Arg
     Ok(decision
         .requeue_at
         .map(|at| Duration::from_secs(u64::try_from(at - now).unwrap_or(1).max(1))))
+}
+
+/// Records `InvalidSpec: message` in the status of the Rollout `cached` names (best effort:
+/// a failure is logged, the pass's error is retried anyway).
+async fn record_invalid(cached: &DynamicObject, ctx: &Ctx, message: &str) {
+    let ns = cached.metadata.namespace.clone().unwrap_or_default();
+    let name = cached.metadata.name.clone().unwrap_or_default();
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ns, &resource());
+    let live = match api.get_opt(&name).await {
+        Ok(Some(live)) => live,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(namespace = %ns, rollout = %name, error = %crate::error_chain(&e), "reading the Argo Rollout to record InvalidSpec failed");
+            return;
+        }
+    };
+    let obj = serde_json::to_value(&live).unwrap_or_default();
+    let Ok(prev) = status_of(&obj["status"]) else {
+        return;
+    };
+    let generation = live.metadata.generation.unwrap_or(0);
+    let now = ctx.clock.now_unix();
+    if let Err(e) = invalid(ctx, &api, &ns, &name, &obj, &prev, message, generation, now).await {
+        tracing::warn!(namespace = %ns, rollout = %name, error = %crate::error_chain(&e), "recording InvalidSpec failed");
+    }
 }
 
 /// Records Argo's `InvalidSpec` for a Rollout rollgit cannot run, and leaves it alone.

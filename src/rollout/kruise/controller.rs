@@ -17,6 +17,7 @@
 //! once per failure and again after a restart until `status.record` says it was written.
 
 use super::KruiseRolloutError;
+use super::detect::Detector;
 use super::status::{comparable, state_of, status_of};
 use super::traffic;
 use super::workload::{self, Kind, Live, Owner};
@@ -58,6 +59,8 @@ pub struct Ctx {
     pub events: Events,
     /// Told of every rollback (the record stage writes it to Git).
     pub hook: Arc<dyn RollbackHook>,
+    /// Whether OpenKruise's own controller runs the Rollouts (then rollgit leaves them alone).
+    pub detector: Arc<Detector>,
     resource: ApiResource,
     store: Store<DynamicObject>,
     wake: mpsc::UnboundedSender<ObjectRef<DynamicObject>>,
@@ -172,12 +175,15 @@ impl Drop for Ctx {
     }
 }
 
-/// Runs the Kruise Rollout controller of one cluster until `shutdown` resolves.
+/// Runs the Kruise Rollout controller of one cluster until `shutdown` resolves. Every pass
+/// first asks `detector` whether OpenKruise's own controller runs the Rollouts (delegate
+/// mode), and then does nothing.
 pub async fn run(
     client: kube::Client,
     clock: SharedClock,
     hook: Arc<dyn RollbackHook>,
     target: crate::k8s::scope::Target,
+    detector: Arc<Detector>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let ar = rollout_resource();
@@ -202,6 +208,7 @@ pub async fn run(
         client,
         clock,
         hook,
+        detector,
         resource: ar,
         store,
         scope: target.namespaces.clone(),
@@ -229,7 +236,17 @@ pub async fn run(
 
 async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, KruiseRolloutError> {
     let key = ObjectRef::from_obj_with(obj.as_ref(), ctx.resource.clone());
-    let requeue = pass(&obj, &ctx).await?;
+    let requeue = match pass(&obj, &ctx).await {
+        Ok(r) => r,
+        Err(e) => {
+            // A Rollout rollgit cannot run says so in its status (and so in the app's health),
+            // not only in the log.
+            if let KruiseRolloutError::InvalidSpec { message, .. } = &e {
+                record_invalid(&obj, &ctx, message).await;
+            }
+            return Err(e);
+        }
+    };
     ctx.failures.succeeded(&key);
     Ok(match requeue {
         Some(d) => Action::requeue(d),
@@ -254,6 +271,81 @@ fn error_policy(obj: Arc<DynamicObject>, error: &KruiseRolloutError, ctx: Arc<Ct
     }
     retry.action()
 }
+
+/// Records an `InvalidSpec` condition (status True, Kruise's condition shape) and the message
+/// `InvalidSpec: message` in the status of the Rollout `cached` names, for its generation;
+/// unchanged when it already says so (no timestamp churn). Best effort: a failure is logged.
+/// The next pass that runs the Rollout writes its status without the condition.
+async fn record_invalid(cached: &DynamicObject, ctx: &Ctx, message: &str) {
+    let ns = cached.metadata.namespace.clone().unwrap_or_default();
+    let name = cached.metadata.name.clone().unwrap_or_default();
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ns, &ctx.resource);
+    let live = match api.get_opt(&name).await {
+        Ok(Some(live)) => live,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(namespace = %ns, rollout = %name, error = %crate::error_chain(&e), "reading the Kruise Rollout to record InvalidSpec failed");
+            return;
+        }
+    };
+    let status = &live.data["status"];
+    let generation = live.metadata.generation.unwrap_or(0);
+    let mut conditions: Vec<Value> = status["conditions"].as_array().cloned().unwrap_or_default();
+    let same = conditions
+        .iter()
+        .any(|c| c["type"] == INVALID_SPEC && c["status"] == "True" && c["message"] == message)
+        && status["observedGeneration"].as_i64() == Some(generation);
+    if same {
+        return;
+    }
+    let now = crate::rollout::status::rfc3339(ctx.clock.now_unix());
+    conditions.retain(|c| c["type"] != INVALID_SPEC);
+    conditions.push(json!({
+        "type": INVALID_SPEC,
+        "status": "True",
+        "reason": INVALID_SPEC,
+        "message": message,
+        "lastUpdateTime": now,
+        "lastTransitionTime": now,
+    }));
+    let patch = json!({"status": {
+        "observedGeneration": generation,
+        "message": format!("{INVALID_SPEC}: {message}"),
+        "conditions": conditions,
+    }});
+    let pp = PatchParams {
+        field_manager: Some(FIELD_MANAGER_KRUISE.into()),
+        ..PatchParams::default()
+    };
+    match api.patch_status(&name, &pp, &Patch::Merge(&patch)).await {
+        Ok(_) => {
+            ctx.events
+                .publish(
+                    &reference(
+                        &format!(
+                            "{}/{}",
+                            crate::k8s::kruise::GROUP,
+                            crate::k8s::kruise::VERSION
+                        ),
+                        "Rollout",
+                        Some(&ns),
+                        &name,
+                    ),
+                    Severity::Warning,
+                    INVALID_SPEC,
+                    "Rollout",
+                    message,
+                )
+                .await;
+        }
+        Err(e) => {
+            tracing::warn!(namespace = %ns, rollout = %name, error = %crate::error_chain(&e), "recording InvalidSpec failed");
+        }
+    }
+}
+
+/// The condition of a Rollout rollgit's executor cannot run.
+pub const INVALID_SPEC: &str = "InvalidSpec";
 
 /// A hash of the steps without their pauses (Kruise's `rolloutHash`: a change of the steps
 /// recalculates the current one).
@@ -316,6 +408,9 @@ async fn pass(cached: &DynamicObject, ctx: &Ctx) -> Result<Option<Duration>, Kru
         name: name.clone(),
         message,
     };
+    if ctx.detector.external().await {
+        return Ok(None);
+    }
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ns, &ctx.resource);
     let Some(obj) = api
         .get_opt(&name)
@@ -337,6 +432,16 @@ async fn pass(cached: &DynamicObject, ctx: &Ctx) -> Result<Option<Duration>, Kru
                     .join("; "),
             )
         })?;
+    if !rollout.unsupported.is_empty() {
+        return Err(invalid(
+            rollout
+                .unsupported
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        ));
+    }
     let Some(wname) = rollout.workload.name.clone() else {
         return Err(invalid("workloadRef.name is required".into()));
     };
