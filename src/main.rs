@@ -42,6 +42,8 @@ fn main() -> ExitCode {
             Command::Promote(a) => cli::gates::promote(a).await,
             Command::Abort(a) => cli::gates::abort(a).await,
             Command::Retry(a) => cli::gates::retry(a).await,
+            Command::Workflow(c) => cli::workflow::run(c).await,
+            Command::Clusters(a) => cli::clusters::run(a).await,
             Command::Plan(_) | Command::Crds(_) => Ok(ExitCode::SUCCESS),
         }
     });

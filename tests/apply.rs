@@ -525,6 +525,8 @@ fn app_status(components: Vec<ComponentStatus>, health: Health) -> AppStatus {
         drift_corrections: 0,
         held_prune: None,
         last_sync_request: None,
+        workflow: None,
+        clusters: Vec::new(),
     }
     .with_health(health)
 }

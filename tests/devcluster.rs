@@ -2126,6 +2126,18 @@ async fn configmap_and_secret_data_limits_and_secret_base64() {
         ])
         .await;
     assert_eq!(out.trim(), "configmap/limit created");
+    // An Ingress path that is not absolute, as kube-apiserver's ValidateIngressSpec says.
+    let ingress = tc.file(
+        "ingress.yaml",
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: web\nspec:\n  rules:\n  - http:\n      paths:\n      - path: relative\n        pathType: Prefix\n        backend:\n          service: {name: web, port: {number: 80}}\n",
+    );
+    let err = tc
+        .kubectl_fails(&["apply", "-f", ingress.to_str().expect("utf-8")])
+        .await;
+    assert!(
+        err.contains(r#"The Ingress "web" is invalid: spec.rules[0].http.paths[0].path: Invalid value: "relative": must be an absolute path"#),
+        "{err}"
+    );
 }
 
 const GADGET_CRD: &str = "apiVersion: apiextensions.k8s.io/v1

@@ -15,7 +15,7 @@ use common::{TestCluster, WAIT, table_columns};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DynamicObject};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -81,7 +81,7 @@ async fn wait_deployments(c: &TestCluster, component: &str, want: &[(&str, &str)
     let client = c.client().await;
     let api: Api<Deployment> = Api::namespaced(client, "default");
     let cfg = watcher::Config::default().labels(&format!("app.oam.dev/component={component}"));
-    let mut stream = watcher(api, cfg).boxed();
+    let mut stream = watcher(api, cfg).default_backoff().boxed();
     loop {
         let now = deployments(c, component).await;
         if now == want {
@@ -132,7 +132,7 @@ impl Availability {
         let api: Api<Deployment> = Api::namespaced(client, "default");
         let cfg = watcher::Config::default().labels(&format!("app.oam.dev/component={component}"));
         tokio::spawn(async move {
-            let mut stream = watcher(api, cfg).boxed();
+            let mut stream = watcher(api, cfg).default_backoff().boxed();
             while let Some(ev) = stream.next().await {
                 let Ok(mut s) = st.lock() else { return };
                 match ev {
@@ -213,7 +213,7 @@ async fn seed000_webservice_transcript_plays_out_from_git() {
     {
         let api: Api<Deployment> = w.api();
         let cfg = watcher::Config::default().labels("app.oam.dev/component=express-server");
-        let mut stream = watcher(api, cfg).boxed();
+        let mut stream = watcher(api, cfg).default_backoff().boxed();
         let bound = tokio::time::Instant::now() + WAIT;
         while let Ok(Some(ev)) = tokio::time::timeout_at(bound, stream.next()).await {
             if let Ok(watcher::Event::Apply(d)) | Ok(watcher::Event::InitApply(d)) = ev {
@@ -763,7 +763,9 @@ spec:
         let seen = seen.clone();
         let api: Api<Deployment> = Api::namespaced(client.clone(), "default");
         tokio::spawn(async move {
-            let mut stream = watcher(api, watcher::Config::default()).boxed();
+            let mut stream = watcher(api, watcher::Config::default())
+                .default_backoff()
+                .boxed();
             while let Some(ev) = stream.next().await {
                 if let Ok(watcher::Event::Apply(d)) | Ok(watcher::Event::InitApply(d)) = ev
                     && d.metadata.name.as_deref() == Some("api-v2")
@@ -1069,7 +1071,7 @@ async fn written_back(w: &World, parent: &str) -> String {
     let events: Api<k8s_openapi::api::core::v1::Event> = w.api();
     let cfg = watcher::Config::default().fields("reason=RevisionsWrittenBack");
     let bound = tokio::time::Instant::now() + WAIT;
-    let mut stream = watcher(events, cfg).boxed();
+    let mut stream = watcher(events, cfg).default_backoff().boxed();
     while let Ok(Some(ev)) = tokio::time::timeout_at(bound, stream.next()).await {
         if let Ok(watcher::Event::Apply(e)) | Ok(watcher::Event::InitApply(e)) = ev {
             let msg = e.message.unwrap_or_default();

@@ -59,6 +59,9 @@ fn planned(yaml: &str, prev: &RevisionState, commit: &str) -> (Vec<Value>, Revis
         progress_deadline: Duration::from_secs(600),
         owner: None,
         argo_external: false,
+        kruise_external: false,
+        fleet: &[],
+        cluster: "default",
     };
     let plan = plan::desired(&rendered, &ctx).expect("plans");
     let mut next = prev.clone();

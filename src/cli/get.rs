@@ -13,9 +13,19 @@ use std::process::ExitCode;
 /// Arguments of `rollgit get`.
 #[derive(clap::Args, Debug)]
 pub struct GetArgs {
-    /// What to list: `rollouts` (rollouts.rollgit.dev; `rollout` works too).
-    #[arg(value_parser = ["rollouts", "rollout"])]
+    /// What to list: `rollouts` (rollouts.rollgit.dev, Argo and Kruise Rollouts; `rollout`
+    /// works too); with NAME and `--cluster`, any kind (`deployment`, `configmaps`,
+    /// `ingresses.networking.k8s.io`).
     resource: String,
+    /// One object (with `--cluster`).
+    name: Option<String>,
+    /// Read the object from this cluster of the configuration's fleet (as `kubectl amc get
+    /// ... -m CLUSTER`).
+    #[arg(long, requires = "config", requires = "name")]
+    cluster: Option<String>,
+    /// The daemon's configuration, naming the clusters (with `--cluster`).
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
     /// Namespace (default: the kubeconfig context's, else `default`).
     #[arg(short, long)]
     namespace: Option<String>,
@@ -28,8 +38,10 @@ pub struct GetArgs {
 
 /// Errors of listing Rollouts.
 #[derive(Debug, thiserror::Error)]
-#[error("listing rollouts.rollgit.dev {scope}")]
+#[error("listing {kind} {scope}")]
 pub struct ListError {
+    /// The resource listed.
+    kind: &'static str,
     /// `in namespace NS` or `in all namespaces`.
     scope: String,
     #[source]
@@ -38,14 +50,53 @@ pub struct ListError {
 
 /// `rollgit get rollouts`.
 pub async fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
+    if let (Some(cluster), Some(config), Some(name)) = (&args.cluster, &args.config, &args.name) {
+        let cfg = super::clusters::load(config)?;
+        let Some(c) = cfg.clusters.iter().find(|c| &c.name == cluster) else {
+            let names: Vec<&str> = cfg.clusters.iter().map(|c| c.name.as_str()).collect();
+            anyhow::bail!(
+                "no cluster {cluster:?} in {} (the fleet: {})",
+                config.display(),
+                names.join(", ")
+            );
+        };
+        let client = c.client().await?;
+        return super::get_object::run(
+            client,
+            super::get_object::ObjectQuery {
+                resource: &args.resource,
+                name,
+                namespace: args.namespace.as_deref(),
+                cluster,
+            },
+        )
+        .await;
+    }
+    if !matches!(args.resource.as_str(), "rollouts" | "rollout") || args.name.is_some() {
+        anyhow::bail!(
+            "rollgit get lists rollouts; for one object of a cluster of the fleet give KIND NAME --cluster C --config FILE"
+        );
+    }
     let client = args.kube.client().await?;
     let namespace = args
         .namespace
         .unwrap_or_else(|| client.default_namespace().to_string());
     let items = list_rollouts(&client, &namespace, args.all_namespaces).await?;
-    let kruise =
-        super::kruise_view::list_kruise(&client, &namespace, args.all_namespaces, None).await?;
-    if items.is_empty() && kruise.is_empty() {
+    let argo = super::argo_view::list_argo(&client, &namespace, args.all_namespaces, None)
+        .await
+        .map_err(|source| ListError {
+            kind: "rollouts.argoproj.io",
+            scope: scope(&namespace, args.all_namespaces),
+            source,
+        })?;
+    let kruise = super::kruise_view::list_kruise(&client, &namespace, args.all_namespaces, None)
+        .await
+        .map_err(|source| ListError {
+            kind: "rollouts.rollouts.kruise.io",
+            scope: scope(&namespace, args.all_namespaces),
+            source,
+        })?;
+    if items.is_empty() && argo.is_empty() && kruise.is_empty() {
         if args.all_namespaces {
             eprintln!("No resources found");
         } else {
@@ -54,19 +105,30 @@ pub async fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let now = Timestamp::now();
+    let mut tables = Vec::new();
     if !items.is_empty() {
-        print!("{}", rollouts_table(&items, args.all_namespaces, now));
+        tables.push(rollouts_table(&items, args.all_namespaces, now));
+    }
+    if !argo.is_empty() {
+        tables.push(super::argo_view::argo_table(&argo, args.all_namespaces));
     }
     if !kruise.is_empty() {
-        if !items.is_empty() {
-            println!();
-        }
-        print!(
-            "{}",
-            super::kruise_view::kruise_table(&kruise, args.all_namespaces, now)
-        );
+        tables.push(super::kruise_view::kruise_table(
+            &kruise,
+            args.all_namespaces,
+            now,
+        ));
     }
+    print!("{}", tables.join("\n"));
     Ok(ExitCode::SUCCESS)
+}
+
+fn scope(namespace: &str, all_namespaces: bool) -> String {
+    if all_namespaces {
+        "in all namespaces".into()
+    } else {
+        format!("in namespace {namespace}")
+    }
 }
 
 /// Lists Rollouts in `namespace`, or in every namespace.
@@ -75,18 +137,19 @@ pub async fn list_rollouts(
     namespace: &str,
     all_namespaces: bool,
 ) -> Result<Vec<Rollout>, ListError> {
-    let (api, scope): (Api<Rollout>, String) = if all_namespaces {
-        (Api::all(client.clone()), "in all namespaces".into())
+    let api: Api<Rollout> = if all_namespaces {
+        Api::all(client.clone())
     } else {
-        (
-            Api::namespaced(client.clone(), namespace),
-            format!("in namespace {namespace}"),
-        )
+        Api::namespaced(client.clone(), namespace)
     };
     api.list(&ListParams::default())
         .await
         .map(|l| l.items)
-        .map_err(|source| ListError { scope, source })
+        .map_err(|source| ListError {
+            kind: "rollouts.rollgit.dev",
+            scope: scope(namespace, all_namespaces),
+            source,
+        })
 }
 
 /// The header of `rollgit get rollouts` (the CRD's printer columns, as `kubectl get rollout`).

@@ -2,13 +2,17 @@
 //! `run`; the flags several commands share are here. Commands use the stages (`rollgit::…`);
 //! no stage uses a command.
 
+pub mod app_status;
 pub mod approve;
+pub mod argo_view;
+pub mod clusters;
 pub mod crds;
 
 pub mod devcluster;
 pub mod diff;
 pub mod gates;
 pub mod get;
+pub mod get_object;
 pub mod history;
 pub mod kruise_view;
 pub mod plan;
@@ -19,6 +23,7 @@ pub mod status;
 pub mod sync;
 pub mod table;
 pub mod up;
+pub mod workflow;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -60,7 +65,7 @@ pub enum Command {
     Diff(run::RunArgs),
     /// List resources rollgit keeps in the cluster: `rollgit get rollouts`.
     Get(get::GetArgs),
-    /// Follow the batched rollouts of an app: `rollgit rollout status APP`.
+    /// Follow the rollouts of an app (batched, Argo, Kruise): `rollgit rollout status APP`.
     #[command(subcommand)]
     Rollout(RolloutCommand),
     /// Approve an OpenKruise Rollout's paused step (as `kubectl-kruise rollout approve`). Exit 1
@@ -81,14 +86,19 @@ pub enum Command {
     Abort(gates::GateArgs),
     /// Retry an aborted Argo Rollouts canary from its first step.
     Retry(gates::GateArgs),
+    /// Act on an app's multi-cluster workflow (KubeVela `Workflow`, seed 003).
+    #[command(subcommand)]
+    Workflow(workflow::WorkflowCommand),
+    /// The fleet: the configuration's clusters, reachability and version.
+    Clusters(clusters::ClustersArgs),
 }
 
 /// `rollgit rollout ...`.
 #[derive(Subcommand, Debug)]
 pub enum RolloutCommand {
-    /// Per-batch progress of an app's rollouts. Exit 0 when all succeeded (for their latest
-    /// spec), 1 when one failed or none exists, 3 when one has not finished (or --watch timed
-    /// out), 2 on other errors.
+    /// Progress of an app's rollouts (batches, Argo canary steps, Kruise steps). Exit 0 when
+    /// all succeeded (for their latest spec), 1 when one failed or none exists, 3 when one has
+    /// not finished (or --watch timed out), 2 on other errors.
     Status(rollout_status::RolloutStatusArgs),
 }
 

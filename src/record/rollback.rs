@@ -260,10 +260,17 @@ impl GitRecorder {
                     "{}the revert of {} conflicts with newer commits in {}; the cluster stays on {}, fix Git by hand (a new commit ends the stall)",
                     crate::k8s::STALLED,
                     e.from,
-                    paths.join(", "),
+                    paths
+                        .iter()
+                        .map(|p| rollgit_syntax::escape(p))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     e.to
                 ),
-                paths,
+                paths: paths
+                    .iter()
+                    .map(|p| rollgit_syntax::escape(p).into_owned())
+                    .collect(),
             },
             Err(Failure::Write(err)) => Recorded::NotRecorded {
                 message: format!(

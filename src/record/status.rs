@@ -121,6 +121,10 @@ pub struct AppStatus {
     pub held_prune: Option<HeldPruneStatus>,
     /// The last `rollgit sync` request handled.
     pub last_sync_request: Option<String>,
+    /// The workflow run, for an app with topology policies or a workflow.
+    pub workflow: Option<crate::k8s::crds::WorkflowStatus>,
+    /// What the workflow delivered to each cluster.
+    pub clusters: Vec<crate::k8s::crds::ClusterStatus>,
 }
 
 fn condition(type_: &str, ok: bool, reason: &str, message: &str) -> Condition {
@@ -207,6 +211,8 @@ pub fn desired_status(
             .last_sync_request
             .clone()
             .or_else(|| live.and_then(|l| l.last_sync_request.clone())),
+        workflow: s.workflow.clone(),
+        clusters: s.clusters.clone(),
     }
 }
 
@@ -291,17 +297,14 @@ pub async fn write_status_over(
         return Ok((wrote, live));
     }
     let desired = serde_json::to_value(&desired).unwrap_or(Value::Null);
-    // A merge patch of the whole status; keys no longer present are removed with null.
-    let mut patch = desired.as_object().cloned().unwrap_or_default();
-    if let Some(old) = live.data.get("status").and_then(Value::as_object) {
-        for k in old.keys() {
-            if !patch.contains_key(k) {
-                patch.insert(k.clone(), Value::Null);
-            }
-        }
-    }
+    // A merge patch of the whole status; keys no longer present are removed with null, at
+    // every depth (`status.workflow.endTime` of a restarted workflow too).
+    let patch = match live.data.get("status") {
+        Some(old) => merge_patch(old, &desired),
+        None => desired,
+    };
     let mut body = Map::new();
-    body.insert("status".into(), Value::Object(patch));
+    body.insert("status".into(), patch);
     let body = Value::Object(body);
     let pp = PatchParams::default();
     let written = match api.patch_status(app, &pp, &Patch::Merge(&body)).await {
@@ -436,6 +439,31 @@ pub fn owner_reference(obj: &DynamicObject, app: &str) -> Value {
     })
 }
 
+/// The JSON merge patch (RFC 7386) that turns `old` into `new`: `new`'s values, with `null`
+/// for every key of an object in `old` that `new`'s object at the same place lacks (lists are
+/// replaced whole, as merge patches do).
+pub fn merge_patch(old: &Value, new: &Value) -> Value {
+    match (old, new) {
+        (Value::Object(o), Value::Object(n)) => {
+            let mut out = Map::new();
+            for (k, v) in n {
+                let patched = match o.get(k) {
+                    Some(ov) if ov.is_object() && v.is_object() => merge_patch(ov, v),
+                    _ => v.clone(),
+                };
+                out.insert(k.clone(), patched);
+            }
+            for k in o.keys() {
+                if !n.contains_key(k) {
+                    out.insert(k.clone(), Value::Null);
+                }
+            }
+            Value::Object(out)
+        }
+        _ => new.clone(),
+    }
+}
+
 /// An ownerReference to the Application `namespace/app`, creating it (phase `starting`) when it
 /// does not exist yet, so that objects rollgit creates for the app (its revisions and
 /// Rollouts) show the app as their controller, as KubeVela's do.
@@ -499,6 +527,10 @@ pub struct Recorded {
     pub last_applied_commit: Option<String>,
     /// Drift corrections so far.
     pub drift_corrections: u64,
+    /// The workflow run.
+    pub workflow: Option<crate::k8s::crds::WorkflowStatus>,
+    /// What the workflow delivered to each cluster.
+    pub clusters: Vec<crate::k8s::crds::ClusterStatus>,
 }
 
 impl Recorded {
@@ -513,6 +545,8 @@ impl Recorded {
             publish,
             last_applied_commit: status.last_applied_commit.clone(),
             drift_corrections: status.drift_corrections,
+            workflow: status.workflow.clone(),
+            clusters: status.clusters.clone(),
         }
     }
 }
@@ -602,6 +636,8 @@ impl AppStatus {
             drift_corrections: 0,
             held_prune: None,
             last_sync_request: None,
+            workflow: None,
+            clusters: Vec::new(),
         }
     }
 
@@ -628,6 +664,8 @@ impl AppStatus {
             drift_corrections: 0,
             held_prune: None,
             last_sync_request: None,
+            workflow: None,
+            clusters: Vec::new(),
         }
     }
 
@@ -684,6 +722,8 @@ impl AppStatus {
             drift_corrections,
             held_prune: Self::applied_held(report),
             last_sync_request: None,
+            workflow: None,
+            clusters: Vec::new(),
         }
     }
 
@@ -723,6 +763,17 @@ impl AppStatus {
 mod tests {
     use super::*;
 
+    #[test]
+    fn merge_patches_remove_keys_left_out_at_every_depth() {
+        let old = json!({"phase": "x", "workflow": {"endTime": "t", "held": true, "steps": [1, 2]}, "gone": 1});
+        let new = json!({"phase": "y", "workflow": {"steps": [3]}});
+        assert_eq!(
+            merge_patch(&old, &new),
+            json!({"phase": "y", "workflow": {"steps": [3], "endTime": null, "held": null}, "gone": null})
+        );
+        assert_eq!(merge_patch(&json!(1), &new), new);
+    }
+
     fn desired_value(s: &AppStatus, live: Option<&Value>, now: &str) -> Value {
         let live: Option<ApplicationStatus> =
             live.map(|l| serde_json::from_value(l.clone()).expect("a status"));
@@ -744,6 +795,8 @@ mod tests {
             drift_corrections: 0,
             held_prune: None,
             last_sync_request: None,
+            workflow: None,
+            clusters: Vec::new(),
         }
     }
 

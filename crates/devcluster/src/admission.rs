@@ -649,6 +649,63 @@ fn validate_service(obj: &Value, causes: &mut Vec<Cause>) {
     }
 }
 
+/// kube-apiserver's `ValidateIngressSpec`: a default backend or rules, and each HTTP path with
+/// a supported `pathType` and, for `Exact` and `Prefix` (and a non-empty
+/// `ImplementationSpecific`), an absolute path.
+fn validate_ingress(obj: &Value, causes: &mut Vec<Cause>) {
+    let spec = &obj["spec"];
+    let rules = spec["rules"].as_array().cloned().unwrap_or_default();
+    if rules.is_empty() && spec["defaultBackend"].is_null() {
+        causes.push(Cause::invalid(
+            "spec",
+            &json!(rules),
+            "either `defaultBackend` or `rules` must be specified",
+        ));
+    }
+    for (i, rule) in rules.iter().enumerate() {
+        if rule["http"].is_null() {
+            continue;
+        }
+        let base = format!("spec.rules[{i}].http.paths");
+        let paths = rule["http"]["paths"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if paths.is_empty() {
+            causes.push(Cause::required(base.clone()));
+        }
+        for (j, p) in paths.iter().enumerate() {
+            let at = format!("{base}[{j}]");
+            let path = p["path"].as_str().unwrap_or_default();
+            match p["pathType"].as_str() {
+                None => causes.push(Cause {
+                    reason: "FieldValueRequired".into(),
+                    message: "Required value: pathType must be specified".into(),
+                    field: format!("{at}.pathType"),
+                }),
+                Some("Exact" | "Prefix") if !path.starts_with('/') => causes.push(Cause::invalid(
+                    format!("{at}.path"),
+                    &json!(path),
+                    "must be an absolute path",
+                )),
+                Some("ImplementationSpecific") if !path.is_empty() && !path.starts_with('/') => {
+                    causes.push(Cause::invalid(
+                        format!("{at}.path"),
+                        &json!(path),
+                        "must be an absolute path",
+                    ))
+                }
+                Some("Exact" | "Prefix" | "ImplementationSpecific") => {}
+                Some(other) => causes.push(Cause::not_supported(
+                    format!("{at}.pathType"),
+                    &json!(other),
+                    &["Exact", "ImplementationSpecific", "Prefix"],
+                )),
+            }
+        }
+    }
+}
+
 fn validate_data_keys(obj: &Value, field: &str, causes: &mut Vec<Cause>) {
     if let Some(d) = obj.get(field).and_then(Value::as_object) {
         for (k, v) in d {
@@ -805,6 +862,7 @@ pub fn validate(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) -> Vec<
         }
         ("batch", "CronJob") => validate_cronjob(obj, &mut causes),
         ("", "Service") => validate_service(obj, &mut causes),
+        ("networking.k8s.io", "Ingress") => validate_ingress(obj, &mut causes),
         ("", "ConfigMap") => {
             validate_data_keys(obj, "data", &mut causes);
             validate_data_keys(obj, "binaryData", &mut causes);
