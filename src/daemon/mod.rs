@@ -244,9 +244,12 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
                 target.clone(),
                 stopped.clone(),
             );
-            // Unless configured external, rollgit's Kruise executor runs, and each pass asks
-            // the detector whether Kruise's own controller has them (delegate mode).
-            if wanted == RolloutController::External {
+            // Where rollgit's Kruise Rollout CRD is served (not configured external, no
+            // Kruise controller found at start), rollgit's Kruise executor runs, and each pass
+            // asks the detector whether Kruise's own controller has them since (delegate mode).
+            // Elsewhere it does not watch Kruise Rollouts at all (an identity with namespaced
+            // rights may not even list them).
+            if wanted == RolloutController::External || who != KruiseController::Rollgit {
                 futures::future::join(batch, argo).await;
             } else {
                 let kruise =
