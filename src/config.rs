@@ -400,33 +400,7 @@ impl Allow {
     }
 }
 
-/// Which namespaces rollgit watches (and so may need rights in).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum WatchScope {
-    /// Every namespace (cluster-wide list and watch rights).
-    #[default]
-    Cluster,
-    /// Only these (a Role per namespace suffices).
-    Namespaces(std::collections::BTreeSet<String>),
-}
-
-impl WatchScope {
-    /// Whether `namespace` is watched.
-    pub fn contains(&self, namespace: &str) -> bool {
-        match self {
-            Self::Cluster => true,
-            Self::Namespaces(n) => n.contains(namespace),
-        }
-    }
-
-    /// The namespaces, `None` for the whole cluster.
-    pub fn namespaces(&self) -> Option<Vec<String>> {
-        match self {
-            Self::Cluster => None,
-            Self::Namespaces(n) => Some(n.iter().cloned().collect()),
-        }
-    }
-}
+pub use crate::k8s::scope::WatchScope;
 
 /// Leader election, resolved.
 #[derive(Debug, Clone)]

@@ -1601,34 +1601,19 @@ spec:
 // ---------------------------------------------------------------------------------------------
 // A restarted rollgit resumes exactly.
 
-/// `rollgit run` as a separate process (so it can be killed), following `git`.
 fn spawn_daemon(
     cluster: &TestCluster,
     git: &GitRepo,
     state: &std::path::Path,
     n: usize,
 ) -> tokio::process::Child {
-    let log = std::fs::File::create(state.join(format!("daemon-{n}.log"))).expect("a log file");
-    tokio::process::Command::new(rollgit_bin())
-        .args([
-            "run",
-            "--repo",
-            &git.url(),
-            "--path",
-            "apps/*",
-            "--interval",
-            "1s",
-        ])
-        .arg("--kubeconfig")
-        .arg(&cluster.kubeconfig)
-        .arg("--state-dir")
-        .arg(state)
-        .env("ROLLGIT_LOG", "rollgit=info")
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("rollgit run starts")
+    common::spawn_rollgit_run(
+        cluster,
+        &git.url(),
+        state,
+        &format!("daemon-{n}.log"),
+        "rollgit=info",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

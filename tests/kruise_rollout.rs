@@ -853,34 +853,17 @@ fn spawn_daemon(
     git: &GitRepo,
     state: &std::path::Path,
 ) -> tokio::process::Child {
-    let log = std::fs::File::create(state.join(format!(
-        "daemon-{}.log",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default()
-    )))
-    .expect("a log file");
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_rollgit"))
-        .args([
-            "run",
-            "--repo",
-            &git.url(),
-            "--path",
-            "apps/*",
-            "--interval",
-            "1s",
-        ])
-        .arg("--kubeconfig")
-        .arg(&cluster.kubeconfig)
-        .arg("--state-dir")
-        .arg(state)
-        .env("ROLLGIT_LOG", "rollgit=debug")
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("rollgit run starts")
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    common::spawn_rollgit_run(
+        cluster,
+        &git.url(),
+        state,
+        &format!("daemon-{n}.log"),
+        "rollgit=debug",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

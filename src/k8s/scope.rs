@@ -2,7 +2,6 @@
 //! namespace (a Role per namespace authorizes it) or one over the cluster, merged into one
 //! stream; and a reflector store over them for `kube::runtime::Controller`.
 
-use crate::config::WatchScope;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use kube::Resource;
@@ -13,6 +12,34 @@ use serde::de::DeserializeOwned;
 use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::hash::Hash;
+
+/// Which namespaces rollgit watches (and so may need rights in).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum WatchScope {
+    /// Every namespace (cluster-wide list and watch rights).
+    #[default]
+    Cluster,
+    /// Only these (a Role per namespace suffices).
+    Namespaces(std::collections::BTreeSet<String>),
+}
+
+impl WatchScope {
+    /// Whether `namespace` is watched.
+    pub fn contains(&self, namespace: &str) -> bool {
+        match self {
+            Self::Cluster => true,
+            Self::Namespaces(n) => n.contains(namespace),
+        }
+    }
+
+    /// The namespaces, `None` for the whole cluster.
+    pub fn namespaces(&self) -> Option<Vec<String>> {
+        match self {
+            Self::Cluster => None,
+            Self::Namespaces(n) => Some(n.iter().cloned().collect()),
+        }
+    }
+}
 
 impl WatchScope {
     /// One `Api` per watched namespace (`make(Some(ns))`), or one for the cluster
