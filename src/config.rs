@@ -8,6 +8,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub mod promotion;
+pub use promotion::{Forge, ForgeKind, Pipeline, RawPipeline, Stage};
+
 /// A configuration error, naming the file and field.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -68,6 +71,9 @@ pub struct RawConfig {
     pub watch_namespaces: Option<Vec<String>>,
     /// Leader election: a Lease per shard; only the holder of a shard's Lease writes.
     pub leader_election: Option<RawLeaderElection>,
+    /// Promotion pipelines: stages an app walks through by pull request.
+    #[serde(default)]
+    pub promotion: Vec<RawPipeline>,
 }
 
 /// `leaderElection`.
@@ -508,6 +514,8 @@ pub struct Config {
     pub shards: u32,
     /// Leader election (`None`: this process writes everything, as a single replica).
     pub leader_election: Option<LeaderElection>,
+    /// Promotion pipelines.
+    pub promotion: Vec<Pipeline>,
 }
 
 impl Config {
@@ -610,6 +618,7 @@ impl Flags {
             install_crds: self.install_crds,
             watch_namespaces: self.watch_namespaces,
             leader_election: self.leader_election,
+            promotion: Vec::new(),
         }
         .resolve("flags")
     }
@@ -919,6 +928,8 @@ impl RawConfig {
             }
             _ => derive_watch_scope(&repos),
         };
+        let promotion = promotion::resolve_pipelines(self.promotion, &repos)
+            .map_err(|(field, message)| invalid(field, message))?;
         let mut shards = 1;
         let leader_election = match self.leader_election {
             Some(le) if le.enabled != Some(false) => {
@@ -979,6 +990,7 @@ impl RawConfig {
             _ => None,
         };
         Ok(Config {
+            promotion,
             install_crds: self.install_crds.unwrap_or(true),
             watch,
             shards,

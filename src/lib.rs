@@ -28,6 +28,7 @@ pub mod demo;
 pub mod k8s;
 pub mod metrics;
 pub mod plan;
+pub mod promote;
 pub mod record;
 pub mod rollout;
 

@@ -40,6 +40,10 @@ fn main() -> ExitCode {
             Command::History(a) => cli::history::run(a).await,
             Command::Rollback(a) => cli::rollback::run(a).await,
             Command::Promote(a) => cli::gates::promote(a).await,
+            Command::Promotion(cli::promotion::PromotionCommand::Status(a)) => {
+                cli::promotion::status(a).await
+            }
+            Command::PromoteStage(a) => cli::promotion::promote_stage(a).await,
             Command::Abort(a) => cli::gates::abort(a).await,
             Command::Retry(a) => cli::gates::retry(a).await,
             Command::Workflow(c) => cli::workflow::run(c).await,

@@ -16,6 +16,7 @@ pub mod get_object;
 pub mod history;
 pub mod kruise_view;
 pub mod plan;
+pub mod promotion;
 pub mod rollback;
 pub mod rollout_status;
 pub mod run;
@@ -91,6 +92,12 @@ pub enum Command {
     Workflow(workflow::WorkflowCommand),
     /// The fleet: the configuration's clusters, reachability and version.
     Clusters(clusters::ClustersArgs),
+    /// PR-based promotion between stages: `rollgit promotion status APP`.
+    #[command(subcommand)]
+    Promotion(promotion::PromotionCommand),
+    /// Open the promotion pull request into a stage now (soak skipped, recorded as manual).
+    /// Exit 0 opened (or nothing to promote), 1 refused (held, conflict), 3 no answer in time.
+    PromoteStage(promotion::PromoteStageArgs),
 }
 
 /// `rollgit rollout ...`.

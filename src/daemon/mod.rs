@@ -182,6 +182,10 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
         parts.push((format!("repository {}", repo.name), worker.readiness()));
         tasks.push(tokio::spawn(worker.run()));
     }
+    let promoter = crate::promote::Promoter::new(cfg, &clients, opts.clock.clone());
+    if !promoter.is_empty() {
+        tasks.push(tokio::spawn(promoter.run()));
+    }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let stopped = futures::FutureExt::shared(async move {
         let _ = stopped.await;

@@ -234,6 +234,75 @@ pub struct ApplicationStatus {
     /// What the workflow delivered to each target cluster.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clusters: Vec<ClusterStatus>,
+    /// The promotion of this app's stage to the next stage of its pipeline (`promotion` in
+    /// the configuration), written by the promoter only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion: Option<PromotionStatus>,
+}
+
+/// Where the promotion out of one pipeline stage stands (kept on the stage's app status, so
+/// that a restarted daemon neither loses nor duplicates a pull request).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PromotionStatus {
+    /// The pipeline (`promotion[].app`).
+    #[serde(default)]
+    pub pipeline: String,
+    /// This stage.
+    #[serde(default)]
+    pub from: String,
+    /// The next stage.
+    #[serde(default)]
+    pub to: String,
+    /// waiting, soaking, open, held, conflict or promoted.
+    #[serde(default)]
+    pub state: String,
+    /// Why it waits, in a few words.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// The stage's commit being soaked or promoted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_commit: Option<String>,
+    /// Since when the stage has been healthy at `sourceCommit` (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy_since: Option<String>,
+    /// The stage's commit whose changes the next stage last received (a merged pull request,
+    /// or the baseline): the base of the next replay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_commit: Option<String>,
+    /// A commit whose pull request was closed without merging: not opened again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declined_commit: Option<String>,
+    /// A commit whose replay conflicted: no pull request, until a new commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict_commit: Option<String>,
+    /// The conflicting files of `conflictCommit`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<String>,
+    /// The open pull request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<PullRequestStatus>,
+    /// The last `rollgit promote-stage` request handled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_request: Option<String>,
+}
+
+/// A pull (merge) request rollgit opened.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PullRequestStatus {
+    /// Its number (GitLab: the `iid`).
+    pub number: u64,
+    /// Its web page.
+    #[serde(default)]
+    pub url: String,
+    /// The branch rollgit pushed.
+    pub branch: String,
+    /// The stage's commit it carries.
+    pub source_commit: String,
+    /// Opened by `rollgit promote-stage` (soak skipped).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub manual: bool,
 }
 
 /// One run of an app's workflow (KubeVela's `status.workflow`, StepByStep).

@@ -213,6 +213,8 @@ pub fn desired_status(
             .or_else(|| live.and_then(|l| l.last_sync_request.clone())),
         workflow: s.workflow.clone(),
         clusters: s.clusters.clone(),
+        // The promoter's, written by it alone.
+        promotion: live.and_then(|l| l.promotion.clone()),
     }
 }
 

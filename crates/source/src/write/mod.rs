@@ -59,6 +59,7 @@
 //! All functions here are blocking; call them from `spawn_blocking`, serialised per repository
 //! like [`crate::fetch`].
 
+mod branch;
 mod commit;
 mod diff;
 mod process;
@@ -78,6 +79,7 @@ use push::{PushStatus, PushTarget};
 
 /// The branch's history, read back; defined with the other reading functions.
 pub use crate::log::{LogEntry, log};
+pub use branch::{BranchOutcome, BranchRequest, commit_to_branch};
 pub use commit::{commit_files, commit_files_with_hook};
 pub use revert::{revert, revert_dry_run, revert_with_hook};
 

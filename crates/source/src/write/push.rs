@@ -61,7 +61,16 @@ impl PushTarget {
 impl Writer<'_> {
     /// `git push --porcelain -- <url> <commit>:refs/heads/<branch>`.
     pub(super) fn push(&self, ctx: &Ctx, commit: ObjectId) -> Result<PushStatus, WriteError> {
-        let branch = &self.spec.branch;
+        self.push_to(ctx, commit, &self.spec.branch)
+    }
+
+    /// `git push --porcelain -- <url> <commit>:refs/heads/<branch>` to any branch.
+    pub(super) fn push_to(
+        &self,
+        ctx: &Ctx,
+        commit: ObjectId,
+        branch: &str,
+    ) -> Result<PushStatus, WriteError> {
         let dst = format!("refs/heads/{branch}");
         let mut cmd = git_command(&ctx.git_dir);
         if let Some(c) = &self.target.credentials {
@@ -94,12 +103,12 @@ impl Writer<'_> {
             }),
             PushClass::Rejected(reason) => Err(WriteError::PushRejected {
                 repo: self.display.clone(),
-                branch: branch.clone(),
+                branch: branch.to_owned(),
                 reason: redact(&reason),
             }),
             PushClass::Failed { transient, message } => Err(WriteError::Push {
                 repo: self.display.clone(),
-                branch: branch.clone(),
+                branch: branch.to_owned(),
                 transient,
                 source: RedactedError::from_text(message, &self.secrets.pairs()),
             }),
