@@ -831,8 +831,8 @@ async fn github_api_local_server_walks_a_dev_commit_through_staging_to_prod() {
     );
     assert_eq!(
         p.remote_rev(&format!("{branch}^")).await,
-        c0,
-        "the branch is one commit on main"
+        c1,
+        "the branch is one commit on main's head"
     );
     assert_eq!(
         p.forge.writes(),
