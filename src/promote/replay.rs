@@ -132,7 +132,6 @@ pub fn replay_images(base: &Files, theirs: &Files, ours: &Files) -> Replay {
     let moved: BTreeMap<&String, &String> = after
         .iter()
         .filter(|(name, image)| before.get(*name) != Some(*image))
-        .map(|(n, i)| (n, i))
         .collect();
     let mut out = Replay::default();
     for (path, content) in ours {
