@@ -130,6 +130,11 @@ impl ForgeServer {
         self.state.lock().expect("forge state").comments.clone()
     }
 
+    /// Forgets every pull request (as if none had been opened).
+    fn forget_prs(&self) {
+        self.state.lock().expect("forge state").prs.clear();
+    }
+
     fn set_merged(&self, number: u64) {
         let mut s = self.state.lock().expect("forge state");
         if let Some(p) = s.prs.iter_mut().find(|p| p.number == number) {
@@ -1143,6 +1148,104 @@ async fn github_api_local_server_a_failed_rollout_in_staging_holds_promotion_and
     assert_eq!(code, Some(0));
     println!("$ rollgit promotion status shop\n{out}");
     assert!(out.contains("held"), "{out}");
+    p.stop_daemon().await;
+}
+
+#[tokio::test]
+async fn github_api_local_server_restart_after_the_push_before_the_pr_opens_it_on_the_pushed_branch()
+ {
+    let mut p = Pipeline::start().await;
+    let c0 = p.remote_rev("main").await;
+    p.wait_applied(DEV, &c0).await;
+    p.wait_promotion(DEV, "promoted").await;
+    let c1 = p
+        .push(
+            "envs/dev/shop/deploy.yaml",
+            &stage_yaml("dev", "web:1.1", 1),
+            "web 1.1",
+        )
+        .await;
+    p.wait_applied(DEV, &c1).await;
+    p.wait_promotion(DEV, "open").await;
+    let branch = format!("rollgit/promote/shop/staging/{}", short(&c1));
+    let pushed = p.remote_rev(&branch).await;
+
+    // The daemon stopped after pushing the branch, before the forge had the pull request.
+    p.stop_daemon().await;
+    p.forge.forget_prs();
+    let patch = json!({"status": {"promotion": {"pullRequest": null, "state": "opening"}}});
+    p.apps()
+        .patch_status(DEV, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("forget the pull request");
+    p.start_daemon().await;
+    let rec = p.wait_promotion(DEV, "open").await;
+    assert_eq!(rec["pullRequest"]["branch"], branch.as_str());
+    let prs = p.forge.prs();
+    assert_eq!(prs.len(), 1, "one pull request");
+    assert_eq!(prs[0].head, branch);
+    assert_eq!(
+        p.remote_rev(&branch).await,
+        pushed,
+        "the pushed branch is used as it is (never force-pushed)"
+    );
+    p.stop_daemon().await;
+}
+
+#[tokio::test]
+async fn github_api_local_server_promote_stage_opens_the_pr_now_skipping_the_soak() {
+    let mut p = Pipeline::start_with(
+        &[
+            ("envs/dev/shop/deploy.yaml", stage_yaml("dev", "web:1.0", 1)),
+            (
+                "envs/staging/shop/deploy.yaml",
+                stage_yaml("staging", "web:1.0", 2),
+            ),
+        ],
+        "  - {name: dev, path: envs/dev/shop, soak: 1h}
+  - {name: staging, path: envs/staging/shop}
+",
+    )
+    .await;
+    let c0 = p.remote_rev("main").await;
+    p.wait_applied(DEV, &c0).await;
+    p.wait_promotion(DEV, "promoted").await;
+    let c1 = p
+        .push(
+            "envs/dev/shop/deploy.yaml",
+            &stage_yaml("dev", "web:1.1", 1),
+            "web 1.1",
+        )
+        .await;
+    p.wait_applied(DEV, &c1).await;
+    p.wait_promotion(DEV, "soaking").await;
+    assert!(p.forge.prs().is_empty(), "dev soaks an hour");
+
+    let (code, out, err) = p
+        .rollgit(&["promote-stage", "shop", "--to", "staging"])
+        .await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    println!("$ rollgit promote-stage shop --to staging\n{out}");
+    assert_eq!(
+        out.trim(),
+        "dev → staging: pull request #1 https://github.example/org/deploy/pull/1 (#1 waits for review)"
+    );
+    let rec = p.wait_promotion(DEV, "open").await;
+    assert_eq!(rec["pullRequest"]["manual"], true);
+    let prs = p.forge.prs();
+    assert!(
+        prs[0]
+            .body
+            .contains("- opened by `rollgit promote-stage` (soak skipped)"),
+        "{}",
+        prs[0].body
+    );
+    let (code, out, _) = p.rollgit(&["promotion", "status", "shop"]).await;
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("#1 https://github.example/org/deploy/pull/1 (manual)"),
+        "{out}"
+    );
     p.stop_daemon().await;
 }
 
