@@ -259,6 +259,7 @@ fn client(kind: ForgeKind, url: String, repo: &str) -> ForgeClient {
         url,
         token: Secret::new(TOKEN.into()),
         repo: repo.into(),
+        poll_interval: Duration::from_millis(100),
     })
     .expect("a forge client")
 }
@@ -622,7 +623,7 @@ impl Pipeline {
         let yaml = format!(
             "promotion:
 - app: shop
-  forge: {{kind: github, url: {url}, tokenFile: {token}, repo: org/deploy}}
+  forge: {{kind: github, url: {url}, tokenFile: {token}, repo: org/deploy, pollInterval: 100ms}}
   stages:
 {stages}",
             url = forge.url(),
@@ -1245,6 +1246,61 @@ async fn github_api_local_server_promote_stage_opens_the_pr_now_skipping_the_soa
     assert!(
         out.contains("#1 https://github.example/org/deploy/pull/1 (manual)"),
         "{out}"
+    );
+    p.stop_daemon().await;
+}
+
+#[tokio::test]
+async fn github_api_local_server_auto_merge_merges_once_the_forge_says_mergeable() {
+    let mut p = Pipeline::start_with(
+        &[
+            ("envs/dev/shop/deploy.yaml", stage_yaml("dev", "web:1.0", 1)),
+            (
+                "envs/staging/shop/deploy.yaml",
+                stage_yaml("staging", "web:1.0", 2),
+            ),
+        ],
+        "  - {name: dev, path: envs/dev/shop}
+  - {name: staging, path: envs/staging/shop, autoMerge: true}
+",
+    )
+    .await;
+    let c0 = p.remote_rev("main").await;
+    p.wait_applied(DEV, &c0).await;
+    p.wait_promotion(DEV, "promoted").await;
+    let c1 = p
+        .push(
+            "envs/dev/shop/deploy.yaml",
+            &stage_yaml("dev", "web:1.1", 1),
+            "web 1.1",
+        )
+        .await;
+    p.forge
+        .wait("rollgit merges the pull request", |s| {
+            s.calls
+                .iter()
+                .any(|c| c.method == "PUT" && c.uri == "/repos/org/deploy/pulls/1/merge")
+        })
+        .await;
+    let merge_call = p
+        .forge
+        .calls()
+        .into_iter()
+        .find(|c| c.method == "PUT")
+        .expect("the merge call");
+    assert_eq!(merge_call.body, json!({"merge_method": "merge"}));
+    // The forge merges the branch (the test does what GitHub does), and staging deploys it.
+    let merge = p.merge(1).await;
+    p.wait_applied(STAGING, &merge).await;
+    let rec = p.wait_promotion(DEV, "promoted").await;
+    assert_eq!(rec["promotedCommit"], c1.as_str());
+    assert_eq!(
+        p.forge.writes(),
+        [
+            "POST /repos/org/deploy/pulls",
+            "PUT /repos/org/deploy/pulls/1/merge",
+        ],
+        "merged once"
     );
     p.stop_daemon().await;
 }

@@ -65,6 +65,9 @@ pub struct RawForge {
     pub repo: Option<String>,
     /// The GitLab project: its id or its `group/name` path.
     pub project: Option<String>,
+    /// How often an open pull request's state (merged, closed, mergeable) is asked for
+    /// (default 30s: the APIs' rate limits).
+    pub poll_interval: Option<String>,
 }
 
 /// The forges rollgit opens pull requests on.
@@ -124,7 +127,12 @@ pub struct Forge {
     pub token: Secret,
     /// `owner/name`, `workspace/slug`, or the GitLab project id or path.
     pub repo: String,
+    /// How often an open pull request's state is asked for.
+    pub poll_interval: Duration,
 }
+
+/// The default `forge.pollInterval`.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(30);
 
 /// A resolved stage.
 #[derive(Debug, Clone)]
@@ -339,11 +347,16 @@ fn resolve_forge(raw: &RawForge) -> Result<Forge, (String, String)> {
         }
         (_, None, None) => return Err(("repo".into(), "required (owner/name)".into())),
     };
+    let poll_interval = match &raw.poll_interval {
+        Some(d) => parse_duration(d).map_err(|m| ("pollInterval".to_string(), m))?,
+        None => DEFAULT_POLL_INTERVAL,
+    };
     Ok(Forge {
         kind,
         url,
         token: Secret::new(token),
         repo,
+        poll_interval,
     })
 }
 

@@ -147,6 +147,11 @@ impl ForgeClient {
         self.forge.kind
     }
 
+    /// How often an open pull request's state is asked for.
+    pub fn poll_interval(&self) -> Duration {
+        self.forge.poll_interval
+    }
+
     /// `/repos/{owner}/{repo}` and the like: the repository's API path.
     fn repo_path(&self) -> String {
         match self.forge.kind {

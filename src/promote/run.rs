@@ -9,7 +9,7 @@
 //! branch (the branch name is derived from the commit), so a daemon restarted between the
 //! push and the status write finds it instead of opening a second one.
 
-use super::core::{self, Action, Evidence, Input, StageView};
+use super::core::{self, Action, Evidence, Input, PrState, StageView};
 use super::forge::{ForgeClient, ForgeError, NewPullRequest};
 use super::replay::{self, Files, Replay};
 use crate::clock::SharedClock;
@@ -107,7 +107,16 @@ pub struct Promoter {
     /// Whether the newest change of a directory at a commit is an automatic revert, by
     /// `(repo, dir, commit)`: commits do not change.
     reverted: Mutex<BTreeMap<(String, String, String), bool>>,
+    /// The last state the forge reported of a pull request, by `(pipeline, to, number)`, and
+    /// when: asked again only after the forge's `pollInterval` (rate limits).
+    polled: Mutex<BTreeMap<PolledKey, (tokio::time::Instant, PrState)>>,
 }
+
+/// `(pipeline, to-stage, pull request number)`.
+type PolledKey = (String, String, u64);
+
+/// How many commits' revert verdicts are remembered.
+const REVERTED_CACHE: usize = 1024;
 
 impl std::fmt::Debug for Promoter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -158,6 +167,7 @@ impl Promoter {
             clock,
             cache: cfg.state_dir.join("promotion"),
             reverted: Mutex::new(BTreeMap::new()),
+            polled: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -261,17 +271,7 @@ impl Promoter {
             rec.last_request = request;
         }
         let pr_state = match &rec.pull_request {
-            Some(pr) => {
-                Some(
-                    forge
-                        .state(pr.number)
-                        .await
-                        .map_err(|source| PromoteError::Forge {
-                            pipeline: pipeline.clone(),
-                            source,
-                        })?,
-                )
-            }
+            Some(pr) => Some(self.pr_state(forge, &pipeline, &to.name, pr.number).await?),
             None => None,
         };
         let deployed = status.last_applied_commit.clone();
@@ -309,6 +309,11 @@ impl Promoter {
                             pipeline: pipeline.clone(),
                             source,
                         })?;
+                    // Asked again on the next pass: merged now.
+                    self.polled
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&(pipeline.clone(), to.name.clone(), pr.number));
                     tracing::info!(
                         pipeline = pipeline.as_str(),
                         to = to.name.as_str(),
@@ -404,11 +409,48 @@ impl Promoter {
             Ok(entry.first().is_some_and(|e| e.rollout.is_some()))
         })
         .await?;
-        self.reverted
+        let mut cache = self.reverted.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= REVERTED_CACHE {
+            cache.clear();
+        }
+        cache.insert(key, v);
+        Ok(v)
+    }
+
+    /// What the forge says of pull request `number` (at most once per `pollInterval`); a pull
+    /// request the forge no longer has (404) counts as closed.
+    async fn pr_state(
+        &self,
+        forge: &ForgeClient,
+        pipeline: &str,
+        to: &str,
+        number: u64,
+    ) -> Result<PrState, PromoteError> {
+        let key = (pipeline.to_string(), to.to_string(), number);
+        let now = tokio::time::Instant::now();
+        if let Some((at, state)) = self
+            .polled
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key, v);
-        Ok(v)
+            .get(&key)
+            && now.duration_since(*at) < forge.poll_interval()
+        {
+            return Ok(*state);
+        }
+        let state = match forge.state(number).await {
+            Ok(s) => s,
+            Err(ForgeError::Status { status: 404, .. }) => PrState::Closed,
+            Err(source) => {
+                return Err(PromoteError::Forge {
+                    pipeline: pipeline.to_string(),
+                    source,
+                });
+            }
+        };
+        let mut polled = self.polled.lock().unwrap_or_else(|p| p.into_inner());
+        polled.retain(|(p, t, _), _| !(p == pipeline && t == to));
+        polled.insert(key, (now, state));
+        Ok(state)
     }
 
     /// Replays, pushes and opens (or finds) the pull request for `source`.
