@@ -1090,6 +1090,12 @@ async fn github_api_local_server_a_failed_rollout_in_staging_holds_promotion_and
     p.wait_applied(STAGING, &good).await;
     let rec = p.wait_promotion(STAGING, "open").await;
     assert_eq!(rec["pullRequest"]["number"], 1);
+    let body = p.forge.prs()[0].body.clone();
+    println!("{body}");
+    assert!(
+        body.contains("- rollout `web`: rolloutSucceed (web-v2)"),
+        "the rollout's result is evidence: {body}"
+    );
     let branch = format!("rollgit/promote/shop/prod/{}", short(&good));
     assert_eq!(
         p.remote_file(&branch, "envs/prod/shop/deploy.yaml").await,
@@ -1118,6 +1124,19 @@ async fn github_api_local_server_a_failed_rollout_in_staging_holds_promotion_and
         })
     })
     .await;
+    // Regression: the worker's status writes never put back an older promotion record.
+    let rolling = p
+        .wait_app(STAGING, "the promoter saw the broken commit", |s| {
+            s["promotion"]["sourceCommit"] == bad.as_str()
+        })
+        .await["promotion"]
+        .clone();
+    assert_eq!(rolling["state"], "open", "{rolling}");
+    assert_eq!(rolling["pullRequest"]["number"], 1);
+    assert_eq!(
+        rolling["message"],
+        format!("staging is applying or rolling out {}", short(&bad))
+    );
     p.clock.advance(Duration::from_secs(4));
     let held = p.wait_promotion(STAGING, "held").await;
     let revert = p.remote_rev("main").await;

@@ -550,18 +550,7 @@ impl Promoter {
                 .iter()
                 .map(|c| (c.name.clone(), c.from.clone(), c.to.clone()))
                 .collect(),
-            rollouts: status
-                .components
-                .iter()
-                .map(|c| {
-                    let result = match (&c.revision, c.healthy) {
-                        (Some(r), true) => format!("succeeded ({r})"),
-                        (None, true) => "succeeded".to_string(),
-                        (_, false) => format!("not healthy: {}", c.message),
-                    };
-                    (c.name.clone(), result, None)
-                })
-                .collect(),
+            rollouts: rollout_results(self.clients.get(&from.repo), status).await,
             health: if manual {
                 "healthy".to_string()
             } else {
@@ -644,6 +633,84 @@ impl Promoter {
             },
         ))
     }
+}
+
+/// Each rollout of the stage's app (the Rollouts of its inventory: rollgit's, Argo's,
+/// Kruise's) with its state and, where its conditions tell, how long its last run took; else
+/// each component's revision and health.
+async fn rollout_results(
+    client: Option<&kube::Client>,
+    status: &ApplicationStatus,
+) -> Vec<(String, String, Option<u64>)> {
+    let mut out = Vec::new();
+    for e in &status.inventory.entries {
+        let (Some(client), Some(ns)) = (client, &e.namespace) else {
+            continue;
+        };
+        if e.kind != "Rollout"
+            || !matches!(
+                e.group.as_str(),
+                "rollgit.dev" | "argoproj.io" | "rollouts.kruise.io"
+            )
+        {
+            continue;
+        }
+        let ar = kube::core::ApiResource {
+            group: e.group.clone(),
+            version: e.version.clone(),
+            api_version: format!("{}/{}", e.group, e.version),
+            kind: e.kind.clone(),
+            plural: "rollouts".into(),
+        };
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+        let Ok(Some(o)) = api.get_opt(&e.name).await else {
+            continue;
+        };
+        let st = &o.data["status"];
+        let text = |k: &str| {
+            st.get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or("-")
+                .to_string()
+        };
+        let result = if e.group == "rollgit.dev" {
+            format!("{} ({})", text("rollingState"), text("stableRevision"))
+        } else {
+            text("phase")
+        };
+        // From the first to the last change of its conditions: the last run.
+        let times: Vec<i64> = st
+            .get("conditions")
+            .and_then(|c| c.as_array())
+            .map(|cs| {
+                cs.iter()
+                    .filter_map(|c| c.get("lastTransitionTime")?.as_str())
+                    .filter_map(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
+                    .map(|t| t.as_second())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let secs = match (times.iter().min(), times.iter().max()) {
+            (Some(a), Some(b)) if b > a => u64::try_from(b - a).ok(),
+            _ => None,
+        };
+        out.push((e.name.clone(), result, secs));
+    }
+    if out.is_empty() {
+        out = status
+            .components
+            .iter()
+            .map(|c| {
+                let result = match (&c.revision, c.healthy) {
+                    (Some(r), true) => format!("healthy at {r}"),
+                    (None, true) => "healthy".to_string(),
+                    (_, false) => format!("not healthy: {}", c.message),
+                };
+                (c.name.clone(), result, None)
+            })
+            .collect();
+    }
+    out
 }
 
 /// Runs `f` on the blocking pool.

@@ -213,7 +213,7 @@ pub fn desired_status(
             .or_else(|| live.and_then(|l| l.last_sync_request.clone())),
         workflow: s.workflow.clone(),
         clusters: s.clusters.clone(),
-        // The promoter's, written by it alone.
+        // The promoter's, written by it alone (`write_status_over` leaves it out of its patch).
         promotion: live.and_then(|l| l.promotion.clone()),
     }
 }
@@ -301,10 +301,15 @@ pub async fn write_status_over(
     let desired = serde_json::to_value(&desired).unwrap_or(Value::Null);
     // A merge patch of the whole status; keys no longer present are removed with null, at
     // every depth (`status.workflow.endTime` of a restarted workflow too).
-    let patch = match live.data.get("status") {
+    let mut patch = match live.data.get("status") {
         Some(old) => merge_patch(old, &desired),
         None => desired,
     };
+    // `promotion` is the promoter's (`crate::promote`): never written from a copy that may be
+    // older than its last write.
+    if let Value::Object(m) = &mut patch {
+        m.remove("promotion");
+    }
     let mut body = Map::new();
     body.insert("status".into(), patch);
     let body = Value::Object(body);
