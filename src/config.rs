@@ -234,6 +234,9 @@ pub struct RawSync {
     /// Also prune objects rollgit adopted, that existed before it first applied them
     /// (default false).
     pub prune_adopted: Option<bool>,
+    /// Create the namespaces an app's objects (and its status object) go to when they do not
+    /// exist (default false, as Argo CD's `CreateNamespace=true`).
+    pub create_namespace: Option<bool>,
 }
 
 /// A secret value: never shown by `Debug` or `Display`.
@@ -286,6 +289,8 @@ pub struct Repo {
     pub allow_mass_prune: bool,
     /// Prune objects rollgit adopted too.
     pub prune_adopted: bool,
+    /// Create missing target namespaces.
+    pub create_namespace: bool,
     /// Default progress deadline of a rollout batch.
     pub progress_deadline: Duration,
     /// Record rollbacks as revert commits.
@@ -386,6 +391,8 @@ pub struct Flags {
     pub listen: Option<String>,
     /// State directory.
     pub state_dir: Option<PathBuf>,
+    /// Create missing target namespaces.
+    pub create_namespace: bool,
 }
 
 impl Flags {
@@ -409,6 +416,7 @@ impl Flags {
             }],
             sync: RawSync {
                 progress_deadline: self.progress_deadline,
+                create_namespace: self.create_namespace.then_some(true),
                 ..Default::default()
             },
             listen: self.listen,
@@ -636,6 +644,10 @@ impl RawConfig {
                 prune_adopted: sync
                     .prune_adopted
                     .or(self.sync.prune_adopted)
+                    .unwrap_or(false),
+                create_namespace: sync
+                    .create_namespace
+                    .or(self.sync.create_namespace)
                     .unwrap_or(false),
                 progress_deadline,
                 revert_rollbacks: write_back.revert_rollbacks.unwrap_or(true),

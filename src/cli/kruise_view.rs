@@ -267,9 +267,13 @@ pub async fn kruise_status(
     let verdicts = |objects: &BTreeMap<String, Value>| -> Vec<Verdict> {
         objects.values().map(kruise_verdict).collect()
     };
-    let mut last = render_all(client, &opts.namespace, &objects).await;
-    print!("{last}");
-    let _ = std::io::stdout().flush();
+    let document = opts.output.is_document();
+    let mut last = String::new();
+    if !document {
+        last = render_all(client, &opts.namespace, &objects).await;
+        print!("{last}");
+        let _ = std::io::stdout().flush();
+    }
     let mut code = exit_code(&verdicts(&objects));
     if opts.watch && code == super::rollout_status::EXIT_UNFINISHED {
         let api: Api<DynamicObject> =
@@ -304,7 +308,11 @@ pub async fn kruise_status(
                 o.metadata.name.clone().unwrap_or_default(),
                 serde_json::to_value(&o).unwrap_or(Value::Null),
             );
-            let text = render_all(client, &opts.namespace, &objects).await;
+            let text = if document {
+                String::new()
+            } else {
+                render_all(client, &opts.namespace, &objects).await
+            };
             if text != last {
                 print!("{text}");
                 let _ = std::io::stdout().flush();
@@ -316,6 +324,9 @@ pub async fn kruise_status(
             }
         }
     }
+    if document && let Err(e) = opts.output.print(&kruise_document(opts, &objects, code)) {
+        eprintln!("error: printing the document: {e:#}");
+    }
     for (name, o) in &objects {
         match kruise_verdict(o) {
             Verdict::Failed(why) => eprintln!("error: rollout {name} {why}"),
@@ -326,6 +337,31 @@ pub async fn kruise_status(
         }
     }
     Ok(code)
+}
+
+/// The `-o json|yaml` document of `rollgit rollout status` for Kruise Rollouts (pure): the
+/// same shape as [`super::rollout_status::status_document`], each rollout with `"kind":
+/// "rollouts.kruise.io"`, `phase`, `currentStepIndex`, `currentStepState`, `verdict` and
+/// `message`.
+pub fn kruise_document(opts: &StatusOptions, objects: &BTreeMap<String, Value>, code: u8) -> Value {
+    use super::rollout_status::{result_word, verdict_words};
+    let rollouts: Vec<Value> = objects
+        .iter()
+        .map(|(name, o)| {
+            let s = &o["status"];
+            let (verdict, message) = verdict_words(&kruise_verdict(o));
+            serde_json::json!({
+                "name": name,
+                "kind": "rollouts.kruise.io",
+                "phase": s["phase"],
+                "currentStepIndex": s["currentStepIndex"],
+                "currentStepState": s["currentStepState"],
+                "verdict": verdict,
+                "message": message,
+            })
+        })
+        .collect();
+    serde_json::json!({"app": opts.app, "namespace": opts.namespace, "result": result_word(code), "rollouts": rollouts})
 }
 
 #[cfg(test)]

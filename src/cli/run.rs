@@ -46,6 +46,10 @@ pub struct RunArgs {
     /// Directory for mirrors and state.
     #[arg(long, default_value = rollgit::config::DEFAULT_STATE_DIR)]
     state_dir: PathBuf,
+    /// Create the namespaces the apps' objects go to when they do not exist
+    /// (`sync.createNamespace: true`).
+    #[arg(long)]
+    create_namespace: bool,
 }
 
 impl RunArgs {
@@ -66,6 +70,7 @@ impl RunArgs {
             context: self.context,
             listen: self.listen,
             state_dir: Some(self.state_dir),
+            create_namespace: self.create_namespace,
         }
         .resolve()?)
     }

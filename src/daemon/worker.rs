@@ -16,7 +16,7 @@ use crate::apply::drift::{Changed, DriftWatches, change_mark, object_key};
 use crate::apply::{Applier, ApplyError, ApplyOptions, ApplyOutcome, Refused};
 use crate::clock::SharedClock;
 use crate::config::Repo;
-use crate::daemon::requests::{self, SyncRequest};
+use crate::daemon::requests::{self, AppEvent, SyncRequest};
 use crate::k8s::crds::{AppSource, ApplicationSpec};
 use crate::k8s::events::{Events, Severity};
 use crate::k8s::{Inventory, ObjRef};
@@ -34,6 +34,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// How long the first sync waits for the list of the apps' status objects (their
+/// suspensions).
+pub const LIST_WAIT: Duration = Duration::from_secs(5);
 
 /// The longest the worker waits before it tries a failing cluster again.
 pub const CLUSTER_RETRY_MAX: Duration = Duration::from_secs(3);
@@ -73,6 +77,9 @@ pub enum AppError {
     /// Reading the cluster's revisions of the app failed.
     #[error("listing its ControllerRevisions")]
     Revisions(#[source] kube::Error),
+    /// Creating a missing target namespace (`createNamespace`) failed.
+    #[error("creating its missing namespaces (createNamespace)")]
+    Namespace(#[source] kube::Error),
     /// Reading or creating its status object failed.
     #[error(transparent)]
     Status(#[from] StatusError),
@@ -94,7 +101,7 @@ impl AppError {
     /// How it is retried.
     pub fn class(&self) -> ErrorClass {
         match self {
-            AppError::Revisions(e) => ErrorClass::of_kube(e),
+            AppError::Revisions(e) | AppError::Namespace(e) => ErrorClass::of_kube(e),
             AppError::Status(e) => e.class(),
             AppError::Apply(e) => e.class(),
             AppError::Objects(_, class) | AppError::Refused(_, class) => *class,
@@ -181,6 +188,14 @@ pub struct RepoWorker {
     /// Whether rollgit runs Kruise Rollouts in the cluster (then it holds their workloads
     /// before an apply); decided with the CRDs.
     kruise_hold: Arc<std::sync::atomic::AtomicBool>,
+    /// The last commit counted in `rollgit_render_errors_total` (once per commit).
+    render_error_commit: Option<String>,
+    /// An app's commit was rejected during the current pass (the sync counts as an error).
+    rejected_in_pass: bool,
+    /// Apps `rollgit suspend` holds: not applied, drift not corrected.
+    suspended: BTreeSet<String>,
+    /// Apps resumed since the last pass (synced again even when the head did not move).
+    resumed: BTreeSet<String>,
 }
 
 impl RepoWorker {
@@ -216,6 +231,10 @@ impl RepoWorker {
             ready: Arc::default(),
             crds,
             kruise_hold: Arc::default(),
+            render_error_commit: None,
+            rejected_in_pass: false,
+            suspended: BTreeSet::new(),
+            resumed: BTreeSet::new(),
         }
     }
 
@@ -286,6 +305,17 @@ impl RepoWorker {
         let (requests_task, mut requests_rx) =
             requests::watch(self.client.clone(), &self.repo.namespace, &self.repo.name);
         let _requests = AbortOnDrop(requests_task.abort_handle());
+        // The first sync waits (bounded) for the apps' suspensions, so that a suspended app is
+        // not applied when the daemon starts.
+        let listed_by = tokio::time::Instant::now() + LIST_WAIT;
+        loop {
+            match tokio::time::timeout_at(listed_by, requests_rx.recv()).await {
+                Ok(Some(AppEvent::Listed)) | Ok(None) | Err(_) => break,
+                Ok(Some(ev)) => {
+                    self.app_events(vec![ev]).await;
+                }
+            }
+        }
         self.trigger.notify();
         loop {
             let retry_at = self.retry_at;
@@ -299,11 +329,13 @@ impl RepoWorker {
                 _ = self.trigger.wait() => self.sync().await,
                 _ = retry => self.sync().await,
                 Some(first) = requests_rx.recv() => {
-                    self.requests.insert(first.app.clone(), first);
-                    while let Ok(r) = requests_rx.try_recv() {
-                        self.requests.insert(r.app.clone(), r);
+                    let mut events = vec![first];
+                    while let Ok(e) = requests_rx.try_recv() {
+                        events.push(e);
                     }
-                    self.sync().await;
+                    if self.app_events(events).await {
+                        self.sync().await;
+                    }
                 }
                 Some(first) = drift_rx.recv() => {
                     // Coalesce a burst of watch events: the latest object per app and key, then
@@ -324,8 +356,87 @@ impl RepoWorker {
         }
     }
 
+    /// Takes in what the watch of the apps' status objects told; true when a sync is due (a
+    /// `rollgit sync` request, or an app resumed).
+    async fn app_events(&mut self, events: Vec<AppEvent>) -> bool {
+        let mut sync = false;
+        for ev in events {
+            match ev {
+                AppEvent::Sync(r) => {
+                    self.requests.insert(r.app.clone(), r);
+                    sync = true;
+                }
+                AppEvent::Suspend {
+                    app,
+                    suspended: true,
+                } => {
+                    if self.suspended.insert(app.clone()) {
+                        tracing::info!(repo = %self.repo.name, app = %app, "app suspended: not synced until `rollgit resume`");
+                        self.resumed.remove(&app);
+                        let dir = self.apps.get(&app).and_then(|r| r.dir.clone());
+                        if let Some(dir) = dir {
+                            self.show_suspended(&dir, None).await;
+                        }
+                    }
+                }
+                AppEvent::Suspend {
+                    app,
+                    suspended: false,
+                } => {
+                    if self.suspended.remove(&app) {
+                        tracing::info!(repo = %self.repo.name, app = %app, "app resumed: syncing it");
+                        self.resumed.insert(app);
+                        sync = true;
+                    }
+                }
+                AppEvent::Listed => {}
+            }
+        }
+        sync
+    }
+
+    /// Records that a suspended app is not synced: its directory (to sync it on resume) and a
+    /// status saying so (answering a `rollgit sync` request, if one came).
+    async fn show_suspended(&mut self, app: &AppDir, request: Option<&SyncRequest>) {
+        let name = app.name.clone();
+        if let Err(e) = self.take_over(&name).await {
+            tracing::warn!(app = %name, error = %crate::error_chain(&e), "reading the recorded status of a suspended app failed");
+        }
+        let spec = self.status_spec(app);
+        let rec = self.apps.entry(name.clone()).or_default();
+        if rec.dir.is_none() {
+            rec.dir = Some(app.clone());
+        }
+        let mut status = rec.status.clone().unwrap_or_else(|| {
+            let mut s = AppStatus::starting();
+            s.health = crate::apply::Health {
+                status: crate::apply::HealthStatus::Unknown,
+                message: "not checked while suspended".into(),
+            };
+            s.inventory = rec.inventory.clone();
+            s.last_applied_commit = rec.last_applied_commit.clone();
+            s.last_attempted_commit = rec.last_applied_commit.clone();
+            if let Some((v, h)) = &rec.publish {
+                s.publish_version = Some(v.clone());
+                s.content_hash = Some(h.clone());
+            }
+            s.drift_corrections = rec.drift_corrections;
+            s
+        });
+        status.suspended = true;
+        if let Some(r) = request {
+            status.last_sync_request = Some(r.token.clone());
+        }
+        rec.status_spec = spec.clone();
+        self.write_status(&name, &spec, &status).await;
+        if let Some(rec) = self.apps.get_mut(&name) {
+            rec.status = Some(status);
+        }
+    }
+
     async fn sync(&mut self) {
         self.retry_at = None;
+        self.rejected_in_pass = false;
         let started = Instant::now();
         match self.try_sync().await {
             Ok(changed) => {
@@ -333,8 +444,14 @@ impl RepoWorker {
                 self.repeats.clear();
                 self.ready.store(true, std::sync::atomic::Ordering::Relaxed);
                 if changed {
+                    // A commit rejected whole is a failed apply, though nothing is retried.
+                    let result = if self.rejected_in_pass {
+                        "error"
+                    } else {
+                        "applied"
+                    };
                     self.metrics
-                        .sync(&self.repo.name, "applied", started.elapsed());
+                        .sync(&self.repo.name, result, started.elapsed());
                 }
             }
             Err(e) => {
@@ -387,7 +504,12 @@ impl RepoWorker {
             .values()
             .any(|a| a.failed.is_some_and(|c| c != ErrorClass::Terminal));
         let requested: BTreeMap<String, SyncRequest> = std::mem::take(&mut self.requests);
-        if self.last_head == Some(fetched.head) && !retrying && requested.is_empty() {
+        let resumed: BTreeSet<String> = std::mem::take(&mut self.resumed);
+        if self.last_head == Some(fetched.head)
+            && !retrying
+            && requested.is_empty()
+            && resumed.is_empty()
+        {
             return Ok(false);
         }
         let head = fetched.head;
@@ -398,7 +520,8 @@ impl RepoWorker {
                 // A terminal failure waits for a change of the app (or a `rollgit sync`);
                 // others are tried again.
                 let retry = r.failed.is_some_and(|c| c != ErrorClass::Terminal)
-                    || requested.contains_key(n);
+                    || requested.contains_key(n)
+                    || resumed.contains(n);
                 (n.clone(), (retry, r.dir.clone()))
             })
             .collect();
@@ -432,6 +555,9 @@ impl RepoWorker {
         tracing::info!(repo = %self.repo.name, commit = %commit, summary = %snapshot.summary, affected = snapshot.read.len(), apps = names.len(), "new commit");
         let mut failed = Vec::new();
         for name in gone {
+            if self.suspended.contains(&name) {
+                continue;
+            }
             let request = requested.get(&name);
             if let Err(e) = self.remove_app(&name, request).await {
                 failed.push((name, e));
@@ -440,6 +566,11 @@ impl RepoWorker {
         for (app, files) in snapshot.read {
             let name = app.name.clone();
             let request = requested.get(&name);
+            if self.suspended.contains(&name) {
+                tracing::info!(repo = %self.repo.name, app = %name, commit = %commit, "app suspended: not applied");
+                self.show_suspended(&app, request).await;
+                continue;
+            }
             let result = self
                 .sync_app(&app, files, snapshot.index.as_ref(), &commit, request)
                 .await;
@@ -507,6 +638,7 @@ impl RepoWorker {
             }
         }
         self.apps.remove(name);
+        self.metrics.app_gone(&self.repo.namespace, name);
         app_status::delete_status(&self.client, &self.repo.namespace, name).await?;
         Ok(())
     }
@@ -557,6 +689,7 @@ impl RepoWorker {
                 path: app.dir.clone(),
             },
             app: app.name.clone(),
+            suspend: false,
         }
     }
 
@@ -579,11 +712,21 @@ impl RepoWorker {
         let rendered = match plan::render(app, &self.repo.namespace, &files, index, &prev) {
             Ok(r) => r,
             Err(lines) => {
+                self.count_render_error(commit);
                 self.reject(app, dir, commit, &lines, request).await;
                 return Ok(());
             }
         };
         dir.referenced = rendered.referenced_paths.clone();
+        if self.repo.create_namespace {
+            let wanted = crate::apply::namespaces::wanted_namespaces(
+                rendered.objects.iter().map(|o| &o.object),
+                &self.repo.namespace,
+            );
+            crate::apply::namespaces::create_missing(&self.client, &name, &wanted)
+                .await
+                .map_err(AppError::Namespace)?;
+        }
         let spec = self.status_spec(app);
         let owner = if rendered.revisions.is_empty() && rendered.app_revisions.is_empty() {
             None
@@ -617,6 +760,7 @@ impl RepoWorker {
         let mut plan = match plan::desired(&rendered, &ctx) {
             Ok(p) => p,
             Err(lines) => {
+                self.count_render_error(commit);
                 self.reject(app, dir, commit, &lines, request).await;
                 return Ok(());
             }
@@ -712,7 +856,22 @@ impl RepoWorker {
         }
     }
 
+    /// Counts a commit that does not render, once per commit whatever the number of its apps
+    /// and passes.
+    fn count_render_error(&mut self, commit: &str) {
+        if self.render_error_commit.as_deref() != Some(commit) {
+            self.render_error_commit = Some(commit.to_string());
+            self.metrics.render_error(&self.repo.name);
+        }
+    }
+
     async fn write_status(&self, app: &str, spec: &ApplicationSpec, status: &AppStatus) {
+        self.metrics.app_info(
+            &self.repo.namespace,
+            app,
+            status.phase.as_str(),
+            status.health.status.as_str(),
+        );
         if let Err(e) = app_status::write_status(
             &self.client,
             &self.repo.namespace,
@@ -761,7 +920,7 @@ impl RepoWorker {
         let rec = self.apps.entry(name.clone()).or_default();
         rec.status = Some(status);
         rec.status_spec = spec;
-        self.metrics.render_error(&self.repo.name);
+        self.rejected_in_pass = true;
     }
 
     /// Watches every kind rollgit applied, to notice drift.
@@ -781,6 +940,9 @@ impl RepoWorker {
     }
 
     async fn correct_drift(&mut self, app: &str, objects: Vec<Value>) {
+        if self.suspended.contains(app) {
+            return;
+        }
         let mut drifted = false;
         for obj in &objects {
             let key = object_key(obj);
