@@ -60,6 +60,58 @@ pub struct RawConfig {
     /// Who runs the rollouts of upstream formats (`{argo: auto, kruise: external}`).
     #[serde(default)]
     pub rollout_controllers: RawRolloutControllers,
+    /// Install (server-side apply) rollgit's CRDs at start (default true). With `false` an
+    /// admin installs them and rollgit only checks that they are there and recent enough.
+    pub install_crds: Option<bool>,
+    /// Watch (and write) only these namespaces, so that a Role per namespace suffices
+    /// (default: derived from the repositories, see [`WatchScope`]).
+    pub watch_namespaces: Option<Vec<String>>,
+    /// Leader election: a Lease per shard; only the holder of a shard's Lease writes.
+    pub leader_election: Option<RawLeaderElection>,
+}
+
+/// `leaderElection`.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawLeaderElection {
+    /// Elect a leader per shard (default true when the section is given).
+    pub enabled: Option<bool>,
+    /// The namespace of the Leases (default: the pod's namespace, else `default`).
+    pub namespace: Option<String>,
+    /// The prefix of the Leases' names (default `rollgit`: `rollgit-shard-0`, ...).
+    pub lease_name: Option<String>,
+    /// How long a Lease is valid after its last renewal (default 10s).
+    pub lease_duration: Option<String>,
+    /// A holder that could not renew for this long stops writing; shorter than the lease
+    /// duration (default 7s).
+    pub renew_deadline: Option<String>,
+    /// Repositories are split into this many shards by a stable hash of their name (default 1).
+    pub shards: Option<u32>,
+    /// This replica's identity in the Leases (default: the host name and a random suffix).
+    pub identity: Option<String>,
+}
+
+/// What one repository may apply (as Flux's and Argo CD's tenant lock-down).
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawAllow {
+    /// Namespace globs its namespaced objects may be in (default: any).
+    pub namespaces: Option<Vec<String>>,
+    /// `false` (none), `true` (any), or the cluster-scoped kinds it may apply (default: any
+    /// when `allow` is absent, none when it is given).
+    pub cluster_scoped: Option<ClusterScopedRaw>,
+    /// Kind globs (`Deployment`, `apps/*`, `*`) it may apply (default: any).
+    pub kinds: Option<Vec<String>>,
+}
+
+/// `allow.clusterScoped`: a boolean or a list of kinds.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum ClusterScopedRaw {
+    /// All (`true`) or none (`false`).
+    All(bool),
+    /// These kinds.
+    Kinds(Vec<String>),
 }
 
 /// `rolloutControllers`: per upstream format, `auto` (the default: rollgit, unless the
@@ -158,6 +210,11 @@ pub struct RawRepo {
     pub sync: Option<RawSync>,
     /// What rollgit writes back to the repository.
     pub write_back: Option<RawWriteBack>,
+    /// What the repository may apply (default: anything rollgit's credentials may).
+    pub allow: Option<RawAllow>,
+    /// Apply as this ServiceAccount of the repository's namespace (impersonated), so that the
+    /// tenant's own RBAC decides what lands.
+    pub service_account_name: Option<String>,
 }
 
 /// What rollgit writes back to a repository, and as whom.
@@ -214,6 +271,9 @@ pub struct RawCluster {
     pub kubeconfig: Option<PathBuf>,
     /// Context in the kubeconfig.
     pub context: Option<String>,
+    /// Labels, for topology policies' `clusterLabelSelector`.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// Sync policy.
@@ -237,6 +297,9 @@ pub struct RawSync {
     /// Create the namespaces an app's objects (and its status object) go to when they do not
     /// exist (default false, as Argo CD's `CreateNamespace=true`).
     pub create_namespace: Option<bool>,
+    /// How many apps of one commit are applied at once (default 8; each applies up to 16
+    /// objects at once).
+    pub concurrent_apps: Option<usize>,
 }
 
 /// A secret value: never shown by `Debug` or `Display`.
@@ -291,6 +354,8 @@ pub struct Repo {
     pub prune_adopted: bool,
     /// Create missing target namespaces.
     pub create_namespace: bool,
+    /// Apps of one commit applied at once (at least 1).
+    pub concurrent_apps: usize,
     /// Default progress deadline of a rollout batch.
     pub progress_deadline: Duration,
     /// Record rollbacks as revert commits.
@@ -301,6 +366,60 @@ pub struct Repo {
     pub identity: rollgit_source::write::Identity,
     /// Who runs the Argo Rollouts (`rolloutControllers.argo`).
     pub argo_controller: ArgoController,
+    /// What the repository may apply.
+    pub allow: Allow,
+    /// The ServiceAccount (of `namespace`) rollgit impersonates when applying.
+    pub service_account: Option<String>,
+}
+
+/// A repository's allowed objects, resolved (the default allows everything).
+#[derive(Debug, Clone, Default)]
+pub struct Allow {
+    /// Namespace globs (`None`: any namespace).
+    pub namespaces: Option<Vec<rollgit_syntax::Glob>>,
+    /// Cluster-scoped kinds (`None`: any; `Some(empty)`: none).
+    pub cluster_scoped: Option<Vec<String>>,
+    /// Kind globs, matched against `Kind` and `group/Kind` (`None`: any).
+    pub kinds: Option<Vec<rollgit_syntax::Glob>>,
+}
+
+impl Allow {
+    /// Whether every rule is open (no lock-down).
+    pub fn is_open(&self) -> bool {
+        self.namespaces.is_none() && self.cluster_scoped.is_none() && self.kinds.is_none()
+    }
+
+    /// The namespaces this repository can only ever write to, when its rules name them all
+    /// without wildcards and allow nothing cluster-scoped.
+    pub fn exact_namespaces(&self) -> Option<Vec<String>> {
+        if self.cluster_scoped.as_ref().is_none_or(|k| !k.is_empty()) {
+            return None;
+        }
+        let globs = self.namespaces.as_ref()?;
+        globs
+            .iter()
+            .map(|g| {
+                (!rollgit_syntax::glob::has_wildcard(g.as_str())).then(|| g.as_str().to_string())
+            })
+            .collect()
+    }
+}
+
+pub use crate::k8s::scope::WatchScope;
+
+/// Leader election, resolved.
+#[derive(Debug, Clone)]
+pub struct LeaderElection {
+    /// The Leases' namespace.
+    pub namespace: String,
+    /// The Leases' name prefix.
+    pub lease_name: String,
+    /// Validity of a Lease after its last renewal.
+    pub lease_duration: Duration,
+    /// How long a holder may fail to renew before it stops writing (< `lease_duration`).
+    pub renew_deadline: Duration,
+    /// This replica's identity.
+    pub identity: String,
 }
 
 /// A validated cluster.
@@ -312,6 +431,8 @@ pub struct Cluster {
     pub kubeconfig: Option<PathBuf>,
     /// Context.
     pub context: Option<String>,
+    /// Labels (topology policies select clusters by them).
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl Repo {
@@ -329,6 +450,19 @@ impl Repo {
     }
 }
 
+impl Config {
+    /// The clusters as topology policies see them.
+    pub fn fleet(&self) -> Vec<rollgit_render::workflow::FleetCluster> {
+        self.clusters
+            .iter()
+            .map(|c| rollgit_render::workflow::FleetCluster {
+                name: c.name.clone(),
+                labels: c.labels.clone(),
+            })
+            .collect()
+    }
+}
+
 impl Cluster {
     /// A client for this cluster.
     pub async fn client(&self) -> Result<kube::Client, crate::k8s::ClientError> {
@@ -336,6 +470,23 @@ impl Cluster {
             &self.name,
             self.kubeconfig.as_deref(),
             self.context.as_deref(),
+        )
+        .await
+    }
+
+    /// A client for this cluster that impersonates the ServiceAccount `namespace/name` (as
+    /// `kubectl --as=system:serviceaccount:NS:NAME` with its groups): rollgit's identity needs
+    /// the right to `impersonate` it.
+    pub async fn client_as(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<kube::Client, crate::k8s::ClientError> {
+        crate::k8s::client_impersonating(
+            &self.name,
+            self.kubeconfig.as_deref(),
+            self.context.as_deref(),
+            Some(crate::k8s::Impersonate::service_account(namespace, name)),
         )
         .await
     }
@@ -354,12 +505,47 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// Who runs the rollouts of upstream formats.
     pub rollout_controllers: RolloutControllers,
+    /// Install rollgit's CRDs (else only check them).
+    pub install_crds: bool,
+    /// The namespaces rollgit watches.
+    pub watch: WatchScope,
+    /// Number of shards repositories are split into (at least 1).
+    pub shards: u32,
+    /// Leader election (`None`: this process writes everything, as a single replica).
+    pub leader_election: Option<LeaderElection>,
+}
+
+impl Config {
+    /// The shard of repository `name` among `shards`: a stable hash (the first 8 bytes of its
+    /// SHA-256), the same in every replica and release.
+    pub fn shard_of(name: &str, shards: u32) -> u32 {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(name.as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        (u64::from_be_bytes(first) % u64::from(shards.max(1))) as u32
+    }
+
+    /// This configuration limited to the repositories of `shard`.
+    pub fn for_shard(&self, shard: u32) -> Config {
+        let mut c = self.clone();
+        c.repos
+            .retain(|r| Self::shard_of(&r.name, self.shards) == shard);
+        c
+    }
 }
 
 pub use rollgit_syntax::parse_duration;
 
 /// The default progress deadline of a rollout batch.
 pub const DEFAULT_PROGRESS_DEADLINE: Duration = Duration::from_secs(600);
+
+/// Apps of one commit applied at once by default. kube-rs puts no bound on a client's
+/// requests (no QPS limit, no cap on connections or requests in flight), so the bound is
+/// rollgit's: 8 apps × 16 objects each ([`crate::apply::DEFAULT_CONCURRENCY`]) = at most 128
+/// requests in flight, below kube-apiserver's default of 200 mutating requests in flight
+/// (`--max-mutating-requests-inflight`).
+pub const DEFAULT_CONCURRENT_APPS: usize = 8;
 /// The default poll interval.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 /// The default state directory.
@@ -393,6 +579,12 @@ pub struct Flags {
     pub state_dir: Option<PathBuf>,
     /// Create missing target namespaces.
     pub create_namespace: bool,
+    /// `--install-crds`.
+    pub install_crds: Option<bool>,
+    /// `--watch-namespaces`.
+    pub watch_namespaces: Option<Vec<String>>,
+    /// `--leader-elect`, with `--shards` and the Leases' namespace.
+    pub leader_election: Option<RawLeaderElection>,
 }
 
 impl Flags {
@@ -413,6 +605,7 @@ impl Flags {
                 name: Some("default".into()),
                 kubeconfig: self.kubeconfig,
                 context: self.context,
+                labels: Default::default(),
             }],
             sync: RawSync {
                 progress_deadline: self.progress_deadline,
@@ -422,6 +615,9 @@ impl Flags {
             listen: self.listen,
             state_dir: self.state_dir,
             rollout_controllers: RawRolloutControllers::default(),
+            install_crds: self.install_crds,
+            watch_namespaces: self.watch_namespaces,
+            leader_election: self.leader_election,
         }
         .resolve("flags")
     }
@@ -497,10 +693,21 @@ impl RawConfig {
                     format!("{} does not exist", k.display()),
                 ));
             }
+            for (k, v) in &c.labels {
+                if !rollgit_syntax::is_qualified_name(k) || !rollgit_syntax::is_label_value(v) {
+                    return Err(invalid(
+                        format!("clusters[{i}].labels.{k}"),
+                        format!(
+                            "{k:?}: {v:?} is not a valid label (a qualified name and a label value)"
+                        ),
+                    ));
+                }
+            }
             clusters.push(Cluster {
                 name,
                 kubeconfig: c.kubeconfig,
                 context: c.context,
+                labels: c.labels,
             });
         }
         if clusters.is_empty() {
@@ -508,6 +715,7 @@ impl RawConfig {
                 name: "default".into(),
                 kubeconfig: None,
                 context: None,
+                labels: Default::default(),
             });
         }
         if self.repos.is_empty() {
@@ -620,6 +828,15 @@ impl RawConfig {
                     Err(m) => return Err(invalid(deadline_field, m)),
                 },
             };
+            let allow = resolve_allow(r.allow.as_ref()).map_err(|(k, m)| invalid(f(&k), m))?;
+            if let Some(sa) = &r.service_account_name
+                && !rollgit_syntax::is_dns1123_subdomain(sa)
+            {
+                return Err(invalid(
+                    f("serviceAccountName"),
+                    format!("{sa:?} is not a valid ServiceAccount name"),
+                ));
+            }
             let paths = if r.paths.is_empty() {
                 vec![String::new()]
             } else {
@@ -649,6 +866,16 @@ impl RawConfig {
                     .create_namespace
                     .or(self.sync.create_namespace)
                     .unwrap_or(false),
+                concurrent_apps: match sync.concurrent_apps.or(self.sync.concurrent_apps) {
+                    None => DEFAULT_CONCURRENT_APPS,
+                    Some(0) => {
+                        return Err(invalid(
+                            "sync.concurrentApps".into(),
+                            "must be at least 1".into(),
+                        ));
+                    }
+                    Some(n) => n,
+                },
                 progress_deadline,
                 revert_rollbacks: write_back.revert_rollbacks.unwrap_or(true),
                 write_back_bumps: write_back.bumps.unwrap_or(false),
@@ -660,6 +887,8 @@ impl RawConfig {
                     signing_key: write_back.signing_key,
                 },
                 argo_controller,
+                allow,
+                service_account: r.service_account_name,
             });
         }
         let listen = match self.listen {
@@ -678,7 +907,94 @@ impl RawConfig {
                 )
             })?,
         };
+        let watch = match self.watch_namespaces {
+            Some(list) if !list.is_empty() => {
+                for (i, ns) in list.iter().enumerate() {
+                    if !rollgit_syntax::is_dns1123_label(ns) {
+                        return Err(invalid(
+                            format!("watchNamespaces[{i}]"),
+                            format!("{ns:?} is not a valid namespace name"),
+                        ));
+                    }
+                }
+                let set: std::collections::BTreeSet<String> = list.into_iter().collect();
+                if let Some(r) = repos.iter().find(|r| !set.contains(&r.namespace)) {
+                    return Err(invalid(
+                        "watchNamespaces".into(),
+                        format!(
+                            "repository {:?} keeps its status in namespace {:?}, which is not watched",
+                            r.name, r.namespace
+                        ),
+                    ));
+                }
+                WatchScope::Namespaces(set)
+            }
+            _ => derive_watch_scope(&repos),
+        };
+        let mut shards = 1;
+        let leader_election = match self.leader_election {
+            Some(le) if le.enabled != Some(false) => {
+                let field = |k: &str| format!("leaderElection.{k}");
+                let dur = |k: &str, v: &Option<String>, default: Duration| match v {
+                    None => Ok(default),
+                    Some(s) => parse_duration(s).map_err(|m| invalid(field(k), m)),
+                };
+                let lease_duration =
+                    dur("leaseDuration", &le.lease_duration, Duration::from_secs(10))?;
+                let renew_deadline =
+                    dur("renewDeadline", &le.renew_deadline, Duration::from_secs(7))?;
+                if lease_duration < Duration::from_secs(2) {
+                    return Err(invalid(
+                        field("leaseDuration"),
+                        "must be at least 2s".into(),
+                    ));
+                }
+                if renew_deadline >= lease_duration || renew_deadline < Duration::from_secs(1) {
+                    return Err(invalid(
+                        field("renewDeadline"),
+                        "must be at least 1s and shorter than leaseDuration (a holder that cannot renew stops writing before another may take its Lease)".into(),
+                    ));
+                }
+                shards = le.shards.unwrap_or(1);
+                if shards == 0 || shards > 1024 {
+                    return Err(invalid(
+                        field("shards"),
+                        "must be between 1 and 1024".into(),
+                    ));
+                }
+                let namespace = le
+                    .namespace
+                    .or_else(|| std::env::var("POD_NAMESPACE").ok())
+                    .unwrap_or_else(|| "default".into());
+                if !rollgit_syntax::is_dns1123_label(&namespace) {
+                    return Err(invalid(
+                        field("namespace"),
+                        format!("{namespace:?} is not a valid namespace name"),
+                    ));
+                }
+                let lease_name = le.lease_name.unwrap_or_else(|| "rollgit".into());
+                if !rollgit_syntax::is_dns1123_label(&lease_name) {
+                    return Err(invalid(
+                        field("leaseName"),
+                        format!("{lease_name:?} must be a DNS-1123 label"),
+                    ));
+                }
+                let identity = le.identity.unwrap_or_else(default_identity);
+                Some(LeaderElection {
+                    namespace,
+                    lease_name,
+                    lease_duration,
+                    renew_deadline,
+                    identity,
+                })
+            }
+            _ => None,
+        };
         Ok(Config {
+            install_crds: self.install_crds.unwrap_or(true),
+            watch,
+            shards,
+            leader_election,
             rollout_controllers: RolloutControllers {
                 argo: argo_controller,
                 kruise,
@@ -691,6 +1007,76 @@ impl RawConfig {
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
         })
     }
+}
+
+/// A replica's default identity in the Leases: the host name (the pod's name in a cluster)
+/// and a random suffix, so that a restarted process is a new holder.
+fn default_identity() -> String {
+    let host = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "rollgit".into());
+    let suffix = uuid_suffix();
+    format!("{host}-{suffix}")
+}
+
+fn uuid_suffix() -> String {
+    use sha2::Digest;
+    let seed = format!("{}-{:?}", std::process::id(), std::time::SystemTime::now());
+    hex_prefix(&sha2::Sha256::digest(seed.as_bytes()))
+}
+
+fn hex_prefix(bytes: &[u8]) -> String {
+    bytes.iter().take(4).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The namespaces every repository can only ever write to (see [`Allow::exact_namespaces`]),
+/// with their status namespaces: then a Role per namespace suffices. Otherwise the cluster.
+fn derive_watch_scope(repos: &[Repo]) -> WatchScope {
+    let mut set = std::collections::BTreeSet::new();
+    for r in repos {
+        match r.allow.exact_namespaces() {
+            Some(list) => set.extend(list),
+            None => return WatchScope::Cluster,
+        }
+        set.insert(r.namespace.clone());
+    }
+    WatchScope::Namespaces(set)
+}
+
+/// Resolves `allow`; an error is `(field under the repository, message)`.
+pub(crate) fn resolve_allow(raw: Option<&RawAllow>) -> Result<Allow, (String, String)> {
+    let Some(raw) = raw else {
+        return Ok(Allow::default());
+    };
+    let globs = |field: &str, list: &Option<Vec<String>>| -> Result<_, (String, String)> {
+        list.as_ref()
+            .map(|l| {
+                l.iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        rollgit_syntax::Glob::text(p)
+                            .map_err(|e| (format!("allow.{field}[{i}]"), e.to_string()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()
+    };
+    let namespaces = globs("namespaces", &raw.namespaces)?;
+    let kinds = globs("kinds", &raw.kinds)?;
+    let cluster_scoped = match &raw.cluster_scoped {
+        None | Some(ClusterScopedRaw::All(false)) => Some(Vec::new()),
+        Some(ClusterScopedRaw::All(true)) => None,
+        Some(ClusterScopedRaw::Kinds(k)) => Some(k.clone()),
+    };
+    Ok(Allow {
+        namespaces,
+        cluster_scoped,
+        kinds,
+    })
 }
 
 #[cfg(test)]
@@ -768,11 +1154,86 @@ mod tests {
                 "rolloutControllers: {kruise: kruise}\nrepos: [{url: /x}]",
                 "t.yaml: rolloutControllers.kruise: \"kruise\" must be auto, rollgit or external",
             ),
+            (
+                "renew deadline not shorter than the lease",
+                "leaderElection: {leaseDuration: 10s, renewDeadline: 10s}\nrepos: [{url: /x}]",
+                "t.yaml: leaderElection.renewDeadline: must be at least 1s and shorter than leaseDuration",
+            ),
+            (
+                "no shards",
+                "leaderElection: {shards: 0}\nrepos: [{url: /x}]",
+                "t.yaml: leaderElection.shards: must be between 1 and 1024",
+            ),
+            (
+                "status namespace not watched",
+                "watchNamespaces: [team-a]\nrepos: [{url: /x, namespace: team-b}]",
+                "t.yaml: watchNamespaces: repository \"x\" keeps its status in namespace \"team-b\", which is not watched",
+            ),
+            (
+                "bad ServiceAccount name",
+                "repos: [{url: /x, serviceAccountName: Bad_SA}]",
+                "t.yaml: repos[0].serviceAccountName: \"Bad_SA\" is not a valid ServiceAccount name",
+            ),
+            (
+                "bad namespace glob",
+                "repos: [{url: /x, allow: {namespaces: ['team-[a']}}]",
+                "t.yaml: repos[0].allow.namespaces[0]:",
+            ),
         ];
         for (name, yaml, want) in cases {
             let err = resolve(yaml).expect_err(name).to_string();
             assert!(err.starts_with(want), "{name}: {err}");
         }
+    }
+
+    #[test]
+    fn watched_namespaces_are_derived_from_exact_allow_rules_only() {
+        let c = resolve(
+            "repos: [{url: /a, namespace: team-a, allow: {namespaces: [team-a, team-a-jobs]}}, \
+             {url: /b, namespace: team-b, allow: {namespaces: [team-b], clusterScoped: false}}]",
+        )
+        .expect("valid");
+        assert_eq!(
+            c.watch.namespaces(),
+            Some(vec!["team-a".into(), "team-a-jobs".into(), "team-b".into()])
+        );
+        let cases = [
+            (
+                "a glob",
+                "repos: [{url: /a, allow: {namespaces: [team-*]}}]",
+            ),
+            (
+                "no allow",
+                "repos: [{url: /a}, {url: /b, allow: {namespaces: [b]}}]",
+            ),
+            (
+                "cluster-scoped kinds allowed",
+                "repos: [{url: /a, allow: {namespaces: [a], clusterScoped: [Namespace]}}]",
+            ),
+        ];
+        for (name, yaml) in cases {
+            assert_eq!(
+                resolve(yaml).expect(name).watch,
+                WatchScope::Cluster,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn shards_are_a_stable_hash_of_the_name() {
+        // Fixed values: a release that moved repositories between shards would make two
+        // replicas of different versions write the same repository.
+        let got: Vec<u32> = ["platform", "team-a", "team-b", "repo-0"]
+            .iter()
+            .map(|n| Config::shard_of(n, 6))
+            .collect();
+        assert_eq!(got, [3, 0, 2, 5]);
+        assert_eq!(Config::shard_of("anything", 1), 0);
+        let spread: std::collections::BTreeSet<u32> = (0..60)
+            .map(|i| Config::shard_of(&format!("repo-{i}"), 6))
+            .collect();
+        assert_eq!(spread.len(), 6, "60 names reach every one of 6 shards");
     }
 
     #[test]

@@ -39,6 +39,26 @@ pub const FILES: &[(&str, &str)] = &[
         "apps/echo/rollout.yaml",
         include_str!("../examples-repo/apps/echo/rollout.yaml"),
     ),
+    (
+        "apps/canary/rollout.yaml",
+        include_str!("../examples-repo/apps/canary/rollout.yaml"),
+    ),
+    (
+        "fleet/demo/app-meta.yaml",
+        include_str!("../examples-repo/fleet/demo/app-meta.yaml"),
+    ),
+    (
+        "fleet/demo/policy-topology.yaml",
+        include_str!("../examples-repo/fleet/demo/policy-topology.yaml"),
+    ),
+    (
+        "fleet/demo/workflow.yaml",
+        include_str!("../examples-repo/fleet/demo/workflow.yaml"),
+    ),
+    (
+        "fleet/demo/app.yaml",
+        include_str!("../examples-repo/fleet/demo/app.yaml"),
+    ),
 ];
 
 /// Errors of creating the demo repository.
@@ -115,7 +135,7 @@ pub fn ensure_repo(dir: &Path) -> Result<bool, DemoError> {
             "commit",
             "-q",
             "-m",
-            "Demo apps: plain YAML, KubeVela webservice, worker, cloneset, an OpenKruise Rollout",
+            "Demo apps: plain YAML, KubeVela webservice, worker, cloneset, an OpenKruise Rollout, an Argo Rollouts canary",
         ],
     )?;
     Ok(true)

@@ -50,6 +50,8 @@ fn main() -> ExitCode {
             Command::Abort(a) => cli::gates::abort(a).await,
             Command::Retry(a) => cli::gates::retry(a).await,
             Command::Plan(_) | Command::Crds(_) | Command::Completion(_) => Ok(ExitCode::SUCCESS),
+            Command::Workflow(c) => cli::workflow::run(c).await,
+            Command::Clusters(a) => cli::clusters::run(a).await,
         }
     });
     // A blocking task still running (a `git push` in flight) does not hold the exit: it ends

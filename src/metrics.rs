@@ -56,8 +56,14 @@ struct KindLabels {
     kind: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ShardLabels {
+    shard: String,
+}
+
 /// rollgit's metrics.
 pub struct Metrics {
+    leader: Family<ShardLabels, prometheus_client::metrics::gauge::Gauge>,
     registry: Mutex<Registry>,
     syncs: Family<SyncLabels, Counter>,
     sync_seconds: Family<RepoLabels, Histogram>,
@@ -138,7 +144,14 @@ impl Metrics {
             "Time from the start of a rollout step (a batch, a canary step) to its completion",
             step_seconds.clone(),
         );
+        let leader = Family::<ShardLabels, prometheus_client::metrics::gauge::Gauge>::default();
+        registry.register(
+            "leader",
+            "1 while this replica holds the shard's Lease (and so writes), else 0",
+            leader.clone(),
+        );
         Self {
+            leader,
             registry: Mutex::new(registry),
             syncs,
             sync_seconds,
@@ -238,6 +251,15 @@ impl Metrics {
         self.render_errors
             .get_or_create(&RepoLabels { repo: repo.into() })
             .inc();
+    }
+
+    /// This replica leads `shard` (or stopped leading it).
+    pub fn leading(&self, shard: u32, leading: bool) {
+        self.leader
+            .get_or_create(&ShardLabels {
+                shard: shard.to_string(),
+            })
+            .set(i64::from(leading));
     }
 
     /// A webhook arrived.

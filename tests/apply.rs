@@ -526,6 +526,8 @@ fn app_status(components: Vec<ComponentStatus>, health: Health) -> AppStatus {
         held_prune: None,
         last_sync_request: None,
         suspended: false,
+        workflow: None,
+        clusters: Vec::new(),
     }
     .with_health(health)
 }

@@ -425,6 +425,166 @@ async fn seed002_canary_runs_from_git_with_argos_counts_pauses_and_promote() {
     w.wait_applied("canary", &head).await;
 }
 
+/// `rollgit ARGS` against the world's cluster: (exit code, stdout, stderr), whatever the code.
+async fn rollgit_code(c: &TestCluster, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = tokio::time::timeout(
+        WAIT,
+        tokio::process::Command::new(rollgit_bin())
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(&c.kubeconfig)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("rollgit finishes")
+    .expect("rollgit runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_rollouts_and_rollout_status_show_the_argo_canary_as_the_plugin_does() {
+    let w = World::start(GitRepo::with_remote().await).await;
+    let v1 = deploy_v1(&w, SEED_STEPS).await;
+    w.push(
+        PATH,
+        &seed002("nginx:1.16.0", SEED_STEPS),
+        "example-rollout v2",
+    )
+    .await;
+    let st = wait_settled(&w, "example-rollout", 1, (1, 9)).await;
+    let v2 = st["currentPodHash"].as_str().expect("a canary").to_string();
+    wait_argo(&w, "example-rollout", "paused for an hour", |s| {
+        s["pauseConditions"][0]["reason"] == "CanaryPauseStep"
+    })
+    .await;
+
+    // `kubectl argo rollouts list rollouts`' columns.
+    let (code, out, err) = rollgit_code(&w.cluster, &["get", "rollouts"]).await;
+    assert_eq!(code, Some(0), "{err}");
+    let rows = table_columns(&out);
+    assert_eq!(
+        rows[0],
+        [
+            "NAME",
+            "STRATEGY",
+            "STATUS",
+            "STEP",
+            "SET-WEIGHT",
+            "READY",
+            "DESIRED",
+            "UP-TO-DATE",
+            "AVAILABLE"
+        ],
+        "{out}"
+    );
+    assert_eq!(
+        rows[1],
+        [
+            "example-rollout",
+            "Canary",
+            "Paused",
+            "1/4",
+            "10",
+            "10/10",
+            "10",
+            "1",
+            "10"
+        ],
+        "{out}"
+    );
+
+    // The steps with the current one marked, the weights and the ReplicaSets.
+    let (code, out, err) = rollgit_code(&w.cluster, &["rollout", "status", "canary"]).await;
+    assert_eq!(code, Some(3), "not finished: {out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..7],
+        [
+            "example-rollout: Canary, Paused, step 1/4, set weight 10, actual weight 10",
+            "  replicas: desired 10, current 10, updated 1, ready 10, available 10",
+            "  message: CanaryPauseStep",
+            "  ✔ step 0  setWeight: 10",
+            "  ▶ step 1  pause: 1h   paused (rollgit promote example-rollout)",
+            "    step 2  setWeight: 20",
+            "    step 3  pause",
+        ],
+        "{out}"
+    );
+    let rs_table: Vec<&str> = lines[7..].iter().map(|l| l.trim_start()).collect();
+    let rs_rows = table_columns(&rs_table.join("\n"));
+    assert_eq!(
+        rs_rows,
+        [
+            ["REVISION", "REPLICASET", "ROLE", "STATUS", "PODS", "IMAGES"].map(String::from),
+            [
+                "2".into(),
+                format!("example-rollout-{v2}"),
+                "canary".into(),
+                "Healthy".into(),
+                "1/1".into(),
+                "nginx:1.16.0".into()
+            ],
+            [
+                "1".into(),
+                format!("example-rollout-{v1}"),
+                "stable".into(),
+                "Healthy".into(),
+                "9/9".into(),
+                "nginx:1.15.4".into()
+            ],
+        ],
+        "{out}"
+    );
+
+    // --watch follows the canary until it is healthy, then exits 0.
+    let watch = tokio::spawn({
+        let kubeconfig = w.cluster.kubeconfig.clone();
+        async move {
+            tokio::time::timeout(
+                WAIT,
+                tokio::process::Command::new(rollgit_bin())
+                    .args(["rollout", "status", "canary", "--watch", "--timeout", "2m"])
+                    .arg("--kubeconfig")
+                    .arg(&kubeconfig)
+                    .kill_on_drop(true)
+                    .output(),
+            )
+            .await
+            .expect("rollout status --watch ends when the canary is healthy")
+            .expect("rollgit runs")
+        }
+    });
+    // The watch has printed the paused canary before it is promoted (bounded, no sleep).
+    let out = rollgit(&w.cluster, &["promote", "example-rollout", "--full"]).await;
+    assert_eq!(out, "rollout 'example-rollout' fully promoted\n");
+    wait_argo(&w, "example-rollout", "v2 healthy", |s| {
+        s["phase"] == "Healthy" && s["stableRS"] == v2.as_str()
+    })
+    .await;
+    let out = watch.await.expect("the watch task");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "example-rollout: Canary, Healthy, step 4/4, set weight 100, actual weight 100"
+        ),
+        "{stdout}"
+    );
+    let (code, out, _) = rollgit_code(&w.cluster, &["rollout", "status", "canary"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("  ✔ step 3  pause\n"), "{out}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Gates: promote --full, abort (with its revert in Git), retry, and the plugin's own patches.
 
@@ -667,6 +827,14 @@ async fn nginx_canary_steps_then_abort_returns_traffic_and_is_reverted_in_git() 
     .await;
     assert_eq!(st["phase"], "Degraded");
     assert_eq!(st["currentStepIndex"], 0);
+    // `rollout status` says it failed, as `kubectl argo rollouts status` does for Degraded.
+    let (code, out, err) = rollgit_code(&w.cluster, &["rollout", "status", "web"]).await;
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        err.contains("error: rollout web is degraded: RolloutAborted"),
+        "{err}"
+    );
+    assert!(out.contains("aborted (rollgit retry web)"), "{out}");
     assert_eq!(selectors(&w).await, (v1.clone(), v1.clone()));
     assert_eq!(
         weight_of(&canary_ingress(&w).await.expect("kept at 0")),
@@ -741,7 +909,13 @@ async fn nginx_canary_steps_then_abort_returns_traffic_and_is_reverted_in_git() 
         0,
     )
     .await;
-    assert_eq!(canary_ingress(&w).await, None);
+    wait_for(
+        &w.api::<k8s_openapi::api::networking::v1::Ingress>(),
+        "web-web-canary",
+        "the canary Ingress removed after the rollout",
+        |o| o.is_none(),
+    )
+    .await;
     w.wait_applied("web", &commit).await;
 }
 
@@ -914,7 +1088,13 @@ async fn dynamic_stable_scale_shrinks_the_stable_as_traffic_moves() {
     )
     .await;
     assert_eq!(rs_specs(&w.client, "web").await[&v2], 5);
-    assert_eq!(canary_ingress(&w).await, None);
+    wait_for(
+        &w.api::<k8s_openapi::api::networking::v1::Ingress>(),
+        "web-web-canary",
+        "the canary Ingress removed after the rollout",
+        |o| o.is_none(),
+    )
+    .await;
     assert!(
         avail.min() >= 4,
         "maxUnavailable 25% of 5 (1): {}",
@@ -1077,6 +1257,33 @@ async fn steps_rollgit_does_not_run_reject_the_commit_with_path_and_line() {
         ]
     );
     assert_eq!(status["lastAppliedCommit"], good.as_str());
+    // A typo beside `pause` is not ignored (Argo's CRD schema refuses it): the commit is
+    // rejected at the typo's line.
+    let typo = SEED_STEPS.replace(
+        "      - pause: {}\n",
+        "      - pause: {}\n        setWieght: 30\n",
+    );
+    let bad = w
+        .push(PATH, &seed002("nginx:1.16.0", &typo), "with a typo")
+        .await;
+    let status = w
+        .wait_app("canary", "rejected", |s| {
+            s["lastAttemptedCommit"] == bad.as_str() && s["phase"] == "failed"
+        })
+        .await;
+    let errors: Vec<&str> = status["lastError"]
+        .as_array()
+        .expect("lastError")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "apps/canary/rollout.yaml:31: argo: steps[3].setWieght: unknown field (known: setWeight, pause, setCanaryScale, analysis, experiment, setHeaderRoute, setMirrorRoute, plugin)"
+        ]
+    );
+    assert_eq!(status["lastAppliedCommit"], good.as_str());
     let ro = argo(&w).get("example-rollout").await.expect("the Rollout");
     assert!(
         serde_json::to_string(&ro.data["spec"])
@@ -1084,6 +1291,60 @@ async fn steps_rollgit_does_not_run_reject_the_commit_with_path_and_line() {
             .contains("nginx:1.15.4"),
         "the cluster keeps the last good state"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workload_ref_rollgit_cannot_resolve_is_invalid_spec_in_the_status_and_the_apps_health() {
+    let w = World::start(GitRepo::with_remote().await).await;
+    let rollout = "apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: orphan
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: orphan
+  workloadRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: nowhere
+  strategy:
+    canary:
+      steps:
+      - setWeight: 50
+";
+    let commit = w.push("apps/canary/rollout.yaml", rollout, "orphan").await;
+    let st = wait_argo(&w, "orphan", "InvalidSpec recorded", |s| {
+        s["phase"] == "Degraded"
+    })
+    .await;
+    let invalid = st["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .find(|c| c["type"] == "InvalidSpec")
+        .cloned()
+        .expect("an InvalidSpec condition");
+    assert_eq!(invalid["status"], "True");
+    assert_eq!(
+        invalid["message"],
+        "the workloadRef Deployment nowhere does not exist (yet)"
+    );
+    assert_eq!(
+        st["message"],
+        "InvalidSpec: the workloadRef Deployment nowhere does not exist (yet)"
+    );
+    // The app's health says why, not only the daemon's log.
+    w.wait_app("canary", "degraded by its Rollout", |s| {
+        s["lastAppliedCommit"] == commit.as_str()
+            && s["healthy"] == false
+            && s["phase"] == "unhealthy"
+            && s["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("workloadRef Deployment nowhere"))
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1340,34 +1601,19 @@ spec:
 // ---------------------------------------------------------------------------------------------
 // A restarted rollgit resumes exactly.
 
-/// `rollgit run` as a separate process (so it can be killed), following `git`.
 fn spawn_daemon(
     cluster: &TestCluster,
     git: &GitRepo,
     state: &std::path::Path,
     n: usize,
 ) -> tokio::process::Child {
-    let log = std::fs::File::create(state.join(format!("daemon-{n}.log"))).expect("a log file");
-    tokio::process::Command::new(rollgit_bin())
-        .args([
-            "run",
-            "--repo",
-            &git.url(),
-            "--path",
-            "apps/*",
-            "--interval",
-            "1s",
-        ])
-        .arg("--kubeconfig")
-        .arg(&cluster.kubeconfig)
-        .arg("--state-dir")
-        .arg(state)
-        .env("ROLLGIT_LOG", "rollgit=info")
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("rollgit run starts")
+    common::spawn_rollgit_run(
+        cluster,
+        &git.url(),
+        state,
+        &format!("daemon-{n}.log"),
+        "rollgit=info",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1509,4 +1755,68 @@ async fn killing_rollgit_at_every_step_resumes_the_canary_exactly() {
         );
     }
     daemon.kill().await.expect("kill rollgit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_repository_has_an_argo_canary_a_user_can_promote() {
+    let git = GitRepo::with_remote().await;
+    for (path, content) in rollgit::demo::FILES {
+        git.write(path, content);
+    }
+    git.commit_and_push("demo").await;
+    let w = World::start(git).await;
+    let st = wait_argo(&w, "canary-demo", "the first release", |s| {
+        s["phase"] == "Healthy" && s["availableReplicas"] == 5
+    })
+    .await;
+    let blue = st["stableRS"].as_str().expect("stable").to_string();
+    // What `rollgit up` tells the user to do.
+    let path = "apps/canary/rollout.yaml";
+    let yaml = std::fs::read_to_string(w.git.work.join(path)).expect("read the demo app");
+    assert!(yaml.contains("rollouts-demo:blue"));
+    w.push(
+        path,
+        &yaml.replace("rollouts-demo:blue", "rollouts-demo:yellow"),
+        "canary-demo: yellow",
+    )
+    .await;
+    let st = wait_argo(&w, "canary-demo", "paused at step 1 for a promote", |s| {
+        s["currentStepIndex"] == 1 && s["pauseConditions"][0]["reason"] == "CanaryPauseStep"
+    })
+    .await;
+    let yellow = st["currentPodHash"].as_str().expect("canary").to_string();
+    assert_ne!(yellow, blue);
+    let (code, out, err) = rollgit_code(&w.cluster, &["get", "rollouts"]).await;
+    assert_eq!(code, Some(0), "{err}");
+    // One table per kind of rollout, a blank line between them: the Argo one.
+    let argo_table = out
+        .split("\n\n")
+        .find(|t| t.starts_with("NAME         STRATEGY"))
+        .unwrap_or_default();
+    assert_eq!(
+        table_columns(argo_table)[1],
+        [
+            "canary-demo",
+            "Canary",
+            "Paused",
+            "1/4",
+            "20",
+            "5/5",
+            "5",
+            "1",
+            "5"
+        ],
+        "{out}"
+    );
+    let out = rollgit(&w.cluster, &["promote", "canary-demo"]).await;
+    assert_eq!(out, "rollout 'canary-demo' promoted\n");
+    wait_argo(&w, "canary-demo", "60% for 30 s", |s| {
+        s["currentStepIndex"] == 3 && s["pauseConditions"][0]["reason"] == "CanaryPauseStep"
+    })
+    .await;
+    w.clock.advance(Duration::from_secs(31));
+    wait_argo(&w, "canary-demo", "all yellow", |s| {
+        s["phase"] == "Healthy" && s["stableRS"] == yellow.as_str() && s["availableReplicas"] == 5
+    })
+    .await;
 }

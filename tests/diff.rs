@@ -62,7 +62,14 @@ async fn demo_world() -> World {
     }
     let commit = git.commit_and_push("demo").await;
     let w = World::start(git).await;
-    for app in ["guestbook", "express-server", "worker", "cloneset", "echo"] {
+    for app in [
+        "guestbook",
+        "express-server",
+        "worker",
+        "cloneset",
+        "echo",
+        "canary",
+    ] {
         w.wait_applied(app, &commit).await;
     }
     wait_succeeded(&w, "express-server", "express-server-v1", 5).await;
@@ -79,6 +86,7 @@ async fn diff_finds_nothing_for_any_demo_app_right_after_a_sync() {
         "apps/worker",
         "apps/cloneset",
         "apps/echo",
+        "apps/canary",
     ];
     for path in apps {
         let out = diff(&w, path).await;

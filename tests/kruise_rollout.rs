@@ -853,34 +853,17 @@ fn spawn_daemon(
     git: &GitRepo,
     state: &std::path::Path,
 ) -> tokio::process::Child {
-    let log = std::fs::File::create(state.join(format!(
-        "daemon-{}.log",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default()
-    )))
-    .expect("a log file");
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_rollgit"))
-        .args([
-            "run",
-            "--repo",
-            &git.url(),
-            "--path",
-            "apps/*",
-            "--interval",
-            "1s",
-        ])
-        .arg("--kubeconfig")
-        .arg(&cluster.kubeconfig)
-        .arg("--state-dir")
-        .arg(state)
-        .env("ROLLGIT_LOG", "rollgit=debug")
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("rollgit run starts")
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    common::spawn_rollgit_run(
+        cluster,
+        &git.url(),
+        state,
+        &format!("daemon-{n}.log"),
+        "rollgit=debug",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -891,7 +874,7 @@ async fn killing_rollgit_mid_step_resumes_the_step_without_redoing_it() {
     .await;
     let client = cluster.client().await;
     // Installed by the daemon too; here first so the test can watch Rollouts from the start.
-    rollgit::k8s::kruise::ensure(&client, false)
+    rollgit::k8s::kruise::ensure(&client, false, true)
         .await
         .expect("the Kruise Rollout CRD installs");
     let state = tempfile::tempdir().expect("state dir");
@@ -1280,4 +1263,213 @@ async fn the_demo_repository_has_a_kruise_rollout_a_user_can_approve() {
     })
     .await;
     wait_pods(&w.client, &[(V2, 4)]).await;
+}
+
+/// Delegate mode (issue 15): Kruise's own controller installed next to a running rollgit (its
+/// controller Deployment, as Kruise's manifests name it; rollgit's CRD stays) takes the Kruise
+/// Rollouts over at once: rollgit applies them from Git (even with what only Kruise runs, a
+/// path match) and reads their health, and never holds a workload or writes a status: never
+/// two controllers on one Rollout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_kruises_own_controller_rollgit_only_applies_and_reads_health() {
+    let w = World::start(GitRepo::with_remote().await).await;
+    w.cluster
+        .kubectl_ok(&["create", "namespace", "kruise-rollout"])
+        .await;
+    w.cluster
+        .kubectl_ok(&[
+            "create",
+            "deployment",
+            "kruise-rollout-controller-manager",
+            "-n",
+            "kruise-rollout",
+            "--image=openkruise/kruise-rollout:v0.6.1",
+        ])
+        .await;
+    // A path match is Kruise's to run (rollgit's executor matches headers only).
+    let with_path = rollout("").replace(
+        "        - matches:\n            - headers:",
+        "        - matches:\n            - path:\n                type: PathPrefix\n                value: /beta\n              headers:",
+    );
+    w.git.write("apps/echo/echoserver.yaml", &deployment(V1));
+    w.git.write("apps/echo/service.yaml", SERVICE);
+    w.git.write("apps/echo/ingress.yaml", INGRESS);
+    w.git.write("apps/echo/rollout.yaml", &with_path);
+    let v1 = w.git.commit_and_push("echoserver v1, Kruise's").await;
+    w.trigger();
+    w.wait_app("echo", "v1 applied", |s| {
+        s["lastAppliedCommit"] == v1.as_str()
+    })
+    .await;
+    wait_pods(&w.client, &[(V1, 4)]).await;
+    // A new image goes straight to the Deployment: rollgit holds nothing (Kruise's webhook
+    // would), and writes no Rollout status (Kruise's controller would).
+    let v2 = w
+        .push(
+            "apps/echo/echoserver.yaml",
+            &deployment(V2),
+            "echoserver v2",
+        )
+        .await;
+    w.wait_app("echo", "v2 applied", |s| {
+        s["lastAppliedCommit"] == v2.as_str()
+    })
+    .await;
+    wait_pods(&w.client, &[(V2, 4)]).await;
+    let d = deployment_of(&w.client, "echoserver")
+        .await
+        .expect("the Deployment");
+    assert!(
+        d.metadata
+            .annotations
+            .as_ref()
+            .is_none_or(|a| !a.contains_key("rollouts.kruise.io/in-progressing")),
+        "rollgit did not hold the Deployment: {:?}",
+        d.metadata.annotations
+    );
+    assert_ne!(d.spec.as_ref().and_then(|s| s.paused), Some(true));
+    let ro = kruise_rollouts(&w.client)
+        .get("rollouts-demo")
+        .await
+        .expect("the Rollout is applied");
+    assert!(
+        ro.data["status"].is_null(),
+        "rollgit wrote no status: {:#}",
+        ro.data["status"]
+    );
+    // Kruise's controller reports its progress: the app's health follows it.
+    w.cluster
+        .kubectl_ok(&[
+            "patch",
+            "rollouts.rollouts.kruise.io",
+            "rollouts-demo",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"observedGeneration":1,"phase":"Progressing","currentStepIndex":1,"currentStepState":"StepPaused","message":"Rollout is in step(1/3), and you need manually confirm to enter the next step"}}"#,
+        ])
+        .await;
+    w.wait_app("echo", "progressing from Kruise's status", |s| {
+        s["healthy"] == false
+            && s["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("StepPaused"))
+    })
+    .await;
+    w.cluster
+        .kubectl_ok(&[
+            "patch",
+            "rollouts.rollouts.kruise.io",
+            "rollouts-demo",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"phase":"Healthy","currentStepIndex":3,"currentStepState":"Completed","message":"Rollout progressing has been completed"}}"#,
+        ])
+        .await;
+    w.wait_app("echo", "healthy from Kruise's status", |s| {
+        s["healthy"] == true
+    })
+    .await;
+    let ro = kruise_rollouts(&w.client)
+        .get("rollouts-demo")
+        .await
+        .expect("the Rollout");
+    assert_eq!(
+        ro.data["status"]["message"], "Rollout progressing has been completed",
+        "rollgit's executor left Kruise's status alone"
+    );
+}
+
+/// Without Kruise, what only Kruise's own controller runs is refused at its line, naming the
+/// way out (`rolloutControllers.kruise: external`), and a Rollout applied by hand that rollgit
+/// cannot run says so in its status (`InvalidSpec`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_only_kruise_runs_is_refused_and_invalid_spec_reaches_the_status() {
+    let git = GitRepo::with_remote().await;
+    seed_app(&git, V1, "");
+    git.commit_and_push("echoserver 1.10.2 and its Rollout")
+        .await;
+    let w = World::start(git).await;
+    first_release(&w).await;
+    let good = remote_log(&w.git, "%H").await;
+    let with_path = rollout("").replace(
+        "        - matches:\n            - headers:",
+        "        - matches:\n            - path:\n                type: PathPrefix\n                value: /beta\n              headers:",
+    );
+    let bad = w
+        .push("apps/echo/rollout.yaml", &with_path, "a path match")
+        .await;
+    let status = w
+        .wait_app("echo", "rejected", |s| {
+            s["lastAttemptedCommit"] == bad.as_str() && s["phase"] == "failed"
+        })
+        .await;
+    let errors: Vec<&str> = status["lastError"]
+        .as_array()
+        .expect("lastError")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "apps/echo/rollout.yaml:18: kruise: steps[0].matches[0].path: is not run by rollgit's Kruise Rollout executor (it matches headers); run OpenKruise's own Rollout controller next to rollgit (rolloutControllers.kruise: external) to use it"
+        ]
+    );
+    assert_eq!(status["lastAppliedCommit"], good.as_str());
+    // A blue-green Rollout applied by hand (not from Git) is one rollgit's executor cannot
+    // run: it says so in its status (the app's health reads the same condition).
+    let bg = w.cluster.file(
+        "bluegreen.yaml",
+        "apiVersion: rollouts.kruise.io/v1beta1
+kind: Rollout
+metadata:
+  name: bluegreen-demo
+  namespace: default
+spec:
+  workloadRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: echoserver
+  strategy:
+    blueGreen:
+      steps:
+        - replicas: 100%
+",
+    );
+    w.cluster
+        .kubectl_ok(&["create", "-f", &bg.display().to_string()])
+        .await;
+    let o = wait_for(
+        &kruise_rollouts(&w.client),
+        "bluegreen-demo",
+        "InvalidSpec in the status",
+        |o: Option<&DynamicObject>| {
+            o.is_some_and(|o| {
+                described(o)
+                    && o.data["status"]["conditions"]
+                        .as_array()
+                        .is_some_and(|c| c.iter().any(|c| c["type"] == "InvalidSpec"))
+            })
+        },
+    )
+    .await
+    .expect("the Rollout");
+    let message = o.data["status"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("InvalidSpec: ") && message.contains("strategy.blueGreen"),
+        "{message}"
+    );
+    let condition = o.data["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "InvalidSpec")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(condition["status"], "True");
+    assert_eq!(condition["reason"], "InvalidSpec");
+    // The Deployment it names is left alone: still rolled by rollouts-demo, all on v1.
+    wait_pods(&w.client, &[(V1, 4)]).await;
 }

@@ -1,7 +1,8 @@
 //! Outages and signals (issue 19): the `rollgit run` binary, as a service manager runs it,
 //! exits within 5 s of SIGTERM in every state (API down, a rollout running, a fetch hanging on
 //! a server that never answers), and an API outage costs no CPU: the daemon waits, it does
-//! not spin.
+//! not spin. A remote that fails every fetch gets a steady few fetches per poll interval, not
+//! a growing storm of retry chains (issue 12).
 
 mod common;
 
@@ -265,4 +266,82 @@ async fn sigterm_while_a_fetch_hangs_exits_promptly() {
         .expect("a connection");
     assert_prompt_exit("fetch hanging", d.terminate().await);
     server.abort();
+}
+
+/// Issue 12, item 3: against a remote that fails every fetch, one retry chain per repository
+/// (backoff capped at the poll interval), whatever triggers it: the number of fetches per
+/// window does not grow over time, and stays at a few per poll interval (the poll and the
+/// retry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetches_against_a_failing_remote_do_not_multiply() {
+    // A Git server that answers every request with 503 and records when.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let addr = listener.local_addr().expect("an address");
+    let started = Instant::now();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Duration>::new()));
+    let record = seen.clone();
+    let server = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut s, _)) = listener.accept().await {
+            let record = record.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                if let Ok(mut r) = record.lock() {
+                    r.push(started.elapsed());
+                }
+                let _ = s
+                    .write_all(
+                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    )
+                    .await;
+            });
+        }
+    });
+    let cluster = TestCluster::start().await;
+    let home = tempfile::tempdir().expect("a home");
+    let d = Daemon::start(
+        &format!("http://{addr}/deploy.git"),
+        &cluster.kubeconfig,
+        home.path(),
+    )
+    .await;
+    // After the first failure, one window of 3 s for the backoff to ramp up to the poll
+    // interval (1 s), then three windows of 3 s.
+    d.wait_log("sync failed").await;
+    let window = Duration::from_secs(3);
+    let from = started.elapsed() + window;
+    tokio::time::sleep(window * 4).await;
+    let times = seen.lock().map(|t| t.clone()).unwrap_or_default();
+    let count = |i: u32| {
+        times
+            .iter()
+            .filter(|t| **t >= from + window * i && **t < from + window * (i + 1))
+            .count()
+    };
+    let counts = [count(0), count(1), count(2)];
+    eprintln!("fetches per 3 s window: {counts:?}");
+    let log = d.log();
+    assert!(
+        counts.iter().all(|&c| c >= 1),
+        "the daemon keeps trying: {counts:?}\n{log}"
+    );
+    assert!(
+        counts[2] <= counts[0] + 2 && counts[1] <= counts[0] + 2,
+        "the fetches per window do not grow: {counts:?}\n{log}"
+    );
+    assert!(
+        counts.iter().all(|&c| c <= 8),
+        "a few fetches per poll interval, not a storm: {counts:?}\n{log}"
+    );
+    server.abort();
+    assert_prompt_exit("failing remote", d.terminate().await);
 }

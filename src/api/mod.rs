@@ -17,21 +17,57 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Whether the daemon caught up: each cluster's CRDs installed and each repository synced
-/// once since start.
+/// once since start. Under leader election, the shards this replica leads (a follower is
+/// ready: it serves read-only HTTP and takes over when a leader goes).
 #[derive(Clone, Default)]
 pub struct Readiness {
     /// One flag per cluster and per repository, with what it stands for.
     pub parts: Arc<Vec<(String, Arc<std::sync::atomic::AtomicBool>)>>,
+    /// The readiness of each shard this replica leads now.
+    pub shards: Arc<std::sync::Mutex<BTreeMap<u32, Readiness>>>,
+    /// Per shard, whether this replica leads it (empty without leader election).
+    pub roles: Arc<std::sync::Mutex<BTreeMap<u32, bool>>>,
 }
 
 impl Readiness {
-    /// The parts not ready yet.
-    pub fn waiting(&self) -> Vec<&str> {
-        self.parts
+    /// The parts not ready yet (of the shards this replica leads, too).
+    pub fn waiting(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .parts
             .iter()
             .filter(|(_, ready)| !ready.load(std::sync::atomic::Ordering::Relaxed))
-            .map(|(what, _)| what.as_str())
-            .collect()
+            .map(|(what, _)| what.clone())
+            .collect();
+        let shards = self.shards.lock().unwrap_or_else(|p| p.into_inner());
+        for r in shards.values() {
+            out.extend(r.waiting());
+        }
+        out
+    }
+
+    /// What this replica leads and follows, for `/readyz` under leader election.
+    pub fn roles(&self) -> Option<String> {
+        let roles = self.roles.lock().unwrap_or_else(|p| p.into_inner());
+        if roles.is_empty() {
+            return None;
+        }
+        let of = |leading: bool| {
+            let v: Vec<String> = roles
+                .iter()
+                .filter(|(_, l)| **l == leading)
+                .map(|(s, _)| s.to_string())
+                .collect();
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(",")
+            }
+        };
+        Some(format!(
+            "leading shards: {}; following: {}",
+            of(true),
+            of(false)
+        ))
     }
 }
 
@@ -80,12 +116,17 @@ pub fn router(triggers: Triggers, metrics: Arc<Metrics>, readiness: Readiness) -
 
 async fn ready(State(st): State<AppState>) -> axum::response::Response {
     let waiting = st.readiness.waiting();
+    let roles = st
+        .readiness
+        .roles()
+        .map(|r| format!("{r}\n"))
+        .unwrap_or_default();
     if waiting.is_empty() {
-        (StatusCode::OK, "ok\n".to_string()).into_response()
+        (StatusCode::OK, format!("ok\n{roles}")).into_response()
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("waiting for: {}\n", waiting.join(", ")),
+            format!("waiting for: {}\n{roles}", waiting.join(", ")),
         )
             .into_response()
     }

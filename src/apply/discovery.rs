@@ -80,6 +80,19 @@ impl Applier {
         Ok(())
     }
 
+    /// Whether `(apiVersion, kind)` is namespaced, as discovery says (`None`: not served).
+    pub async fn is_namespaced(
+        &self,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<Option<bool>, ApplyError> {
+        let needed = BTreeSet::from([(api_version.to_string(), kind.to_string())]);
+        self.ensure_discovered(&needed).await?;
+        Ok(self
+            .resolve(api_version, kind)
+            .map(|(_, caps)| caps.scope == kube::discovery::Scope::Namespaced))
+    }
+
     /// The resource of `(apiVersion, kind)` from the cache.
     pub(super) fn resolve(
         &self,

@@ -6,7 +6,7 @@
 use crate::k8s::{APP_LABEL, REPO_LABEL};
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject, GroupVersionKind};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use tokio::sync::mpsc;
@@ -18,6 +18,8 @@ pub struct Changed {
     pub app: String,
     /// The object as the watch saw it (may hold Secret data: never log it).
     pub object: Value,
+    /// The watch saw it deleted.
+    pub deleted: bool,
 }
 
 /// The watches of one repository's objects, one per kind, started as kinds appear.
@@ -26,11 +28,16 @@ pub struct DriftWatches {
     repo: String,
     tx: mpsc::UnboundedSender<Changed>,
     watched: BTreeMap<(String, String, String), tokio::task::AbortHandle>,
+    scope: crate::config::WatchScope,
 }
 
 impl DriftWatches {
     /// Watches for the objects of repository `repo`; changes arrive on the receiver.
-    pub fn new(client: kube::Client, repo: &str) -> (Self, mpsc::UnboundedReceiver<Changed>) {
+    pub fn new(
+        client: kube::Client,
+        repo: &str,
+        scope: crate::config::WatchScope,
+    ) -> (Self, mpsc::UnboundedReceiver<Changed>) {
         let (tx, rx) = mpsc::unbounded_channel();
         (
             Self {
@@ -38,6 +45,7 @@ impl DriftWatches {
                 repo: repo.to_string(),
                 tx,
                 watched: BTreeMap::new(),
+                scope,
             },
             rx,
         )
@@ -54,13 +62,14 @@ impl DriftWatches {
             let client = self.client.clone();
             let tx = self.tx.clone();
             let selector = format!("{REPO_LABEL}={}", self.repo);
+            let scope = self.scope.clone();
             let task = tokio::spawn(async move {
                 let gvk = GroupVersionKind::gvk(&group, &version, &kind);
                 let mut backoff = crate::k8s::WatchBackoff::default();
                 let mut repeats = crate::Repeats::default();
-                let ar = loop {
+                let (ar, caps) = loop {
                     match kube::discovery::pinned_kind(&client, &gvk).await {
-                        Ok((ar, _)) => break ar,
+                        Ok(found) => break found,
                         Err(e) => {
                             let text = crate::error_chain(&e);
                             if let Some(times) = repeats.note(&text) {
@@ -71,18 +80,26 @@ impl DriftWatches {
                         }
                     }
                 };
-                let api: Api<DynamicObject> = Api::all_with(client, &ar);
+                // Namespaced kinds are watched in the watched namespaces only (a Role per
+                // namespace suffices); cluster-scoped ones over the cluster.
+                let apis = if caps.scope == kube::discovery::Scope::Namespaced {
+                    scope.apis(|ns| match ns {
+                        Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, &ar),
+                        None => Api::all_with(client.clone(), &ar),
+                    })
+                } else {
+                    vec![Api::all_with(client.clone(), &ar)]
+                };
                 let cfg = watcher::Config::default().labels(&selector).page_size(50);
-                let mut stream = watcher(api, cfg)
-                    .backoff(crate::k8s::WatchBackoff::default())
-                    .boxed();
+                let mut stream = crate::k8s::scope::watch_all(apis, cfg);
                 while let Some(ev) = stream.next().await {
                     // The first listing counts too: a change between the apply and the start of
                     // the watch (a status turning healthy) is only seen there.
-                    let obj = match ev {
-                        Ok(watcher::Event::Apply(o))
-                        | Ok(watcher::Event::InitApply(o))
-                        | Ok(watcher::Event::Delete(o)) => o,
+                    let (obj, deleted) = match ev {
+                        Ok(watcher::Event::Apply(o)) | Ok(watcher::Event::InitApply(o)) => {
+                            (o, false)
+                        }
+                        Ok(watcher::Event::Delete(o)) => (o, true),
                         Ok(_) => continue,
                         Err(e) => {
                             tracing::debug!(%kind, error = %crate::error_chain(&e), "drift watch error; the watcher retries");
@@ -95,7 +112,14 @@ impl DriftWatches {
                     };
                     let app = app.clone();
                     let object = serde_json::to_value(&obj).unwrap_or(Value::Null);
-                    if tx.send(Changed { app, object }).is_err() {
+                    if tx
+                        .send(Changed {
+                            app,
+                            object,
+                            deleted,
+                        })
+                        .is_err()
+                    {
                         return;
                     }
                 }

@@ -9,7 +9,7 @@
 //! | Job | a `Complete` condition is True | a `Failed` condition is True |
 //! | Service | always, except `type: LoadBalancer` without `status.loadBalancer.ingress` (Progressing) | — |
 //! | Rollout (`argoproj.io`) | Argo CD's rules: the status observes the spec, no pause, `updatedReplicas` and `availableReplicas` reach `spec.replicas`, no old replicas left (canary), `stableRS` is `currentPodHash` | `InvalidSpec`, or `Progressing` with reason `RolloutAborted` or `ProgressDeadlineExceeded`; a paused one (Argo CD's Suspended) is Progressing with `Suspended: …` |
-//! | OpenKruise Rollout (`rollouts.kruise.io`) | `status.phase` is `Healthy` | a failed step rolled back (`Succeeded` False, reason `RolledBack`), or its revert stalled |
+//! | OpenKruise Rollout (`rollouts.kruise.io`) | `status.phase` is `Healthy` | `InvalidSpec` True (rollgit's executor cannot run it), a failed step rolled back (`Succeeded` False, reason `RolledBack`), or its revert stalled |
 //! | anything with a `Ready` condition | `Ready` is True | `Ready` is False with a reason containing `Fail`/`Error` |
 //! | other built-in kinds (ConfigMap, Secret, Role, CRD, ...) | once it exists | — |
 //! | other custom resources | never: `Unknown` (rollgit has no health check for them) | — |
@@ -312,6 +312,14 @@ fn kruise_rollout(obj: &Value) -> Health {
         } else {
             format!("{}{message}", crate::k8s::STALLED)
         });
+    }
+    if let Some(c) = condition(obj, "InvalidSpec")
+        && c["status"] == "True"
+    {
+        return Health::degraded(format!(
+            "InvalidSpec: {}",
+            c["message"].as_str().unwrap_or_default()
+        ));
     }
     if let Some(c) = condition(obj, "Succeeded")
         && c["status"] == "False"
@@ -1103,6 +1111,15 @@ mod tests {
                 ),
                 Degraded,
                 "Stalled: conflict",
+            ),
+            (
+                "a spec rollgit's executor cannot run",
+                ro(
+                    json!({"observedGeneration": 1, "phase": "Healthy", "conditions": [
+                    {"type": "InvalidSpec", "status": "True", "reason": "InvalidSpec", "message": "r: strategy.blueGreen is not run"}]}),
+                ),
+                Degraded,
+                "InvalidSpec: r: strategy.blueGreen is not run",
             ),
         ];
         for (name, obj, want, message) in cases {

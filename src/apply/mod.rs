@@ -5,11 +5,14 @@
 //! ```text
 //! apply_app(app, objects, prev_inventory, options)
 //!   1. look up what is live (metadata only: a LIST per kind and namespace, or a GET each for
-//!      a few); an object of another rollgit app is refused unless it says rollgit.dev/adopt;
+//!      a few; or once for every app of a sync, `SharedLookup`); an object of another
+//!      rollgit app is refused unless it says rollgit.dev/adopt;
 //!      an object that existed before rollgit applied it is adopted (never pruned by default)
 //!   2. Namespaces and CRDs: dry run, then applied (CRDs waited for until Established)
 //!   3. everything else: dry run of every object (dryRun=All) ─ any refusal refuses the app's
-//!      commit whole: nothing of it is applied (ApplyOutcome::Refused)
+//!      commit whole: nothing of it is applied (ApplyOutcome::Refused). A step of one object
+//!      has no dry run (its apply is all or nothing, and its refusal refuses the commit), nor
+//!      has a drift re-apply of the last good commit (`ApplyOptions::dry_run`)
 //!   4. everything else applied (then admission webhook configurations); an object that fails
 //!      now is reported as behind and retried (the dry run accepted it)
 //!   5. prune: prev_inventory − new set, in the reverse order; never an object another app
@@ -105,6 +108,69 @@ pub struct ApplyOptions {
     pub allow_mass_prune: bool,
     /// Namespaces never deleted besides [`PROTECTED_NAMESPACES`] (rollgit's own).
     pub protected_namespaces: Vec<String>,
+    /// A look-up shared by the apps of one sync (see [`SharedLookup`]); `None`: each apply
+    /// looks up its own objects.
+    pub lookup: Option<Arc<SharedLookup>>,
+    /// Dry-run a commit's objects before applying any (all or nothing). Off only to re-apply
+    /// what the app's last good commit already applied (drift): those objects passed their dry
+    /// run with that commit, and applying some of them cannot mix two commits.
+    pub dry_run: bool,
+}
+
+/// What the ownership check needs of a live object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct LiveMeta {
+    /// Its `rollgit.dev/app` label.
+    owner: Option<String>,
+    /// Its repository label.
+    repo: Option<String>,
+    /// Its resourceVersion (`None`: claimed in this sync, not applied yet).
+    version: Option<String>,
+}
+
+impl LiveMeta {
+    fn of(meta: &kube::api::ObjectMeta) -> Self {
+        let label = |k: &str| meta.labels.as_ref().and_then(|l| l.get(k)).cloned();
+        Self {
+            owner: label(APP_LABEL),
+            repo: label(crate::k8s::REPO_LABEL),
+            version: meta.resource_version.clone(),
+        }
+    }
+}
+
+/// The look-up of the apps of one sync, shared: each kind and namespace is listed once
+/// (metadata, paged) for all of them instead of once (or once per object) per app, and an
+/// object one app of the sync claims is seen as that app's by the others, so that two apps of
+/// one commit cannot both take it while they apply concurrently. It is a snapshot: made for
+/// one sync (of many apps), then dropped.
+#[derive(Default)]
+pub struct SharedLookup {
+    groups: std::sync::Mutex<HashMap<GroupKey, Arc<LookupGroup>>>,
+}
+
+/// A kind (`apiVersion/plural`) and a namespace (`None`: cluster-scoped).
+type GroupKey = (String, Option<String>);
+
+/// One kind and namespace of a [`SharedLookup`]: listed once, then claimed into.
+type LookupGroup = tokio::sync::OnceCell<std::sync::Mutex<HashMap<String, LiveMeta>>>;
+
+impl std::fmt::Debug for SharedLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedLookup").finish_non_exhaustive()
+    }
+}
+
+impl SharedLookup {
+    /// An empty look-up for one sync.
+    pub fn new() -> Arc<Self> {
+        Arc::default()
+    }
+
+    fn group(&self, key: GroupKey) -> Arc<LookupGroup> {
+        let mut groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        groups.entry(key).or_default().clone()
+    }
 }
 
 impl Default for ApplyOptions {
@@ -121,6 +187,8 @@ impl ApplyOptions {
             prune_adopted: false,
             allow_mass_prune: false,
             protected_namespaces: Vec::new(),
+            lookup: None,
+            dry_run: true,
         }
     }
 
@@ -513,11 +581,16 @@ impl Applier {
         let mut adopted: BTreeSet<usize> = BTreeSet::new();
         // Namespaces and CRDs first: checked and dry-run, then applied for real, so that the
         // objects that live in them can be resolved and dry-run.
-        let first = match self.check(app, &first, &mut adopted).await? {
+        let first = match self.check(app, &first, &mut adopted, opts).await? {
             Ok(p) => p,
             Err(refused) => return Ok(ApplyOutcome::Refused(refused)),
         };
-        if let Err(refused) = self.dry_run_all(&first).await {
+        // One object needs no dry run: its apply is all or nothing by itself, and a refusal
+        // of it refuses the commit as its dry run would have (nothing else was applied yet).
+        if opts.dry_run
+            && first.len() > 1
+            && let Err(refused) = self.dry_run_all(&first).await
+        {
             return Ok(ApplyOutcome::Refused(refused));
         }
         for phase in [Phase::Namespaces, Phase::Definitions] {
@@ -544,21 +617,39 @@ impl Applier {
                 .collect();
             self.ensure_discovered(&needed).await?;
         }
-        let rest = match self.check(app, &rest, &mut adopted).await? {
+        let rest = match self.check(app, &rest, &mut adopted, opts).await? {
             Ok(p) => p,
             Err(refused) => return Ok(ApplyOutcome::Refused(refused)),
         };
-        if let Err(refused) = self.dry_run_all(&rest).await {
+        let alone = rest.len() == 1;
+        if opts.dry_run
+            && !alone
+            && let Err(refused) = self.dry_run_all(&rest).await
+        {
             return Ok(ApplyOutcome::Refused(refused));
         }
+        let mut applied_rest = Vec::with_capacity(rest.len());
         for phase in [Phase::Resources, Phase::Webhooks] {
             let items: Vec<Prepared> = rest
                 .iter()
                 .filter(|p| Phase::of(&p.oref.group, &p.oref.kind) == phase)
                 .cloned()
                 .collect();
-            done.extend(self.apply_phase(items).await);
+            applied_rest.extend(self.apply_phase(items).await);
         }
+        if opts.dry_run
+            && alone
+            && let Some(mut refused) = refusals(&applied_rest)
+        {
+            // Applied without a dry run: its refusal is the commit's, as a dry run's would be.
+            for r in &mut refused {
+                if let Some(m) = r.message.strip_prefix("apply: ") {
+                    r.message = m.to_string();
+                }
+            }
+            return Ok(ApplyOutcome::Refused(refused));
+        }
+        done.extend(applied_rest);
         done.sort_by_key(|o| match o {
             Outcome::Applied { index, .. } | Outcome::Failed { index, .. } => *index,
         });
@@ -711,6 +802,7 @@ impl Applier {
         app: &str,
         items: &[(usize, &Value)],
         adopted: &mut BTreeSet<usize>,
+        opts: &ApplyOptions,
     ) -> Result<Result<Vec<Prepared>, Vec<Refused>>, ApplyError> {
         let mut ready = Vec::with_capacity(items.len());
         let mut refused = Vec::new();
@@ -732,15 +824,17 @@ impl Applier {
         if !refused.is_empty() {
             return Ok(Err(refused));
         }
-        let live = self.look_up(&ready).await?;
+        let live = match &opts.lookup {
+            Some(shared) => self.look_up_shared(shared, &ready, app).await?,
+            None => self.look_up(&ready).await?,
+        };
         for p in &mut ready {
             let Some(meta) = live.get(&p.oref) else {
                 continue;
             };
-            p.live_version = meta.resource_version.clone();
-            let labels = meta.labels.as_ref();
-            let owner = labels.and_then(|l| l.get(APP_LABEL));
-            let repo = labels.and_then(|l| l.get(crate::k8s::REPO_LABEL));
+            p.live_version = meta.version.clone();
+            let owner = meta.owner.as_ref();
+            let repo = meta.repo.as_ref();
             let wanted_repo = p.object["metadata"]["labels"][crate::k8s::REPO_LABEL].as_str();
             let adopts = p.object["metadata"]["annotations"][ADOPT_ANNOTATION] == "true";
             match owner {
@@ -771,10 +865,7 @@ impl Applier {
 
     /// The live metadata of `items` that exist: a metadata LIST per kind and namespace when
     /// several objects share them, a metadata GET each otherwise.
-    async fn look_up(
-        &self,
-        items: &[Prepared],
-    ) -> Result<HashMap<ObjRef, kube::api::ObjectMeta>, ApplyError> {
+    async fn look_up(&self, items: &[Prepared]) -> Result<HashMap<ObjRef, LiveMeta>, ApplyError> {
         // Owned groups, and the futures built into a Vec before they are polled: futures
         // borrowing from a closure's argument are not `Send` for every lifetime
         // (rust-lang/rust#102211), and the daemon runs this on a multi-thread runtime.
@@ -810,7 +901,7 @@ impl Applier {
         &self,
         ar: ApiResource,
         refs: Vec<ObjRef>,
-    ) -> Result<Vec<(ObjRef, kube::api::ObjectMeta)>, ApplyError> {
+    ) -> Result<Vec<(ObjRef, LiveMeta)>, ApplyError> {
         let Some(first) = refs.first().cloned() else {
             return Ok(Vec::new());
         };
@@ -823,7 +914,7 @@ impl Applier {
         if refs.len() <= LOOKUP_GETS {
             for r in refs {
                 if let Some(m) = api.get_metadata_opt(&r.name).await.map_err(read_err)? {
-                    found.push((r, m.metadata));
+                    found.push((r, LiveMeta::of(&m.metadata)));
                 }
             }
             return Ok(found);
@@ -835,7 +926,7 @@ impl Applier {
             let page = api.list_metadata(&lp).await.map_err(read_err)?;
             for m in page.items {
                 if let Some(r) = m.metadata.name.as_deref().and_then(|n| names.get(n)) {
-                    found.push((r.clone(), m.metadata));
+                    found.push((r.clone(), LiveMeta::of(&m.metadata)));
                 }
             }
             match page.metadata.continue_ {
@@ -844,6 +935,88 @@ impl Applier {
             }
         }
         Ok(found)
+    }
+
+    /// The live metadata of `items` through the sync's shared look-up: each kind and
+    /// namespace listed once for the whole sync; the objects no one has are claimed for `app`.
+    async fn look_up_shared(
+        &self,
+        shared: &SharedLookup,
+        items: &[Prepared],
+        app: &str,
+    ) -> Result<HashMap<ObjRef, LiveMeta>, ApplyError> {
+        let mut groups: BTreeMap<GroupKey, (ApiResource, Vec<&Prepared>)> = BTreeMap::new();
+        for p in items {
+            groups
+                .entry((
+                    format!("{}/{}", p.ar.api_version, p.ar.plural),
+                    p.oref.namespace.clone(),
+                ))
+                .or_insert_with(|| (p.ar.clone(), Vec::new()))
+                .1
+                .push(p);
+        }
+        let mut live = HashMap::new();
+        for (key, (ar, members)) in groups {
+            let ns = key.1.clone();
+            let group = shared.group(key);
+            let listed = group
+                .get_or_try_init(|| async {
+                    self.list_group(&ar, ns.as_deref())
+                        .await
+                        .map(std::sync::Mutex::new)
+                })
+                .await?;
+            let mut listed = listed.lock().unwrap_or_else(|p| p.into_inner());
+            for p in members {
+                match listed.get(&p.oref.name) {
+                    Some(m) => {
+                        live.insert(p.oref.clone(), m.clone());
+                    }
+                    None => {
+                        let claim = LiveMeta {
+                            owner: Some(app.to_string()),
+                            repo: p.object["metadata"]["labels"][crate::k8s::REPO_LABEL]
+                                .as_str()
+                                .map(str::to_string),
+                            version: None,
+                        };
+                        listed.insert(p.oref.name.clone(), claim);
+                    }
+                }
+            }
+        }
+        Ok(live)
+    }
+
+    /// The live metadata of every object of one kind in one namespace (paged metadata LIST).
+    async fn list_group(
+        &self,
+        ar: &ApiResource,
+        namespace: Option<&str>,
+    ) -> Result<HashMap<String, LiveMeta>, ApplyError> {
+        let api = self.api_for(ar, namespace);
+        let mut out = HashMap::new();
+        let mut lp = kube::api::ListParams::default().limit(500);
+        loop {
+            let page = api
+                .list_metadata(&lp)
+                .await
+                .map_err(|source| ApplyError::Read {
+                    object: format!("{} in {}", ar.plural, namespace.unwrap_or("the cluster")),
+                    source,
+                })?;
+            for m in page.items {
+                if let Some(n) = m.metadata.name.clone() {
+                    out.insert(n, LiveMeta::of(&m.metadata));
+                }
+            }
+            match page.metadata.continue_ {
+                Some(c) if !c.is_empty() => lp = lp.continue_token(&c),
+                _ => break,
+            }
+        }
+        Ok(out)
     }
 
     /// Dry-runs every prepared object (server-side apply with `dryRun=All`): the objects the

@@ -17,6 +17,7 @@ use std::process::ExitCode;
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let cfg = args.config()?;
     let mut differs = false;
+    let fleet = cfg.fleet();
     for repo in &cfg.repos {
         let client = cfg.clusters[repo.cluster].client().await?;
         let applier = Applier::new(client.clone());
@@ -71,8 +72,20 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 progress_deadline: repo.progress_deadline,
                 owner: owner.as_ref(),
                 argo_external: !rendered.argo_rollouts.is_empty()
-                    && rollgit::rollout::argo::detect::external(&client, repo.argo_controller)
-                        .await,
+                    && rollgit::rollout::argo::detect::external(
+                        &client,
+                        repo.argo_controller,
+                        &cfg.watch,
+                    )
+                    .await,
+                kruise_external: rendered.kruise_rollouts.is_empty()
+                    || rollgit::rollout::kruise::detect::external(
+                        &client,
+                        cfg.rollout_controllers.kruise,
+                    )
+                    .await,
+                fleet: &fleet,
+                cluster: &cfg.clusters[repo.cluster].name,
             };
             let planned = match plan::desired(&rendered, &ctx) {
                 Ok(p) => p,

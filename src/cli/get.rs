@@ -1,7 +1,7 @@
 //! `rollgit get rollouts`: the `rollouts.rollgit.dev` objects as `kubectl get rollout` lays
 //! them out (the CRD's printer columns; AGE in kubectl's short form; `-A` adds NAMESPACE),
-//! then the OpenKruise Rollouts with Kruise's columns ([`super::kruise_view`]); `-o json|yaml`
-//! prints [`rollouts_document`].
+//! then the Argo Rollouts and the OpenKruise Rollouts with their plugins' columns
+//! ([`super::argo_view`], [`super::kruise_view`]); `-o json|yaml` prints [`rollouts_document`].
 
 use super::table::{age, format_table};
 use super::{KubeArgs, Output};
@@ -14,9 +14,19 @@ use std::process::ExitCode;
 /// Arguments of `rollgit get`.
 #[derive(clap::Args, Debug)]
 pub struct GetArgs {
-    /// What to list: `rollouts` (rollouts.rollgit.dev; `rollout` works too).
-    #[arg(value_parser = ["rollouts", "rollout"])]
+    /// What to list: `rollouts` (rollouts.rollgit.dev, Argo and Kruise Rollouts; `rollout`
+    /// works too); with NAME and `--cluster`, any kind (`deployment`, `configmaps`,
+    /// `ingresses.networking.k8s.io`).
     resource: String,
+    /// One object (with `--cluster`).
+    name: Option<String>,
+    /// Read the object from this cluster of the configuration's fleet (as `kubectl amc get
+    /// ... -m CLUSTER`).
+    #[arg(long, requires = "config", requires = "name")]
+    cluster: Option<String>,
+    /// The daemon's configuration, naming the clusters (with `--cluster`).
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
     /// Namespace (default: the kubeconfig context's, else `default`).
     #[arg(short, long)]
     namespace: Option<String>,
@@ -32,8 +42,10 @@ pub struct GetArgs {
 
 /// Errors of listing Rollouts.
 #[derive(Debug, thiserror::Error)]
-#[error("listing rollouts.rollgit.dev {scope}")]
+#[error("listing {kind} {scope}")]
 pub struct ListError {
+    /// The resource listed.
+    kind: &'static str,
     /// `in namespace NS` or `in all namespaces`.
     scope: String,
     #[source]
@@ -42,18 +54,58 @@ pub struct ListError {
 
 /// `rollgit get rollouts`.
 pub async fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
+    if let (Some(cluster), Some(config), Some(name)) = (&args.cluster, &args.config, &args.name) {
+        let cfg = super::clusters::load(config)?;
+        let Some(c) = cfg.clusters.iter().find(|c| &c.name == cluster) else {
+            let names: Vec<&str> = cfg.clusters.iter().map(|c| c.name.as_str()).collect();
+            anyhow::bail!(
+                "no cluster {cluster:?} in {} (the fleet: {})",
+                config.display(),
+                names.join(", ")
+            );
+        };
+        let client = c.client().await?;
+        return super::get_object::run(
+            client,
+            super::get_object::ObjectQuery {
+                resource: &args.resource,
+                name,
+                namespace: args.namespace.as_deref(),
+                cluster,
+            },
+        )
+        .await;
+    }
+    if !matches!(args.resource.as_str(), "rollouts" | "rollout") || args.name.is_some() {
+        anyhow::bail!(
+            "rollgit get lists rollouts; for one object of a cluster of the fleet give KIND NAME --cluster C --config FILE"
+        );
+    }
     let client = args.kube.client().await?;
     let namespace = args
         .namespace
         .unwrap_or_else(|| client.default_namespace().to_string());
     let items = list_rollouts(&client, &namespace, args.all_namespaces).await?;
-    let kruise =
-        super::kruise_view::list_kruise(&client, &namespace, args.all_namespaces, None).await?;
+    let argo = super::argo_view::list_argo(&client, &namespace, args.all_namespaces, None)
+        .await
+        .map_err(|source| ListError {
+            kind: "rollouts.argoproj.io",
+            scope: scope(&namespace, args.all_namespaces),
+            source,
+        })?;
+    let kruise = super::kruise_view::list_kruise(&client, &namespace, args.all_namespaces, None)
+        .await
+        .map_err(|source| ListError {
+            kind: "rollouts.rollouts.kruise.io",
+            scope: scope(&namespace, args.all_namespaces),
+            source,
+        })?;
     if args.output.is_document() {
-        args.output.print(&rollouts_document(&items, &kruise))?;
+        args.output
+            .print(&rollouts_document(&items, &argo, &kruise))?;
         return Ok(ExitCode::SUCCESS);
     }
-    if items.is_empty() && kruise.is_empty() {
+    if items.is_empty() && argo.is_empty() && kruise.is_empty() {
         if args.all_namespaces {
             eprintln!("No resources found");
         } else {
@@ -62,19 +114,30 @@ pub async fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let now = Timestamp::now();
+    let mut tables = Vec::new();
     if !items.is_empty() {
-        print!("{}", rollouts_table(&items, args.all_namespaces, now));
+        tables.push(rollouts_table(&items, args.all_namespaces, now));
+    }
+    if !argo.is_empty() {
+        tables.push(super::argo_view::argo_table(&argo, args.all_namespaces));
     }
     if !kruise.is_empty() {
-        if !items.is_empty() {
-            println!();
-        }
-        print!(
-            "{}",
-            super::kruise_view::kruise_table(&kruise, args.all_namespaces, now)
-        );
+        tables.push(super::kruise_view::kruise_table(
+            &kruise,
+            args.all_namespaces,
+            now,
+        ));
     }
+    print!("{}", tables.join("\n"));
     Ok(ExitCode::SUCCESS)
+}
+
+fn scope(namespace: &str, all_namespaces: bool) -> String {
+    if all_namespaces {
+        "in all namespaces".into()
+    } else {
+        format!("in namespace {namespace}")
+    }
 }
 
 /// Lists Rollouts in `namespace`, or in every namespace.
@@ -83,18 +146,19 @@ pub async fn list_rollouts(
     namespace: &str,
     all_namespaces: bool,
 ) -> Result<Vec<Rollout>, ListError> {
-    let (api, scope): (Api<Rollout>, String) = if all_namespaces {
-        (Api::all(client.clone()), "in all namespaces".into())
+    let api: Api<Rollout> = if all_namespaces {
+        Api::all(client.clone())
     } else {
-        (
-            Api::namespaced(client.clone(), namespace),
-            format!("in namespace {namespace}"),
-        )
+        Api::namespaced(client.clone(), namespace)
     };
     api.list(&ListParams::default())
         .await
         .map(|l| l.items)
-        .map_err(|source| ListError { scope, source })
+        .map_err(|source| ListError {
+            kind: "rollouts.rollgit.dev",
+            scope: scope(namespace, all_namespaces),
+            source,
+        })
 }
 
 fn created(meta: &kube::api::ObjectMeta) -> Value {
@@ -113,7 +177,11 @@ fn label(meta: &kube::api::ObjectMeta, key: &str) -> Value {
 /// The `-o json|yaml` document of `rollgit get rollouts` (pure), rows sorted by namespace and
 /// name: `{"rollouts": [...], "kruiseRollouts": [...]}`, each field as the README documents it
 /// (`null` where the status has none yet).
-pub fn rollouts_document(items: &[Rollout], kruise: &[kube::api::DynamicObject]) -> Value {
+pub fn rollouts_document(
+    items: &[Rollout],
+    argo: &[kube::api::DynamicObject],
+    kruise: &[kube::api::DynamicObject],
+) -> Value {
     let mut sorted: Vec<&Rollout> = items.iter().collect();
     sorted.sort_by(|a, b| {
         (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
@@ -159,7 +227,33 @@ pub fn rollouts_document(items: &[Rollout], kruise: &[kube::api::DynamicObject])
             })
         })
         .collect();
-    serde_json::json!({ "rollouts": rollouts, "kruiseRollouts": kruise })
+    let mut argo: Vec<&kube::api::DynamicObject> = argo.iter().collect();
+    argo.sort_by(|a, b| {
+        (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
+    });
+    let argo: Vec<Value> = argo
+        .into_iter()
+        .map(|o| {
+            let v = serde_json::to_value(o).unwrap_or(Value::Null);
+            let (status, message) = super::argo_view::phase(&v);
+            let s = &v["status"];
+            serde_json::json!({
+                "namespace": o.metadata.namespace,
+                "name": o.metadata.name,
+                "app": label(&o.metadata, rollgit::k8s::APP_LABEL),
+                "status": status,
+                "message": message,
+                "step": s["currentStepIndex"],
+                "setWeight": super::argo_view::set_weight(&v),
+                "replicas": v["spec"]["replicas"],
+                "readyReplicas": s["readyReplicas"],
+                "updatedReplicas": s["updatedReplicas"],
+                "availableReplicas": s["availableReplicas"],
+                "created": created(&o.metadata),
+            })
+        })
+        .collect();
+    serde_json::json!({ "rollouts": rollouts, "argoRollouts": argo, "kruiseRollouts": kruise })
 }
 
 /// The header of `rollgit get rollouts` (the CRD's printer columns, as `kubectl get rollout`).
@@ -263,7 +357,7 @@ mod tests {
             "default",
             serde_json::json!({"rolloutTargetSize": 5, "upgradedReplicas": 2, "upgradedReadyReplicas": 1, "batchRollingState": "batchInRolling", "rollingState": "rollingInBatches"}),
         )];
-        let d = rollouts_document(&items, &[]);
+        let d = rollouts_document(&items, &[], &[]);
         let r = &d["rollouts"][0];
         assert_eq!(r["name"], "web");
         assert_eq!(r["namespace"], "default");
@@ -271,6 +365,7 @@ mod tests {
         assert_eq!(r["upgradedReadyReplicas"], 1);
         assert_eq!(r["rollingState"], "rollingInBatches");
         assert_eq!(r["created"], "2024-01-01T00:00:00Z");
+        assert_eq!(d["argoRollouts"], serde_json::json!([]));
         assert_eq!(d["kruiseRollouts"], serde_json::json!([]));
     }
 }

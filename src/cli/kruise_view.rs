@@ -4,19 +4,14 @@
 //! ([`kruise_table`], [`kruise_view`], [`kruise_verdict`]); the steps are read with rollgit's
 //! own parser and their replicas computed by `rollgit-core`.
 
-use super::rollout_status::{RolloutCliError, StatusOptions, Verdict, bar, exit_code};
+use super::rollout_status::{Verdict, bar};
 use super::table::{age, format_table};
-use futures::StreamExt;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DynamicObject, ListParams};
-use kube::runtime::{WatchStreamExt, watcher};
-use rollgit::k8s::APP_LABEL;
 use rollgit::k8s::kruise::rollout_resource;
 use rollgit_core::kruise::calculate_batch_replicas;
 use rollgit_core::kruise_run::step_weight;
 use serde_json::Value;
-use std::collections::BTreeMap;
-use std::io::Write;
 
 /// Lists Kruise Rollouts in `namespace` (or all); none when the cluster does not serve them.
 pub async fn list_kruise(
@@ -207,161 +202,13 @@ pub fn kruise_view(o: &Value, replicas: Option<i64>) -> Vec<String> {
     out
 }
 
-async fn replicas_of(client: &kube::Client, ns: &str, o: &Value) -> Option<i64> {
+/// The `spec.replicas` of Kruise Rollout `o`'s workload (to size its steps), if it exists.
+pub async fn replicas_of(client: &kube::Client, ns: &str, o: &Value) -> Option<i64> {
     let r = rollgit_render::parse_kruise_rollout_value("", o).ok()?;
     let kind = rollgit::rollout::kruise::workload::Kind::of(&r.workload.kind)?;
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &kind.resource());
     let w = api.get_opt(r.workload.name.as_deref()?).await.ok()??;
     Some(w.data["spec"]["replicas"].as_i64().unwrap_or(1))
-}
-
-async fn render_all(client: &kube::Client, ns: &str, objects: &BTreeMap<String, Value>) -> String {
-    let mut text = String::new();
-    for o in objects.values() {
-        let r = replicas_of(client, ns, o).await;
-        for l in kruise_view(o, r) {
-            text.push_str(&l);
-            text.push('\n');
-        }
-    }
-    text
-}
-
-/// `rollgit rollout status APP` for an app whose rollouts are Kruise Rollouts (labelled
-/// `rollgit.dev/app=APP`; `COMPONENT` names one): prints them and returns the exit code;
-/// with `--watch`, follows them until each is Healthy or failed, or the timeout passes.
-pub async fn kruise_status(
-    client: &kube::Client,
-    opts: &StatusOptions,
-) -> Result<u8, RolloutCliError> {
-    let selector = format!("{APP_LABEL}={}", opts.app);
-    let wanted = |o: &DynamicObject| {
-        opts.component
-            .as_deref()
-            .is_none_or(|c| o.metadata.name.as_deref() == Some(c))
-    };
-    let not_found = || RolloutCliError::NotFound {
-        app: opts.app.clone(),
-        component: opts.component.clone(),
-        namespace: opts.namespace.clone(),
-    };
-    let listed = list_kruise(client, &opts.namespace, false, Some(&selector))
-        .await
-        .map_err(|source| RolloutCliError::List {
-            scope: format!("in namespace {}", opts.namespace),
-            source,
-        })?;
-    let mut objects: BTreeMap<String, Value> = listed
-        .iter()
-        .filter(|o| wanted(o))
-        .map(|o| {
-            (
-                o.metadata.name.clone().unwrap_or_default(),
-                serde_json::to_value(o).unwrap_or(Value::Null),
-            )
-        })
-        .collect();
-    if objects.is_empty() {
-        return Err(not_found());
-    }
-    let verdicts = |objects: &BTreeMap<String, Value>| -> Vec<Verdict> {
-        objects.values().map(kruise_verdict).collect()
-    };
-    let document = opts.output.is_document();
-    let mut last = String::new();
-    if !document {
-        last = render_all(client, &opts.namespace, &objects).await;
-        print!("{last}");
-        let _ = std::io::stdout().flush();
-    }
-    let mut code = exit_code(&verdicts(&objects));
-    if opts.watch && code == super::rollout_status::EXIT_UNFINISHED {
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(client.clone(), &opts.namespace, &rollout_resource());
-        let mut stream = watcher(api, watcher::Config::default().labels(&selector))
-            .default_backoff()
-            .applied_objects()
-            .boxed();
-        let deadline = opts.timeout.map(|t| tokio::time::Instant::now() + t);
-        loop {
-            let next = match deadline {
-                Some(d) => match tokio::time::timeout_at(d, stream.next()).await {
-                    Ok(n) => n,
-                    Err(_) => {
-                        eprintln!(
-                            "timed out after {} waiting for the rollouts of app {} to finish",
-                            humantime::format_duration(opts.timeout.unwrap_or_default()),
-                            opts.app
-                        );
-                        break;
-                    }
-                },
-                None => stream.next().await,
-            };
-            let Some(Ok(o)) = next else {
-                continue;
-            };
-            if !wanted(&o) {
-                continue;
-            }
-            objects.insert(
-                o.metadata.name.clone().unwrap_or_default(),
-                serde_json::to_value(&o).unwrap_or(Value::Null),
-            );
-            let text = if document {
-                String::new()
-            } else {
-                render_all(client, &opts.namespace, &objects).await
-            };
-            if text != last {
-                print!("{text}");
-                let _ = std::io::stdout().flush();
-                last = text;
-            }
-            code = exit_code(&verdicts(&objects));
-            if code != super::rollout_status::EXIT_UNFINISHED {
-                break;
-            }
-        }
-    }
-    if document && let Err(e) = opts.output.print(&kruise_document(opts, &objects, code)) {
-        eprintln!("error: printing the document: {e:#}");
-    }
-    for (name, o) in &objects {
-        match kruise_verdict(o) {
-            Verdict::Failed(why) => eprintln!("error: rollout {name} {why}"),
-            Verdict::Unfinished(why) if code == super::rollout_status::EXIT_UNFINISHED => {
-                eprintln!("rollout {name} has not finished: {why}")
-            }
-            _ => {}
-        }
-    }
-    Ok(code)
-}
-
-/// The `-o json|yaml` document of `rollgit rollout status` for Kruise Rollouts (pure): the
-/// same shape as [`super::rollout_status::status_document`], each rollout with `"kind":
-/// "rollouts.kruise.io"`, `phase`, `currentStepIndex`, `currentStepState`, `verdict` and
-/// `message`.
-pub fn kruise_document(opts: &StatusOptions, objects: &BTreeMap<String, Value>, code: u8) -> Value {
-    use super::rollout_status::{result_word, verdict_words};
-    let rollouts: Vec<Value> = objects
-        .iter()
-        .map(|(name, o)| {
-            let s = &o["status"];
-            let (verdict, message) = verdict_words(&kruise_verdict(o));
-            serde_json::json!({
-                "name": name,
-                "kind": "rollouts.kruise.io",
-                "phase": s["phase"],
-                "currentStepIndex": s["currentStepIndex"],
-                "currentStepState": s["currentStepState"],
-                "verdict": verdict,
-                "message": message,
-            })
-        })
-        .collect();
-    serde_json::json!({"app": opts.app, "namespace": opts.namespace, "result": result_word(code), "rollouts": rollouts})
 }
 
 #[cfg(test)]

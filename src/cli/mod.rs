@@ -2,7 +2,10 @@
 //! `run`; the flags several commands share are here. Commands use the stages (`rollgit::…`);
 //! no stage uses a command.
 
+pub mod app_status;
 pub mod approve;
+pub mod argo_view;
+pub mod clusters;
 pub mod completion;
 pub mod crds;
 
@@ -10,6 +13,7 @@ pub mod devcluster;
 pub mod diff;
 pub mod gates;
 pub mod get;
+pub mod get_object;
 pub mod history;
 pub mod kruise_view;
 pub mod plan;
@@ -21,6 +25,7 @@ pub mod suspend;
 pub mod sync;
 pub mod table;
 pub mod up;
+pub mod workflow;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -117,7 +122,7 @@ pub enum Command {
     Diff(run::RunArgs),
     /// List resources rollgit keeps in the cluster: `rollgit get rollouts`.
     Get(get::GetArgs),
-    /// Follow the batched rollouts of an app: `rollgit rollout status APP`.
+    /// Follow the rollouts of an app (batched, Argo, Kruise): `rollgit rollout status APP`.
     #[command(subcommand)]
     Rollout(RolloutCommand),
     /// Approve an OpenKruise Rollout's paused step (as `kubectl-kruise rollout approve`). Exit 1
@@ -140,14 +145,19 @@ pub enum Command {
     Retry(gates::GateArgs),
     /// Print a shell completion script: `rollgit completion bash > /etc/bash_completion.d/rollgit`.
     Completion(completion::CompletionArgs),
+    /// Act on an app's multi-cluster workflow (KubeVela `Workflow`, seed 003).
+    #[command(subcommand)]
+    Workflow(workflow::WorkflowCommand),
+    /// The fleet: the configuration's clusters, reachability and version.
+    Clusters(clusters::ClustersArgs),
 }
 
 /// `rollgit rollout ...`.
 #[derive(Subcommand, Debug)]
 pub enum RolloutCommand {
-    /// Per-batch progress of an app's rollouts. Exit 0 when all succeeded (for their latest
-    /// spec), 1 when one failed or none exists, 3 when one has not finished (or --watch timed
-    /// out), 2 on other errors.
+    /// Progress of an app's rollouts (batches, Argo canary steps, Kruise steps). Exit 0 when
+    /// all succeeded (for their latest spec), 1 when one failed or none exists, 3 when one has
+    /// not finished (or --watch timed out), 2 on other errors.
     Status(rollout_status::RolloutStatusArgs),
 }
 

@@ -58,13 +58,7 @@ pub async fn run(args: RolloutStatusArgs) -> anyhow::Result<ExitCode> {
         timeout: (!args.timeout.is_zero()).then_some(args.timeout),
         output: args.output,
     };
-    let result = match rollout_status(&client, &opts).await {
-        // An app whose rollouts are OpenKruise Rollouts.
-        Err(RolloutCliError::NotFound { .. }) => {
-            super::kruise_view::kruise_status(&client, &opts).await
-        }
-        other => other,
-    };
+    let result = super::app_status::any_status(&client, &opts).await;
     match result {
         Ok(code) => Ok(ExitCode::from(code)),
         Err(e @ RolloutCliError::NotFound { .. }) => {

@@ -1,7 +1,7 @@
 //! `rollgit run`: follow the configured repositories (or one given by flags) and keep the
 //! clusters in their state until Ctrl-C or SIGTERM.
 
-use rollgit::config::{Config, Flags, RawConfig};
+use rollgit::config::{Config, Flags, RawConfig, RawLeaderElection};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -50,13 +50,58 @@ pub struct RunArgs {
     /// (`sync.createNamespace: true`).
     #[arg(long)]
     create_namespace: bool,
+    /// Install rollgit's CRDs at start (`false`: an admin installed them; rollgit only checks
+    /// them, and needs no right to change CRDs). Overrides `installCrds` of the config.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    install_crds: Option<bool>,
+    /// Watch only these namespaces (comma-separated), so that a Role per namespace suffices
+    /// (default: derived from the repositories' `allow`, else the whole cluster).
+    #[arg(long, value_delimiter = ',')]
+    watch_namespaces: Vec<String>,
+    /// Elect a leader per shard with Leases: only the holder of a shard's Lease writes.
+    #[arg(long)]
+    leader_elect: bool,
+    /// Split the repositories into this many shards, each with its own Lease (with
+    /// `--leader-elect`).
+    #[arg(long, requires = "leader_elect")]
+    shards: Option<u32>,
+    /// The namespace of the Leases (default: $POD_NAMESPACE, else `default`).
+    #[arg(long, requires = "leader_elect")]
+    lease_namespace: Option<String>,
+    /// How long a Lease is valid after its last renewal.
+    #[arg(long, requires = "leader_elect")]
+    lease_duration: Option<String>,
+    /// A leader that could not renew for this long stops writing (shorter than the lease
+    /// duration).
+    #[arg(long, requires = "leader_elect")]
+    renew_deadline: Option<String>,
 }
 
 impl RunArgs {
     /// The configuration: the file's, or the one the flags describe.
     pub fn config(self) -> anyhow::Result<Config> {
+        let leader_election = self.leader_elect.then(|| RawLeaderElection {
+            enabled: Some(true),
+            namespace: self.lease_namespace.clone(),
+            shards: self.shards,
+            lease_duration: self.lease_duration.clone(),
+            renew_deadline: self.renew_deadline.clone(),
+            ..Default::default()
+        });
+        let watch_namespaces =
+            (!self.watch_namespaces.is_empty()).then(|| self.watch_namespaces.clone());
         if let Some(path) = &self.config {
-            return Ok(RawConfig::load(path)?.resolve(&path.display().to_string())?);
+            let mut raw = RawConfig::load(path)?;
+            if self.install_crds.is_some() {
+                raw.install_crds = self.install_crds;
+            }
+            if watch_namespaces.is_some() {
+                raw.watch_namespaces = watch_namespaces;
+            }
+            if leader_election.is_some() {
+                raw.leader_election = leader_election;
+            }
+            return Ok(raw.resolve(&path.display().to_string())?);
         }
         Ok(Flags {
             repo_name: self.repo_name,
@@ -71,6 +116,9 @@ impl RunArgs {
             listen: self.listen,
             state_dir: Some(self.state_dir),
             create_namespace: self.create_namespace,
+            install_crds: self.install_crds,
+            watch_namespaces,
+            leader_election,
         }
         .resolve()?)
     }

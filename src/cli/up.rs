@@ -25,6 +25,11 @@ pub struct UpArgs {
     /// Repeatable; replaces the default.
     #[arg(long = "fail-image", value_name = "PATTERN", default_value = DEMO_FAIL_IMAGE)]
     fail_images: Vec<String>,
+    /// Dev clusters to start: 1, or 2 for the multi-cluster workflow of seed 003
+    /// (`cluster-test`, the hub, on `--listen`, and `cluster-prod` on the next port; the
+    /// repository's `fleet/` apps are followed, in namespace `demo`).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    clusters: u8,
 }
 
 /// The image pattern the demo's dev cluster fails by default.
@@ -89,6 +94,28 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     })
     .await
     .context("starting the embedded dev cluster")?;
+    let prod = if args.clusters == 2 {
+        let listen = SocketAddr::new(args.listen.ip(), args.listen.port().saturating_add(1));
+        let kubeconfig = args.state_dir.join("kubeconfig-prod");
+        let prod = rollgit_devcluster::DevCluster::start(rollgit_devcluster::Config {
+            listen,
+            kubeconfig: Some(kubeconfig.clone()),
+            data_dir: Some(args.state_dir.join("devcluster-prod")),
+            ..Default::default()
+        })
+        .await
+        .context("starting the second dev cluster (cluster-prod)")?;
+        // Seed 003's prerequisite: the app's namespace exists on the hub.
+        let client =
+            rollgit::k8s::client_for("cluster-test", Some(&kubeconfig_of(&args)), None).await?;
+        ensure_namespace(&client, "demo").await?;
+        Some((
+            prod,
+            std::fs::canonicalize(&kubeconfig).unwrap_or(kubeconfig),
+        ))
+    } else {
+        None
+    };
     let repo_dir = args.state_dir.join("demo-repo");
     let created = demo::ensure_repo(&repo_dir)?;
     let repo_dir = std::fs::canonicalize(&repo_dir).unwrap_or(repo_dir);
@@ -96,29 +123,76 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let secret_file = args.state_dir.join("webhook-secret");
     let secret = demo_webhook_secret(&secret_file)?;
     let secret_file = std::fs::canonicalize(&secret_file).unwrap_or(secret_file);
-    let cfg = RawConfig {
-        repos: vec![RawRepo {
-            name: Some("demo".into()),
+    let mut repos = vec![RawRepo {
+        name: Some("demo".into()),
+        url: Some(repo_dir.display().to_string()),
+        branch: Some("main".into()),
+        paths: vec!["apps/*".into()],
+        interval: Some("30s".into()),
+        webhook: Some(RawWebhook {
+            secret_file: Some(secret_file.clone()),
+            secret_env: None,
+        }),
+        ..Default::default()
+    }];
+    let mut clusters = vec![RawCluster {
+        name: Some(
+            if prod.is_some() {
+                "cluster-test"
+            } else {
+                "dev"
+            }
+            .into(),
+        ),
+        kubeconfig: Some(kc.clone()),
+        context: None,
+        labels: Default::default(),
+    }];
+    if let Some((_, prod_kc)) = &prod {
+        repos.push(RawRepo {
+            name: Some("fleet".into()),
             url: Some(repo_dir.display().to_string()),
             branch: Some("main".into()),
-            paths: vec!["apps/*".into()],
+            paths: vec!["fleet/*".into()],
             interval: Some("30s".into()),
-            webhook: Some(RawWebhook {
-                secret_file: Some(secret_file.clone()),
-                secret_env: None,
-            }),
+            namespace: Some("demo".into()),
+            cluster: Some("cluster-test".into()),
             ..Default::default()
-        }],
-        clusters: vec![RawCluster {
-            name: Some("dev".into()),
-            kubeconfig: Some(kc.clone()),
+        });
+        clusters.push(RawCluster {
+            name: Some("cluster-prod".into()),
+            kubeconfig: Some(prod_kc.clone()),
             context: None,
-        }],
+            labels: Default::default(),
+        });
+    }
+    let cfg = RawConfig {
+        repos,
+        clusters,
         listen: Some(args.api_listen.to_string()),
         state_dir: Some(args.state_dir.clone()),
         ..Default::default()
     }
     .resolve("up")?;
+    let fleet = match &prod {
+        Some((prod, prod_kc)) => {
+            let fleet_cfg = args.state_dir.join("fleet.yaml");
+            let text = format!(
+                "# The fleet of `rollgit up --clusters 2` (for `rollgit clusters --config`).\nrepos:\n- name: fleet\n  url: {}\n  paths: [\"fleet/*\"]\n  namespace: demo\n  cluster: cluster-test\nclusters:\n- name: cluster-test\n  kubeconfig: {}\n- name: cluster-prod\n  kubeconfig: {}\n",
+                repo_dir.display(),
+                kc.display(),
+                prod_kc.display()
+            );
+            std::fs::write(&fleet_cfg, text)
+                .with_context(|| format!("writing {}", fleet_cfg.display()))?;
+            Some(DemoFleet {
+                prod_url: prod.url().to_string(),
+                prod_kubeconfig: prod_kc.display().to_string(),
+                config: fleet_cfg.display().to_string(),
+            })
+        }
+        None => None,
+    };
     print!(
         "{}",
         demo_text(&DemoText {
@@ -130,12 +204,41 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
             fail_images: fail_images.clone(),
             secret: secret.clone(),
             secret_file: secret_file.display().to_string(),
+            fleet,
         })
     );
     let result = rollgit::daemon::run(&cfg, Default::default(), super::shutdown_signal()).await;
     cluster.shutdown().await;
+    if let Some((prod, _)) = prod {
+        prod.shutdown().await;
+    }
     result?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn kubeconfig_of(args: &UpArgs) -> PathBuf {
+    args.state_dir.join("kubeconfig")
+}
+
+/// Creates namespace `ns` when it does not exist.
+async fn ensure_namespace(client: &kube::Client, ns: &str) -> anyhow::Result<()> {
+    use k8s_openapi::api::core::v1::Namespace;
+    let api: kube::Api<Namespace> = kube::Api::all(client.clone());
+    if api.get_opt(ns).await?.is_some() {
+        return Ok(());
+    }
+    let body = Namespace {
+        metadata: kube::api::ObjectMeta {
+            name: Some(ns.into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    match api.create(&kube::api::PostParams::default(), &body).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("creating namespace {ns}")),
+    }
 }
 
 /// What the demo's instructions depend on.
@@ -156,6 +259,18 @@ pub struct DemoText {
     pub secret: String,
     /// Where it is kept.
     pub secret_file: String,
+    /// The second dev cluster of `--clusters 2`.
+    pub fleet: Option<DemoFleet>,
+}
+
+/// The fleet of `rollgit up --clusters 2`, as the demo's instructions name it.
+pub struct DemoFleet {
+    /// `cluster-prod`'s URL.
+    pub prod_url: String,
+    /// `cluster-prod`'s kubeconfig.
+    pub prod_kubeconfig: String,
+    /// The fleet's configuration file (for `rollgit clusters --config`).
+    pub config: String,
 }
 
 /// What `rollgit up` prints (pure): how to watch, commit, roll out, fail and roll back, and
@@ -236,6 +351,37 @@ pub fn demo_text(d: &DemoText) -> String {
         "  rollgit approve rollouts-demo   # step 1 waits for it; rollgit rollout status echo shows the steps",
     );
     line("");
+    line(
+        "Roll out a new image in Argo Rollouts canary steps (seed 002: 20%, a pause, 60% for 30 s, then all):",
+    );
+    line("  sed -i 's/rollouts-demo:blue/rollouts-demo:yellow/' apps/canary/rollout.yaml");
+    line("  git commit -am 'canary-demo: yellow'");
+    line(
+        "  rollgit get rollouts   # NAME STRATEGY STATUS STEP SET-WEIGHT READY DESIRED UP-TO-DATE AVAILABLE",
+    );
+    line(
+        "  rollgit promote canary-demo   # step 1 pauses for it (or rollgit abort canary-demo: reverted in Git); rollgit rollout status canary shows the steps",
+    );
+    line("");
+    if let Some(f) = &d.fleet {
+        line(&format!(
+            "Multi-cluster delivery with approval (seed 003, fleet/demo): cluster-test is the hub above, cluster-prod is at {}:",
+            f.prod_url
+        ));
+        line(
+            "  kubectl get app demo -n demo              # workflowSuspending: on test, waiting for approval",
+        );
+        line(&format!(
+            "  kubectl --kubeconfig {} get deploy demo -n demo   # NotFound until approved",
+            f.prod_kubeconfig
+        ));
+        line("  rollgit workflow resume demo -n demo      # deploy-prod runs");
+        line(&format!(
+            "  rollgit clusters --config {}   # the fleet, reachability and version",
+            f.config
+        ));
+        line("");
+    }
     line("Drift is corrected: try `kubectl scale deploy guestbook --replicas=1`.");
     line(
         "Pause an app: `rollgit suspend guestbook` (no sync, no drift correction), `rollgit resume guestbook`.",

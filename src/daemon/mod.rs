@@ -5,6 +5,7 @@
 //! controller where rollgit runs them (whose rollbacks and aborts the record stage writes to
 //! the apps' repositories), and serves the HTTP surface ([`crate::api`]).
 
+pub mod elect;
 pub mod requests;
 pub mod worker;
 
@@ -15,7 +16,6 @@ use crate::k8s::kruise::Controller as KruiseController;
 use crate::metrics::Metrics;
 use crate::record::revert::Writer;
 use crate::record::rollback::{GitRecorder, RepoWriter};
-use rollgit_source::Trigger;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use worker::RepoWorker;
@@ -42,6 +42,12 @@ pub struct Options {
     pub metrics: Arc<Metrics>,
     /// The clock its stages read.
     pub clock: SharedClock,
+    /// The repositories' triggers, when they outlive this start (leader election: the HTTP
+    /// server holds them while shards come and go). `None`: made here.
+    pub triggers: Option<Triggers>,
+    /// Whether the rollout controllers handle only the objects of the configured repositories
+    /// (a shard's); otherwise every Rollout in the watched namespaces.
+    pub only_configured_repos: bool,
 }
 
 impl Default for Options {
@@ -49,6 +55,8 @@ impl Default for Options {
         Self {
             metrics: Arc::new(Metrics::new()),
             clock: Arc::new(SystemClock),
+            triggers: None,
+            only_configured_repos: false,
         }
     }
 }
@@ -97,6 +105,13 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
     for c in &cfg.clusters {
         clients.push(c.client().await?);
     }
+    let target = crate::k8s::scope::Target {
+        namespaces: cfg.watch.clone(),
+        repos: opts
+            .only_configured_repos
+            .then(|| cfg.repos.iter().map(|r| r.name.clone()).collect()),
+    };
+    let install = cfg.install_crds;
     let mut parts = Vec::new();
     // Each cluster's CRDs, installed once its API server answers; workers wait for them.
     let crds: Vec<(
@@ -106,16 +121,34 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
         .iter()
         .map(|_| tokio::sync::watch::channel(false))
         .collect();
-    // Whether rollgit runs each cluster's Kruise Rollouts, decided with the CRDs.
-    let kruise: Vec<Arc<std::sync::atomic::AtomicBool>> =
-        clients.iter().map(|_| Arc::default()).collect();
+    // Who runs each cluster's Kruise Rollouts, asked again on every pass and apply.
+    let kruise: Vec<Arc<crate::rollout::kruise::Detector>> = clients
+        .iter()
+        .map(|c| {
+            Arc::new(crate::rollout::kruise::Detector::new(
+                c.clone(),
+                cfg.rollout_controllers.kruise,
+            ))
+        })
+        .collect();
     let mut map = BTreeMap::new();
     let mut writers: Vec<BTreeMap<String, RepoWriter>> =
         clients.iter().map(|_| BTreeMap::new()).collect();
     let cache = cfg.state_dir.join("repos");
+    let fleet = crate::rollout::workflow::Fleet::new(
+        cfg.clusters
+            .iter()
+            .zip(&clients)
+            .map(|(c, client)| (c.name.clone(), client.clone())),
+    );
     let mut tasks = Vec::new();
     for repo in &cfg.repos {
-        let trigger = Trigger::new();
+        let trigger = opts
+            .triggers
+            .as_ref()
+            .and_then(|t| t.repos.get(&repo.name))
+            .map(|(t, _)| t.clone())
+            .unwrap_or_default();
         map.insert(
             repo.name.clone(),
             (trigger.clone(), repo.webhook_secret.clone()),
@@ -126,7 +159,7 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
             trigger: trigger.clone(),
         };
         writers[repo.cluster].insert(repo.name.clone(), writer.clone());
-        let worker = RepoWorker::new(
+        let mut worker = RepoWorker::new(
             repo.clone(),
             cache.clone(),
             clients[repo.cluster].clone(),
@@ -135,7 +168,17 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
             writer,
             crds[repo.cluster].1.clone(),
         )
-        .with_kruise_hold(kruise[repo.cluster].clone());
+        .with_kruise(kruise[repo.cluster].clone())
+        .with_fleet(fleet.clone(), cfg.fleet(), &cfg.clusters[repo.cluster].name)
+        .with_scope(cfg.watch.clone());
+        if let Some(sa) = &repo.service_account {
+            // The tenant's own RBAC decides what its objects may do: applied, pruned and
+            // read for health as its ServiceAccount.
+            let as_sa = cfg.clusters[repo.cluster]
+                .client_as(&repo.namespace, sa)
+                .await?;
+            worker = worker.with_apply_client(as_sa);
+        }
         parts.push((format!("repository {}", repo.name), worker.readiness()));
         tasks.push(tokio::spawn(worker.run()));
     }
@@ -158,12 +201,15 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
         let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
         parts.push((format!("cluster {}", cluster.name), ready.clone()));
         let (client, clock, stopped) = (client.clone(), opts.clock.clone(), stopped.clone());
+        let target = target.clone();
         let name = cluster.name.clone();
         // The CRDs are installed before `start` returns when the API server answers; when it
         // is down, the daemon starts anyway and installs them once it is up.
         let installed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-            crate::k8s::crds::ensure_crds(&client).await.ok()?;
-            crate::k8s::kruise::ensure(&client, wanted == RolloutController::External)
+            crate::k8s::crds::ensure_crds_with(&client, install)
+                .await
+                .ok()?;
+            crate::k8s::kruise::ensure(&client, wanted == RolloutController::External, install)
                 .await
                 .ok()
         })
@@ -174,22 +220,21 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
             let who = match installed {
                 Some(who) => who,
                 None => {
-                    install_crds(&client, &name).await;
-                    install_kruise_crd(&client, &name, wanted).await
+                    install_crds(&client, &name, install).await;
+                    install_kruise_crd(&client, &name, wanted, install).await
                 }
             };
-            let runs_kruise = who == KruiseController::Rollgit;
-            if !runs_kruise && wanted == RolloutController::Rollgit {
-                tracing::error!(cluster = %name, "rolloutControllers.kruise is rollgit, but the cluster has OpenKruise's own Rollout CRD (Kruise runs its Rollouts there): rollgit leaves them to Kruise; set rolloutControllers.kruise to external, or remove Kruise");
+            if who == KruiseController::External && wanted == RolloutController::Rollgit {
+                tracing::error!(cluster = %name, "rolloutControllers.kruise is rollgit, but the cluster has OpenKruise's own Rollout controller (Kruise runs its Rollouts there): rollgit leaves them to Kruise; set rolloutControllers.kruise to external, or remove Kruise");
             }
-            tracing::info!(cluster = %name, kruise = ?who, "who runs OpenKruise Rollouts");
-            kruise.store(runs_kruise, std::sync::atomic::Ordering::Relaxed);
+            tracing::info!(cluster = %name, kruise = ?who, "who runs OpenKruise Rollouts (asked again on every pass)");
             ready.store(true, std::sync::atomic::Ordering::Relaxed);
             let _ = crds_ready.send(true);
             let batch = crate::rollout::run(
                 client.clone(),
                 clock.clone(),
                 recorder.clone(),
+                target.clone(),
                 stopped.clone(),
             );
             let argo = crate::rollout::argo::run(
@@ -197,13 +242,20 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
                 clock.clone(),
                 recorder.clone(),
                 argo,
+                target.clone(),
                 stopped.clone(),
             );
-            if runs_kruise {
-                let kruise = crate::rollout::kruise::run(client, clock, recorder, stopped);
-                futures::future::join3(batch, argo, kruise).await;
-            } else {
+            // Where rollgit's Kruise Rollout CRD is served (not configured external, no
+            // Kruise controller found at start), rollgit's Kruise executor runs, and each pass
+            // asks the detector whether Kruise's own controller has them since (delegate mode).
+            // Elsewhere it does not watch Kruise Rollouts at all (an identity with namespaced
+            // rights may not even list them).
+            if wanted == RolloutController::External || who != KruiseController::Rollgit {
                 futures::future::join(batch, argo).await;
+            } else {
+                let kruise =
+                    crate::rollout::kruise::run(client, clock, recorder, target, kruise, stopped);
+                futures::future::join3(batch, argo, kruise).await;
             }
         }));
     }
@@ -214,6 +266,7 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
         metrics: opts.metrics,
         readiness: Readiness {
             parts: Arc::new(parts),
+            ..Readiness::default()
         },
         tasks,
         stop: Some(stop),
@@ -223,16 +276,16 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
 
 /// Installs rollgit's CRDs in a cluster, trying again (capped backoff, one log line per
 /// doubling of a repeated error) until the API server answers.
-async fn install_crds(client: &kube::Client, cluster: &str) {
+async fn install_crds(client: &kube::Client, cluster: &str, install: bool) {
     let mut backoff = crate::k8s::WatchBackoff::default();
     let mut repeats = crate::Repeats::default();
     loop {
-        match crate::k8s::crds::ensure_crds(client).await {
+        match crate::k8s::crds::ensure_crds_with(client, install).await {
             Ok(()) => return,
             Err(e) => {
                 let text = crate::error_chain(&e);
                 if let Some(times) = repeats.note(&text) {
-                    tracing::warn!(cluster, error = %text, times, "cannot install rollgit's CRDs yet; trying again");
+                    tracing::error!(cluster, error = %text, times, "rollgit's CRDs are not ready; trying again");
                 }
                 let delay = backoff.next().unwrap_or(crate::k8s::WATCH_BACKOFF_MAX);
                 tokio::time::sleep(delay).await;
@@ -247,11 +300,14 @@ async fn install_kruise_crd(
     client: &kube::Client,
     cluster: &str,
     wanted: RolloutController,
+    install: bool,
 ) -> KruiseController {
     let mut backoff = crate::k8s::WatchBackoff::default();
     let mut repeats = crate::Repeats::default();
     loop {
-        match crate::k8s::kruise::ensure(client, wanted == RolloutController::External).await {
+        match crate::k8s::kruise::ensure(client, wanted == RolloutController::External, install)
+            .await
+        {
             Ok(who) => return who,
             Err(e) => {
                 let text = crate::error_chain(&e);
@@ -272,6 +328,9 @@ pub async fn run(
     opts: Options,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), StartError> {
+    if let Some(le) = &cfg.leader_election {
+        return elect::run(cfg, le, opts, shutdown).await;
+    }
     let running = start(cfg, opts).await?;
     let server = match cfg.listen {
         Some(addr) => {

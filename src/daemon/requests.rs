@@ -42,6 +42,8 @@ pub enum AppEvent {
         /// `spec.suspend`.
         suspended: bool,
     },
+    /// A `rollgit workflow ...` request for an app.
+    Workflow(String, WorkflowRequest),
     /// The watch listed every app once (suspensions are known).
     Listed,
 }
@@ -56,6 +58,52 @@ pub fn suspension(o: &DynamicObject, repo: &str) -> Option<(String, bool)> {
         o.metadata.name.clone()?,
         crate::record::status::is_suspended(o),
     ))
+}
+
+/// Annotation: a `rollgit workflow` command (JSON [`WorkflowRequest`]).
+pub const WORKFLOW_REQUESTED: &str = "rollgit.dev/workflow-request";
+
+/// A `rollgit workflow resume|suspend|terminate|restart` request, as the annotation
+/// [`WORKFLOW_REQUESTED`] carries it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowRequest {
+    /// The request's token (`status.workflow.lastRequest` once handled).
+    pub token: String,
+    /// `resume`, `suspend`, `terminate` or `restart`.
+    pub command: String,
+    /// `--step` of `resume`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// Who asked (the kubeconfig user, from a SelfSubjectReview).
+    #[serde(default)]
+    pub user: String,
+}
+
+/// The workflow request an Application object carries that its status has not handled yet
+/// (pure). A value that does not parse is logged and ignored (only a hand edit makes one).
+pub fn pending_workflow_request(
+    o: &DynamicObject,
+    repo: &str,
+) -> Option<(String, WorkflowRequest)> {
+    if o.data["spec"]["source"]["repo"].as_str() != Some(repo) {
+        return None;
+    }
+    let text = o.metadata.annotations.as_ref()?.get(WORKFLOW_REQUESTED)?;
+    let app = o.metadata.name.clone()?;
+    let req: WorkflowRequest = match serde_json::from_str(text) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(app, annotation = WORKFLOW_REQUESTED, error = %e, "the workflow request does not parse; ignored");
+            return None;
+        }
+    };
+    if req.token.is_empty()
+        || o.data["status"]["workflow"]["lastRequest"].as_str() == Some(req.token.as_str())
+    {
+        return None;
+    }
+    Some((app, req))
 }
 
 /// The request an Application object carries that its status has not handled yet (pure).
@@ -120,6 +168,11 @@ pub fn watch(
             }
             if let Some(r) = pending_request(&o, &repo)
                 && tx.send(AppEvent::Sync(r)).is_err()
+            {
+                return;
+            }
+            if let Some((app, r)) = pending_workflow_request(&o, &repo)
+                && tx.send(AppEvent::Workflow(app, r)).is_err()
             {
                 return;
             }

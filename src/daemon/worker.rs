@@ -13,10 +13,12 @@
 
 use crate::ErrorClass;
 use crate::apply::drift::{Changed, DriftWatches, change_mark, object_key};
-use crate::apply::{Applier, ApplyError, ApplyOptions, ApplyOutcome, Refused};
+use crate::apply::{
+    Applier, ApplyError, ApplyOptions, ApplyOutcome, ApplyReport, Health, Refused, SharedLookup,
+};
 use crate::clock::SharedClock;
 use crate::config::Repo;
-use crate::daemon::requests::{self, AppEvent, SyncRequest};
+use crate::daemon::requests::{self, AppEvent, SyncRequest, WorkflowRequest};
 use crate::k8s::crds::{AppSource, ApplicationSpec};
 use crate::k8s::events::{Events, Severity};
 use crate::k8s::{Inventory, ObjRef};
@@ -26,7 +28,10 @@ use crate::plan::{self, PlanContext};
 use crate::record::bumps::{Bump, write_bumps};
 use crate::record::rollback::RepoWriter;
 use crate::record::status::{self as app_status, AppStatus, StatusError};
+use crate::rollout::workflow::{Fleet, WorkflowRun};
 use backon::BackoffBuilder;
+use futures::StreamExt;
+use kube::api::DynamicObject;
 use rollgit_render::{AppDir, ObjectIndex, SourceFile};
 use rollgit_source::{ObjectId, RepoSpec, Trigger};
 use serde_json::Value;
@@ -34,6 +39,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// A sync of more apps than this looks their objects up once for all of them (a LIST per kind
+/// and namespace) rather than per app.
+pub const SHARED_LOOKUP_APPS: usize = 8;
 
 /// How long the first sync waits for the list of the apps' status objects (their
 /// suspensions).
@@ -127,12 +136,135 @@ struct AppRecord {
     seen: HashMap<String, String>,
     /// The last status written (health is refreshed on it as the cluster changes).
     status: Option<AppStatus>,
+    /// The Application (status object) as last read or written, so that a status write
+    /// needs no read first.
+    status_object: StatusObject,
+    /// The health of each applied object, by `apiVersion/kind/namespace/name`: from the apply
+    /// responses, then from the watch events (never read again).
+    healths: BTreeMap<String, (String, Health)>,
     /// The status object's spec.
     status_spec: ApplicationSpec,
     /// Taken over from the status object (once per app and daemon run).
     taken_over: bool,
     /// The app's directory left Git and its prune waits for confirmation.
     gone: bool,
+    /// The app's workflow run (topology policies or a workflow).
+    workflow: Option<WorkflowRun>,
+    /// The health of what the app applies to its own cluster (the workflow's clusters are
+    /// added to it in the status).
+    local_health: Option<crate::apply::Health>,
+    /// The workflow run and clusters a previous daemon recorded (taken over at the first
+    /// render).
+    recorded_workflow: Option<(
+        crate::k8s::crds::WorkflowStatus,
+        Vec<crate::k8s::crds::ClusterStatus>,
+    )>,
+}
+
+/// The app's Application as the worker last saw it.
+#[derive(Default, Clone)]
+enum StatusObject {
+    /// Not read yet: a write reads it first.
+    #[default]
+    Unknown,
+    /// It does not exist.
+    Missing,
+    /// As last read or written.
+    Live(Box<DynamicObject>),
+}
+
+impl StatusObject {
+    fn of(obj: Option<DynamicObject>) -> Self {
+        obj.map_or(Self::Missing, |o| Self::Live(Box::new(o)))
+    }
+}
+
+/// What one app's sync needs of the worker's memory of it, taken before the apps of a commit
+/// are synced concurrently.
+struct AppInput {
+    app: AppDir,
+    files: Vec<SourceFile>,
+    request: Option<SyncRequest>,
+    prev_inventory: Inventory,
+    publish: Option<(String, String)>,
+    last_applied_commit: Option<String>,
+    drift_corrections: u64,
+    status_object: StatusObject,
+    /// The app's ControllerRevisions when the sync listed them for every app at once.
+    revisions: Option<Vec<Value>>,
+}
+
+/// What the worker remembers of an app's last good commit, as a rejection records it.
+struct Memory {
+    last_applied_commit: Option<String>,
+    inventory: Inventory,
+    publish: Option<(String, String)>,
+    drift_corrections: u64,
+}
+
+/// One app's sync: what it did and how it ended.
+struct AppOutcome {
+    name: String,
+    /// The app's directory once it was planned.
+    dir: Option<AppDir>,
+    done: Option<AppDone>,
+    result: Result<(), AppError>,
+}
+
+/// What one app's sync did, recorded in the worker's memory afterwards.
+struct AppDone {
+    dir: AppDir,
+    /// Set when the commit was applied (fully or not).
+    applied: Option<Applied>,
+    /// The status written.
+    status: AppStatus,
+    spec: ApplicationSpec,
+    status_object: StatusObject,
+    /// The commit was rejected (a render error or the cluster's refusal).
+    rejected: bool,
+    /// The app's workflow plan to take up (`Some(None)`: the app has no workflow any more),
+    /// when the commit was applied.
+    workflow: Option<Option<crate::plan::workflow::WorkflowPlan>>,
+    /// The commit, for the workflow.
+    commit: String,
+}
+
+/// What an applied commit leaves in the worker's memory.
+struct Applied {
+    /// Nothing failed: the commit is the app's last good state.
+    ok: bool,
+    inventory: Inventory,
+    desired: Desired,
+    publish: (String, String),
+    commit: String,
+    marks: Vec<(String, String)>,
+    healths: BTreeMap<String, (String, Health)>,
+}
+
+/// The health of each object of an apply report, by key: the apply responses, and the
+/// objects that failed as missing.
+fn report_healths(report: &ApplyReport) -> BTreeMap<String, (String, Health)> {
+    let mut out = BTreeMap::new();
+    for o in &report.live {
+        let who = ObjRef::from_object(o).map_or_else(String::new, |r| r.to_string());
+        out.insert(object_key(o), (who, crate::apply::health(o)));
+    }
+    for (r, _) in &report.errors {
+        let key = format!(
+            "{}/{}/{}/{}",
+            r.api_version(),
+            r.kind,
+            r.namespace.as_deref().unwrap_or_default(),
+            r.name
+        );
+        out.entry(key)
+            .or_insert_with(|| (r.to_string(), Health::missing()));
+    }
+    out
+}
+
+fn aggregate_healths(healths: &BTreeMap<String, (String, Health)>) -> Health {
+    crate::apply::aggregate(healths.values().map(|(w, h)| (w.as_str(), h)))
 }
 
 /// An app's desired objects as compact JSON, with their keys for quick membership checks.
@@ -185,9 +317,19 @@ pub struct RepoWorker {
     ready: Arc<std::sync::atomic::AtomicBool>,
     /// True once the cluster has rollgit's CRDs.
     crds: tokio::sync::watch::Receiver<bool>,
-    /// Whether rollgit runs Kruise Rollouts in the cluster (then it holds their workloads
-    /// before an apply); decided with the CRDs.
-    kruise_hold: Arc<std::sync::atomic::AtomicBool>,
+    /// Who runs Kruise Rollouts in the cluster: when rollgit does, it holds their workloads
+    /// before an apply and refuses what its executor cannot run; `None`: nobody (no holds).
+    kruise: Option<Arc<crate::rollout::kruise::Detector>>,
+    /// The clusters workflows deliver to.
+    fleet: Fleet,
+    /// The fleet as topology policies see it.
+    fleet_clusters: Vec<rollgit_render::workflow::FleetCluster>,
+    /// The repository's cluster (`local`).
+    cluster: String,
+    /// `rollgit workflow` requests not handled yet.
+    wf_requests: Vec<(String, WorkflowRequest)>,
+    /// The namespaces rollgit watches (and so may write to).
+    scope: crate::config::WatchScope,
     /// The last commit counted in `rollgit_render_errors_total` (once per commit).
     render_error_commit: Option<String>,
     /// An app's commit was rejected during the current pass (the sync counts as an error).
@@ -199,6 +341,18 @@ pub struct RepoWorker {
 }
 
 impl RepoWorker {
+    /// Watches (and writes) only in `scope`'s namespaces.
+    pub fn with_scope(mut self, scope: crate::config::WatchScope) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    /// Applies, prunes and reads health through `client` (an impersonating one).
+    pub fn with_apply_client(mut self, client: kube::Client) -> Self {
+        self.applier = Applier::new(client).with_namespace(&self.repo.namespace);
+        self
+    }
+
     /// A worker for `repo`, fetching into `cache`, applying through `client`.
     pub fn new(
         repo: Repo,
@@ -230,7 +384,12 @@ impl RepoWorker {
             repeats: crate::Repeats::default(),
             ready: Arc::default(),
             crds,
-            kruise_hold: Arc::default(),
+            kruise: None,
+            fleet: Fleet::default(),
+            fleet_clusters: Vec::new(),
+            cluster: "default".into(),
+            wf_requests: Vec::new(),
+            scope: crate::config::WatchScope::Cluster,
             render_error_commit: None,
             rejected_in_pass: false,
             suspended: BTreeSet::new(),
@@ -238,10 +397,24 @@ impl RepoWorker {
         }
     }
 
-    /// Holds the workloads of Kruise Rollouts before applying a new template, once `hold` is
-    /// true (rollgit, not Kruise, runs them).
-    pub fn with_kruise_hold(mut self, hold: Arc<std::sync::atomic::AtomicBool>) -> Self {
-        self.kruise_hold = hold;
+    /// The fleet workflows deliver to (`clusters`: as topology policies see them), and the
+    /// repository's cluster's name.
+    pub fn with_fleet(
+        mut self,
+        fleet: Fleet,
+        clusters: Vec<rollgit_render::workflow::FleetCluster>,
+        cluster: &str,
+    ) -> Self {
+        self.fleet = fleet;
+        self.fleet_clusters = clusters;
+        self.cluster = cluster.to_string();
+        self
+    }
+
+    /// Holds the workloads of Kruise Rollouts before applying a new template whenever
+    /// `detector` says rollgit, not Kruise's own controller, runs them.
+    pub fn with_kruise(mut self, detector: Arc<crate::rollout::kruise::Detector>) -> Self {
+        self.kruise = Some(detector);
         self
     }
 
@@ -300,7 +473,8 @@ impl RepoWorker {
         } else {
             None
         };
-        let (drift, mut drift_rx) = DriftWatches::new(self.client.clone(), &self.repo.name);
+        let (drift, mut drift_rx) =
+            DriftWatches::new(self.client.clone(), &self.repo.name, self.scope.clone());
         self.drift = Some(drift);
         let (requests_task, mut requests_rx) =
             requests::watch(self.client.clone(), &self.repo.namespace, &self.repo.name);
@@ -317,6 +491,7 @@ impl RepoWorker {
             }
         }
         self.trigger.notify();
+        let mut jumps = self.clock.jumps();
         loop {
             let retry_at = self.retry_at;
             let retry = async move {
@@ -325,9 +500,24 @@ impl RepoWorker {
                     None => std::future::pending().await,
                 }
             };
+            let wf_in = self.workflow_wait();
+            let wf_timer = async move {
+                match wf_in {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let jumped = async {
+                match jumps.as_mut() {
+                    Some(j) => futures::StreamExt::next(j).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = self.trigger.wait() => self.sync().await,
                 _ = retry => self.sync().await,
+                _ = wf_timer => self.workflow_passes().await,
+                Some(()) = jumped => self.workflow_passes().await,
                 Some(first) = requests_rx.recv() => {
                     let mut events = vec![first];
                     while let Ok(e) = requests_rx.try_recv() {
@@ -336,13 +526,14 @@ impl RepoWorker {
                     if self.app_events(events).await {
                         self.sync().await;
                     }
+                    self.handle_workflow_requests().await;
                 }
                 Some(first) = drift_rx.recv() => {
                     // Coalesce a burst of watch events: the latest object per app and key, then
                     // at most one re-apply (or one health refresh) per app.
-                    let mut by_app: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
+                    let mut by_app: BTreeMap<String, BTreeMap<String, Changed>> = BTreeMap::new();
                     let mut add = |c: Changed| {
-                        by_app.entry(c.app).or_default().insert(object_key(&c.object), c.object);
+                        by_app.entry(c.app.clone()).or_default().insert(object_key(&c.object), c);
                     };
                     add(first);
                     while let Ok(c) = drift_rx.try_recv() {
@@ -366,6 +557,7 @@ impl RepoWorker {
                     self.requests.insert(r.app.clone(), r);
                     sync = true;
                 }
+                AppEvent::Workflow(app, r) => self.wf_requests.push((app, r)),
                 AppEvent::Suspend {
                     app,
                     suspended: true,
@@ -428,17 +620,19 @@ impl RepoWorker {
             status.last_sync_request = Some(r.token.clone());
         }
         rec.status_spec = spec.clone();
-        self.write_status(&name, &spec, &status).await;
-        if let Some(rec) = self.apps.get_mut(&name) {
-            rec.status = Some(status);
-        }
+        rec.status = Some(status.clone());
+        self.write_app_status(&name, &spec, &status).await;
     }
 
     async fn sync(&mut self) {
         self.retry_at = None;
         self.rejected_in_pass = false;
         let started = Instant::now();
-        match self.try_sync().await {
+        let result = self.try_sync().await;
+        if !self.wf_requests.is_empty() {
+            self.handle_workflow_requests().await;
+        }
+        match result {
             Ok(changed) => {
                 self.backoff = None;
                 self.repeats.clear();
@@ -563,23 +757,85 @@ impl RepoWorker {
                 failed.push((name, e));
             }
         }
+        // What each app needs of the cluster's records, read once for all of them (one LIST of
+        // Applications, one of ControllerRevisions) when several apps are synced.
+        let names: Vec<String> = snapshot.read.iter().map(|(a, _)| a.name.clone()).collect();
+        let not_taken_over = self.take_over_all(&names).await;
+        let revisions = if snapshot.read.len() > 1 {
+            match plan::revisions::list_by_app(&self.client, &self.repo.namespace).await {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::debug!(repo = %self.repo.name, error = %crate::error_chain(&e), "listing ControllerRevisions failed; each app lists its own");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let mut inputs = Vec::with_capacity(snapshot.read.len());
         for (app, files) in snapshot.read {
             let name = app.name.clone();
-            let request = requested.get(&name);
-            if self.suspended.contains(&name) {
-                tracing::info!(repo = %self.repo.name, app = %name, commit = %commit, "app suspended: not applied");
-                self.show_suspended(&app, request).await;
+            if not_taken_over.iter().any(|(n, _)| *n == name) {
                 continue;
             }
-            let result = self
-                .sync_app(&app, files, snapshot.index.as_ref(), &commit, request)
-                .await;
+            if self.suspended.contains(&name) {
+                tracing::info!(repo = %self.repo.name, app = %name, commit = %commit, "app suspended: not applied");
+                self.show_suspended(&app, requested.get(&name)).await;
+                continue;
+            }
             let rec = self.apps.entry(name.clone()).or_default();
-            match result {
+            inputs.push(AppInput {
+                request: requested.get(&name).cloned(),
+                prev_inventory: rec.inventory.clone(),
+                publish: rec.publish.clone(),
+                last_applied_commit: rec.last_applied_commit.clone(),
+                drift_corrections: rec.drift_corrections,
+                status_object: rec.status_object.clone(),
+                revisions: revisions
+                    .as_ref()
+                    .map(|r| r.get(&name).cloned().unwrap_or_default()),
+                app,
+                files,
+            });
+        }
+        for (name, e) in not_taken_over {
+            self.apps.entry(name.clone()).or_default().failed = Some(e.class());
+            failed.push((name, e));
+        }
+        // The apps are planned, applied and recorded concurrently (bounded); what the worker
+        // remembers of them is updated afterwards.
+        let index = snapshot.index.as_ref();
+        // Many apps at once (the first sync, a change to many): each kind and namespace is
+        // looked up once for all of them.
+        let lookup = (inputs.len() > SHARED_LOOKUP_APPS).then(SharedLookup::new);
+        let this = &*self;
+        let futs: Vec<_> = inputs
+            .into_iter()
+            .map(|input| this.sync_app(input, index, &commit, lookup.clone()))
+            .collect();
+        let outcomes: Vec<AppOutcome> = futures::stream::iter(futs)
+            .buffer_unordered(self.repo.concurrent_apps.max(1))
+            .collect()
+            .await;
+        for mut o in outcomes {
+            let workflow = o.done.as_mut().and_then(|d| {
+                d.workflow
+                    .take()
+                    .map(|plan| (plan, d.dir.clone(), d.commit.clone()))
+            });
+            self.record(o.name.clone(), o.dir, o.done);
+            if let Some((plan, dir, commit)) = workflow {
+                self.update_workflow(&o.name, &dir, plan, &commit).await;
+            }
+            if self.apps.get(&o.name).is_some_and(|r| r.workflow.is_some()) {
+                self.workflow_pass(&o.name).await;
+            }
+            let rec = self.apps.entry(o.name.clone()).or_default();
+            match o.result {
                 Ok(()) => rec.failed = None,
                 Err(e) => {
                     rec.failed = Some(e.class());
-                    failed.push((name, e));
+                    failed.push((o.name, e));
                 }
             }
         }
@@ -621,9 +877,11 @@ impl RepoWorker {
                     inventory.len()
                 );
                 let spec = rec.status_spec.clone();
-                self.write_status(name, &spec, &status).await;
+                let known = rec.status_object.clone();
+                let obj = self.write_status(name, &spec, &status, known).await;
                 if let Some(rec) = self.apps.get_mut(name) {
                     rec.status = Some(status);
+                    rec.status_object = obj;
                 }
                 self.held_prune_event(name, inventory.len()).await;
                 return Ok(());
@@ -635,6 +893,75 @@ impl RepoWorker {
                     ErrorClass::Terminal
                 };
                 return Err(AppError::Objects(report.errors.len(), class));
+            }
+        }
+        // What its workflow delivered to the fleet goes too.
+        let delivered: Vec<(String, Inventory)> = self
+            .apps
+            .get(name)
+            .map(|r| match (&r.workflow, &r.recorded_workflow) {
+                (Some(run), _) => run
+                    .clusters
+                    .values()
+                    .map(|c| (c.name.clone(), c.inventory.clone()))
+                    .collect(),
+                (None, Some((_, clusters))) => clusters
+                    .iter()
+                    .map(|c| (c.name.clone(), c.inventory.clone()))
+                    .collect(),
+                (None, None) => Vec::new(),
+            })
+            .unwrap_or_default();
+        if self.repo.prune {
+            for (cluster, inv) in delivered.into_iter().filter(|(_, i)| !i.is_empty()) {
+                let Some(member) = self.fleet.members.get(&cluster).cloned() else {
+                    continue;
+                };
+                let opts = self.apply_options(request.is_some_and(|r| r.allow_mass_prune));
+                let report = match member.applier.apply_app(name, &[], &inv, &opts).await? {
+                    ApplyOutcome::Applied(report) => report,
+                    ApplyOutcome::Refused(_) => return Ok(()),
+                };
+                if report.held_prune.is_some() {
+                    let rec = self.apps.entry(name.to_string()).or_default();
+                    rec.gone = true;
+                    let mut status = rec.status.clone().unwrap_or_else(AppStatus::starting);
+                    status.held_prune = AppStatus::applied_held(&report);
+                    status.last_sync_request = request.map(|r| r.token.clone());
+                    status.message = format!(
+                        "the app left Git; pruning its {} objects in cluster {cluster} waits for `rollgit sync {name} --allow-mass-prune`",
+                        inv.len()
+                    );
+                    let spec = rec.status_spec.clone();
+                    self.write_app_status(name, &spec, &status).await;
+                    if let Some(rec) = self.apps.get_mut(name) {
+                        rec.status = Some(status);
+                    }
+                    self.held_prune_event(name, inv.len()).await;
+                    return Ok(());
+                }
+                if !report.errors.is_empty() {
+                    let class = if report.transient {
+                        ErrorClass::Transient
+                    } else {
+                        ErrorClass::Terminal
+                    };
+                    return Err(AppError::Objects(report.errors.len(), class));
+                }
+                // Pruned there: a retry of the removal does not go back.
+                if let Some(rec) = self.apps.get_mut(name) {
+                    if let Some(run) = rec.workflow.as_mut()
+                        && let Some(c) = run.clusters.get_mut(&cluster)
+                    {
+                        c.inventory = Inventory::default();
+                    }
+                    if let Some((_, clusters)) = rec.recorded_workflow.as_mut() {
+                        for c in clusters.iter_mut().filter(|c| c.name == cluster) {
+                            c.inventory = Inventory::default();
+                        }
+                    }
+                }
+                tracing::info!(app = name, cluster = %cluster, pruned = report.pruned.len(), "the app left Git: pruned what its workflow delivered there");
             }
         }
         self.apps.remove(name);
@@ -668,16 +995,63 @@ impl RepoWorker {
         if self.apps.get(name).is_some_and(|r| r.taken_over) {
             return Ok(());
         }
-        let recorded = app_status::read_recorded(&self.client, &self.repo.namespace, name).await?;
+        let obj = app_status::read_application(&self.client, &self.repo.namespace, name).await?;
+        self.take_over_from(name, obj)
+    }
+
+    /// Takes over what the Application `obj` records for app `name`.
+    fn take_over_from(
+        &mut self,
+        name: &str,
+        obj: Option<DynamicObject>,
+    ) -> Result<(), StatusError> {
+        let recorded = match &obj {
+            Some(o) => app_status::recorded_of(o, &self.repo.namespace, name)?,
+            None => None,
+        };
         let rec = self.apps.entry(name.to_string()).or_default();
         if let Some(r) = recorded {
             rec.inventory = r.inventory;
             rec.publish = r.publish;
             rec.last_applied_commit = r.last_applied_commit;
             rec.drift_corrections = r.drift_corrections;
+            rec.recorded_workflow = r.workflow.map(|w| (w, r.clusters));
         }
+        rec.status_object = StatusObject::of(obj);
         rec.taken_over = true;
         Ok(())
+    }
+
+    /// Takes over the apps `names` not taken over yet: one LIST of the namespace's
+    /// Applications when there are several (else, or when it fails, a GET each). Returns the
+    /// apps whose record could not be read.
+    async fn take_over_all(&mut self, names: &[String]) -> Vec<(String, AppError)> {
+        let pending: Vec<&String> = names
+            .iter()
+            .filter(|n| !self.apps.get(*n).is_some_and(|r| r.taken_over))
+            .collect();
+        let mut failed = Vec::new();
+        if pending.len() > 1 {
+            match app_status::list_applications(&self.client, &self.repo.namespace).await {
+                Ok(mut found) => {
+                    for n in pending {
+                        if let Err(e) = self.take_over_from(n, found.remove(n.as_str())) {
+                            failed.push((n.clone(), AppError::Status(e)));
+                        }
+                    }
+                    return failed;
+                }
+                Err(e) => {
+                    tracing::debug!(repo = %self.repo.name, error = %crate::error_chain(&e), "listing Applications failed; reading each");
+                }
+            }
+        }
+        for n in pending {
+            if let Err(e) = self.take_over(n).await {
+                failed.push((n.clone(), AppError::Status(e)));
+            }
+        }
+        failed
     }
 
     fn status_spec(&self, app: &AppDir) -> ApplicationSpec {
@@ -693,31 +1067,118 @@ impl RepoWorker {
         }
     }
 
+    /// Records what one app's sync did in the worker's memory.
+    fn record(&mut self, name: String, dir: Option<AppDir>, done: Option<AppDone>) {
+        let rec = self.apps.entry(name).or_default();
+        if let Some(dir) = dir {
+            rec.dir = Some(dir);
+            rec.gone = false;
+        }
+        let Some(done) = done else {
+            return;
+        };
+        rec.dir = Some(done.dir);
+        if let Some(a) = done.applied {
+            rec.gone = false;
+            if a.ok {
+                rec.inventory = a.inventory;
+                rec.desired = a.desired;
+                rec.publish = Some(a.publish);
+                rec.last_applied_commit = Some(a.commit);
+            }
+            rec.seen.extend(a.marks);
+            rec.healths = a.healths;
+            rec.local_health = Some(aggregate_healths(&rec.healths));
+        }
+        rec.status = Some(done.status);
+        rec.status_spec = done.spec;
+        rec.status_object = done.status_object;
+        if done.rejected {
+            // A commit rejected whole counts once, whatever the number of its apps and passes.
+            self.rejected_in_pass = true;
+            if self.render_error_commit.as_deref() != Some(done.commit.as_str()) {
+                self.metrics.render_error(&self.repo.name);
+                self.render_error_commit = Some(done.commit);
+            }
+        }
+    }
+
+    /// Syncs one app (concurrently with others: it only reads the worker): plan, apply, and
+    /// write its status once.
     async fn sync_app(
-        &mut self,
-        app: &AppDir,
-        files: Vec<SourceFile>,
+        &self,
+        input: AppInput,
         index: Option<&ObjectIndex>,
         commit: &str,
-        request: Option<&SyncRequest>,
+        lookup: Option<Arc<SharedLookup>>,
+    ) -> AppOutcome {
+        let mut out = AppOutcome {
+            name: input.app.name.clone(),
+            dir: None,
+            done: None,
+            result: Ok(()),
+        };
+        out.result = self
+            .try_sync_app(input, index, commit, lookup, &mut out)
+            .await;
+        out
+    }
+
+    async fn try_sync_app(
+        &self,
+        input: AppInput,
+        index: Option<&ObjectIndex>,
+        commit: &str,
+        lookup: Option<Arc<SharedLookup>>,
+        out: &mut AppOutcome,
     ) -> Result<(), AppError> {
+        let AppInput {
+            app,
+            files,
+            request,
+            prev_inventory,
+            publish,
+            last_applied_commit,
+            drift_corrections,
+            mut status_object,
+            revisions,
+        } = input;
+        let memory = Memory {
+            last_applied_commit: last_applied_commit.clone(),
+            inventory: prev_inventory.clone(),
+            publish: publish.clone(),
+            drift_corrections,
+        };
+        let request = request.as_ref();
         let name = app.name.clone();
-        self.take_over(&name).await?;
-        let publish = self.apps.get(&name).and_then(|r| r.publish.clone());
-        let prev =
-            plan::revisions::revision_state(&self.client, &self.repo.namespace, &name, publish)
-                .await
-                .map_err(AppError::Revisions)?;
+        let prev = match revisions {
+            Some(items) => plan::revisions::state_of(&items, publish),
+            None => {
+                plan::revisions::revision_state(&self.client, &self.repo.namespace, &name, publish)
+                    .await
+                    .map_err(AppError::Revisions)?
+            }
+        };
         let mut dir = app.clone();
-        let rendered = match plan::render(app, &self.repo.namespace, &files, index, &prev) {
+        let rendered = match plan::render(&app, &self.repo.namespace, &files, index, &prev) {
             Ok(r) => r,
             Err(lines) => {
-                self.count_render_error(commit);
-                self.reject(app, dir, commit, &lines, request).await;
+                out.done = Some(
+                    self.reject(&app, dir, commit, &lines, request, &memory, status_object)
+                        .await,
+                );
                 return Ok(());
             }
         };
         dir.referenced = rendered.referenced_paths.clone();
+        let refused = self.check_allowed(&rendered).await;
+        if !refused.is_empty() {
+            out.done = Some(
+                self.reject(&app, dir, commit, &refused, request, &memory, status_object)
+                    .await,
+            );
+            return Ok(());
+        }
         if self.repo.create_namespace {
             let wanted = crate::apply::namespaces::wanted_namespaces(
                 rendered.objects.iter().map(|o| &o.object),
@@ -727,27 +1188,36 @@ impl RepoWorker {
                 .await
                 .map_err(AppError::Namespace)?;
         }
-        let spec = self.status_spec(app);
+        let spec = self.status_spec(&app);
         let owner = if rendered.revisions.is_empty() && rendered.app_revisions.is_empty() {
             None
         } else {
-            Some(
-                app_status::application_owner(
-                    &self.client,
-                    &self.repo.namespace,
-                    &name,
-                    &spec,
-                    self.clock.now(),
-                )
-                .await?,
+            // The Application exists (spec only; its status is written once, at the end) so
+            // that the revisions and Rollouts can name it as their owner.
+            let live = self.status_object_now(&name, status_object).await?;
+            let (_, obj) = app_status::ensure_application(
+                &self.client,
+                &self.repo.namespace,
+                &name,
+                &spec,
+                live,
             )
+            .await?;
+            let owner = app_status::owner_reference(&obj, &name);
+            status_object = StatusObject::Live(Box::new(obj));
+            Some(owner)
         };
         let argo_external = crate::rollout::argo::detect::prepare(
             &self.client,
             self.repo.argo_controller,
+            &self.scope,
             &rendered.argo_rollouts,
         )
         .await;
+        let kruise_external = match (&self.kruise, rendered.kruise_rollouts.is_empty()) {
+            (_, true) | (None, _) => true,
+            (Some(d), false) => d.external().await,
+        };
         let ctx = PlanContext {
             app: &name,
             repo: &self.repo.name,
@@ -756,28 +1226,51 @@ impl RepoWorker {
             progress_deadline: self.repo.progress_deadline,
             owner: owner.as_ref(),
             argo_external,
+            kruise_external,
+            fleet: &self.fleet_clusters,
+            cluster: &self.cluster,
         };
         let mut plan = match plan::desired(&rendered, &ctx) {
             Ok(p) => p,
             Err(lines) => {
-                self.count_render_error(commit);
-                self.reject(app, dir, commit, &lines, request).await;
+                out.done = Some(
+                    self.reject(&app, dir, commit, &lines, request, &memory, status_object)
+                        .await,
+                );
                 return Ok(());
             }
         };
-        let kruise_hold = self.kruise_hold.load(std::sync::atomic::Ordering::Relaxed);
+        let kruise_hold = !kruise_external;
         if kruise_hold {
             crate::rollout::kruise::hold(&self.client, &mut plan).await?;
         }
-        let rec = self.apps.entry(name.clone()).or_default();
-        rec.dir = Some(dir.clone());
-        rec.gone = false;
-        let prev_inventory = rec.inventory.clone();
-        let opts = self.apply_options(request.is_some_and(|r| r.allow_mass_prune));
-        let outcome = self
+        out.dir = Some(dir.clone());
+        let mut opts = self.apply_options(request.is_some_and(|r| r.allow_mass_prune));
+        opts.lookup = lookup;
+        let outcome = match self
             .applier
             .apply_app(&name, &plan.objects, &prev_inventory, &opts)
-            .await?;
+            .await
+        {
+            Ok(o) => o,
+            // A read rollgit (or the tenant's ServiceAccount) may not make: the commit cannot
+            // be applied as this identity; the status says which permission is missing, and
+            // the sync is retried (rights may be granted without a new commit).
+            Err(
+                ref e @ crate::apply::ApplyError::Read {
+                    source: kube::Error::Api(ref s),
+                    ..
+                },
+            ) if s.code == 403 => {
+                let lines = [crate::error_chain(e)];
+                out.done = Some(
+                    self.reject(&app, dir, commit, &lines, request, &memory, status_object)
+                        .await,
+                );
+                return Err(AppError::Refused(1, ErrorClass::Transient));
+            }
+            Err(e) => return Err(e.into()),
+        };
         if kruise_hold {
             // A hold whose template did not land (refused, failed) is let go.
             crate::rollout::kruise::release_unapplied_holds(&self.client, &plan).await;
@@ -791,7 +1284,10 @@ impl RepoWorker {
                 } else {
                     ErrorClass::Terminal
                 };
-                self.reject(app, dir, commit, &lines, request).await;
+                out.done = Some(
+                    self.reject(&app, dir, commit, &lines, request, &memory, status_object)
+                        .await,
+                );
                 return Err(AppError::Refused(refused.len(), class));
             }
         };
@@ -815,36 +1311,41 @@ impl RepoWorker {
                 },
             );
         }
-        let rec = self.apps.entry(name.clone()).or_default();
-        if ok {
-            rec.inventory = without_revisions(&report.inventory);
-            rec.desired = Desired::new(&plan.objects);
-            rec.publish = Some((
-                rendered.publish_version.clone(),
-                rendered.content_hash.clone(),
-            ));
-            rec.last_applied_commit = Some(commit.to_string());
-        }
-        for o in &report.live {
-            rec.seen.insert(object_key(o), change_mark(o));
-        }
+        let (inventory, last_applied) = if ok {
+            (
+                without_revisions(&report.inventory),
+                Some(commit.to_string()),
+            )
+        } else {
+            (prev_inventory, last_applied_commit)
+        };
         let status = AppStatus::applied(
             commit,
-            rec.last_applied_commit.as_deref(),
+            last_applied.as_deref(),
             &rendered,
             &report,
-            &rec.inventory,
-            rec.drift_corrections,
+            &inventory,
+            drift_corrections,
         );
-        let health = self.applier.app_health(&plan.objects).await;
-        let mut status = status.with_health(health);
+        // Health from the apply responses; the watches update it from here on.
+        let healths = report_healths(&report);
+        let mut status = status.with_health(aggregate_healths(&healths));
         status.last_sync_request = request.map(|r| r.token.clone());
-        self.write_status(&name, &spec, &status).await;
-        let rec = self.apps.entry(name.clone()).or_default();
-        rec.status = Some(status);
-        rec.status_spec = spec;
+        // A workflow's plan (or its end) is taken up when the outcome is recorded; the
+        // workflow then writes the status, with its clusters.
+        let workflow = ok.then(|| plan.workflow.take());
+        let has_workflow = match &workflow {
+            Some(plan) => plan.is_some(),
+            None => self.apps.get(&name).is_some_and(|r| r.workflow.is_some()),
+        };
+        let status_object = if has_workflow {
+            status_object
+        } else {
+            self.write_status(&name, &spec, &status, status_object)
+                .await
+        };
         tracing::info!(app = %name, commit, applied = report.applied.len(), changed = report.changed.len(), pruned = report.pruned.len(), errors = report.errors.len(), "applied");
-        if ok {
+        let result = if ok {
             Ok(())
         } else {
             let class = if report.transient {
@@ -853,81 +1354,597 @@ impl RepoWorker {
                 ErrorClass::Terminal
             };
             Err(AppError::Objects(report.errors.len(), class))
+        };
+        out.done = Some(AppDone {
+            dir,
+            applied: Some(Applied {
+                ok,
+                inventory,
+                desired: Desired::new(&plan.objects),
+                publish: (
+                    rendered.publish_version.clone(),
+                    rendered.content_hash.clone(),
+                ),
+                commit: commit.to_string(),
+                marks: report
+                    .live
+                    .iter()
+                    .map(|o| (object_key(o), change_mark(o)))
+                    .collect(),
+                healths,
+            }),
+            status,
+            spec,
+            status_object,
+            rejected: false,
+            workflow,
+            commit: commit.to_string(),
+        });
+        result
+    }
+
+    /// The app's Application now: as remembered, or read when it is not known.
+    async fn status_object_now(
+        &self,
+        app: &str,
+        known: StatusObject,
+    ) -> Result<Option<DynamicObject>, StatusError> {
+        match known {
+            StatusObject::Live(o) => Ok(Some(*o)),
+            StatusObject::Missing => Ok(None),
+            StatusObject::Unknown => {
+                app_status::read_application(&self.client, &self.repo.namespace, app).await
+            }
         }
     }
 
-    /// Counts a commit that does not render, once per commit whatever the number of its apps
-    /// and passes.
-    fn count_render_error(&mut self, commit: &str) {
-        if self.render_error_commit.as_deref() != Some(commit) {
-            self.render_error_commit = Some(commit.to_string());
-            self.metrics.render_error(&self.repo.name);
+    /// Starts or continues the app's workflow run for a render whose plan is `plan` at
+    /// `commit`. The same publishVersion continues the run (a changed content under an explicit
+    /// publishVersion is not delivered: the run keeps delivering its own commit, as KubeVela
+    /// renders from the stored revision); a new one runs the workflow again from the first
+    /// step. A previous daemon's run is taken over from the status.
+    async fn update_workflow(
+        &mut self,
+        name: &str,
+        app: &AppDir,
+        plan: Option<crate::plan::workflow::WorkflowPlan>,
+        commit: &str,
+    ) {
+        let now = self.clock.now_unix();
+        let Some(rec) = self.apps.get_mut(name) else {
+            return;
+        };
+        let Some(plan) = plan else {
+            rec.workflow = None;
+            rec.recorded_workflow = None;
+            return;
+        };
+        let recorded = rec.recorded_workflow.take();
+        let mut run = match rec.workflow.take() {
+            Some(run) => Some(run),
+            None => match recorded {
+                Some((ws, clusters)) => match crate::rollout::workflow::status::state_of(&ws) {
+                    Ok(state) => Some(WorkflowRun {
+                        plan: plan.clone(),
+                        commit: ws.commit.clone(),
+                        state,
+                        clusters: clusters.into_iter().map(|c| (c.name.clone(), c)).collect(),
+                        last_request: ws.last_request.clone(),
+                        last_request_error: ws.last_request_error.clone(),
+                        last_command: ws.last_command.clone(),
+                        wake_at: None,
+                        failures: 0,
+                        applied_at: BTreeMap::new(),
+                    })
+                    .map(|mut r| {
+                        // Which plan the recorded run delivers is decided below.
+                        r.plan.content_hash = ws.content_hash.clone();
+                        r.plan.objects.clear();
+                        r.plan.sources.clear();
+                        r
+                    }),
+                    Err(e) => {
+                        tracing::warn!(app = name, error = %e, "the recorded workflow does not parse; the workflow runs again from the first step");
+                        None
+                    }
+                },
+                None => None,
+            },
+        };
+        let same_key = run
+            .as_ref()
+            .is_some_and(|r| r.state.key == plan.publish_version);
+        match run.as_mut() {
+            Some(r) if same_key => {
+                if r.plan.content_hash == plan.content_hash || !plan.explicit_publish_version {
+                    r.plan = plan;
+                    r.commit = commit.to_string();
+                } else if r.plan.objects.is_empty() {
+                    // Taken over: the run's objects are those of its own commit.
+                    match self.workflow_plan_at(app, &r.commit).await {
+                        Some(p) => r.plan = p,
+                        None => {
+                            tracing::warn!(app = name, commit = %r.commit, "cannot render the workflow's commit again; delivering the head's objects");
+                            r.plan = plan;
+                        }
+                    }
+                } else {
+                    tracing::info!(app = name, publish_version = %plan.publish_version, "the app changed but its publishVersion did not: the change is delivered when the publishVersion changes");
+                }
+            }
+            _ => {
+                let clusters = run.map(|r| r.clusters).unwrap_or_default();
+                let steps = plan.core_steps();
+                tracing::info!(app = name, publish_version = %plan.publish_version, "workflow: a new run from the first step");
+                run = Some(WorkflowRun {
+                    state: rollgit_core::workflow::start(&plan.publish_version, &steps, now),
+                    plan,
+                    commit: commit.to_string(),
+                    clusters,
+                    last_request: None,
+                    last_request_error: String::new(),
+                    last_command: None,
+                    wake_at: None,
+                    failures: 0,
+                    applied_at: BTreeMap::new(),
+                });
+            }
+        }
+        if let Some(rec) = self.apps.get_mut(name) {
+            if let (Some(r), Some(prev)) = (run.as_mut(), rec.status.as_ref())
+                && r.last_request.is_none()
+            {
+                r.last_request = prev.workflow.as_ref().and_then(|w| w.last_request.clone());
+            }
+            rec.workflow = run;
         }
     }
 
-    async fn write_status(&self, app: &str, spec: &ApplicationSpec, status: &AppStatus) {
+    /// The workflow plan of `app` at `commit` (rendered again from Git), for a run taken over
+    /// from a previous daemon whose commit is not the head.
+    async fn workflow_plan_at(
+        &self,
+        app: &AppDir,
+        commit: &str,
+    ) -> Option<crate::plan::workflow::WorkflowPlan> {
+        let id = rollgit_source::ObjectId::from_hex(commit.as_bytes()).ok()?;
+        let (spec, cache, roots) = (
+            self.spec.clone(),
+            self.cache.clone(),
+            self.repo.paths.clone(),
+        );
+        let (name, dir) = (app.name.clone(), app.dir.clone());
+        let read = tokio::task::spawn_blocking(move || {
+            let repo = rollgit_source::Repo::open(&spec, &cache)?;
+            crate::plan::read::read_app_at(&repo, id, &roots, &name, &dir)
+        })
+        .await
+        .ok()?
+        .ok()?;
+        let (dir, files, index) = read;
+        let prev =
+            plan::revisions::revision_state(&self.client, &self.repo.namespace, &dir.name, None)
+                .await
+                .ok()?;
+        let rendered =
+            plan::render(&dir, &self.repo.namespace, &files, index.as_ref(), &prev).ok()?;
+        let ctx = PlanContext {
+            app: &dir.name,
+            repo: &self.repo.name,
+            dir: &dir.dir,
+            commit,
+            progress_deadline: self.repo.progress_deadline,
+            owner: None,
+            argo_external: false,
+            // Only the workflow is read here: nothing about Kruise Rollouts is refused.
+            kruise_external: true,
+            fleet: &self.fleet_clusters,
+            cluster: &self.cluster,
+        };
+        plan::desired(&rendered, &ctx).ok()?.workflow
+    }
+
+    /// One workflow pass of an app (decide, deliver, record), with an Event per step that
+    /// changed phase.
+    async fn workflow_pass(&mut self, name: &str) {
+        let now = self.clock.now_unix();
+        let Some(mut run) = self.apps.get_mut(name).and_then(|r| r.workflow.take()) else {
+            return;
+        };
+        let changes = run.pass(&self.fleet, name, now).await;
+        for c in &changes {
+            let (severity, reason) = match c.phase {
+                rollgit_core::workflow::StepPhase::Succeeded => {
+                    (Severity::Normal, "WorkflowStepSucceeded")
+                }
+                rollgit_core::workflow::StepPhase::Suspending => {
+                    (Severity::Normal, "WorkflowStepSuspending")
+                }
+                rollgit_core::workflow::StepPhase::Running => {
+                    (Severity::Normal, "WorkflowStepRunning")
+                }
+                rollgit_core::workflow::StepPhase::Failed => {
+                    (Severity::Warning, "WorkflowStepFailed")
+                }
+                _ => continue,
+            };
+            let note = if c.message.is_empty() {
+                format!("step {} is {}", c.step, c.phase.as_str())
+            } else {
+                format!("step {} is {}: {}", c.step, c.phase.as_str(), c.message)
+            };
+            tracing::info!(app = name, step = %c.step, phase = c.phase.as_str(), message = %c.message, "workflow step");
+            self.app_event(name, severity, reason, "Workflow", &note)
+                .await;
+        }
+        self.record_workflow(name, run).await;
+    }
+
+    /// Puts the run back in the app's record and writes the status with it.
+    async fn record_workflow(&mut self, name: &str, run: WorkflowRun) {
+        let Some(rec) = self.apps.get_mut(name) else {
+            return;
+        };
+        let mut status = rec.status.clone().unwrap_or_else(AppStatus::starting);
+        status.workflow = Some(crate::rollout::workflow::status::status_of(&run));
+        status.clusters = run.clusters.values().cloned().collect();
+        if status.last_error.is_empty()
+            && !matches!(
+                status.phase,
+                crate::k8s::crds::Phase::Failed | crate::k8s::crds::Phase::Stalled
+            )
+        {
+            status.phase = crate::rollout::workflow::status::app_phase(&run.state);
+            let failed = run
+                .state
+                .steps
+                .iter()
+                .find(|s| s.phase == rollgit_core::workflow::StepPhase::Failed);
+            status.message = match failed {
+                Some(f) if !run.state.terminated => format!("step {}: {}", f.name, f.message),
+                _ => String::new(),
+            };
+            let unhealthy: Vec<String> = run
+                .clusters
+                .values()
+                .filter(|c| !c.healthy && c.applied_commit.is_some())
+                .map(|c| format!("cluster {}: {}", c.name, c.message))
+                .collect();
+            let local = rec
+                .local_health
+                .clone()
+                .unwrap_or_else(crate::apply::Health::healthy);
+            status.health = if !unhealthy.is_empty() && local.is_healthy() {
+                crate::apply::Health {
+                    status: crate::apply::HealthStatus::Progressing,
+                    message: unhealthy.join("; "),
+                }
+            } else {
+                local
+            };
+        }
+        rec.workflow = Some(run);
+        rec.status = Some(status.clone());
+        let spec = rec.status_spec.clone();
+        self.write_app_status(name, &spec, &status).await;
+    }
+
+    /// Workflow passes of every app whose run may move (a clock jump, a timer).
+    async fn workflow_passes(&mut self) {
+        let names: Vec<String> = self
+            .apps
+            .iter()
+            .filter(|(_, r)| r.workflow.is_some())
+            .map(|(n, _)| n.clone())
+            .collect();
+        for n in names {
+            self.workflow_pass(&n).await;
+        }
+    }
+
+    /// How long until a workflow run should be looked at again without being told (health,
+    /// a retry after a failed deploy, a timed suspend step on the clock).
+    fn workflow_wait(&self) -> Option<Duration> {
+        let now = self.clock.now_unix();
+        self.apps
+            .values()
+            .filter_map(|r| r.workflow.as_ref())
+            .filter_map(|run| {
+                let clock = run
+                    .wake_at
+                    .map(|at| Duration::from_secs(u64::try_from(at - now).unwrap_or(0)));
+                match (run.retry_in(), clock) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            })
+            .min()
+    }
+
+    /// Carries out the `rollgit workflow` requests received: the command on the run, the
+    /// request recorded in the status (its refusal too), an Event naming who asked.
+    async fn handle_workflow_requests(&mut self) {
+        let requests = std::mem::take(&mut self.wf_requests);
+        for (app, req) in requests {
+            let Some(mut run) = self.apps.get_mut(&app).and_then(|r| r.workflow.take()) else {
+                if self.apps.get(&app).is_some_and(|r| r.status.is_some()) {
+                    self.refuse_request(&app, &req, "the app has no workflow")
+                        .await;
+                } else {
+                    // Not synced yet (a restart): handled after its first sync.
+                    tracing::debug!(app, "a workflow request for an app not synced yet");
+                    self.wf_requests.push((app, req));
+                }
+                continue;
+            };
+            if run.last_request.as_deref() == Some(req.token.as_str()) {
+                self.apps.entry(app.clone()).or_default().workflow = Some(run);
+                continue;
+            }
+            let now = self.clock.now_unix();
+            let cmd = match req.command.as_str() {
+                "resume" => Ok(rollgit_core::workflow::Command::Resume {
+                    step: req.step.clone(),
+                }),
+                "suspend" => Ok(rollgit_core::workflow::Command::Suspend),
+                "terminate" => Ok(rollgit_core::workflow::Command::Terminate),
+                "restart" => Ok(rollgit_core::workflow::Command::Restart),
+                other => Err(format!(
+                    "unknown workflow command {other:?} (resume, suspend, terminate, restart)"
+                )),
+            };
+            let steps = run.plan.core_steps();
+            let result = cmd.and_then(|c| {
+                rollgit_core::workflow::command(&steps, &run.state, &c, now)
+                    .map_err(|e| e.to_string())
+            });
+            run.last_request = Some(req.token.clone());
+            let user = if req.user.is_empty() {
+                "unknown".to_string()
+            } else {
+                req.user.clone()
+            };
+            match result {
+                Ok(state) => {
+                    run.state = state;
+                    run.failures = 0;
+                    run.last_request_error.clear();
+                    run.last_command = Some(crate::k8s::crds::WorkflowCommandRecord {
+                        command: req.command.clone(),
+                        step: req.step.clone(),
+                        user: user.clone(),
+                        time: crate::rollout::workflow::status::time(now),
+                    });
+                    let step = req
+                        .step
+                        .as_ref()
+                        .map(|s| format!(" (step {s})"))
+                        .unwrap_or_default();
+                    tracing::info!(app, command = %req.command, user = %user, "workflow command");
+                    let reason = match req.command.as_str() {
+                        "resume" => "WorkflowResumed",
+                        "suspend" => "WorkflowSuspended",
+                        "terminate" => "WorkflowTerminated",
+                        _ => "WorkflowRestarted",
+                    };
+                    self.app_event(
+                        &app,
+                        Severity::Normal,
+                        reason,
+                        "Workflow",
+                        &format!("{} by {user}{step}", req.command),
+                    )
+                    .await;
+                    self.apps.entry(app.clone()).or_default().workflow = Some(run);
+                    self.workflow_pass(&app).await;
+                }
+                Err(e) => {
+                    tracing::warn!(app, command = %req.command, user = %user, error = %e, "workflow command refused");
+                    run.last_request_error = e;
+                    self.record_workflow(&app, run).await;
+                }
+            }
+        }
+    }
+
+    /// Records a refused request in the status of an app without a run.
+    async fn refuse_request(&mut self, app: &str, req: &WorkflowRequest, why: &str) {
+        let Some(rec) = self.apps.get_mut(app) else {
+            return;
+        };
+        let Some(mut status) = rec.status.clone() else {
+            return;
+        };
+        let mut ws = status.workflow.clone().unwrap_or_default();
+        ws.last_request = Some(req.token.clone());
+        ws.last_request_error = why.to_string();
+        status.workflow = Some(ws);
+        rec.status = Some(status.clone());
+        let spec = rec.status_spec.clone();
+        self.write_app_status(app, &spec, &status).await;
+    }
+
+    /// An Event on the app's status object.
+    async fn app_event(
+        &self,
+        app: &str,
+        severity: Severity,
+        reason: &str,
+        action: &str,
+        note: &str,
+    ) {
+        let reference = crate::k8s::events::reference(
+            crate::k8s::API_VERSION,
+            "Application",
+            Some(&self.repo.namespace),
+            app,
+        );
+        self.events
+            .publish(&reference, severity, reason, action, note)
+            .await;
+    }
+
+    /// The lines of the objects the repository's `allow` rules and rollgit's watched
+    /// namespaces refuse (see [`plan::allow`]); the scope of a kind rollgit does not know is
+    /// asked of discovery (a kind not served counts as cluster-scoped: the strict reading).
+    async fn check_allowed(&self, rendered: &rollgit_render::Rendered) -> Vec<String> {
+        if self.repo.allow.is_open() && self.scope == crate::config::WatchScope::Cluster {
+            return Vec::new();
+        }
+        let mut namespaced = BTreeMap::new();
+        for o in &rendered.objects {
+            if o.key.namespace.is_none() && o.scope == rollgit_render::Scope::Unknown {
+                let api_version = o.object["apiVersion"].as_str().unwrap_or_default();
+                let kind = o.key.kind.as_str();
+                if namespaced.contains_key(&(api_version, kind)) {
+                    continue;
+                }
+                let is = match self.applier.is_namespaced(api_version, kind).await {
+                    Ok(v) => v.unwrap_or(false),
+                    Err(e) => {
+                        tracing::debug!(kind, error = %crate::error_chain(&e), "discovery failed; the kind counts as cluster-scoped");
+                        false
+                    }
+                };
+                namespaced.insert((api_version, kind), is);
+            }
+        }
+        let default_ns = self.repo.namespace.as_str();
+        plan::allow::check(
+            &self.repo.name,
+            &rendered.objects,
+            &self.repo.allow,
+            &self.scope,
+            |o| match (&o.key.namespace, o.scope) {
+                (Some(ns), _) => plan::allow::Placement::Namespace(ns),
+                (None, rollgit_render::Scope::Unknown)
+                    if namespaced
+                        .get(&(
+                            o.object["apiVersion"].as_str().unwrap_or_default(),
+                            o.key.kind.as_str(),
+                        ))
+                        .copied()
+                        .unwrap_or(false) =>
+                {
+                    plan::allow::Placement::Namespace(default_ns)
+                }
+                _ => plan::allow::Placement::Cluster,
+            },
+        )
+    }
+
+    /// Writes an app's status over its Application as the worker remembers it (the
+    /// workflow's writes).
+    async fn write_app_status(&mut self, app: &str, spec: &ApplicationSpec, status: &AppStatus) {
+        let known = self
+            .apps
+            .get(app)
+            .map(|r| r.status_object.clone())
+            .unwrap_or_default();
+        let obj = self.write_status(app, spec, status, known).await;
+        if let Some(rec) = self.apps.get_mut(app) {
+            rec.status_object = obj;
+        }
+    }
+
+    /// Writes an app's status over its Application as last seen (`known`); returns the
+    /// Application as it is now (unknown after a failure: the next write reads it first).
+    async fn write_status(
+        &self,
+        app: &str,
+        spec: &ApplicationSpec,
+        status: &AppStatus,
+        known: StatusObject,
+    ) -> StatusObject {
         self.metrics.app_info(
             &self.repo.namespace,
             app,
             status.phase.as_str(),
             status.health.status.as_str(),
         );
-        if let Err(e) = app_status::write_status(
-            &self.client,
-            &self.repo.namespace,
-            app,
-            spec,
-            status,
-            self.clock.now(),
-        )
-        .await
-        {
-            tracing::warn!(app, error = %crate::error_chain(&e), "writing status failed");
+        let written = match self.status_object_now(app, known).await {
+            Ok(live) => {
+                app_status::write_status_over(
+                    &self.client,
+                    &self.repo.namespace,
+                    app,
+                    spec,
+                    status,
+                    self.clock.now(),
+                    live,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok((_, obj)) => StatusObject::Live(Box::new(obj)),
+            Err(e) => {
+                tracing::warn!(app, error = %crate::error_chain(&e), "writing status failed");
+                StatusObject::Unknown
+            }
         }
     }
 
     /// Rejects a commit for `app` whole: logs the errors, records them in its status, and keeps
     /// what the last good commit applied.
+    #[allow(clippy::too_many_arguments)]
     async fn reject(
-        &mut self,
+        &self,
         app: &AppDir,
         dir: AppDir,
         commit: &str,
         lines: &[String],
         request: Option<&SyncRequest>,
-    ) {
+        memory: &Memory,
+        status_object: StatusObject,
+    ) -> AppDone {
         let name = app.name.clone();
         for l in lines {
             tracing::warn!(app = %name, commit, "{l}");
         }
-        let rec = self.apps.entry(name.clone()).or_default();
-        rec.dir = Some(dir);
         let mut status = AppStatus::rejected(
             commit,
-            rec.last_applied_commit.as_deref(),
+            memory.last_applied_commit.as_deref(),
             lines,
-            &rec.inventory,
+            &memory.inventory,
         );
         // Keep the version state of the last good commit.
-        if let Some((v, h)) = &rec.publish {
+        if let Some((v, h)) = &memory.publish {
             status.publish_version = Some(v.clone());
             status.content_hash = Some(h.clone());
         }
-        status.drift_corrections = rec.drift_corrections;
+        status.drift_corrections = memory.drift_corrections;
         status.last_sync_request = request.map(|r| r.token.clone());
+        // The workflow goes on with what it delivers (the rejected commit changes nothing).
+        if let Some(rec) = self.apps.get(&name) {
+            if let Some(run) = &rec.workflow {
+                status.workflow = Some(crate::rollout::workflow::status::status_of(run));
+                status.clusters = run.clusters.values().cloned().collect();
+            } else if let Some((w, c)) = &rec.recorded_workflow {
+                status.workflow = Some(w.clone());
+                status.clusters = c.clone();
+            }
+        }
         let spec = self.status_spec(app);
-        self.write_status(&name, &spec, &status).await;
-        let rec = self.apps.entry(name.clone()).or_default();
-        rec.status = Some(status);
-        rec.status_spec = spec;
-        self.rejected_in_pass = true;
+        let status_object = self
+            .write_status(&name, &spec, &status, status_object)
+            .await;
+        AppDone {
+            dir,
+            applied: None,
+            status,
+            spec,
+            status_object,
+            rejected: true,
+            workflow: None,
+            commit: commit.to_string(),
+        }
     }
 
-    /// Watches every kind rollgit applied, to notice drift.
+    /// Watches every kind rollgit applied: the health of what it applied comes from these
+    /// watches, and with self-heal on, drift is corrected.
     fn ensure_drift_watches(&mut self) {
-        if !self.repo.self_heal {
-            return;
-        }
         let kinds: BTreeSet<(String, String, String)> = self
             .apps
             .values()
@@ -939,32 +1956,37 @@ impl RepoWorker {
         }
     }
 
-    async fn correct_drift(&mut self, app: &str, objects: Vec<Value>) {
+    async fn correct_drift(&mut self, app: &str, changes: Vec<Changed>) {
         if self.suspended.contains(app) {
             return;
         }
         let mut drifted = false;
-        for obj in &objects {
+        let self_heal = self.repo.self_heal;
+        let Some(rec) = self.apps.get_mut(app) else {
+            return;
+        };
+        for c in &changes {
+            let obj = &c.object;
             let key = object_key(obj);
-            let deleted = obj["metadata"]["deletionTimestamp"].is_string();
-            let exists = matches!(self.applier.live(obj).await, Ok(Some(_)));
-            let Some(rec) = self.apps.get_mut(app) else {
-                return;
-            };
-            if !rec.desired.keys.contains(&key) {
+            if let Some(slot) = rec.healths.get_mut(&key) {
+                slot.1 = if c.deleted {
+                    Health::missing()
+                } else {
+                    crate::apply::health(obj)
+                };
+            }
+            if !self_heal || !rec.desired.keys.contains(&key) {
                 continue;
             }
+            let deleted = c.deleted || obj["metadata"]["deletionTimestamp"].is_string();
             let mark = change_mark(obj);
-            if !exists || deleted || rec.seen.get(&key).is_some_and(|m| *m != mark) {
+            if deleted || rec.seen.get(&key).is_some_and(|m| *m != mark) {
                 drifted = true;
             }
-            if exists {
+            if !c.deleted {
                 rec.seen.insert(key, mark);
             }
         }
-        let Some(rec) = self.apps.get(app) else {
-            return;
-        };
         if rec.desired.is_empty() {
             return;
         }
@@ -974,7 +1996,9 @@ impl RepoWorker {
         }
         let desired = rec.desired.objects();
         let inventory = rec.inventory.clone();
-        let opts = self.apply_options(false).prune(false);
+        let mut opts = self.apply_options(false).prune(false);
+        // The last good commit's objects, which passed their dry run with it.
+        opts.dry_run = false;
         let report = match self
             .applier
             .apply_app(app, &desired, &inventory, &opts)
@@ -996,7 +2020,9 @@ impl RepoWorker {
         for o in &report.live {
             rec.seen.insert(object_key(o), change_mark(o));
         }
+        rec.healths.extend(report_healths(&report));
         if report.changed.is_empty() {
+            self.refresh_health(app).await;
             return;
         }
         rec.drift_corrections += report.changed.len() as u64;
@@ -1006,6 +2032,9 @@ impl RepoWorker {
         if let Some(status) = rec.status.as_mut() {
             status.drift_corrections = n;
         }
+        // record_drift changes the Application behind the remembered copy: the next status
+        // write reads it first.
+        rec.status_object = StatusObject::Unknown;
         let commit = rec.last_applied_commit.clone().unwrap_or_default();
         for r in &report.changed {
             self.metrics.drift_corrected(&self.repo.name, app);
@@ -1020,8 +2049,8 @@ impl RepoWorker {
         }
     }
 
-    /// Re-reads the health of an app's objects and writes status if it changed (writing the
-    /// same status is a no-op, so this never loops).
+    /// Writes the status again when the health the watches and applies reported changed
+    /// (writing the same status is a no-op, so this never loops). Nothing is read.
     async fn refresh_health(&mut self, app: &str) {
         let Some(rec) = self.apps.get(app) else {
             return;
@@ -1029,18 +2058,31 @@ impl RepoWorker {
         let Some(status) = rec.status.clone() else {
             return;
         };
-        if rec.desired.is_empty() {
+        if rec.healths.is_empty() {
             return;
         }
-        let health = self.applier.app_health(&rec.desired.objects()).await;
+        let health = aggregate_healths(&rec.healths);
+        if let Some(rec) = self.apps.get_mut(app) {
+            rec.local_health = Some(health.clone());
+            if let Some(run) = rec.workflow.take() {
+                // The workflow's clusters count too.
+                self.record_workflow(app, run).await;
+                return;
+            }
+        }
         if health == status.health {
             return;
         }
         let status = status.with_health(health);
-        let spec = rec.status_spec.clone();
-        self.write_status(app, &spec, &status).await;
+        let (spec, known) = self
+            .apps
+            .get(app)
+            .map(|r| (r.status_spec.clone(), r.status_object.clone()))
+            .unwrap_or_default();
+        let obj = self.write_status(app, &spec, &status, known).await;
         if let Some(rec) = self.apps.get_mut(app) {
             rec.status = Some(status);
+            rec.status_object = obj;
         }
     }
 

@@ -18,7 +18,7 @@ use super::{FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResource;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::wait::{await_condition, conditions};
+use kube::runtime::wait::{Condition as _, await_condition, conditions};
 use rollgit_core::intstr::IntOrString;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -129,6 +129,12 @@ pub enum Phase {
     Stalled,
     /// Not synced: `rollgit suspend APP` set `spec.suspend` (`rollgit resume APP` clears it).
     Suspended,
+    /// A workflow step waits for a resume (an approval) or a duration.
+    WorkflowSuspending,
+    /// A workflow step failed (it is tried again).
+    WorkflowFailed,
+    /// The workflow was terminated.
+    WorkflowTerminated,
 }
 
 impl Phase {
@@ -144,6 +150,9 @@ impl Phase {
             Self::Deleting => "deleting",
             Self::Stalled => "stalled",
             Self::Suspended => "suspended",
+            Self::WorkflowSuspending => "workflowSuspending",
+            Self::WorkflowFailed => "workflowFailed",
+            Self::WorkflowTerminated => "workflowTerminated",
         }
     }
 }
@@ -226,6 +235,132 @@ pub struct ApplicationStatus {
     /// The last `rollgit sync` request (the `rollgit.dev/sync-requested` annotation) handled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_request: Option<String>,
+    /// The app's workflow run (KubeVela's `status.workflow`), when it has topology policies or
+    /// a workflow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<WorkflowStatus>,
+    /// What the workflow delivered to each target cluster.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<ClusterStatus>,
+}
+
+/// One run of an app's workflow (KubeVela's `status.workflow`, StepByStep).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowStatus {
+    /// The publishVersion the run delivers: a new one runs the workflow again from the first
+    /// step.
+    pub publish_version: String,
+    /// The commit whose objects the run delivers.
+    pub commit: String,
+    /// Hash of what the run delivers.
+    #[serde(default)]
+    pub content_hash: String,
+    /// `StepByStep`.
+    #[serde(default)]
+    pub mode: String,
+    /// Held by `rollgit workflow suspend`, or a step waits for a resume.
+    #[serde(default)]
+    pub suspend: bool,
+    /// Held by `rollgit workflow suspend` (until `resume`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
+    /// Ended by `rollgit workflow terminate`.
+    #[serde(default)]
+    pub terminated: bool,
+    /// Every step succeeded.
+    #[serde(default)]
+    pub finished: bool,
+    /// The current step's message.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// When the run started (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    /// When it finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<String>,
+    /// Each step, in order.
+    #[serde(default)]
+    pub steps: Vec<WorkflowStepStatus>,
+    /// The last `rollgit workflow` request handled (its token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_request: Option<String>,
+    /// Why it was refused (empty when it was carried out).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub last_request_error: String,
+    /// The last command carried out: who (the kubeconfig user) and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_command: Option<WorkflowCommandRecord>,
+}
+
+/// A workflow command carried out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowCommandRecord {
+    /// `resume`, `suspend`, `terminate` or `restart`.
+    pub command: String,
+    /// The step (`--step`), if one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// The user, as the cluster authenticated them (SelfSubjectReview).
+    pub user: String,
+    /// When (RFC 3339).
+    pub time: String,
+}
+
+/// One step of a workflow run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowStepStatus {
+    /// The step's name.
+    pub name: String,
+    /// `deploy` or `suspend`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// pending, running, suspending, succeeded, failed or skipped.
+    pub phase: String,
+    /// Why (approval, errors, the clusters not healthy yet).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// When it started (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_execute_time: Option<String>,
+    /// When it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_execute_time: Option<String>,
+    /// When a timed suspend step resumes by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_time: Option<String>,
+    /// A deploy step with `auto: false` was approved.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approved: bool,
+    /// The clusters it delivers to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<String>,
+}
+
+/// What the workflow delivered to one cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterStatus {
+    /// The cluster's name in the configuration.
+    pub name: String,
+    /// The commit whose objects are there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_commit: Option<String>,
+    /// Their publishVersion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish_version: Option<String>,
+    /// Whether they are healthy.
+    #[serde(default)]
+    pub healthy: bool,
+    /// Why not, or the last error.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// What was applied there (pruned there when it leaves the app).
+    #[serde(default)]
+    pub inventory: super::Inventory,
 }
 
 /// A prune held back until `rollgit sync APP --allow-mass-prune` (or `sync.allowMassPrune`).
@@ -337,7 +472,9 @@ pub struct PlanSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_partition: Option<i64>,
     /// Nothing moves while true.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    // Always written, so that the plan is never an empty map: server-side apply (Kubernetes
+    // 1.33) turns a map it empties into `null`, which the schema refuses (a scale-only step
+    // after a batched one would send `rolloutPlan: {}`).
     pub paused: bool,
     /// Pods that may be unready when a batch is judged ready.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -556,6 +693,31 @@ pub enum CrdError {
         #[source]
         source: kube::runtime::wait::Error,
     },
+    /// Reading an installed CRD failed.
+    #[error("reading CRD {crd}")]
+    Read {
+        crd: String,
+        #[source]
+        source: kube::Error,
+    },
+    /// A CRD is not installed and rollgit does not install it.
+    #[error(
+        "CRD {crd} is not installed ({why}); an admin installs it with `rollgit crds | kubectl apply -f -` (or `kubectl apply -k deploy/`)"
+    )]
+    Missing { crd: String, why: &'static str },
+    /// An installed CRD is older than this rollgit.
+    #[error(
+        "CRD {crd} is older than this rollgit ({why}): it lacks {}; an admin updates it with `rollgit crds | kubectl apply --server-side -f -`",
+        missing.join(", ")
+    )]
+    Outdated {
+        crd: String,
+        why: &'static str,
+        missing: Vec<String>,
+    },
+    /// An installed CRD is not Established.
+    #[error("CRD {crd} is installed but not Established")]
+    InstalledNotEstablished { crd: String },
 }
 
 /// rollgit's CRDs, as generated from the types.
@@ -578,6 +740,116 @@ pub fn crd_yaml(crd: &CustomResourceDefinition) -> String {
          # Installed by the daemon at start; apply this file yourself when rollgit runs without\n\
          # permission to create CRDs.\n{body}"
     )
+}
+
+/// Installs (server-side applies) rollgit's CRDs and waits, bounded, until they are
+/// Established; when `install` is false, or the API server forbids rollgit to change CRDs,
+/// only checks that the installed ones are Established and hold every version and field this
+/// rollgit writes ([`check_crds`]).
+pub async fn ensure_crds_with(client: &kube::Client, install: bool) -> Result<(), CrdError> {
+    if !install {
+        return check_crds(client, "--install-crds=false").await;
+    }
+    match ensure_crds(client).await {
+        Err(CrdError::Apply {
+            source: kube::Error::Api(s),
+            ..
+        }) if s.code == 403 => {
+            tracing::info!(reason = %s.message, "rollgit may not change CRDs; checking the installed ones");
+            check_crds(client, "rollgit may not patch CRDs").await
+        }
+        other => other,
+    }
+}
+
+/// Checks rollgit's installed CRDs: each exists, is Established, serves every version this
+/// rollgit writes, and its schema has every field of the types (a CRD of an older rollgit
+/// would drop the new fields). Needs only `get` on the two CRDs.
+pub async fn check_crds(client: &kube::Client, why: &'static str) -> Result<(), CrdError> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for want in crds() {
+        let crd = want.metadata.name.clone().unwrap_or_default();
+        let have = api.get_opt(&crd).await.map_err(|source| CrdError::Read {
+            crd: crd.clone(),
+            source,
+        })?;
+        let Some(have) = have else {
+            return Err(CrdError::Missing { crd, why });
+        };
+        let missing = missing_in(&want, &have);
+        if !missing.is_empty() {
+            return Err(CrdError::Outdated { crd, why, missing });
+        }
+        if !conditions::is_crd_established().matches_object(Some(&have)) {
+            return Err(CrdError::InstalledNotEstablished { crd });
+        }
+    }
+    Ok(())
+}
+
+/// What `have` lacks of `want`: versions not served (`version v1alpha1`) and schema fields
+/// (`field spec.rolloutPlan`), at most 10.
+pub fn missing_in(want: &CustomResourceDefinition, have: &CustomResourceDefinition) -> Vec<String> {
+    let mut out = Vec::new();
+    for v in &want.spec.versions {
+        let Some(hv) = have
+            .spec
+            .versions
+            .iter()
+            .find(|h| h.name == v.name && h.served)
+        else {
+            out.push(format!("version {}", v.name));
+            continue;
+        };
+        let schema = |x: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionVersion| {
+            x.schema
+                .as_ref()
+                .and_then(|s| s.open_api_v3_schema.as_ref())
+                .and_then(|s| serde_json::to_value(s).ok())
+                .unwrap_or(serde_json::Value::Null)
+        };
+        missing_fields(&schema(v), &schema(hv), "", &mut out);
+    }
+    out.truncate(10);
+    out
+}
+
+fn missing_fields(
+    want: &serde_json::Value,
+    have: &serde_json::Value,
+    at: &str,
+    out: &mut Vec<String>,
+) {
+    if have.get("x-kubernetes-preserve-unknown-fields") == Some(&serde_json::Value::Bool(true))
+        && have.get("properties").is_none()
+    {
+        return;
+    }
+    if let Some(props) = want.get("properties").and_then(|p| p.as_object()) {
+        for (name, sub) in props {
+            let path = if at.is_empty() {
+                name.clone()
+            } else {
+                format!("{at}.{name}")
+            };
+            match have.get("properties").and_then(|p| p.get(name)) {
+                Some(h) => missing_fields(sub, h, &path, out),
+                None => {
+                    // apiVersion, kind and metadata are the API server's.
+                    if !(at.is_empty()
+                        && matches!(name.as_str(), "apiVersion" | "kind" | "metadata"))
+                    {
+                        out.push(format!("field {path}"));
+                    }
+                }
+            }
+        }
+    }
+    for key in ["items", "additionalProperties"] {
+        if let (Some(w), Some(h)) = (want.get(key), have.get(key)) {
+            missing_fields(w, h, &format!("{at}[]"), out);
+        }
+    }
 }
 
 /// Installs (server-side applies) rollgit's CRDs and waits, bounded, until they are
@@ -637,6 +909,32 @@ mod tests {
                 path.display()
             );
         }
+    }
+
+    #[test]
+    fn an_older_crd_names_what_it_lacks() {
+        let want = crds().remove(1);
+        assert!(missing_in(&want, &want).is_empty());
+        let mut old = serde_json::to_value(&want).expect("a CRD serializes");
+        let spec = &mut old["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+            ["properties"];
+        let removed = spec
+            .as_object_mut()
+            .and_then(|m| {
+                m.keys()
+                    .next()
+                    .cloned()
+                    .and_then(|k| m.remove(&k).map(|_| k))
+            })
+            .expect("the Rollout spec has fields");
+        let old: CustomResourceDefinition = serde_json::from_value(old).expect("still a CRD");
+        assert_eq!(missing_in(&want, &old), [format!("field spec.{removed}")]);
+        let mut unserved = want.clone();
+        unserved.spec.versions[0].served = false;
+        assert_eq!(
+            missing_in(&want, &unserved),
+            [format!("version {}", want.spec.versions[0].name)]
+        );
     }
 
     #[test]

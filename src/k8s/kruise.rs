@@ -119,6 +119,49 @@ pub fn crd() -> CustomResourceDefinition {
     serde_json::from_value(v).expect("the Kruise Rollout CRD is a CustomResourceDefinition")
 }
 
+/// The name of Kruise Rollout's controller Deployment (`namePrefix: kruise-rollout-` on
+/// `controller-manager` in its manifests and Helm chart).
+pub const CONTROLLER_NAME: &str = "kruise-rollout-controller-manager";
+
+/// Whether OpenKruise's own Rollout controller is in the cluster: its Rollout CRD (not
+/// rollgit's), or its controller Deployment ([`CONTROLLER_NAME`], any namespace).
+pub async fn kruise_controller_running(client: &kube::Client) -> Result<bool, kube::Error> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    if let Some(crd) = crds.get_opt(CRD_NAME).await? {
+        let ours = crd
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(MANAGED_BY_LABEL))
+            .is_some_and(|v| v == MANAGED_BY);
+        if !ours {
+            return Ok(true);
+        }
+    }
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = Api::all(client.clone());
+    let named = match deployments
+        .list(
+            &kube::api::ListParams::default()
+                .fields(&format!("metadata.name={CONTROLLER_NAME}"))
+                .limit(1),
+        )
+        .await
+    {
+        Ok(named) => named,
+        // An identity with namespaced rights cannot list Deployments cluster-wide: it cannot
+        // see a controller elsewhere, and the CRD (checked above, the stronger sign: Kruise
+        // installs its own) said none.
+        Err(kube::Error::Api(s)) if s.code == 403 => {
+            tracing::debug!(
+                "listing Deployments cluster-wide is forbidden; Kruise's controller is detected by its CRD only"
+            );
+            return Ok(false);
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(!named.items.is_empty())
+}
+
 /// Who runs the cluster's Kruise Rollouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Controller {
@@ -132,8 +175,10 @@ pub enum Controller {
 /// Errors of installing the CRD.
 #[derive(Debug, thiserror::Error)]
 pub enum KruiseCrdError {
-    /// Reading the CRD failed.
-    #[error("reading CRD {CRD_NAME}")]
+    /// Looking for Kruise's controller (its CRD, its Deployment) failed.
+    #[error(
+        "looking for OpenKruise's Rollout controller (CRD {CRD_NAME}, Deployment {CONTROLLER_NAME})"
+    )]
     Read(#[source] kube::Error),
     /// Applying the CRD failed.
     #[error("applying CRD {CRD_NAME}")]
@@ -146,18 +191,31 @@ pub enum KruiseCrdError {
     Wait(#[source] kube::runtime::wait::Error),
 }
 
-/// Decides who runs Kruise Rollouts in this cluster, and installs rollgit's CRD when rollgit
-/// does: `external` (configured) is Kruise; otherwise a Rollout CRD not installed by rollgit
-/// means Kruise's controller is there; otherwise rollgit installs (or updates) its CRD.
+/// Decides who runs Kruise Rollouts in this cluster at start, and installs rollgit's CRD when
+/// rollgit does: `external` (configured) is Kruise; otherwise a Rollout CRD not installed by
+/// rollgit, or Kruise's controller Deployment, means Kruise's controller is there; otherwise
+/// rollgit installs (or updates) its CRD. (Who runs them is asked again on every pass:
+/// `rollout::kruise::detect`.)
+///
+/// With `install` false (or when the API server forbids rollgit to change CRDs), rollgit runs
+/// Kruise Rollouts only when the installed CRD is its own, and otherwise leaves them alone.
 pub async fn ensure(
     client: &kube::Client,
     configured_external: bool,
+    install: bool,
 ) -> Result<Controller, KruiseCrdError> {
     if configured_external {
         return Ok(Controller::External);
     }
+    if kruise_controller_running(client)
+        .await
+        .map_err(KruiseCrdError::Read)?
+    {
+        return Ok(Controller::External);
+    }
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    if let Some(existing) = api.get_opt(CRD_NAME).await.map_err(KruiseCrdError::Read)? {
+    let existing = api.get_opt(CRD_NAME).await.map_err(KruiseCrdError::Read)?;
+    if let Some(existing) = &existing {
         let ours = existing
             .metadata
             .labels
@@ -168,13 +226,31 @@ pub async fn ensure(
             return Ok(Controller::External);
         }
     }
-    api.patch(
-        CRD_NAME,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&crd()),
-    )
-    .await
-    .map_err(KruiseCrdError::Apply)?;
+    let installed = |existing: &Option<CustomResourceDefinition>| match existing {
+        Some(_) => Controller::Rollgit,
+        None => {
+            tracing::info!(
+                crd = CRD_NAME,
+                "the OpenKruise Rollout CRD is not installed and rollgit does not install CRDs: Kruise Rollouts in Git cannot be applied"
+            );
+            Controller::External
+        }
+    };
+    if !install {
+        return Ok(installed(&existing));
+    }
+    match api
+        .patch(
+            CRD_NAME,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&crd()),
+        )
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 403 => return Ok(installed(&existing)),
+        Err(e) => return Err(KruiseCrdError::Apply(e)),
+    }
     match tokio::time::timeout(
         super::crds::CRD_TIMEOUT,
         await_condition(api, CRD_NAME, conditions::is_crd_established()),

@@ -12,11 +12,13 @@
 //! * [`explain`]: its errors said plainly (refused credentials, missing permissions, TLS
 //!   causes, the address that refused a connection).
 
+pub mod argo;
 pub mod crds;
 pub mod events;
 pub mod explain;
 pub mod kruise;
 pub mod objref;
+pub mod scope;
 
 pub use crds::{
     Application, ApplicationSpec, ApplicationStatus, Condition, Rollout, RolloutSpec, RolloutStatus,
@@ -102,6 +104,37 @@ pub async fn client_for(
     kubeconfig: Option<&Path>,
     context: Option<&str>,
 ) -> Result<kube::Client, ClientError> {
+    client_impersonating(name, kubeconfig, context, None).await
+}
+
+/// Who a client acts as (the `Impersonate-User` and `Impersonate-Group` headers).
+#[derive(Debug, Clone)]
+pub struct Impersonate {
+    /// The user name.
+    pub user: String,
+    /// Its groups.
+    pub groups: Vec<String>,
+}
+
+impl Impersonate {
+    /// The ServiceAccount `namespace/name`. No groups are sent: the API server gives a
+    /// ServiceAccount its own (`system:serviceaccounts`, `system:serviceaccounts:NS`), so
+    /// rollgit needs only `impersonate` on that ServiceAccount, not on groups.
+    pub fn service_account(namespace: &str, name: &str) -> Self {
+        Self {
+            user: format!("system:serviceaccount:{namespace}:{name}"),
+            groups: Vec::new(),
+        }
+    }
+}
+
+/// [`client_for`], acting as `who` when given.
+pub async fn client_impersonating(
+    name: &str,
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+    who: Option<Impersonate>,
+) -> Result<kube::Client, ClientError> {
     let opts = kube::config::KubeConfigOptions {
         context: context.map(str::to_string),
         ..Default::default()
@@ -131,6 +164,13 @@ pub async fn client_for(
             None => kube::Config::infer().await.map_err(ClientError::Infer)?,
         },
     };
+    let mut config = config;
+    if let Some(who) = who {
+        config.auth_info.impersonate = Some(who.user);
+        if !who.groups.is_empty() {
+            config.auth_info.impersonate_groups = Some(who.groups);
+        }
+    }
     // Scheme, host and port only: never a user or password written into the URL.
     let url = &config.cluster_url;
     let server = format!(

@@ -21,7 +21,7 @@
 //! In every mode the Rollout is annotated with the commit and the app's directory, so that an
 //! aborted canary can be reverted in Git.
 
-use crate::rollout::argo::{
+use crate::k8s::argo::{
     COMMIT_ANNOTATION, HTTP_ROUTES_ANNOTATION, PATH_ANNOTATION, SERVICE_SELECTORS_ANNOTATION,
 };
 use rollgit_core::argo_exec::ScaleDown;

@@ -21,12 +21,14 @@
 //!   OpenKruise Rollouts hold ([`kruise`]); and the
 //!   inventory later prunes compare with.
 
+pub mod allow;
 pub mod argo;
 pub mod bumps;
 pub mod kruise;
 pub mod read;
 pub mod revisions;
 pub mod rollouts;
+pub mod workflow;
 
 use crate::k8s::{API_VERSION, APP_LABEL, Inventory, MANAGED_BY, MANAGED_BY_LABEL, REPO_LABEL};
 use rollgit_render::{AppDir, ObjectIndex, RevisionState, SourceFile};
@@ -52,6 +54,13 @@ pub struct PlanContext<'a> {
     /// Argo Rollouts' own controller runs the app's Argo Rollouts (delegate mode): rollgit
     /// only applies them ([`argo`]).
     pub argo_external: bool,
+    /// OpenKruise's own controller runs the app's Kruise Rollouts (delegate mode, or no Kruise
+    /// executor at all): what only rollgit's executor cannot run is not refused.
+    pub kruise_external: bool,
+    /// The fleet topology policies name clusters of ([`workflow`]).
+    pub fleet: &'a [rollgit_render::workflow::FleetCluster],
+    /// The repository's cluster (`local` in topology policies).
+    pub cluster: &'a str,
 }
 
 /// Everything rollgit puts in the cluster for one commit of an app.
@@ -73,6 +82,9 @@ pub struct AppPlan {
     /// What a later commit prunes against: `objects` without the revisions (history a
     /// rollback needs, kept until the app leaves: they go with their owner).
     pub inventory: Inventory,
+    /// The app's workflow: its components' objects, delivered step by step to the fleet
+    /// (not among `objects`).
+    pub workflow: Option<workflow::WorkflowPlan>,
 }
 
 /// Renders `app` from `files` (`index`: the repository's objects, for `ref-objects`) in
@@ -100,6 +112,7 @@ pub fn desired(
     ctx: &PlanContext<'_>,
 ) -> Result<AppPlan, Vec<String>> {
     let mut rollouts = rollouts::specs_for(rendered, ctx.app, ctx.commit, ctx.progress_deadline)?;
+    let mut wf = workflow::workflow_of(rendered, ctx.fleet, ctx.cluster)?;
     let component_source = |component: &str| {
         rendered
             .applications
@@ -112,6 +125,15 @@ pub fn desired(
     let mut objects = Vec::new();
     let mut sources = Vec::new();
     for o in rendered.objects.iter().filter(|o| !o.rollout_owned) {
+        if let Some((components, plan)) = wf.as_mut()
+            && o.component.as_ref().is_some_and(|c| components.contains(c))
+        {
+            let mut object = o.object.clone();
+            object["metadata"]["labels"][REPO_LABEL] = json!(ctx.repo);
+            plan.objects.push(object);
+            plan.sources.push(Some(o.source.to_string()));
+            continue;
+        }
         objects.push(o.object.clone());
         sources.push(Some(o.source.to_string()));
     }
@@ -158,6 +180,20 @@ pub fn desired(
         objects.push(ro);
         sources.push(component_source(&spec.component));
     }
+    if !ctx.kruise_external {
+        let errors: Vec<String> = rendered
+            .kruise_rollouts
+            .iter()
+            .flat_map(|k| {
+                k.rollout.unsupported.iter().map(|e| {
+                    format!("{e}; run OpenKruise's own Rollout controller next to rollgit (rolloutControllers.kruise: external) to use it")
+                })
+            })
+            .collect();
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+    }
     let held = kruise::hold_workloads(
         &rendered.kruise_rollouts,
         &mut objects,
@@ -189,6 +225,7 @@ pub fn desired(
         rollouts,
         held,
         inventory,
+        workflow: wf.map(|(_, plan)| plan),
     })
 }
 
@@ -241,6 +278,9 @@ spec:
             progress_deadline: Duration::from_secs(600),
             owner: Some(&owner),
             argo_external: false,
+            kruise_external: false,
+            fleet: &[],
+            cluster: "default",
         };
         let plan = desired(&r, &ctx).expect("plans");
         let kinds: Vec<(&str, &str)> = plan
@@ -308,6 +348,9 @@ spec:
             progress_deadline: Duration::from_secs(600),
             owner: None,
             argo_external: false,
+            kruise_external: false,
+            fleet: &[],
+            cluster: "default",
         };
         let plan = desired(&r, &ctx).expect("plans");
         assert_eq!(plan.objects.len(), 1);

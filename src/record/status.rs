@@ -124,6 +124,10 @@ pub struct AppStatus {
     pub last_sync_request: Option<String>,
     /// `rollgit suspend` holds the app: phase `suspended`, nothing applied.
     pub suspended: bool,
+    /// The workflow run, for an app with topology policies or a workflow.
+    pub workflow: Option<crate::k8s::crds::WorkflowStatus>,
+    /// What the workflow delivered to each cluster.
+    pub clusters: Vec<crate::k8s::crds::ClusterStatus>,
 }
 
 fn condition(type_: &str, ok: bool, reason: &str, message: &str) -> Condition {
@@ -223,6 +227,8 @@ pub fn desired_status(
             .last_sync_request
             .clone()
             .or_else(|| live.and_then(|l| l.last_sync_request.clone())),
+        workflow: s.workflow.clone(),
+        clusters: s.clusters.clone(),
     }
 }
 
@@ -291,13 +297,84 @@ pub async fn write_status(
     status: &AppStatus,
     now: Timestamp,
 ) -> Result<bool, StatusError> {
+    let live = application_api(client, namespace)
+        .get_opt(app)
+        .await
+        .map_err(|source| StatusError::Read {
+            namespace: namespace.into(),
+            app: app.into(),
+            source,
+        })?;
+    let (wrote, _) = write_status_over(client, namespace, app, spec, status, now, live).await?;
+    Ok(wrote)
+}
+
+/// [`write_status`] over `live`, the Application as the caller last read or wrote it (`None`:
+/// it does not exist), without reading it first: one request when only the status changed,
+/// two when the Application is created. Returns whether anything was written and the
+/// Application as it is now. An Application deleted meanwhile is created again.
+pub async fn write_status_over(
+    client: &kube::Client,
+    namespace: &str,
+    app: &str,
+    spec: &ApplicationSpec,
+    status: &AppStatus,
+    now: Timestamp,
+    live: Option<DynamicObject>,
+) -> Result<(bool, DynamicObject), StatusError> {
     let api = application_api(client, namespace);
-    let live = api.get_opt(app).await.map_err(|source| StatusError::Read {
+    let (mut wrote, live) = ensure_application(client, namespace, app, spec, live).await?;
+    // A live status that does not parse is replaced whole.
+    let live_status = parse_status(&live, namespace, app).unwrap_or(None);
+    let desired = desired_status(status, live_status.as_ref(), &rfc3339(now));
+    if live_status.as_ref() == Some(&desired) {
+        debug!(namespace, app, "status unchanged");
+        return Ok((wrote, live));
+    }
+    let desired = serde_json::to_value(&desired).unwrap_or(Value::Null);
+    // A merge patch of the whole status; keys no longer present are removed with null, at
+    // every depth (`status.workflow.endTime` of a restarted workflow too).
+    let patch = match live.data.get("status") {
+        Some(old) => merge_patch(old, &desired),
+        None => desired,
+    };
+    let mut body = Map::new();
+    body.insert("status".into(), patch);
+    let body = Value::Object(body);
+    let pp = PatchParams::default();
+    let written = match api.patch_status(app, &pp, &Patch::Merge(&body)).await {
+        Err(kube::Error::Api(s)) if s.code == 404 => {
+            // Deleted since the caller saw it: created again, then its status.
+            let (_, _) = ensure_application(client, namespace, app, spec, None).await?;
+            api.patch_status(app, &pp, &Patch::Merge(&body)).await
+        }
+        other => other,
+    }
+    .map_err(|source| StatusError::PatchStatus {
         namespace: namespace.into(),
         app: app.into(),
         source,
     })?;
-    let mut wrote = false;
+    wrote = true;
+    info!(
+        namespace,
+        app,
+        phase = status.phase.as_str(),
+        healthy = status.health.is_healthy(),
+        "status written"
+    );
+    Ok((wrote, written))
+}
+
+/// The Application `namespace/app` with `spec` and rollgit's label: `live` when it already
+/// has them, else server-side applied (one request). Returns whether it was written.
+pub async fn ensure_application(
+    client: &kube::Client,
+    namespace: &str,
+    app: &str,
+    spec: &ApplicationSpec,
+    live: Option<DynamicObject>,
+) -> Result<(bool, DynamicObject), StatusError> {
     let spec_value = serde_json::to_value(spec).unwrap_or(Value::Null);
     let labelled = live.as_ref().is_some_and(|l| {
         l.metadata
@@ -306,8 +383,8 @@ pub async fn write_status(
             .and_then(|ls| ls.get(MANAGED_BY_LABEL))
             .is_some_and(|v| v == MANAGED_BY)
     });
-    let live = match live {
-        Some(l) if rollgit_spec(&l).as_ref() == Some(&spec_value) && labelled => l,
+    match live {
+        Some(l) if rollgit_spec(&l).as_ref() == Some(&spec_value) && labelled => Ok((false, l)),
         _ => {
             let body = json!({
                 "apiVersion": Application::api_version(&()),
@@ -316,58 +393,110 @@ pub async fn write_status(
                     "labels": {MANAGED_BY_LABEL: MANAGED_BY}},
                 "spec": spec_value,
             });
-            wrote = true;
-            api.patch(
-                app,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&body),
-            )
-            .await
-            .map_err(|source| StatusError::ApplySpec {
-                namespace: namespace.into(),
-                app: app.into(),
-                source,
-            })?
+            let applied = application_api(client, namespace)
+                .patch(
+                    app,
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(&body),
+                )
+                .await
+                .map_err(|source| StatusError::ApplySpec {
+                    namespace: namespace.into(),
+                    app: app.into(),
+                    source,
+                })?;
+            Ok((true, applied))
         }
-    };
-    // A live status that does not parse is replaced whole.
-    let live_status = parse_status(&live, namespace, app).unwrap_or(None);
-    let desired = desired_status(status, live_status.as_ref(), &rfc3339(now));
-    if live_status.as_ref() == Some(&desired) {
-        debug!(namespace, app, "status unchanged");
-        return Ok(wrote);
     }
-    let desired = serde_json::to_value(&desired).unwrap_or(Value::Null);
-    // A merge patch of the whole status; keys no longer present are removed with null.
-    let mut patch = desired.as_object().cloned().unwrap_or_default();
-    if let Some(old) = live.data.get("status").and_then(Value::as_object) {
-        for k in old.keys() {
-            if !patch.contains_key(k) {
-                patch.insert(k.clone(), Value::Null);
+}
+
+/// The Application `namespace/app` (`None` when it does not exist).
+pub async fn read_application(
+    client: &kube::Client,
+    namespace: &str,
+    app: &str,
+) -> Result<Option<DynamicObject>, StatusError> {
+    application_api(client, namespace)
+        .get_opt(app)
+        .await
+        .map_err(|source| StatusError::Read {
+            namespace: namespace.into(),
+            app: app.into(),
+            source,
+        })
+}
+
+/// The Applications in `namespace` (one LIST), by name: what a starting daemon takes over.
+pub async fn list_applications(
+    client: &kube::Client,
+    namespace: &str,
+) -> Result<std::collections::BTreeMap<String, DynamicObject>, StatusError> {
+    let api = application_api(client, namespace);
+    let mut out = std::collections::BTreeMap::new();
+    let mut lp = kube::api::ListParams::default().limit(500);
+    loop {
+        let page = api.list(&lp).await.map_err(|source| StatusError::Read {
+            namespace: namespace.into(),
+            app: "*".into(),
+            source,
+        })?;
+        for o in page.items {
+            if let Some(name) = o.metadata.name.clone() {
+                out.insert(name, o);
             }
         }
+        match page.metadata.continue_ {
+            Some(c) if !c.is_empty() => lp = lp.continue_token(&c),
+            _ => break,
+        }
     }
-    let mut body = Map::new();
-    body.insert("status".into(), Value::Object(patch));
-    api.patch_status(
-        app,
-        &PatchParams::default(),
-        &Patch::Merge(Value::Object(body)),
-    )
-    .await
-    .map_err(|source| StatusError::PatchStatus {
-        namespace: namespace.into(),
-        app: app.into(),
-        source,
-    })?;
-    info!(
-        namespace,
-        app,
-        phase = status.phase.as_str(),
-        healthy = status.health.is_healthy(),
-        "status written"
-    );
-    Ok(true)
+    Ok(out)
+}
+
+/// What the Application `obj` records (`None` when it has no status yet).
+pub fn recorded_of(
+    obj: &DynamicObject,
+    namespace: &str,
+    app: &str,
+) -> Result<Option<Recorded>, StatusError> {
+    Ok(parse_status(obj, namespace, app)?.map(|s| Recorded::from_status(&s)))
+}
+
+/// An ownerReference (controller) to the Application `obj`.
+pub fn owner_reference(obj: &DynamicObject, app: &str) -> Value {
+    json!({
+        "apiVersion": Application::api_version(&()),
+        "kind": Application::kind(&()),
+        "name": app,
+        "uid": obj.metadata.uid.clone().unwrap_or_default(),
+        "controller": true,
+        "blockOwnerDeletion": true,
+    })
+}
+
+/// The JSON merge patch (RFC 7386) that turns `old` into `new`: `new`'s values, with `null`
+/// for every key of an object in `old` that `new`'s object at the same place lacks (lists are
+/// replaced whole, as merge patches do).
+pub fn merge_patch(old: &Value, new: &Value) -> Value {
+    match (old, new) {
+        (Value::Object(o), Value::Object(n)) => {
+            let mut out = Map::new();
+            for (k, v) in n {
+                let patched = match o.get(k) {
+                    Some(ov) if ov.is_object() && v.is_object() => merge_patch(ov, v),
+                    _ => v.clone(),
+                };
+                out.insert(k.clone(), patched);
+            }
+            for k in o.keys() {
+                if !n.contains_key(k) {
+                    out.insert(k.clone(), Value::Null);
+                }
+            }
+            Value::Object(out)
+        }
+        _ => new.clone(),
+    }
 }
 
 /// An ownerReference to the Application `namespace/app`, creating it (phase `starting`) when it
@@ -433,6 +562,10 @@ pub struct Recorded {
     pub last_applied_commit: Option<String>,
     /// Drift corrections so far.
     pub drift_corrections: u64,
+    /// The workflow run.
+    pub workflow: Option<crate::k8s::crds::WorkflowStatus>,
+    /// What the workflow delivered to each cluster.
+    pub clusters: Vec<crate::k8s::crds::ClusterStatus>,
 }
 
 impl Recorded {
@@ -447,6 +580,8 @@ impl Recorded {
             publish,
             last_applied_commit: status.last_applied_commit.clone(),
             drift_corrections: status.drift_corrections,
+            workflow: status.workflow.clone(),
+            clusters: status.clusters.clone(),
         }
     }
 }
@@ -537,6 +672,8 @@ impl AppStatus {
             held_prune: None,
             last_sync_request: None,
             suspended: false,
+            workflow: None,
+            clusters: Vec::new(),
         }
     }
 
@@ -564,6 +701,8 @@ impl AppStatus {
             held_prune: None,
             last_sync_request: None,
             suspended: false,
+            workflow: None,
+            clusters: Vec::new(),
         }
     }
 
@@ -621,6 +760,8 @@ impl AppStatus {
             held_prune: Self::applied_held(report),
             last_sync_request: None,
             suspended: false,
+            workflow: None,
+            clusters: Vec::new(),
         }
     }
 
@@ -660,6 +801,17 @@ impl AppStatus {
 mod tests {
     use super::*;
 
+    #[test]
+    fn merge_patches_remove_keys_left_out_at_every_depth() {
+        let old = json!({"phase": "x", "workflow": {"endTime": "t", "held": true, "steps": [1, 2]}, "gone": 1});
+        let new = json!({"phase": "y", "workflow": {"steps": [3]}});
+        assert_eq!(
+            merge_patch(&old, &new),
+            json!({"phase": "y", "workflow": {"steps": [3], "endTime": null, "held": null}, "gone": null})
+        );
+        assert_eq!(merge_patch(&json!(1), &new), new);
+    }
+
     fn desired_value(s: &AppStatus, live: Option<&Value>, now: &str) -> Value {
         let live: Option<ApplicationStatus> =
             live.map(|l| serde_json::from_value(l.clone()).expect("a status"));
@@ -682,6 +834,8 @@ mod tests {
             held_prune: None,
             last_sync_request: None,
             suspended: false,
+            workflow: None,
+            clusters: Vec::new(),
         }
     }
 

@@ -18,17 +18,15 @@
 use super::status::{record_is_stale, state_of, status_of};
 use super::workload::{self, REVISION_ANNOTATION, build_workload, workload_of};
 use super::{RollbackEvent, RollbackHook, RolloutError};
-use crate::ErrorClass;
 use crate::clock::SharedClock;
 use crate::k8s::crds::{Checked, RolloutSpec, WorkloadRef};
 use crate::k8s::events::{Events, Severity, reference};
 use crate::k8s::{API_VERSION, REVISION_LABEL, ROLLOUT_FIELD_MANAGER, ROLLOUT_LABEL, Rollout};
-use backon::BackoffBuilder;
 use futures::StreamExt;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use rollgit_core::batch::{self, Action as CoreAction, Observation, State, Style};
 use rollgit_core::kubevela::{BatchRollingState, RollingState, RolloutStrategy};
 use serde_json::{Value, json};
@@ -40,9 +38,7 @@ use tokio::sync::mpsc;
 
 /// Rollouts reconciled at once.
 pub const CONCURRENCY: u16 = 16;
-/// The longest a failing pass waits before it is tried again: a rollout resumes within a few
-/// seconds of the API server coming back.
-pub const RETRY_MAX: Duration = Duration::from_secs(3);
+pub use super::retry::RETRY_MAX;
 /// How long a pass waits before looking again for a component revision the daemon has not
 /// applied yet.
 pub const REVISION_RETRY: Duration = Duration::from_secs(2);
@@ -61,47 +57,15 @@ pub struct Ctx {
     wake: mpsc::UnboundedSender<ObjectRef<Rollout>>,
     /// Workload kinds watched so far, and their watch tasks.
     watched: Mutex<HashMap<(String, String), tokio::task::AbortHandle>>,
+    /// The namespaces watched.
+    scope: crate::config::WatchScope,
     /// Rollbacks handed to the record stage: (namespace, name, failed revision, spec commit).
     rollbacks_told: Mutex<BTreeSet<(String, String, String, String)>>,
     /// The retry delays of failing Rollouts, and their repeated errors.
-    backoff: Mutex<HashMap<ObjectRef<Rollout>, (backon::ExponentialBackoff, crate::Repeats)>>,
+    failures: super::retry::Failures<ObjectRef<Rollout>>,
 }
 
 impl Ctx {
-    fn backoff_policy() -> backon::ExponentialBuilder {
-        backon::ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(200))
-            .with_max_delay(RETRY_MAX)
-            .with_factor(2.0)
-            .with_jitter()
-            .without_max_times()
-    }
-
-    /// The next delay of a Rollout whose pass failed (when `transient`), and whether its
-    /// error should be logged (`Some(count)`: at each doubling of a repeated error).
-    fn failed(
-        &self,
-        key: &ObjectRef<Rollout>,
-        error: &str,
-        transient: bool,
-    ) -> (Duration, Option<u64>) {
-        let mut all = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-        let (backoff, repeats) = all
-            .entry(key.clone())
-            .or_insert_with(|| (Self::backoff_policy().build(), crate::Repeats::default()));
-        let delay = if transient {
-            backoff.next().unwrap_or(RETRY_MAX)
-        } else {
-            RETRY_MAX
-        };
-        (delay, repeats.note(error))
-    }
-
-    fn reset_backoff(&self, key: &ObjectRef<Rollout>) {
-        let mut all = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-        all.remove(key);
-    }
-
     /// Starts a watch on a workload kind (once): every change of a workload labelled
     /// `rollgit.dev/rollout` wakes its Rollout.
     fn ensure_workload_watch(&self, w: &WorkloadRef) {
@@ -110,14 +74,16 @@ impl Ctx {
         if watched.contains_key(&key) {
             return;
         }
-        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &workload::resource(w));
+        let ar = workload::resource(w);
+        let apis = self.scope.apis(|ns| match ns {
+            Some(ns) => Api::<DynamicObject>::namespaced_with(self.client.clone(), ns, &ar),
+            None => Api::all_with(self.client.clone(), &ar),
+        });
         let wake = self.wake.clone();
         let kind = w.kind.clone();
         let task = tokio::spawn(async move {
             let cfg = watcher::Config::default().labels(ROLLOUT_LABEL);
-            let mut stream = watcher(api, cfg)
-                .backoff(crate::k8s::WatchBackoff::default())
-                .boxed();
+            let mut stream = crate::k8s::scope::watch_all(apis, cfg);
             while let Some(ev) = stream.next().await {
                 let obj = match ev {
                     Ok(watcher::Event::Apply(o))
@@ -159,6 +125,7 @@ pub async fn run(
     client: kube::Client,
     clock: SharedClock,
     hook: Arc<dyn RollbackHook>,
+    target: crate::k8s::scope::Target,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let (wake, woken) = mpsc::unbounded_channel();
@@ -169,14 +136,20 @@ pub async fn run(
         hook,
         wake,
         watched: Mutex::new(HashMap::new()),
+        scope: target.namespaces.clone(),
         rollbacks_told: Mutex::new(BTreeSet::new()),
-        backoff: Mutex::new(HashMap::new()),
+        failures: Default::default(),
     });
     let woken = futures::stream::unfold(
         woken,
         |mut rx| async move { rx.recv().await.map(|r| (r, rx)) },
     );
-    let mut controller = Controller::new(Api::<Rollout>::all(client), watcher::Config::default())
+    let apis = target.namespaces.apis(|ns| match ns {
+        Some(ns) => Api::<Rollout>::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    });
+    let (store, objects) = crate::k8s::scope::reflect(apis, target.config(), ());
+    let mut controller = Controller::for_stream(objects, store)
         .with_config(ControllerConfig::default().concurrency(CONCURRENCY))
         .trigger_backoff(crate::k8s::WatchBackoff::default())
         .reconcile_on(woken);
@@ -197,7 +170,7 @@ pub async fn run(
 async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Ctx>) -> Result<Action, RolloutError> {
     let key = ObjectRef::from_obj(rollout.as_ref());
     let requeue = pass(&rollout, &ctx).await?;
-    ctx.reset_backoff(&key);
+    ctx.failures.succeeded(&key);
     Ok(match requeue {
         Some(d) => Action::requeue(d),
         None => Action::await_change(),
@@ -208,13 +181,8 @@ fn error_policy(rollout: Arc<Rollout>, error: &RolloutError, ctx: Arc<Ctx>) -> A
     let key = ObjectRef::from_obj(rollout.as_ref());
     let class = error.class();
     let text = crate::error_chain(error);
-    let (delay, log) = ctx.failed(&key, &text, class == ErrorClass::Transient);
-    let action = match class {
-        ErrorClass::Transient => Action::requeue(delay),
-        ErrorClass::Requeue(d) => Action::requeue(d),
-        ErrorClass::Terminal => Action::await_change(),
-    };
-    if let Some(times) = log {
+    let retry = ctx.failures.failed(&key, &text, class);
+    if let Some(times) = retry.log {
         tracing::warn!(
             namespace = key.namespace.as_deref().unwrap_or_default(),
             rollout = %key.name,
@@ -224,7 +192,7 @@ fn error_policy(rollout: Arc<Rollout>, error: &RolloutError, ctx: Arc<Ctx>) -> A
             "rollout pass failed"
         );
     }
-    action
+    retry.action()
 }
 
 /// One observe → decide → act → record pass. Returns when to look again without an event.

@@ -19,7 +19,9 @@
 pub mod argo;
 pub mod controller;
 pub mod kruise;
+pub mod retry;
 pub mod status;
+pub mod workflow;
 pub mod workload;
 
 pub use controller::{core_spec, run};

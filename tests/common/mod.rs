@@ -379,3 +379,35 @@ pub fn item_names(list: &Value) -> Vec<String> {
         })
         .collect()
 }
+
+/// `rollgit run` following `repo`'s `apps/*` every second against `cluster`, with its state in
+/// `state` and its log (at `level`) in `state/<log>`: a test kills it and starts it again.
+pub fn spawn_rollgit_run(
+    cluster: &TestCluster,
+    repo: &str,
+    state: &std::path::Path,
+    log: &str,
+    level: &str,
+) -> tokio::process::Child {
+    let log = std::fs::File::create(state.join(log)).expect("a log file");
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_rollgit"))
+        .args([
+            "run",
+            "--repo",
+            repo,
+            "--path",
+            "apps/*",
+            "--interval",
+            "1s",
+        ])
+        .arg("--kubeconfig")
+        .arg(&cluster.kubeconfig)
+        .arg("--state-dir")
+        .arg(state)
+        .env("ROLLGIT_LOG", level)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("rollgit run starts")
+}

@@ -232,6 +232,7 @@ impl World {
             rollgit::daemon::Options {
                 metrics: metrics.clone(),
                 clock: Arc::new(clock.clone()),
+                ..Default::default()
             },
         )
         .await

@@ -14,5 +14,6 @@ pub mod kruise;
 pub mod kruise_run;
 pub mod kubevela;
 pub mod plan;
+pub mod workflow;
 
 pub use plan::{Flavor, Pause, Plan, PlanStep};

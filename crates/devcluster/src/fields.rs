@@ -8,14 +8,33 @@ use serde_json::Value;
 /// The merge schema of a resource type.
 fn schema_of(rt: &ResourceType) -> Box<dyn Schema> {
     if let Some(crd) = &rt.crd {
-        return match &crd.schema {
-            Some(s) => Box::new(OpenApiSchema::new(s.clone())),
-            None => Box::new(OpenApiSchema::unknown()),
-        };
+        return Box::new(CustomResourceSchema(match &crd.schema {
+            Some(s) => OpenApiSchema::new(s.clone()),
+            None => OpenApiSchema::unknown(),
+        }));
     }
     match BuiltinSchema::for_kind(&rt.api_version(), &rt.kind) {
         Some(s) => Box::new(s),
         None => Box::new(OpenApiSchema::unknown()),
+    }
+}
+
+/// A custom resource's schema: as its OpenAPI schema says, and a map or list that server-side
+/// apply empties becomes `null` (structured-merge-diff as Kubernetes 1.33 runs it), which the
+/// schema's validation then refuses where the field is typed.
+struct CustomResourceSchema(OpenApiSchema);
+
+impl Schema for CustomResourceSchema {
+    fn field(&self, path: &[&str]) -> rollgit_merge::FieldInfo {
+        self.0.field(path)
+    }
+
+    fn supports_strategic_merge(&self) -> bool {
+        self.0.supports_strategic_merge()
+    }
+
+    fn emptied_becomes_null(&self) -> bool {
+        true
     }
 }
 

@@ -95,6 +95,15 @@ pub trait Schema {
     fn is_atomic_map(&self, path: &[&str]) -> bool {
         self.field(path).atomic_map
     }
+
+    /// Whether a map or list that server-side apply empties, by removing the fields its
+    /// manager no longer applies, becomes `null` (kept in its parent) instead of going away.
+    /// structured-merge-diff before v4.6 (Kubernetes 1.33) does so, and a custom resource
+    /// whose schema types the field then fails validation (`spec.x in body must be of type
+    /// object: "null"`); built-in kinds drop the `null` when decoded into their Go types.
+    fn emptied_becomes_null(&self) -> bool {
+        false
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -628,8 +628,12 @@ fn remove_fields(
                 let info = schema.field(&refs);
                 remove_in(child, rc, oc, names, schema, &info);
                 names.pop();
-                if !was_empty && is_empty_container(child) && oc.is_none_or(FieldSet::is_empty) {
-                    m.remove(&k);
+                if !was_empty && is_empty_container(child) {
+                    if schema.emptied_becomes_null() {
+                        *child = Value::Null;
+                    } else if oc.is_none_or(FieldSet::is_empty) {
+                        m.remove(&k);
+                    }
                 }
             }
         }

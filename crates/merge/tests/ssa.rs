@@ -867,3 +867,64 @@ fn builtin_schema_is_usable_as_dyn() {
     ));
     assert_eq!(paths_of(&out, "a").len(), 3);
 }
+
+/// A custom resource's schema as the dev cluster merges it: maps emptied by a removal become
+/// `null` (structured-merge-diff in Kubernetes 1.33).
+struct NullingSchema(OpenApiSchema);
+
+impl Schema for NullingSchema {
+    fn field(&self, path: &[&str]) -> rollgit_merge::FieldInfo {
+        self.0.field(path)
+    }
+    fn supports_strategic_merge(&self) -> bool {
+        false
+    }
+    fn emptied_becomes_null(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn a_map_the_manager_empties_becomes_null_in_a_custom_resource() {
+    let schema = NullingSchema(OpenApiSchema::new(json!({
+        "type": "object",
+        "properties": {"spec": {"type": "object", "properties": {
+            "size": {"type": "integer"},
+            "plan": {"type": "object", "properties": {
+                "batches": {"type": "array", "items": {"type": "integer"}},
+                "paused": {"type": "boolean"}}}}}}
+    })));
+    let cr = |plan: Value| {
+        json!({"apiVersion": "example.com/v1", "kind": "Thing",
+            "metadata": {"name": "t"}, "spec": {"size": 5, "plan": plan}})
+    };
+    let first = ok(apply(
+        None,
+        &cr(json!({"batches": [2, 3]})),
+        "m",
+        false,
+        None,
+        &schema,
+        "t0",
+    ));
+    let emptied = ok(apply(
+        Some(&first),
+        &cr(json!({})),
+        "m",
+        false,
+        None,
+        &schema,
+        "t1",
+    ));
+    assert_eq!(emptied["spec"]["plan"], Value::Null, "{emptied:#}");
+    let kept = ok(apply(
+        Some(&first),
+        &cr(json!({"paused": false})),
+        "m",
+        false,
+        None,
+        &schema,
+        "t1",
+    ));
+    assert_eq!(kept["spec"]["plan"], json!({"paused": false}), "{kept:#}");
+}

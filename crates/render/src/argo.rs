@@ -745,21 +745,37 @@ fn read_traffic_routing(
 
 /// One `steps[i]` mapping.
 fn read_step(s: &mut Reader) -> CanaryStep {
+    s.reject_unknown(&[
+        "setWeight",
+        "pause",
+        "setCanaryScale",
+        "analysis",
+        "experiment",
+        "setHeaderRoute",
+        "setMirrorRoute",
+        "plugin",
+    ]);
     let mut step = CanaryStep {
         set_weight: s.int("setWeight"),
         ..Default::default()
     };
     if s.has("pause") {
         step.pause = Some(match s.mapping("pause") {
-            Some(p) => s.within("pause", p, |p| p.int_or_string("duration")),
+            Some(p) => s.within("pause", p, |p| {
+                p.reject_unknown(&["duration"]);
+                p.int_or_string("duration")
+            }),
             None => None,
         });
     }
     if let Some(cs) = s.mapping("setCanaryScale") {
-        step.set_canary_scale = Some(s.within("setCanaryScale", cs, |cs| SetCanaryScale {
-            replicas: cs.int("replicas"),
-            weight: cs.int("weight"),
-            match_traffic_weight: cs.boolean("matchTrafficWeight").unwrap_or(false),
+        step.set_canary_scale = Some(s.within("setCanaryScale", cs, |cs| {
+            cs.reject_unknown(&["replicas", "weight", "matchTrafficWeight"]);
+            SetCanaryScale {
+                replicas: cs.int("replicas"),
+                weight: cs.int("weight"),
+                match_traffic_weight: cs.boolean("matchTrafficWeight").unwrap_or(false),
+            }
         }));
     }
     step.other = OTHER_STEP_KINDS.iter().any(|k| s.has(k));
@@ -776,6 +792,7 @@ pub fn read_argo_object(
     let mut sink = Sink {
         errors: Vec::new(),
         warnings: Vec::new(),
+        unsupported: Vec::new(),
     };
     let docs = crate::yaml::parse_documents(text.as_bytes())
         .map_err(|e| crate::RenderErrors(vec![RenderError::new(what, e.line, e.message)]))?;

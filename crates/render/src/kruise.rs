@@ -83,6 +83,12 @@ pub struct KruiseRollout {
     pub disabled: bool,
     /// Where the Rollout is written.
     pub source: SourceLocation,
+    /// What OpenKruise accepts but rollgit's executor does not run (a blue-green strategy,
+    /// Gateway API or custom network routes, path and query matches, another Ingress class,
+    /// `disabled: true`, a workload kind rollgit does not roll): errors when rollgit is the
+    /// Rollout's controller, nothing when Kruise's own controller runs it (delegate mode).
+    #[serde(skip)]
+    pub unsupported: Vec<RenderError>,
 }
 
 /// Whether Kruise treats a `workloadRef.kind` as a Deployment (every kind but the ones with a
@@ -152,6 +158,7 @@ pub(crate) fn parse_kruise_rollout(
         .and_then(|a| a.get(ROLLING_STYLE_ANNOTATION))
         .and_then(Located::as_str)
         == Some("partition");
+    let unsupported_from = sink.unsupported.len();
     let mut top = Reader {
         path,
         prefix: PREFIX,
@@ -228,12 +235,42 @@ pub(crate) fn parse_kruise_rollout(
             return None;
         }
         None => {
+            let blue_green = strategy.and_then(|s| s.get("blueGreen"));
+            if let Some(bg) = blue_green.filter(|b| matches!(b.node, Node::Map(_))) {
+                // Kruise runs it; rollgit's executor does not.
+                r.unsupported(
+                    bg.key_line,
+                    "strategy.blueGreen",
+                    "is not run by rollgit's Kruise Rollout executor (it runs the canary strategy)",
+                );
+                if !r.ok {
+                    return None;
+                }
+                let unsupported = r.sink.unsupported.split_off(unsupported_from);
+                return Some(KruiseRollout {
+                    name,
+                    v1alpha1,
+                    workload,
+                    style: RollingStyle::Partition,
+                    steps: Vec::new(),
+                    matches: Vec::new(),
+                    traffic_routings: Vec::new(),
+                    failure_threshold: None,
+                    paused,
+                    disabled,
+                    source: SourceLocation {
+                        path: path.to_owned(),
+                        line: doc.line.max(1),
+                    },
+                    unsupported,
+                });
+            }
             if r.ok {
                 let line = strategy.map_or(spec.key_line, |s| s.key_line);
                 r.error(
                     line,
                     "strategy.canary",
-                    "is required (rollgit reads the canary strategy; blue-green is not supported)",
+                    "is required (or strategy.blueGreen)",
                 );
             }
             return None;
@@ -332,6 +369,7 @@ pub(crate) fn parse_kruise_rollout(
             path: path.to_owned(),
             line: doc.line.max(1),
         },
+        unsupported: c.sink.unsupported.split_off(unsupported_from),
     })
 }
 
@@ -367,10 +405,10 @@ fn read_traffic_routing(t: &mut Reader) -> Option<TrafficRoutingRef> {
     };
     for unsupported in ["gateway", "customNetworkRefs"] {
         if let Some(v) = t.get(unsupported) {
-            t.error(
+            t.unsupported(
                 v.key_line,
                 unsupported,
-                "is not supported by rollgit (it routes through a Service and an Ingress)",
+                "is not run by rollgit's Kruise Rollout executor (it routes through a Service and an Ingress)",
             );
         }
     }
@@ -390,16 +428,17 @@ fn read_traffic_routing(t: &mut Reader) -> Option<TrafficRoutingRef> {
             if let Some((c, line)) = i.string("classType") {
                 match IngressClass::parse(&c) {
                     Some(k) => class = k,
-                    None => i.error(
+                    None => i.unsupported(
                         line,
                         "classType",
-                        format!("{c:?} is not supported by rollgit (nginx, aliyun-alb or mse)"),
+                        format!("{c:?} is not run by rollgit's Kruise Rollout executor (nginx, aliyun-alb or mse)"),
                     ),
                 }
             }
         }),
         None => {
-            if t.ok {
+            let custom = t.get("gateway").is_some() || t.get("customNetworkRefs").is_some();
+            if t.ok && !custom {
                 t.error(t.line, "ingress", "TrafficRoutings are not set");
             }
         }
@@ -417,10 +456,10 @@ fn read_traffic_routing(t: &mut Reader) -> Option<TrafficRoutingRef> {
 fn read_match(m: &mut Reader) -> RouteMatch {
     for unsupported in ["path", "queryParams"] {
         if let Some(v) = m.get(unsupported) {
-            m.error(
+            m.unsupported(
                 v.key_line,
                 unsupported,
-                "is not supported by rollgit (it matches headers)",
+                "is not run by rollgit's Kruise Rollout executor (it matches headers)",
             );
         }
     }
@@ -535,7 +574,7 @@ pub(crate) fn held_workloads(
 ) -> Vec<KruiseRolloutInfo> {
     let mut out: Vec<KruiseRolloutInfo> = Vec::new();
     for (path, doc, namespace) in docs {
-        let Some(rollout) = parse_kruise_rollout(path, doc, sink) else {
+        let Some(mut rollout) = parse_kruise_rollout(path, doc, sink) else {
             continue;
         };
         let spec_field = if rollout.v1alpha1 {
@@ -543,29 +582,29 @@ pub(crate) fn held_workloads(
         } else {
             "spec.workloadRef"
         };
+        let line = rollout.source.line;
         let at = |sink: &mut Sink, field: &str, message: String| {
             sink.error(
-                RenderError::new(
-                    path,
-                    rollout.source.line,
-                    format!("{PREFIX}{field}: {message}"),
-                )
-                .with_field(field.to_owned()),
+                RenderError::new(path, line, format!("{PREFIX}{field}: {message}"))
+                    .with_field(field.to_owned()),
             );
         };
-        if rollout.disabled {
-            at(
-                sink,
-                "spec.disabled",
-                "true is not supported by rollgit (remove the Rollout to stop rolling in steps)"
-                    .into(),
-            );
-            continue;
-        }
+        let unsupported = |field: &str, message: String| {
+            RenderError::new(path, line, format!("{PREFIX}{field}: {message}"))
+                .with_field(field.to_owned())
+        };
         let Some(name) = rollout.workload.name.clone() else {
             at(sink, &format!("{spec_field}.name"), "is required".into());
             continue;
         };
+        if rollout.disabled {
+            let e = unsupported(
+                "spec.disabled",
+                "true is not run by rollgit's Kruise Rollout executor (remove the Rollout to stop rolling in steps)"
+                    .into(),
+            );
+            rollout.unsupported.push(e);
+        }
         let group = rollout
             .workload
             .api_version
@@ -578,15 +617,14 @@ pub(crate) fn held_workloads(
             .iter()
             .any(|(g, k)| *g == group && *k == kind)
         {
-            at(
-                sink,
+            let e = unsupported(
                 spec_field,
                 format!(
-                    "{kind} ({}) is not supported by rollgit (apps/v1 Deployment or StatefulSet, apps.kruise.io CloneSet)",
+                    "{kind} ({}) is not rolled by rollgit's Kruise Rollout executor (apps/v1 Deployment or StatefulSet, apps.kruise.io CloneSet)",
                     rollout.workload.api_version.as_deref().unwrap_or("apps/v1")
                 ),
             );
-            continue;
+            rollout.unsupported.push(e);
         }
         if let Some(other) = out.iter().find(|o| {
             o.namespace == *namespace
@@ -612,7 +650,9 @@ pub(crate) fn held_workloads(
                     && k.namespace.as_deref().is_none_or(|ns| ns == namespace)
             })
             .cloned();
-        if workload.is_none() {
+        // What rollgit's executor does not run holds nothing (Kruise's own controller may).
+        let workload = workload.filter(|_| rollout.unsupported.is_empty());
+        if workload.is_none() && rollout.unsupported.is_empty() {
             sink.warn(RenderError::new(
                 path,
                 rollout.source.line,
@@ -646,6 +686,7 @@ pub fn parse_kruise_rollout_value(
     let mut sink = Sink {
         errors: Vec::new(),
         warnings: Vec::new(),
+        unsupported: Vec::new(),
     };
     let docs = match crate::yaml::parse_documents(text.as_bytes()) {
         Ok(d) => d,

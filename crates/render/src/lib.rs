@@ -40,6 +40,10 @@
 //! change what KubeVela deploys, so it is an error naming the supported types, never dropped
 //! (the seeds use no other). Other `core.oam.dev` documents
 //! (Policy, Workflow, AppRollout) are returned in [`Rendered::oam_objects`], not applied.
+//! Topology `Policy` documents, `spec.policies`, `Workflow` documents and `spec.workflow` are
+//! read into [`ApplicationInfo::delivery`] ([`workflow`]: what rollgit runs and refuses,
+//! `path:line` errors), and every standalone Policy and Workflow is checked even when no
+//! Application uses it.
 //!
 //! | type | renders |
 //! |---|---|
@@ -76,8 +80,10 @@
 //! `app.oam.dev/component`; the Service selects `app.oam.dev/component`. Objects of
 //! `ref-objects` get `app.oam.dev/name` and `app.oam.dev/component` added.
 //!
-//! `ref-objects` properties: `objects: [{apiVersion, kind, name, namespace?}]`. See
-//! [`RefLookup`] for where they are looked for.
+//! `ref-objects` properties: `objects: [{apiVersion, kind, name, namespace?}]`, or
+//! `{apiVersion, kind, labelSelector: {label: value, ...}, namespace?}` for every object of the
+//! kind in the namespace with those labels (an empty selector, or a selector with a name, is an
+//! error; selecting nothing is an error). See [`RefLookup`] for where they are looked for.
 //!
 //! # Rollouts
 //!
@@ -186,6 +192,7 @@ mod refs;
 mod render;
 mod revision;
 mod rollout;
+pub mod workflow;
 mod yaml;
 
 pub use argo::{
@@ -214,8 +221,8 @@ pub use revision::{
     AppRevision, COMPONENT_LABEL, ComponentRevision, ExistingAppRevision, ExistingRevision,
     FIRST_PUBLISH_VERSION, PUBLISH_VERSION_ANNOTATION, RevisionError, RevisionState,
     SPEC_HASH_ANNOTATION, app_revision_object_name, canonical_json,
-    existing_app_revision_from_object, existing_revision_from_object, next_publish_version,
-    plan_app_revision, plan_revision, revision_number_of, spec_hash,
+    existing_app_revision_from_object, existing_revision_from_object, hex_sha256,
+    next_publish_version, plan_app_revision, plan_revision, revision_number_of, spec_hash,
 };
 pub use rollout::{
     AppRolloutComponent, AppRolloutInfo, MAX_BATCHES, ROLLOUT_TEMPLATE_ANNOTATION, ROLLOUT_TRAIT,

@@ -118,7 +118,10 @@ pub(crate) enum ComponentOutput {
 pub(crate) struct RefTarget {
     pub api_version: String,
     pub kind: String,
+    /// The name (empty when `selector` selects).
     pub name: String,
+    /// `labelSelector`: every object of the kind (in the namespace) with these labels.
+    pub selector: Option<std::collections::BTreeMap<String, String>>,
     pub namespace: Option<String>,
     pub line: u32,
     pub field: String,
@@ -939,9 +942,33 @@ fn ref_objects(p: &mut Props) -> ComponentOutput {
         let mut sub = p.item(&key, item);
         let api_version = sub.required_string("apiVersion");
         let kind = sub.required_string("kind");
-        let name = sub.required_string("name");
+        let selector = sub.string_map("labelSelector").map(|m| {
+            m.into_iter()
+                .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
+                .collect::<std::collections::BTreeMap<String, String>>()
+        });
+        let name = match (&selector, sub.get("name")) {
+            (Some(_), None) => Some(String::new()),
+            (Some(_), Some(n)) => {
+                sub.invalid(
+                    n.line,
+                    "name",
+                    "and labelSelector cannot be given together: name one object, or select them by labels".into(),
+                );
+                None
+            }
+            (None, _) => sub.required_string("name"),
+        };
+        if selector.as_ref().is_some_and(|s| s.is_empty()) {
+            let line = sub.get("labelSelector").map_or(item.line, |v| v.line);
+            sub.invalid(
+                line,
+                "labelSelector",
+                "must name at least one label (an empty selector would take every object of the kind)".into(),
+            );
+        }
         let namespace = sub.string("namespace");
-        sub.check_unknown(&["apiVersion", "kind", "name", "namespace"]);
+        sub.check_unknown(&["apiVersion", "kind", "name", "namespace", "labelSelector"]);
         if !sub.ok {
             p.ok = false;
             continue;
@@ -951,6 +978,7 @@ fn ref_objects(p: &mut Props) -> ComponentOutput {
                 api_version,
                 kind,
                 name,
+                selector,
                 namespace,
                 line: item.line,
                 field,

@@ -132,6 +132,7 @@ pub fn plan_document(path: &str, content: &[u8], opts: &PlanOptions) -> Result<P
     let mut sink = Sink {
         errors: Vec::new(),
         warnings: Vec::new(),
+        unsupported: Vec::new(),
     };
     for doc in &docs {
         let api_version = str_at(doc, "apiVersion").unwrap_or_default();
@@ -538,6 +539,11 @@ fn plan_kruise(
     let Some(rollout) = parse_kruise_rollout(path, doc, sink) else {
         return Ok(None);
     };
+    if rollout.steps.is_empty() {
+        // A blue-green Rollout: no canary steps to plan.
+        sink.errors.append(&mut rollout.unsupported.clone());
+        return Ok(None);
+    }
     let KruiseRollout {
         workload,
         style,

@@ -114,6 +114,39 @@ impl<'a> Reader<'a, '_> {
         self.error_raw(line, key, format!("{sep}{rule}"));
     }
 
+    /// Records that `key` is something rollgit's executor does not run (`rule` says what), at
+    /// `line`: an error only when rollgit is the controller, so the reading goes on.
+    pub fn unsupported(&mut self, line: u32, key: &str, rule: impl Display) {
+        let message = format!("{}{}{key}{}{rule}", self.prefix, self.rel, self.sep);
+        self.sink
+            .unsupported
+            .push(RenderError::new(self.path, line, message).with_field(self.field_of(key)));
+    }
+
+    /// Rejects every key of the mapping that is not in `known` (what the upstream CRD's schema
+    /// refuses: a typo is an error at its line, never a silently ignored field).
+    pub fn reject_unknown(&mut self, known: &[&str]) {
+        let Some(Located {
+            node: Node::Map(entries),
+            ..
+        }) = self.node
+        else {
+            return;
+        };
+        let unknown: Vec<(String, u32)> = entries
+            .iter()
+            .filter(|(k, _)| !known.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.key_line))
+            .collect();
+        for (k, line) in unknown {
+            self.error(
+                line,
+                &k,
+                format!("unknown field (known: {})", known.join(", ")),
+            );
+        }
+    }
+
     /// Warns about every key of the mapping that is not in `known`.
     pub fn warn_unknown(&mut self, known: &[&str]) {
         let Some(Located {

@@ -38,6 +38,11 @@ pub struct IndexedObject {
 pub trait RefLookup {
     /// Every object in the repository with this group, kind and name (any namespace).
     fn find_objects(&self, group: &str, kind: &str, name: &str) -> Vec<IndexedObject>;
+
+    /// Every object in the repository with this group and kind (for a `labelSelector`).
+    fn objects_of_kind(&self, _group: &str, _kind: &str) -> Vec<IndexedObject> {
+        Vec::new()
+    }
 }
 
 /// A lookup that finds nothing (apps without `ref-objects` to other files).
@@ -139,5 +144,13 @@ impl RefLookup for ObjectIndex {
             .get(&(group.to_owned(), kind.to_owned(), name.to_owned()))
             .cloned()
             .unwrap_or_default()
+    }
+
+    fn objects_of_kind(&self, group: &str, kind: &str) -> Vec<IndexedObject> {
+        self.by_key
+            .iter()
+            .filter(|((g, k, _), _)| g == group && k == kind)
+            .flat_map(|(_, objs)| objs.iter().cloned())
+            .collect()
     }
 }

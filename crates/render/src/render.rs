@@ -21,6 +21,7 @@ use crate::rollout::{
     AppRolloutInfo, ROLLOUT_TEMPLATE_ANNOTATION, RolloutTrait, check_target_revision,
     check_trait_batches, parse_app_rollout, resolve_app_rollouts,
 };
+use crate::workflow::{OamDoc, check_policy_docs, check_workflow_docs, parse_delivery};
 use crate::yaml::{Located, Node, parse_documents};
 
 /// One file of an app at one commit.
@@ -143,6 +144,9 @@ pub struct ApplicationInfo {
     pub policies: Value,
     /// `spec.workflow` as written (`null` when absent).
     pub workflow: Value,
+    /// Its delivery to the fleet (topology policies and workflow), when it has one
+    /// ([`crate::workflow`]).
+    pub delivery: Option<crate::workflow::Delivery>,
     /// `metadata.annotations` (string values).
     pub annotations: BTreeMap<String, String>,
     /// `metadata.labels` (string values).
@@ -213,6 +217,9 @@ struct Item {
 pub(crate) struct Sink {
     pub errors: Vec<RenderError>,
     pub warnings: Vec<RenderError>,
+    /// What the upstream system accepts but rollgit's executor does not run (errors only when
+    /// rollgit is the controller; taken by the reader of the object that has them).
+    pub unsupported: Vec<RenderError>,
 }
 
 impl Sink {
@@ -508,6 +515,7 @@ pub fn render_app(
     let mut sink = Sink {
         errors: Vec::new(),
         warnings: Vec::new(),
+        unsupported: Vec::new(),
     };
     let mut sorted: Vec<&SourceFile> = files.iter().filter(|f| is_manifest_path(&f.path)).collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
@@ -556,6 +564,8 @@ pub fn render_app(
     let mut rollout_docs: Vec<(&str, &Located, String)> = Vec::new();
     let mut argo_rollouts: Vec<ArgoRolloutInfo> = Vec::new();
     let mut kruise_docs: Vec<(&str, &Located, String)> = Vec::new();
+    let mut policy_docs: Vec<OamDoc> = Vec::new();
+    let mut workflow_docs: Vec<OamDoc> = Vec::new();
     for (path, doc) in &docs {
         let Some(h) = header(path, doc, &mut sink) else {
             continue;
@@ -625,7 +635,23 @@ pub fn render_app(
         if is_oam_group(&h.api_version) {
             if h.kind == "AppRollout" {
                 rollout_docs.push((path, doc, h.name.clone()));
-            } else if !matches!(h.kind.as_str(), "Policy" | "Workflow") {
+            } else if matches!(h.kind.as_str(), "Policy" | "Workflow") {
+                let d = OamDoc {
+                    path,
+                    doc,
+                    name: h.name.clone(),
+                    namespace: item
+                        .key
+                        .namespace
+                        .clone()
+                        .unwrap_or_else(|| namespace.to_owned()),
+                };
+                if h.kind == "Policy" {
+                    policy_docs.push(d);
+                } else {
+                    workflow_docs.push(d);
+                }
+            } else {
                 sink.warn(RenderError::new(
                     path,
                     doc.line,
@@ -640,6 +666,9 @@ pub fn render_app(
             items.push(item);
         }
     }
+
+    check_policy_docs(&policy_docs, &mut sink);
+    check_workflow_docs(&workflow_docs, &mut sink);
 
     // Applications.
     let mut applications: Vec<ApplicationInfo> = Vec::new();
@@ -669,6 +698,15 @@ pub fn render_app(
             components: Vec::new(),
             policies: parsed.policies,
             workflow: parsed.workflow,
+            delivery: parse_delivery(
+                path,
+                doc,
+                &h.name,
+                &app_ns,
+                &policy_docs,
+                &workflow_docs,
+                &mut sink,
+            ),
             annotations,
             labels: string_map(meta.as_ref().and_then(|m| m.get("labels"))),
             source: SourceLocation {
@@ -739,6 +777,25 @@ pub fn render_app(
                 ComponentOutput::Refs(targets) => {
                     let mut objs = Vec::new();
                     for t in targets {
+                        if t.selector.is_some() {
+                            for item in resolve_selected(
+                                &t,
+                                &comp.name,
+                                &h.name,
+                                &app_ns,
+                                path,
+                                &mut items,
+                                &app_paths,
+                                refs,
+                                &crds,
+                                &mut referenced_paths,
+                                &mut sink,
+                            ) {
+                                objs.push(item.object.clone());
+                                outputs.push(item);
+                            }
+                            continue;
+                        }
                         if let Some(item) = resolve_ref(
                             &t,
                             &comp.name,
@@ -810,6 +867,24 @@ pub fn render_app(
             items.extend(outputs);
         }
         applications.push(info);
+    }
+
+    // rollgit runs one workflow per app.
+    let delivered: Vec<&ApplicationInfo> = applications
+        .iter()
+        .filter(|a| a.delivery.is_some())
+        .collect();
+    if let [first, _, ..] = delivered.as_slice() {
+        for a in &delivered[1..] {
+            sink.error(RenderError::new(
+                &a.source.path,
+                a.source.line,
+                format!(
+                    "Application {:?}: rollgit runs one workflow per app, and Application {:?} at {} has one too: put each in its own app directory",
+                    a.name, first.name, first.source
+                ),
+            ));
+        }
     }
 
     // Application revisions, then the AppRollouts that name them.
@@ -956,6 +1031,140 @@ const WORKLOAD_KINDS: &[(&str, &str)] = &[
     ("apps", "DaemonSet"),
     ("apps.kruise.io", "CloneSet"),
 ];
+
+fn labels_match(object: &Value, selector: &BTreeMap<String, String>) -> bool {
+    let labels = object.pointer("/metadata/labels");
+    selector
+        .iter()
+        .all(|(k, v)| labels.and_then(|l| l.get(k)).and_then(Value::as_str) == Some(v.as_str()))
+}
+
+/// The objects a `ref-objects` entry with a `labelSelector` selects: those of its kind in the
+/// wanted namespace (or cluster-scoped) whose labels include the selector's, among the app's
+/// own documents and the rest of the repository, in source order. Selecting nothing is an
+/// error.
+#[allow(clippy::too_many_arguments)]
+fn resolve_selected(
+    t: &RefTarget,
+    component: &str,
+    application: &str,
+    app_ns: &str,
+    app_path: &str,
+    items: &mut [Item],
+    app_paths: &BTreeSet<&str>,
+    refs: &dyn RefLookup,
+    crds: &BTreeMap<(String, String), Scope>,
+    referenced_paths: &mut BTreeSet<String>,
+    sink: &mut Sink,
+) -> Vec<Item> {
+    let Some(selector) = &t.selector else {
+        return Vec::new();
+    };
+    let group = group_of(&t.api_version).to_owned();
+    let scope = resolve_scope(&t.api_version, &t.kind, crds);
+    let wanted_ns = match scope {
+        Scope::Cluster => None,
+        _ => Some(t.namespace.clone().unwrap_or_else(|| app_ns.to_owned())),
+    };
+    let labels = [
+        (APP_NAME_LABEL, application),
+        (APP_COMPONENT_LABEL, component),
+    ];
+    let workload = WORKLOAD_KINDS
+        .iter()
+        .any(|(g, k)| *g == group && *k == t.kind);
+    let mut out = Vec::new();
+    for own in items.iter_mut().filter(|i| {
+        i.component.is_none()
+            && i.key.group == group
+            && i.key.kind == t.kind
+            && (scope == Scope::Cluster
+                || i.key.namespace.is_none()
+                || i.key.namespace == wanted_ns)
+            && labels_match(&i.object, selector)
+    }) {
+        own.absorbed = true;
+        let mut object = own.object.clone();
+        set_namespace(&mut object, wanted_ns.as_deref());
+        add_metadata_map(&mut object, "labels", &labels);
+        out.push(Item {
+            object,
+            key: ObjectKey {
+                namespace: wanted_ns.clone(),
+                ..own.key.clone()
+            },
+            scope: own.scope,
+            source: own.source.clone(),
+            component: Some(component.to_owned()),
+            workload,
+            rollout_owned: false,
+            absorbed: false,
+        });
+    }
+    for found in refs
+        .objects_of_kind(&group, &t.kind)
+        .into_iter()
+        .filter(|c| !app_paths.contains(c.path.as_str()))
+        .filter(|c| {
+            let ns = c
+                .object
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str);
+            scope == Scope::Cluster || ns.is_none() || ns == wanted_ns.as_deref()
+        })
+        .filter(|c| labels_match(&c.object, selector))
+    {
+        let name = found
+            .object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let mut object = found.object.clone();
+        strip_server_fields(&mut object);
+        set_namespace(&mut object, wanted_ns.as_deref());
+        add_metadata_map(&mut object, "labels", &labels);
+        referenced_paths.insert(found.path.clone());
+        out.push(Item {
+            object,
+            key: ObjectKey {
+                group: group.clone(),
+                kind: t.kind.clone(),
+                namespace: wanted_ns.clone(),
+                name,
+            },
+            scope,
+            source: SourceLocation {
+                path: found.path.clone(),
+                line: found.line,
+            },
+            component: Some(component.to_owned()),
+            workload,
+            rollout_owned: false,
+            absorbed: false,
+        });
+    }
+    if out.is_empty() {
+        let sel: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let place = wanted_ns
+            .as_deref()
+            .map(|ns| format!(" in namespace {ns}"))
+            .unwrap_or_default();
+        sink.error(
+            RenderError::new(
+                app_path,
+                t.line,
+                format!(
+                    "component \"{component}\": ref-objects: labelSelector {} matches no {}{place} in the repository",
+                    sel.join(","),
+                    t.kind
+                ),
+            )
+            .with_field(t.field.clone()),
+        );
+    }
+    out
+}
 
 #[allow(clippy::too_many_arguments)]
 fn resolve_ref(

@@ -94,7 +94,8 @@ pub fn spec_hash(v: &Value) -> String {
     hex_sha256(canonical_json(v).as_bytes())
 }
 
-pub(crate) fn hex_sha256(bytes: &[u8]) -> String {
+/// sha256 of `bytes`, lower-case hex.
+pub fn hex_sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 

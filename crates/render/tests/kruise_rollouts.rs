@@ -158,33 +158,9 @@ fn invalid_rollouts_reject_the_commit_with_path_and_line() {
             "apps/echo/rollout.yaml:17: kruise: steps[0].matches[0].headers[0].type: must be Exact or RegularExpression, got \"Prefix\"",
         ),
         (
-            "ingress class",
-            rollout(
-                "",
-                "        - replicas: 1\n",
-                "      trafficRoutings:\n        - service: echoserver\n          ingress:\n            name: echoserver\n            classType: traefik\n",
-            ),
-            "apps/echo/rollout.yaml:19: kruise: trafficRoutings[0].ingress.classType: \"traefik\" is not supported by rollgit (nginx, aliyun-alb or mse)",
-        ),
-        (
-            "gateway",
-            rollout(
-                "",
-                "        - replicas: 1\n",
-                "      trafficRoutings:\n        - service: echoserver\n          gateway:\n            httpRouteName: echo\n",
-            ),
-            "apps/echo/rollout.yaml:17: kruise: trafficRoutings[0].gateway: is not supported by rollgit",
-        ),
-        (
             "no name",
             rollout("", "        - replicas: 1\n", "").replace("      name: echoserver\n", ""),
             "apps/echo/rollout.yaml:1: kruise: spec.objectRef.workloadRef.name: is required",
-        ),
-        (
-            "daemonset",
-            rollout("", "        - replicas: 1\n", "")
-                .replace("kind: Deployment", "kind: DaemonSet"),
-            "apps/echo/rollout.yaml:1: kruise: spec.objectRef.workloadRef: DaemonSet (apps/v1) is not supported by rollgit",
         ),
     ];
     for (name, text, want) in cases {
@@ -193,6 +169,59 @@ fn invalid_rollouts_reject_the_commit_with_path_and_line() {
             errs.iter().any(|e| e.starts_with(want)),
             "{name}: want {want:?} in {errs:#?}"
         );
+    }
+}
+
+/// What OpenKruise runs but rollgit's executor does not is not an error of the render: it is
+/// listed in `unsupported` (the plan refuses it only when rollgit is the controller), and the
+/// workload is not held.
+#[test]
+fn what_only_kruise_runs_is_unsupported_not_invalid() {
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "ingress class",
+            rollout(
+                "",
+                "        - replicas: 1\n",
+                "      trafficRoutings:\n        - service: echoserver\n          ingress:\n            name: echoserver\n            classType: traefik\n",
+            ),
+            "apps/echo/rollout.yaml:19: kruise: trafficRoutings[0].ingress.classType: \"traefik\" is not run by rollgit's Kruise Rollout executor (nginx, aliyun-alb or mse)",
+        ),
+        (
+            "gateway",
+            rollout(
+                "",
+                "        - replicas: 1\n",
+                "      trafficRoutings:\n        - service: echoserver\n          gateway:\n            httpRouteName: echo\n",
+            ),
+            "apps/echo/rollout.yaml:17: kruise: trafficRoutings[0].gateway: is not run by rollgit's Kruise Rollout executor",
+        ),
+        (
+            "daemonset",
+            rollout("", "        - replicas: 1\n", "")
+                .replace("kind: Deployment", "kind: DaemonSet"),
+            "apps/echo/rollout.yaml:1: kruise: spec.objectRef.workloadRef: DaemonSet (apps/v1) is not rolled by rollgit's Kruise Rollout executor",
+        ),
+        (
+            "blue-green",
+            rollout("", "        - replicas: 1\n", "").replace("    canary:\n", "    blueGreen:\n"),
+            "apps/echo/rollout.yaml:12: kruise: spec.strategy.blueGreen: is not run by rollgit's Kruise Rollout executor",
+        ),
+    ];
+    for (name, text, want) in cases {
+        let r = render_ok(&files(&text));
+        let k = &r.kruise_rollouts[0];
+        let unsupported: Vec<String> = k
+            .rollout
+            .unsupported
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            unsupported.iter().any(|e| e.starts_with(want)),
+            "{name}: want {want:?} in {unsupported:#?}"
+        );
+        assert!(k.workload.is_none(), "{name}: nothing held");
     }
 }
 

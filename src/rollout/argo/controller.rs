@@ -27,13 +27,11 @@ use super::{
     RECORD_ANNOTATION, REVISION_ANNOTATION, SCALE_DOWN_DEADLINE_ANNOTATION,
     STABLE_COMMIT_ANNOTATION, replica_set_resource, replicasets, resource,
 };
-use crate::ErrorClass;
 use crate::clock::SharedClock;
 use crate::config::ArgoController;
 use crate::k8s::events::{Events, Severity, reference};
 use crate::k8s::{APP_LABEL, REPO_LABEL};
 use crate::rollout::{RollbackEvent, RollbackHook, RollbackTarget};
-use backon::BackoffBuilder;
 use futures::StreamExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
@@ -73,35 +71,14 @@ pub struct Ctx {
     /// `workloadRef` Deployments → the Rollouts naming them, and the watch task.
     workload_refs: WorkloadRefs,
     deployment_watch: Mutex<Option<tokio::task::AbortHandle>>,
+    /// The namespaces watched.
+    scope: crate::config::WatchScope,
     /// Aborts handed to the record stage: (namespace, name, canary hash).
     told: Mutex<BTreeSet<(String, String, String)>>,
-    backoff: Mutex<HashMap<Key, backon::ExponentialBackoff>>,
+    failures: crate::rollout::retry::Failures<Key>,
 }
 
 impl Ctx {
-    fn next_backoff(&self, key: &Key) -> Duration {
-        let mut all = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-        all.entry(key.clone())
-            .or_insert_with(|| {
-                backon::ExponentialBuilder::default()
-                    .with_min_delay(Duration::from_millis(200))
-                    .with_max_delay(Duration::from_secs(30))
-                    .with_factor(2.0)
-                    .with_jitter()
-                    .without_max_times()
-                    .build()
-            })
-            .next()
-            .unwrap_or(Duration::from_secs(30))
-    }
-
-    fn reset_backoff(&self, key: &Key) {
-        self.backoff
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
-    }
-
     /// Remembers that Rollout `ns/name` runs the template of Deployment `ns/deployment`, and
     /// watches Deployments (once) so that a change of it wakes the Rollout.
     fn note_workload_ref(&self, ns: &str, name: &str, deployment: &str) {
@@ -118,13 +95,16 @@ impl Ctx {
         if watch.is_some() {
             return;
         }
-        let api: Api<k8s_openapi::api::apps::v1::Deployment> = Api::all(self.client.clone());
+        let apis = self.scope.apis(|ns| match ns {
+            Some(ns) => {
+                Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(self.client.clone(), ns)
+            }
+            None => Api::all(self.client.clone()),
+        });
         let refs = self.workload_refs.clone();
         let wake = self.wake.clone();
         let task = tokio::spawn(async move {
-            let mut stream = watcher(api, watcher::Config::default())
-                .default_backoff()
-                .boxed();
+            let mut stream = crate::k8s::scope::watch_all(apis, watcher::Config::default());
             while let Some(ev) = stream.next().await {
                 let d = match ev {
                     Ok(watcher::Event::Apply(d)) | Ok(watcher::Event::Delete(d)) => d,
@@ -173,6 +153,7 @@ pub async fn run<S>(
     clock: SharedClock,
     hook: Arc<dyn RollbackHook>,
     configured: ArgoController,
+    target: crate::k8s::scope::Target,
     shutdown: S,
 ) where
     S: Future<Output = ()> + Clone + Send + Sync + 'static,
@@ -206,15 +187,16 @@ pub async fn run<S>(
     let (wake, woken) = mpsc::unbounded_channel();
     let ctx = Arc::new(Ctx {
         events: Events::new(client.clone()),
-        detector: Detector::new(client.clone(), configured),
+        detector: Detector::new(client.clone(), configured, target.namespaces.clone()),
         client: client.clone(),
         clock: clock.clone(),
         hook,
         wake,
         workload_refs: Arc::default(),
         deployment_watch: Mutex::new(None),
+        scope: target.namespaces.clone(),
         told: Mutex::new(BTreeSet::new()),
-        backoff: Mutex::new(HashMap::new()),
+        failures: Default::default(),
     });
     let woken = futures::stream::unfold(
         woken,
@@ -222,18 +204,23 @@ pub async fn run<S>(
     );
     let ar = resource();
     let rs_ar = replica_set_resource();
-    let mut controller = Controller::new_with(
-        Api::<DynamicObject>::all_with(client.clone(), &ar),
-        watcher::Config::default(),
-        ar,
-    )
-    .owns_with(
-        Api::<DynamicObject>::all_with(client.clone(), &rs_ar),
-        rs_ar,
+    let in_scope = |r: &kube::core::ApiResource| {
+        target.namespaces.apis(|ns| match ns {
+            Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, r),
+            None => Api::all_with(client.clone(), r),
+        })
+    };
+    let (store, objects) = crate::k8s::scope::reflect(in_scope(&ar), target.config(), ar.clone());
+    let replica_sets = crate::k8s::scope::watch_all(
+        in_scope(&rs_ar),
         watcher::Config::default().labels(HASH_LABEL),
     )
-    .with_config(ControllerConfig::default().concurrency(CONCURRENCY))
-    .reconcile_on(woken);
+    .applied_objects();
+    let mut controller = Controller::for_stream_with(objects, store, ar)
+        .owns_stream_with(replica_sets, rs_ar)
+        .with_config(ControllerConfig::default().concurrency(CONCURRENCY))
+        .trigger_backoff(crate::k8s::WatchBackoff::default())
+        .reconcile_on(woken);
     if let Some(jumps) = clock.jumps() {
         controller = controller.reconcile_all_on(jumps);
     }
@@ -250,8 +237,21 @@ pub async fn run<S>(
 
 async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, ArgoExecError> {
     let key = ObjectRef::from_obj_with(obj.as_ref(), resource());
-    let requeue = pass(&obj, &ctx).await?;
-    ctx.reset_backoff(&key);
+    let requeue = match pass(&obj, &ctx).await {
+        Ok(r) => r,
+        Err(e) => {
+            // What only a change of the Rollout or of what it names can fix is the Rollout's
+            // `InvalidSpec`, as Argo records a workloadRef or router it cannot resolve: the
+            // status and the app's health say it, not only the log.
+            if let ArgoExecError::Template { message, .. }
+            | ArgoExecError::Traffic { message, .. } = &e
+            {
+                record_invalid(&obj, &ctx, message).await;
+            }
+            return Err(e);
+        }
+    };
+    ctx.failures.succeeded(&key);
     Ok(match requeue {
         Some(d) => Action::requeue(d),
         None => Action::await_change(),
@@ -261,19 +261,19 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Arg
 fn error_policy(obj: Arc<DynamicObject>, error: &ArgoExecError, ctx: Arc<Ctx>) -> Action {
     let key = ObjectRef::from_obj_with(obj.as_ref(), resource());
     let class = error.class();
-    let action = match class {
-        ErrorClass::Transient => Action::requeue(ctx.next_backoff(&key)),
-        ErrorClass::Requeue(d) => Action::requeue(d),
-        ErrorClass::Terminal => Action::await_change(),
-    };
-    tracing::warn!(
-        namespace = key.namespace.as_deref().unwrap_or_default(),
-        rollout = %key.name,
-        error = %crate::error_chain(error),
-        ?class,
-        "Argo Rollout pass failed"
-    );
-    action
+    let text = crate::error_chain(error);
+    let retry = ctx.failures.failed(&key, &text, class);
+    if let Some(times) = retry.log {
+        tracing::warn!(
+            namespace = key.namespace.as_deref().unwrap_or_default(),
+            rollout = %key.name,
+            error = %text,
+            ?class,
+            times,
+            "Argo Rollout pass failed"
+        );
+    }
+    retry.action()
 }
 
 /// One pass. Returns when to look again without an event.
@@ -537,6 +537,31 @@ async fn pass(cached: &DynamicObject, ctx: &Ctx) -> Result<Option<Duration>, Arg
     Ok(decision
         .requeue_at
         .map(|at| Duration::from_secs(u64::try_from(at - now).unwrap_or(1).max(1))))
+}
+
+/// Records `InvalidSpec: message` in the status of the Rollout `cached` names (best effort:
+/// a failure is logged, the pass's error is retried anyway).
+async fn record_invalid(cached: &DynamicObject, ctx: &Ctx, message: &str) {
+    let ns = cached.metadata.namespace.clone().unwrap_or_default();
+    let name = cached.metadata.name.clone().unwrap_or_default();
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ns, &resource());
+    let live = match api.get_opt(&name).await {
+        Ok(Some(live)) => live,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(namespace = %ns, rollout = %name, error = %crate::error_chain(&e), "reading the Argo Rollout to record InvalidSpec failed");
+            return;
+        }
+    };
+    let obj = serde_json::to_value(&live).unwrap_or_default();
+    let Ok(prev) = status_of(&obj["status"]) else {
+        return;
+    };
+    let generation = live.metadata.generation.unwrap_or(0);
+    let now = ctx.clock.now_unix();
+    if let Err(e) = invalid(ctx, &api, &ns, &name, &obj, &prev, message, generation, now).await {
+        tracing::warn!(namespace = %ns, rollout = %name, error = %crate::error_chain(&e), "recording InvalidSpec failed");
+    }
 }
 
 /// Records Argo's `InvalidSpec` for a Rollout rollgit cannot run, and leaves it alone.

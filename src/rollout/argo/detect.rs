@@ -5,7 +5,7 @@
 //! install manifests label it, or named `argo-rollouts`) in any namespace.
 
 use super::CRD_NAME;
-use crate::config::ArgoController;
+use crate::config::{ArgoController, WatchScope};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams};
@@ -20,34 +20,49 @@ pub const CONTROLLER_NAME: &str = "argo-rollouts";
 pub const CACHE: Duration = Duration::from_secs(5);
 
 /// Whether Argo Rollouts' controller is installed in the cluster (its CRD and its Deployment).
-pub async fn argo_controller_running(client: &kube::Client) -> Result<bool, kube::Error> {
+/// Limited to rollgit's watched namespaces (`scope`) when it is scoped to namespaces.
+pub async fn argo_controller_running(
+    client: &kube::Client,
+    scope: &WatchScope,
+) -> Result<bool, kube::Error> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     if crds.get_opt(CRD_NAME).await?.is_none() {
         return Ok(false);
     }
-    let deployments: Api<Deployment> = Api::all(client.clone());
-    let labelled = deployments
-        .list(&ListParams::default().labels(CONTROLLER_LABEL).limit(1))
-        .await?;
-    if !labelled.items.is_empty() {
-        return Ok(true);
+    for deployments in scope.apis(|ns| match ns {
+        Some(ns) => Api::<Deployment>::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }) {
+        let labelled = deployments
+            .list(&ListParams::default().labels(CONTROLLER_LABEL).limit(1))
+            .await?;
+        if !labelled.items.is_empty() {
+            return Ok(true);
+        }
+        let named = deployments
+            .list(
+                &ListParams::default()
+                    .fields(&format!("metadata.name={CONTROLLER_NAME}"))
+                    .limit(1),
+            )
+            .await?;
+        if !named.items.is_empty() {
+            return Ok(true);
+        }
     }
-    let named = deployments
-        .list(
-            &ListParams::default()
-                .fields(&format!("metadata.name={CONTROLLER_NAME}"))
-                .limit(1),
-        )
-        .await?;
-    Ok(!named.items.is_empty())
+    Ok(false)
 }
 
 /// Whether Argo's controller runs a cluster's Rollouts (`configured`, else detected).
-pub async fn external(client: &kube::Client, configured: ArgoController) -> bool {
+pub async fn external(
+    client: &kube::Client,
+    configured: ArgoController,
+    scope: &WatchScope,
+) -> bool {
     match configured {
         ArgoController::External => true,
         ArgoController::Rollgit => false,
-        ArgoController::Auto => match argo_controller_running(client).await {
+        ArgoController::Auto => match argo_controller_running(client, scope).await {
             Ok(found) => found,
             Err(e) => {
                 // Acting as a second controller is worse than waiting: say external.
@@ -62,15 +77,17 @@ pub async fn external(client: &kube::Client, configured: ArgoController) -> bool
 pub struct Detector {
     client: kube::Client,
     configured: ArgoController,
+    scope: WatchScope,
     last: Mutex<Option<(tokio::time::Instant, bool)>>,
 }
 
 impl Detector {
     /// A detector for a cluster.
-    pub fn new(client: kube::Client, configured: ArgoController) -> Self {
+    pub fn new(client: kube::Client, configured: ArgoController, scope: WatchScope) -> Self {
         Self {
             client,
             configured,
+            scope,
             last: Mutex::new(None),
         }
     }
@@ -83,7 +100,7 @@ impl Detector {
         {
             return v;
         }
-        let v = external(&self.client, self.configured).await;
+        let v = external(&self.client, self.configured, &self.scope).await;
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((now, v));
         v
     }
@@ -96,12 +113,13 @@ impl Detector {
 pub async fn prepare(
     client: &kube::Client,
     configured: ArgoController,
+    scope: &WatchScope,
     rollouts: &[rollgit_render::ArgoRolloutInfo],
 ) -> bool {
     if rollouts.is_empty() {
         return false;
     }
-    let external = external(client, configured).await;
+    let external = external(client, configured, scope).await;
     if !external && let Err(e) = super::ensure_crd(client).await {
         tracing::warn!(error = %crate::error_chain(&e), "installing the Argo Rollouts CRD failed");
     }

@@ -51,16 +51,9 @@ pub const DESIRED_REPLICAS_ANNOTATION: &str = "rollout.argoproj.io/desired-repli
 pub const SCALE_DOWN_DEADLINE_ANNOTATION: &str = "scale-down-deadline";
 /// On a Service whose selector the Rollout manages.
 pub const MANAGED_BY_ROLLOUTS_ANNOTATION: &str = "argo-rollouts.argoproj.io/managed-by-rollouts";
-/// The Git commit of the app's last applied render (set by the plan stage).
-pub const COMMIT_ANNOTATION: &str = "rollgit.dev/commit";
-/// The app's directory in its repository (set by the plan stage).
-pub const PATH_ANNOTATION: &str = "rollgit.dev/path";
-/// HTTPRoutes from Git whose weights the executor sets (set by the plan stage, JSON list).
-pub const HTTP_ROUTES_ANNOTATION: &str = "rollgit.dev/http-routes";
-/// The Git selectors of the canary and stable Services from the app (set by the plan stage,
-/// JSON `{service: selector}`): the executor owns those selectors (Kubernetes merges a
-/// Service's selector as one atomic map, so the apply stage would drop the hash otherwise).
-pub const SERVICE_SELECTORS_ANNOTATION: &str = "rollgit.dev/service-selectors";
+pub use crate::k8s::argo::{
+    COMMIT_ANNOTATION, HTTP_ROUTES_ANNOTATION, PATH_ANNOTATION, SERVICE_SELECTORS_ANNOTATION,
+};
 /// The commit that brought the current pod template (set by the executor).
 pub const CANARY_COMMIT_ANNOTATION: &str = "rollgit.dev/canary-commit";
 /// The commit whose template is stable (set by the executor).

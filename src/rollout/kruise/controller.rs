@@ -17,22 +17,21 @@
 //! once per failure and again after a restart until `status.record` says it was written.
 
 use super::KruiseRolloutError;
+use super::detect::Detector;
 use super::status::{comparable, state_of, status_of};
 use super::traffic;
 use super::workload::{self, Kind, Live, Owner};
-use crate::ErrorClass;
 use crate::clock::SharedClock;
 use crate::k8s::events::{Events, Severity, reference};
 use crate::k8s::kruise::{FIELD_MANAGER_KRUISE, PATH_ANNOTATION, rollout_resource};
 use crate::k8s::{APP_LABEL, PROGRESS_DEADLINE_ANNOTATION, REPO_LABEL};
 use crate::rollout::{RollbackEvent, RollbackHook};
-use backon::BackoffBuilder;
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::ApiResource;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use rollgit_core::kruise::StepState;
 use rollgit_core::kruise_run::{
     self, Action as CoreAction, Observation, Phase, RunSpec, RunState, TrafficRouting,
@@ -60,12 +59,16 @@ pub struct Ctx {
     pub events: Events,
     /// Told of every rollback (the record stage writes it to Git).
     pub hook: Arc<dyn RollbackHook>,
+    /// Whether OpenKruise's own controller runs the Rollouts (then rollgit leaves them alone).
+    pub detector: Arc<Detector>,
     resource: ApiResource,
     store: Store<DynamicObject>,
     wake: mpsc::UnboundedSender<ObjectRef<DynamicObject>>,
     watched: Mutex<HashMap<&'static str, tokio::task::AbortHandle>>,
+    /// The namespaces watched.
+    scope: crate::config::WatchScope,
     told: Mutex<BTreeSet<(String, String, String)>>,
-    backoff: Mutex<HashMap<ObjectRef<DynamicObject>, backon::ExponentialBackoff>>,
+    failures: crate::rollout::retry::Failures<ObjectRef<DynamicObject>>,
 }
 
 /// The stable Service a Rollout routes through, if any.
@@ -89,27 +92,6 @@ fn workload_name(o: &DynamicObject) -> Option<(String, String)> {
 }
 
 impl Ctx {
-    fn next_backoff(&self, key: &ObjectRef<DynamicObject>) -> Duration {
-        let mut all = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-        all.entry(key.clone())
-            .or_insert_with(|| {
-                backon::ExponentialBuilder::default()
-                    .with_min_delay(Duration::from_millis(200))
-                    .with_max_delay(Duration::from_secs(30))
-                    .with_factor(2.0)
-                    .with_jitter()
-                    .without_max_times()
-                    .build()
-            })
-            .next()
-            .unwrap_or(Duration::from_secs(30))
-    }
-
-    fn reset_backoff(&self, key: &ObjectRef<DynamicObject>) {
-        let mut all = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-        all.remove(key);
-    }
-
     /// Watches a workload kind (once): a change of a workload (or of a canary Deployment)
     /// wakes the Rollouts that point at it.
     fn ensure_watch(&self, kind: Kind) {
@@ -129,15 +111,16 @@ impl Ctx {
         if watched.contains_key(key) {
             return;
         }
-        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
+        let apis = self.scope.apis(|ns| match ns {
+            Some(ns) => Api::<DynamicObject>::namespaced_with(self.client.clone(), ns, &resource),
+            None => Api::all_with(self.client.clone(), &resource),
+        });
         let wake = self.wake.clone();
         let store = self.store.clone();
         let ar = self.resource.clone();
         let kind_name = resource.kind.clone();
         let task = tokio::spawn(async move {
-            let mut stream = watcher(api, watcher::Config::default())
-                .default_backoff()
-                .boxed();
+            let mut stream = crate::k8s::scope::watch_all(apis, watcher::Config::default());
             while let Some(ev) = stream.next().await {
                 let obj = match ev {
                     Ok(watcher::Event::Apply(o))
@@ -192,21 +175,29 @@ impl Drop for Ctx {
     }
 }
 
-/// Runs the Kruise Rollout controller of one cluster until `shutdown` resolves.
+/// Runs the Kruise Rollout controller of one cluster until `shutdown` resolves. Every pass
+/// first asks `detector` whether OpenKruise's own controller runs the Rollouts (delegate
+/// mode), and then does nothing.
 pub async fn run(
     client: kube::Client,
     clock: SharedClock,
     hook: Arc<dyn RollbackHook>,
+    target: crate::k8s::scope::Target,
+    detector: Arc<Detector>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let ar = rollout_resource();
     let (wake, woken) = mpsc::unbounded_channel();
-    let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+    let apis = target.namespaces.apis(|ns| match ns {
+        Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    });
+    let (store, objects) = crate::k8s::scope::reflect(apis, target.config(), ar.clone());
     let woken = futures::stream::unfold(
         woken,
         |mut rx| async move { rx.recv().await.map(|r| (r, rx)) },
     );
-    let mut controller = Controller::new_with(api, watcher::Config::default(), ar.clone())
+    let mut controller = Controller::for_stream_with(objects, store.clone(), ar.clone())
         .with_config(ControllerConfig::default().concurrency(CONCURRENCY))
         .reconcile_on(woken);
     if let Some(jumps) = clock.jumps() {
@@ -217,12 +208,14 @@ pub async fn run(
         client,
         clock,
         hook,
+        detector,
         resource: ar,
-        store: controller.store(),
+        store,
+        scope: target.namespaces.clone(),
         wake,
         watched: Mutex::new(HashMap::new()),
         told: Mutex::new(BTreeSet::new()),
-        backoff: Mutex::new(HashMap::new()),
+        failures: Default::default(),
     });
     ctx.ensure_watch(Kind::Deployment);
     ctx.ensure_watch(Kind::StatefulSet);
@@ -243,8 +236,18 @@ pub async fn run(
 
 async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, KruiseRolloutError> {
     let key = ObjectRef::from_obj_with(obj.as_ref(), ctx.resource.clone());
-    let requeue = pass(&obj, &ctx).await?;
-    ctx.reset_backoff(&key);
+    let requeue = match pass(&obj, &ctx).await {
+        Ok(r) => r,
+        Err(e) => {
+            // A Rollout rollgit cannot run says so in its status (and so in the app's health),
+            // not only in the log.
+            if let KruiseRolloutError::InvalidSpec { message, .. } = &e {
+                record_invalid(&obj, &ctx, message).await;
+            }
+            return Err(e);
+        }
+    };
+    ctx.failures.succeeded(&key);
     Ok(match requeue {
         Some(d) => Action::requeue(d),
         None => Action::await_change(),
@@ -254,20 +257,95 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Kru
 fn error_policy(obj: Arc<DynamicObject>, error: &KruiseRolloutError, ctx: Arc<Ctx>) -> Action {
     let key = ObjectRef::from_obj_with(obj.as_ref(), ctx.resource.clone());
     let class = error.class();
-    let action = match class {
-        ErrorClass::Transient => Action::requeue(ctx.next_backoff(&key)),
-        ErrorClass::Requeue(d) => Action::requeue(d),
-        ErrorClass::Terminal => Action::await_change(),
-    };
-    tracing::warn!(
-        namespace = key.namespace.as_deref().unwrap_or_default(),
-        rollout = %key.name,
-        error = %crate::error_chain(error),
-        ?class,
-        "kruise rollout pass failed"
-    );
-    action
+    let text = crate::error_chain(error);
+    let retry = ctx.failures.failed(&key, &text, class);
+    if let Some(times) = retry.log {
+        tracing::warn!(
+            namespace = key.namespace.as_deref().unwrap_or_default(),
+            rollout = %key.name,
+            error = %text,
+            ?class,
+            times,
+            "kruise rollout pass failed"
+        );
+    }
+    retry.action()
 }
+
+/// Records an `InvalidSpec` condition (status True, Kruise's condition shape) and the message
+/// `InvalidSpec: message` in the status of the Rollout `cached` names, for its generation;
+/// unchanged when it already says so (no timestamp churn). Best effort: a failure is logged.
+/// The next pass that runs the Rollout writes its status without the condition.
+async fn record_invalid(cached: &DynamicObject, ctx: &Ctx, message: &str) {
+    let ns = cached.metadata.namespace.clone().unwrap_or_default();
+    let name = cached.metadata.name.clone().unwrap_or_default();
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ns, &ctx.resource);
+    let live = match api.get_opt(&name).await {
+        Ok(Some(live)) => live,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(namespace = %ns, rollout = %name, error = %crate::error_chain(&e), "reading the Kruise Rollout to record InvalidSpec failed");
+            return;
+        }
+    };
+    let status = &live.data["status"];
+    let generation = live.metadata.generation.unwrap_or(0);
+    let mut conditions: Vec<Value> = status["conditions"].as_array().cloned().unwrap_or_default();
+    let same = conditions
+        .iter()
+        .any(|c| c["type"] == INVALID_SPEC && c["status"] == "True" && c["message"] == message)
+        && status["observedGeneration"].as_i64() == Some(generation);
+    if same {
+        return;
+    }
+    let now = crate::rollout::status::rfc3339(ctx.clock.now_unix());
+    conditions.retain(|c| c["type"] != INVALID_SPEC);
+    conditions.push(json!({
+        "type": INVALID_SPEC,
+        "status": "True",
+        "reason": INVALID_SPEC,
+        "message": message,
+        "lastUpdateTime": now,
+        "lastTransitionTime": now,
+    }));
+    let patch = json!({"status": {
+        "observedGeneration": generation,
+        "message": format!("{INVALID_SPEC}: {message}"),
+        "conditions": conditions,
+    }});
+    let pp = PatchParams {
+        field_manager: Some(FIELD_MANAGER_KRUISE.into()),
+        ..PatchParams::default()
+    };
+    match api.patch_status(&name, &pp, &Patch::Merge(&patch)).await {
+        Ok(_) => {
+            ctx.events
+                .publish(
+                    &reference(
+                        &format!(
+                            "{}/{}",
+                            crate::k8s::kruise::GROUP,
+                            crate::k8s::kruise::VERSION
+                        ),
+                        "Rollout",
+                        Some(&ns),
+                        &name,
+                    ),
+                    Severity::Warning,
+                    INVALID_SPEC,
+                    "Rollout",
+                    message,
+                )
+                .await;
+        }
+        Err(e) => {
+            tracing::warn!(namespace = %ns, rollout = %name, error = %crate::error_chain(&e), "recording InvalidSpec failed");
+        }
+    }
+}
+
+/// The condition of a Rollout rollgit's executor cannot run.
+pub const INVALID_SPEC: &str = "InvalidSpec";
 
 /// A hash of the steps without their pauses (Kruise's `rolloutHash`: a change of the steps
 /// recalculates the current one).
@@ -330,6 +408,9 @@ async fn pass(cached: &DynamicObject, ctx: &Ctx) -> Result<Option<Duration>, Kru
         name: name.clone(),
         message,
     };
+    if ctx.detector.external().await {
+        return Ok(None);
+    }
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ns, &ctx.resource);
     let Some(obj) = api
         .get_opt(&name)
@@ -351,6 +432,16 @@ async fn pass(cached: &DynamicObject, ctx: &Ctx) -> Result<Option<Duration>, Kru
                     .join("; "),
             )
         })?;
+    if !rollout.unsupported.is_empty() {
+        return Err(invalid(
+            rollout
+                .unsupported
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        ));
+    }
     let Some(wname) = rollout.workload.name.clone() else {
         return Err(invalid("workloadRef.name is required".into()));
     };

@@ -17,18 +17,22 @@
 //!   (absolute, idempotent) → record the status in Kruise's format ([`status`]);
 //! * [`approve`] is `kubectl-kruise rollout approve`: StepPaused → StepReady in the status.
 //!
-//! Who runs Kruise Rollouts in a cluster is decided at start ([`crate::k8s::kruise::ensure`]):
-//! rollgit (its CRD installed), or Kruise's own controller (its CRD found, or
-//! `rolloutControllers.kruise: external`), when rollgit only applies them (no hold, no
-//! controller).
+//! Who runs Kruise Rollouts in a cluster is asked on every pass and before every apply
+//! ([`detect`]): rollgit (its CRD installed at start by [`crate::k8s::kruise::ensure`] when
+//! Kruise is not there), or Kruise's own controller (its CRD or its controller Deployment
+//! found, or `rolloutControllers.kruise: external`), when rollgit only applies the Rollouts
+//! and reads their health: no hold, no pass, and what only rollgit's executor cannot run
+//! ([`rollgit_render::KruiseRollout::unsupported`]) is not refused.
 
 pub mod approve;
 pub mod controller;
+pub mod detect;
 pub mod status;
 pub mod traffic;
 pub mod workload;
 
 pub use controller::run;
+pub use detect::Detector;
 
 use crate::ErrorClass;
 use crate::plan::AppPlan;

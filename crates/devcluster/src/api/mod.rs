@@ -2,6 +2,7 @@
 //! a request to its verb. The verbs live in the submodules, one job each.
 
 mod body;
+pub mod metrics;
 mod patch;
 mod query;
 mod read;
@@ -50,6 +51,8 @@ pub struct Server {
     /// Turns true when the server stops: open watches end and kept-alive connections close,
     /// as when a kube-apiserver process goes away.
     stopped: tokio::sync::watch::Sender<bool>,
+    /// Requests clients made (`/metrics`).
+    pub requests: metrics::RequestCounter,
 }
 
 impl Server {
@@ -71,6 +74,7 @@ impl Server {
             anonymous,
             next_ip: AtomicU32::new(10),
             stopped: tokio::sync::watch::Sender::new(false),
+            requests: metrics::RequestCounter::default(),
         };
         srv.reload_crds();
         srv
@@ -183,6 +187,7 @@ enum Route {
     OpenApiV2,
     OpenApiV3Index,
     OpenApiV3(String, String),
+    Metrics,
     Resource {
         rt: Arc<ResourceType>,
         namespace: Option<String>,
@@ -195,6 +200,7 @@ fn route(reg: &Registry, path: &str) -> Result<Route, ApiError> {
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     match segs.as_slice() {
         ["version"] => return Ok(Route::Version),
+        ["metrics"] => return Ok(Route::Metrics),
         ["healthz"] | ["readyz"] | ["livez"] => return Ok(Route::Health),
         ["healthz" | "readyz" | "livez", _] => return Ok(Route::Health),
         ["api"] => return Ok(Route::CoreVersions),
@@ -290,9 +296,33 @@ pub async fn handle(State(srv): State<Arc<Server>>, req: Request) -> Response {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
+    if parts.extensions.get::<auth::InProcess>().is_none() {
+        match &route {
+            Route::Resource { rt, name, sub, .. } => srv.requests.resource(&metrics::Counted {
+                method: &parts.method,
+                headers: &parts.headers,
+                group: &rt.group,
+                resource: &rt.plural,
+                subresource: sub.as_deref(),
+                named: name.is_some(),
+                watch: query.flag("watch"),
+                dry_run: query.get("dryRun").is_some(),
+            }),
+            Route::Metrics => {}
+            _ => srv.requests.other(),
+        }
+    }
     let result = match route {
         Route::Version => Ok(value_response(200, &discovery::version())),
         Route::Health => Ok((StatusCode::OK, "ok").into_response()),
+        Route::Metrics => {
+            let mut r = Response::new(Body::from(srv.requests.render()));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            Ok(r)
+        }
         Route::CoreVersions => Ok(value_response(200, &discovery::core_versions(&srv.address))),
         Route::Groups => Ok(value_response(200, &discovery::group_list(&srv.registry()))),
         Route::Group(g) => discovery::group(&srv.registry(), &g)

@@ -265,8 +265,26 @@ impl Ctx {
     }
 
     /// The object server-side apply produced, as the Go type holds it (nulls dropped) or, for a
-    /// custom resource, pruned and defaulted by its schema.
+    /// custom resource, pruned and defaulted by its schema. A custom resource's `null` that
+    /// the merge left in a typed field (a map it emptied) is refused first, as kube-apiserver
+    /// validates the merged object without decoding it again: 422 `spec.x: Invalid value:
+    /// "null": spec.x in body must be of type object: "null"`.
     fn normalize_merged(&self, merged: &mut Value) -> Result<(), ApiError> {
+        if let Some(schema) = self.rt.crd.as_ref().and_then(|c| c.schema.as_ref()) {
+            let nulls: Vec<Cause> = crate::schema::validate(merged, schema)
+                .into_iter()
+                .filter(|c| c.message.starts_with("Invalid value: \"null\""))
+                .collect();
+            if !nulls.is_empty() {
+                let name = merged["metadata"]["name"].as_str().unwrap_or_default();
+                return Err(ApiError::invalid(
+                    &self.rt.group,
+                    &self.rt.kind,
+                    name,
+                    nulls,
+                ));
+            }
+        }
         self.decode_normalized(merged)
     }
 }

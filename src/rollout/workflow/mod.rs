@@ -1,0 +1,360 @@
+//! The multi-cluster workflow executor (seed 003): delivers an app's components to the
+//! clusters of its workflow's deploy steps, in order, waiting for approval where a step says
+//! `auto: false`.
+//!
+//! Each pass is observe → decide → act → record: the run's state (read back from the app's
+//! status object after a restart, [`status`]) and what the targets of the current deploy step
+//! report go to the pure `rollgit_core::workflow::reconcile`; a deploy is a server-side apply of
+//! the step's objects to each target cluster (the target namespace created when missing, as
+//! KubeVela does; prune against what the cluster's status records), then its health; the state
+//! is recorded in `status.workflow` and `status.clusters` by the caller, once per pass.
+//!
+//! An unreachable cluster fails its step with the error (the other targets are applied all
+//! the same) and the step is delivered again with backoff ([`WorkflowRun::retry_in`]).
+
+pub mod status;
+
+use crate::apply::{Applier, ApplyOptions, ApplyOutcome};
+use crate::k8s::crds::ClusterStatus;
+use crate::plan::workflow::WorkflowPlan;
+use futures::StreamExt;
+use kube::api::{Api, PostParams};
+use rollgit_core::workflow::{Observed, RunState, StepPhase, TargetResult, reconcile};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One cluster of the fleet.
+pub struct Member {
+    /// Its client.
+    pub client: kube::Client,
+    /// Its applier (discovery cached).
+    pub applier: Applier,
+}
+
+/// The clusters a workflow delivers to, by name.
+#[derive(Clone, Default)]
+pub struct Fleet {
+    /// By name.
+    pub members: Arc<BTreeMap<String, Arc<Member>>>,
+}
+
+impl Fleet {
+    /// A fleet of these clients (name, client).
+    pub fn new(clients: impl IntoIterator<Item = (String, kube::Client)>) -> Self {
+        Self {
+            members: Arc::new(
+                clients
+                    .into_iter()
+                    .map(|(n, c)| {
+                        let m = Member {
+                            applier: Applier::new(c.clone()),
+                            client: c,
+                        };
+                        (n, Arc::new(m))
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// The shortest and longest wait before a failed deploy is tried again.
+pub const RETRY_MIN: Duration = Duration::from_millis(500);
+/// See [`RETRY_MIN`].
+pub const RETRY_MAX: Duration = Duration::from_secs(10);
+/// How often a deploy step waiting for its clusters' health looks again.
+pub const HEALTH_POLL: Duration = Duration::from_millis(500);
+
+/// A workflow run of one app: what it delivers and where it is.
+#[derive(Debug, Clone)]
+pub struct WorkflowRun {
+    /// What the run delivers.
+    pub plan: WorkflowPlan,
+    /// The commit it delivers.
+    pub commit: String,
+    /// The state machine's state.
+    pub state: RunState,
+    /// What each cluster holds.
+    pub clusters: BTreeMap<String, ClusterStatus>,
+    /// The last `rollgit workflow` request handled, its refusal, and the last command done.
+    pub last_request: Option<String>,
+    /// Why the last request was refused.
+    pub last_request_error: String,
+    /// The last command carried out.
+    pub last_command: Option<crate::k8s::crds::WorkflowCommandRecord>,
+    /// When a timed suspend step resumes by itself (clock seconds).
+    pub wake_at: Option<i64>,
+    /// Failed deploys in a row (for the backoff).
+    pub failures: u32,
+    /// When each cluster was last applied this run's objects (in memory: a restarted daemon
+    /// applies again once). While a step waits for a cluster's health, the cluster is only
+    /// read, and applied again at most every [`REAPPLY_EVERY`] (someone may have deleted or
+    /// changed what was delivered).
+    pub applied_at: BTreeMap<String, (String, std::time::Instant)>,
+}
+
+/// How often a deploy step waiting for a cluster's health applies its objects there again.
+pub const REAPPLY_EVERY: Duration = Duration::from_secs(10);
+
+/// A step whose phase changed in a pass (for Events).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepChange {
+    /// The step.
+    pub step: String,
+    /// Its new phase.
+    pub phase: StepPhase,
+    /// Its message.
+    pub message: String,
+}
+
+impl WorkflowRun {
+    /// When to look again without being told: a deploy step waiting for health soon, a failed
+    /// one after a backoff; `None` when only a command, a commit or the clock can move it.
+    pub fn retry_in(&self) -> Option<Duration> {
+        if self.state.terminated || self.state.suspended {
+            return None;
+        }
+        let current = self
+            .state
+            .steps
+            .iter()
+            .find(|s| !matches!(s.phase, StepPhase::Succeeded | StepPhase::Skipped))?;
+        match current.phase {
+            StepPhase::Running => Some(HEALTH_POLL),
+            StepPhase::Failed => {
+                let exp = 2u32.saturating_pow(self.failures.saturating_sub(1).min(8));
+                Some((RETRY_MIN * exp).min(RETRY_MAX))
+            }
+            _ => None,
+        }
+    }
+
+    /// One pass at `now` (clock seconds): decide, deliver, decide again, until the run waits.
+    /// Returns the steps whose phase changed.
+    pub async fn pass(&mut self, fleet: &Fleet, app: &str, now: i64) -> Vec<StepChange> {
+        let steps = self.plan.core_steps();
+        let before: Vec<(String, StepPhase)> = self
+            .state
+            .steps
+            .iter()
+            .map(|s| (s.name.clone(), s.phase))
+            .collect();
+        let mut observed = Observed::default();
+        // Each step is delivered at most once per pass.
+        for _ in 0..=steps.len() * 2 {
+            let d = reconcile(&steps, &self.state, &observed, now);
+            self.state = d.state;
+            self.wake_at = d.wake_at;
+            match d.deploy {
+                Some((i, targets)) if observed.step != Some(i) => {
+                    let results = self.deliver(fleet, app, i, &targets).await;
+                    if results
+                        .iter()
+                        .any(|(_, r)| matches!(r, TargetResult::Failed(_)))
+                    {
+                        self.failures = self.failures.saturating_add(1);
+                    } else {
+                        self.failures = 0;
+                    }
+                    observed = Observed {
+                        step: Some(i),
+                        targets: results,
+                    };
+                }
+                _ => break,
+            }
+        }
+        self.state
+            .steps
+            .iter()
+            .filter(|s| {
+                before
+                    .iter()
+                    .find(|(n, _)| n == &s.name)
+                    .is_none_or(|(_, p)| *p != s.phase)
+            })
+            .map(|s| StepChange {
+                step: s.name.clone(),
+                phase: s.phase,
+                message: s.message.clone(),
+            })
+            .collect()
+    }
+
+    /// Applies step `step`'s objects to each target (at most `parallelism` at once) and
+    /// reports each target's result.
+    async fn deliver(
+        &mut self,
+        fleet: &Fleet,
+        app: &str,
+        step: usize,
+        targets: &[String],
+    ) -> Vec<(String, TargetResult)> {
+        let parallelism = match self.plan.steps.get(step).map(|s| &s.spec) {
+            Some(rollgit_render::workflow::StepSpec::Deploy { parallelism, .. }) => {
+                (*parallelism).max(1) as usize
+            }
+            _ => 1,
+        };
+        let jobs: Vec<_> = targets
+            .iter()
+            .map(|cluster| {
+                let member = fleet.members.get(cluster).cloned();
+                let objects = self.plan.objects_for(cluster, step);
+                let prev = self
+                    .clusters
+                    .get(cluster)
+                    .map(|c| c.inventory.clone())
+                    .unwrap_or_default();
+                let key = format!("{}/{}", self.commit, self.plan.content_hash);
+                let fresh = self.applied_at.get(cluster).is_some_and(|(k, at)| {
+                    *k == key && at.elapsed() < REAPPLY_EVERY && !prev.is_empty()
+                });
+                let cluster = cluster.clone();
+                async move {
+                    let out = match member {
+                        None => Err(format!("cluster {cluster:?} is not in the fleet")),
+                        Some(m) if fresh => {
+                            let health = m.applier.app_health(&objects).await;
+                            Ok((
+                                Delivered {
+                                    inventory: prev,
+                                    healthy: health.is_healthy(),
+                                    message: health.message,
+                                },
+                                false,
+                            ))
+                        }
+                        Some(m) => deliver_to(&m, app, &objects, &prev)
+                            .await
+                            .map(|d| (d, true)),
+                    };
+                    (cluster, out)
+                }
+            })
+            .collect();
+        let results: Vec<(String, TargetOutcome)> = futures::stream::iter(jobs)
+            .buffer_unordered(parallelism)
+            .collect()
+            .await;
+        let mut out = Vec::new();
+        for (cluster, r) in results {
+            let entry = self
+                .clusters
+                .entry(cluster.clone())
+                .or_insert_with(|| ClusterStatus {
+                    name: cluster.clone(),
+                    ..ClusterStatus::default()
+                });
+            match r {
+                Ok((d, applied)) => {
+                    if applied {
+                        self.applied_at.insert(
+                            cluster.clone(),
+                            (
+                                format!("{}/{}", self.commit, self.plan.content_hash),
+                                std::time::Instant::now(),
+                            ),
+                        );
+                    }
+                    entry.applied_commit = Some(self.commit.clone());
+                    entry.publish_version = Some(self.plan.publish_version.clone());
+                    entry.inventory = d.inventory;
+                    entry.healthy = d.healthy;
+                    entry.message = d.message.clone();
+                    out.push((
+                        cluster,
+                        if d.healthy {
+                            TargetResult::Healthy
+                        } else {
+                            TargetResult::Progressing(d.message)
+                        },
+                    ));
+                }
+                Err(e) => {
+                    tracing::warn!(app, cluster = %cluster, error = %e, "workflow: delivering to the cluster failed; tried again with backoff");
+                    entry.healthy = false;
+                    entry.message = e.clone();
+                    out.push((cluster, TargetResult::Failed(e)));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+/// What delivering to one target gave: what is there and whether it was applied this time
+/// (or only read), or the error.
+type TargetOutcome = Result<(Delivered, bool), String>;
+
+struct Delivered {
+    inventory: crate::k8s::Inventory,
+    healthy: bool,
+    message: String,
+}
+
+/// The namespaces of `objects` that the cluster lacks are created (as KubeVela creates the
+/// target namespace), then the objects are applied as the app's, pruning what left it.
+async fn deliver_to(
+    m: &Member,
+    app: &str,
+    objects: &[Value],
+    prev: &crate::k8s::Inventory,
+) -> Result<Delivered, String> {
+    let mut namespaces: Vec<&str> = objects
+        .iter()
+        .filter_map(|o| o["metadata"]["namespace"].as_str())
+        .collect();
+    namespaces.sort_unstable();
+    namespaces.dedup();
+    for ns in namespaces {
+        ensure_namespace(&m.client, ns)
+            .await
+            .map_err(|e| format!("creating namespace {ns}: {}", crate::error_chain(&e)))?;
+    }
+    let opts = ApplyOptions::new();
+    match m.applier.apply_app(app, objects, prev, &opts).await {
+        Ok(ApplyOutcome::Applied(report)) if report.errors.is_empty() => {
+            let health = m.applier.app_health(objects).await;
+            Ok(Delivered {
+                inventory: report.inventory,
+                healthy: health.is_healthy(),
+                message: health.message,
+            })
+        }
+        Ok(ApplyOutcome::Applied(report)) => Err(report
+            .errors
+            .iter()
+            .map(|(o, m)| format!("{o}: {m}"))
+            .collect::<Vec<_>>()
+            .join("; ")),
+        Ok(ApplyOutcome::Refused(refused)) => Err(refused
+            .iter()
+            .map(|r| format!("{}: {}", r.object, r.message))
+            .collect::<Vec<_>>()
+            .join("; ")),
+        Err(e) => Err(crate::error_chain(&e)),
+    }
+}
+
+async fn ensure_namespace(client: &kube::Client, ns: &str) -> Result<(), kube::Error> {
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    if api.get_opt(ns).await?.is_some() {
+        return Ok(());
+    }
+    let body = k8s_openapi::api::core::v1::Namespace {
+        metadata: kube::api::ObjectMeta {
+            name: Some(ns.to_string()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    match api.create(&PostParams::default(), &body).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
