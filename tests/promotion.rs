@@ -595,6 +595,17 @@ impl Pipeline {
 
     /// The repository holds `files`; the pipeline `shop` has `stages` (YAML list items).
     async fn start_with(files: &[(&str, String)], stages: &str) -> Self {
+        Self::start_configured(files, &[], stages, |_| {}).await
+    }
+
+    /// [`Pipeline::start_with`], with other branches (`(branch, files)`, each started from
+    /// main) and the configuration changed by `tweak` before it is resolved.
+    async fn start_configured(
+        files: &[(&str, String)],
+        branches: &[(&str, Vec<(&str, String)>)],
+        stages: &str,
+        tweak: impl FnOnce(&mut RawConfig),
+    ) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(
                 "rollgit::promote=debug,rollgit_source=info",
@@ -605,6 +616,15 @@ impl Pipeline {
             git.write(path, content);
         }
         git.commit_and_push("stages").await;
+        for (branch, files) in branches {
+            git.git(&["checkout", "-q", "-b", branch]).await;
+            for (path, content) in files {
+                git.write(path, content);
+            }
+            git.commit(&format!("{branch} stage")).await;
+            git.git(&["push", "-q", "origin", branch]).await;
+            git.git(&["checkout", "-q", "main"]).await;
+        }
         // The bare remote served over smart HTTP: rollgit fetches anonymously and pushes the
         // promotion branches with its configured credentials.
         let git_http = http::GitHttpServer::start(git.dir.path(), "rollgit", GIT_PASSWORD);
@@ -648,6 +668,7 @@ impl Pipeline {
             ..Default::default()
         }];
         raw.state_dir = Some(state.path().join("state"));
+        tweak(&mut raw);
         let config = raw.resolve("test").expect("the configuration is valid");
         let clock = ManualClock::starting_now();
         let mut p = Self {
@@ -1321,6 +1342,125 @@ async fn github_api_local_server_auto_merge_merges_once_the_forge_says_mergeable
         ],
         "merged once"
     );
+    p.stop_daemon().await;
+}
+
+#[tokio::test]
+async fn github_api_local_server_promotes_into_a_stage_on_another_branch() {
+    let mut p = Pipeline::start_configured(
+        &[("envs/dev/shop/deploy.yaml", stage_yaml("dev", "web:1.0", 1))],
+        &[(
+            "prod",
+            vec![(
+                "envs/dev/shop/deploy.yaml",
+                stage_yaml("prod", "web:1.0", 3),
+            )],
+        )],
+        "  - {name: dev, path: envs/dev/shop}
+  - {name: prod, branch: prod}
+",
+        |raw| {
+            // The prod branch is followed as its own repository, its apps' status objects in
+            // their own namespace.
+            let mut prod = RawRepo {
+                name: Some("deploy-prod".into()),
+                branch: Some("prod".into()),
+                namespace: Some("prod-apps".into()),
+                sync: Some(rollgit::config::RawSync {
+                    create_namespace: Some(true),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            prod.url = raw.repos[0].url.clone();
+            prod.paths = raw.repos[0].paths.clone();
+            prod.interval = raw.repos[0].interval.clone();
+            prod.credentials = raw.repos[0].credentials.take().map(|c| {
+                let copy = rollgit::config::RawCredentials {
+                    username: c.username.clone(),
+                    password_file: c.password_file.clone(),
+                    ..Default::default()
+                };
+                raw.repos[0].credentials = Some(c);
+                copy
+            });
+            raw.repos.push(prod);
+        },
+    )
+    .await;
+    let prod_apps: Api<DynamicObject> = Api::namespaced_with(
+        p.client.clone(),
+        "prod-apps",
+        &rollgit::record::status::application_resource(),
+    );
+    let c0 = p.remote_rev("main").await;
+    let prod0 = p.remote_rev("prod").await;
+    p.wait_applied("shop", &c0).await;
+    wait_for(&prod_apps, "shop", "prod deployed from its branch", |o| {
+        o.is_some_and(|o| o.data["status"]["lastAppliedCommit"] == prod0.as_str())
+    })
+    .await;
+    p.wait_promotion("shop", "promoted").await;
+
+    let c1 = p
+        .push(
+            "envs/dev/shop/deploy.yaml",
+            &stage_yaml("dev", "web:1.1", 1),
+            "web 1.1",
+        )
+        .await;
+    p.wait_applied("shop", &c1).await;
+    let rec = p.wait_promotion("shop", "open").await;
+    let branch = format!("rollgit/promote/shop/prod/{}", short(&c1));
+    assert_eq!(rec["pullRequest"]["branch"], branch.as_str());
+    let prs = p.forge.prs();
+    assert_eq!(
+        (prs[0].head.as_str(), prs[0].base.as_str()),
+        (branch.as_str(), "prod")
+    );
+    assert_eq!(
+        p.remote_rev(&format!("{branch}^")).await,
+        prod0,
+        "the branch starts at prod's head"
+    );
+    assert_eq!(
+        p.remote_file(&branch, "envs/dev/shop/deploy.yaml").await,
+        stage_yaml("prod", "web:1.1", 3).trim_end(),
+        "dev's change on prod's file: prod keeps its namespace and replicas"
+    );
+
+    // Merged into prod (by the test, as the forge would): prod deploys it from its branch.
+    p.git.git(&["fetch", "-q", "origin", "prod", &branch]).await;
+    p.git
+        .git(&["checkout", "-q", "-B", "prod", "origin/prod"])
+        .await;
+    p.git
+        .git(&[
+            "-c",
+            "user.name=Reviewer",
+            "-c",
+            "user.email=reviewer@example.com",
+            "merge",
+            "-q",
+            "--no-ff",
+            &format!("origin/{branch}"),
+            "-m",
+            "Merge pull request #1",
+        ])
+        .await;
+    p.git.git(&["push", "-q", "origin", "prod"]).await;
+    let merge = p.git.git(&["rev-parse", "HEAD"]).await;
+    p.git.git(&["checkout", "-q", "main"]).await;
+    p.forge.set_merged(1);
+    wait_for(&prod_apps, "shop", "prod runs the merge", |o| {
+        o.is_some_and(|o| {
+            o.data["status"]["lastAppliedCommit"] == merge.as_str()
+                && o.data["status"]["healthy"] == true
+        })
+    })
+    .await;
+    let rec = p.wait_promotion("shop", "promoted").await;
+    assert_eq!(rec["promotedCommit"], c1.as_str());
     p.stop_daemon().await;
 }
 
