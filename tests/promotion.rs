@@ -912,6 +912,8 @@ async fn github_api_local_server_walks_a_dev_commit_through_staging_to_prod() {
         rows[2][..5],
         ["staging", STAGING, short(&merge), "prod", "soaking"]
     );
+    assert_eq!(rows[3][..2], ["prod", PROD]);
+    assert_eq!(rows[3][2].len(), 7, "prod's deployed commit: {out}");
 
     // The soak passes (the daemon's clock moves): the pull request into prod opens, images only.
     p.clock.advance(Duration::from_secs(600));

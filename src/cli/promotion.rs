@@ -86,8 +86,9 @@ fn short(c: Option<&str>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-/// The table `rollgit promotion status` prints (pure).
-fn table(steps: &[Step]) -> String {
+/// The table `rollgit promotion status` prints (pure); `last` is the last stage's app status,
+/// when it is in the same namespace.
+fn table(steps: &[Step], last: Option<&ApplicationStatus>) -> String {
     let mut rows = vec![vec![
         "STAGE".to_string(),
         "APP".into(),
@@ -121,11 +122,11 @@ fn table(steps: &[Step]) -> String {
             s.rec.message.clone(),
         ]);
     }
-    if let Some(last) = steps.last() {
+    if let Some(step) = steps.last() {
         rows.push(vec![
-            last.rec.to.clone(),
-            "-".into(),
-            "-".into(),
+            step.rec.to.clone(),
+            step.rec.to_app.clone().unwrap_or_else(|| "-".into()),
+            short(last.and_then(|s| s.last_applied_commit.as_deref())),
             "-".into(),
             "-".into(),
             "-".into(),
@@ -160,6 +161,7 @@ async fn read(
 /// `rollgit promotion status`.
 pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let (_, apps) = read(&args.kube, &args.namespace).await?;
+    let last_app = apps.clone();
     let steps = steps_of(apps, &args.app);
     if steps.is_empty() {
         anyhow::bail!(
@@ -168,7 +170,12 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             args.namespace
         );
     }
-    print!("{}", table(&steps));
+    let last = steps
+        .last()
+        .and_then(|s| s.rec.to_app.as_ref())
+        .and_then(|app| last_app.iter().find(|(n, _)| n == app))
+        .map(|(_, status)| status);
+    print!("{}", table(&steps, last));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -278,7 +285,7 @@ mod tests {
         let steps = steps_of(apps, "shop");
         let order: Vec<&str> = steps.iter().map(|s| s.rec.from.as_str()).collect();
         assert_eq!(order, ["dev", "staging"]);
-        let t = table(&steps);
+        let t = table(&steps, None);
         let lines: Vec<&str> = t.lines().collect();
         assert!(lines[0].starts_with("STAGE"), "{t}");
         assert!(lines[1].starts_with("dev"), "{t}");

@@ -262,6 +262,10 @@ pub struct PromotionStatus {
     /// The next stage.
     #[serde(default)]
     pub to: String,
+    /// The next stage's app, when its status object is found (in the next stage's
+    /// repository's namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_app: Option<String>,
     /// waiting, soaking, open, held, conflict or promoted.
     #[serde(default)]
     pub state: String,

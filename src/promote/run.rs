@@ -259,6 +259,29 @@ impl Promoter {
                 ..Default::default()
             },
         };
+        // The next stage's app (for `rollgit promotion status`).
+        let find = |apps: &BTreeMap<String, DynamicObject>| {
+            apps.iter()
+                .find(|(_, o)| {
+                    o.data.pointer("/spec/source/repo").and_then(|v| v.as_str())
+                        == Some(&to_repo.name)
+                        && o.data.pointer("/spec/source/path").and_then(|v| v.as_str())
+                            == Some(to.path.as_str())
+                })
+                .map(|(n, _)| n.clone())
+        };
+        rec.to_app = if to_repo.namespace == from_repo.namespace {
+            find(&apps)
+        } else {
+            match self.clients.get(&to.repo) {
+                Some(c) => list_applications(c, &to_repo.namespace)
+                    .await
+                    .ok()
+                    .and_then(|a| find(&a)),
+                None => None,
+            }
+        }
+        .or(rec.to_app.take());
         let request = obj
             .metadata
             .annotations
