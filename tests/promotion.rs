@@ -914,6 +914,20 @@ async fn github_api_local_server_walks_a_dev_commit_through_staging_to_prod() {
     );
     assert_eq!(rows[3][..2], ["prod", PROD]);
     assert_eq!(rows[3][2].len(), 7, "prod's deployed commit: {out}");
+    let (code, out, err) = p
+        .rollgit(&["promotion", "status", "shop", "-o", "json"])
+        .await;
+    assert_eq!(code, Some(0), "{err}");
+    let doc: Value = serde_json::from_str(&out).expect("one JSON document");
+    assert_eq!(doc["pipeline"], "shop");
+    let stages = doc["stages"].as_array().expect("stages");
+    assert_eq!(stages.len(), 3);
+    assert_eq!(stages[0]["stage"], "dev");
+    assert_eq!(stages[0]["deployedCommit"], c1.as_str());
+    assert_eq!(stages[0]["promotion"]["promotedCommit"], c1.as_str());
+    assert_eq!(stages[1]["promotion"]["state"], "soaking");
+    assert_eq!(stages[2]["app"], PROD);
+    assert!(stages[2]["promotion"].is_null());
 
     // The soak passes (the daemon's clock moves): the pull request into prod opens, images only.
     p.clock.advance(Duration::from_secs(600));

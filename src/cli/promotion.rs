@@ -28,6 +28,9 @@ pub struct StatusArgs {
     /// Namespace of the stages' status objects.
     #[arg(short, long, default_value = "default")]
     namespace: String,
+    /// Output format: a table, or one JSON/YAML document `{pipeline, stages: [...]}`.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    output: super::Output,
     #[command(flatten)]
     kube: KubeArgs,
 }
@@ -136,6 +139,31 @@ fn table(steps: &[Step], last: Option<&ApplicationStatus>) -> String {
     super::table::format_table(&rows)
 }
 
+/// The document `rollgit promotion status -o json|yaml` prints (pure): each stage with its
+/// app, deployed commit and the record of its promotion to the next (`null` for the last).
+fn document(pipeline: &str, steps: &[Step], last: Option<&ApplicationStatus>) -> serde_json::Value {
+    let mut stages: Vec<serde_json::Value> = steps
+        .iter()
+        .map(|s| {
+            json!({
+                "stage": s.rec.from,
+                "app": s.app,
+                "deployedCommit": s.status.last_applied_commit,
+                "promotion": s.rec,
+            })
+        })
+        .collect();
+    if let Some(step) = steps.last() {
+        stages.push(json!({
+            "stage": step.rec.to,
+            "app": step.rec.to_app,
+            "deployedCommit": last.and_then(|l| l.last_applied_commit.clone()),
+            "promotion": null,
+        }));
+    }
+    json!({"pipeline": pipeline, "stages": stages})
+}
+
 async fn read(
     kube: &KubeArgs,
     namespace: &str,
@@ -175,7 +203,11 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         .and_then(|s| s.rec.to_app.as_ref())
         .and_then(|app| last_app.iter().find(|(n, _)| n == app))
         .map(|(_, status)| status);
-    print!("{}", table(&steps, last));
+    if args.output.is_document() {
+        args.output.print(&document(&args.app, &steps, last))?;
+    } else {
+        print!("{}", table(&steps, last));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
