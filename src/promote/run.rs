@@ -142,7 +142,18 @@ impl Promoter {
             .collect();
         let mut pipelines = Vec::new();
         for p in &cfg.promotion {
-            if !p.stages.iter().all(|s| repos.contains_key(&s.repo)) {
+            let here = p
+                .stages
+                .iter()
+                .filter(|s| repos.contains_key(&s.repo))
+                .count();
+            if here < p.stages.len() {
+                if here > 0 {
+                    tracing::warn!(
+                        pipeline = p.app.as_str(),
+                        "the pipeline's repositories are in different shards: it is not promoted; put them in one shard"
+                    );
+                }
                 continue; // another shard's
             }
             let mut forges = Vec::new();
