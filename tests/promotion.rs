@@ -253,6 +253,84 @@ fn github_api(url: String) -> Arc<Answer> {
     })
 }
 
+fn gitlab_mr(p: &Pr) -> Value {
+    json!({
+        "iid": p.number,
+        "web_url": format!("https://gitlab.example/g/deploy/-/merge_requests/{}", p.number),
+        "state": if p.merged { "merged" } else if p.state == "closed" { "closed" } else { "opened" },
+        "detailed_merge_status": "mergeable",
+        "source_branch": p.head,
+        "target_branch": p.base,
+    })
+}
+
+/// The documented subset of GitLab's merge requests API, on project `g/deploy`.
+fn gitlab_api() -> Arc<Answer> {
+    Arc::new(move |c: &Call, s: &mut ForgeState| {
+        let path = c.uri.split('?').next().unwrap_or_default().to_string();
+        let query = c.uri.split_once('?').map(|(_, q)| q).unwrap_or_default();
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        if c.auth != TOKEN {
+            return (401, json!({"message": "401 Unauthorized"}));
+        }
+        match (c.method.as_str(), parts.as_slice()) {
+            ("GET", ["projects", "g%2Fdeploy", "merge_requests"]) => {
+                let source = query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("source_branch="))
+                    .map(|h| h.replace("%2F", "/"));
+                let list: Vec<Value> = s
+                    .prs
+                    .iter()
+                    .filter(|p| p.state == "open")
+                    .filter(|p| source.as_ref().is_none_or(|b| *b == p.head))
+                    .map(gitlab_mr)
+                    .collect();
+                (200, Value::Array(list))
+            }
+            ("POST", ["projects", "g%2Fdeploy", "merge_requests"]) => {
+                let p = Pr {
+                    number: s.prs.len() as u64 + 1,
+                    head: c.body["source_branch"].as_str().unwrap_or_default().into(),
+                    base: c.body["target_branch"].as_str().unwrap_or_default().into(),
+                    title: c.body["title"].as_str().unwrap_or_default().into(),
+                    body: c.body["description"].as_str().unwrap_or_default().into(),
+                    state: "open".into(),
+                    merged: false,
+                };
+                let v = gitlab_mr(&p);
+                s.prs.push(p);
+                (201, v)
+            }
+            ("GET", ["projects", "g%2Fdeploy", "merge_requests", n]) => {
+                match s.prs.iter().find(|p| p.number.to_string() == *n) {
+                    Some(p) => (200, gitlab_mr(p)),
+                    None => (404, json!({"message": "404 Not found"})),
+                }
+            }
+            ("PUT", ["projects", "g%2Fdeploy", "merge_requests", n]) => {
+                match s.prs.iter_mut().find(|p| p.number.to_string() == *n) {
+                    Some(p) => {
+                        if c.body["state_event"] == "close" {
+                            p.state = "closed".into();
+                        }
+                        let p = p.clone();
+                        (200, gitlab_mr(&p))
+                    }
+                    None => (404, json!({"message": "404 Not found"})),
+                }
+            }
+            ("POST", ["projects", "g%2Fdeploy", "merge_requests", n, "notes"]) => {
+                let n: u64 = n.parse().unwrap_or_default();
+                s.comments
+                    .push((n, c.body["body"].as_str().unwrap_or_default().into()));
+                (201, json!({"id": s.comments.len()}))
+            }
+            _ => (404, json!({"message": "404 Not found"})),
+        }
+    })
+}
+
 fn client(kind: ForgeKind, url: String, repo: &str) -> ForgeClient {
     ForgeClient::new(Forge {
         kind,
@@ -599,7 +677,8 @@ impl Pipeline {
     }
 
     /// [`Pipeline::start_with`], with other branches (`(branch, files)`, each started from
-    /// main) and the configuration changed by `tweak` before it is resolved.
+    /// main) and the configuration changed by `tweak` before it is resolved. A `# gitlab`
+    /// comment line in `stages` serves GitLab's API (project `g/deploy`) instead of GitHub's.
     async fn start_configured(
         files: &[(&str, String)],
         branches: &[(&str, Vec<(&str, String)>)],
@@ -628,7 +707,13 @@ impl Pipeline {
         // The bare remote served over smart HTTP: rollgit fetches anonymously and pushes the
         // promotion branches with its configured credentials.
         let git_http = http::GitHttpServer::start(git.dir.path(), "rollgit", GIT_PASSWORD);
-        let forge = ForgeServer::start(github_api("https://github.example".into())).await;
+        let gitlab = stages.contains("# gitlab");
+        let forge = ForgeServer::start(if gitlab {
+            gitlab_api()
+        } else {
+            github_api("https://github.example".into())
+        })
+        .await;
         let cluster = TestCluster::start_with(|c| {
             c.simulation.ready_delay = Duration::from_millis(100);
             c.simulation.fail_images = vec!["*:broken".into()];
@@ -649,6 +734,12 @@ impl Pipeline {
             url = forge.url(),
             token = token_file.display()
         );
+        let yaml = if gitlab {
+            yaml.replace("kind: github", "kind: gitlab")
+                .replace("repo: org/deploy", "project: g/deploy")
+        } else {
+            yaml
+        };
         let mut raw: RawConfig = serde_saphyr::from_str(&yaml).expect("the pipeline parses");
         raw.repos = vec![RawRepo {
             name: Some("deploy".into()),
@@ -1477,6 +1568,87 @@ async fn github_api_local_server_promotes_into_a_stage_on_another_branch() {
     .await;
     let rec = p.wait_promotion("shop", "promoted").await;
     assert_eq!(rec["promotedCommit"], c1.as_str());
+    p.stop_daemon().await;
+}
+
+#[tokio::test]
+async fn gitlab_api_local_server_opens_a_merge_request_and_a_new_commit_supersedes_it() {
+    let mut p = Pipeline::start_with(
+        &[
+            ("envs/dev/shop/deploy.yaml", stage_yaml("dev", "web:1.0", 1)),
+            (
+                "envs/staging/shop/deploy.yaml",
+                stage_yaml("staging", "web:1.0", 2),
+            ),
+        ],
+        "  # gitlab
+  - {name: dev, path: envs/dev/shop}
+  - {name: staging, path: envs/staging/shop}
+",
+    )
+    .await;
+    let c0 = p.remote_rev("main").await;
+    p.wait_applied(DEV, &c0).await;
+    p.wait_promotion(DEV, "promoted").await;
+    let c1 = p
+        .push(
+            "envs/dev/shop/deploy.yaml",
+            &stage_yaml("dev", "web:1.1", 1),
+            "web 1.1",
+        )
+        .await;
+    p.wait_applied(DEV, &c1).await;
+    let rec = p.wait_promotion(DEV, "open").await;
+    assert_eq!(
+        rec["pullRequest"]["url"],
+        "https://gitlab.example/g/deploy/-/merge_requests/1"
+    );
+    let calls = p.forge.calls();
+    let open = calls
+        .iter()
+        .find(|c| c.method == "POST")
+        .expect("the merge request opened");
+    assert_eq!(open.uri, "/projects/g%2Fdeploy/merge_requests");
+    assert_eq!(
+        open.body["source_branch"],
+        format!("rollgit/promote/shop/staging/{}", short(&c1))
+    );
+    assert_eq!(open.body["target_branch"], "main");
+    assert_eq!(open.body["remove_source_branch"], true);
+    assert!(
+        open.body["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("- `web`: `web:1.0` → `web:1.1`")),
+        "{}",
+        open.body
+    );
+
+    let c2 = p
+        .push(
+            "envs/dev/shop/deploy.yaml",
+            &stage_yaml("dev", "web:1.2", 1),
+            "web 1.2",
+        )
+        .await;
+    p.wait_applied(DEV, &c2).await;
+    p.forge
+        .wait("the first merge request closed", |s| {
+            s.prs.iter().any(|p| p.number == 1 && p.state == "closed")
+        })
+        .await;
+    assert_eq!(
+        p.forge.writes(),
+        [
+            "POST /projects/g%2Fdeploy/merge_requests",
+            "POST /projects/g%2Fdeploy/merge_requests",
+            "POST /projects/g%2Fdeploy/merge_requests/1/notes",
+            "PUT /projects/g%2Fdeploy/merge_requests/1",
+        ]
+    );
+    assert!(
+        p.forge.calls().iter().all(|c| c.auth == TOKEN),
+        "PRIVATE-TOKEN on every request"
+    );
     p.stop_daemon().await;
 }
 
