@@ -328,6 +328,9 @@ fn resolve_forge(raw: &RawForge) -> Result<Forge, (String, String)> {
         _ => Err("give exactly one of tokenFile, tokenEnv".to_string()),
     }
     .map_err(|m| ("token".to_string(), m))?;
+    if token.trim().is_empty() {
+        return Err(("token".into(), "the token is empty".into()));
+    }
     let repo = match (kind, &raw.repo, &raw.project) {
         (ForgeKind::Gitlab, None, Some(p)) | (ForgeKind::Gitlab, Some(p), None) => p.clone(),
         (ForgeKind::Gitlab, _, _) => {
@@ -381,7 +384,8 @@ mod tests {
         format!("{REPOS}promotion:\n{pipeline}")
     }
 
-    const FORGE: &str = "{kind: github, tokenFile: /dev/null, repo: org/deploy}";
+    /// A forge whose token is any non-empty value (`PATH` is always set).
+    const FORGE: &str = "{kind: github, tokenEnv: PATH, repo: org/deploy}";
 
     #[test]
     fn invalid_pipelines_name_the_field() {
@@ -437,6 +441,13 @@ mod tests {
                     "- app: shop\n  forge: {kind: github, tokenEnv: ROLLGIT_TEST_NO_SUCH_VAR, repo: a/b}\n  stages: [{name: a, path: x}, {name: b, path: y}]\n",
                 ),
                 "t.yaml: promotion[0].forge.token: environment variable ROLLGIT_TEST_NO_SUCH_VAR is not set",
+            ),
+            (
+                "an empty token",
+                with(
+                    "- app: shop\n  forge: {kind: github, tokenFile: /dev/null, repo: a/b}\n  stages: [{name: a, path: x}, {name: b, path: y}]\n",
+                ),
+                "t.yaml: promotion[0].forge.token: the token is empty",
             ),
             (
                 "a branch no repository follows",
