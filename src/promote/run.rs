@@ -44,6 +44,19 @@ pub enum PromoteError {
         #[source]
         source: StatusError,
     },
+    /// The stage's app status does not parse (written by hand, or by another version): its
+    /// promotion record is not guessed.
+    #[error("pipeline {pipeline}: the status of {namespace}/{app} does not parse: {message}")]
+    ParseStatus {
+        /// The pipeline.
+        pipeline: String,
+        /// The app's namespace.
+        namespace: String,
+        /// The stage's app.
+        app: String,
+        /// The parser's message.
+        message: String,
+    },
     /// Recording `status.promotion` failed.
     #[error("pipeline {pipeline}: cannot record the promotion in {namespace}/{app}")]
     Record {
@@ -254,12 +267,17 @@ impl Promoter {
         }) else {
             return Ok(()); // the stage's app is not deployed yet
         };
-        let status: ApplicationStatus = obj
-            .data
-            .get("status")
-            .cloned()
-            .and_then(|s| serde_json::from_value(s).ok())
-            .unwrap_or_default();
+        let status: ApplicationStatus = match obj.data.get("status") {
+            None => ApplicationStatus::default(),
+            Some(s) => {
+                serde_json::from_value(s.clone()).map_err(|e| PromoteError::ParseStatus {
+                    pipeline: pipeline.clone(),
+                    namespace: from_repo.namespace.clone(),
+                    app: app_name.clone(),
+                    message: e.to_string(),
+                })?
+            }
+        };
         let live = status.promotion.clone();
         let mut rec = match live.clone() {
             Some(r) if r.to == to.name && r.pipeline == p.app => r,
@@ -283,6 +301,8 @@ impl Promoter {
         };
         rec.to_app = if to_repo.namespace == from_repo.namespace {
             find(&apps)
+        } else if rec.to_app.is_some() {
+            None // known: not listed again
         } else {
             match self.clients.get(&to.repo) {
                 Some(c) => list_applications(c, &to_repo.namespace)
