@@ -125,6 +125,9 @@ pub struct Promoter {
     polled: Mutex<BTreeMap<PolledKey, (tokio::time::Instant, PrState)>>,
 }
 
+/// The Applications listed in a pass, by `(cluster index, namespace)`.
+pub type Listed = BTreeMap<(usize, String), BTreeMap<String, DynamicObject>>;
+
 /// `(pipeline, to-stage, pull request number)`.
 type PolledKey = (String, String, u64);
 
@@ -205,11 +208,13 @@ impl Promoter {
         let mut jumps = self.clock.jumps();
         let mut repeats: BTreeMap<String, crate::Repeats> = BTreeMap::new();
         loop {
+            // The Applications of each cluster and namespace, listed once per pass.
+            let mut listed = Listed::new();
             for (p, _) in &self.pipelines {
                 for i in 0..p.stages.len().saturating_sub(1) {
                     let key = format!("{}/{}", p.app, p.stages[i].name);
                     let r = repeats.entry(key).or_default();
-                    match self.step(p, i).await {
+                    match self.step(p, i, &mut listed).await {
                         Ok(()) => r.clear(),
                         Err(e) => {
                             let text = crate::error_chain(&e);
@@ -240,8 +245,31 @@ impl Promoter {
             .and_then(|(_, f)| f.get(i)?.as_ref())
     }
 
-    /// One pass of the step from stage `i` to stage `i + 1` of `p`.
-    pub async fn step(&self, p: &Pipeline, i: usize) -> Result<(), PromoteError> {
+    /// The Applications in `repo`'s namespace of its cluster, from `listed` when this pass
+    /// already listed them.
+    async fn applications(
+        &self,
+        listed: &mut Listed,
+        repo: &Repo,
+        client: &kube::Client,
+    ) -> Result<BTreeMap<String, DynamicObject>, StatusError> {
+        let key = (repo.cluster, repo.namespace.clone());
+        if let Some(apps) = listed.get(&key) {
+            return Ok(apps.clone());
+        }
+        let apps = list_applications(client, &repo.namespace).await?;
+        listed.insert(key, apps.clone());
+        Ok(apps)
+    }
+
+    /// One pass of the step from stage `i` to stage `i + 1` of `p` (`listed`: the
+    /// Applications this pass listed).
+    pub async fn step(
+        &self,
+        p: &Pipeline,
+        i: usize,
+        listed: &mut Listed,
+    ) -> Result<(), PromoteError> {
         let (from, to) = (&p.stages[i], &p.stages[i + 1]);
         let (Some(from_repo), Some(to_repo), Some(client)) = (
             self.repos.get(&from.repo),
@@ -254,7 +282,8 @@ impl Promoter {
             return Ok(());
         };
         let pipeline = p.app.clone();
-        let apps = list_applications(client, &from_repo.namespace)
+        let apps = self
+            .applications(listed, from_repo, client)
             .await
             .map_err(|source| PromoteError::ReadStatus {
                 pipeline: pipeline.clone(),
@@ -305,7 +334,8 @@ impl Promoter {
             None // known: not listed again
         } else {
             match self.clients.get(&to.repo) {
-                Some(c) => list_applications(c, &to_repo.namespace)
+                Some(c) => self
+                    .applications(listed, to_repo, c)
                     .await
                     .ok()
                     .and_then(|a| find(&a)),
