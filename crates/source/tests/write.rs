@@ -9,8 +9,9 @@ use std::path::Path;
 
 use common::{Remote, commit, git, write};
 use rollgit_source::write::{
-    CommitRequest, Identity, RevertRequest, WriteError, WriteOutcome, commit_files,
-    commit_files_with_hook, log, revert, revert_dry_run, revert_with_hook,
+    BranchOutcome, BranchRequest, CommitRequest, Identity, RevertRequest, WriteError, WriteOutcome,
+    commit_files, commit_files_with_hook, commit_to_branch, log, revert, revert_dry_run,
+    revert_with_hook,
 };
 use rollgit_source::{Credentials, ObjectId, Repo, RepoSpec, fetch, fetch_for_write, mirror_path};
 
@@ -531,6 +532,68 @@ fn files(entries: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
         .iter()
         .map(|(p, c)| ((*p).to_owned(), c.as_bytes().to_vec()))
         .collect()
+}
+
+#[test]
+fn commit_to_branch_pushes_edits_and_deletions_to_a_new_branch_never_over_an_existing_one() {
+    let r = Remote::new();
+    let spec = RepoSpec::new(r.url(), "main");
+    let head = remote_head(&r);
+    let mut edits = BTreeMap::new();
+    edits.insert(
+        "apps/web/deploy.yaml".to_string(),
+        Some(b"kind: Deployment\nname: web\nimage: web:2\n".to_vec()),
+    );
+    edits.insert("apps/web/service.yaml".to_string(), None);
+    let req = BranchRequest {
+        edits,
+        branch: "rollgit/promote/shop/prod/0123456".into(),
+        message: "Promote shop to prod\n\nRollgit-Promotion: shop/prod\n".into(),
+        identity: identity(),
+    };
+    let BranchOutcome::Pushed { commit, parent } =
+        commit_to_branch(&spec, &r.cache, &req).expect("pushed")
+    else {
+        panic!("expected a push");
+    };
+    assert_eq!(parent.to_string(), head);
+    assert_eq!(remote_head(&r), head, "main is untouched");
+    let branch = "refs/heads/rollgit/promote/shop/prod/0123456";
+    assert_eq!(remote_git(&r, &["rev-parse", branch]), commit.to_string());
+    assert_eq!(
+        remote_git(&r, &["diff", "--name-status", &head, branch]),
+        "M\tapps/web/deploy.yaml\nD\tapps/web/service.yaml"
+    );
+    remote_git(&r, &["fsck", "--strict", "--no-progress"]);
+
+    // Again, as another commit (a restart before the pull request was recorded): the branch
+    // exists, and it is not overwritten.
+    let again = BranchRequest {
+        message: "Promote shop to prod (again)\n".into(),
+        ..req.clone()
+    };
+    assert_eq!(
+        commit_to_branch(&spec, &r.cache, &again).expect("answered"),
+        BranchOutcome::Exists
+    );
+    assert_eq!(remote_git(&r, &["rev-parse", branch]), commit.to_string());
+
+    let onto_main = BranchRequest {
+        branch: "main".into(),
+        ..req.clone()
+    };
+    assert!(matches!(
+        commit_to_branch(&spec, &r.cache, &onto_main),
+        Err(WriteError::InvalidRequest { .. })
+    ));
+    let bad_name = BranchRequest {
+        branch: "rollgit/../x".into(),
+        ..req
+    };
+    assert!(matches!(
+        commit_to_branch(&spec, &r.cache, &bad_name),
+        Err(WriteError::InvalidRequest { .. })
+    ));
 }
 
 #[test]

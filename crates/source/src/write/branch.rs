@@ -28,7 +28,8 @@ pub struct BranchRequest {
 pub enum BranchOutcome {
     /// `commit` (child of `parent`, the tracked branch's head) is the new branch's head.
     Pushed { commit: ObjectId, parent: ObjectId },
-    /// The branch already exists on the remote (an earlier attempt pushed it).
+    /// The branch already exists on the remote at another commit (an earlier attempt pushed
+    /// it); it is left as it is. (The very same commit again is `Pushed`.)
     Exists,
     /// The head already has that content.
     NothingToDo,
