@@ -12,7 +12,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DynamicObject, ListParams};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -162,7 +162,9 @@ async fn wait_holders(
     let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
     let start = tokio::time::Instant::now();
     // Leases change through their own watch; re-read on every event (or each second).
-    let mut events = watcher(leases, watcher::Config::default()).boxed();
+    let mut events = watcher(leases, watcher::Config::default())
+        .default_backoff()
+        .boxed();
     loop {
         let now = holders(client, shards).await;
         let owned: BTreeMap<u32, String> = now
@@ -286,7 +288,9 @@ async fn one_writer_and_a_leader_killed_mid_rollout_is_replaced_within_15s() {
         let seen = seen.clone();
         let api: Api<Deployment> = Api::namespaced(client.clone(), "default");
         tokio::spawn(async move {
-            let mut stream = watcher(api, watcher::Config::default()).boxed();
+            let mut stream = watcher(api, watcher::Config::default())
+                .default_backoff()
+                .boxed();
             while let Some(ev) = stream.next().await {
                 if let Ok(watcher::Event::Apply(d)) | Ok(watcher::Event::InitApply(d)) = ev
                     && d.metadata.name.as_deref() == Some("api-v2")

@@ -33,6 +33,7 @@
 pub mod discovery;
 pub mod drift;
 pub mod health;
+pub mod namespaces;
 pub mod order;
 pub mod prune;
 pub mod vouch;
