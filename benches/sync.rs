@@ -501,7 +501,9 @@ sync:
         "| rollgit ÷ kubectl (objects/s) | {:.1}× | ≥ 20× |",
         kubectl_time.as_secs_f64() / rollgit_time.as_secs_f64()
     );
-    let secs = |d: Option<Duration>| d.map_or_else(|| "-".to_string(), |d| format!("{:.2} s", d.as_secs_f64()));
+    let secs = |d: Option<Duration>| {
+        d.map_or_else(|| "-".to_string(), |d| format!("{:.2} s", d.as_secs_f64()))
+    };
     let _ = writeln!(
         out,
         "\nwhere the sync's time goes: commit logged (fetched, read) at {}, first app applied at {}, last at {:.2} s; CPU during the sync: daemon {daemon_cpu:.2} s, dev cluster {cluster_cpu:.2} s (for the raw client's applies: {raw_cluster_cpu:.2} s)",

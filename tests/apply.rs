@@ -734,7 +734,11 @@ async fn a_sync_of_many_apps_skips_only_the_dry_runs_it_can_vouch_for() {
     let a = with(vec![deployment("default", "a", 1, "nginx")], "a");
     let report = apply_with(&applier, "a", &a, &none, &opts).await;
     assert_eq!(report.applied.len(), 5);
-    assert_eq!(dry_runs(&tc).await - before, 1, "only the Deployment is dry-run");
+    assert_eq!(
+        dry_runs(&tc).await - before,
+        1,
+        "only the Deployment is dry-run"
+    );
 
     // The next app's ConfigMaps are vouched for; its Deployment is applied first, for real.
     let before = dry_runs(&tc).await;
@@ -754,7 +758,11 @@ async fn a_sync_of_many_apps_skips_only_the_dry_runs_it_can_vouch_for() {
                 ApplyOutcome::Refused(r) => r,
                 ApplyOutcome::Applied(report) => panic!("{app}: applied: {report:?}"),
             };
-            assert_eq!(tc.store_state().0, state.0, "{app}: no write reached the store");
+            assert_eq!(
+                tc.store_state().0,
+                state.0,
+                "{app}: no write reached the store"
+            );
             r
         }
     };
@@ -801,7 +809,14 @@ async fn a_sync_of_many_apps_skips_only_the_dry_runs_it_can_vouch_for() {
     // An existing object is dry-run (an update): a ConfigMap made immutable refuses a change.
     let mut frozen = configmap("default", "j-frozen", "1");
     frozen["immutable"] = json!(true);
-    apply_with(&applier, "j", &with(vec![frozen.clone()], "j"), &none, &opts).await;
+    apply_with(
+        &applier,
+        "j",
+        &with(vec![frozen.clone()], "j"),
+        &none,
+        &opts,
+    )
+    .await;
     let mut opts = ApplyOptions::new();
     opts.lookup = Some(apply::SharedLookup::new());
     frozen["data"]["key"] = json!("2");
@@ -811,7 +826,9 @@ async fn a_sync_of_many_apps_skips_only_the_dry_runs_it_can_vouch_for() {
         .await
         .expect("apply")
     {
-        ApplyOutcome::Refused(r) => assert_eq!(r[0].object.to_string(), "ConfigMap default/j-frozen"),
+        ApplyOutcome::Refused(r) => {
+            assert_eq!(r[0].object.to_string(), "ConfigMap default/j-frozen")
+        }
         ApplyOutcome::Applied(report) => panic!("applied: {report:?}"),
     }
     assert_eq!(tc.store_state().0, state.0, "no write reached the store");

@@ -636,9 +636,10 @@ impl Applier {
             // nothing, and nothing else of the commit is applied before it, so its refusal
             // refuses the commit whole as its dry run's would.
             let (checked, probes) = self.needing_dry_run(&rest, opts).await;
-            let first = checked.iter().copied().find(|&i| {
-                Phase::of(&rest[i].oref.group, &rest[i].oref.kind) == Phase::Resources
-            });
+            let first = checked
+                .iter()
+                .copied()
+                .find(|&i| Phase::of(&rest[i].oref.group, &rest[i].oref.kind) == Phase::Resources);
             let dry: Vec<Prepared> = checked
                 .iter()
                 .filter(|&&i| Some(i) != first)

@@ -37,12 +37,30 @@ use tracing::debug;
 /// The kinds whose presence in the cluster makes admission content-dependent beyond what
 /// [`plainly_valid`] sees: `(apiVersion, kind)`.
 const ADMISSION_KINDS: [(&str, &str); 6] = [
-    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"),
-    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"),
-    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"),
-    ("admissionregistration.k8s.io/v1beta1", "ValidatingAdmissionPolicy"),
-    ("admissionregistration.k8s.io/v1beta1", "MutatingAdmissionPolicy"),
-    ("admissionregistration.k8s.io/v1alpha1", "MutatingAdmissionPolicy"),
+    (
+        "admissionregistration.k8s.io/v1",
+        "ValidatingWebhookConfiguration",
+    ),
+    (
+        "admissionregistration.k8s.io/v1",
+        "MutatingWebhookConfiguration",
+    ),
+    (
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicy",
+    ),
+    (
+        "admissionregistration.k8s.io/v1beta1",
+        "ValidatingAdmissionPolicy",
+    ),
+    (
+        "admissionregistration.k8s.io/v1beta1",
+        "MutatingAdmissionPolicy",
+    ),
+    (
+        "admissionregistration.k8s.io/v1alpha1",
+        "MutatingAdmissionPolicy",
+    ),
 ];
 
 /// What one sync has established about skipping dry runs (part of the sync's
@@ -156,7 +174,10 @@ impl Applier {
             {
                 Ok(l) if l.items.is_empty() => {}
                 Ok(_) => {
-                    debug!(kind, "an admission hook is configured: every object is dry-run");
+                    debug!(
+                        kind,
+                        "an admission hook is configured: every object is dry-run"
+                    );
                     return false;
                 }
                 Err(e) => {
@@ -271,9 +292,8 @@ fn plain_metadata(m: &Value) -> bool {
         && m.iter().all(|(k, v)| match k.as_str() {
             "name" | "namespace" => true,
             "labels" => v.as_object().is_some_and(|l| {
-                l.iter().all(|(k, v)| {
-                    is_qualified_name(k) && v.as_str().is_some_and(is_label_value)
-                })
+                l.iter()
+                    .all(|(k, v)| is_qualified_name(k) && v.as_str().is_some_and(is_label_value))
             }),
             "annotations" => v.as_object().is_some_and(|a| {
                 let mut total = 0;
@@ -304,8 +324,7 @@ fn plain_data(d: &Value) -> bool {
 fn is_config_map_key(k: &str) -> bool {
     !k.is_empty()
         && k.len() <= 253
-        && k
-            .chars()
+        && k.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && k != "."
         && !k.starts_with("..")
@@ -332,40 +351,217 @@ mod tests {
     fn plainly_valid_table() {
         let big = "x".repeat(MAX_DATA_SIZE / 2 + 1);
         let rows: Vec<(&str, &str, Value, bool)> = vec![
-            ("configmap with data", "ConfigMap", cm(meta(), json!({"data": {"a.b_C-1": "v"}})), true),
-            ("configmap, no data", "ConfigMap", cm(meta(), json!({})), true),
-            ("configmap immutable", "ConfigMap", cm(meta(), json!({"immutable": true})), true),
-            ("immutable not a bool", "ConfigMap", cm(meta(), json!({"immutable": "yes"})), false),
-            ("binaryData is dry-run", "ConfigMap", cm(meta(), json!({"binaryData": {"k": "AA=="}})), false),
-            ("unknown field", "ConfigMap", cm(meta(), json!({"datum": {}})), false),
-            ("data value not a string", "ConfigMap", cm(meta(), json!({"data": {"k": 1}})), false),
-            ("data value null", "ConfigMap", cm(meta(), json!({"data": {"k": null}})), false),
-            ("data not a map", "ConfigMap", cm(meta(), json!({"data": []})), false),
-            ("key with a space", "ConfigMap", cm(meta(), json!({"data": {"bad key": "v"}})), false),
-            ("key ..", "ConfigMap", cm(meta(), json!({"data": {"..a": "v"}})), false),
-            ("key .", "ConfigMap", cm(meta(), json!({"data": {".": "v"}})), false),
-            ("key of 254", "ConfigMap", cm(meta(), json!({"data": {"k".repeat(254): "v"}})), false),
-            ("data over 1 MiB", "ConfigMap", cm(meta(), json!({"data": {"a": big, "b": big}})), false),
-            ("upper-case name", "ConfigMap", cm(json!({"name": "C", "namespace": "ns"}), json!({})), false),
-            ("no namespace", "ConfigMap", cm(json!({"name": "c"}), json!({})), false),
-            ("invalid label value", "ConfigMap", cm(json!({"name": "c", "namespace": "ns", "labels": {"team": "not a value!"}}), json!({})), false),
-            ("invalid label key", "ConfigMap", cm(json!({"name": "c", "namespace": "ns", "labels": {"-bad": "x"}}), json!({})), false),
-            ("label value not a string", "ConfigMap", cm(json!({"name": "c", "namespace": "ns", "labels": {"a": 1}}), json!({})), false),
-            ("annotations", "ConfigMap", cm(json!({"name": "c", "namespace": "ns", "annotations": {"example.com/x": "any text"}}), json!({})), true),
-            ("annotation not a string", "ConfigMap", cm(json!({"name": "c", "namespace": "ns", "annotations": {"x": true}}), json!({})), false),
-            ("ownerReferences are dry-run", "ConfigMap", cm(json!({"name": "c", "namespace": "ns", "ownerReferences": []}), json!({})), false),
-            ("generateName is dry-run", "ConfigMap", cm(json!({"name": "c", "namespace": "ns", "generateName": "c-"}), json!({})), false),
-            ("finalizers are dry-run", "ConfigMap", cm(json!({"name": "c", "namespace": "ns", "finalizers": ["x"]}), json!({})), false),
-            ("kind mismatch", "ServiceAccount", cm(meta(), json!({})), false),
-            ("serviceaccount", "ServiceAccount", json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(), "automountServiceAccountToken": false}), true),
-            ("serviceaccount with imagePullSecrets", "ServiceAccount", json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(), "imagePullSecrets": [{"name": "r"}]}), false),
-            ("a Secret is dry-run", "Secret", json!({"apiVersion": "v1", "kind": "Secret", "metadata": meta()}), false),
-            ("a Deployment is dry-run", "Deployment", json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta()}), false),
-            ("another apiVersion", "ConfigMap", json!({"apiVersion": "v2", "kind": "ConfigMap", "metadata": meta()}), false),
+            (
+                "configmap with data",
+                "ConfigMap",
+                cm(meta(), json!({"data": {"a.b_C-1": "v"}})),
+                true,
+            ),
+            (
+                "configmap, no data",
+                "ConfigMap",
+                cm(meta(), json!({})),
+                true,
+            ),
+            (
+                "configmap immutable",
+                "ConfigMap",
+                cm(meta(), json!({"immutable": true})),
+                true,
+            ),
+            (
+                "immutable not a bool",
+                "ConfigMap",
+                cm(meta(), json!({"immutable": "yes"})),
+                false,
+            ),
+            (
+                "binaryData is dry-run",
+                "ConfigMap",
+                cm(meta(), json!({"binaryData": {"k": "AA=="}})),
+                false,
+            ),
+            (
+                "unknown field",
+                "ConfigMap",
+                cm(meta(), json!({"datum": {}})),
+                false,
+            ),
+            (
+                "data value not a string",
+                "ConfigMap",
+                cm(meta(), json!({"data": {"k": 1}})),
+                false,
+            ),
+            (
+                "data value null",
+                "ConfigMap",
+                cm(meta(), json!({"data": {"k": null}})),
+                false,
+            ),
+            (
+                "data not a map",
+                "ConfigMap",
+                cm(meta(), json!({"data": []})),
+                false,
+            ),
+            (
+                "key with a space",
+                "ConfigMap",
+                cm(meta(), json!({"data": {"bad key": "v"}})),
+                false,
+            ),
+            (
+                "key ..",
+                "ConfigMap",
+                cm(meta(), json!({"data": {"..a": "v"}})),
+                false,
+            ),
+            (
+                "key .",
+                "ConfigMap",
+                cm(meta(), json!({"data": {".": "v"}})),
+                false,
+            ),
+            (
+                "key of 254",
+                "ConfigMap",
+                cm(meta(), json!({"data": {"k".repeat(254): "v"}})),
+                false,
+            ),
+            (
+                "data over 1 MiB",
+                "ConfigMap",
+                cm(meta(), json!({"data": {"a": big, "b": big}})),
+                false,
+            ),
+            (
+                "upper-case name",
+                "ConfigMap",
+                cm(json!({"name": "C", "namespace": "ns"}), json!({})),
+                false,
+            ),
+            (
+                "no namespace",
+                "ConfigMap",
+                cm(json!({"name": "c"}), json!({})),
+                false,
+            ),
+            (
+                "invalid label value",
+                "ConfigMap",
+                cm(
+                    json!({"name": "c", "namespace": "ns", "labels": {"team": "not a value!"}}),
+                    json!({}),
+                ),
+                false,
+            ),
+            (
+                "invalid label key",
+                "ConfigMap",
+                cm(
+                    json!({"name": "c", "namespace": "ns", "labels": {"-bad": "x"}}),
+                    json!({}),
+                ),
+                false,
+            ),
+            (
+                "label value not a string",
+                "ConfigMap",
+                cm(
+                    json!({"name": "c", "namespace": "ns", "labels": {"a": 1}}),
+                    json!({}),
+                ),
+                false,
+            ),
+            (
+                "annotations",
+                "ConfigMap",
+                cm(
+                    json!({"name": "c", "namespace": "ns", "annotations": {"example.com/x": "any text"}}),
+                    json!({}),
+                ),
+                true,
+            ),
+            (
+                "annotation not a string",
+                "ConfigMap",
+                cm(
+                    json!({"name": "c", "namespace": "ns", "annotations": {"x": true}}),
+                    json!({}),
+                ),
+                false,
+            ),
+            (
+                "ownerReferences are dry-run",
+                "ConfigMap",
+                cm(
+                    json!({"name": "c", "namespace": "ns", "ownerReferences": []}),
+                    json!({}),
+                ),
+                false,
+            ),
+            (
+                "generateName is dry-run",
+                "ConfigMap",
+                cm(
+                    json!({"name": "c", "namespace": "ns", "generateName": "c-"}),
+                    json!({}),
+                ),
+                false,
+            ),
+            (
+                "finalizers are dry-run",
+                "ConfigMap",
+                cm(
+                    json!({"name": "c", "namespace": "ns", "finalizers": ["x"]}),
+                    json!({}),
+                ),
+                false,
+            ),
+            (
+                "kind mismatch",
+                "ServiceAccount",
+                cm(meta(), json!({})),
+                false,
+            ),
+            (
+                "serviceaccount",
+                "ServiceAccount",
+                json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(), "automountServiceAccountToken": false}),
+                true,
+            ),
+            (
+                "serviceaccount with imagePullSecrets",
+                "ServiceAccount",
+                json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(), "imagePullSecrets": [{"name": "r"}]}),
+                false,
+            ),
+            (
+                "a Secret is dry-run",
+                "Secret",
+                json!({"apiVersion": "v1", "kind": "Secret", "metadata": meta()}),
+                false,
+            ),
+            (
+                "a Deployment is dry-run",
+                "Deployment",
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta()}),
+                false,
+            ),
+            (
+                "another apiVersion",
+                "ConfigMap",
+                json!({"apiVersion": "v2", "kind": "ConfigMap", "metadata": meta()}),
+                false,
+            ),
         ];
         for (case, kind, obj, want) in rows {
             assert_eq!(plainly_valid("", kind, &obj), want, "{case}");
         }
-        assert!(!plainly_valid("apps", "ConfigMap", &cm(meta(), json!({}))), "a group");
+        assert!(
+            !plainly_valid("apps", "ConfigMap", &cm(meta(), json!({}))),
+            "a group"
+        );
     }
 }
