@@ -645,10 +645,10 @@ impl Applier {
                 .filter(|&&i| Some(i) != first)
                 .map(|&i| rest[i].clone())
                 .collect();
-            if !dry.is_empty() {
-                if let Err(refused) = self.dry_run_all(&dry).await {
-                    return Ok(ApplyOutcome::Refused(refused));
-                }
+            if !dry.is_empty()
+                && let Err(refused) = self.dry_run_all(&dry).await
+            {
+                return Ok(ApplyOutcome::Refused(refused));
             }
             if let Some(i) = first {
                 let lead = rest.remove(i);
