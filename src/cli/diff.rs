@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 /// `rollgit diff`.
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let cfg = args.config()?;
+    let cfg = args.diff_config().await?;
     let mut differs = false;
     let fleet = cfg.fleet();
     for repo in &cfg.repos {
