@@ -187,6 +187,49 @@ async fn plain_yaml_keeps_its_directory_name_and_history_and_rollback_find_the_a
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_keeps_its_name_when_not_read_again_and_when_its_yaml_breaks() {
+    let git = GitRepo::with_remote().await;
+    git.write("apps/web/cm.yaml", &config_map("web-config"));
+    let good = seed000("stefanprodan/podinfo:4.0.3");
+    git.write("apps/express/app.yaml", &good);
+    let c1 = git.commit_and_push("web and express").await;
+    let w = World::start(git).await;
+    w.wait_applied("rollout-trait-test", &c1).await;
+    w.wait_applied("web", &c1).await;
+    // A commit to `web` only: the other app is not read again, and stays as it is.
+    let c2 = w
+        .push(
+            "apps/web/cm.yaml",
+            &config_map("web-config").replace("\"1\"", "\"2\""),
+            "web: a=2",
+        )
+        .await;
+    w.wait_applied("web", &c2).await;
+    assert_eq!(app_names(&w).await, ["rollout-trait-test", "web"]);
+    let s = w.wait_applied("rollout-trait-test", &c1).await;
+    assert_eq!(s["lastAttemptedCommit"], c1.as_str(), "{s}");
+    // A file that does not parse fails the app under its name: nothing is renamed or pruned.
+    let bad = w
+        .push(
+            "apps/express/app.yaml",
+            &format!("{good}  oops: [\n"),
+            "express: broken YAML",
+        )
+        .await;
+    let s = w
+        .wait_app("rollout-trait-test", "the broken commit failed", |s| {
+            s["lastAttemptedCommit"] == bad.as_str()
+        })
+        .await;
+    assert_eq!(s["phase"], "failed", "{s}");
+    assert_eq!(s["lastAppliedCommit"], c1.as_str(), "{s}");
+    assert_eq!(app_names(&w).await, ["rollout-trait-test", "web"]);
+    w.cluster
+        .kubectl_ok(&["get", "deploy", "express-server"])
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_apps_with_one_name_reject_the_commit_naming_the_file_and_line() {
     let git = GitRepo::with_remote().await;
     git.write("apps/web/cm.yaml", &config_map("web-config"));
