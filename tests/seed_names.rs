@@ -230,6 +230,69 @@ async fn an_app_keeps_its_name_when_not_read_again_and_when_its_yaml_breaks() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_renamed_in_git_is_the_old_app_gone_and_a_new_one() {
+    let git = GitRepo::with_remote().await;
+    git.write(
+        "apps/express/app.yaml",
+        &seed000("stefanprodan/podinfo:4.0.3"),
+    );
+    let c1 = git.commit_and_push("express").await;
+    let w = World::start(git).await;
+    w.wait_applied("rollout-trait-test", &c1).await;
+    let renamed =
+        seed000("stefanprodan/podinfo:4.0.3").replace("rollout-trait-test", "express-app");
+    let c2 = w
+        .push("apps/express/app.yaml", &renamed, "express renamed")
+        .await;
+    // The old app's prune of everything waits (the mass-prune guard); the new app's objects
+    // are the old app's until then.
+    let old = w
+        .wait_app("rollout-trait-test", "its prune held", |s| {
+            s["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("left Git"))
+        })
+        .await;
+    assert!(
+        old["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("rollgit sync rollout-trait-test --allow-mass-prune")),
+        "{old}"
+    );
+    let new = w
+        .wait_app("express-app", "refused", |s| {
+            s["lastAttemptedCommit"] == c2.as_str()
+        })
+        .await;
+    assert_ne!(new["lastAppliedCommit"], c2.as_str(), "{new}");
+    let out = w
+        .rollgit(&[
+            "sync",
+            "rollout-trait-test",
+            "--allow-mass-prune",
+            "--timeout",
+            "20s",
+        ])
+        .await;
+    assert_eq!(out.0, Some(0), "{out:?}");
+    assert!(out.1.contains("app rollout-trait-test left Git"), "{out:?}");
+    let err = w
+        .cluster
+        .kubectl_fails(&["get", "app", "rollout-trait-test"])
+        .await;
+    assert!(
+        err.contains("NotFound") || err.contains("not found"),
+        "{err}\nsync: {out:?}"
+    );
+    let out = w
+        .rollgit(&["sync", "express-app", "--timeout", "20s"])
+        .await;
+    assert_eq!(out.0, Some(0), "{out:?}");
+    w.wait_applied("express-app", &c2).await;
+    assert_eq!(app_names(&w).await, ["express-app"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_apps_with_one_name_reject_the_commit_naming_the_file_and_line() {
     let git = GitRepo::with_remote().await;
     git.write("apps/web/cm.yaml", &config_map("web-config"));

@@ -713,6 +713,9 @@ impl RepoWorker {
         let known: BTreeMap<String, (bool, Option<AppDir>)> = self
             .apps
             .iter()
+            // An app that left Git (its prune held) no longer names its directory, which may
+            // hold the app it was renamed to.
+            .filter(|(_, r)| !r.gone)
             .map(|(n, r)| {
                 // A terminal failure waits for a change of the app (or a `rollgit sync`);
                 // others are tried again.

@@ -75,18 +75,24 @@ pub fn read_apps(
     let mut wanted: BTreeSet<String> = match which {
         Which::All => apps.iter().map(|a| a.dir.clone()).collect(),
         Which::Changed { prev, known } => {
-            let by_dir: BTreeMap<&str, (&String, bool, &AppDir)> = known
-                .iter()
-                .filter_map(|(n, (failed, d))| {
-                    d.as_ref().map(|d| (d.dir.as_str(), (n, *failed, d)))
-                })
-                .collect();
+            // Two known apps of one directory (an Application renamed while the old app's
+            // prune waits): neither is trusted, the directory is read again.
+            let mut by_dir: BTreeMap<&str, Option<(&String, bool, &AppDir)>> = BTreeMap::new();
+            for (n, (failed, d)) in known {
+                if let Some(d) = d {
+                    by_dir
+                        .entry(d.dir.as_str())
+                        .and_modify(|e| *e = None)
+                        .or_insert(Some((n, *failed, d)));
+                }
+            }
             let mut wanted = BTreeSet::new();
             for a in &mut apps {
-                let found = by_dir
-                    .get(a.dir.as_str())
-                    .map(|(n, failed, d)| ((*n).clone(), *failed, Some(*d)))
-                    .or_else(|| known.get(&a.name).map(|(f, _)| (a.name.clone(), *f, None)));
+                let found = match by_dir.get(a.dir.as_str()) {
+                    Some(Some((n, failed, d))) => Some(((*n).clone(), *failed, Some(*d))),
+                    Some(None) => None,
+                    None => known.get(&a.name).map(|(f, _)| (a.name.clone(), *f, None)),
+                };
                 match found {
                     Some((name, failed, d)) => {
                         if let Some(d) = d {
