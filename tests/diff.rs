@@ -65,8 +65,8 @@ async fn demo_world() -> World {
     for app in [
         "guestbook",
         "express-server",
-        "worker",
-        "cloneset",
+        "queue-worker",
+        "cache",
         "echo",
         "canary",
     ] {

@@ -634,6 +634,8 @@ spec:
 const DEV: &str = "envs-dev-shop";
 const STAGING: &str = "envs-staging-shop";
 const PROD: &str = "envs-prod-shop";
+/// A stage holding one KubeVela Application is named after it.
+const KUBEVELA_STAGING: &str = "shop";
 
 /// A dev cluster, a repository with `envs/{dev,staging,prod}/shop`, GitHub's API served
 /// locally, and the daemon with the pipeline dev → staging (soak 10m) → prod (images only).
@@ -1204,8 +1206,8 @@ async fn github_api_local_server_a_failed_rollout_in_staging_holds_promotion_and
     )
     .await;
     let c0 = p.remote_rev("main").await;
-    p.wait_applied(STAGING, &c0).await;
-    p.wait_promotion(STAGING, "promoted").await;
+    p.wait_applied(KUBEVELA_STAGING, &c0).await;
+    p.wait_promotion(KUBEVELA_STAGING, "promoted").await;
 
     // A good image rolls out in staging: the pull request into prod opens (images only).
     let good = p
@@ -1215,8 +1217,8 @@ async fn github_api_local_server_a_failed_rollout_in_staging_holds_promotion_and
             "web 2",
         )
         .await;
-    p.wait_applied(STAGING, &good).await;
-    let rec = p.wait_promotion(STAGING, "open").await;
+    p.wait_applied(KUBEVELA_STAGING, &good).await;
+    let rec = p.wait_promotion(KUBEVELA_STAGING, "open").await;
     assert_eq!(rec["pullRequest"]["number"], 1);
     let body = p.forge.prs()[0].body.clone();
     println!("{body}");
@@ -1254,9 +1256,11 @@ async fn github_api_local_server_a_failed_rollout_in_staging_holds_promotion_and
     .await;
     // Regression: the worker's status writes never put back an older promotion record.
     let rolling = p
-        .wait_app(STAGING, "the promoter saw the broken commit", |s| {
-            s["promotion"]["sourceCommit"] == bad.as_str()
-        })
+        .wait_app(
+            KUBEVELA_STAGING,
+            "the promoter saw the broken commit",
+            |s| s["promotion"]["sourceCommit"] == bad.as_str(),
+        )
         .await["promotion"]
         .clone();
     assert_eq!(rolling["state"], "open", "{rolling}");
@@ -1266,7 +1270,7 @@ async fn github_api_local_server_a_failed_rollout_in_staging_holds_promotion_and
         format!("staging is applying or rolling out {}", short(&bad))
     );
     p.clock.advance(Duration::from_secs(4));
-    let held = p.wait_promotion(STAGING, "held").await;
+    let held = p.wait_promotion(KUBEVELA_STAGING, "held").await;
     let revert = p.remote_rev("main").await;
     assert_ne!(revert, bad, "the revert is on main");
     assert_eq!(held["sourceCommit"], revert.as_str());
