@@ -1674,7 +1674,8 @@ impl RepoWorker {
             }
         }
         let default_ns = self.repo.namespace.as_str();
-        plan::allow::check(
+        let mut policies = plan::allow::check_policies(&self.repo.name, rendered, &self.repo.allow);
+        policies.extend(plan::allow::check(
             &self.repo.name,
             &rendered.objects,
             &self.repo.allow,
@@ -1694,7 +1695,8 @@ impl RepoWorker {
                 }
                 _ => plan::allow::Placement::Cluster,
             },
-        )
+        ));
+        policies
     }
 
     /// Writes an app's status over its Application as the worker remembers it (the
