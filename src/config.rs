@@ -294,6 +294,9 @@ pub struct RawSync {
     /// Also prune objects rollgit adopted, that existed before it first applied them
     /// (default false).
     pub prune_adopted: Option<bool>,
+    /// Create the namespaces an app's objects (and its status object) go to when they do not
+    /// exist (default false, as Argo CD's `CreateNamespace=true`).
+    pub create_namespace: Option<bool>,
     /// How many apps of one commit are applied at once (default 8; each applies up to 16
     /// objects at once).
     pub concurrent_apps: Option<usize>,
@@ -349,6 +352,8 @@ pub struct Repo {
     pub allow_mass_prune: bool,
     /// Prune objects rollgit adopted too.
     pub prune_adopted: bool,
+    /// Create missing target namespaces.
+    pub create_namespace: bool,
     /// Apps of one commit applied at once (at least 1).
     pub concurrent_apps: usize,
     /// Default progress deadline of a rollout batch.
@@ -572,6 +577,8 @@ pub struct Flags {
     pub listen: Option<String>,
     /// State directory.
     pub state_dir: Option<PathBuf>,
+    /// Create missing target namespaces.
+    pub create_namespace: bool,
     /// `--install-crds`.
     pub install_crds: Option<bool>,
     /// `--watch-namespaces`.
@@ -602,6 +609,7 @@ impl Flags {
             }],
             sync: RawSync {
                 progress_deadline: self.progress_deadline,
+                create_namespace: self.create_namespace.then_some(true),
                 ..Default::default()
             },
             listen: self.listen,
@@ -853,6 +861,10 @@ impl RawConfig {
                 prune_adopted: sync
                     .prune_adopted
                     .or(self.sync.prune_adopted)
+                    .unwrap_or(false),
+                create_namespace: sync
+                    .create_namespace
+                    .or(self.sync.create_namespace)
                     .unwrap_or(false),
                 concurrent_apps: match sync.concurrent_apps.or(self.sync.concurrent_apps) {
                     None => DEFAULT_CONCURRENT_APPS,

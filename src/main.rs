@@ -13,9 +13,14 @@ fn main() -> ExitCode {
     match &cli.command {
         Command::Plan(args) => return cli::plan::run(args),
         Command::Crds(args) => return cli::crds::run(args),
+        Command::Completion(args) => return cli::completion::run(args),
         _ => {}
     }
-    cli::init_logging();
+    let default_filter = match &cli.command {
+        Command::Run(_) | Command::Up(_) | Command::Devcluster(_) => cli::DAEMON_LOG,
+        _ => cli::COMMAND_LOG,
+    };
+    cli::init_logging(cli.log_format, default_filter);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -33,6 +38,8 @@ fn main() -> ExitCode {
             Command::Run(a) => cli::run::run(a).await,
             Command::Status(a) => cli::status::run(a).await,
             Command::Sync(a) => cli::sync::run(a).await,
+            Command::Suspend(a) => cli::suspend::run(a, true).await,
+            Command::Resume(a) => cli::suspend::run(a, false).await,
             Command::Diff(a) => cli::diff::run(a).await,
             Command::Get(a) => cli::get::run(a).await,
             Command::Rollout(RolloutCommand::Status(a)) => cli::rollout_status::run(a).await,
@@ -42,9 +49,9 @@ fn main() -> ExitCode {
             Command::Promote(a) => cli::gates::promote(a).await,
             Command::Abort(a) => cli::gates::abort(a).await,
             Command::Retry(a) => cli::gates::retry(a).await,
+            Command::Plan(_) | Command::Crds(_) | Command::Completion(_) => Ok(ExitCode::SUCCESS),
             Command::Workflow(c) => cli::workflow::run(c).await,
             Command::Clusters(a) => cli::clusters::run(a).await,
-            Command::Plan(_) | Command::Crds(_) => Ok(ExitCode::SUCCESS),
         }
     });
     // A blocking task still running (a `git push` in flight) does not hold the exit: it ends

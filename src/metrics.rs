@@ -3,8 +3,10 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -26,6 +28,35 @@ struct RepoLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AppInfoLabels {
+    app: String,
+    namespace: String,
+    phase: String,
+    health: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RolloutLabels {
+    /// `batch` (rollouts.rollgit.dev), `argo` or `kruise`.
+    kind: String,
+    namespace: String,
+    rollout: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RolloutResultLabels {
+    kind: String,
+    namespace: String,
+    rollout: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ShardLabels {
     shard: String,
 }
@@ -39,6 +70,12 @@ pub struct Metrics {
     drift: Family<AppLabels, Counter>,
     render_errors: Family<RepoLabels, Counter>,
     webhooks: Family<SyncLabels, Counter>,
+    app_info: Family<AppInfoLabels, Gauge>,
+    /// The labels each app's info series has now, by (namespace, app).
+    app_info_now: Mutex<HashMap<(String, String), AppInfoLabels>>,
+    rollouts: Family<RolloutResultLabels, Counter>,
+    rollbacks: Family<RolloutLabels, Counter>,
+    step_seconds: Family<KindLabels, Histogram>,
 }
 
 impl Default for Metrics {
@@ -79,6 +116,34 @@ impl Metrics {
             "Webhook deliveries, by result",
             webhooks.clone(),
         );
+        let app_info = Family::<AppInfoLabels, Gauge>::default();
+        registry.register(
+            "app_info",
+            "One series per app, valued 1, labelled with its phase and health",
+            app_info.clone(),
+        );
+        let rollouts = Family::<RolloutResultLabels, Counter>::default();
+        registry.register(
+            "rollouts",
+            "Rollouts that finished, by kind (batch, argo, kruise) and result (succeeded, failed)",
+            rollouts.clone(),
+        );
+        let rollbacks = Family::<RolloutLabels, Counter>::default();
+        registry.register(
+            "rollbacks",
+            "Automatic rollbacks started after a failed rollout",
+            rollbacks.clone(),
+        );
+        let step_seconds = Family::<KindLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([
+                0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+            ])
+        });
+        registry.register(
+            "rollout_step_duration_seconds",
+            "Time from the start of a rollout step (a batch, a canary step) to its completion",
+            step_seconds.clone(),
+        );
         let leader = Family::<ShardLabels, prometheus_client::metrics::gauge::Gauge>::default();
         registry.register(
             "leader",
@@ -93,7 +158,69 @@ impl Metrics {
             drift,
             render_errors,
             webhooks,
+            app_info,
+            app_info_now: Mutex::new(HashMap::new()),
+            rollouts,
+            rollbacks,
+            step_seconds,
         }
+    }
+
+    /// An app's phase and health now: its `rollgit_app_info` series moves to these labels.
+    pub fn app_info(&self, namespace: &str, app: &str, phase: &str, health: &str) {
+        let labels = AppInfoLabels {
+            app: app.into(),
+            namespace: namespace.into(),
+            phase: phase.into(),
+            health: health.into(),
+        };
+        let mut now = self.app_info_now.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (namespace.to_string(), app.to_string());
+        if let Some(old) = now.get(&key)
+            && *old != labels
+        {
+            self.app_info.remove(old);
+        }
+        self.app_info.get_or_create(&labels).set(1);
+        now.insert(key, labels);
+    }
+
+    /// An app left Git: its info series goes.
+    pub fn app_gone(&self, namespace: &str, app: &str) {
+        let mut now = self.app_info_now.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = now.remove(&(namespace.to_string(), app.to_string())) {
+            self.app_info.remove(&old);
+        }
+    }
+
+    /// A rollout finished (`kind`: `batch`, `argo`, `kruise`).
+    pub fn rollout_finished(&self, kind: &str, namespace: &str, rollout: &str, succeeded: bool) {
+        self.rollouts
+            .get_or_create(&RolloutResultLabels {
+                kind: kind.into(),
+                namespace: namespace.into(),
+                rollout: rollout.into(),
+                result: if succeeded { "succeeded" } else { "failed" }.into(),
+            })
+            .inc();
+    }
+
+    /// An automatic rollback started.
+    pub fn rollback(&self, kind: &str, namespace: &str, rollout: &str) {
+        self.rollbacks
+            .get_or_create(&RolloutLabels {
+                kind: kind.into(),
+                namespace: namespace.into(),
+                rollout: rollout.into(),
+            })
+            .inc();
+    }
+
+    /// A rollout step (a batch, a canary step) completed after `seconds`.
+    pub fn step_done(&self, kind: &str, seconds: f64) {
+        self.step_seconds
+            .get_or_create(&KindLabels { kind: kind.into() })
+            .observe(seconds.max(0.0));
     }
 
     /// A sync finished.
@@ -119,7 +246,7 @@ impl Metrics {
             .inc();
     }
 
-    /// An app's commit was rejected.
+    /// A commit did not render (counted once per commit by the caller).
     pub fn render_error(&self, repo: &str) {
         self.render_errors
             .get_or_create(&RepoLabels { repo: repo.into() })
@@ -153,5 +280,52 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_info_keeps_one_series_per_app() {
+        let m = Metrics::new();
+        m.app_info("default", "web", "unhealthy", "Progressing");
+        m.app_info("default", "web", "running", "Healthy");
+        m.app_info("default", "db", "running", "Unknown");
+        let text = m.encode();
+        assert!(
+            text.contains(r#"rollgit_app_info{app="web",namespace="default",phase="running",health="Healthy"} 1"#),
+            "{text}"
+        );
+        assert!(
+            !text.contains(r#"phase="unhealthy""#),
+            "the old series is gone: {text}"
+        );
+        m.app_gone("default", "db");
+        assert!(!m.encode().contains(r#"app="db""#));
+    }
+
+    #[test]
+    fn rollouts_rollbacks_and_steps_are_counted() {
+        let m = Metrics::new();
+        m.rollout_finished("batch", "default", "web", false);
+        m.rollback("batch", "default", "web");
+        m.step_done("batch", 1.5);
+        let text = m.encode();
+        assert!(
+            text.contains(r#"rollgit_rollouts_total{kind="batch",namespace="default",rollout="web",result="failed"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"rollgit_rollbacks_total{kind="batch",namespace="default",rollout="web"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"rollgit_rollout_step_duration_seconds_count{kind="batch"} 1"#),
+            "{text}"
+        );
     }
 }

@@ -525,6 +525,7 @@ fn app_status(components: Vec<ComponentStatus>, health: Health) -> AppStatus {
         drift_corrections: 0,
         held_prune: None,
         last_sync_request: None,
+        suspended: false,
         workflow: None,
         clusters: Vec::new(),
     }
@@ -549,6 +550,7 @@ async fn kubectl_get_app_prints_the_seed_columns() {
             path: "apps/rollout".into(),
         },
         app: String::new(),
+        suspend: false,
     };
     let now = k8s_openapi::jiff::Timestamp::now();
 

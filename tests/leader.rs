@@ -162,7 +162,9 @@ async fn wait_holders(
     let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
     let start = tokio::time::Instant::now();
     // Leases change through their own watch; re-read on every event (or each second).
-    let mut events = watcher(leases, watcher::Config::default()).boxed();
+    let mut events = watcher(leases, watcher::Config::default())
+        .default_backoff()
+        .boxed();
     loop {
         let now = holders(client, shards).await;
         let owned: BTreeMap<u32, String> = now

@@ -1112,17 +1112,8 @@ async fn the_demo_repository_gets_the_revert_of_a_failed_image_in_its_working_tr
         work,
         bare: None,
     };
-    let w = World::start_configured(
-        git,
-        |c| c.simulation.fail_images = vec!["*:broken".into()],
-        |r| {
-            r.sync = Some(rollgit::config::RawSync {
-                progress_deadline: Some("3s".into()),
-                ..Default::default()
-            })
-        },
-    )
-    .await;
+    // The demo app's own annotation (`rollgit.dev/progress-deadline: 20s`) sets its deadline.
+    let w = World::start_with(git, |c| c.simulation.fail_images = vec!["*:broken".into()]).await;
     wait_succeeded(&w, "express-server", "express-server-v1", 5).await;
     let path = "apps/express-server/app.yaml";
     let good = std::fs::read_to_string(w.git.work.join(path)).expect("read the demo app");
@@ -1134,7 +1125,7 @@ async fn the_demo_repository_gets_the_revert_of_a_failed_image_in_its_working_tr
         &w,
         "express-server",
         "express-server-v2",
-        Duration::from_secs(3),
+        Duration::from_secs(20),
     )
     .await;
     let s = wait_rollout(&w, "express-server", "the rollback written to Git", |s| {

@@ -295,6 +295,7 @@ async fn the_status_object_is_accepted_in_every_phase() {
             path: "apps/shop".into(),
         },
         app: "shop".into(),
+        suspend: false,
     };
     let now = k8s_openapi::jiff::Timestamp::now();
     let statuses = [

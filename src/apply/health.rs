@@ -11,7 +11,8 @@
 //! | Rollout (`argoproj.io`) | Argo CD's rules: the status observes the spec, no pause, `updatedReplicas` and `availableReplicas` reach `spec.replicas`, no old replicas left (canary), `stableRS` is `currentPodHash` | `InvalidSpec`, or `Progressing` with reason `RolloutAborted` or `ProgressDeadlineExceeded`; a paused one (Argo CD's Suspended) is Progressing with `Suspended: …` |
 //! | OpenKruise Rollout (`rollouts.kruise.io`) | `status.phase` is `Healthy` | `InvalidSpec` True (rollgit's executor cannot run it), a failed step rolled back (`Succeeded` False, reason `RolledBack`), or its revert stalled |
 //! | anything with a `Ready` condition | `Ready` is True | `Ready` is False with a reason containing `Fail`/`Error` |
-//! | everything else | once it exists | — |
+//! | other built-in kinds (ConfigMap, Secret, Role, CRD, ...) | once it exists | — |
+//! | other custom resources | never: `Unknown` (rollgit has no health check for them) | — |
 //!
 //! `spec.replicas` defaults to 1 where Kubernetes defaults it. A paused Deployment counts as
 //! Healthy once its observed generation is current (nothing more will happen without a resume).
@@ -25,6 +26,9 @@ use std::fmt;
 pub enum HealthStatus {
     /// Running as desired.
     Healthy,
+    /// rollgit cannot tell: a custom resource it has no health check for (and no `Ready`
+    /// condition). An app with one is never reported healthy.
+    Unknown,
     /// Converging: a rollout is in progress, a load balancer is being provisioned.
     Progressing,
     /// Failed or stuck (progress deadline exceeded, Job failed, Ready=False with a failure).
@@ -34,10 +38,11 @@ pub enum HealthStatus {
 }
 
 impl HealthStatus {
-    /// `Healthy`, `Progressing`, `Degraded`, `Missing`.
+    /// `Healthy`, `Unknown`, `Progressing`, `Degraded`, `Missing`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Healthy => "Healthy",
+            Self::Unknown => "Unknown",
             Self::Progressing => "Progressing",
             Self::Degraded => "Degraded",
             Self::Missing => "Missing",
@@ -149,8 +154,45 @@ pub fn health(obj: &Value) -> Health {
         ("rollgit.dev", "Rollout") => rollout(obj),
         ("argoproj.io", "Rollout") => argo_rollout(obj),
         ("rollouts.kruise.io", "Rollout") => kruise_rollout(obj),
-        _ => ready_condition(obj),
+        _ if condition(obj, "Ready").is_some() || built_in(group) => ready_condition(obj),
+        _ => Health {
+            status: HealthStatus::Unknown,
+            message: format!(
+                "health unknown: rollgit has no health check for {kind}{} and it has no Ready condition",
+                if group.is_empty() {
+                    String::new()
+                } else {
+                    format!(".{group}")
+                }
+            ),
+        },
     }
+}
+
+/// Whether `group` is one of Kubernetes' own API groups (its kinds without a health rule are
+/// healthy once they exist); any other group is a custom resource's.
+fn built_in(group: &str) -> bool {
+    const K8S_IO: &[&str] = &[
+        "admissionregistration.k8s.io",
+        "apiextensions.k8s.io",
+        "apiregistration.k8s.io",
+        "authentication.k8s.io",
+        "authorization.k8s.io",
+        "certificates.k8s.io",
+        "coordination.k8s.io",
+        "discovery.k8s.io",
+        "events.k8s.io",
+        "flowcontrol.apiserver.k8s.io",
+        "internal.apiserver.k8s.io",
+        "networking.k8s.io",
+        "node.k8s.io",
+        "rbac.authorization.k8s.io",
+        "resource.k8s.io",
+        "scheduling.k8s.io",
+        "storage.k8s.io",
+        "storagemigration.k8s.io",
+    ];
+    !group.contains('.') || K8S_IO.contains(&group)
 }
 
 /// A rollgit Rollout: healthy once the spec's generation is rolled out (`rolloutSucceed`),
@@ -889,8 +931,28 @@ mod tests {
                 Degraded,
             ),
             (
-                "other condition only",
+                "a custom resource with another condition only",
                 cr(json!({"type": "Synced", "status": "False"})),
+                Unknown,
+            ),
+            (
+                "a custom resource with no status",
+                json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}),
+                Unknown,
+            ),
+            (
+                "a Gateway API route (a CRD, not built in)",
+                json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "r"}}),
+                Unknown,
+            ),
+            (
+                "a built-in kind of a k8s.io group",
+                json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "r"}}),
+                Healthy,
+            ),
+            (
+                "a CRD",
+                json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "r"}}),
                 Healthy,
             ),
             (
@@ -1081,6 +1143,22 @@ mod tests {
         assert_eq!(
             aggregate([("x", &prog), ("ConfigMap demo/c", &missing)]),
             Health::degraded("ConfigMap demo/c: not found")
+        );
+        let unknown = health(&json!({"apiVersion": "example.com/v1", "kind": "Widget"}));
+        let app = aggregate([("a", &ok), ("Widget.example.com demo/w", &unknown)]);
+        assert_eq!(
+            app.status, Unknown,
+            "an unknown kind is never reported healthy"
+        );
+        assert!(!app.is_healthy());
+        assert_eq!(
+            app.message,
+            "Widget.example.com demo/w: health unknown: rollgit has no health check for Widget.example.com and it has no Ready condition"
+        );
+        assert_eq!(
+            aggregate([("w", &unknown), ("d", &prog)]).status,
+            Progressing,
+            "what rollgit knows is worse than what it cannot tell"
         );
     }
 }

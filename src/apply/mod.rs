@@ -29,6 +29,7 @@
 pub mod discovery;
 pub mod drift;
 pub mod health;
+pub mod namespaces;
 pub mod order;
 pub mod prune;
 

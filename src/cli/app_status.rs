@@ -150,6 +150,57 @@ fn report(code: u8, snap: &Snapshot, watched: bool) {
     }
 }
 
+/// The `-o json|yaml` document of `rollgit rollout status` for any mix of rollouts (pure): as
+/// [`super::rollout_status::status_document`], with each Argo Rollout (`"kind":
+/// "rollouts.argoproj.io"`: `phase`, `step`, `setWeight`) and Kruise Rollout (`"kind":
+/// "rollouts.kruise.io"`: `phase`, `currentStepIndex`, `currentStepState`) after the batched
+/// ones, each with its `verdict` and `message`.
+fn document(opts: &StatusOptions, snap: &Snapshot, code: u8) -> Value {
+    use super::rollout_status::{result_word, status_document, verdict_words};
+    let mut doc = status_document(opts, &snap.batch, code);
+    let mut rollouts = match doc["rollouts"].take() {
+        Value::Array(a) => a,
+        _ => Vec::new(),
+    };
+    for (name, (o, _)) in &snap.argo {
+        let (verdict, message) = verdict_words(&argo_verdict(o));
+        rollouts.push(serde_json::json!({
+            "name": name,
+            "kind": "rollouts.argoproj.io",
+            "phase": super::argo_view::phase(o).0,
+            "step": o["status"]["currentStepIndex"],
+            "setWeight": super::argo_view::set_weight(o),
+            "verdict": verdict,
+            "message": message,
+        }));
+    }
+    for (name, (o, _)) in &snap.kruise {
+        let s = &o["status"];
+        let (verdict, message) = verdict_words(&kruise_verdict(o));
+        rollouts.push(serde_json::json!({
+            "name": name,
+            "kind": "rollouts.kruise.io",
+            "phase": s["phase"],
+            "currentStepIndex": s["currentStepIndex"],
+            "currentStepState": s["currentStepState"],
+            "verdict": verdict,
+            "message": message,
+        }));
+    }
+    doc["rollouts"] = Value::Array(rollouts);
+    doc["result"] = Value::from(result_word(code));
+    doc
+}
+
+fn finish(opts: &StatusOptions, snap: &Snapshot, code: u8, watched: bool) {
+    if opts.output.is_document()
+        && let Err(e) = opts.output.print(&document(opts, snap, code))
+    {
+        eprintln!("error: printing the document: {e:#}");
+    }
+    report(code, snap, watched);
+}
+
 fn show(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
@@ -173,11 +224,14 @@ pub async fn any_status(
     if snap.argo.is_empty() && snap.kruise.is_empty() {
         return rollout_status(client, opts).await;
     }
+    let quiet = opts.output.is_document();
     let mut last = snap.text();
-    show(&last);
+    if !quiet {
+        show(&last);
+    }
     let mut code = snap.code();
     if !opts.watch || code != EXIT_UNFINISHED {
-        report(code, &snap, false);
+        finish(opts, &snap, code, false);
         return Ok(code);
     }
     let selector = format!("{APP_LABEL}={}", opts.app);
@@ -246,7 +300,7 @@ pub async fn any_status(
                         "timed out after {t} waiting for the rollouts of app {} to finish",
                         opts.app
                     );
-                    report(EXIT_UNFINISHED, &snap, true);
+                    finish(opts, &snap, EXIT_UNFINISHED, true);
                     return Ok(EXIT_UNFINISHED);
                 }
             },
@@ -271,7 +325,9 @@ pub async fn any_status(
         }
         let text = snap.text();
         if text != last {
-            show(&text);
+            if !quiet {
+                show(&text);
+            }
             last = text;
         }
         code = snap.code();
@@ -279,7 +335,7 @@ pub async fn any_status(
             break;
         }
     }
-    report(code, &snap, true);
+    finish(opts, &snap, code, true);
     Ok(code)
 }
 

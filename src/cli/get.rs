@@ -1,9 +1,10 @@
 //! `rollgit get rollouts`: the `rollouts.rollgit.dev` objects as `kubectl get rollout` lays
 //! them out (the CRD's printer columns; AGE in kubectl's short form; `-A` adds NAMESPACE),
-//! then the OpenKruise Rollouts with Kruise's columns ([`super::kruise_view`]).
+//! then the Argo Rollouts and the OpenKruise Rollouts with their plugins' columns
+//! ([`super::argo_view`], [`super::kruise_view`]); `-o json|yaml` prints [`rollouts_document`].
 
-use super::KubeArgs;
 use super::table::{age, format_table};
+use super::{KubeArgs, Output};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams};
 use rollgit::k8s::Rollout;
@@ -32,6 +33,9 @@ pub struct GetArgs {
     /// List across all namespaces (adds a NAMESPACE column).
     #[arg(short = 'A', long)]
     all_namespaces: bool,
+    /// Output format: kubectl's table, or one JSON/YAML document.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    output: Output,
     #[command(flatten)]
     kube: KubeArgs,
 }
@@ -96,6 +100,11 @@ pub async fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
             scope: scope(&namespace, args.all_namespaces),
             source,
         })?;
+    if args.output.is_document() {
+        args.output
+            .print(&rollouts_document(&items, &argo, &kruise))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if items.is_empty() && argo.is_empty() && kruise.is_empty() {
         if args.all_namespaces {
             eprintln!("No resources found");
@@ -150,6 +159,101 @@ pub async fn list_rollouts(
             scope: scope(namespace, all_namespaces),
             source,
         })
+}
+
+fn created(meta: &kube::api::ObjectMeta) -> Value {
+    meta.creation_timestamp
+        .as_ref()
+        .map_or(Value::Null, |t| Value::String(t.0.to_string()))
+}
+
+fn label(meta: &kube::api::ObjectMeta, key: &str) -> Value {
+    meta.labels
+        .as_ref()
+        .and_then(|l| l.get(key))
+        .map_or(Value::Null, |v| Value::String(v.clone()))
+}
+
+/// The `-o json|yaml` document of `rollgit get rollouts` (pure), rows sorted by namespace and
+/// name: `{"rollouts": [...], "kruiseRollouts": [...]}`, each field as the README documents it
+/// (`null` where the status has none yet).
+pub fn rollouts_document(
+    items: &[Rollout],
+    argo: &[kube::api::DynamicObject],
+    kruise: &[kube::api::DynamicObject],
+) -> Value {
+    let mut sorted: Vec<&Rollout> = items.iter().collect();
+    sorted.sort_by(|a, b| {
+        (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
+    });
+    let rollouts: Vec<Value> = sorted
+        .into_iter()
+        .map(|o| {
+            let s = serde_json::to_value(&o.status).unwrap_or(Value::Null);
+            serde_json::json!({
+                "namespace": o.metadata.namespace,
+                "name": o.metadata.name,
+                "app": label(&o.metadata, rollgit::k8s::APP_LABEL),
+                "targetSize": s["rolloutTargetSize"],
+                "upgradedReplicas": s["upgradedReplicas"],
+                "upgradedReadyReplicas": s["upgradedReadyReplicas"],
+                "batchRollingState": s["batchRollingState"],
+                "rollingState": s["rollingState"],
+                "currentBatch": s["currentBatch"],
+                "targetRevision": s["targetRevision"],
+                "stableRevision": s["stableRevision"],
+                "failedRevision": s["failedRevision"],
+                "created": created(&o.metadata),
+            })
+        })
+        .collect();
+    let mut kruise: Vec<&kube::api::DynamicObject> = kruise.iter().collect();
+    kruise.sort_by(|a, b| {
+        (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
+    });
+    let kruise: Vec<Value> = kruise
+        .into_iter()
+        .map(|o| {
+            let s = &o.data["status"];
+            serde_json::json!({
+                "namespace": o.metadata.namespace,
+                "name": o.metadata.name,
+                "app": label(&o.metadata, rollgit::k8s::APP_LABEL),
+                "status": s["phase"],
+                "canaryStep": s["currentStepIndex"],
+                "canaryState": s["currentStepState"],
+                "message": s["message"],
+                "created": created(&o.metadata),
+            })
+        })
+        .collect();
+    let mut argo: Vec<&kube::api::DynamicObject> = argo.iter().collect();
+    argo.sort_by(|a, b| {
+        (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
+    });
+    let argo: Vec<Value> = argo
+        .into_iter()
+        .map(|o| {
+            let v = serde_json::to_value(o).unwrap_or(Value::Null);
+            let (status, message) = super::argo_view::phase(&v);
+            let s = &v["status"];
+            serde_json::json!({
+                "namespace": o.metadata.namespace,
+                "name": o.metadata.name,
+                "app": label(&o.metadata, rollgit::k8s::APP_LABEL),
+                "status": status,
+                "message": message,
+                "step": s["currentStepIndex"],
+                "setWeight": super::argo_view::set_weight(&v),
+                "replicas": v["spec"]["replicas"],
+                "readyReplicas": s["readyReplicas"],
+                "updatedReplicas": s["updatedReplicas"],
+                "availableReplicas": s["availableReplicas"],
+                "created": created(&o.metadata),
+            })
+        })
+        .collect();
+    serde_json::json!({ "rollouts": rollouts, "argoRollouts": argo, "kruiseRollouts": kruise })
 }
 
 /// The header of `rollgit get rollouts` (the CRD's printer columns, as `kubectl get rollout`).
@@ -244,5 +348,24 @@ mod tests {
             )
         );
         assert!(t.contains("\ndefault     express-server   5 "), "{t}");
+    }
+
+    #[test]
+    fn the_document_names_every_field() {
+        let items = vec![rollout(
+            "web",
+            "default",
+            serde_json::json!({"rolloutTargetSize": 5, "upgradedReplicas": 2, "upgradedReadyReplicas": 1, "batchRollingState": "batchInRolling", "rollingState": "rollingInBatches"}),
+        )];
+        let d = rollouts_document(&items, &[], &[]);
+        let r = &d["rollouts"][0];
+        assert_eq!(r["name"], "web");
+        assert_eq!(r["namespace"], "default");
+        assert_eq!(r["targetSize"], 5);
+        assert_eq!(r["upgradedReadyReplicas"], 1);
+        assert_eq!(r["rollingState"], "rollingInBatches");
+        assert_eq!(r["created"], "2024-01-01T00:00:00Z");
+        assert_eq!(d["argoRollouts"], serde_json::json!([]));
+        assert_eq!(d["kruiseRollouts"], serde_json::json!([]));
     }
 }

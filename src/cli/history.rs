@@ -1,8 +1,8 @@
 //! `rollgit history APP`: the commits that changed an app's directory, newest first, with
 //! what the cluster did with each, then each Rollout's state and last rollback.
 
-use super::RepoSelectArgs;
 use super::table::format_table;
+use super::{Output, RepoSelectArgs};
 use rollgit::record::history::{self, HistoryError, HistoryRow, RolloutView};
 use rollgit::record::revert::{MAX_WALK, short};
 use std::process::ExitCode;
@@ -18,6 +18,9 @@ pub struct HistoryArgs {
     /// How many commits to list (newest first).
     #[arg(long, default_value_t = history::DEFAULT_MAX)]
     max: usize,
+    /// Output format: a table and the Rollouts' state, or one JSON/YAML document.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    output: Output,
     #[command(flatten)]
     source: RepoSelectArgs,
 }
@@ -26,6 +29,10 @@ pub struct HistoryArgs {
 pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
     let (client, namespace, source) = args.source.source(&args.app).await?;
     match history::history(&client, &namespace, &args.app, &source, args.max).await {
+        Ok(h) if args.output.is_document() => {
+            args.output.print(&history_document(&args.app, &h))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Ok(h) => {
             let mut out = String::new();
             if h.rows.is_empty() {
@@ -50,6 +57,48 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => refusal(e),
     }
+}
+
+/// The `-o json|yaml` document of `rollgit history` (pure): `{"app", "branch", "path",
+/// "commits": [{"commit", "date", "author", "revision", "result", "summary"}], "rollouts":
+/// [{"name", "rollingState", "targetRevision", "stableRevision", "failedRevision", "rollback":
+/// {"from", "to", "reason", "done"} | null, "record": {"state", "commit", "message"} | null}]}`.
+pub fn history_document(app: &str, h: &history::History) -> serde_json::Value {
+    use serde_json::{Value, json};
+    let opt = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_string);
+    let commits: Vec<Value> = h
+        .rows
+        .iter()
+        .map(|r| {
+            json!({"commit": r.commit, "date": r.date, "author": r.author,
+                "revision": opt(Some(&r.revision)), "result": opt(Some(&r.result)),
+                "summary": r.summary})
+        })
+        .collect();
+    let rollouts: Vec<Value> = h
+        .rollouts
+        .iter()
+        .map(|r| {
+            let s = &r.state;
+            let target = s
+                .target_revision
+                .as_deref()
+                .filter(|t| !t.is_empty())
+                .or(Some(r.spec_target.as_str()));
+            json!({
+                "name": r.name,
+                "rollingState": s.rolling_state.as_str(),
+                "targetRevision": opt(target),
+                "stableRevision": s.stable_revision,
+                "failedRevision": s.failed_revision,
+                "rollback": s.rollback.as_ref().map(|rb| json!({"from": rb.from, "to": rb.to,
+                    "reason": rb.reason.trim(), "done": rb.done})),
+                "record": r.record.as_ref().map(|rec| json!({"state": rec.state,
+                    "commit": rec.commit, "message": rec.message})),
+            })
+        })
+        .collect();
+    json!({"app": app, "branch": h.branch, "path": h.path, "commits": commits, "rollouts": rollouts})
 }
 
 /// Exit 1 for what the user asked that cannot be done, the error otherwise (exit 2).
@@ -200,6 +249,30 @@ bbbbbbbbbbbb   2023-11-14T22:13:20Z   Ada Lovelace              running; revert 
 aaaaaaaaaaaa   2023-11-14T22:13:20Z   bot                                                         web 1
 ";
         assert_eq!(text, want);
+    }
+
+    #[test]
+    fn history_document_has_the_documented_fields() {
+        let rows = history_rows(&[commit('b', "web 2", &['a'])], Some(&sha('b')), &[]);
+        let h = history::History {
+            path: "apps/web".into(),
+            branch: "main".into(),
+            rows,
+            rollouts: vec![rollout(
+                "web",
+                Some(('b', "web-v2")),
+                stable(RollingState::RolloutSucceed, "web-v2", 'b'),
+            )],
+        };
+        let d = history_document("web", &h);
+        assert_eq!(d["app"], "web");
+        assert_eq!(d["path"], "apps/web");
+        assert_eq!(d["commits"][0]["commit"], "bbbbbbbbbbbb");
+        assert_eq!(d["commits"][0]["result"], "running; revert of aaaaaaaaaaaa");
+        assert_eq!(d["commits"][0]["revision"], serde_json::Value::Null);
+        assert_eq!(d["rollouts"][0]["rollingState"], "rolloutSucceed");
+        assert_eq!(d["rollouts"][0]["targetRevision"], "web-v2");
+        assert_eq!(d["rollouts"][0]["rollback"], serde_json::Value::Null);
     }
 
     #[test]

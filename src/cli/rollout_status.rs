@@ -6,7 +6,7 @@
 //! them, redrawing on every change (indicatif bars on a terminal, plain lines otherwise) until
 //! each is terminal or the timeout passes.
 
-use super::KubeArgs;
+use super::{KubeArgs, Output};
 use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kube::api::{Api, ListParams};
@@ -37,6 +37,10 @@ pub struct RolloutStatusArgs {
     /// How long --watch waits before giving up with exit code 3 (0: no limit).
     #[arg(long, default_value = "10m", value_parser = rollgit::config::parse_duration)]
     timeout: Duration,
+    /// Output format: lines with progress bars, or one JSON/YAML document (with --watch,
+    /// printed once the rollouts finish or the timeout passes).
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    output: Output,
     #[command(flatten)]
     kube: KubeArgs,
 }
@@ -52,6 +56,7 @@ pub async fn run(args: RolloutStatusArgs) -> anyhow::Result<ExitCode> {
         component: args.component,
         watch: args.watch,
         timeout: (!args.timeout.is_zero()).then_some(args.timeout),
+        output: args.output,
     };
     let result = super::app_status::any_status(&client, &opts).await;
     match result {
@@ -487,6 +492,71 @@ pub struct StatusOptions {
     pub watch: bool,
     /// Bound of the watch (`None`: unbounded).
     pub timeout: Option<Duration>,
+    /// Lines (`Table`) or one document at the end.
+    pub output: Output,
+}
+
+/// `succeeded`, `failed` or `unfinished`: an exit code as the document says it.
+pub fn result_word(code: u8) -> &'static str {
+    match code {
+        EXIT_SUCCEEDED => "succeeded",
+        EXIT_FAILED => "failed",
+        _ => "unfinished",
+    }
+}
+
+/// A verdict as the document says it: (`verdict`, `message`).
+pub fn verdict_words(v: &Verdict) -> (&'static str, Option<String>) {
+    match v {
+        Verdict::Succeeded => ("succeeded", None),
+        Verdict::Failed(why) => ("failed", Some(why.clone())),
+        Verdict::Unfinished(why) => ("unfinished", Some(why.clone())),
+    }
+}
+
+/// The `-o json|yaml` document of `rollgit rollout status` (pure): `{"app", "namespace",
+/// "result", "rollouts": [{"name", "kind": "rollouts.rollgit.dev", "rollingState",
+/// "batchRollingState", "sourceRevision", "targetRevision", "stableRevision", "size",
+/// "currentBatch", "verdict", "message", "batches": [{"number", "count", "ready", "goal",
+/// "done", "note"}], "notes"}]}`.
+pub fn status_document(
+    opts: &StatusOptions,
+    objects: &BTreeMap<String, Observed>,
+    code: u8,
+) -> serde_json::Value {
+    use serde_json::json;
+    let rollouts: Vec<serde_json::Value> = objects
+        .values()
+        .map(|o| {
+            let view = o.view();
+            let (verdict, message) = verdict_words(&o.verdict());
+            let st = &o.state;
+            let batches: Vec<serde_json::Value> = view
+                .batches
+                .iter()
+                .map(|b| {
+                    json!({"number": b.number, "count": b.count, "ready": b.ready,
+                        "goal": b.goal, "done": b.done, "note": b.note})
+                })
+                .collect();
+            json!({
+                "name": o.name,
+                "kind": "rollouts.rollgit.dev",
+                "rollingState": st.rolling_state.as_str(),
+                "batchRollingState": st.batch_rolling_state.as_str(),
+                "sourceRevision": st.source_revision,
+                "targetRevision": st.target_revision.clone().or_else(|| Some(o.spec.target_revision.clone()).filter(|t| !t.is_empty())),
+                "stableRevision": st.stable_revision,
+                "size": if st.rollout_target_size >= 0 { st.rollout_target_size } else { o.spec.target_size.max(0) },
+                "currentBatch": st.current_batch,
+                "verdict": verdict,
+                "message": message,
+                "batches": batches,
+                "notes": view.notes,
+            })
+        })
+        .collect();
+    json!({"app": opts.app, "namespace": opts.namespace, "result": result_word(code), "rollouts": rollouts})
 }
 
 /// `rollgit rollout status`: prints each rollout of the app and returns the exit code
@@ -523,11 +593,16 @@ pub async fn rollout_status(
     if objects.is_empty() {
         return Err(not_found());
     }
-    let mut screen = Screen::new(opts.watch && std::io::stdout().is_terminal());
+    let mut screen = if opts.output.is_document() {
+        Screen::Silent
+    } else {
+        Screen::new(opts.watch && std::io::stdout().is_terminal())
+    };
     screen.show(&objects);
     let mut code = exit_code(&verdicts(&objects));
     if !opts.watch || code != EXIT_UNFINISHED {
         screen.finish();
+        print_document(opts, &objects, code);
         report(code, &objects, false);
         return Ok(code);
     }
@@ -548,6 +623,7 @@ pub async fn rollout_status(
                         "timed out after {t} waiting for the rollouts of app {} to finish",
                         opts.app
                     );
+                    print_document(opts, &objects, EXIT_UNFINISHED);
                     report(EXIT_UNFINISHED, &objects, true);
                     return Ok(EXIT_UNFINISHED);
                 }
@@ -603,8 +679,15 @@ pub async fn rollout_status(
         }
     }
     screen.finish();
+    print_document(opts, &objects, code);
     report(code, &objects, true);
     Ok(code)
+}
+
+fn print_document(opts: &StatusOptions, objects: &BTreeMap<String, Observed>, code: u8) {
+    if let Err(e) = opts.output.print(&status_document(opts, objects, code)) {
+        eprintln!("error: printing the document: {e:#}");
+    }
 }
 
 fn verdicts(objects: &BTreeMap<String, Observed>) -> Vec<Verdict> {
@@ -672,6 +755,8 @@ fn plain_text(objects: &BTreeMap<String, Observed>) -> String {
 /// Where the status is drawn: plain lines (printed again on each change), or indicatif bars
 /// redrawn in place on a terminal.
 enum Screen {
+    /// Nothing drawn (a document is printed at the end).
+    Silent,
     Plain {
         last: String,
     },
@@ -697,6 +782,7 @@ impl Screen {
 
     fn show(&mut self, objects: &BTreeMap<String, Observed>) {
         match self {
+            Screen::Silent => {}
             Screen::Plain { last } => {
                 let text = plain_text(objects);
                 if text != *last {

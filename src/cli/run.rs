@@ -46,6 +46,10 @@ pub struct RunArgs {
     /// Directory for mirrors and state.
     #[arg(long, default_value = rollgit::config::DEFAULT_STATE_DIR)]
     state_dir: PathBuf,
+    /// Create the namespaces the apps' objects go to when they do not exist
+    /// (`sync.createNamespace: true`).
+    #[arg(long)]
+    create_namespace: bool,
     /// Install rollgit's CRDs at start (`false`: an admin installed them; rollgit only checks
     /// them, and needs no right to change CRDs). Overrides `installCrds` of the config.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
@@ -111,6 +115,7 @@ impl RunArgs {
             context: self.context,
             listen: self.listen,
             state_dir: Some(self.state_dir),
+            create_namespace: self.create_namespace,
             install_crds: self.install_crds,
             watch_namespaces,
             leader_election,

@@ -1,8 +1,8 @@
 //! `rollgit status [APP]`: the apps rollgit manages, read from their `applications.rollgit.dev`
-//! objects: a table, and with an app its details.
+//! objects: a table, and with an app its details; `-o json|yaml` prints [`document`].
 
-use super::KubeArgs;
 use super::table::format_table;
+use super::{KubeArgs, Output};
 use anyhow::Context;
 use kube::api::{Api, DynamicObject, ListParams};
 use serde_json::Value;
@@ -16,6 +16,9 @@ pub struct StatusArgs {
     /// Namespace of the apps' status objects.
     #[arg(short, long, default_value = "default")]
     namespace: String,
+    /// Output format: a table (and details with APP), or one JSON/YAML document.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    output: Output,
     #[command(flatten)]
     kube: KubeArgs,
 }
@@ -86,6 +89,32 @@ pub fn details(name: &str, s: &Value) -> String {
     out
 }
 
+/// One app in the `-o json|yaml` document (pure): a stable shape, documented in the README.
+pub fn app_document(name: &str, namespace: &str, o: &Value) -> Value {
+    let s = &o["status"];
+    let source = &o["spec"]["source"];
+    let opt_str = |v: &Value| v.as_str().map_or(Value::Null, |s| Value::String(s.into()));
+    serde_json::json!({
+        "name": name,
+        "namespace": namespace,
+        "repo": opt_str(&source["repo"]),
+        "path": opt_str(&source["path"]),
+        "suspended": o["spec"]["suspend"].as_bool().unwrap_or(false),
+        "phase": opt_str(&s["phase"]),
+        "healthy": s["healthy"].as_bool(),
+        "message": s["message"].as_str().unwrap_or(""),
+        "component": opt_str(&s["component"]),
+        "componentType": opt_str(&s["componentType"]),
+        "lastAppliedCommit": opt_str(&s["lastAppliedCommit"]),
+        "lastAttemptedCommit": opt_str(&s["lastAttemptedCommit"]),
+        "publishVersion": opt_str(&s["publishVersion"]),
+        "objects": s["inventory"]["entries"].as_array().map_or(0, Vec::len),
+        "driftCorrections": s["driftCorrections"].as_u64().unwrap_or(0),
+        "errors": s["lastError"].as_array().cloned().unwrap_or_default(),
+        "conditions": s["conditions"].as_array().cloned().unwrap_or_default(),
+    })
+}
+
 /// `rollgit status`.
 pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let client = args.kube.client().await?;
@@ -99,6 +128,8 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("listing applications.rollgit.dev")?;
     let mut rows = vec![HEADER.map(String::from).to_vec()];
+    let mut apps = Vec::new();
+    let mut details_text = String::new();
     for a in &list.items {
         let name = a.metadata.name.clone().unwrap_or_default();
         if args.app.as_ref().is_some_and(|w| *w != name) {
@@ -106,16 +137,21 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
         }
         let s = &a.data["status"];
         rows.push(row(&name, s));
+        apps.push(app_document(&name, &args.namespace, &a.data));
         if args.app.is_some() {
-            println!("{}", details(&name, s));
+            details_text.push_str(&format!("{}\n", details(&name, s)));
         }
     }
     if let Some(app) = &args.app
-        && rows.len() == 1
+        && apps.is_empty()
     {
         anyhow::bail!("no app named {app:?} in namespace {}", args.namespace);
     }
-    print!("{}", format_table(&rows));
+    if args.output.is_document() {
+        args.output.print(&serde_json::json!({ "apps": apps }))?;
+    } else {
+        print!("{details_text}{}", format_table(&rows));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -145,5 +181,25 @@ mod tests {
         assert!(d.contains("objects:             2\n"), "{d}");
         assert!(d.contains("error:               a.yaml:3: bad\n"), "{d}");
         assert_eq!(row("x", &json!({}))[1..5], ["-", "-", "-", "-"]);
+    }
+
+    #[test]
+    fn the_document_has_a_stable_shape() {
+        let o = json!({"spec": {"source": {"repo": "demo", "path": "apps/web"}, "suspend": true},
+            "status": {"phase": "running", "healthy": false, "lastAppliedCommit": "abc",
+                "inventory": {"entries": [{}]}, "lastError": ["a.yaml:3: bad"]}});
+        let d = app_document("web", "default", &o);
+        assert_eq!(d["name"], "web");
+        assert_eq!(d["repo"], "demo");
+        assert_eq!(d["path"], "apps/web");
+        assert_eq!(d["suspended"], true);
+        assert_eq!(d["healthy"], false);
+        assert_eq!(d["objects"], 1);
+        assert_eq!(d["errors"], json!(["a.yaml:3: bad"]));
+        assert_eq!(d["publishVersion"], Value::Null);
+        let empty = app_document("x", "ns", &json!({}));
+        assert_eq!(empty["healthy"], Value::Null);
+        assert_eq!(empty["suspended"], false);
+        assert_eq!(empty["objects"], 0);
     }
 }

@@ -65,7 +65,8 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
         &args.namespace,
         &rollgit::record::status::application_resource(),
     );
-    api.get_opt(&args.app)
+    let live = api
+        .get_opt(&args.app)
         .await
         .context("reading the app's status object")?
         .with_context(|| {
@@ -74,6 +75,13 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
                 args.app, args.namespace
             )
         })?;
+    if rollgit::record::status::is_suspended(&live) {
+        eprintln!(
+            "app {} is suspended: rollgit does not sync it (`rollgit resume {}` syncs it again)",
+            args.app, args.app
+        );
+        return Ok(ExitCode::from(1));
+    }
     let token = format!("{}", k8s_openapi::jiff::Timestamp::now().as_nanosecond());
     let mut annotations = json!({ SYNC_REQUESTED: token });
     if args.allow_mass_prune {

@@ -199,7 +199,8 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
         .zip(crds)
         .zip(kruise)
     {
-        let recorder = Arc::new(GitRecorder::new(client.clone(), writers));
+        let recorder =
+            Arc::new(GitRecorder::new(client.clone(), writers).with_metrics(opts.metrics.clone()));
         let argo = cfg.rollout_controllers.argo;
         let wanted = cfg.rollout_controllers.kruise;
         let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -4,6 +4,9 @@
 //! token to let a held prune proceed). The daemon watches its apps' objects and syncs an app
 //! whose request it has not handled yet; the status records the last token handled
 //! (`status.lastSyncRequest`), which is what `rollgit sync` waits for.
+//!
+//! The same watch reports `spec.suspend` (`rollgit suspend APP` / `rollgit resume APP`): the
+//! worker neither applies a suspended app nor corrects its drift.
 
 use crate::k8s::{MANAGED_BY, MANAGED_BY_LABEL};
 use futures::StreamExt;
@@ -27,6 +30,36 @@ pub struct SyncRequest {
     pub allow_mass_prune: bool,
 }
 
+/// What the watch of the apps' status objects tells the worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppEvent {
+    /// A sync request not handled yet.
+    Sync(SyncRequest),
+    /// Whether an app is suspended (sent for every app seen, and on every change).
+    Suspend {
+        /// The app.
+        app: String,
+        /// `spec.suspend`.
+        suspended: bool,
+    },
+    /// A `rollgit workflow ...` request for an app.
+    Workflow(String, WorkflowRequest),
+    /// The watch listed every app once (suspensions are known).
+    Listed,
+}
+
+/// Whether an Application object of repository `repo` is suspended (pure); `None` for another
+/// repository's.
+pub fn suspension(o: &DynamicObject, repo: &str) -> Option<(String, bool)> {
+    if o.data["spec"]["source"]["repo"].as_str() != Some(repo) {
+        return None;
+    }
+    Some((
+        o.metadata.name.clone()?,
+        crate::record::status::is_suspended(o),
+    ))
+}
+
 /// Annotation: a `rollgit workflow` command (JSON [`WorkflowRequest`]).
 pub const WORKFLOW_REQUESTED: &str = "rollgit.dev/workflow-request";
 
@@ -45,15 +78,6 @@ pub struct WorkflowRequest {
     /// Who asked (the kubeconfig user, from a SelfSubjectReview).
     #[serde(default)]
     pub user: String,
-}
-
-/// A request the daemon handles.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Request {
-    /// `rollgit sync`.
-    Sync(SyncRequest),
-    /// `rollgit workflow ...` for an app.
-    Workflow(String, WorkflowRequest),
 }
 
 /// The workflow request an Application object carries that its status has not handled yet
@@ -100,14 +124,15 @@ pub fn pending_request(o: &DynamicObject, repo: &str) -> Option<SyncRequest> {
 }
 
 /// Watches the status objects of repository `repo`'s apps in `namespace` and sends each
-/// request not handled yet (again after a restart, until handled).
+/// request not handled yet (again after a restart, until handled), each app's suspension, and
+/// [`AppEvent::Listed`] once the first list is done.
 pub fn watch(
     client: kube::Client,
     namespace: &str,
     repo: &str,
 ) -> (
     tokio::task::JoinHandle<()>,
-    mpsc::UnboundedReceiver<Request>,
+    mpsc::UnboundedReceiver<AppEvent>,
 ) {
     let (tx, rx) = mpsc::unbounded_channel();
     let api: Api<DynamicObject> = Api::namespaced_with(
@@ -124,19 +149,30 @@ pub fn watch(
         while let Some(ev) = stream.next().await {
             let o = match ev {
                 Ok(watcher::Event::Apply(o)) | Ok(watcher::Event::InitApply(o)) => o,
+                Ok(watcher::Event::InitDone) => {
+                    if tx.send(AppEvent::Listed).is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 Ok(_) => continue,
                 Err(e) => {
                     tracing::debug!(error = %crate::error_chain(&e), "watching apps for sync requests; the watcher retries");
                     continue;
                 }
             };
+            if let Some((app, suspended)) = suspension(&o, &repo)
+                && tx.send(AppEvent::Suspend { app, suspended }).is_err()
+            {
+                return;
+            }
             if let Some(r) = pending_request(&o, &repo)
-                && tx.send(Request::Sync(r)).is_err()
+                && tx.send(AppEvent::Sync(r)).is_err()
             {
                 return;
             }
             if let Some((app, r)) = pending_workflow_request(&o, &repo)
-                && tx.send(Request::Workflow(app, r)).is_err()
+                && tx.send(AppEvent::Workflow(app, r)).is_err()
             {
                 return;
             }
@@ -216,5 +252,14 @@ mod tests {
         for (name, o, want) in cases {
             assert_eq!(pending_request(&o, "deploy"), want, "{name}");
         }
+    }
+
+    #[test]
+    fn suspension_is_read_from_the_spec() {
+        let mut o = app(&[], None, "deploy");
+        assert_eq!(suspension(&o, "deploy"), Some(("shop".into(), false)));
+        o.data["spec"]["suspend"] = json!(true);
+        assert_eq!(suspension(&o, "deploy"), Some(("shop".into(), true)));
+        assert_eq!(suspension(&o, "other"), None, "another repository's app");
     }
 }

@@ -18,7 +18,7 @@ use crate::apply::{
 };
 use crate::clock::SharedClock;
 use crate::config::Repo;
-use crate::daemon::requests::{self, Request, SyncRequest, WorkflowRequest};
+use crate::daemon::requests::{self, AppEvent, SyncRequest, WorkflowRequest};
 use crate::k8s::crds::{AppSource, ApplicationSpec};
 use crate::k8s::events::{Events, Severity};
 use crate::k8s::{Inventory, ObjRef};
@@ -43,6 +43,10 @@ use std::time::{Duration, Instant};
 /// A sync of more apps than this looks their objects up once for all of them (a LIST per kind
 /// and namespace) rather than per app.
 pub const SHARED_LOOKUP_APPS: usize = 8;
+
+/// How long the first sync waits for the list of the apps' status objects (their
+/// suspensions).
+pub const LIST_WAIT: Duration = Duration::from_secs(5);
 
 /// The longest the worker waits before it tries a failing cluster again.
 pub const CLUSTER_RETRY_MAX: Duration = Duration::from_secs(3);
@@ -82,6 +86,9 @@ pub enum AppError {
     /// Reading the cluster's revisions of the app failed.
     #[error("listing its ControllerRevisions")]
     Revisions(#[source] kube::Error),
+    /// Creating a missing target namespace (`createNamespace`) failed.
+    #[error("creating its missing namespaces (createNamespace)")]
+    Namespace(#[source] kube::Error),
     /// Reading or creating its status object failed.
     #[error(transparent)]
     Status(#[from] StatusError),
@@ -103,7 +110,7 @@ impl AppError {
     /// How it is retried.
     pub fn class(&self) -> ErrorClass {
         match self {
-            AppError::Revisions(e) => ErrorClass::of_kube(e),
+            AppError::Revisions(e) | AppError::Namespace(e) => ErrorClass::of_kube(e),
             AppError::Status(e) => e.class(),
             AppError::Apply(e) => e.class(),
             AppError::Objects(_, class) | AppError::Refused(_, class) => *class,
@@ -323,6 +330,14 @@ pub struct RepoWorker {
     wf_requests: Vec<(String, WorkflowRequest)>,
     /// The namespaces rollgit watches (and so may write to).
     scope: crate::config::WatchScope,
+    /// The last commit counted in `rollgit_render_errors_total` (once per commit).
+    render_error_commit: Option<String>,
+    /// An app's commit was rejected during the current pass (the sync counts as an error).
+    rejected_in_pass: bool,
+    /// Apps `rollgit suspend` holds: not applied, drift not corrected.
+    suspended: BTreeSet<String>,
+    /// Apps resumed since the last pass (synced again even when the head did not move).
+    resumed: BTreeSet<String>,
 }
 
 impl RepoWorker {
@@ -375,6 +390,10 @@ impl RepoWorker {
             cluster: "default".into(),
             wf_requests: Vec::new(),
             scope: crate::config::WatchScope::Cluster,
+            render_error_commit: None,
+            rejected_in_pass: false,
+            suspended: BTreeSet::new(),
+            resumed: BTreeSet::new(),
         }
     }
 
@@ -460,6 +479,17 @@ impl RepoWorker {
         let (requests_task, mut requests_rx) =
             requests::watch(self.client.clone(), &self.repo.namespace, &self.repo.name);
         let _requests = AbortOnDrop(requests_task.abort_handle());
+        // The first sync waits (bounded) for the apps' suspensions, so that a suspended app is
+        // not applied when the daemon starts.
+        let listed_by = tokio::time::Instant::now() + LIST_WAIT;
+        loop {
+            match tokio::time::timeout_at(listed_by, requests_rx.recv()).await {
+                Ok(Some(AppEvent::Listed)) | Ok(None) | Err(_) => break,
+                Ok(Some(ev)) => {
+                    self.app_events(vec![ev]).await;
+                }
+            }
+        }
         self.trigger.notify();
         let mut jumps = self.clock.jumps();
         loop {
@@ -489,19 +519,11 @@ impl RepoWorker {
                 _ = wf_timer => self.workflow_passes().await,
                 Some(()) = jumped => self.workflow_passes().await,
                 Some(first) = requests_rx.recv() => {
-                    let mut sync = false;
-                    let mut add = |r: Request, me: &mut Self| match r {
-                        Request::Sync(r) => {
-                            me.requests.insert(r.app.clone(), r);
-                            sync = true;
-                        }
-                        Request::Workflow(app, r) => me.wf_requests.push((app, r)),
-                    };
-                    add(first, &mut self);
-                    while let Ok(r) = requests_rx.try_recv() {
-                        add(r, &mut self);
+                    let mut events = vec![first];
+                    while let Ok(e) = requests_rx.try_recv() {
+                        events.push(e);
                     }
-                    if sync {
+                    if self.app_events(events).await {
                         self.sync().await;
                     }
                     self.handle_workflow_requests().await;
@@ -525,8 +547,86 @@ impl RepoWorker {
         }
     }
 
+    /// Takes in what the watch of the apps' status objects told; true when a sync is due (a
+    /// `rollgit sync` request, or an app resumed).
+    async fn app_events(&mut self, events: Vec<AppEvent>) -> bool {
+        let mut sync = false;
+        for ev in events {
+            match ev {
+                AppEvent::Sync(r) => {
+                    self.requests.insert(r.app.clone(), r);
+                    sync = true;
+                }
+                AppEvent::Workflow(app, r) => self.wf_requests.push((app, r)),
+                AppEvent::Suspend {
+                    app,
+                    suspended: true,
+                } => {
+                    if self.suspended.insert(app.clone()) {
+                        tracing::info!(repo = %self.repo.name, app = %app, "app suspended: not synced until `rollgit resume`");
+                        self.resumed.remove(&app);
+                        let dir = self.apps.get(&app).and_then(|r| r.dir.clone());
+                        if let Some(dir) = dir {
+                            self.show_suspended(&dir, None).await;
+                        }
+                    }
+                }
+                AppEvent::Suspend {
+                    app,
+                    suspended: false,
+                } => {
+                    if self.suspended.remove(&app) {
+                        tracing::info!(repo = %self.repo.name, app = %app, "app resumed: syncing it");
+                        self.resumed.insert(app);
+                        sync = true;
+                    }
+                }
+                AppEvent::Listed => {}
+            }
+        }
+        sync
+    }
+
+    /// Records that a suspended app is not synced: its directory (to sync it on resume) and a
+    /// status saying so (answering a `rollgit sync` request, if one came).
+    async fn show_suspended(&mut self, app: &AppDir, request: Option<&SyncRequest>) {
+        let name = app.name.clone();
+        if let Err(e) = self.take_over(&name).await {
+            tracing::warn!(app = %name, error = %crate::error_chain(&e), "reading the recorded status of a suspended app failed");
+        }
+        let spec = self.status_spec(app);
+        let rec = self.apps.entry(name.clone()).or_default();
+        if rec.dir.is_none() {
+            rec.dir = Some(app.clone());
+        }
+        let mut status = rec.status.clone().unwrap_or_else(|| {
+            let mut s = AppStatus::starting();
+            s.health = crate::apply::Health {
+                status: crate::apply::HealthStatus::Unknown,
+                message: "not checked while suspended".into(),
+            };
+            s.inventory = rec.inventory.clone();
+            s.last_applied_commit = rec.last_applied_commit.clone();
+            s.last_attempted_commit = rec.last_applied_commit.clone();
+            if let Some((v, h)) = &rec.publish {
+                s.publish_version = Some(v.clone());
+                s.content_hash = Some(h.clone());
+            }
+            s.drift_corrections = rec.drift_corrections;
+            s
+        });
+        status.suspended = true;
+        if let Some(r) = request {
+            status.last_sync_request = Some(r.token.clone());
+        }
+        rec.status_spec = spec.clone();
+        rec.status = Some(status.clone());
+        self.write_app_status(&name, &spec, &status).await;
+    }
+
     async fn sync(&mut self) {
         self.retry_at = None;
+        self.rejected_in_pass = false;
         let started = Instant::now();
         let result = self.try_sync().await;
         if !self.wf_requests.is_empty() {
@@ -538,8 +638,14 @@ impl RepoWorker {
                 self.repeats.clear();
                 self.ready.store(true, std::sync::atomic::Ordering::Relaxed);
                 if changed {
+                    // A commit rejected whole is a failed apply, though nothing is retried.
+                    let result = if self.rejected_in_pass {
+                        "error"
+                    } else {
+                        "applied"
+                    };
                     self.metrics
-                        .sync(&self.repo.name, "applied", started.elapsed());
+                        .sync(&self.repo.name, result, started.elapsed());
                 }
             }
             Err(e) => {
@@ -592,7 +698,12 @@ impl RepoWorker {
             .values()
             .any(|a| a.failed.is_some_and(|c| c != ErrorClass::Terminal));
         let requested: BTreeMap<String, SyncRequest> = std::mem::take(&mut self.requests);
-        if self.last_head == Some(fetched.head) && !retrying && requested.is_empty() {
+        let resumed: BTreeSet<String> = std::mem::take(&mut self.resumed);
+        if self.last_head == Some(fetched.head)
+            && !retrying
+            && requested.is_empty()
+            && resumed.is_empty()
+        {
             return Ok(false);
         }
         let head = fetched.head;
@@ -603,7 +714,8 @@ impl RepoWorker {
                 // A terminal failure waits for a change of the app (or a `rollgit sync`);
                 // others are tried again.
                 let retry = r.failed.is_some_and(|c| c != ErrorClass::Terminal)
-                    || requested.contains_key(n);
+                    || requested.contains_key(n)
+                    || resumed.contains(n);
                 (n.clone(), (retry, r.dir.clone()))
             })
             .collect();
@@ -637,6 +749,9 @@ impl RepoWorker {
         tracing::info!(repo = %self.repo.name, commit = %commit, summary = %snapshot.summary, affected = snapshot.read.len(), apps = names.len(), "new commit");
         let mut failed = Vec::new();
         for name in gone {
+            if self.suspended.contains(&name) {
+                continue;
+            }
             let request = requested.get(&name);
             if let Err(e) = self.remove_app(&name, request).await {
                 failed.push((name, e));
@@ -661,6 +776,11 @@ impl RepoWorker {
         for (app, files) in snapshot.read {
             let name = app.name.clone();
             if not_taken_over.iter().any(|(n, _)| *n == name) {
+                continue;
+            }
+            if self.suspended.contains(&name) {
+                tracing::info!(repo = %self.repo.name, app = %name, commit = %commit, "app suspended: not applied");
+                self.show_suspended(&app, requested.get(&name)).await;
                 continue;
             }
             let rec = self.apps.entry(name.clone()).or_default();
@@ -845,6 +965,7 @@ impl RepoWorker {
             }
         }
         self.apps.remove(name);
+        self.metrics.app_gone(&self.repo.namespace, name);
         app_status::delete_status(&self.client, &self.repo.namespace, name).await?;
         Ok(())
     }
@@ -942,6 +1063,7 @@ impl RepoWorker {
                 path: app.dir.clone(),
             },
             app: app.name.clone(),
+            suspend: false,
         }
     }
 
@@ -972,7 +1094,12 @@ impl RepoWorker {
         rec.status_spec = done.spec;
         rec.status_object = done.status_object;
         if done.rejected {
-            self.metrics.render_error(&self.repo.name);
+            // A commit rejected whole counts once, whatever the number of its apps and passes.
+            self.rejected_in_pass = true;
+            if self.render_error_commit.as_deref() != Some(done.commit.as_str()) {
+                self.metrics.render_error(&self.repo.name);
+                self.render_error_commit = Some(done.commit);
+            }
         }
     }
 
@@ -1051,6 +1178,15 @@ impl RepoWorker {
                     .await,
             );
             return Ok(());
+        }
+        if self.repo.create_namespace {
+            let wanted = crate::apply::namespaces::wanted_namespaces(
+                rendered.objects.iter().map(|o| &o.object),
+                &self.repo.namespace,
+            );
+            crate::apply::namespaces::create_missing(&self.client, &name, &wanted)
+                .await
+                .map_err(AppError::Namespace)?;
         }
         let spec = self.status_spec(&app);
         let owner = if rendered.revisions.is_empty() && rendered.app_revisions.is_empty() {
@@ -1722,6 +1858,12 @@ impl RepoWorker {
         status: &AppStatus,
         known: StatusObject,
     ) -> StatusObject {
+        self.metrics.app_info(
+            &self.repo.namespace,
+            app,
+            status.phase.as_str(),
+            status.health.status.as_str(),
+        );
         let written = match self.status_object_now(app, known).await {
             Ok(live) => {
                 app_status::write_status_over(
@@ -1817,6 +1959,9 @@ impl RepoWorker {
     }
 
     async fn correct_drift(&mut self, app: &str, changes: Vec<Changed>) {
+        if self.suspended.contains(app) {
+            return;
+        }
         let mut drifted = false;
         let self_heal = self.repo.self_heal;
         let Some(rec) = self.apps.get_mut(app) else {

@@ -80,6 +80,11 @@ pub struct ApplicationSpec {
     /// The app's name in rollgit (its directory's, or its KubeVela Application's).
     #[serde(default)]
     pub app: String,
+    /// Set by `rollgit suspend APP` (and cleared by `rollgit resume APP`), as Flux's
+    /// `spec.suspend`: the daemon neither applies the app's commits nor corrects its drift
+    /// until it is cleared; its PHASE is `suspended`. rollgit's own writes never set it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspend: bool,
 }
 
 /// Where an app comes from.
@@ -122,6 +127,8 @@ pub enum Phase {
     Deleting,
     /// Waiting for a person: a rollback could not be written to Git (the revert conflicts).
     Stalled,
+    /// Not synced: `rollgit suspend APP` set `spec.suspend` (`rollgit resume APP` clears it).
+    Suspended,
     /// A workflow step waits for a resume (an approval) or a duration.
     WorkflowSuspending,
     /// A workflow step failed (it is tried again).
@@ -142,6 +149,7 @@ impl Phase {
             Self::Failed => "failed",
             Self::Deleting => "deleting",
             Self::Stalled => "stalled",
+            Self::Suspended => "suspended",
             Self::WorkflowSuspending => "workflowSuspending",
             Self::WorkflowFailed => "workflowFailed",
             Self::WorkflowTerminated => "workflowTerminated",

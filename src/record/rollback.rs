@@ -42,6 +42,7 @@ pub struct GitRecorder {
     client: kube::Client,
     events: Events,
     repos: Arc<BTreeMap<String, RepoWriter>>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl GitRecorder {
@@ -51,14 +52,46 @@ impl GitRecorder {
             events: Events::new(client.clone()),
             client,
             repos: Arc::new(repos),
+            metrics: None,
         }
+    }
+
+    /// Counts rollouts, rollbacks and step durations in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+}
+
+/// The `kind` label of a rollback's Rollout.
+fn kind_label(target: &RollbackTarget) -> &'static str {
+    match target {
+        RollbackTarget::RollgitRollout => "batch",
+        RollbackTarget::ArgoRollout => "argo",
+        RollbackTarget::KruiseRollout(_) => "kruise",
     }
 }
 
 impl RollbackHook for GitRecorder {
     fn rolled_back(&self, event: RollbackEvent) {
+        tracing::info!(namespace = %event.namespace, rollout = %event.rollout, app = %event.app, from = %event.from, to = %event.to, reason = %event.reason.trim(), "rolling back: writing the revert to Git");
+        if let Some(m) = &self.metrics {
+            m.rollback(kind_label(&event.target), &event.namespace, &event.rollout);
+        }
         let me = self.clone();
         tokio::spawn(async move { me.record(event).await });
+    }
+
+    fn rollout_finished(&self, kind: &str, namespace: &str, rollout: &str, succeeded: bool) {
+        if let Some(m) = &self.metrics {
+            m.rollout_finished(kind, namespace, rollout, succeeded);
+        }
+    }
+
+    fn step_done(&self, kind: &str, seconds: f64) {
+        if let Some(m) = &self.metrics {
+            m.step_done(kind, seconds);
+        }
     }
 }
 

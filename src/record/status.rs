@@ -77,10 +77,11 @@ impl StatusError {
     }
 }
 
-/// `running` when healthy, `stalled` when an object says it waits for a person (its health
-/// message holds [`crate::k8s::STALLED`]), `unhealthy` otherwise.
+/// `running` when healthy (or when rollgit cannot tell: an `Unknown` health keeps HEALTHY
+/// false and says why in STATUS), `stalled` when an object says it waits for a person (its
+/// health message holds [`crate::k8s::STALLED`]), `unhealthy` otherwise.
 pub fn phase_from_health(h: &Health) -> Phase {
-    if h.is_healthy() {
+    if h.is_healthy() || h.status == crate::apply::HealthStatus::Unknown {
         Phase::Running
     } else if h.message.contains(crate::k8s::STALLED) {
         Phase::Stalled
@@ -121,6 +122,8 @@ pub struct AppStatus {
     pub held_prune: Option<HeldPruneStatus>,
     /// The last `rollgit sync` request handled.
     pub last_sync_request: Option<String>,
+    /// `rollgit suspend` holds the app: phase `suspended`, nothing applied.
+    pub suspended: bool,
     /// The workflow run, for an app with topology policies or a workflow.
     pub workflow: Option<crate::k8s::crds::WorkflowStatus>,
     /// What the workflow delivered to each cluster.
@@ -140,13 +143,18 @@ fn condition(type_: &str, ok: bool, reason: &str, message: &str) -> Condition {
 /// The conditions of a status: `Ready` (from health) and `Synced` (from the commits and
 /// errors), without `lastTransitionTime`.
 fn conditions_of(s: &AppStatus) -> Vec<Condition> {
-    let ready = condition(
+    let mut ready = condition(
         "Ready",
         s.health.is_healthy(),
         s.health.status.as_str(),
         &s.health.message,
     );
-    let synced = if let Some(first) = s.last_error.first() {
+    if s.health.status == crate::apply::HealthStatus::Unknown {
+        ready.status = "Unknown".into();
+    }
+    let synced = if s.suspended {
+        condition("Synced", false, "Suspended", SUSPENDED_MESSAGE)
+    } else if let Some(first) = s.last_error.first() {
         condition("Synced", false, "SyncFailed", first)
     } else if let Some(h) = &s.held_prune {
         condition(
@@ -189,9 +197,17 @@ pub fn desired_status(
         };
     }
     ApplicationStatus {
-        phase: s.phase,
+        phase: if s.suspended {
+            Phase::Suspended
+        } else {
+            s.phase
+        },
         healthy: s.health.is_healthy(),
-        message: s.message.clone(),
+        message: if s.suspended {
+            SUSPENDED_MESSAGE.to_string()
+        } else {
+            s.message.clone()
+        },
         component: component.into(),
         component_type: component_type.into(),
         last_applied_commit: s.last_applied_commit.clone(),
@@ -214,6 +230,25 @@ pub fn desired_status(
         workflow: s.workflow.clone(),
         clusters: s.clusters.clone(),
     }
+}
+
+/// The STATUS of a suspended app.
+pub const SUSPENDED_MESSAGE: &str =
+    "suspended: rollgit neither applies new commits nor corrects drift (rollgit resume APP)";
+
+/// The spec of a live Application as rollgit writes it: without `suspend`, which belongs to
+/// `rollgit suspend`/`resume`.
+fn rollgit_spec(live: &DynamicObject) -> Option<Value> {
+    let mut spec = live.data.get("spec")?.clone();
+    if let Some(m) = spec.as_object_mut() {
+        m.remove("suspend");
+    }
+    Some(spec)
+}
+
+/// Whether a live Application is suspended (`spec.suspend: true`).
+pub fn is_suspended(live: &DynamicObject) -> bool {
+    live.data["spec"]["suspend"].as_bool() == Some(true)
 }
 
 /// The API resource of `applications.rollgit.dev`.
@@ -349,7 +384,7 @@ pub async fn ensure_application(
             .is_some_and(|v| v == MANAGED_BY)
     });
     match live {
-        Some(l) if l.data.get("spec") == Some(&spec_value) && labelled => Ok((false, l)),
+        Some(l) if rollgit_spec(&l).as_ref() == Some(&spec_value) && labelled => Ok((false, l)),
         _ => {
             let body = json!({
                 "apiVersion": Application::api_version(&()),
@@ -636,6 +671,7 @@ impl AppStatus {
             drift_corrections: 0,
             held_prune: None,
             last_sync_request: None,
+            suspended: false,
             workflow: None,
             clusters: Vec::new(),
         }
@@ -664,6 +700,7 @@ impl AppStatus {
             drift_corrections: 0,
             held_prune: None,
             last_sync_request: None,
+            suspended: false,
             workflow: None,
             clusters: Vec::new(),
         }
@@ -722,6 +759,7 @@ impl AppStatus {
             drift_corrections,
             held_prune: Self::applied_held(report),
             last_sync_request: None,
+            suspended: false,
             workflow: None,
             clusters: Vec::new(),
         }
@@ -795,6 +833,7 @@ mod tests {
             drift_corrections: 0,
             held_prune: None,
             last_sync_request: None,
+            suspended: false,
             workflow: None,
             clusters: Vec::new(),
         }

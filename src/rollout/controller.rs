@@ -28,7 +28,7 @@ use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use rollgit_core::batch::{self, Action as CoreAction, Observation, State, Style};
-use rollgit_core::kubevela::{RollingState, RolloutStrategy};
+use rollgit_core::kubevela::{BatchRollingState, RollingState, RolloutStrategy};
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
@@ -299,6 +299,7 @@ async fn pass(cached: &Rollout, ctx: &Ctx) -> Result<Option<Duration>, RolloutEr
             tracing::info!(namespace = %ns, rollout = %name, target = ?decision.state.target_revision, from = state.rolling_state.as_str(), to = decision.state.rolling_state.as_str(), batch = decision.state.current_batch, "rollout state");
             publish_event(ctx, &ns, &name, &decision.state).await;
         }
+        observe_steps(ctx, &ns, &name, &state, &decision.state);
     }
     // A rollback not yet written to Git (or whose record a newer commit made stale) goes to
     // the record stage: once per (rollback, commit), and again after a restart.
@@ -338,6 +339,35 @@ async fn pass(cached: &Rollout, ctx: &Ctx) -> Result<Option<Duration>, RolloutEr
     Ok(decision
         .requeue_after
         .map(|s| Duration::from_secs(u64::try_from(s).unwrap_or(1).max(1))))
+}
+
+/// Logs each batch that starts or completes, and tells the hook (metrics) of completed
+/// batches and finished rollouts.
+fn observe_steps(ctx: &Ctx, ns: &str, name: &str, before: &State, after: &State) {
+    let batch_moved = after.current_batch != before.current_batch
+        || after.batch_rolling_state != before.batch_rolling_state;
+    if batch_moved && after.rolling_state == RollingState::RollingInBatches {
+        tracing::info!(namespace = %ns, rollout = %name, target = ?after.target_revision, batch = after.current_batch + 1, batch_state = after.batch_rolling_state.as_str(), ready = after.upgraded_ready_replicas, rolling_back = after.rolling_back, "rollout batch");
+    }
+    let completed = before.rolling_state == RollingState::RollingInBatches
+        && before.batch_rolling_state != BatchRollingState::BatchReady
+        && before.batch_rolling_state != BatchRollingState::BatchVerifyFailed
+        && after.failed_revision == before.failed_revision
+        && (after.batch_rolling_state == BatchRollingState::BatchReady
+            || after.current_batch != before.current_batch
+            || after.rolling_state != RollingState::RollingInBatches);
+    if completed && let Some(started) = before.batch_started_at {
+        let now = ctx.clock.now().as_millisecond() as f64 / 1000.0;
+        ctx.hook.step_done("batch", now - started as f64);
+    }
+    if after.failed_revision.is_some() && after.failed_revision != before.failed_revision {
+        ctx.hook.rollout_finished("batch", ns, name, false);
+    } else if after.rolling_state == RollingState::RolloutSucceed
+        && before.rolling_state != RollingState::RolloutSucceed
+        && !after.rolling_back
+    {
+        ctx.hook.rollout_finished("batch", ns, name, true);
+    }
 }
 
 /// The pure core's view of a Rollout's spec.

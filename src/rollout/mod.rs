@@ -146,4 +146,8 @@ pub enum RollbackTarget {
 pub trait RollbackHook: Send + Sync {
     /// A rollback started.
     fn rolled_back(&self, event: RollbackEvent);
+    /// A rollout finished (`kind`: `batch`, `argo`, `kruise`), for metrics.
+    fn rollout_finished(&self, _kind: &str, _namespace: &str, _rollout: &str, _succeeded: bool) {}
+    /// A rollout step (a batch, a canary step) completed after `seconds`, for metrics.
+    fn step_done(&self, _kind: &str, _seconds: f64) {}
 }

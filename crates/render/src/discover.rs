@@ -71,10 +71,34 @@ pub fn check_app_name(name: &str) -> Result<(), InvalidAppName> {
     }
 }
 
-/// Whether a path names a file the renderer reads.
+/// Whether a path names a file the renderer reads (YAML and JSON files, and Kustomize's
+/// extension-less `Kustomization`, read only to be refused: see [`unsupported_tool`]).
 pub fn is_manifest_path(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
-    lower.ends_with(".yaml") || lower.ends_with(".yml") || lower.ends_with(".json")
+    lower.ends_with(".yaml")
+        || lower.ends_with(".yml")
+        || lower.ends_with(".json")
+        || path.rsplit('/').next() == Some("Kustomization")
+}
+
+/// The tool a file belongs to when rollgit does not render that tool's input yet: `Kustomize`
+/// for `kustomization.yaml`, `kustomization.yml` and `Kustomization`, `Helm` for a chart's
+/// `Chart.yaml`. An app holding one is rejected whole with a message saying so, instead of
+/// being read as plain YAML (or skipped).
+///
+/// ```
+/// use rollgit_render::unsupported_tool;
+/// assert_eq!(unsupported_tool("apps/web/kustomization.yaml"), Some("Kustomize"));
+/// assert_eq!(unsupported_tool("Kustomization"), Some("Kustomize"));
+/// assert_eq!(unsupported_tool("charts/web/Chart.yaml"), Some("Helm"));
+/// assert_eq!(unsupported_tool("apps/web/deployment.yaml"), None);
+/// ```
+pub fn unsupported_tool(path: &str) -> Option<&'static str> {
+    match path.rsplit('/').next()? {
+        "kustomization.yaml" | "kustomization.yml" | "Kustomization" => Some("Kustomize"),
+        "Chart.yaml" => Some("Helm"),
+        _ => None,
+    }
 }
 
 fn normalize_dir(dir: &str) -> String {

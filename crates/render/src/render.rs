@@ -524,6 +524,30 @@ pub fn render_app(
         let path = sorted.first().map_or(app, |f| f.path.as_str());
         sink.error(RenderError::new(path, 1, e.to_string()));
     }
+    // Kustomize and Helm input is refused whole, before anything is read as plain YAML: a
+    // chart's templates and a kustomization's patches are not objects, and their errors would
+    // only hide the reason.
+    let tools: Vec<RenderError> = sorted
+        .iter()
+        .filter_map(|f| {
+            let tool = crate::discover::unsupported_tool(&f.path)?;
+            let (what, how) = if tool == "Helm" {
+                ("a Helm chart", "`helm template`")
+            } else {
+                ("a Kustomize kustomization", "`kustomize build`")
+            };
+            Some(RenderError::new(
+                &f.path,
+                1,
+                format!(
+                    "{what}: {tool} is not rendered by rollgit yet; commit plain YAML (the output of {how}) or a KubeVela Application instead"
+                ),
+            ))
+        })
+        .collect();
+    if !tools.is_empty() {
+        return Err(RenderErrors(tools));
+    }
 
     let mut docs: Vec<(&str, Located)> = Vec::new();
     for f in &sorted {

@@ -419,3 +419,62 @@ fn webhooks_go_last_and_unknown_kinds_after_known() {
         ]
     );
 }
+
+#[test]
+fn kustomize_and_helm_input_is_refused_naming_the_tool() {
+    use rollgit_render::SourceFile;
+    let kustomization = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- deployment.yaml\n";
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {}\n";
+    let cases: Vec<(&str, Vec<SourceFile>, Vec<&str>)> = vec![
+        (
+            "kustomization.yaml",
+            vec![
+                SourceFile::new("apps/web/kustomization.yaml", kustomization),
+                SourceFile::new("apps/web/deployment.yaml", deployment),
+            ],
+            vec![
+                "apps/web/kustomization.yaml:1: a Kustomize kustomization: Kustomize is not rendered by rollgit yet; commit plain YAML (the output of `kustomize build`) or a KubeVela Application instead",
+            ],
+        ),
+        (
+            "kustomization.yml",
+            vec![SourceFile::new("apps/web/kustomization.yml", kustomization)],
+            vec![
+                "apps/web/kustomization.yml:1: a Kustomize kustomization: Kustomize is not rendered by rollgit yet; commit plain YAML (the output of `kustomize build`) or a KubeVela Application instead",
+            ],
+        ),
+        (
+            "Kustomization, without an extension",
+            vec![SourceFile::new("apps/web/Kustomization", kustomization)],
+            vec![
+                "apps/web/Kustomization:1: a Kustomize kustomization: Kustomize is not rendered by rollgit yet; commit plain YAML (the output of `kustomize build`) or a KubeVela Application instead",
+            ],
+        ),
+        (
+            "a Helm chart, its templates not read",
+            vec![
+                SourceFile::new(
+                    "apps/web/Chart.yaml",
+                    "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+                ),
+                SourceFile::new("apps/web/values.yaml", "replicas: 2\n"),
+                SourceFile::new(
+                    "apps/web/templates/deployment.yaml",
+                    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\n",
+                ),
+            ],
+            vec![
+                "apps/web/Chart.yaml:1: a Helm chart: Helm is not rendered by rollgit yet; commit plain YAML (the output of `helm template`) or a KubeVela Application instead",
+            ],
+        ),
+    ];
+    for (name, files, want) in cases {
+        let got = render_err(&files);
+        assert_eq!(got, want, "{name}");
+        assert!(
+            got.iter().all(|l| !l.contains("missing metadata.name")),
+            "{name}"
+        );
+    }
+    assert!(rollgit_render::is_manifest_path("apps/web/Kustomization"));
+}

@@ -166,12 +166,13 @@ pub fn verify(
 }
 
 /// What the daemon's HTTP handler should answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookResponse {
     /// 202 when accepted (a fetch was triggered), 401 when refused.
     pub status: u16,
-    /// A short plain-text body.
-    pub body: &'static str,
+    /// A short plain-text body: what was triggered, or why the request was refused (never
+    /// the secret or the expected signature).
+    pub body: String,
 }
 
 /// Verify a webhook and, if it is genuine, notify `trigger`. A bad or missing signature gets
@@ -189,14 +190,20 @@ pub fn handle(
             trigger.notify();
             WebhookResponse {
                 status: 202,
-                body: "accepted: fetch triggered\n",
+                body: "accepted: fetch triggered\n".into(),
             }
         }
         Err(e) => {
             tracing::warn!(%provider, error = %e, "webhook refused");
+            let hint = match e {
+                WebhookError::NoSecret => {
+                    " for this repository: configure webhook.secretFile or webhook.secretEnv"
+                }
+                _ => "",
+            };
             WebhookResponse {
                 status: 401,
-                body: "invalid or missing signature\n",
+                body: format!("refused: {e}{hint}\n"),
             }
         }
     }
@@ -527,8 +534,21 @@ mod tests {
         let r = handle(Provider::GitHub, &bad, GH_BODY, GH_SECRET, &trigger);
         assert_eq!(r.status, 401);
         assert!(!trigger.is_pending());
+        assert_eq!(
+            r.body,
+            "refused: X-Hub-Signature-256 does not match the configured secret\n"
+        );
         let r = handle(Provider::GitHub, &[], GH_BODY, GH_SECRET, &trigger);
         assert_eq!(r.status, 401);
+        assert_eq!(r.body, "refused: missing X-Hub-Signature-256 header\n");
+        assert!(!trigger.is_pending());
+        let r = handle(Provider::GitHub, &good, GH_BODY, b"", &trigger);
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            r.body,
+            "refused: no webhook secret is configured for this repository: configure webhook.secretFile or webhook.secretEnv\n",
+            "the reason, not a signature complaint"
+        );
         assert!(!trigger.is_pending());
 
         let r = handle(Provider::GitHub, &good, GH_BODY, GH_SECRET, &trigger);

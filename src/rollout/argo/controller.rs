@@ -501,6 +501,17 @@ async fn pass(cached: &DynamicObject, ctx: &Ctx) -> Result<Option<Duration>, Arg
             || decision.status.current_step_index != prev.current_step_index
         {
             tracing::info!(namespace = %ns, rollout = %name, phase = decision.status.phase.as_str(), step = ?decision.status.current_step_index, stable = %decision.status.stable_rs, current = %decision.status.current_pod_hash, "Argo Rollout");
+            if decision.status.phase != prev.phase {
+                match decision.status.phase {
+                    argo_exec::Phase::Healthy => {
+                        ctx.hook.rollout_finished("argo", &ns, &name, true)
+                    }
+                    argo_exec::Phase::Degraded => {
+                        ctx.hook.rollout_finished("argo", &ns, &name, false)
+                    }
+                    _ => {}
+                }
+            }
         }
     }
     for e in &decision.events {

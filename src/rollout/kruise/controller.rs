@@ -701,6 +701,11 @@ async fn announce(
     }
     let (index, state) = step(after).unwrap_or((0, StepState::BeforeStepUpgrade));
     tracing::info!(namespace = %ns, rollout = %name, phase = after.phase.map(Phase::as_str).unwrap_or(""), step = index, state = state.as_str(), message = %after.message, "kruise rollout");
+    if after.failure.is_some() && before.failure.is_none() {
+        ctx.hook.rollout_finished("kruise", ns, name, false);
+    } else if after.phase == Some(Phase::Healthy) && before.phase != Some(Phase::Healthy) {
+        ctx.hook.rollout_finished("kruise", ns, name, true);
+    }
     let (severity, reason) = if after.failure.is_some() && before.failure.is_none() {
         (Severity::Warning, "RolloutFailed")
     } else if after.phase == Some(Phase::Healthy) && before.phase != Some(Phase::Healthy) {
