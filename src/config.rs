@@ -633,13 +633,29 @@ fn read_secret_env(var: &str) -> Result<String, String> {
     std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
 }
 
+/// The default name of a repository: the last segment of its URL or path without `.git`,
+/// made a DNS-1123 label (lower case; any other character becomes `-`; at most 63), `repo`
+/// when nothing is left.
 fn repo_name(url: &str) -> String {
     let last = url
         .trim_end_matches('/')
         .rsplit(['/', ':'])
         .next()
         .unwrap_or("repo");
-    let name = last.trim_end_matches(".git");
+    let name: String = last
+        .trim_end_matches(".git")
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let name: String = name.trim_matches('-').chars().take(63).collect();
+    let name = name.trim_end_matches('-');
     if name.is_empty() {
         "repo".into()
     } else {
@@ -731,6 +747,17 @@ impl RawConfig {
                 .url
                 .filter(|u| !u.trim().is_empty())
                 .ok_or_else(|| invalid(f("url"), "required".into()))?;
+            // A relative local path (`--repo .`) is made absolute, so that the daemon, its
+            // file-system watch and the status objects all name the same directory.
+            let url = if rollgit_source::RepoSpec::new(url.as_str(), "main").is_local_path()
+                && !Path::new(&url).is_absolute()
+            {
+                std::fs::canonicalize(&url)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or(url)
+            } else {
+                url
+            };
             let name = r.name.unwrap_or_else(|| repo_name(&url));
             if !rollgit_syntax::is_dns1123_label(&name) {
                 return Err(invalid(
@@ -1262,6 +1289,45 @@ mod tests {
         let c =
             resolve("rolloutControllers: {kruise: external}\nrepos: [{url: /x}]").expect("valid");
         assert_eq!(c.rollout_controllers.kruise, RolloutController::External);
+    }
+
+    #[test]
+    fn default_repository_names_are_dns_labels() {
+        let table = [
+            ("https://example.com/org/deploy.git", "deploy"),
+            ("git@github.com:org/Deploy_Repo.git", "deploy-repo"),
+            ("/srv/git/My.Apps/", "my-apps"),
+            ("/", "repo"),
+            ("..", "repo"),
+            (&*format!("/x/{}", "a".repeat(70)), &*"a".repeat(63)),
+        ];
+        for (url, want) in table {
+            let got = super::repo_name(url);
+            assert_eq!(got, want, "{url}");
+            assert!(rollgit_syntax::is_dns1123_label(&got), "{url}: {got}");
+        }
+    }
+
+    #[test]
+    fn a_relative_local_path_is_made_absolute_and_named_after_its_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = dir.path().join("Team_Deploy");
+        std::fs::create_dir(&repo).expect("mkdir");
+        // `--repo .` run from inside the repository.
+        let rel = pathdiff(&repo);
+        let c = resolve(&format!("repos: [{{url: '{rel}'}}]")).expect("valid");
+        let canonical = std::fs::canonicalize(&repo).expect("canonical");
+        assert_eq!(c.repos[0].url, canonical.display().to_string());
+        assert_eq!(c.repos[0].name, "team-deploy");
+    }
+
+    /// `path` relative to the current directory (`../..` up to the root, then down).
+    fn pathdiff(path: &Path) -> String {
+        let cwd = std::env::current_dir().expect("cwd");
+        let ups = cwd.components().count().saturating_sub(1);
+        let mut s = "../".repeat(ups);
+        s.push_str(path.display().to_string().trim_start_matches('/'));
+        s
     }
 
     #[test]

@@ -924,6 +924,61 @@ async fn a_rollback_is_recorded_as_a_git_revert_and_git_and_the_cluster_agree() 
     wait_deployments(&w.cluster, "web", &[("web-v1", "4/4")]).await;
     let app = w.wait_applied("shop", &revert).await;
     assert_eq!(app["healthy"], true);
+    // The rollback stays on record, and the conditions are the current run's only.
+    let s = rollout_status(&w, "web").await;
+    assert_eq!(s["record"]["state"], "Reverted", "{s}");
+    assert_eq!(s["record"]["from"], "web-v2", "{s}");
+    let kinds: Vec<&str> = s["conditions"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|c| c["type"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        kinds.contains(&"RolloutSucceed") && !kinds.contains(&"RolloutFailed"),
+        "{s}"
+    );
+
+    // `rollgit history` (no repository flags: the app's status object names it) shows the
+    // failed commit and rollgit's revert of it.
+    let short = |c: &str| c[..12].to_string();
+    let (code, out, err) = w.rollgit(&["history", "shop"]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    let row = |sha: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&short(sha)))
+            .unwrap_or_else(|| panic!("a row for {sha} in\n{out}"))
+            .to_string()
+    };
+    assert!(row(&bad_commit).contains("failed web-v2"), "{out}");
+    assert!(
+        row(&revert).contains(&format!("revert of {}", short(&bad_commit))),
+        "{out}"
+    );
+
+    // `rollgit rollback` with no --to never undoes rollgit's revert: it targets the state
+    // before the newest commit made by someone else, which the app already has.
+    let (code, out, err) = w.rollgit(&["rollback", "shop", "--dry-run"]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.starts_with("Nothing to revert: apps/shop already has the content of")
+            && out.contains(&format!(
+                "the state before {}, the app's newest commit not made by rollgit (after it: rollgit's {})",
+                short(&bad_commit),
+                short(&revert)
+            )),
+        "{out}{err}"
+    );
+    assert_eq!(remote_log(&w.git, "%H").await, revert, "nothing pushed");
+}
+
+/// The Rollout `name`'s status now.
+async fn rollout_status(w: &World, name: &str) -> serde_json::Value {
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        w.cluster.client().await,
+        "default",
+        &kube::core::ApiResource::erase::<rollgit::k8s::Rollout>(&()),
+    );
+    let o = api.get(name).await.expect("the Rollout");
+    o.data["status"].clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

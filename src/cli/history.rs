@@ -310,6 +310,8 @@ aaaaaaaaaaaa   2023-11-14T22:13:20Z   bot                                       
                         state: "Reverted".into(),
                         commit: Some(sha('d')),
                         message: "rollback written to Git as dddddddddddd".into(),
+                        from: "web-v3".into(),
+                        spec_commit: Some(sha('c')),
                     }),
                     ..rollout("web", Some(('c', "web-v3")), rolled_back.clone())
                 },

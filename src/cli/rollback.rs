@@ -96,13 +96,14 @@ pub fn outcome_text(o: &RollbackOutcome) -> String {
             s
         }
         RollbackOutcome::NothingToDo { target, path } => format!(
-            "Nothing to revert: {} already has the content of {}.\n",
+            "Nothing to revert: {} already has the content of {} ({}).\n",
             if path.is_empty() {
                 "the repository"
             } else {
                 path
             },
-            target_text(target)
+            target_text(target),
+            target.reason
         ),
     }
 }
@@ -154,7 +155,7 @@ mod tests {
                     target,
                     path: "apps/shop".into(),
                 },
-                "Nothing to revert: apps/shop already has the content of aaaaaaaaaaaa (web-v1).\n",
+                "Nothing to revert: apps/shop already has the content of aaaaaaaaaaaa (web-v1) (--to aaaaaaa).\n",
             ),
         ];
         for (case, o, want) in cases {

@@ -197,6 +197,10 @@ pub struct RecordView {
     pub commit: Option<String>,
     /// What happened.
     pub message: String,
+    /// The revision that failed.
+    pub from: String,
+    /// The commit whose spec asked for `from` (the failed commit).
+    pub spec_commit: Option<String>,
 }
 
 /// One Rollout of the app as read from the cluster.
@@ -235,6 +239,8 @@ impl RolloutView {
             state: r.state.clone(),
             commit: r.commit.clone(),
             message: r.message.clone(),
+            from: r.from.clone(),
+            spec_commit: r.spec_commit.clone(),
         });
         Ok(RolloutView {
             name,
@@ -329,6 +335,11 @@ fn revisions_of(sha: &str, rollouts: &[RolloutView]) -> Vec<String> {
         if same_commit(s.failed_commit.as_deref(), sha) {
             add(s.failed_revision.as_ref());
         }
+        if let Some(rec) = &r.record
+            && same_commit(rec.spec_commit.as_deref(), sha)
+        {
+            add(Some(&rec.from));
+        }
         if same_commit(r.spec_commit.as_deref(), sha) {
             add(Some(&r.spec_target));
         }
@@ -337,8 +348,9 @@ fn revisions_of(sha: &str, rollouts: &[RolloutView]) -> Vec<String> {
 }
 
 /// The RESULT of a commit: `running` (the app's last applied commit), `rolled-out REV` (a
-/// Rollout's stable commit), `failed REV` (a Rollout's failed commit), `revert of SHAS` (a
-/// commit with `Reverts:` trailers); several joined by `; `, blank for none.
+/// Rollout's stable commit), `failed REV` (a Rollout's failed commit, or the commit its last
+/// rollback record names, kept after the rollback), `revert of SHAS` (a commit with
+/// `Reverts:` trailers); several joined by `; `, blank for none.
 fn result_of(c: &AppCommit, last_applied: Option<&str>, rollouts: &[RolloutView]) -> String {
     let mut parts: Vec<String> = Vec::new();
     if same_commit(last_applied, &c.sha) {
@@ -360,6 +372,12 @@ fn result_of(c: &AppCommit, last_applied: Option<&str>, rollouts: &[RolloutView]
                 "failed {}",
                 s.failed_revision.as_deref().unwrap_or("?")
             ));
+        }
+        if let Some(rec) = &r.record
+            && !rec.from.is_empty()
+            && same_commit(rec.spec_commit.as_deref(), &c.sha)
+        {
+            parts.push(format!("failed {}", rec.from));
         }
     }
     if !c.reverts.is_empty() {
@@ -428,6 +446,9 @@ pub struct TargetInput<'a> {
     pub line: &'a [String],
     /// The commits of `line` that changed the app's directory, newest first.
     pub app_commits: &'a [String],
+    /// The newest of `app_commits` that rollgit made (its reverts and write-backs: a
+    /// `Rollgit-App:` trailer), up to the newest commit made by someone else.
+    pub rollgit_made: &'a [String],
     /// Revisions of the app's components that exist in the cluster (ControllerRevisions).
     pub known_revisions: &'a [String],
 }
@@ -450,7 +471,8 @@ pub struct Target {
 ///   newest commit of the app whose render gives that revision (`revisions_at(commit)`: the
 ///   revision of each component, `None` when the commit does not render);
 /// * neither: the stable commit of the (selected) Rollouts that failed or are rolling, else
-///   the parent of the newest commit that changed the app.
+///   the parent of the newest commit that changed the app not made by rollgit (a rollgit
+///   revert is never undone this way: that would bring the failed change back).
 pub fn choose_target(
     input: &TargetInput<'_>,
     revisions_at: &mut dyn FnMut(&str) -> Option<BTreeMap<String, String>>,
@@ -596,12 +618,31 @@ pub fn choose_target(
                     });
                 }
             }
-            let Some(newest) = input.app_commits.first() else {
+            let skipped: Vec<&String> = input
+                .app_commits
+                .iter()
+                .take_while(|c| input.rollgit_made.contains(c))
+                .collect();
+            let Some(newest) = input
+                .app_commits
+                .iter()
+                .find(|c| !input.rollgit_made.contains(c))
+                .or(input.app_commits.first())
+            else {
                 return Err(TargetError::NoCommits {
                     app: input.app.to_string(),
                     branch: input.branch.to_string(),
                     searched: input.line.len(),
                 });
+            };
+            let newest_is = if skipped.is_empty() || skipped.contains(&newest) {
+                "the app's newest commit".to_string()
+            } else {
+                let shas: Vec<&str> = skipped.iter().map(|c| short(c)).collect();
+                format!(
+                    "the app's newest commit not made by rollgit (after it: rollgit's {})",
+                    shas.join(", ")
+                )
             };
             let parent = input
                 .line
@@ -612,10 +653,7 @@ pub fn choose_target(
                 Some(p) => Ok(Target {
                     commit: p.clone(),
                     revision: label(p, revisions_at),
-                    reason: format!(
-                        "the state before {}, the app's newest commit",
-                        short(newest)
-                    ),
+                    reason: format!("the state before {}, {newest_is}", short(newest)),
                 }),
                 None => Err(TargetError::NoPrevious {
                     app: input.app.to_string(),
@@ -713,6 +751,8 @@ struct Branch {
     repo: Repo,
     line: Vec<String>,
     app_commits: Vec<String>,
+    /// The newest app commits rollgit made, up to the newest made by someone else.
+    rollgit_made: Vec<String>,
 }
 
 fn open_branch(source: &Source, path: &str) -> Result<Branch, HistoryError> {
@@ -725,17 +765,25 @@ fn open_branch(source: &Source, path: &str) -> Result<Branch, HistoryError> {
         .iter()
         .map(ToString::to_string)
         .collect();
-    let app_commits = repo
-        .commits_touching(None, fetched.head, &[path.to_string()], MAX_WALK)?
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let touching = repo.commits_touching(None, fetched.head, &[path.to_string()], MAX_WALK)?;
+    let mut rollgit_made = Vec::new();
+    for c in &touching {
+        let entry = repo.log_entry(*c)?;
+        if !entry.trailers.iter().any(|(k, _)| k == ROLLGIT_APP_TRAILER) {
+            break;
+        }
+        rollgit_made.push(c.to_string());
+    }
     Ok(Branch {
         repo,
         line,
-        app_commits,
+        app_commits: touching.iter().map(ToString::to_string).collect(),
+        rollgit_made,
     })
 }
+
+/// The trailer every commit rollgit makes carries (reverts, rollbacks, write-backs).
+pub const ROLLGIT_APP_TRAILER: &str = "Rollgit-App";
 
 fn parse_id(s: &str) -> Option<ObjectId> {
     ObjectId::from_hex(s.as_bytes()).ok()
@@ -871,6 +919,7 @@ pub async fn rollback(
             rollouts: &view.rollouts,
             line: &b.line,
             app_commits: &b.app_commits,
+            rollgit_made: &b.rollgit_made,
             known_revisions: &known,
         };
         let target = choose_target(&input, &mut revisions_at)?;
@@ -1434,11 +1483,47 @@ mod tests {
                 rollouts,
                 line,
                 app_commits,
+                rollgit_made: &[],
                 known_revisions: &known,
             };
             let got = choose_target(&input, &mut |c| rendered(c));
             assert_eq!(got, want, "{case}");
         }
+    }
+
+    #[test]
+    fn no_target_never_undoes_a_rollgit_revert() {
+        // d is rollgit's revert of a failed change: the newest commit by someone else is b.
+        let (line, app_commits) = (line(), app_commits());
+        let input = TargetInput {
+            app: "shop",
+            branch: "main",
+            to: None,
+            component: None,
+            rollouts: &[],
+            line: &line,
+            app_commits: &app_commits,
+            rollgit_made: &[sha('d')],
+            known_revisions: &[],
+        };
+        let got = choose_target(&input, &mut |c| rendered(c));
+        assert_eq!(
+            got,
+            Ok(Target {
+                commit: sha('a'),
+                revision: Some("web-v1".into()),
+                reason: "the state before bbbbbbbbbbbb, the app's newest commit not made by rollgit (after it: rollgit's dddddddddddd)".into(),
+            })
+        );
+        // Only rollgit's commits: the newest, as before.
+        let only: Vec<String> = vec![sha('d')];
+        let input = TargetInput {
+            app_commits: &only,
+            rollgit_made: &only,
+            ..input
+        };
+        let got = choose_target(&input, &mut |c| rendered(c));
+        assert_eq!(got.map(|t| t.commit), Ok(sha('c')));
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! with a capped exponential backoff per Rollout (backon), a missing revision is looked at
 //! again after a pause, and a status that does not parse waits for the object to change.
 
-use super::status::{record_is_stale, state_of, status_of};
+use super::status::{record_is_stale, record_spec_moved, state_of, status_of};
 use super::workload::{self, REVISION_ANNOTATION, build_workload, workload_of};
 use super::{RollbackEvent, RollbackHook, RolloutError};
 use crate::clock::SharedClock;
@@ -263,11 +263,12 @@ async fn pass(cached: &Rollout, ctx: &Ctx) -> Result<Option<Duration>, RolloutEr
     }
 
     // `record` is the record stage's (Git write-back); it is cleared once a new commit
-    // changed the spec (the revert commit it wrote is not new).
+    // changed the spec (the revert commit it wrote is not new) and that spec's rollout to
+    // another revision succeeded.
     let old_record = recorded.as_ref().and_then(|s| s.record.clone());
     let stale_record = old_record
         .as_ref()
-        .is_some_and(|r| record_is_stale(r, spec.commit.as_deref()));
+        .is_some_and(|r| record_is_stale(r, spec.commit.as_deref(), &decision.state));
     let mut status = status_of(&decision.state, generation);
     status.record = if stale_record {
         None
@@ -301,10 +302,13 @@ async fn pass(cached: &Rollout, ctx: &Ctx) -> Result<Option<Duration>, RolloutEr
         }
         observe_steps(ctx, &ns, &name, &state, &decision.state);
     }
-    // A rollback not yet written to Git (or whose record a newer commit made stale) goes to
-    // the record stage: once per (rollback, commit), and again after a restart.
+    // A rollback not yet written to Git (the record describes no rollback, or an earlier one:
+    // another failed revision, or a spec a newer commit replaced) goes to the record stage:
+    // once per (rollback, commit), and again after a restart.
     if let Some(rb) = &decision.state.rollback
-        && (old_record.is_none() || stale_record)
+        && old_record.as_ref().is_none_or(|r| {
+            stale_record || r.from != rb.from || record_spec_moved(r, spec.commit.as_deref())
+        })
     {
         let key = (
             ns.clone(),

@@ -124,12 +124,25 @@ pub fn state_of(status: &RolloutStatus) -> Result<State, String> {
 }
 
 /// RFC 3339 in UTC of Unix seconds.
-/// Whether the record stage's `record` no longer describes the spec written at `spec_commit`:
-/// a commit other than the one whose spec rolled back, and other than the revert commit the
-/// record stage wrote itself, changed the spec since.
-pub fn record_is_stale(record: &RecordStatus, spec_commit: Option<&str>) -> bool {
+/// Whether a commit other than the one whose spec rolled back, and other than the revert commit
+/// the record stage wrote, changed the spec since `record` was written.
+pub fn record_spec_moved(record: &RecordStatus, spec_commit: Option<&str>) -> bool {
     let same = |c: &Option<String>| c.is_some() && c.as_deref() == spec_commit;
     !(record.spec_commit.as_deref() == spec_commit || same(&record.commit))
+}
+
+/// Whether the record stage's `record` of the last rollback can go: a commit other than the
+/// one whose spec rolled back, and other than the revert commit the record stage wrote
+/// itself, changed the spec since (`spec_commit`), and the rollout of that spec to a revision
+/// other than the one rolled back to has succeeded (`state`). Until then the record stays, so
+/// `status`, `history` and the Rollout show the last rollback.
+pub fn record_is_stale(record: &RecordStatus, spec_commit: Option<&str>, state: &State) -> bool {
+    record_spec_moved(record, spec_commit)
+        && state.rolling_state == RollingState::RolloutSucceed
+        && state
+            .target_revision
+            .as_deref()
+            .is_some_and(|t| t != record.to)
 }
 
 pub fn rfc3339(unix: i64) -> String {
@@ -166,10 +179,29 @@ mod tests {
             (None, None, Some("first"), true),
             (Some("bad"), None, None, true),
         ];
+        let succeeded = |target: &str| State {
+            rolling_state: RollingState::RolloutSucceed,
+            target_revision: Some(target.into()),
+            ..State::default()
+        };
         for (spec, commit, now, stale) in table {
+            let mut r = record(spec, commit);
+            r.to = "web-v1".into();
+            r.from = "web-v2".into();
+            // A later rollout of another revision succeeded: gone as soon as the spec moved.
             assert_eq!(
-                super::record_is_stale(&record(spec, commit), now),
+                super::record_is_stale(&r, now, &succeeded("web-v3")),
                 stale,
+                "{spec:?} {commit:?} now {now:?}"
+            );
+            // Until then it stays: the new spec's rollout is running, or it went back to the
+            // revision rolled back to.
+            assert!(
+                !super::record_is_stale(&r, now, &rolling()),
+                "{spec:?} {commit:?} now {now:?}"
+            );
+            assert!(
+                !super::record_is_stale(&r, now, &succeeded("web-v1")),
                 "{spec:?} {commit:?} now {now:?}"
             );
         }

@@ -263,6 +263,23 @@ impl State {
     }
 }
 
+/// Whether a condition type is one of a run's rolling states' (KubeVela's condition per
+/// `RollingState`), which a new run replaces.
+fn is_run_condition(kind: &str) -> bool {
+    matches!(
+        kind,
+        "RolloutSpecVerifying"
+            | "RolloutInitializing"
+            | "RolloutInBatches"
+            | "RolloutFinalizing"
+            | "RolloutFailing"
+            | "RolloutAbandoning"
+            | "RolloutDeleting"
+            | "RolloutSucceed"
+            | "RolloutFailed"
+    )
+}
+
 /// What the shell must do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -459,6 +476,13 @@ impl Pass<'_> {
         }
         if self.s.target_revision.is_some() {
             let terminal = self.s.is_terminal();
+            // The conditions describe the current run: the previous run's (its RolloutFailed or
+            // RolloutSucceed, its batches) go, so that no two terminal conditions are True at
+            // once. A rollback run continues the failed one (its RolloutFailed stays); what a
+            // rollback decided stays in `rollback`.
+            if !rolling_back {
+                self.s.conditions.retain(|c| !is_run_condition(&c.kind));
+            }
             self.fire(RolloutEvent::RollingModified);
             if !terminal {
                 // Abandoned: the new run starts from what the workloads hold.

@@ -505,6 +505,19 @@ fn a_batch_past_its_deadline_fails_and_rolls_back_to_the_last_good_revision() {
     sim.log.clear();
     run(&reverted, &mut st, &mut sim, 5001);
     assert_eq!(columns(&st), (5, 5, 5, "batchReady", "rolloutSucceed"));
+    // One condition per type, of the current run: the failed run's RolloutFailed is gone, so
+    // RolloutFailed and RolloutSucceed are never True together.
+    assert!(
+        st.condition("RolloutFailed").is_none(),
+        "{:?}",
+        st.conditions
+    );
+    assert!(st.condition("RolloutSucceed").is_some_and(|c| c.status));
+    let mut kinds: Vec<&str> = st.conditions.iter().map(|c| c.kind.as_str()).collect();
+    let n = kinds.len();
+    kinds.sort_unstable();
+    kinds.dedup();
+    assert_eq!(kinds.len(), n, "{:?}", st.conditions);
     assert!(
         sim.log.iter().all(|a| !matches!(a, Action::Scale { .. })),
         "{:?}",
