@@ -65,8 +65,8 @@ async fn demo_world() -> World {
     for app in [
         "guestbook",
         "express-server",
-        "worker",
-        "cloneset",
+        "queue-worker",
+        "cache",
         "echo",
         "canary",
     ] {
@@ -139,5 +139,15 @@ async fn diff_shows_only_the_field_a_commit_changed() {
             .contains("--- live/Deployment.apps default/guestbook"),
         "{}",
         out.stdout
+    );
+    // With no repository flags: the repositories the apps' status objects name (as under
+    // `rollgit up`), the same diff.
+    let state = tempfile::tempdir().expect("temporary state directory");
+    let state = state.path().display().to_string();
+    let (code, stdout, stderr) = w.rollgit(&["diff", "--state-dir", &state]).await;
+    assert_eq!(
+        (code, stdout.as_str()),
+        (Some(1), out.stdout.as_str()),
+        "{stderr}"
     );
 }

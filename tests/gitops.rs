@@ -847,7 +847,7 @@ async fn component_revisions_are_listed_like_seed_000_with_the_app_as_controller
     );
     let c1 = git.commit_and_push("express-server v1").await;
     let w = World::start(git).await;
-    w.wait_applied("express", &c1).await;
+    w.wait_applied("rollout-trait-test", &c1).await;
 
     w.git.write(
         "apps/express/app.yaml",
@@ -855,7 +855,7 @@ async fn component_revisions_are_listed_like_seed_000_with_the_app_as_controller
     );
     let c2 = w.git.commit_and_push("express-server: new image").await;
     w.trigger();
-    let status = w.wait_applied("express", &c2).await;
+    let status = w.wait_applied("rollout-trait-test", &c2).await;
     assert_eq!(status["publishVersion"], "alpha2", "{status}");
 
     let out = w
@@ -878,12 +878,12 @@ async fn component_revisions_are_listed_like_seed_000_with_the_app_as_controller
         [
             (
                 "express-server-v1".to_string(),
-                "application.rollgit.dev/express".to_string(),
+                "application.rollgit.dev/rollout-trait-test".to_string(),
                 "1".to_string()
             ),
             (
                 "express-server-v2".to_string(),
-                "application.rollgit.dev/express".to_string(),
+                "application.rollgit.dev/rollout-trait-test".to_string(),
                 "2".to_string()
             ),
         ],
@@ -891,6 +891,6 @@ async fn component_revisions_are_listed_like_seed_000_with_the_app_as_controller
     );
     // The same content again reuses the revision and the version: no churn.
     w.trigger();
-    let again = w.wait_applied("express", &c2).await;
+    let again = w.wait_applied("rollout-trait-test", &c2).await;
     assert_eq!(again["publishVersion"], "alpha2");
 }

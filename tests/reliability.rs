@@ -305,7 +305,7 @@ fn webservice(properties: &str, traits: &str) -> String {
         "apiVersion: core.oam.dev/v1beta1
 kind: Application
 metadata:
-  name: shop-app
+  name: shop
 spec:
   components:
     - name: web
@@ -545,7 +545,7 @@ fn corpus() -> Vec<Bad> {
             "unknown component type",
             "x.yaml",
             &format!(
-                "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: shop-app\nspec:\n  components:\n    - name: web\n      type: lambda\n      properties:\n{img}"
+                "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: shop\nspec:\n  components:\n    - name: web\n      type: lambda\n      properties:\n{img}"
             ),
             "apps/shop/x.yaml:",
         ),
@@ -582,13 +582,13 @@ fn corpus() -> Vec<Bad> {
         bad(
             "components not a list",
             "x.yaml",
-            "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: shop-app\nspec:\n  components: {}\n",
+            "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: shop\nspec:\n  components: {}\n",
             "apps/shop/x.yaml:",
         ),
         bad(
             "component without a name",
             "x.yaml",
-            "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: shop-app\nspec:\n  components:\n    - type: webservice\n      properties:\n        image: nginx\n",
+            "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: shop\nspec:\n  components:\n    - type: webservice\n      properties:\n        image: nginx\n",
             "apps/shop/x.yaml:",
         ),
         bad(
@@ -695,8 +695,8 @@ fn corpus() -> Vec<Bad> {
             "progress deadline not a duration",
             "x.yaml",
             &webservice(img, "").replace(
-                "  name: shop-app\n",
-                "  name: shop-app\n  annotations:\n    rollgit.dev/progress-deadline: soon\n",
+                "  name: shop\n",
+                "  name: shop\n  annotations:\n    rollgit.dev/progress-deadline: soon\n",
             ),
             "apps/shop/x.yaml:",
         ),
@@ -704,8 +704,8 @@ fn corpus() -> Vec<Bad> {
             "progress deadline too short",
             "x.yaml",
             &webservice(img, "").replace(
-                "  name: shop-app\n",
-                "  name: shop-app\n  annotations:\n    rollgit.dev/progress-deadline: 10ms\n",
+                "  name: shop\n",
+                "  name: shop\n  annotations:\n    rollgit.dev/progress-deadline: 10ms\n",
             ),
             "apps/shop/x.yaml:",
         ),

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 /// `rollgit diff`.
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let cfg = args.config()?;
+    let cfg = args.diff_config().await?;
     let mut differs = false;
     let fleet = cfg.fleet();
     for repo in &cfg.repos {
@@ -28,7 +28,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             let fetched = rollgit_source::fetch(&spec, &cache)?;
             let r = rollgit_source::Repo::open(&spec, &cache)?;
             let snapshot = read_apps(&r, fetched.head, &roots, Which::All)?;
-            Ok::<_, rollgit_source::SourceError>((fetched.head, snapshot))
+            Ok::<_, anyhow::Error>((fetched.head, snapshot))
         })
         .await??;
         let commit = head.to_string();

@@ -1,7 +1,7 @@
 //! `rollgit run`: follow the configured repositories (or one given by flags) and keep the
 //! clusters in their state until Ctrl-C or SIGTERM.
 
-use rollgit::config::{Config, Flags, RawConfig, RawLeaderElection};
+use rollgit::config::{Config, Flags, RawCluster, RawConfig, RawLeaderElection, RawRepo};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -121,6 +121,77 @@ impl RunArgs {
             leader_election,
         }
         .resolve()?)
+    }
+}
+
+impl RunArgs {
+    /// The configuration of `rollgit diff`: from `--config` or `--repo` as for `run`; with
+    /// neither, the repositories the apps' status objects in `--namespace` name (their URL,
+    /// branch and directory, as the daemon that applies them recorded them), so `rollgit diff`
+    /// works with no flags where the daemon runs (`rollgit up`).
+    pub async fn diff_config(self) -> anyhow::Result<Config> {
+        use anyhow::Context;
+        if self.config.is_some() || self.repo.is_some() {
+            return self.config();
+        }
+        let client = rollgit::k8s::client_for(
+            "default",
+            self.kubeconfig.as_deref(),
+            self.context.as_deref(),
+        )
+        .await?;
+        let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+            client,
+            &self.namespace,
+            &rollgit::record::status::application_resource(),
+        );
+        let apps = api
+            .list(&kube::api::ListParams::default())
+            .await
+            .with_context(|| {
+                format!(
+                    "listing the apps' status objects (applications.rollgit.dev) in namespace {} to find their repositories",
+                    self.namespace
+                )
+            })?;
+        let mut repos: std::collections::BTreeMap<String, RawRepo> = Default::default();
+        for o in &apps.items {
+            let source = &o.data["spec"]["source"];
+            let text = |k: &str| source[k].as_str().map(str::to_string);
+            let (Some(name), Some(url)) = (text("repo"), text("url")) else {
+                continue;
+            };
+            let r = repos.entry(name.clone()).or_insert_with(|| RawRepo {
+                name: Some(name),
+                url: Some(url),
+                branch: text("branch"),
+                namespace: Some(self.namespace.clone()),
+                ..RawRepo::default()
+            });
+            // An app at the repository's root is the whole repository (no paths).
+            if let Some(path) = text("path").filter(|p| !p.is_empty())
+                && !r.paths.contains(&path)
+            {
+                r.paths.push(path);
+            }
+        }
+        anyhow::ensure!(
+            !repos.is_empty(),
+            "no app in namespace {} names its repository (no applications.rollgit.dev there): give the repository with --repo or --config",
+            self.namespace
+        );
+        Ok(RawConfig {
+            repos: repos.into_values().collect(),
+            clusters: vec![RawCluster {
+                name: Some("default".into()),
+                kubeconfig: self.kubeconfig,
+                context: self.context,
+                labels: Default::default(),
+            }],
+            state_dir: Some(self.state_dir),
+            ..RawConfig::default()
+        }
+        .resolve("the apps' status objects")?)
     }
 }
 

@@ -1,8 +1,9 @@
 //! `rollgit sync APP`: ask the daemon, through the app's `applications.rollgit.dev` object, to
 //! fetch and apply the app now (as `argocd app sync` or `flux reconcile` do), then wait for the
 //! result. `--allow-mass-prune` lets a prune the daemon held back proceed. Exit 0 when the
-//! app's commit is applied, 1 when it failed or a prune is still held, 3 when the daemon did
-//! not answer within the timeout.
+//! app's commit is applied (or, for an app that left Git, its objects are pruned and its status
+//! object deleted), 1 when it failed or a prune is still held, 3 when the daemon did not answer
+//! within the timeout.
 
 use super::KubeArgs;
 use anyhow::Context;
@@ -118,6 +119,15 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
         };
         let o = match ev {
             Ok(watcher::Event::Apply(o)) | Ok(watcher::Event::InitApply(o)) => o,
+            // The daemon deletes the status object of an app that left Git once what it
+            // applied is pruned (`--allow-mass-prune` on a held prune).
+            Ok(watcher::Event::Delete(_)) => {
+                println!(
+                    "app {} left Git: what it applied is pruned and its status object deleted",
+                    args.app
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             Ok(_) => continue,
             Err(e) => {
                 tracing::warn!(error = %rollgit::error_chain(&e), "watching the app; retrying");

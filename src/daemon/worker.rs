@@ -57,6 +57,9 @@ pub enum SyncError {
     /// Fetching or reading Git failed.
     #[error("git")]
     Source(#[from] rollgit_source::SourceError),
+    /// Two apps of the commit would have one name: the commit is rejected whole.
+    #[error(transparent)]
+    Names(crate::plan::read::ReadError),
     /// A blocking task panicked or was cancelled.
     #[error("internal: a blocking task ended")]
     Join(#[from] tokio::task::JoinError),
@@ -70,7 +73,7 @@ impl SyncError {
     pub fn class(&self) -> ErrorClass {
         match self {
             SyncError::Source(e) if e.is_transient() => ErrorClass::Transient,
-            SyncError::Source(_) | SyncError::Join(_) => ErrorClass::Terminal,
+            SyncError::Source(_) | SyncError::Names(_) | SyncError::Join(_) => ErrorClass::Terminal,
             SyncError::Apps(apps) => apps
                 .iter()
                 .map(|(_, e)| e.class())
@@ -710,6 +713,9 @@ impl RepoWorker {
         let known: BTreeMap<String, (bool, Option<AppDir>)> = self
             .apps
             .iter()
+            // An app that left Git (its prune held) no longer names its directory, which may
+            // hold the app it was renamed to.
+            .filter(|(_, r)| !r.gone)
             .map(|(n, r)| {
                 // A terminal failure waits for a change of the app (or a `rollgit sync`);
                 // others are tried again.
@@ -736,7 +742,11 @@ impl RepoWorker {
             };
             crate::plan::read::read_apps(&repo, head, &roots, which)
         })
-        .await??;
+        .await?
+        .map_err(|e| match e {
+            crate::plan::read::ReadError::Source(e) => SyncError::Source(e),
+            names => SyncError::Names(names),
+        })?;
         let commit = head.to_string();
         // Apps whose directory left Git: prune what they applied.
         let names: BTreeSet<String> = snapshot.apps.iter().map(|a| a.name.clone()).collect();

@@ -3,7 +3,7 @@
 //! to it), and which other files `ref-objects` may read. Blocking (gix): call from
 //! `spawn_blocking`.
 
-use rollgit_render::{AppDir, ObjectIndex, SourceFile};
+use rollgit_render::{AppDir, AppNaming, ObjectIndex, SourceFile};
 use rollgit_source::{ObjectId, Repo, SourceError};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,7 +25,8 @@ pub enum Which<'a> {
     All,
     /// The apps a change since `prev` affects, plus those not known yet or whose last commit
     /// failed. `known`: app name → (failed last time, its directory with the paths it
-    /// referenced last).
+    /// referenced last); an app is matched by its directory (by its name when none is known),
+    /// and an app not read again keeps its name.
     Changed {
         /// The commit the known apps were read at.
         prev: ObjectId,
@@ -34,42 +35,137 @@ pub enum Which<'a> {
     },
 }
 
-/// Reads the apps of `head` under `roots` (empty: the repository is one app).
+/// Why the apps of a commit could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// Reading Git failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// Two apps of the commit would have one name: the commit is rejected whole (nothing of
+    /// it is applied or pruned), since either app would take over the other's objects.
+    #[error("{}", clash_text(.0))]
+    NameClash(Vec<(String, Vec<String>)>),
+}
+
+fn clash_text(clashes: &[(String, Vec<String>)]) -> String {
+    let lines: Vec<String> = clashes
+        .iter()
+        .map(|(name, by)| format!("app name {name:?} is given by {}", by.join(" and by ")))
+        .collect();
+    format!(
+        "{}; an app's name must be unique in its repository: rename the Application (metadata.name) or the directory; nothing of this commit is applied",
+        lines.join("; ")
+    )
+}
+
+/// Reads the apps of `head` under `roots` (empty: the repository is one app). An app holding
+/// one KubeVela Application is named after it ([`rollgit_render::app_naming`]); apps not
+/// read keep the name `which` knows them by; when the names of two apps would be equal, the
+/// commit is rejected ([`ReadError::NameClash`]).
 pub fn read_apps(
     repo: &Repo,
     head: ObjectId,
     roots: &[String],
     which: Which<'_>,
-) -> Result<Snapshot, SourceError> {
+) -> Result<Snapshot, ReadError> {
     let files = repo.list_files(head)?;
     let mut apps = rollgit_render::discover_apps(&files, roots);
-    let wanted: BTreeSet<String> = match which {
-        Which::All => apps.iter().map(|a| a.name.clone()).collect(),
+    // The name each known app had, by directory.
+    let mut kept: BTreeMap<String, String> = BTreeMap::new();
+    let mut wanted: BTreeSet<String> = match which {
+        Which::All => apps.iter().map(|a| a.dir.clone()).collect(),
         Which::Changed { prev, known } => {
+            // Two known apps of one directory (an Application renamed while the old app's
+            // prune waits): neither is trusted, the directory is read again.
+            let mut by_dir: BTreeMap<&str, Option<(&String, bool, &AppDir)>> = BTreeMap::new();
+            for (n, (failed, d)) in known {
+                if let Some(d) = d {
+                    by_dir
+                        .entry(d.dir.as_str())
+                        .and_modify(|e| *e = None)
+                        .or_insert(Some((n, *failed, d)));
+                }
+            }
+            let mut wanted = BTreeSet::new();
             for a in &mut apps {
-                if let Some((_, Some(d))) = known.get(&a.name) {
-                    a.referenced = d.referenced.clone();
+                let found = match by_dir.get(a.dir.as_str()) {
+                    Some(Some((n, failed, d))) => Some(((*n).clone(), *failed, Some(*d))),
+                    Some(None) => None,
+                    None => known.get(&a.name).map(|(f, _)| (a.name.clone(), *f, None)),
+                };
+                match found {
+                    Some((name, failed, d)) => {
+                        if let Some(d) = d {
+                            a.referenced = d.referenced.clone();
+                        }
+                        if failed {
+                            wanted.insert(a.dir.clone());
+                        }
+                        kept.insert(a.dir.clone(), name);
+                    }
+                    None => {
+                        wanted.insert(a.dir.clone());
+                    }
                 }
             }
             let changed = repo.changed_paths(prev, head)?;
-            let mut wanted: BTreeSet<String> = rollgit_render::affected_apps(&changed, &apps)
+            let affected: BTreeSet<String> = rollgit_render::affected_apps(&changed, &apps)
                 .into_iter()
                 .collect();
-            for a in &apps {
-                if known.get(&a.name).is_none_or(|(failed, _)| *failed) {
-                    wanted.insert(a.name.clone());
-                }
-            }
+            wanted.extend(
+                apps.iter()
+                    .filter(|a| affected.contains(&a.name))
+                    .map(|a| a.dir.clone()),
+            );
             wanted
         }
     };
-    let mut read = Vec::new();
-    let mut needs_refs = false;
-    for a in apps.iter().filter(|a| wanted.contains(&a.name)) {
-        let files = app_files(repo, head, a, &apps)?;
-        needs_refs |= files.iter().any(uses_ref_objects);
-        read.push((a.clone(), files));
+    // Each app's files (of those read) and name; an app whose name clashes with another's is
+    // read too (its name may have changed with a file it did not read).
+    let mut read: BTreeMap<String, Vec<SourceFile>> = BTreeMap::new();
+    let mut naming: BTreeMap<String, AppNaming> = BTreeMap::new();
+    let names = loop {
+        for a in apps.iter().filter(|a| wanted.contains(&a.dir)) {
+            if !read.contains_key(&a.dir) {
+                let files = app_files(repo, head, a, &apps)?;
+                naming.insert(a.dir.clone(), rollgit_render::app_naming(&files));
+                read.insert(a.dir.clone(), files);
+            }
+        }
+        let names: Vec<String> = apps
+            .iter()
+            .map(|a| match naming.get(&a.dir) {
+                Some(AppNaming::Application { name, .. }) => name.clone(),
+                Some(AppNaming::Directory) => a.name.clone(),
+                Some(AppNaming::Undecided) | None => {
+                    kept.get(&a.dir).cloned().unwrap_or_else(|| a.name.clone())
+                }
+            })
+            .collect();
+        let clashing = clashing_dirs(&apps, &names);
+        let unread: Vec<String> = clashing
+            .into_iter()
+            .filter(|d| !read.contains_key(d))
+            .collect();
+        if unread.is_empty() {
+            break names;
+        }
+        wanted.extend(unread);
+    };
+    let clashes = clashes(&apps, &names, &naming);
+    if !clashes.is_empty() {
+        return Err(ReadError::NameClash(clashes));
     }
+    for (a, name) in apps.iter_mut().zip(names) {
+        a.name = name;
+    }
+    let read: Vec<(AppDir, Vec<SourceFile>)> = apps
+        .iter()
+        .filter_map(|a| read.remove(&a.dir).map(|files| (a.clone(), files)))
+        .collect();
+    let needs_refs = read
+        .iter()
+        .any(|(_, files)| files.iter().any(uses_ref_objects));
     let index = needs_refs.then(|| {
         let paths: Vec<String> = files
             .iter()
@@ -87,6 +183,44 @@ pub fn read_apps(
     })
 }
 
+/// The directories of the apps whose name (`names[i]` is `apps[i]`'s) another app has too.
+fn clashing_dirs(apps: &[AppDir], names: &[String]) -> Vec<String> {
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for n in names {
+        *count.entry(n.as_str()).or_default() += 1;
+    }
+    apps.iter()
+        .zip(names)
+        .filter(|(_, n)| count.get(n.as_str()).copied().unwrap_or(0) > 1)
+        .map(|(a, _)| a.dir.clone())
+        .collect()
+}
+
+/// Each name given twice, with what gives it (`the KubeVela Application at path:line`, `the
+/// directory apps/web`).
+fn clashes(
+    apps: &[AppDir],
+    names: &[String],
+    naming: &BTreeMap<String, AppNaming>,
+) -> Vec<(String, Vec<String>)> {
+    let clashing: BTreeSet<String> = clashing_dirs(apps, names).into_iter().collect();
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (a, name) in apps.iter().zip(names) {
+        if !clashing.contains(&a.dir) {
+            continue;
+        }
+        let by = match naming.get(&a.dir) {
+            Some(AppNaming::Application { at, .. }) => {
+                format!("the KubeVela Application at {at} (metadata.name)")
+            }
+            _ if a.dir.is_empty() => "the repository root's app".to_owned(),
+            _ => format!("the directory {}", rollgit_syntax::escape(&a.dir)),
+        };
+        out.entry(name.clone()).or_default().push(by);
+    }
+    out.into_iter().collect()
+}
+
 /// The files of `app` at `commit` (those of a deeper app of `apps` left out).
 pub fn app_files(
     repo: &Repo,
@@ -102,7 +236,7 @@ pub fn app_files(
         .collect())
 }
 
-/// App `name` in directory `dir` at `commit`, with its files, and the repository index when
+/// App `name` in directory `dir` at `commit` (named `name` whatever discovery names it), with its files, and the repository index when
 /// it uses `ref-objects`. Its files are those discovery under `roots` gives it; when the roots
 /// do not make `dir` an app (a command given only the repository), every manifest under `dir`.
 pub fn read_app_at(
@@ -114,8 +248,13 @@ pub fn read_app_at(
 ) -> Result<(AppDir, Vec<SourceFile>, Option<ObjectIndex>), SourceError> {
     let files = repo.list_files(commit)?;
     let mut apps = rollgit_render::discover_apps(&files, roots);
-    let app = match apps.iter().find(|a| a.dir == dir) {
-        Some(a) => a.clone(),
+    let app = match apps.iter_mut().find(|a| a.dir == dir) {
+        // Named as the caller knows it (an app holding a KubeVela Application is named after
+        // it, not its directory).
+        Some(a) => {
+            a.name = name.to_string();
+            a.clone()
+        }
         None => {
             let a = AppDir {
                 name: name.to_string(),

@@ -14,6 +14,10 @@
 //! deeper app's directory ([`app_of`] gives the deepest app of a path). When two apps would
 //! share a name, both are named after their whole directory (`apps/prod/web` → `apps-prod-web`).
 //!
+//! The names given here are directories' names; an app holding one KubeVela Application is
+//! then named after it when its files are read ([`crate::app_naming`], applied by the
+//! daemon's plan stage, which also rejects a commit where two apps would share a name).
+//!
 //! An app's name is the value of the `rollgit.dev/app` label on everything it applies and the
 //! name of its status object, so it must be both a label value and an RFC 1123 subdomain: at most
 //! 63 lower-case letters, digits, `-` or `.`, starting and ending with a letter or digit

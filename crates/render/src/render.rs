@@ -521,8 +521,24 @@ pub fn render_app(
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
     let app_paths: BTreeSet<&str> = sorted.iter().map(|f| f.path.as_str()).collect();
     if let Err(e) = crate::discover::check_app_name(app) {
-        let path = sorted.first().map_or(app, |f| f.path.as_str());
-        sink.error(RenderError::new(path, 1, e.to_string()));
+        match crate::naming::app_naming(files) {
+            crate::naming::AppNaming::Application { name, at, .. } if name == app => {
+                sink.error(
+                    RenderError::new(
+                        &at.path,
+                        at.line,
+                        format!(
+                            "the app is named after this KubeVela Application, and {name:?} cannot name an app: an app's name is the value of its rollgit.dev/app label and the name of its status object, so it must be at most 63 lower-case letters, digits, '-' or '.', starting and ending with a letter or digit; rename the Application"
+                        ),
+                    )
+                    .with_field("metadata.name"),
+                );
+            }
+            _ => {
+                let path = sorted.first().map_or(app, |f| f.path.as_str());
+                sink.error(RenderError::new(path, 1, e.to_string()));
+            }
+        }
     }
     // Kustomize and Helm input is refused whole, before anything is read as plain YAML: a
     // chart's templates and a kustomization's patches are not objects, and their errors would

@@ -194,9 +194,24 @@ impl<'a> Reader<'a, '_> {
         }
     }
 
-    /// `rolloutBatches`, empty when absent, mistyped or longer than [`MAX_BATCHES`] (reported).
+    /// `rolloutBatches`, empty when absent, mistyped, empty (reported unless `numBatches`) or
+    /// longer than [`MAX_BATCHES`] (reported).
     fn batch_list(&mut self) -> &'a [Located] {
         let list = self.list("rolloutBatches").unwrap_or_default();
+        // KubeVela requires batches when the key is there (`rolloutBatches is required`), unless
+        // `numBatches` hands the size out; leaving the key out is one batch of the whole size.
+        if list.is_empty()
+            && self.get("numBatches").is_none()
+            && let Some(v) = self.get("rolloutBatches")
+            && matches!(v.node, Node::Seq(_))
+        {
+            let line = v.key_line;
+            self.error(
+                line,
+                "rolloutBatches",
+                "is empty: KubeVela rejects a plan without batches (leave rolloutBatches out for one batch of the whole size, or give numBatches)",
+            );
+        }
         if list.len() > MAX_BATCHES {
             let line = self.get("rolloutBatches").map_or(self.line, |v| v.key_line);
             self.error(

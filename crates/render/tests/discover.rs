@@ -214,3 +214,39 @@ fn invalid_app_directory_names_are_discovered_and_rejected_escaped() {
         );
     }
 }
+
+#[test]
+fn an_application_name_that_cannot_name_an_app_is_an_error_at_its_metadata_name() {
+    let long = "a".repeat(64);
+    let content = format!(
+        "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: {long}\nspec:\n  components: []\n"
+    );
+    let files = [rollgit_render::SourceFile::new(
+        "apps/web/app.yaml",
+        content,
+    )];
+    match rollgit_render::app_naming(&files) {
+        rollgit_render::AppNaming::Application { name, at, .. } => {
+            assert_eq!(
+                (name.as_str(), at.to_string()),
+                (long.as_str(), "apps/web/app.yaml:4".to_owned())
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = rollgit_render::render_app(
+        &long,
+        "default",
+        &files,
+        &rollgit_render::NoRefs,
+        &rollgit_render::RevisionState::default(),
+    )
+    .expect_err("a 64-character app name")
+    .to_string();
+    assert!(
+        err.starts_with(&format!(
+            "apps/web/app.yaml:4: the app is named after this KubeVela Application, and \"{long}\" cannot name an app"
+        )) && err.ends_with("rename the Application"),
+        "{err}"
+    );
+}

@@ -75,6 +75,8 @@ fn rollout_trait_rules_table() {
     let rows: Vec<(&str, String, &str, Outcome)> = vec![
         ("seed batches adding up to the size", "            targetSize: 5\n            rolloutBatches:\n              - replicas: 2\n              - replicas: 3\n".into(), "", Ok(())),
         ("no batches: one batch of the size", "            targetSize: 5\n".into(), "", Ok(())),
+        ("an empty rolloutBatches is rejected, as KubeVela does", "            targetSize: 5\n            rolloutBatches: []\n".into(), "",
+            err(15, &format!("{W}rolloutBatches is empty: KubeVela rejects a plan without batches (leave rolloutBatches out for one batch of the whole size, or give numBatches)"), &format!("{PROPS}.rolloutBatches"))),
         ("a percent batch of 100% is the most", "            targetSize: 5\n            rolloutBatches:\n              - replicas: 1\n              - replicas: \"100%\"\n".into(), "", Ok(())),
         ("a percent batch of 150% is rejected", "            targetSize: 5\n            rolloutBatches:\n              - replicas: \"150%\"\n              - replicas: 1\n".into(), "",
             err(16, &format!("{W}rolloutBatches[0].replicas: \"150%\" is more than 100%"), &format!("{PROPS}.rolloutBatches[0].replicas"))),

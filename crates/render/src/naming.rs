@@ -1,0 +1,180 @@
+//! What an app is named after: the KubeVela Application it holds, else its directory.
+//!
+//! An app whose files hold exactly one KubeVela `Application` (`apiVersion: core.oam.dev/*`,
+//! `kind: Application`) is named after the Application's `metadata.name`, wherever the file
+//! is in the repository (the repository root too), so that `kubectl get app NAME` finds its
+//! status object as KubeVela's own commands do. Plain-YAML apps, and apps holding several
+//! Applications, keep their directory's name ([`crate::discover_apps`]).
+//!
+//! The name is read from the files without rendering them; a file that does not parse leaves
+//! the name undecided ([`AppNaming::Undecided`]): the app keeps the name it had, so a typo
+//! never renames (and so prunes) an app. Whether the name is valid is checked by the render
+//! ([`crate::render_app`], at the line of `metadata.name`).
+
+use crate::discover::is_manifest_path;
+use crate::render::{SourceFile, SourceLocation};
+use crate::yaml::{Node, parse_documents};
+
+/// What an app's files say its name is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppNaming {
+    /// Exactly one KubeVela Application: the app is named after it.
+    Application {
+        /// Its `metadata.name`.
+        name: String,
+        /// Its `metadata.namespace`, when it names one.
+        namespace: Option<String>,
+        /// Where `metadata.name` is written.
+        at: SourceLocation,
+    },
+    /// No KubeVela Application, or several: the app is named after its directory.
+    Directory,
+    /// A file does not parse, or an Application has no string `metadata.name`: the render
+    /// reports why; the app keeps the name it had.
+    Undecided,
+}
+
+/// Reads what `files` (an app's files) name the app after (see the module docs).
+///
+/// ```
+/// use rollgit_render::{AppNaming, SourceFile, app_naming};
+/// let app = "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: web\n";
+/// match app_naming(&[SourceFile::new("app.yaml", app)]) {
+///     AppNaming::Application { name, at, .. } => assert_eq!((name.as_str(), at.line), ("web", 4)),
+///     other => panic!("{other:?}"),
+/// }
+/// let plain = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n";
+/// assert_eq!(app_naming(&[SourceFile::new("cm.yaml", plain)]), AppNaming::Directory);
+/// ```
+pub fn app_naming(files: &[SourceFile]) -> AppNaming {
+    let mut found: Vec<AppNaming> = Vec::new();
+    for f in files.iter().filter(|f| is_manifest_path(&f.path)) {
+        let Ok(docs) = parse_documents(&f.content) else {
+            return AppNaming::Undecided;
+        };
+        for doc in &docs {
+            let api_version = doc.get("apiVersion").and_then(|v| v.as_str());
+            let kind = doc.get("kind").and_then(|v| v.as_str());
+            let is_application = kind == Some("Application")
+                && api_version.is_some_and(|v| v.split('/').next() == Some("core.oam.dev"));
+            if !is_application {
+                continue;
+            }
+            let meta = doc.get("metadata");
+            let Some(name) = meta.and_then(|m| m.get("name")) else {
+                return AppNaming::Undecided;
+            };
+            let Node::Str(text) = &name.node else {
+                return AppNaming::Undecided;
+            };
+            let namespace = meta
+                .and_then(|m| m.get("namespace"))
+                .and_then(|n| n.as_str())
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned);
+            found.push(AppNaming::Application {
+                name: text.clone(),
+                namespace,
+                at: SourceLocation {
+                    path: f.path.clone(),
+                    line: name.line,
+                },
+            });
+        }
+    }
+    if found.len() == 1 {
+        found.pop().unwrap_or(AppNaming::Directory)
+    } else {
+        AppNaming::Directory
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(name: &str) -> String {
+        format!("apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: {name}\n")
+    }
+
+    #[test]
+    fn names() {
+        let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n";
+        let named = |name: &str, path: &str, line: u32| AppNaming::Application {
+            name: name.into(),
+            namespace: None,
+            at: SourceLocation {
+                path: path.into(),
+                line,
+            },
+        };
+        let cases: Vec<(&str, Vec<SourceFile>, AppNaming)> = vec![
+            ("no file", vec![], AppNaming::Directory),
+            (
+                "plain YAML",
+                vec![SourceFile::new("a/cm.yaml", cm)],
+                AppNaming::Directory,
+            ),
+            (
+                "one Application",
+                vec![SourceFile::new("app.yaml", app("web"))],
+                named("web", "app.yaml", 4),
+            ),
+            (
+                "one Application beside plain YAML, in a later document",
+                vec![
+                    SourceFile::new("a/cm.yaml", cm),
+                    SourceFile::new("a/x.yaml", format!("{cm}---\n{}", app("web"))),
+                ],
+                named("web", "a/x.yaml", 9),
+            ),
+            (
+                "two Applications",
+                vec![
+                    SourceFile::new("a.yaml", app("one")),
+                    SourceFile::new("b.yaml", app("two")),
+                ],
+                AppNaming::Directory,
+            ),
+            (
+                "an Application of another group",
+                vec![SourceFile::new(
+                    "a.yaml",
+                    "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: x\n",
+                )],
+                AppNaming::Directory,
+            ),
+            (
+                "a file that does not parse",
+                vec![
+                    SourceFile::new("a.yaml", app("web")),
+                    SourceFile::new("b.yaml", "a: [\n"),
+                ],
+                AppNaming::Undecided,
+            ),
+            (
+                "an Application without a name",
+                vec![SourceFile::new(
+                    "a.yaml",
+                    "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata: {}\n",
+                )],
+                AppNaming::Undecided,
+            ),
+            (
+                "a file the renderer does not read",
+                vec![SourceFile::new("README.md", app("web"))],
+                AppNaming::Directory,
+            ),
+        ];
+        for (case, files, want) in cases {
+            assert_eq!(app_naming(&files), want, "{case}");
+        }
+        let ns = format!("{}  namespace: demo\n", app("demo"));
+        match app_naming(&[SourceFile::new("app.yaml", ns)]) {
+            AppNaming::Application { namespace, .. } => {
+                assert_eq!(namespace.as_deref(), Some("demo"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

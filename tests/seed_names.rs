@@ -1,0 +1,406 @@
+//! Seed names (issue 12, item 1) as a user checks them: an app holding a KubeVela Application
+//! is named after it (`kubectl get app rollout-trait-test`, as in seed 000), wherever the file
+//! is, the repository root too; plain-YAML apps keep their directory's name; `rollgit history`
+//! and `rollgit rollback` work under the Application's name; an app at the repository root has
+//! its automatic revert and its bump write-back pushed. The built binary, the dev cluster,
+//! kubectl and real git; every wait is bounded ([`WAIT`]).
+
+mod common;
+
+use common::rollouts::{
+    pass_the_deadline, remote_file, remote_log, wait_rollout, wait_succeeded,
+    webservice_with_rollout,
+};
+use common::world::{GitRepo, World};
+use common::{WAIT, table_columns};
+use k8s_openapi::api::core::v1::Event;
+use kube::api::Api;
+use kube::runtime::watcher;
+use std::ffi::OsStr;
+use std::process::Stdio;
+use std::time::Duration;
+
+/// Seed 000's Application (`rollout-trait-test`, component `express-server`), without a rollout.
+fn seed000(image: &str) -> String {
+    format!(
+        "apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: rollout-trait-test
+spec:
+  components:
+  - name: express-server
+    type: webservice
+    properties:
+      image: {image}
+      replicas: 1
+"
+    )
+}
+
+fn config_map(name: &str) -> String {
+    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  a: \"1\"\n")
+}
+
+/// What a rollgit run produced: exit code, stdout, stderr.
+struct Out {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Display for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// The rollgit binary with `args` plus the repository, state and cluster flags (as
+/// `rollback_cli.rs` runs it), bounded by [`WAIT`].
+async fn rollgit(w: &World, state: &std::path::Path, args: &[&str]) -> Out {
+    let url = w.git.url();
+    let mut all: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+    all.extend([
+        "--repo".as_ref(),
+        url.as_ref(),
+        "--repo-name".as_ref(),
+        w.repo.as_ref(),
+        "--state-dir".as_ref(),
+        state.as_os_str(),
+        "--kubeconfig".as_ref(),
+        w.cluster.kubeconfig.as_os_str(),
+    ]);
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollgit"));
+    cmd.args(&all)
+        .env_remove("KUBECONFIG")
+        .env("HOME", w.git.dir.path())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(WAIT, cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("rollgit {args:?} did not finish within {WAIT:?}"))
+        .expect("rollgit runs");
+    Out {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The NAME column of `kubectl get app`.
+async fn app_names(w: &World) -> Vec<String> {
+    let out = w.cluster.kubectl_ok(&["get", "app"]).await;
+    table_columns(&out)
+        .into_iter()
+        .skip(1)
+        .map(|r| r[0].clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_000_at_the_repository_root_is_kubectl_get_app_rollout_trait_test() {
+    let git = GitRepo::with_remote().await;
+    git.write("app.yaml", &seed000("stefanprodan/podinfo:4.0.3"));
+    let c1 = git.commit_and_push("seed 000").await;
+    // No app roots: the whole repository is one app.
+    let w = World::start_configured(git, |_| {}, |r| r.paths = Vec::new()).await;
+    w.wait_applied("rollout-trait-test", &c1).await;
+    let (header, row) = w.kubectl_app_row("rollout-trait-test").await;
+    assert_eq!(header[0], "NAME");
+    assert_eq!(row[0], "rollout-trait-test");
+    assert_eq!(app_names(&w).await, ["rollout-trait-test"]);
+    let err = w.cluster.kubectl_fails(&["get", "app", "root"]).await;
+    assert!(
+        err.contains("NotFound") || err.contains("not found"),
+        "{err}"
+    );
+    let out = w
+        .cluster
+        .kubectl_ok(&[
+            "get",
+            "deploy",
+            "-l",
+            "rollgit.dev/app=rollout-trait-test",
+            "-o=jsonpath={.items[*].metadata.name}",
+        ])
+        .await;
+    assert_eq!(out.trim(), "express-server", "labelled with the app's name");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_yaml_keeps_its_directory_name_and_history_and_rollback_find_the_application() {
+    let git = GitRepo::with_remote().await;
+    git.write("apps/web/cm.yaml", &config_map("web-config"));
+    git.write(
+        "apps/express/app.yaml",
+        &seed000("stefanprodan/podinfo:4.0.3"),
+    );
+    let c1 = git.commit_and_push("web and express v1").await;
+    let w = World::start(git).await;
+    w.wait_applied("web", &c1).await;
+    w.wait_applied("rollout-trait-test", &c1).await;
+    assert_eq!(app_names(&w).await, ["rollout-trait-test", "web"]);
+    let c2 = w
+        .push(
+            "apps/express/app.yaml",
+            &seed000("stefanprodan/podinfo:5.0.2"),
+            "express v2",
+        )
+        .await;
+    let s = w.wait_applied("rollout-trait-test", &c2).await;
+    assert_eq!(s["publishVersion"], "alpha2", "{s}");
+    let state = tempfile::tempdir().expect("a state directory for the CLI");
+
+    let out = rollgit(&w, state.path(), &["history", "rollout-trait-test"]).await;
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(
+        out.stdout.contains(&c1[..12]) && out.stdout.contains(&c2[..12]),
+        "both commits of apps/express: {out}"
+    );
+
+    let out = rollgit(
+        &w,
+        state.path(),
+        &[
+            "rollback",
+            "rollout-trait-test",
+            "--to",
+            "express-server-v1",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{out}");
+    let revert = remote_log(&w.git, "%H").await;
+    assert_eq!(remote_log(&w.git, "%P").await, c2, "one revert on top");
+    assert!(
+        remote_file(&w.git, "apps/express/app.yaml")
+            .await
+            .contains("podinfo:4.0.3")
+    );
+    w.trigger();
+    w.wait_applied("rollout-trait-test", &revert).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_keeps_its_name_when_not_read_again_and_when_its_yaml_breaks() {
+    let git = GitRepo::with_remote().await;
+    git.write("apps/web/cm.yaml", &config_map("web-config"));
+    let good = seed000("stefanprodan/podinfo:4.0.3");
+    git.write("apps/express/app.yaml", &good);
+    let c1 = git.commit_and_push("web and express").await;
+    let w = World::start(git).await;
+    w.wait_applied("rollout-trait-test", &c1).await;
+    w.wait_applied("web", &c1).await;
+    // A commit to `web` only: the other app is not read again, and stays as it is.
+    let c2 = w
+        .push(
+            "apps/web/cm.yaml",
+            &config_map("web-config").replace("\"1\"", "\"2\""),
+            "web: a=2",
+        )
+        .await;
+    w.wait_applied("web", &c2).await;
+    assert_eq!(app_names(&w).await, ["rollout-trait-test", "web"]);
+    let s = w.wait_applied("rollout-trait-test", &c1).await;
+    assert_eq!(s["lastAttemptedCommit"], c1.as_str(), "{s}");
+    // A file that does not parse fails the app under its name: nothing is renamed or pruned.
+    let bad = w
+        .push(
+            "apps/express/app.yaml",
+            &format!("{good}  oops: [\n"),
+            "express: broken YAML",
+        )
+        .await;
+    let s = w
+        .wait_app("rollout-trait-test", "the broken commit failed", |s| {
+            s["lastAttemptedCommit"] == bad.as_str()
+        })
+        .await;
+    assert_eq!(s["phase"], "failed", "{s}");
+    assert_eq!(s["lastAppliedCommit"], c1.as_str(), "{s}");
+    assert_eq!(app_names(&w).await, ["rollout-trait-test", "web"]);
+    w.cluster
+        .kubectl_ok(&["get", "deploy", "express-server"])
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_renamed_in_git_is_the_old_app_gone_and_a_new_one() {
+    let git = GitRepo::with_remote().await;
+    git.write(
+        "apps/express/app.yaml",
+        &seed000("stefanprodan/podinfo:4.0.3"),
+    );
+    let c1 = git.commit_and_push("express").await;
+    let w = World::start(git).await;
+    w.wait_applied("rollout-trait-test", &c1).await;
+    let renamed =
+        seed000("stefanprodan/podinfo:4.0.3").replace("rollout-trait-test", "express-app");
+    let c2 = w
+        .push("apps/express/app.yaml", &renamed, "express renamed")
+        .await;
+    // The old app's prune of everything waits (the mass-prune guard); the new app's objects
+    // are the old app's until then.
+    let old = w
+        .wait_app("rollout-trait-test", "its prune held", |s| {
+            s["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("left Git"))
+        })
+        .await;
+    assert!(
+        old["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("rollgit sync rollout-trait-test --allow-mass-prune")),
+        "{old}"
+    );
+    let new = w
+        .wait_app("express-app", "refused", |s| {
+            s["lastAttemptedCommit"] == c2.as_str()
+        })
+        .await;
+    assert_ne!(new["lastAppliedCommit"], c2.as_str(), "{new}");
+    let out = w
+        .rollgit(&[
+            "sync",
+            "rollout-trait-test",
+            "--allow-mass-prune",
+            "--timeout",
+            "20s",
+        ])
+        .await;
+    assert_eq!(out.0, Some(0), "{out:?}");
+    assert!(out.1.contains("app rollout-trait-test left Git"), "{out:?}");
+    let err = w
+        .cluster
+        .kubectl_fails(&["get", "app", "rollout-trait-test"])
+        .await;
+    assert!(
+        err.contains("NotFound") || err.contains("not found"),
+        "{err}\nsync: {out:?}"
+    );
+    let out = w
+        .rollgit(&["sync", "express-app", "--timeout", "20s"])
+        .await;
+    assert_eq!(out.0, Some(0), "{out:?}");
+    w.wait_applied("express-app", &c2).await;
+    assert_eq!(app_names(&w).await, ["express-app"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_apps_with_one_name_reject_the_commit_naming_the_file_and_line() {
+    let git = GitRepo::with_remote().await;
+    git.write("apps/web/cm.yaml", &config_map("web-config"));
+    let c1 = git.commit_and_push("web").await;
+    let w = World::start(git).await;
+    w.wait_applied("web", &c1).await;
+    // An Application named like the plain app `web`, in another directory.
+    w.push(
+        "apps/alpha/app.yaml",
+        &seed000("stefanprodan/podinfo:4.0.3").replace("rollout-trait-test", "web"),
+        "alpha, named web",
+    )
+    .await;
+    let state = tempfile::tempdir().expect("a state directory for the CLI");
+    let out = rollgit(&w, state.path(), &["diff", "--path", "apps/*"]).await;
+    assert_eq!(out.code, Some(2), "{out}");
+    assert!(
+        out.stderr.contains(
+            "app name \"web\" is given by the KubeVela Application at apps/alpha/app.yaml:4 (metadata.name) and by the directory apps/web"
+        ),
+        "{out}"
+    );
+    // The Application renamed: it applies under its own name, and `web` stays as it was.
+    let fix = w
+        .push(
+            "apps/alpha/app.yaml",
+            &seed000("stefanprodan/podinfo:4.0.3").replace("rollout-trait-test", "alpha-app"),
+            "alpha renamed",
+        )
+        .await;
+    w.wait_applied("alpha-app", &fix).await;
+    assert_eq!(app_names(&w).await, ["alpha-app", "web"]);
+    let s = w.wait_applied("web", &c1).await;
+    assert_eq!(s["lastAttemptedCommit"], c1.as_str(), "{s}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_root_app_has_its_automatic_revert_pushed() {
+    let git = GitRepo::with_remote().await;
+    let good = webservice_with_rollout("registry.example/web:1", "3s");
+    git.write("app.yaml", &good);
+    git.commit_and_push("web 1").await;
+    let w = World::start_configured(
+        git,
+        |c| c.simulation.fail_images = vec!["*:broken".into()],
+        |r| r.paths = Vec::new(),
+    )
+    .await;
+    wait_succeeded(&w, "web", "web-v1", 4).await;
+    let bad = w
+        .push(
+            "app.yaml",
+            &webservice_with_rollout("registry.example/web:broken", "3s"),
+            "web: broken build",
+        )
+        .await;
+    pass_the_deadline(&w, "web", "web-v2", Duration::from_secs(3)).await;
+    let s = wait_rollout(&w, "web", "rollback recorded in Git", |s| {
+        s["record"]["state"] == "Reverted"
+    })
+    .await;
+    let revert = s["record"]["commit"]
+        .as_str()
+        .expect("the revert commit")
+        .to_string();
+    assert_eq!(remote_log(&w.git, "%H").await, revert);
+    assert_eq!(remote_log(&w.git, "%P").await, bad);
+    assert_eq!(remote_file(&w.git, "app.yaml").await, good.trim_end());
+    let app = w.wait_applied("shop", &revert).await;
+    assert_eq!(app["healthy"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_root_app_has_its_revisions_written_back() {
+    let git = GitRepo::with_remote().await;
+    git.write("app.yaml", &seed000("stefanprodan/podinfo:4.0.3"));
+    let c1 = git.commit_and_push("seed 000").await;
+    let w = World::start_configured(
+        git,
+        |_| {},
+        |r| {
+            r.paths = Vec::new();
+            r.write_back = Some(rollgit::config::RawWriteBack {
+                bumps: Some(true),
+                ..Default::default()
+            });
+        },
+    )
+    .await;
+    w.wait_applied("rollout-trait-test", &c1).await;
+    let events: Api<Event> = w.api();
+    let written = common::world::first_watched(
+        events,
+        watcher::Config::default().fields("reason=RevisionsWrittenBack"),
+        WAIT,
+        |_| true,
+    )
+    .await
+    .expect("an Event names the bump commit");
+    let message = written.message.unwrap_or_default();
+    assert!(
+        message.starts_with(".rollgit-revisions committed to Git as "),
+        "{message}"
+    );
+    assert_eq!(remote_log(&w.git, "%P").await, c1);
+    let file = remote_file(&w.git, ".rollgit-revisions").await;
+    assert!(
+        file.contains("  express-server: express-server-v1"),
+        "{file}"
+    );
+}
