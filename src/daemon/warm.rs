@@ -44,11 +44,11 @@ pub type Warmed = Arc<Mutex<BTreeMap<String, String>>>;
 #[derive(Debug, thiserror::Error)]
 pub enum WarmError {
     /// Fetching or reading the repository failed.
-    #[error("fetching {repo}")]
+    #[error("fetching and reading {repo}")]
     Fetch {
         repo: String,
         #[source]
-        source: rollgit_source::SourceError,
+        source: crate::plan::read::ReadError,
     },
     /// The blocking task ended abnormally.
     #[error("the fetch task of {repo} ended: {message}")]
@@ -126,7 +126,7 @@ async fn warm_once(
     let (head, rendered) = tokio::task::spawn_blocking(move || {
         let fetched = rollgit_source::fetch(&spec, &cache)?;
         if last == Some(fetched.head) {
-            return Ok::<_, rollgit_source::SourceError>((fetched.head, None));
+            return Ok::<_, crate::plan::read::ReadError>((fetched.head, None));
         }
         let r = rollgit_source::Repo::open(&spec, &cache)?;
         let snapshot =
