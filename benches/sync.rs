@@ -16,7 +16,11 @@
 //!   `fieldValidation=Strict`) by this process over 8 keep-alive HTTP/1.1 connections into
 //!   another namespace, right after the daemon's sync, in the same run;
 //! - **kubectl objects/s**: `kubectl apply --server-side -R -f` of the same files into a third
-//!   namespace.
+//!   namespace;
+//! - **where the sync's time goes**: when the daemon logged the commit (fetch and read done),
+//!   its first and last `applied` line, and the CPU time (utime + stime, `/proc/PID/stat`) the
+//!   daemon and the dev cluster used from the daemon's start to its last `applied` line, next
+//!   to the dev cluster's CPU time for the raw client's applies.
 //!
 //! Run: `cargo bench --bench sync` (`BENCH_APPS`, `BENCH_OBJECTS_PER_APP` change the shape;
 //! `BENCH_CONCURRENT_APPS` sets `sync.concurrentApps`).
@@ -145,6 +149,15 @@ impl Conn {
         }
         (status, out)
     }
+}
+
+/// utime + stime of a process, in seconds (USER_HZ = 100 on Linux).
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
+    let after = stat.rsplit(')').next().expect("stat format");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = f[11].parse::<u64>().expect("utime") + f[12].parse::<u64>().expect("stime");
+    ticks as f64 / 100.0
 }
 
 /// The URL path of `obj` in namespace `ns`.
@@ -277,6 +290,7 @@ sync:
     )
     .expect("write config");
     let before = request_counts(&addr).await;
+    let cluster_cpu_before = cpu_secs(cluster.id());
     let started = Instant::now();
     let mut daemon = Command::new(bin)
         .args(["run", "--config"])
@@ -297,8 +311,10 @@ sync:
             }
         }
     });
+    let daemon_pid = daemon.id();
     let mut applied = 0;
     let mut warnings = Vec::new();
+    let (mut commit_seen, mut first_applied) = (None, None);
     let deadline = started + Duration::from_secs(900);
     while applied < apps {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -311,11 +327,16 @@ sync:
         if line.contains(": applied app=") {
             assert!(line.contains(" errors=0"), "{line}");
             applied += 1;
+            first_applied.get_or_insert_with(|| started.elapsed());
+        } else if line.contains(": new commit ") {
+            commit_seen.get_or_insert_with(|| started.elapsed());
         } else if line.contains(" WARN ") || line.contains(" ERROR ") {
             warnings.push(line);
         }
     }
     let rollgit_time = started.elapsed();
+    let daemon_cpu = cpu_secs(daemon_pid);
+    let cluster_cpu = cpu_secs(cluster.id()) - cluster_cpu_before;
     let after = request_counts(&addr).await;
     // The watches started once the apps were applied: their first lists, counted apart.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -371,6 +392,7 @@ sync:
         .collect();
     let bodies = std::sync::Arc::new(bodies);
     let workers = 8;
+    let raw_cpu_before = cpu_secs(cluster.id());
     let t = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..workers {
@@ -402,6 +424,7 @@ sync:
         task.await.expect("raw client");
     }
     let raw_time = t.elapsed();
+    let raw_cluster_cpu = cpu_secs(cluster.id()) - raw_cpu_before;
 
     // kubectl apply --server-side of the same files, into a third namespace.
     let t = Instant::now();
@@ -477,6 +500,16 @@ sync:
         out,
         "| rollgit ÷ kubectl (objects/s) | {:.1}× | ≥ 20× |",
         kubectl_time.as_secs_f64() / rollgit_time.as_secs_f64()
+    );
+    let secs = |d: Option<Duration>| {
+        d.map_or_else(|| "-".to_string(), |d| format!("{:.2} s", d.as_secs_f64()))
+    };
+    let _ = writeln!(
+        out,
+        "\nwhere the sync's time goes: commit logged (fetched, read) at {}, first app applied at {}, last at {:.2} s; CPU during the sync: daemon {daemon_cpu:.2} s, dev cluster {cluster_cpu:.2} s (for the raw client's applies: {raw_cluster_cpu:.2} s)",
+        secs(commit_seen),
+        secs(first_applied),
+        rollgit_time.as_secs_f64(),
     );
     let _ = writeln!(
         out,

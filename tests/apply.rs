@@ -697,3 +697,140 @@ async fn kubectl_get_app_prints_the_seed_columns() {
         .await
         .expect("missing is fine");
 }
+
+/// Dry-run APPLY requests the dev cluster has served so far (its `apiserver_request_total`).
+async fn dry_runs(tc: &TestCluster) -> u64 {
+    let r = tc.raw("GET", "/metrics", "text/plain", Vec::new()).await;
+    assert_eq!(r.code, 200, "GET /metrics");
+    r.text
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{dry_run=\"All\""))
+        .filter_map(|l| l.rsplit_once(' ')?.1.trim().parse::<u64>().ok())
+        .sum()
+}
+
+fn configmaps(ns: &str, prefix: &str, n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| configmap(ns, &format!("{prefix}-{i}"), "v"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_of_many_apps_skips_only_the_dry_runs_it_can_vouch_for() {
+    let tc = TestCluster::start_api_only().await;
+    let applier = Applier::new(tc.client().await);
+    let mut opts = ApplyOptions::new();
+    opts.lookup = Some(apply::SharedLookup::new());
+    let none = Inventory::default();
+    let with = |extra: Vec<Value>, prefix: &str| {
+        let mut objs = configmaps("default", prefix, 4);
+        objs.extend(extra);
+        objs
+    };
+
+    // The first app: one probe of ConfigMaps in `default` (the first object needing a dry
+    // run is applied for real instead) and the Deployment's dry run.
+    let before = dry_runs(&tc).await;
+    let a = with(vec![deployment("default", "a", 1, "nginx")], "a");
+    let report = apply_with(&applier, "a", &a, &none, &opts).await;
+    assert_eq!(report.applied.len(), 5);
+    assert_eq!(
+        dry_runs(&tc).await - before,
+        1,
+        "only the Deployment is dry-run"
+    );
+
+    // The next app's ConfigMaps are vouched for; its Deployment is applied first, for real.
+    let before = dry_runs(&tc).await;
+    let b = with(vec![deployment("default", "b", 1, "nginx")], "b");
+    apply_with(&applier, "b", &b, &none, &opts).await;
+    assert_eq!(dry_runs(&tc).await - before, 0, "no dry run");
+
+    let refused_whole = |app: &'static str, objects: Vec<Value>| {
+        let (applier, opts, tc) = (&applier, &opts, &tc);
+        async move {
+            let state = tc.store_state();
+            let r = match applier
+                .apply_app(app, &objects, &Inventory::default(), opts)
+                .await
+                .expect("apply")
+            {
+                ApplyOutcome::Refused(r) => r,
+                ApplyOutcome::Applied(report) => panic!("{app}: applied: {report:?}"),
+            };
+            assert_eq!(
+                tc.store_state().0,
+                state.0,
+                "{app}: no write reached the store"
+            );
+            r
+        }
+    };
+    // What the local check cannot vouch for is dry-run: an invalid label among valid
+    // ConfigMaps refuses the commit whole, with the server's message.
+    let mut bad_label = configmap("default", "c-bad", "v");
+    bad_label["metadata"]["labels"] = json!({"team": "not a value!"});
+    let r = refused_whole("c", with(vec![bad_label], "c")).await;
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].object.to_string(), "ConfigMap default/c-bad");
+    assert!(r[0].message.contains("Invalid (422)"), "{}", r[0].message);
+    // An invalid ConfigMap key, data that is not a string, an unknown field.
+    for (app, bad) in [
+        ("d", json!({"data": {"bad key": "v"}})),
+        ("e", json!({"data": {"k": 1}})),
+        ("f", json!({"datum": {"k": "v"}})),
+    ] {
+        let mut obj = configmap("default", &format!("{app}-bad"), "v");
+        if let (Some(o), Some(extra)) = (obj.as_object_mut(), bad.as_object()) {
+            o.remove("data");
+            o.extend(extra.clone());
+        }
+        let r = refused_whole(app, with(vec![obj], app)).await;
+        assert_eq!(r.len(), 1, "{app}: {r:?}");
+    }
+    // A namespace that does not exist: a kind and namespace not yet proven is probed.
+    let r = refused_whole("g", with(configmaps("nowhere", "g", 2), "g")).await;
+    assert_eq!(r[0].object.to_string(), "ConfigMap nowhere/g-0", "{r:?}");
+    // A Deployment the server refuses, with vouched-for ConfigMaps: the Deployment is applied
+    // first and alone, so nothing else of the commit is.
+    let mut bad = deployment("default", "h", 1, "nginx");
+    bad["spec"]["template"]["metadata"]["labels"] = json!({"app": "other"});
+    let r = refused_whole("h", with(vec![bad], "h")).await;
+    assert_eq!(r[0].object.to_string(), "Deployment.apps default/h");
+    assert!(!r[0].message.starts_with("apply: "), "{}", r[0].message);
+    // Two refused objects: the first needing a dry run is applied first only when the others'
+    // dry runs passed.
+    let mut bad_svc = service("default", "i");
+    bad_svc["spec"]["ports"] = json!([{"port": 70000}]);
+    let mut bad_deploy = deployment("default", "i", 1, "nginx");
+    bad_deploy["spec"]["replicas"] = json!(-1);
+    let r = refused_whole("i", with(vec![bad_svc, bad_deploy], "i")).await;
+    assert!(!r.is_empty());
+    // An existing object is dry-run (an update): a ConfigMap made immutable refuses a change.
+    let mut frozen = configmap("default", "j-frozen", "1");
+    frozen["immutable"] = json!(true);
+    apply_with(
+        &applier,
+        "j",
+        &with(vec![frozen.clone()], "j"),
+        &none,
+        &opts,
+    )
+    .await;
+    let mut opts = ApplyOptions::new();
+    opts.lookup = Some(apply::SharedLookup::new());
+    frozen["data"]["key"] = json!("2");
+    let state = tc.store_state();
+    match applier
+        .apply_app("j", &with(vec![frozen], "j2"), &none, &opts)
+        .await
+        .expect("apply")
+    {
+        ApplyOutcome::Refused(r) => {
+            assert_eq!(r[0].object.to_string(), "ConfigMap default/j-frozen")
+        }
+        ApplyOutcome::Applied(report) => panic!("applied: {report:?}"),
+    }
+    assert_eq!(tc.store_state().0, state.0, "no write reached the store");
+    tc.kubectl_fails(&["get", "cm", "j2-0"]).await;
+}

@@ -10,11 +10,15 @@
 //!      an object that existed before rollgit applied it is adopted (never pruned by default)
 //!   2. Namespaces and CRDs: dry run, then applied (CRDs waited for until Established)
 //!   3. everything else: dry run of every object (dryRun=All) ─ any refusal refuses the app's
-//!      commit whole: nothing of it is applied (ApplyOutcome::Refused). A step of one object
-//!      has no dry run (its apply is all or nothing, and its refusal refuses the commit), nor
-//!      has a drift re-apply of the last good commit (`ApplyOptions::dry_run`)
+//!      commit whole: nothing of it is applied (ApplyOutcome::Refused). Except: the first
+//!      object of the Resources phase that needs a dry run is applied for real instead, right
+//!      after the others' dry runs and before anything else (its apply is all or nothing, and
+//!      its refusal refuses the commit as its dry run's would); in a sync of many apps, creates
+//!      of plainly valid ConfigMaps and ServiceAccounts are vouched for locally once their kind
+//!      and namespace passed one dry run in the sync ([`vouch`]); a drift re-apply of the last
+//!      good commit has none (`ApplyOptions::dry_run`)
 //!   4. everything else applied (then admission webhook configurations); an object that fails
-//!      now is reported as behind and retried (the dry run accepted it)
+//!      now is reported as behind and retried (the dry run accepted it, or it was vouched for)
 //!   5. prune: prev_inventory − new set, in the reverse order; never an object another app
 //!      took over, one rollgit adopted (unless the app opts in), or a protected namespace; a
 //!      prune of more than half the inventory (or all of it) is held until allowed
@@ -32,6 +36,7 @@ pub mod health;
 pub mod namespaces;
 pub mod order;
 pub mod prune;
+pub mod vouch;
 
 pub use health::{Health, HealthStatus, aggregate, health};
 
@@ -147,6 +152,8 @@ impl LiveMeta {
 #[derive(Default)]
 pub struct SharedLookup {
     groups: std::sync::Mutex<HashMap<GroupKey, Arc<LookupGroup>>>,
+    /// Which dry runs this sync may skip ([`vouch`]).
+    vouching: vouch::Vouching,
 }
 
 /// A kind (`apiVersion/plural`) and a namespace (`None`: cluster-scoped).
@@ -482,25 +489,25 @@ impl Applier {
 
     async fn apply_one(&self, p: Prepared) -> Outcome {
         let api = self.api_for(&p.ar, p.oref.namespace.as_deref());
-        let name = p.oref.name.as_str();
-        let data: DynamicObject = match serde_json::from_value(p.object.clone()) {
-            Ok(d) => d,
-            Err(e) => {
-                return Outcome::Failed {
-                    index: p.index,
-                    oref: p.oref.clone(),
-                    message: format!("not a Kubernetes object: {e}"),
-                    transient: false,
-                };
-            }
-        };
         let pp = PatchParams::apply(FIELD_MANAGER)
             .force()
             .validation_strict();
-        match api.patch(name, &pp, &Patch::Apply(&data)).await {
+        // The object is sent and read back as JSON values, not through `DynamicObject`: no
+        // copy of the object to convert it, none of the response to keep it.
+        let sent = kube::core::Request::new(api.resource_url())
+            .patch(&p.oref.name, &pp, &Patch::Apply(&p.object))
+            .map_err(kube::Error::BuildRequest);
+        let result = match sent {
+            Ok(mut req) => {
+                req.extensions_mut().insert("patch");
+                self.client.request::<Value>(req).await
+            }
+            Err(e) => Err(e),
+        };
+        match result {
             Ok(after) => {
-                let changed =
-                    p.live_version.is_none() || after.metadata.resource_version != p.live_version;
+                let version = after["metadata"]["resourceVersion"].as_str();
+                let changed = p.live_version.is_none() || version != p.live_version.as_deref();
                 if changed {
                     info!(object = %p.oref, created = p.live_version.is_none(), "applied");
                 } else {
@@ -510,7 +517,7 @@ impl Applier {
                     index: p.index,
                     oref: p.oref,
                     changed,
-                    live: Box::new(serde_json::to_value(&after).unwrap_or(Value::Null)),
+                    live: Box::new(after),
                 }
             }
             Err(e) => Outcome::Failed {
@@ -621,14 +628,47 @@ impl Applier {
             Ok(p) => p,
             Err(refused) => return Ok(ApplyOutcome::Refused(refused)),
         };
-        let alone = rest.len() == 1;
-        if opts.dry_run
-            && !alone
-            && let Err(refused) = self.dry_run_all(&rest).await
-        {
-            return Ok(ApplyOutcome::Refused(refused));
-        }
+        let mut rest = rest;
         let mut applied_rest = Vec::with_capacity(rest.len());
+        if opts.dry_run {
+            // The objects whose dry run cannot be skipped; one of them (the first of the
+            // Resources phase) is applied first, for real, instead: its apply is all or
+            // nothing, and nothing else of the commit is applied before it, so its refusal
+            // refuses the commit whole as its dry run's would.
+            let (checked, probes) = self.needing_dry_run(&rest, opts).await;
+            let first = checked
+                .iter()
+                .copied()
+                .find(|&i| Phase::of(&rest[i].oref.group, &rest[i].oref.kind) == Phase::Resources);
+            let dry: Vec<Prepared> = checked
+                .iter()
+                .filter(|&&i| Some(i) != first)
+                .map(|&i| rest[i].clone())
+                .collect();
+            if !dry.is_empty()
+                && let Err(refused) = self.dry_run_all(&dry).await
+            {
+                return Ok(ApplyOutcome::Refused(refused));
+            }
+            if let Some(i) = first {
+                let lead = rest.remove(i);
+                let outcome = self.apply_phase(vec![lead]).await;
+                if let Some(mut refused) = refusals(&outcome) {
+                    for r in &mut refused {
+                        if let Some(m) = r.message.strip_prefix("apply: ") {
+                            r.message = m.to_string();
+                        }
+                    }
+                    return Ok(ApplyOutcome::Refused(refused));
+                }
+                applied_rest.extend(outcome);
+            }
+            // Every dry run passed and the first apply was accepted: the probed kinds and
+            // namespaces need no dry run for the rest of the sync.
+            if let Some(shared) = &opts.lookup {
+                shared.vouching.prove(probes);
+            }
+        }
         for phase in [Phase::Resources, Phase::Webhooks] {
             let items: Vec<Prepared> = rest
                 .iter()
@@ -636,18 +676,6 @@ impl Applier {
                 .cloned()
                 .collect();
             applied_rest.extend(self.apply_phase(items).await);
-        }
-        if opts.dry_run
-            && alone
-            && let Some(mut refused) = refusals(&applied_rest)
-        {
-            // Applied without a dry run: its refusal is the commit's, as a dry run's would be.
-            for r in &mut refused {
-                if let Some(m) = r.message.strip_prefix("apply: ") {
-                    r.message = m.to_string();
-                }
-            }
-            return Ok(ApplyOutcome::Refused(refused));
         }
         done.extend(applied_rest);
         done.sort_by_key(|o| match o {
@@ -1017,6 +1045,45 @@ impl Applier {
             }
         }
         Ok(out)
+    }
+
+    /// The indexes in `items` of the objects to dry-run (all of them, unless the sync's
+    /// look-up vouches for some, see [`vouch`]), and the kinds and namespaces that a passing
+    /// dry run of them proves for the rest of the sync.
+    async fn needing_dry_run(
+        &self,
+        items: &[Prepared],
+        opts: &ApplyOptions,
+    ) -> (Vec<usize>, BTreeSet<GroupKey>) {
+        let Some(shared) = &opts.lookup else {
+            return ((0..items.len()).collect(), BTreeSet::new());
+        };
+        let v = &shared.vouching;
+        if items
+            .iter()
+            .any(|p| p.oref.group == "admissionregistration.k8s.io")
+        {
+            // This app brings admission webhooks or policies: from now on, nothing is vouched
+            // for in this sync.
+            v.stop();
+        }
+        let mut checked = Vec::new();
+        let mut probes = BTreeSet::new();
+        for (i, p) in items.iter().enumerate() {
+            match self.vouch(v, p).await {
+                vouch::Verdict::Vouched => {}
+                // One probe per kind and namespace: the others of this commit are vouched for
+                // once it passes, and if it does not, the commit is refused before any of
+                // them is applied.
+                vouch::Verdict::Probe => {
+                    if probes.insert(vouch::key_of(p)) {
+                        checked.push(i);
+                    }
+                }
+                vouch::Verdict::DryRun => checked.push(i),
+            }
+        }
+        (checked, probes)
     }
 
     /// Dry-runs every prepared object (server-side apply with `dryRun=All`): the objects the
