@@ -556,3 +556,194 @@ async fn applying_as_the_tenants_service_account_lets_the_clusters_rbac_decide()
         Api::namespaced(w.client.clone(), "default");
     assert!(secrets.get_opt("creds").await.expect("get").is_none());
 }
+
+/// A KubeVela Application `team` delivered by a workflow (a topology policy on the
+/// repository's own cluster, `namespace` as given) with `components`.
+fn workflow_app(components: &str, namespace: Option<&str>) -> String {
+    let ns = namespace
+        .map(|n| format!(", namespace: {n}"))
+        .unwrap_or_default();
+    format!(
+        "apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: team
+spec:
+  components:
+{components}  policies:
+    - name: here
+      type: topology
+      properties: {{clusters: [local]{ns}}}
+"
+    )
+}
+
+const REF_CM: &str = "    - name: settings
+      type: ref-objects
+      properties:
+        objects:
+          - {apiVersion: v1, kind: ConfigMap, name: delivered}
+";
+
+const WEB_COMPONENT: &str = "    - name: web
+      type: webservice
+      properties:
+        image: registry.example/web:1
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topology_policy_cannot_send_a_tenants_objects_outside_its_namespaces() {
+    let git = GitRepo::with_remote().await;
+    git.write(
+        "apps/team/ok.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\ndata: {a: \"1\"}\n",
+    );
+    git.commit_and_push("ok").await;
+    let w = World::start_configured(git, |_| {}, locked_down).await;
+    let team_apps = apps(&w.client, "default");
+    wait_for(
+        &team_apps,
+        "team",
+        "the first commit applied",
+        |o: Option<&DynamicObject>| o.is_some_and(|o| o.data["status"]["phase"] == "running"),
+    )
+    .await;
+    w.git.write(
+        "apps/team/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: delivered}\ndata: {a: \"1\"}\n",
+    );
+    let commit = w
+        .push(
+            "apps/team/app.yaml",
+            &workflow_app(REF_CM, Some("kube-system")),
+            "deliver to kube-system",
+        )
+        .await;
+    let app = wait_for(
+        &team_apps,
+        "team",
+        "rejected",
+        |o: Option<&DynamicObject>| {
+            o.is_some_and(|o| {
+                o.data["status"]["lastAttemptedCommit"] == commit.as_str()
+                    && o.data["status"]["phase"] == "failed"
+            })
+        },
+    )
+    .await
+    .expect("the app exists");
+    let want = r#"apps/team/app.yaml:13: policy "here": namespace "kube-system" is not allowed for repository "deploy" (allow.namespaces: default, team-a-*)"#;
+    let errors = app.data["status"].to_string();
+    assert!(
+        errors.contains(&want.replace('"', "\\\"")),
+        "{want}\n{errors}"
+    );
+    let cms = |ns: &str| -> Api<k8s_openapi::api::core::v1::ConfigMap> {
+        Api::namespaced(w.client.clone(), ns)
+    };
+    assert!(
+        cms("kube-system")
+            .get_opt("delivered")
+            .await
+            .expect("get")
+            .is_none(),
+        "nothing delivered to kube-system"
+    );
+    assert!(
+        cms("default")
+            .get_opt("delivered")
+            .await
+            .expect("get")
+            .is_none(),
+        "the commit is rejected whole"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_delivers_to_the_repositorys_cluster_as_the_tenants_service_account() {
+    let git = GitRepo::with_remote().await;
+    git.write(
+        "apps/team/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: delivered}\ndata: {a: \"1\"}\n",
+    );
+    git.commit_and_push("cm").await;
+    let w = World::start_configured(
+        git,
+        |_| {},
+        |r| {
+            r.service_account_name = Some("deployer".into());
+        },
+    )
+    .await;
+    // The tenant's ServiceAccount may manage ConfigMaps (and the app's ControllerRevisions)
+    // in its namespace, and nothing else.
+    for args in [
+        &["-n", "default", "create", "serviceaccount", "deployer"][..],
+        &[
+            "-n",
+            "default",
+            "create",
+            "role",
+            "deployer",
+            "--verb=get,list,watch,create,update,patch,delete",
+            "--resource=configmaps,controllerrevisions.apps",
+        ],
+        &[
+            "-n",
+            "default",
+            "create",
+            "rolebinding",
+            "deployer",
+            "--role=deployer",
+            "--serviceaccount=default:deployer",
+        ],
+    ] {
+        w.cluster.kubectl_ok(args).await;
+    }
+    // A ConfigMap delivered by the workflow: within the ServiceAccount's rights.
+    w.push(
+        "apps/team/app.yaml",
+        &workflow_app(REF_CM, None),
+        "deliver the ConfigMap",
+    )
+    .await;
+    let cm: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(w.client.clone(), "default");
+    wait_for(
+        &cm,
+        "delivered",
+        "the ConfigMap delivered as the ServiceAccount",
+        |c: Option<&k8s_openapi::api::core::v1::ConfigMap>| c.is_some(),
+    )
+    .await;
+    // A Deployment is outside its rights: the dev cluster's RBAC refuses the delivery (the
+    // daemon's own identity could create it).
+    w.push(
+        "apps/team/app.yaml",
+        &workflow_app(&format!("{REF_CM}{WEB_COMPONENT}"), None),
+        "deliver a Deployment too",
+    )
+    .await;
+    let app = wait_for(
+        &apps(&w.client, "default"),
+        "team",
+        "the delivery refused by RBAC",
+        |o: Option<&DynamicObject>| {
+            o.is_some_and(|o| {
+                o.data["status"]
+                    .to_string()
+                    .contains(r#"User \"system:serviceaccount:default:deployer\" cannot"#)
+            })
+        },
+    )
+    .await
+    .expect("the app exists");
+    let status = app.data["status"].to_string();
+    assert!(status.contains(r#"resource \"deployments\""#), "{status}");
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(w.client.clone(), "default");
+    assert!(
+        deployments.get_opt("web").await.expect("get").is_none(),
+        "nothing applied with the daemon's rights"
+    );
+}

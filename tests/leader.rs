@@ -284,10 +284,12 @@ async fn one_writer_and_a_leader_killed_mid_rollout_is_replaced_within_15s() {
 
     // Every spec.replicas of api-v2 from here on.
     let seen: Arc<Mutex<Vec<i32>>> = Arc::default();
-    {
+    let watching = {
         let seen = seen.clone();
         let api: Api<Deployment> = Api::namespaced(client.clone(), "default");
         tokio::spawn(async move {
+            // With a backoff: once the dev cluster is gone, a watcher without one retries
+            // in a loop that never yields (the runtime could not shut down).
             let mut stream = watcher(api, watcher::Config::default())
                 .default_backoff()
                 .boxed();
@@ -303,8 +305,8 @@ async fn one_writer_and_a_leader_killed_mid_rollout_is_replaced_within_15s() {
                     }
                 }
             }
-        });
-    }
+        })
+    };
     git.write("apps/failover/app.yaml", &app("example/api:2"));
     git.commit_and_push("api 2").await;
     let deploys: Api<Deployment> = Api::namespaced(client.clone(), "default");
@@ -338,6 +340,7 @@ async fn one_writer_and_a_leader_killed_mid_rollout_is_replaced_within_15s() {
         },
     )
     .await;
+    watching.abort();
     let sizes = seen.lock().map(|v| v.clone()).unwrap_or_default();
     assert_eq!(sizes, [0, 2, 4, 6], "each batch once, in order");
     assert!(
@@ -486,4 +489,337 @@ async fn thirty_repositories_split_over_three_replicas_and_a_dead_ones_move() {
     for r in &mut replicas {
         r.child.kill().await.expect("kill rollgit");
     }
+}
+
+/// Holds the first `Revert …` commit pushed to the bare remote after the ref is updated (a
+/// `post-receive` hook, which `git push` waits for) until the test creates `release` in
+/// `marks`; `pushed` in `marks` says the revert is on the remote.
+fn hold_the_first_revert(bare: &std::path::Path, marks: &std::path::Path) {
+    let hook = bare.join("hooks").join("post-receive");
+    let m = marks.display();
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\n\
+             while read old new ref; do\n\
+             \x20 if [ ! -e '{m}/pushed' ] && git log -1 --format=%s \"$new\" | grep -q '^Revert '; then\n\
+             \x20   touch '{m}/pushed'\n\
+             \x20   i=0\n\
+             \x20   while [ ! -e '{m}/release' ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done\n\
+             \x20 fi\n\
+             done\n"
+        ),
+    )
+    .expect("write the hook");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755))
+        .expect("make the hook executable");
+}
+
+/// Waits (bounded) until `file` exists; a marker file has no watch, so it is polled.
+async fn wait_file(file: &std::path::Path, what: &str, logs: &[&Replica]) {
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    while !file.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {:?}\n{}",
+            common::WAIT,
+            logs.iter()
+                .map(|r| r.log())
+                .collect::<Vec<_>>()
+                .join("\n----\n")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The worst moment for a failover during a rollback: the leader pushed the revert commit and
+/// was killed before it recorded it. The new leader finds the revert in Git (by its trailers)
+/// and records it instead of reverting again: exactly one revert commit on the remote, and
+/// the Rollout's record names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_killed_after_pushing_a_revert_leaves_exactly_one_revert_commit() {
+    let cluster = TestCluster::start_with(|c| {
+        c.simulation.ready_delay = Duration::from_millis(300);
+        c.simulation.fail_images = vec!["*:broken".into()];
+    })
+    .await;
+    let client = cluster.client().await;
+    rollgit::k8s::crds::ensure_crds(&client)
+        .await
+        .expect("CRDs install");
+    let git = GitRepo::with_remote().await;
+    let with_deadline = |image: &str| {
+        app(image).replace(
+            "  name: failover\n",
+            "  name: failover\n  annotations:\n    rollgit.dev/progress-deadline: 3s\n",
+        )
+    };
+    git.write("apps/failover/app.yaml", &with_deadline("example/api:1"));
+    git.commit_and_push("api 1").await;
+    let marks = tempfile::tempdir().expect("a directory for the hook's marks");
+    hold_the_first_revert(git.bare.as_ref().expect("a bare remote"), marks.path());
+    let args: Vec<String> = [
+        "--repo",
+        &git.url(),
+        "--repo-name",
+        "failover",
+        "--path",
+        "apps/*",
+        "--interval",
+        "1s",
+        "--leader-elect",
+        "--lease-namespace",
+        "default",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut a = Replica::spawn("replica-a", &cluster, &args);
+    let mut b = Replica::spawn("replica-b", &cluster, &args);
+    let ro: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "default",
+        &kube::core::ApiResource::erase::<rollgit::k8s::Rollout>(&()),
+    );
+    wait_for(
+        &ro,
+        "api",
+        "api-v1 rolled out",
+        |o: Option<&DynamicObject>| {
+            o.is_some_and(|o| {
+                o.data["status"]["rollingState"] == "rolloutSucceed"
+                    && o.data["status"]["targetRevision"] == "api-v1"
+            })
+        },
+    )
+    .await;
+    let names = ["replica-a", "replica-b"];
+    let leader = wait_holders(&client, 1, &names, Duration::from_secs(5)).await[&0].clone();
+    let (leading, following) = if leader == a.name {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
+    git.write(
+        "apps/failover/app.yaml",
+        &with_deadline("example/api:broken"),
+    );
+    let bad = git.commit_and_push("api broken").await;
+    // The leader rolls back after the 3 s deadline and pushes the revert: kill it then.
+    wait_file(
+        &marks.path().join("pushed"),
+        "the revert pushed",
+        &[&*leading, &*following],
+    )
+    .await;
+    leading.child.kill().await.expect("kill -9 the leader");
+    let killed_at = tokio::time::Instant::now();
+    std::fs::write(marks.path().join("release"), "").expect("release the hook");
+    let follower = following.name.clone();
+    wait_holders(&client, 1, &[follower.as_str()], TAKEOVER).await;
+    let after = killed_at.elapsed();
+    eprintln!("the follower took the Lease {after:?} after the leader was killed mid-revert");
+    assert!(after < TAKEOVER, "taken over after {after:?}");
+    let recorded = wait_for(
+        &ro,
+        "api",
+        "the rollback recorded by the new leader",
+        |o: Option<&DynamicObject>| {
+            o.is_some_and(|o| {
+                o.data["status"]["record"]["state"] == "Reverted"
+                    && o.data["status"]["record"]["commit"].is_string()
+            })
+        },
+    )
+    .await
+    .expect("the Rollout exists");
+    let record = &recorded.data["status"]["record"];
+    let bare = git.bare.as_ref().expect("a bare remote");
+    let log = common::world::git(bare, git.dir.path(), &["log", "--format=%H %s", "main"]).await;
+    let reverts: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" Revert failover: "))
+        .collect();
+    assert_eq!(reverts.len(), 1, "exactly one revert commit:\n{log}");
+    let revert = reverts[0].split(' ').next().unwrap_or_default();
+    assert_eq!(record["commit"], revert, "the record names it: {record}");
+    assert_eq!(record["reverts"], serde_json::json!([bad]), "{record}");
+    assert!(
+        following.log().contains("already in Git"),
+        "the new leader found the revert instead of writing one:\n{}",
+        following.log()
+    );
+    following.child.kill().await.expect("kill rollgit");
+}
+
+/// `POST path` with `headers` and `body` on a replica's HTTP server; the status code.
+async fn post(port: u16, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let mut req = format!(
+        "POST {path} HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.ok()?;
+    s.write_all(body).await.ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.ok()?;
+    out.split(' ').nth(1)?.parse().ok()
+}
+
+/// Waits (bounded) until the replica's `/readyz` says its cache of `repo` is warm at `commit`.
+async fn wait_warm(r: &Replica, repo: &str, commit: &str) {
+    let want = format!("{repo}@{commit}");
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    loop {
+        let ready = r.get("/readyz").await.unwrap_or_default();
+        if ready.contains(&want) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{}'s /readyz never said {want}:\n{ready}\n{}",
+            r.name,
+            r.log()
+        );
+        // An HTTP endpoint has no watch: ask again shortly.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn cm(v: &str) -> String {
+    format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: hooked}}\ndata: {{v: \"{v}\"}}\n")
+}
+
+/// Waits until ConfigMap `hooked` holds `v`; returns when (bounded by `bound`).
+async fn wait_cm(client: &kube::Client, v: &str, bound: Duration, logs: &[&Replica]) {
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let cond = |c: Option<&ConfigMap>| {
+        c.and_then(|c| c.data.as_ref())
+            .and_then(|d| d.get("v"))
+            .is_some_and(|have| have == v)
+    };
+    let done = tokio::time::timeout(
+        bound,
+        kube::runtime::wait::await_condition(cms, "hooked", cond),
+    )
+    .await;
+    assert!(
+        matches!(done, Ok(Ok(_))),
+        "ConfigMap hooked never held v={v} within {bound:?}\n{}",
+        logs.iter()
+            .map(|r| r.log())
+            .collect::<Vec<_>>()
+            .join("\n----\n")
+    );
+}
+
+/// Followers keep their caches warm (they fetch and render each new head, and say so in
+/// `/readyz`), a webhook delivered to a follower reaches the leader through the shard's Lease
+/// (applied although the leader's poll interval is an hour), and a follower that takes over
+/// already holds the newest commit and applies it at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_to_a_follower_reaches_the_leader_and_a_warm_follower_takes_over() {
+    let cluster = TestCluster::start().await;
+    let client = cluster.client().await;
+    rollgit::k8s::crds::ensure_crds(&client)
+        .await
+        .expect("CRDs install");
+    let git = GitRepo::with_remote().await;
+    git.write("apps/hooked/cm.yaml", &cm("1"));
+    let c1 = git.commit_and_push("v1").await;
+    let secret_dir = tempfile::tempdir().expect("a directory for the webhook secret");
+    let secret_file = secret_dir.path().join("secret");
+    std::fs::write(&secret_file, common::world::SECRET).expect("write the webhook secret");
+    // The poll interval is an hour: only webhooks bring a new commit during the test.
+    let yaml = format!(
+        "repos:\n- {{name: hooked, url: '{}', paths: ['apps/*'], interval: 1h, webhook: {{secretFile: '{}'}}}}\n\
+         leaderElection: {{namespace: default}}\n",
+        git.url(),
+        secret_file.display()
+    );
+    let mut a = Replica::spawn_with("replica-a", &cluster, &[], Some(&yaml));
+    let mut b = Replica::spawn_with("replica-b", &cluster, &[], Some(&yaml));
+    wait_cm(&client, "1", common::WAIT, &[&a, &b]).await;
+    let names = ["replica-a", "replica-b"];
+    let leader = wait_holders(&client, 1, &names, Duration::from_secs(5)).await[&0].clone();
+    let (leading, following) = if leader == a.name {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
+    // The follower fetched and rendered the head, and wrote nothing.
+    wait_warm(following, "hooked", &c1).await;
+    assert_eq!(following.syncs().await.get("hooked"), None);
+
+    // A webhook delivered to the follower: it fetches, and the leader applies the commit.
+    git.write("apps/hooked/cm.yaml", &cm("2"));
+    let c2 = git.commit_and_push("v2").await;
+    let body = br#"{"ref":"refs/heads/main"}"#;
+    let (header, signature) =
+        rollgit_source::webhook::Provider::GitHub.sign(common::world::SECRET.as_bytes(), body);
+    let signature = signature.as_str();
+    let hook = |port: u16| async move {
+        post(
+            port,
+            "/hooks/github/hooked",
+            &[("X-GitHub-Event", "push"), (header, signature)],
+            body,
+        )
+        .await
+    };
+    let code = hook(following.port).await;
+    assert!(
+        code.is_some_and(|c| c < 300),
+        "the follower accepted the webhook: {code:?}"
+    );
+    wait_warm(following, "hooked", &c2).await;
+    wait_cm(&client, "2", common::WAIT, &[&*leading, &*following]).await;
+    assert!(
+        leading.log().contains("a follower fetched a new head"),
+        "the leader learned of it from the Lease:\n{}",
+        leading.log()
+    );
+    assert_eq!(
+        following.syncs().await.get("hooked"),
+        None,
+        "the follower wrote nothing"
+    );
+
+    // The leader dies; a commit arrives (webhook to the follower) before the follower takes
+    // over: it is warm at that commit while following, then applies it as soon as it leads.
+    leading.child.kill().await.expect("kill -9 the leader");
+    let killed_at = tokio::time::Instant::now();
+    git.write("apps/hooked/cm.yaml", &cm("3"));
+    let c3 = git.commit_and_push("v3").await;
+    let code = hook(following.port).await;
+    assert!(code.is_some_and(|c| c < 300), "{code:?}");
+    wait_warm(following, "hooked", &c3).await;
+    let follower = following.name.clone();
+    wait_holders(&client, 1, &[follower.as_str()], TAKEOVER).await;
+    let took = killed_at.elapsed();
+    wait_cm(&client, "3", TAKEOVER, &[&*following]).await;
+    let applied = killed_at.elapsed();
+    eprintln!(
+        "the warm follower took the Lease {took:?} after the leader was killed and applied the new commit {:?} later",
+        applied - took
+    );
+    assert!(took < TAKEOVER, "taken over after {took:?}");
+    let log = following.log();
+    let warmed_at = log
+        .find(c3.as_str())
+        .expect("the follower logged the warm fetch of the new commit");
+    let leading_at = log.find("leading the shard").expect("it leads");
+    assert!(
+        warmed_at < leading_at,
+        "the commit was fetched while following, before leading:\n{log}"
+    );
+    following.child.kill().await.expect("kill rollgit");
 }

@@ -940,7 +940,9 @@ async fn a_rollback_is_recorded_as_a_git_revert_and_git_and_the_cluster_agree() 
     // `rollgit history` (no repository flags: the app's status object names it) shows the
     // failed commit and rollgit's revert of it.
     let short = |c: &str| c[..12].to_string();
-    let (code, out, err) = w.rollgit(&["history", "shop"]).await;
+    let state = tempfile::tempdir().expect("a state directory for the CLI");
+    let state = state.path().display().to_string();
+    let (code, out, err) = w.rollgit(&["history", "shop", "--state-dir", &state]).await;
     assert_eq!(code, Some(0), "{out}{err}");
     let row = |sha: &str| {
         out.lines()
@@ -956,7 +958,9 @@ async fn a_rollback_is_recorded_as_a_git_revert_and_git_and_the_cluster_agree() 
 
     // `rollgit rollback` with no --to never undoes rollgit's revert: it targets the state
     // before the newest commit made by someone else, which the app already has.
-    let (code, out, err) = w.rollgit(&["rollback", "shop", "--dry-run"]).await;
+    let (code, out, err) = w
+        .rollgit(&["rollback", "shop", "--dry-run", "--state-dir", &state])
+        .await;
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(
         out.starts_with("Nothing to revert: apps/shop already has the content of")

@@ -27,6 +27,8 @@ pub struct Readiness {
     pub shards: Arc<std::sync::Mutex<BTreeMap<u32, Readiness>>>,
     /// Per shard, whether this replica leads it (empty without leader election).
     pub roles: Arc<std::sync::Mutex<BTreeMap<u32, bool>>>,
+    /// Per repository of the shards this replica follows, the head its cache was warmed at.
+    pub warmed: Arc<std::sync::Mutex<BTreeMap<String, String>>>,
 }
 
 impl Readiness {
@@ -63,8 +65,21 @@ impl Readiness {
                 v.join(",")
             }
         };
+        let warmed = self.warmed.lock().unwrap_or_else(|p| p.into_inner());
+        let warm = if warmed.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "\nwarm: {}",
+                warmed
+                    .iter()
+                    .map(|(repo, commit)| format!("{repo}@{commit}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
         Some(format!(
-            "leading shards: {}; following: {}",
+            "leading shards: {}; following: {}{warm}",
             of(true),
             of(false)
         ))

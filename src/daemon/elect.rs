@@ -193,14 +193,39 @@ async fn lead_shard(
     })
     .await;
     drop(my_turn);
+    let follower = super::warm::Follower {
+        leases: leases.clone(),
+        lease: name.clone(),
+        cache: cfg.state_dir.join("repos"),
+        warmed: readiness.warmed.clone(),
+    };
+    let triggers = opts.triggers.clone().unwrap_or_default();
     loop {
-        // Follow until the Lease is ours.
-        tokio::select! {
-            r = held.wait_for(|h| *h) => if r.is_err() { break },
-            _ = stop.wait_for(|s| *s) => break,
+        // Follow until the Lease is ours, keeping the shard's caches warm.
+        let warming = Warming::start(&follower, &cfg, &triggers);
+        let go = tokio::select! {
+            r = held.wait_for(|h| *h) => r.is_ok(),
+            _ = stop.wait_for(|s| *s) => false,
+        };
+        warming.stop().await;
+        if !go {
+            break;
         }
         tracing::info!(shard, lease = %name, identity = %le.identity, repos = cfg.repos.len(), "leading the shard");
         set_role(true);
+        {
+            let mut warmed = readiness.warmed.lock().unwrap_or_else(|p| p.into_inner());
+            for r in &cfg.repos {
+                warmed.remove(&r.name);
+            }
+        }
+        // Followers that fetched a new head (a webhook to them) say so on the Lease.
+        let forward = tokio::spawn(super::warm::forward(
+            leases.clone(),
+            name.clone(),
+            triggers.clone(),
+        ));
+        let _forward = AbortOnDrop(forward.abort_handle());
         let running = match super::start(&cfg, opts.clone()).await {
             Ok(r) => r,
             Err(e) => {
@@ -238,6 +263,61 @@ async fn lead_shard(
     // Closing the channel makes the manager release the Lease (when it holds it).
     drop(held);
     let _ = tokio::time::timeout(Duration::from_secs(2), manager_task).await;
+}
+
+/// The warm tasks of one followed shard (one per repository).
+struct Warming {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Warming {
+    fn start(f: &super::warm::Follower, cfg: &Config, triggers: &Triggers) -> Self {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let tasks = cfg
+            .repos
+            .iter()
+            .map(|r| {
+                let trigger = triggers
+                    .repos
+                    .get(&r.name)
+                    .map(|(t, _)| t.clone())
+                    .unwrap_or_default();
+                tokio::spawn(super::warm::follow(
+                    f.clone(),
+                    r.clone(),
+                    trigger,
+                    stopped.clone(),
+                ))
+            })
+            .collect();
+        Self { stop, tasks }
+    }
+
+    /// Stops the tasks, letting a fetch in flight finish (bounded): the workers fetch into
+    /// the same mirrors next.
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let mut tasks = self.tasks;
+        let all = futures::future::join_all(tasks.iter_mut());
+        if tokio::time::timeout(super::warm::STOP_WAIT, all)
+            .await
+            .is_err()
+        {
+            for t in &tasks {
+                t.abort();
+            }
+        }
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Whether another replica holds the Lease `name` now (named, renewed within its duration).

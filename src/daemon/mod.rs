@@ -7,6 +7,7 @@
 
 pub mod elect;
 pub mod requests;
+pub mod warm;
 pub mod worker;
 
 use crate::api::{Readiness, Triggers};
@@ -169,16 +170,20 @@ pub async fn start(cfg: &Config, opts: Options) -> Result<Running, StartError> {
             crds[repo.cluster].1.clone(),
         )
         .with_kruise(kruise[repo.cluster].clone())
-        .with_fleet(fleet.clone(), cfg.fleet(), &cfg.clusters[repo.cluster].name)
         .with_scope(cfg.watch.clone());
+        let local = &cfg.clusters[repo.cluster].name;
+        let mut repo_fleet = fleet.clone();
         if let Some(sa) = &repo.service_account {
             // The tenant's own RBAC decides what its objects may do: applied, pruned and
-            // read for health as its ServiceAccount.
+            // read for health as its ServiceAccount, by the plain apply and by the workflows'
+            // deliveries to the repository's cluster.
             let as_sa = cfg.clusters[repo.cluster]
                 .client_as(&repo.namespace, sa)
                 .await?;
+            repo_fleet = fleet.with_client(local, as_sa.clone());
             worker = worker.with_apply_client(as_sa);
         }
+        worker = worker.with_fleet(repo_fleet, cfg.fleet(), local);
         parts.push((format!("repository {}", repo.name), worker.readiness()));
         tasks.push(tokio::spawn(worker.run()));
     }

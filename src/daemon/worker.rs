@@ -1820,7 +1820,8 @@ impl RepoWorker {
             }
         }
         let default_ns = self.repo.namespace.as_str();
-        plan::allow::check(
+        let mut policies = plan::allow::check_policies(&self.repo.name, rendered, &self.repo.allow);
+        policies.extend(plan::allow::check(
             &self.repo.name,
             &rendered.objects,
             &self.repo.allow,
@@ -1840,7 +1841,8 @@ impl RepoWorker {
                 }
                 _ => plan::allow::Placement::Cluster,
             },
-        )
+        ));
+        policies
     }
 
     /// Writes an app's status over its Application as the worker remembers it (the

@@ -89,6 +89,39 @@ pub fn check<'a>(
     out
 }
 
+/// The lines of the topology policies whose `namespace` override sends an app's objects to a
+/// namespace `allow` refuses (a workflow delivers there as the repository would apply). The
+/// objects' own namespaces are checked by [`check`].
+pub fn check_policies(
+    repo: &str,
+    rendered: &rollgit_render::Rendered,
+    allow: &Allow,
+) -> Vec<String> {
+    let Some(globs) = &allow.namespaces else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for d in rendered
+        .applications
+        .iter()
+        .filter_map(|a| a.delivery.as_ref())
+    {
+        for p in d.policies.values() {
+            if let Some(ns) = &p.namespace
+                && !globs.iter().any(|g| g.is_match(ns))
+            {
+                out.push(format!(
+                    "{}: policy {:?}: namespace {ns:?} is not allowed for repository {repo:?} (allow.namespaces: {})",
+                    p.source,
+                    p.name,
+                    list(globs.iter().map(|g| g.as_str()))
+                ));
+            }
+        }
+    }
+    out
+}
+
 fn list<'a>(items: impl Iterator<Item = &'a str>) -> String {
     let v: Vec<&str> = items.collect();
     if v.is_empty() {
@@ -158,6 +191,47 @@ mod tests {
                 "{name}: {want}\n{lines:#?}"
             );
         }
+    }
+
+    #[test]
+    fn a_topology_policys_namespace_override_is_checked_against_the_rules() {
+        let files = [rollgit_render::SourceFile {
+            path: "apps/web/app.yaml".into(),
+            content: b"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: {name: web}
+spec:
+  components:
+    - name: web
+      type: webservice
+      properties: {image: nginx}
+  policies:
+    - name: here
+      type: topology
+      properties: {clusters: [local], namespace: team-a-web}
+    - name: there
+      type: topology
+      properties: {clusters: [local], namespace: kube-system}
+"
+            .to_vec(),
+        }];
+        let prev = rollgit_render::RevisionState::default();
+        let rendered =
+            rollgit_render::render_app("web", "team-a", &files, &rollgit_render::NoRefs, &prev)
+                .expect("renders");
+        let lines = check_policies(
+            "team-a",
+            &rendered,
+            &allow("{namespaces: [team-a, team-a-*]}"),
+        );
+        assert_eq!(
+            lines,
+            [
+                "apps/web/app.yaml:13: policy \"there\": namespace \"kube-system\" is not allowed for repository \"team-a\" (allow.namespaces: team-a, team-a-*)"
+            ],
+            "{lines:#?}"
+        );
+        assert!(check_policies("team-a", &rendered, &Allow::default()).is_empty());
     }
 
     #[test]

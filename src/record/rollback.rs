@@ -338,6 +338,23 @@ fn revert_rollback(
     failed: ObjectId,
     good: Option<ObjectId>,
 ) -> Result<Reverted, WriteError> {
+    // Another replica (a leader killed after its push, before it recorded the outcome) or
+    // this one before a restart may have written this very rollback already: its commit is
+    // the record, and nothing is pushed again.
+    if let Some(done) = existing_revert(writer, e, failed)? {
+        tracing::info!(rollout = %e.rollout, app = %e.app, commit = %done.commit, "the rollback is already in Git (written before a failover or restart); not reverting again");
+        return Ok(Reverted::Pushed {
+            commit: done.commit.to_string(),
+            undone: done
+                .reverts
+                .iter()
+                .map(|c| Undone {
+                    sha: c.to_string(),
+                    summary: String::new(),
+                })
+                .collect(),
+        });
+    }
     // The failed and the good commit were fetched by the daemon already: walk the mirror as
     // it is (the revert fetches the branch's newest head itself, into its own ref).
     let repo = rollgit_source::Repo::open(&writer.spec, &writer.cache)
@@ -355,6 +372,43 @@ fn revert_rollback(
         &|undone| revert_message(e, undone),
         false,
     )
+}
+
+/// The revert of this rollback already on the remote branch: a commit newer than the failed
+/// one whose trailers name the same Rollout (`Rollgit-Rollout:`), failed revision
+/// (`Rollgit-Failed-Revision:`) and failed commit (`Reverts:`), as [`revert_message`] writes
+/// them. Blocking: fetches the branch (into the write ref).
+fn existing_revert(
+    writer: &Writer,
+    e: &RollbackEvent,
+    failed: ObjectId,
+) -> Result<Option<rollgit_source::write::LogEntry>, WriteError> {
+    let log = rollgit_source::write::log(&writer.spec, &writer.cache, revert::MAX_WALK)
+        .map_err(|err| writer.fetch_error(err))?;
+    let rollout = format!("{}/{}", e.namespace, e.rollout);
+    Ok(log
+        .into_iter()
+        .take_while(|c| c.commit != failed)
+        .find(|c| is_revert_of(c, &rollout, &e.from, failed)))
+}
+
+/// Whether `c` is rollgit's revert of `failed` for Rollout `rollout` (`namespace/name`) whose
+/// failed revision was `from`.
+fn is_revert_of(
+    c: &rollgit_source::write::LogEntry,
+    rollout: &str,
+    from: &str,
+    failed: ObjectId,
+) -> bool {
+    let trailer = |token: &str| {
+        c.trailers
+            .iter()
+            .find(|(t, _)| t.eq_ignore_ascii_case(token))
+            .map(|(_, v)| v.trim())
+    };
+    c.reverts.contains(&failed)
+        && c.rollout.as_deref().map(str::trim) == Some(rollout)
+        && trailer("Rollgit-Failed-Revision") == Some(from)
 }
 
 /// The revert commit's message: what, why, and trailers linking back.
@@ -435,6 +489,56 @@ mod tests {
             )),
             "{m}"
         );
+    }
+
+    #[test]
+    fn a_revert_already_in_git_is_found_by_its_trailers() {
+        let failed = parse_id(&"b".repeat(40)).expect("an id");
+        let other = parse_id(&"e".repeat(40)).expect("an id");
+        let entry = |rollout: &str, from: &str, reverts: ObjectId| rollgit_source::LogEntry {
+            commit: parse_id(&"d".repeat(40)).expect("an id"),
+            summary: "Revert shop: web-v2 failed, rolled back to web-v1".into(),
+            message: String::new(),
+            author: "rollgit <rollgit@localhost>".into(),
+            time: 0,
+            trailers: vec![
+                ("Reverts".into(), reverts.to_string()),
+                ("Rollgit-App".into(), "shop".into()),
+                ("Rollgit-Rollout".into(), rollout.into()),
+                ("Rollgit-Failed-Revision".into(), from.into()),
+            ],
+            reverts: vec![reverts],
+            rollout: Some(rollout.into()),
+        };
+        let cases = [
+            (
+                "the same rollback",
+                entry("default/web", "web-v2", failed),
+                true,
+            ),
+            (
+                "another Rollout",
+                entry("default/api", "web-v2", failed),
+                false,
+            ),
+            (
+                "another failed revision",
+                entry("default/web", "web-v3", failed),
+                false,
+            ),
+            (
+                "another commit reverted",
+                entry("default/web", "web-v2", other),
+                false,
+            ),
+        ];
+        for (name, c, want) in cases {
+            assert_eq!(
+                is_revert_of(&c, "default/web", "web-v2", failed),
+                want,
+                "{name}"
+            );
+        }
     }
 
     #[test]
