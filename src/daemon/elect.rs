@@ -23,9 +23,11 @@ use std::time::{Duration, SystemTime};
 
 /// How often a holder checks that its Lease is still its own.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
-/// Before campaigning for a free shard, a replica waits this long per shard it leads, so
-/// that replicas started together split the shards instead of the fastest taking them all.
-const STAGGER: Duration = Duration::from_secs(1);
+/// Before campaigning for a free shard, a replica that started less than a lease duration ago
+/// waits this long per shard it leads, so that replicas started together (whose processes may
+/// start seconds apart on a loaded node) split the shards instead of the fastest taking them
+/// all. Later (a failover) a free shard is campaigned for at once.
+const STAGGER: Duration = Duration::from_secs(2);
 
 /// The Lease of `shard`.
 pub fn lease_name(le: &LeaderElection, shard: u32) -> String {
@@ -70,6 +72,7 @@ pub async fn run(
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let turn = Arc::new(tokio::sync::Mutex::new(()));
+    let started = tokio::time::Instant::now();
     let mut shards = Vec::new();
     for shard in 0..cfg.shards {
         let shard_cfg = cfg.for_shard(shard);
@@ -86,6 +89,7 @@ pub async fn run(
             le: le.clone(),
             readiness: readiness.clone(),
             turn: turn.clone(),
+            started,
         };
         shards.push(tokio::spawn(lead_shard(
             replica,
@@ -112,6 +116,8 @@ struct Replica {
     readiness: Readiness,
     /// One campaign at a time.
     turn: Arc<tokio::sync::Mutex<()>>,
+    /// When the replica started (the stagger applies for a lease duration after it).
+    started: tokio::time::Instant,
 }
 
 /// Campaigns for one shard's Lease for ever: leads while it holds it, follows otherwise.
@@ -127,6 +133,7 @@ async fn lead_shard(
         le,
         readiness,
         turn,
+        started,
     } = replica;
     let name = lease_name(&le, shard);
     let leases: Api<Lease> = Api::namespaced(client.clone(), &le.namespace);
@@ -143,9 +150,11 @@ async fn lead_shard(
     // Renew every renewDeadline / 2 (kube-lease-manager renews `grace` before expiry).
     let renew_every = (le.renew_deadline.as_secs() / 2).clamp(1, duration - 1);
     let grace = duration - renew_every;
-    // One campaign at a time in this replica; a free shard waits STAGGER per shard led.
+    // One campaign at a time in this replica; a free shard waits STAGGER per shard led while
+    // the replicas started together share the shards out.
     let my_turn = turn.lock().await;
-    if !held_by_another(&leases, &name, &le.identity).await {
+    if started.elapsed() < le.lease_duration && !held_by_another(&leases, &name, &le.identity).await
+    {
         let leading = readiness
             .roles
             .lock()
