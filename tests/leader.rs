@@ -207,19 +207,14 @@ spec:
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_writer_and_a_leader_killed_mid_rollout_is_replaced_within_15s() {
-    let cluster = TestCluster::start_with(|c| {
-        c.simulation.ready_delay = Duration::from_millis(1500);
-    })
-    .await;
-    let client = cluster.client().await;
-    rollgit::k8s::crds::ensure_crds(&client)
-        .await
-        .expect("CRDs install");
-    let git = GitRepo::with_remote().await;
-    git.write("apps/failover/app.yaml", &app("example/api:1"));
-    git.commit_and_push("api 1").await;
+/// Two replicas of `rollgit run --leader-elect` following `git` as repository `failover`
+/// (`apps/*`, polled every second), once `api` rolled out api-v1: the leader, the follower,
+/// and the Rollouts' API.
+async fn failover_pair(
+    cluster: &TestCluster,
+    client: &kube::Client,
+    git: &GitRepo,
+) -> (Replica, Replica, Api<DynamicObject>) {
     let args: Vec<String> = [
         "--repo",
         &git.url(),
@@ -236,8 +231,8 @@ async fn one_writer_and_a_leader_killed_mid_rollout_is_replaced_within_15s() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let mut a = Replica::spawn("replica-a", &cluster, &args);
-    let mut b = Replica::spawn("replica-b", &cluster, &args);
+    let a = Replica::spawn("replica-a", cluster, &args);
+    let b = Replica::spawn("replica-b", cluster, &args);
     let ro: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
         "default",
@@ -256,12 +251,29 @@ async fn one_writer_and_a_leader_killed_mid_rollout_is_replaced_within_15s() {
     )
     .await;
     let names = ["replica-a", "replica-b"];
-    let leader = wait_holders(&client, 1, &names, Duration::from_secs(5)).await[&0].clone();
-    let (leading, following) = if leader == a.name {
-        (&mut a, &mut b)
+    let leader = wait_holders(client, 1, &names, Duration::from_secs(5)).await[&0].clone();
+    if leader == a.name {
+        (a, b, ro)
     } else {
-        (&mut b, &mut a)
-    };
+        (b, a, ro)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_writer_and_a_leader_killed_mid_rollout_is_replaced_within_15s() {
+    let cluster = TestCluster::start_with(|c| {
+        c.simulation.ready_delay = Duration::from_millis(1500);
+    })
+    .await;
+    let client = cluster.client().await;
+    rollgit::k8s::crds::ensure_crds(&client)
+        .await
+        .expect("CRDs install");
+    let git = GitRepo::with_remote().await;
+    git.write("apps/failover/app.yaml", &app("example/api:1"));
+    git.commit_and_push("api 1").await;
+    let (mut leading, mut following, ro) = failover_pair(&cluster, &client, &git).await;
+    let (leading, following) = (&mut leading, &mut following);
     // Exactly one writer: the follower synced nothing, and says what it is.
     assert!(
         leading
@@ -559,48 +571,8 @@ async fn a_leader_killed_after_pushing_a_revert_leaves_exactly_one_revert_commit
     git.commit_and_push("api 1").await;
     let marks = tempfile::tempdir().expect("a directory for the hook's marks");
     hold_the_first_revert(git.bare.as_ref().expect("a bare remote"), marks.path());
-    let args: Vec<String> = [
-        "--repo",
-        &git.url(),
-        "--repo-name",
-        "failover",
-        "--path",
-        "apps/*",
-        "--interval",
-        "1s",
-        "--leader-elect",
-        "--lease-namespace",
-        "default",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let mut a = Replica::spawn("replica-a", &cluster, &args);
-    let mut b = Replica::spawn("replica-b", &cluster, &args);
-    let ro: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        "default",
-        &kube::core::ApiResource::erase::<rollgit::k8s::Rollout>(&()),
-    );
-    wait_for(
-        &ro,
-        "api",
-        "api-v1 rolled out",
-        |o: Option<&DynamicObject>| {
-            o.is_some_and(|o| {
-                o.data["status"]["rollingState"] == "rolloutSucceed"
-                    && o.data["status"]["targetRevision"] == "api-v1"
-            })
-        },
-    )
-    .await;
-    let names = ["replica-a", "replica-b"];
-    let leader = wait_holders(&client, 1, &names, Duration::from_secs(5)).await[&0].clone();
-    let (leading, following) = if leader == a.name {
-        (&mut a, &mut b)
-    } else {
-        (&mut b, &mut a)
-    };
+    let (mut leading, mut following, ro) = failover_pair(&cluster, &client, &git).await;
+    let (leading, following) = (&mut leading, &mut following);
     git.write(
         "apps/failover/app.yaml",
         &with_deadline("example/api:broken"),
