@@ -266,18 +266,7 @@ impl State {
 /// Whether a condition type is one of a run's rolling states' (KubeVela's condition per
 /// `RollingState`), which a new run replaces.
 fn is_run_condition(kind: &str) -> bool {
-    matches!(
-        kind,
-        "RolloutSpecVerifying"
-            | "RolloutInitializing"
-            | "RolloutInBatches"
-            | "RolloutFinalizing"
-            | "RolloutFailing"
-            | "RolloutAbandoning"
-            | "RolloutDeleting"
-            | "RolloutSucceed"
-            | "RolloutFailed"
-    )
+    RollingState::ALL.iter().any(|s| s.condition_type() == kind)
 }
 
 /// What the shell must do, in order.

@@ -661,22 +661,23 @@ impl RollingState {
         }
     }
 
+    /// Every state.
+    pub const ALL: [Self; 10] = [
+        Self::LocatingTargetApp,
+        Self::VerifyingSpec,
+        Self::Initializing,
+        Self::RollingInBatches,
+        Self::Finalising,
+        Self::RolloutFailing,
+        Self::RolloutSucceed,
+        Self::RolloutAbandoning,
+        Self::RolloutDeleting,
+        Self::RolloutFailed,
+    ];
+
     /// Reads a state name as [`as_str`](Self::as_str) writes it.
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::LocatingTargetApp,
-            Self::VerifyingSpec,
-            Self::Initializing,
-            Self::RollingInBatches,
-            Self::Finalising,
-            Self::RolloutFailing,
-            Self::RolloutSucceed,
-            Self::RolloutAbandoning,
-            Self::RolloutDeleting,
-            Self::RolloutFailed,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
 
     /// The condition type that matches the state.
