@@ -385,6 +385,24 @@ async fn without_create_namespace_a_missing_namespace_is_refused() {
     assert!(ns.get_opt("team-y").await.expect("get").is_none());
 }
 
+/// The metrics once `ready` holds of them, bounded by [`WAIT`]: a controller counts a finished
+/// rollout right after it recorded the state a test waits for, so the test may look a moment
+/// early.
+async fn metrics_when(w: &World, what: &str, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let text = w.metrics.encode();
+        if ready(&text) {
+            return text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {WAIT:?}\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
@@ -438,7 +456,10 @@ async fn metrics_count_failed_syncs_render_errors_once_apps_rollouts_and_rollbac
     w.trigger();
     wait_succeeded(&w, "web", "web-v1", 4).await;
     w.wait_applied("shop", &c1).await;
-    let text = w.metrics.encode();
+    let text = metrics_when(&w, "the rollout counted", |t| {
+        t.contains(r#"rollgit_rollouts_total{kind="batch",namespace="default",rollout="web",result="succeeded"}"#)
+    })
+    .await;
     assert_eq!(
         metric(
             &text,
@@ -468,7 +489,10 @@ async fn metrics_count_failed_syncs_render_errors_once_apps_rollouts_and_rollbac
         s["failedRevision"] == "web-v2" && s["record"].is_object()
     })
     .await;
-    let text = w.metrics.encode();
+    let text = metrics_when(&w, "the failed rollout counted", |t| {
+        t.contains(r#"rollgit_rollouts_total{kind="batch",namespace="default",rollout="web",result="failed"}"#)
+    })
+    .await;
     assert_eq!(
         metric(
             &text,

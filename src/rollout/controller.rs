@@ -296,11 +296,12 @@ async fn pass(cached: &Rollout, ctx: &Ctx) -> Result<Option<Duration>, RolloutEr
             name: name.clone(),
             source,
         })?;
+        // Counted as soon as the state is recorded (before the Event's round trip).
+        observe_steps(ctx, &ns, &name, &state, &decision.state);
         if decision.state.rolling_state != state.rolling_state {
             tracing::info!(namespace = %ns, rollout = %name, target = ?decision.state.target_revision, from = state.rolling_state.as_str(), to = decision.state.rolling_state.as_str(), batch = decision.state.current_batch, "rollout state");
             publish_event(ctx, &ns, &name, &decision.state).await;
         }
-        observe_steps(ctx, &ns, &name, &state, &decision.state);
     }
     // A rollback not yet written to Git (the record describes no rollback, or an earlier one:
     // another failed revision, or a spec a newer commit replaced) goes to the record stage:
