@@ -834,3 +834,265 @@ async fn a_sync_of_many_apps_skips_only_the_dry_runs_it_can_vouch_for() {
     assert_eq!(tc.store_state().0, state.0, "no write reached the store");
     tc.kubectl_fails(&["get", "cm", "j2-0"]).await;
 }
+
+/// The requests to `applications` (and `applications/status`) other than reads, by
+/// `subresource/verb`, from the dev cluster's `apiserver_request_total`.
+async fn application_writes(tc: &TestCluster) -> std::collections::BTreeMap<String, u64> {
+    let r = tc.raw("GET", "/metrics", "text/plain", Vec::new()).await;
+    assert_eq!(r.code, 200, "GET /metrics");
+    let label = |l: &str, k: &str| -> String {
+        l.split(&format!("{k}=\"")[..])
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut out = std::collections::BTreeMap::new();
+    for l in r.text.lines().filter(|l| {
+        l.starts_with("apiserver_request_total{") && l.contains("resource=\"applications\"")
+    }) {
+        let verb = label(l, "verb");
+        if matches!(verb.as_str(), "GET" | "LIST" | "WATCH") {
+            continue;
+        }
+        let n: u64 = l
+            .rsplit_once(' ')
+            .and_then(|(_, n)| n.trim().parse().ok())
+            .unwrap_or(0);
+        *out.entry(format!("{}/{verb}", label(l, "subresource")))
+            .or_insert(0) += n;
+    }
+    out
+}
+
+/// What `application_writes` counted between `before` and `after`.
+fn new_writes(
+    before: &std::collections::BTreeMap<String, u64>,
+    after: &std::collections::BTreeMap<String, u64>,
+) -> Vec<(String, u64)> {
+    after
+        .iter()
+        .map(|(k, n)| (k.clone(), n - before.get(k).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+/// Issue 19: a new app's status object is one request (a create carrying its status), a
+/// status change one merge patch that leaves others' fields alone; a cluster whose installed
+/// Application CRD still has a status subresource (an older rollgit's) gets the status all the
+/// same, in two requests for a new app.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_apps_status_object_is_written_in_one_request_and_an_older_crd_still_works() {
+    let tc = TestCluster::start_api_only().await;
+    let client = tc.client().await;
+    rollgit::k8s::crds::ensure_crds(&client)
+        .await
+        .expect("CRDs installed");
+    let spec = |branch: &str| ApplicationSpec {
+        source: AppSource {
+            repo: "demo".into(),
+            url: "file:///demo".into(),
+            branch: branch.into(),
+            path: "apps/web".into(),
+        },
+        app: String::new(),
+        suspend: false,
+    };
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let apps = Api::<DynamicObject>::namespaced_with(
+        client.clone(),
+        "default",
+        &app_status::application_resource(),
+    );
+    let running = app_status(Vec::new(), Health::healthy());
+
+    // A new app: one CREATE, with the status and rollgit's label.
+    let before = application_writes(&tc).await;
+    let (wrote, created) = app_status::write_status_over(
+        &client,
+        "default",
+        "web",
+        &spec("main"),
+        &running,
+        now,
+        None,
+    )
+    .await
+    .expect("status written");
+    assert!(wrote);
+    assert_eq!(
+        new_writes(&before, &application_writes(&tc).await),
+        [("/CREATE".to_string(), 1)]
+    );
+    let live = apps.get("web").await.expect("created");
+    assert_eq!(live.data["status"]["phase"], "running");
+    assert_eq!(live.data["status"]["lastAppliedCommit"], "0123456789abcdef");
+    assert_eq!(live.data["spec"]["source"]["branch"], "main");
+    assert_eq!(
+        live.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(MANAGED_BY_LABEL))
+            .map(String::as_str),
+        Some("rollgit")
+    );
+
+    // Others write spec.suspend (`rollgit suspend`), a sync request and status.promotion; the
+    // worker, writing over its older copy, leaves them alone in one PATCH.
+    let others = json!({
+        "metadata": {"annotations": {"rollgit.dev/sync-requested": "t1"}},
+        "spec": {"suspend": true},
+        "status": {"promotion": {"state": "open", "message": "kept"}},
+    });
+    apps.patch(
+        "web",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&others),
+    )
+    .await
+    .expect("others' writes");
+    let failing = AppStatus::rejected(
+        "fedcba9876543210",
+        Some("0123456789abcdef"),
+        &["apps/web/web.yaml:3: did not find expected key".into()],
+        &Inventory::default(),
+    );
+    let before = application_writes(&tc).await;
+    let (wrote, written) = app_status::write_status_over(
+        &client,
+        "default",
+        "web",
+        &spec("main"),
+        &failing,
+        now,
+        Some(created),
+    )
+    .await
+    .expect("status written");
+    assert!(wrote);
+    assert_eq!(
+        new_writes(&before, &application_writes(&tc).await),
+        [("/PATCH".to_string(), 1)]
+    );
+    for o in [written, apps.get("web").await.expect("get")] {
+        assert_eq!(o.data["status"]["phase"], "failed");
+        assert_eq!(o.data["status"]["promotion"]["message"], "kept");
+        assert_eq!(o.data["spec"]["suspend"], true);
+        assert_eq!(
+            o.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("rollgit.dev/sync-requested"))
+                .map(String::as_str),
+            Some("t1")
+        );
+    }
+
+    // A changed source: the spec is applied, and the status the create wrote stays.
+    let live = apps.get("web").await.expect("get");
+    app_status::write_status_over(
+        &client,
+        "default",
+        "web",
+        &spec("release"),
+        &failing,
+        now,
+        Some(live),
+    )
+    .await
+    .expect("spec written");
+    let live = apps.get("web").await.expect("get");
+    assert_eq!(live.data["spec"]["source"]["branch"], "release");
+    assert_eq!(
+        live.data["spec"]["suspend"], true,
+        "suspend is not rollgit's"
+    );
+    assert_eq!(live.data["status"]["phase"], "failed");
+    assert_eq!(live.data["status"]["componentType"], "-");
+    assert_eq!(live.data["status"]["promotion"]["message"], "kept");
+
+    // An older rollgit's CRD, with the status subresource, installed by the same field manager.
+    use kube::CustomResourceExt;
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(client.clone());
+    crds.patch(
+        "applications.rollgit.dev",
+        &kube::api::PatchParams::apply(rollgit::k8s::FIELD_MANAGER).force(),
+        &kube::api::Patch::Apply(&rollgit::k8s::Application::crd()),
+    )
+    .await
+    .expect("the older CRD");
+    // The writer still believes the CRD has no subresource: the create's response shows the
+    // status was dropped, and the status goes to applications/status.
+    assert!(!rollgit::k8s::crds::status_subresource());
+    let before = application_writes(&tc).await;
+    app_status::write_status_over(
+        &client,
+        "default",
+        "legacy",
+        &spec("main"),
+        &running,
+        now,
+        None,
+    )
+    .await
+    .expect("status written");
+    assert_eq!(
+        new_writes(&before, &application_writes(&tc).await),
+        [("/CREATE".to_string(), 1), ("status/PATCH".to_string(), 1)]
+    );
+    assert!(rollgit::k8s::crds::status_subresource(), "learned");
+    let live = apps.get("legacy").await.expect("get");
+    assert_eq!(live.data["status"]["phase"], "running");
+    // From then on a status change goes straight to applications/status.
+    let before = application_writes(&tc).await;
+    app_status::write_status_over(
+        &client,
+        "default",
+        "legacy",
+        &spec("main"),
+        &failing,
+        now,
+        Some(live),
+    )
+    .await
+    .expect("status written");
+    assert_eq!(
+        new_writes(&before, &application_writes(&tc).await),
+        [("status/PATCH".to_string(), 1)]
+    );
+    assert_eq!(
+        apps.get("legacy").await.expect("get").data["status"]["phase"],
+        "failed"
+    );
+
+    // rollgit installs its own CRD again: the subresource goes, and the writer knows it.
+    rollgit::k8s::crds::ensure_crds(&client)
+        .await
+        .expect("CRDs installed");
+    assert!(!rollgit::k8s::crds::status_subresource());
+    let live = apps.get("legacy").await.expect("get");
+    let generation = live.metadata.generation;
+    let before = application_writes(&tc).await;
+    app_status::write_status_over(
+        &client,
+        "default",
+        "legacy",
+        &spec("main"),
+        &running,
+        now,
+        Some(live),
+    )
+    .await
+    .expect("status written");
+    assert_eq!(
+        new_writes(&before, &application_writes(&tc).await),
+        [("/PATCH".to_string(), 1)]
+    );
+    let live = apps.get("legacy").await.expect("get");
+    assert_eq!(live.data["status"]["phase"], "running");
+    assert!(
+        live.metadata.generation > generation,
+        "without a status subresource a status change is a new generation, as in kube-apiserver"
+    );
+}

@@ -1068,7 +1068,7 @@ async fn github_api_local_server_restart_opens_no_duplicate_and_a_new_commit_sup
     p.stop_daemon().await;
     let apps = p.apps();
     let patch = json!({"status": {"promotion": {"pullRequest": null, "state": "opening"}}});
-    apps.patch_status(DEV, &PatchParams::default(), &Patch::Merge(&patch))
+    apps.patch(DEV, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .expect("forget the pull request");
     p.start_daemon().await;
@@ -1327,7 +1327,7 @@ async fn github_api_local_server_restart_after_the_push_before_the_pr_opens_it_o
     p.forge.forget_prs();
     let patch = json!({"status": {"promotion": {"pullRequest": null, "state": "opening"}}});
     p.apps()
-        .patch_status(DEV, &PatchParams::default(), &Patch::Merge(&patch))
+        .patch(DEV, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .expect("forget the pull request");
     p.start_daemon().await;

@@ -22,6 +22,7 @@ use kube::runtime::wait::{Condition as _, await_condition, conditions};
 use rollgit_core::intstr::IntOrString;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// How long [`ensure_crds`] waits for a CRD to be Established.
@@ -793,11 +794,60 @@ pub enum CrdError {
     InstalledNotEstablished { crd: String },
 }
 
-/// rollgit's CRDs, as generated from the types.
+/// rollgit's CRDs, as generated from the types. The Application has no status subresource
+/// (as Argo CD's Application): its status is rollgit's record of the app, written with the
+/// object, so that a new app's status object is created in one request
+/// (`crate::record::status`).
 pub fn crds() -> Vec<CustomResourceDefinition> {
     use kube::CustomResourceExt;
-    vec![Application::crd(), Rollout::crd()]
+    let mut app = Application::crd();
+    for v in &mut app.spec.versions {
+        v.subresources = None;
+    }
+    vec![app, Rollout::crd()]
 }
+
+/// Tells the status writer whether the Application CRD `crd`, as installed, has a status
+/// subresource (an older rollgit's CRD, or one an admin keeps); other CRDs are ignored.
+fn note_status_subresource(crd: &CustomResourceDefinition) {
+    if crd.metadata.name.as_deref() == Some(APPLICATIONS_CRD) {
+        set_status_subresource(crd_has_status_subresource(crd));
+    }
+}
+
+/// Whether the installed Application CRD is believed to have a status subresource (an older
+/// rollgit's CRD). Only decides which request a status write tries first: every write checks
+/// its response (`crate::record::status::satisfies`) and corrects the belief.
+static STATUS_SUBRESOURCE: AtomicBool = AtomicBool::new(false);
+
+/// Records whether the installed Application CRD has a status subresource (the CRD check at
+/// start knows; a status write that finds otherwise corrects it).
+pub fn set_status_subresource(has: bool) {
+    if STATUS_SUBRESOURCE.swap(has, Ordering::Relaxed) != has && has {
+        tracing::info!(
+            "the installed CRD applications.rollgit.dev has a status subresource (an older rollgit's): \
+             a new app's status object takes two requests, and rollgit needs `patch` on applications/status; \
+             `rollgit crds | kubectl apply --server-side --force-conflicts -f -` updates it"
+        );
+    }
+}
+
+/// Whether the installed Application CRD is believed to have a status subresource.
+pub fn status_subresource() -> bool {
+    STATUS_SUBRESOURCE.load(Ordering::Relaxed)
+}
+
+/// Whether the CRD `crd` (applications.rollgit.dev as installed) has a status subresource in
+/// any version.
+pub fn crd_has_status_subresource(crd: &CustomResourceDefinition) -> bool {
+    crd.spec
+        .versions
+        .iter()
+        .any(|v| v.subresources.as_ref().is_some_and(|s| s.status.is_some()))
+}
+
+/// The name of the Application CRD.
+pub const APPLICATIONS_CRD: &str = "applications.rollgit.dev";
 
 /// The file a CRD is kept in under `deploy/crds/`.
 pub fn crd_file_name(crd: &CustomResourceDefinition) -> String {
@@ -849,6 +899,7 @@ pub async fn check_crds(client: &kube::Client, why: &'static str) -> Result<(), 
         let Some(have) = have else {
             return Err(CrdError::Missing { crd, why });
         };
+        note_status_subresource(&have);
         let missing = missing_in(&want, &have);
         if !missing.is_empty() {
             return Err(CrdError::Outdated { crd, why, missing });
@@ -936,16 +987,20 @@ pub async fn ensure_crds(client: &kube::Client) -> Result<(), CrdError> {
             .labels
             .get_or_insert_with(Default::default)
             .insert(MANAGED_BY_LABEL.into(), MANAGED_BY.into());
-        api.patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .map_err(|source| CrdError::Apply {
-            crd: name.clone(),
-            source,
-        })?;
+        let installed = api
+            .patch(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&crd),
+            )
+            .await
+            .map_err(|source| CrdError::Apply {
+                crd: name.clone(),
+                source,
+            })?;
+        // A subresource another field manager installed stays (server-side apply removes
+        // only rollgit's own fields).
+        note_status_subresource(&installed);
         match tokio::time::timeout(
             CRD_TIMEOUT,
             await_condition(api.clone(), &name, conditions::is_crd_established()),
@@ -1007,6 +1062,25 @@ mod tests {
         assert_eq!(
             missing_in(&want, &unserved),
             [format!("version {}", want.spec.versions[0].name)]
+        );
+    }
+
+    #[test]
+    fn only_the_rollout_has_a_status_subresource() {
+        let crds = crds();
+        assert_eq!(crds[0].metadata.name.as_deref(), Some(APPLICATIONS_CRD));
+        assert!(
+            !crd_has_status_subresource(&crds[0]),
+            "the Application's status is written with it"
+        );
+        assert!(
+            crd_has_status_subresource(&crds[1]),
+            "the Rollout's status is the executor's, written to rollouts/status"
+        );
+        use kube::CustomResourceExt;
+        assert!(
+            crd_has_status_subresource(&Application::crd()),
+            "an older rollgit's Application CRD (what kube's derive makes) has one"
         );
     }
 

@@ -15,9 +15,9 @@ use super::replay::{self, Files, Replay};
 use crate::clock::SharedClock;
 use crate::config::{Config, Pipeline, Repo};
 use crate::k8s::crds::{ApplicationStatus, PromotionStatus, PullRequestStatus};
-use crate::record::status::{StatusError, application_resource, list_applications, merge_patch};
+use crate::record::status::{StatusError, list_applications, merge_patch};
 use futures::StreamExt;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DynamicObject};
 use rollgit_source::write::{BranchOutcome, BranchRequest, WriteError};
 use rollgit_source::{ObjectId, SourceError};
 use std::collections::BTreeMap;
@@ -866,16 +866,13 @@ async fn record(
     live: Option<&PromotionStatus>,
     rec: &PromotionStatus,
 ) -> Result<(), kube::Error> {
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), namespace, &application_resource());
     let new = serde_json::to_value(rec).unwrap_or(serde_json::Value::Null);
     let patch = match live.and_then(|l| serde_json::to_value(l).ok()) {
         Some(old) => merge_patch(&old, &new),
         None => new,
     };
-    let body = serde_json::json!({"status": {"promotion": patch}});
-    api.patch_status(app, &PatchParams::default(), &Patch::Merge(&body))
-        .await?;
+    let body = serde_json::json!({ "promotion": patch });
+    crate::record::status::patch_application_status(client, namespace, app, &body).await?;
     tracing::info!(
         namespace,
         app,

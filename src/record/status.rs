@@ -2,19 +2,29 @@
 //! namespace, whose `kubectl get app` columns are those of seed 000 (NAME COMPONENT TYPE PHASE
 //! HEALTHY STATUS AGE).
 //!
-//! [`write_status`] server-side applies the object (its spec: the app's source) only when the
-//! spec differs, and patches `/status` only when the status differs from the live one.
-//! Condition `lastTransitionTime`s change only when a condition's status changes, and nothing
-//! else in the status depends on the clock, so an unchanged app causes no write (no hot loops).
+//! [`write_status`] creates a missing Application with its status (one request), server-side
+//! applies the spec (the app's source) only when it differs, and merge-patches the status only
+//! when it differs from the live one. Condition `lastTransitionTime`s change only when a
+//! condition's status changes, and nothing else in the status depends on the clock, so an
+//! unchanged app causes no write (no hot loops).
+//!
+//! The Application CRD has no status subresource (as Argo CD's Application), so a create
+//! carries the status and a status write is one merge patch of the object's `status` key,
+//! which leaves `spec.suspend`, the annotations and `status.promotion` (others' fields) alone.
+//! A cluster whose installed CRD still has the subresource (an older rollgit's, or one an admin
+//! installed) ignores `status` in both; each write checks that its response holds what it
+//! wrote and, when not, writes `applications/status` as well and remembers
+//! ([`crate::k8s::crds::set_status_subresource`]) to go there first.
 
 use crate::apply::{ApplyReport, Health};
 use crate::k8s::crds::{
     ApplicationSpec, ApplicationStatus, ComponentStatus, Condition, HeldPruneStatus, Phase,
+    set_status_subresource, status_subresource,
 };
 use crate::k8s::{Application, FIELD_MANAGER, Inventory, MANAGED_BY, MANAGED_BY_LABEL, ObjRef};
 use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
 use rollgit_render::Rendered;
 use serde_json::{Map, Value, json};
@@ -46,6 +56,14 @@ pub enum StatusError {
         #[source]
         source: kube::Error,
     },
+    /// Creating the Application (with its status) failed.
+    #[error("creating Application {namespace}/{app}")]
+    Create {
+        namespace: String,
+        app: String,
+        #[source]
+        source: kube::Error,
+    },
     /// Patching the Application's status failed.
     #[error("patching the status of Application {namespace}/{app}")]
     PatchStatus {
@@ -70,6 +88,7 @@ impl StatusError {
         match self {
             StatusError::Read { source, .. }
             | StatusError::ApplySpec { source, .. }
+            | StatusError::Create { source, .. }
             | StatusError::PatchStatus { source, .. }
             | StatusError::Delete { source, .. } => crate::ErrorClass::of_kube(source),
             StatusError::Parse { .. } => crate::ErrorClass::Terminal,
@@ -312,9 +331,11 @@ pub async fn write_status(
 }
 
 /// [`write_status`] over `live`, the Application as the caller last read or wrote it (`None`:
-/// it does not exist), without reading it first: one request when only the status changed,
-/// two when the Application is created. Returns whether anything was written and the
-/// Application as it is now. An Application deleted meanwhile is created again.
+/// it does not exist), without reading it first: one request when only the status changed or
+/// the Application is created (two when the installed CRD has a status subresource), none
+/// when nothing changed. Returns whether anything was written and the Application as it is
+/// now. An Application deleted meanwhile is created again; one created meanwhile is read and
+/// written over.
 pub async fn write_status_over(
     client: &kube::Client,
     namespace: &str,
@@ -324,8 +345,14 @@ pub async fn write_status_over(
     now: Timestamp,
     live: Option<DynamicObject>,
 ) -> Result<(bool, DynamicObject), StatusError> {
-    let api = application_api(client, namespace);
-    let (mut wrote, live) = ensure_application(client, namespace, app, spec, live).await?;
+    let live = match live {
+        Some(l) => l,
+        None => match create_with_status(client, namespace, app, spec, status, now).await? {
+            Created::New(o) => return Ok((true, o)),
+            Created::Existed(o) => o,
+        },
+    };
+    let (mut wrote, live) = ensure_application(client, namespace, app, spec, Some(live)).await?;
     // A live status that does not parse is replaced whole.
     let live_status = parse_status(&live, namespace, app).unwrap_or(None);
     let desired = desired_status(status, live_status.as_ref(), &rfc3339(now));
@@ -345,15 +372,15 @@ pub async fn write_status_over(
     if let Value::Object(m) = &mut patch {
         m.remove("promotion");
     }
-    let mut body = Map::new();
-    body.insert("status".into(), patch);
-    let body = Value::Object(body);
-    let pp = PatchParams::default();
-    let written = match api.patch_status(app, &pp, &Patch::Merge(&body)).await {
+    let written = match patch_application_status(client, namespace, app, &patch).await {
         Err(kube::Error::Api(s)) if s.code == 404 => {
-            // Deleted since the caller saw it: created again, then its status.
-            let (_, _) = ensure_application(client, namespace, app, spec, None).await?;
-            api.patch_status(app, &pp, &Patch::Merge(&body)).await
+            // Deleted since the caller saw it: created again, with its status.
+            match create_with_status(client, namespace, app, spec, status, now).await? {
+                Created::New(o) => Ok(o),
+                Created::Existed(_) => {
+                    patch_application_status(client, namespace, app, &patch).await
+                }
+            }
         }
         other => other,
     }
@@ -371,6 +398,158 @@ pub async fn write_status_over(
         "status written"
     );
     Ok((wrote, written))
+}
+
+/// Whether `target` already holds what the JSON merge patch `patch` writes (pure): every
+/// non-null value of `patch` is in `target` at the same place (objects recursively, anything
+/// else equal), and every key `patch` sets to null is absent. Keys of `target` that `patch`
+/// does not name do not matter (the server's defaults, others' fields).
+pub fn satisfies(target: Option<&Value>, patch: &Value) -> bool {
+    match patch {
+        Value::Object(p) => {
+            let t = target.and_then(Value::as_object);
+            p.iter().all(|(k, v)| {
+                let at = t.and_then(|t| t.get(k)).filter(|x| !x.is_null());
+                match v {
+                    Value::Null => at.is_none(),
+                    Value::Object(_) => at.is_some_and(Value::is_object) && satisfies(at, v),
+                    _ => at == Some(v),
+                }
+            })
+        }
+        other => target == Some(other),
+    }
+}
+
+/// Merge-patches the status of the Application `namespace/app` with `patch` (the value of its
+/// `status` key): one PATCH of the object where the CRD has no status subresource, of
+/// `applications/status` where it has one. The response tells which: a PATCH of the object
+/// whose response lacks what it wrote went to a CRD with the subresource, which ignored it; a
+/// 404 of `applications/status` went to one without it (or to a deleted Application, which the
+/// PATCH of the object then reports as 404). Fields the patch does not name are left alone.
+pub async fn patch_application_status(
+    client: &kube::Client,
+    namespace: &str,
+    app: &str,
+    patch: &Value,
+) -> Result<DynamicObject, kube::Error> {
+    let api = application_api(client, namespace);
+    let body = json!({ "status": patch });
+    let pp = PatchParams::default();
+    if !status_subresource() {
+        let o = api.patch(app, &pp, &Patch::Merge(&body)).await?;
+        if satisfies(o.data.get("status"), patch) {
+            return Ok(o);
+        }
+        return match api.patch_status(app, &pp, &Patch::Merge(&body)).await {
+            Ok(written) => {
+                set_status_subresource(true);
+                Ok(written)
+            }
+            // No subresource after all: the object's schema dropped a part of the patch.
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(o),
+            Err(e) => Err(e),
+        };
+    }
+    match api.patch_status(app, &pp, &Patch::Merge(&body)).await {
+        Err(kube::Error::Api(s)) if s.code == 404 => {
+            let o = api.patch(app, &pp, &Patch::Merge(&body)).await?;
+            if satisfies(o.data.get("status"), patch) {
+                set_status_subresource(false);
+            }
+            Ok(o)
+        }
+        other => other,
+    }
+}
+
+/// What [`create_with_status`] found.
+enum Created {
+    /// Created by this call, with the status.
+    New(DynamicObject),
+    /// It existed already (created by someone else since the caller looked): as read now.
+    Existed(DynamicObject),
+}
+
+/// Creates the Application `namespace/app` with `spec`, rollgit's label and `status` (one
+/// POST; a second request, to `applications/status`, when the installed CRD has a status
+/// subresource, which a create ignores).
+async fn create_with_status(
+    client: &kube::Client,
+    namespace: &str,
+    app: &str,
+    spec: &ApplicationSpec,
+    status: &AppStatus,
+    now: Timestamp,
+) -> Result<Created, StatusError> {
+    let api = application_api(client, namespace);
+    let mut desired =
+        serde_json::to_value(desired_status(status, None, &rfc3339(now))).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut desired {
+        m.remove("promotion");
+    }
+    let mut obj = DynamicObject::new(app, &application_resource()).within(namespace);
+    obj.metadata.labels = Some([(MANAGED_BY_LABEL.to_string(), MANAGED_BY.to_string())].into());
+    obj.data = json!({
+        "spec": serde_json::to_value(spec).unwrap_or(Value::Null),
+        "status": desired,
+    });
+    let pp = PostParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..PostParams::default()
+    };
+    let created = match api.create(&pp, &obj).await {
+        Ok(o) => o,
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            let o = read_application(client, namespace, app)
+                .await?
+                .ok_or_else(|| StatusError::Create {
+                    namespace: namespace.into(),
+                    app: app.into(),
+                    source: kube::Error::Api(s),
+                })?;
+            return Ok(Created::Existed(o));
+        }
+        Err(source) => {
+            return Err(StatusError::Create {
+                namespace: namespace.into(),
+                app: app.into(),
+                source,
+            });
+        }
+    };
+    let desired = &obj.data["status"];
+    let created = if satisfies(created.data.get("status"), desired) {
+        created
+    } else {
+        let body = json!({ "status": desired });
+        match api
+            .patch_status(app, &PatchParams::default(), &Patch::Merge(&body))
+            .await
+        {
+            Ok(written) => {
+                set_status_subresource(true);
+                written
+            }
+            // No subresource after all: the object's schema dropped a part of the status.
+            Err(kube::Error::Api(s)) if s.code == 404 => created,
+            Err(source) => {
+                return Err(StatusError::PatchStatus {
+                    namespace: namespace.into(),
+                    app: app.into(),
+                    source,
+                });
+            }
+        }
+    };
+    info!(
+        namespace,
+        app,
+        phase = status.phase.as_str(),
+        healthy = status.health.is_healthy(),
+        "status object created"
+    );
+    Ok(Created::New(created))
 }
 
 /// The Application `namespace/app` with `spec` and rollgit's label: `live` when it already
@@ -645,9 +824,8 @@ pub async fn record_drift(
     corrected: &[ObjRef],
 ) -> Result<(), StatusError> {
     let objects: Vec<String> = corrected.iter().map(ToString::to_string).collect();
-    let body = json!({"status": {"driftCorrections": total, "lastDriftCorrection": objects}});
-    application_api(client, namespace)
-        .patch_status(app, &PatchParams::default(), &Patch::Merge(body))
+    let body = json!({"driftCorrections": total, "lastDriftCorrection": objects});
+    patch_application_status(client, namespace, app, &body)
         .await
         .map_err(|source| StatusError::PatchStatus {
             namespace: namespace.into(),
@@ -817,6 +995,71 @@ mod tests {
             json!({"phase": "y", "workflow": {"steps": [3], "endTime": null, "held": null}, "gone": null})
         );
         assert_eq!(merge_patch(&json!(1), &new), new);
+    }
+
+    #[test]
+    fn a_response_satisfies_a_merge_patch_only_when_it_holds_what_the_patch_wrote() {
+        let cases: [(&str, Option<Value>, Value, bool); 11] = [
+            ("no status at all", None, json!({"phase": "running"}), false),
+            (
+                "the same value",
+                Some(json!({"phase": "running"})),
+                json!({"phase": "running"}),
+                true,
+            ),
+            (
+                "another value",
+                Some(json!({"phase": "failed"})),
+                json!({"phase": "running"}),
+                false,
+            ),
+            (
+                "keys the patch does not name do not matter",
+                Some(json!({"phase": "running", "promotion": {"state": "open"}})),
+                json!({"phase": "running"}),
+                true,
+            ),
+            (
+                "a null removes the key",
+                Some(json!({"a": 1})),
+                json!({"a": null}),
+                false,
+            ),
+            (
+                "a removed key is absent",
+                Some(json!({"b": 1})),
+                json!({"a": null}),
+                true,
+            ),
+            (
+                "nested objects are compared key by key",
+                Some(json!({"w": {"endTime": "t", "steps": [1]}})),
+                json!({"w": {"steps": [1], "held": null}}),
+                true,
+            ),
+            (
+                "a nested value that differs",
+                Some(json!({"w": {"steps": [1, 2]}})),
+                json!({"w": {"steps": [1]}}),
+                false,
+            ),
+            (
+                "an object where the patch has one",
+                Some(json!({"w": 1})),
+                json!({"w": {}}),
+                false,
+            ),
+            ("an empty patch", None, json!({}), true),
+            (
+                "the status a CRD with a subresource kept (create ignored it)",
+                Some(json!({})),
+                json!({"phase": "running", "healthy": true}),
+                false,
+            ),
+        ];
+        for (name, target, patch, want) in cases {
+            assert_eq!(satisfies(target.as_ref(), &patch), want, "{name}");
+        }
     }
 
     fn desired_value(s: &AppStatus, live: Option<&Value>, now: &str) -> Value {

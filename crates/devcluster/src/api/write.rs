@@ -532,7 +532,11 @@ impl Ctx {
                     causes,
                 ));
             }
-            if has_generation(&self.rt) && !spec_equal(&old, &new) {
+            // As kube-apiserver: a custom resource without a status subresource counts its
+            // status as part of what `generation` tracks.
+            let status_changed =
+                self.rt.crd.is_some() && !self.rt.status && old.get("status") != new.get("status");
+            if has_generation(&self.rt) && (!spec_equal(&old, &new) || status_changed) {
                 let g = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
                 new["metadata"]["generation"] = json!(g);
             }
