@@ -225,6 +225,7 @@ pub use revision::{
     SPEC_HASH_ANNOTATION, app_revision_object_name, canonical_json,
     existing_app_revision_from_object, existing_revision_from_object, hex_sha256,
     next_publish_version, plan_app_revision, plan_revision, revision_number_of, spec_hash,
+    write_canonical, write_canonical_object, write_json_string,
 };
 pub use rollout::{
     AppRolloutComponent, AppRolloutInfo, MAX_BATCHES, ROLLOUT_TEMPLATE_ANNOTATION, ROLLOUT_TRAIT,

@@ -57,24 +57,10 @@ pub fn canonical_json(v: &Value) -> String {
     out
 }
 
-fn write_canonical(v: &Value, out: &mut String) {
+/// Appends the canonical JSON of `v` ([`canonical_json`]) to `out`.
+pub fn write_canonical(v: &Value, out: &mut String) {
     match v {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String((*k).clone()).to_string());
-                out.push(':');
-                if let Some(child) = map.get(*k) {
-                    write_canonical(child, out);
-                }
-            }
-            out.push('}');
-        }
+        Value::Object(map) => write_canonical_object(map, out, |_| false),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -85,7 +71,48 @@ fn write_canonical(v: &Value, out: &mut String) {
             }
             out.push(']');
         }
-        other => out.push_str(&other.to_string()),
+        Value::String(s) => write_json_string(s, out),
+        Value::Number(n) => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{n}");
+        }
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        Value::Null => out.push_str("null"),
+    }
+}
+
+/// Appends the canonical JSON of the object `map` to `out`, without the keys `skip` names
+/// (values are written by [`write_canonical`]).
+pub fn write_canonical_object(
+    map: &serde_json::Map<String, Value>,
+    out: &mut String,
+    skip: impl Fn(&str) -> bool,
+) {
+    let mut keys: Vec<&String> = map.keys().filter(|k| !skip(k)).collect();
+    keys.sort_unstable();
+    out.push('{');
+    for (i, k) in keys.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_json_string(k, out);
+        out.push(':');
+        if let Some(child) = map.get(*k) {
+            write_canonical(child, out);
+        }
+    }
+    out.push('}');
+}
+
+/// Appends `s` as a JSON string, escaped exactly as serde_json escapes it.
+pub fn write_json_string(s: &str, out: &mut String) {
+    if s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(&Value::String(s.to_owned()).to_string());
+    } else {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
     }
 }
 
@@ -501,5 +528,83 @@ fn bump_version(version: &str) -> String {
         }
         None if version.is_empty() => FIRST_PUBLISH_VERSION.to_owned(),
         None => format!("{version}-2"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The canonical JSON as it was first written (every key and scalar through
+    /// `Value::to_string`): hashes stored in clusters (`rollgit.dev/spec-hash`, `contentHash`)
+    /// depend on it staying byte for byte the same.
+    fn oracle(v: &Value) -> String {
+        match v {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                let parts: Vec<String> = keys
+                    .iter()
+                    .map(|k| format!("{}:{}", Value::String((*k).clone()), oracle(&map[*k])))
+                    .collect();
+                format!("{{{}}}", parts.join(","))
+            }
+            Value::Array(items) => {
+                let parts: Vec<String> = items.iter().map(oracle).collect();
+                format!("[{}]", parts.join(","))
+            }
+            other => other.to_string(),
+        }
+    }
+
+    #[test]
+    fn canonical_json_is_unchanged_byte_for_byte() {
+        let cases = [
+            (
+                "scalars",
+                json!([
+                    null,
+                    true,
+                    false,
+                    0,
+                    -7,
+                    18446744073709551615u64,
+                    1.5,
+                    1e300,
+                    ""
+                ]),
+            ),
+            (
+                "keys sorted at every depth",
+                json!({"b": {"z": 1, "a": [2, {"y": 1, "x": 0}]}, "a": 1}),
+            ),
+            (
+                "strings that need escaping",
+                json!({"q\"uote": "a\"b", "back\\slash": "c\\d", "nl": "x\ny\r\t\u{8}\u{c}\u{1}\u{1f}", "del": "\u{7f}"}),
+            ),
+            (
+                "non-ASCII",
+                json!({"ключ": "значение", "emoji": "🚀", "é": "\u{2028}"}),
+            ),
+            (
+                "a Deployment",
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "labels": {"app": "web"}},
+                    "spec": {"replicas": 3, "template": {"spec": {"containers": [{"name": "c", "image": "nginx:1", "args": ["--a=\"b\""]}]}}}}),
+            ),
+        ];
+        for (name, v) in cases {
+            assert_eq!(canonical_json(&v), oracle(&v), "{name}");
+        }
+    }
+
+    #[test]
+    fn skipped_keys_leave_the_object_out_of_the_hash() {
+        let v = json!({"status": {"a": 1}, "spec": {"b": 2}, "kind": "X"});
+        let mut out = String::new();
+        write_canonical_object(v.as_object().expect("an object"), &mut out, |k| {
+            k == "status"
+        });
+        assert_eq!(out, r#"{"kind":"X","spec":{"b":2}}"#);
     }
 }
