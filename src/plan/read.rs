@@ -128,7 +128,16 @@ pub fn read_apps(
         for a in apps.iter().filter(|a| wanted.contains(&a.dir)) {
             if !read.contains_key(&a.dir) {
                 let files = app_files(repo, head, a, &apps)?;
-                naming.insert(a.dir.clone(), rollgit_render::app_naming(&files));
+                // Undecided names the app as before: when that is its directory's name and no
+                // file can hold a KubeVela Application, the files need not be parsed twice
+                // (here and in the render) to learn that the directory names it.
+                let as_before = kept.get(&a.dir).is_none_or(|n| *n == a.name);
+                let named = if as_before && rollgit_render::names_no_application(&files) {
+                    AppNaming::Directory
+                } else {
+                    rollgit_render::app_naming(&files)
+                };
+                naming.insert(a.dir.clone(), named);
                 read.insert(a.dir.clone(), files);
             }
         }

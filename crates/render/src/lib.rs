@@ -211,7 +211,7 @@ pub use kruise::{
     ROLLING_STYLE_ANNOTATION, SUPPORTED_WORKLOADS, TrafficRoutingRef, WorkloadRef,
     is_deployment_kind, parse_kruise_rollout_value,
 };
-pub use naming::{AppNaming, app_naming};
+pub use naming::{AppNaming, app_naming, names_no_application};
 pub use oam::{COMPONENT_TYPES, TRAIT_TYPES, WORKLOAD_TYPE_LABEL};
 pub use refs::{IndexedObject, NoRefs, ObjectIndex, RefLookup};
 pub use render::{

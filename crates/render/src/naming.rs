@@ -89,9 +89,132 @@ pub fn app_naming(files: &[SourceFile]) -> AppNaming {
     }
 }
 
+/// Whether no manifest among `files` can hold a KubeVela Application, told from their bytes
+/// without parsing them. Such an Application's `apiVersion` is `core.oam.dev/...`, so its file
+/// holds the text `oam`, unless the text is written another way: a YAML or JSON escape that
+/// makes a letter (`\x6f`, `\u006f`, `\U0000006f`) or joins two lines (a backslash before a
+/// line break), or a `!!binary` scalar. A file with none of `oam`, `binary`, or a backslash
+/// before `x`, `u`, `U` or a line break cannot hold one (the other escapes make control
+/// characters, quotes, slashes and spaces). Then [`app_naming`] gives [`AppNaming::Directory`],
+/// or [`AppNaming::Undecided`] when a file does not parse; a caller for whom both mean the
+/// directory's name (an app seen for the first time, or named after its directory before)
+/// need not parse the files to name the app, and the render parses them once.
+pub fn names_no_application(files: &[SourceFile]) -> bool {
+    files
+        .iter()
+        .filter(|f| is_manifest_path(&f.path))
+        .all(|f| !may_name_an_application(&f.content))
+}
+
+fn may_name_an_application(content: &[u8]) -> bool {
+    let has = |needle: &[u8]| content.windows(needle.len()).any(|w| w == needle);
+    has(b"oam")
+        || has(b"binary")
+        || content
+            .windows(2)
+            .any(|w| w[0] == b'\\' && matches!(w[1], b'x' | b'u' | b'U' | b'\n' | b'\r'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_without_oam_name_no_application() {
+        let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n";
+        let cases: Vec<(&str, Vec<SourceFile>, bool)> = vec![
+            ("no file", vec![], true),
+            ("plain YAML", vec![SourceFile::new("a/cm.yaml", cm)], true),
+            (
+                "plain YAML that does not parse",
+                vec![SourceFile::new("a/cm.yaml", "a: [\n")],
+                true,
+            ),
+            (
+                "a KubeVela Application",
+                vec![SourceFile::new("app.yaml", app("web"))],
+                false,
+            ),
+            (
+                "an apiVersion written with an escape",
+                vec![SourceFile::new(
+                    "app.yaml",
+                    "apiVersion: \"core.o\\x61m.dev/v1beta1\"\nkind: Application\nmetadata:\n  name: web\n",
+                )],
+                false,
+            ),
+            (
+                "JSON with a unicode escape",
+                vec![SourceFile::new(
+                    "app.json",
+                    r#"{"apiVersion": "core.\u006fam.dev/v1beta1", "kind": "Application", "metadata": {"name": "web"}}"#,
+                )],
+                false,
+            ),
+            (
+                "JSON with escaped quotes",
+                vec![SourceFile::new(
+                    "cm.json",
+                    r#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"c.json": "{\"a\": 1}\n"}}"#,
+                )],
+                true,
+            ),
+            (
+                "a line joined by an escaped line break",
+                vec![SourceFile::new(
+                    "app.yaml",
+                    "apiVersion: \"core.o\\\n  am.dev/v1beta1\"\nkind: Application\nmetadata:\n  name: web\n",
+                )],
+                false,
+            ),
+            (
+                "a binary scalar",
+                vec![SourceFile::new(
+                    "app.yaml",
+                    "apiVersion: !!binary Y29yZS5vYW0uZGV2L3YxYmV0YTE=\nkind: Application\nmetadata:\n  name: web\n",
+                )],
+                false,
+            ),
+            (
+                "oam anywhere (a ConfigMap's data)",
+                vec![SourceFile::new(
+                    "cm.yaml",
+                    format!("{cm}data:\n  k: boam\n"),
+                )],
+                false,
+            ),
+            (
+                "a file the renderer does not read",
+                vec![SourceFile::new("README.md", app("web"))],
+                true,
+            ),
+        ];
+        for (case, files, want) in cases {
+            assert_eq!(names_no_application(&files), want, "{case}");
+            if want {
+                assert!(
+                    matches!(
+                        app_naming(&files),
+                        AppNaming::Directory | AppNaming::Undecided
+                    ),
+                    "{case}: app_naming agrees"
+                );
+            }
+        }
+        // The escaped forms are Applications indeed: the check must not skip them.
+        let escaped =
+            "apiVersion: \"core.o\\x61m.dev/v1beta1\"\nkind: Application\nmetadata:\n  name: web\n";
+        let joined = "apiVersion: \"core.o\\\n  am.dev/v1beta1\"\nkind: Application\nmetadata:\n  name: web\n";
+        for text in [escaped, joined] {
+            assert!(
+                matches!(
+                    app_naming(&[SourceFile::new("app.yaml", text)]),
+                    AppNaming::Application { .. }
+                ),
+                "{text}"
+            );
+        }
+    }
 
     fn app(name: &str) -> String {
         format!("apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: {name}\n")
