@@ -111,6 +111,10 @@ impl DriftWatches {
                         continue;
                     };
                     let app = app.clone();
+                    // Neither health nor the change mark reads managedFields: not converted
+                    // (a third of the conversion of each event of an initial sync).
+                    let mut obj = obj;
+                    obj.metadata.managed_fields = None;
                     let object = serde_json::to_value(&obj).unwrap_or(Value::Null);
                     if tx
                         .send(Changed {
