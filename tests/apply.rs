@@ -548,6 +548,7 @@ async fn kubectl_get_app_prints_the_seed_columns() {
             url: "file:///demo".into(),
             branch: "main".into(),
             path: "apps/rollout".into(),
+            namespace: String::new(),
         },
         app: String::new(),
         suspend: false,

@@ -1002,6 +1002,84 @@ async fn delete_orphan_keeps_dependents_without_owner_references() {
     assert_eq!(refs, ["other"]);
 }
 
+/// As kube-controller-manager's garbage collector: an owner is looked up in its dependent's
+/// namespace, so a dependent naming an owner in another namespace (or one that does not
+/// exist) is collected at once, while a cluster-scoped dependent naming a namespaced owner is
+/// unresolvable and never collected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_in_another_namespace_count_as_absent() {
+    use k8s_openapi::api::rbac::v1::ClusterRole;
+    let tc = TestCluster::start().await;
+    let client = tc.client().await;
+    tc.kubectl_ok(&["create", "namespace", "elsewhere"]).await;
+    let here = Api::<ConfigMap>::namespaced(client.clone(), "default");
+    let there = Api::<ConfigMap>::namespaced(client.clone(), "elsewhere");
+    let (owner_uid, _) = make_family(&here, "owner", &["marker"]).await;
+    let owned_by =
+        |uid: &str| json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid}]);
+    let create = |name: &str, refs: Value| {
+        let cm: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": name, "ownerReferences": refs}}))
+                .expect("configmap");
+        cm
+    };
+    let far = there
+        .create(&PostParams::default(), &create("far", owned_by(&owner_uid)))
+        .await
+        .expect("a dependent in another namespace is accepted");
+    let ghost = here
+        .create(
+            &PostParams::default(),
+            &create("ghost", owned_by("00000000-0000-0000-0000-000000000000")),
+        )
+        .await
+        .expect("a dependent of a missing owner is accepted");
+    for (api, o) in [(&there, &far), (&here, &ghost)] {
+        let (name, uid) = (
+            o.metadata.name.clone().expect("name"),
+            o.metadata.uid.clone().expect("uid"),
+        );
+        tokio::time::timeout(
+            WAIT,
+            await_condition(api.clone(), &name, conditions::is_deleted(&uid)),
+        )
+        .await
+        .expect("the dependent is collected within the bound")
+        .expect("await_condition");
+    }
+    // A cluster-scoped dependent of a namespaced owner outlives it.
+    let roles = Api::<ClusterRole>::all(client.clone());
+    let role: ClusterRole = serde_json::from_value(json!({"metadata": {
+        "name": "dangling", "ownerReferences": owned_by(&owner_uid)}}))
+    .expect("clusterrole");
+    roles
+        .create(&PostParams::default(), &role)
+        .await
+        .expect("create");
+    let marker = here
+        .get("marker")
+        .await
+        .expect("the same-namespace dependent stays");
+    tc.kubectl_ok(&["delete", "configmap", "owner"]).await;
+    // The same-namespace dependent goes with its owner; by then the collector has seen the
+    // cluster-scoped one too.
+    tokio::time::timeout(
+        WAIT,
+        await_condition(
+            here.clone(),
+            "marker",
+            conditions::is_deleted(&marker.metadata.uid.expect("uid")),
+        ),
+    )
+    .await
+    .expect("collected within the bound")
+    .expect("await_condition");
+    assert!(
+        roles.get_opt("dangling").await.expect("get").is_some(),
+        "an unresolvable owner reference never collects"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_foreground_removes_owner_after_dependents() {
     let tc = TestCluster::start().await;

@@ -404,3 +404,231 @@ async fn a_root_app_has_its_revisions_written_back() {
         "{file}"
     );
 }
+
+/// Seed 003's shape: a KubeVela Application `demo` in namespace `demo`, followed by a
+/// repository whose namespace is `default`.
+fn demo_in_its_namespace(image: &str) -> String {
+    webservice_with_rollout(image, "30s")
+        .replace("  name: shop\n", "  name: demo\n  namespace: demo\n")
+}
+
+/// The status object `demo` in namespace `ns`, if any.
+async fn status_object(w: &World, ns: &str) -> Option<kube::api::DynamicObject> {
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        w.client.clone(),
+        ns,
+        &rollgit::record::status::application_resource(),
+    );
+    api.get_opt("demo").await.expect("read the status object")
+}
+
+/// Waits until the status object `demo/demo` reports `commit` applied, running and healthy.
+async fn wait_demo_applied(w: &World, commit: &str) -> kube::api::DynamicObject {
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        w.client.clone(),
+        "demo",
+        &rollgit::record::status::application_resource(),
+    );
+    common::world::wait_for(&api, "demo", &format!("demo/demo at {commit}"), |o| {
+        o.is_some_and(|o| {
+            let s = &o.data["status"];
+            s["lastAppliedCommit"] == commit && s["phase"] == "running" && s["healthy"] == true
+        })
+    })
+    .await
+    .expect("it exists")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_003_an_application_in_its_own_namespace_has_its_status_object_there() {
+    let git = GitRepo::with_remote().await;
+    git.write(
+        "apps/demo/app.yaml",
+        &demo_in_its_namespace("registry.example/web:1"),
+    );
+    let c1 = git.commit_and_push("demo").await;
+    let w = World::start_configured(
+        git,
+        |_| {},
+        |r| {
+            r.sync = Some(rollgit::config::RawSync {
+                create_namespace: Some(true),
+                ..Default::default()
+            })
+        },
+    )
+    .await;
+    let app = wait_demo_applied(&w, &c1).await;
+    let out = w
+        .cluster
+        .kubectl_ok(&["get", "app", "demo", "-n", "demo"])
+        .await;
+    let rows = table_columns(&out);
+    assert_eq!(
+        (rows[0][0].as_str(), rows[1][0].as_str()),
+        ("NAME", "demo"),
+        "{out}"
+    );
+    let err = w.cluster.kubectl_fails(&["get", "app", "demo"]).await;
+    assert!(
+        err.contains("NotFound") || err.contains("not found"),
+        "{err}"
+    );
+    // Its Rollout and revisions name it as their owner, in the same namespace, so that
+    // kube-controller-manager's garbage collector keeps them (it deletes a dependent whose
+    // owner is in another namespace, and so does the dev cluster's).
+    let uid = app.metadata.uid.clone().expect("uid");
+    let rollouts: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        w.client.clone(),
+        "demo",
+        &kube::api::ApiResource::erase::<rollgit::k8s::Rollout>(&()),
+    );
+    let rollout = common::world::wait_for(&rollouts, "web", "the Rollout succeeded", |o| {
+        o.is_some_and(|o| o.data["status"]["rollingState"] == "rolloutSucceed")
+    })
+    .await
+    .expect("the Rollout exists");
+    let owners = rollout
+        .metadata
+        .owner_references
+        .clone()
+        .unwrap_or_default();
+    assert_eq!(owners.len(), 1, "{owners:?}");
+    assert_eq!(owners[0].uid, uid);
+    let revision: Api<k8s_openapi::api::apps::v1::ControllerRevision> =
+        Api::namespaced(w.client.clone(), "demo");
+    let rev = revision
+        .get("web-v1")
+        .await
+        .expect("the component revision");
+    assert_eq!(rev.metadata.owner_references.expect("an owner")[0].uid, uid);
+
+    // The CLI finds it with -n, as kubectl does; `status -A` lists it with its namespace.
+    let (code, out, err) = w.rollgit(&["status", "-A"]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    let rows = table_columns(&out);
+    assert_eq!(rows[0][0], "NAMESPACE", "{out}");
+    assert!(
+        rows.iter().any(|r| r[0] == "demo" && r[1] == "demo"),
+        "{out}"
+    );
+    let state = tempfile::tempdir().expect("a state directory for the CLI");
+    let state_dir = state.path().to_string_lossy().to_string();
+    let (code, out, err) = w
+        .rollgit(&["history", "demo", "-n", "demo", "--state-dir", &state_dir])
+        .await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains(&c1[..12]), "{out}");
+    // Suspension reaches the daemon from the Application's namespace.
+    let (code, out, err) = w.rollgit(&["suspend", "demo", "-n", "demo"]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    let c2 = w
+        .push(
+            "apps/demo/app.yaml",
+            &demo_in_its_namespace("registry.example/web:2"),
+            "demo v2",
+        )
+        .await;
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        w.client.clone(),
+        "demo",
+        &rollgit::record::status::application_resource(),
+    );
+    let suspended = common::world::wait_for(&api, "demo", "suspended, c2 not applied", |o| {
+        o.is_some_and(|o| o.data["status"]["phase"] == "suspended")
+    })
+    .await
+    .expect("it exists");
+    assert_eq!(suspended.data["status"]["lastAppliedCommit"], c1.as_str());
+    let (code, out, err) = w.rollgit(&["resume", "demo", "-n", "demo"]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    common::world::wait_for(&api, "demo", "resumed, c2 applied", |o| {
+        o.is_some_and(|o| o.data["status"]["lastAttemptedCommit"] == c2.as_str())
+    })
+    .await;
+    assert!(
+        status_object(&w, "default").await.is_none(),
+        "nothing in the repository's namespace"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_object_an_older_rollgit_kept_in_the_repository_namespace_moves_home() {
+    let git = GitRepo::with_remote().await;
+    let app = demo_in_its_namespace("registry.example/web:1");
+    git.write("apps/demo/app.yaml", &app);
+    let cm = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: demo\ndata:\n  a: \"1\"\n"
+        )
+    };
+    for name in ["keep-a", "keep-b", "extra"] {
+        git.write(&format!("apps/demo/{name}.yaml"), &cm(name));
+    }
+    let c1 = git.commit_and_push("demo").await;
+    let w = World::start_configured(
+        git,
+        |_| {},
+        |r| {
+            r.sync = Some(rollgit::config::RawSync {
+                create_namespace: Some(true),
+                ..Default::default()
+            })
+        },
+    )
+    .await;
+    wait_demo_applied(&w, &c1).await;
+    // As an older rollgit left it: the status object in the repository's namespace (and none
+    // in the Application's), while a commit removing `extra` lands.
+    let w = w
+        .restart_daemon_with(async |client, git| {
+            let resource = rollgit::record::status::application_resource();
+            let home: Api<kube::api::DynamicObject> =
+                Api::namespaced_with(client.clone(), "demo", &resource);
+            let old: Api<kube::api::DynamicObject> =
+                Api::namespaced_with(client.clone(), "default", &resource);
+            let live = home.get("demo").await.expect("the status object");
+            let copy = serde_json::json!({
+                "apiVersion": resource.api_version,
+                "kind": resource.kind,
+                "metadata": {"name": "demo", "namespace": "default",
+                    "labels": live.metadata.labels.clone()},
+                "spec": live.data["spec"].clone(),
+                "status": live.data["status"].clone(),
+            });
+            let made = old
+                .create(
+                    &Default::default(),
+                    &serde_json::from_value(copy.clone()).expect("object"),
+                )
+                .await
+                .expect("create the old copy");
+            if made.data["status"].is_null() {
+                old.patch_status(
+                    "demo",
+                    &Default::default(),
+                    &kube::api::Patch::Merge(serde_json::json!({"status": copy["status"]})),
+                )
+                .await
+                .expect("its status");
+            }
+            home.delete("demo", &kube::api::DeleteParams::orphan())
+                .await
+                .expect("delete the new copy");
+            git.rm("apps/demo/extra.yaml").await;
+        })
+        .await;
+    let c2 = w.git.commit_and_push("demo: no extra").await;
+    w.trigger();
+    wait_demo_applied(&w, &c2).await;
+    // The inventory was taken over from the old copy: `extra` is pruned, not orphaned.
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(w.client.clone(), "demo");
+    common::world::wait_for(&cms, "extra", "extra pruned", |o| o.is_none()).await;
+    cms.get("keep-a").await.expect("keep-a stays");
+    let old: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        w.client.clone(),
+        "default",
+        &rollgit::record::status::application_resource(),
+    );
+    common::world::wait_for(&old, "demo", "the old copy deleted", |o| o.is_none()).await;
+}

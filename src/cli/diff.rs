@@ -33,16 +33,21 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .await??;
         let commit = head.to_string();
         for (app, files) in &snapshot.read {
-            let recorded = read_recorded(&client, &repo.namespace, &app.name)
-                .await?
-                .unwrap_or_default();
-            let prev = plan::revisions::revision_state(
-                &client,
-                &repo.namespace,
-                &app.name,
-                recorded.publish.clone(),
-            )
-            .await?;
+            // The status object lives in the KubeVela Application's namespace (an older
+            // rollgit kept it in the repository's).
+            let home = app.namespace.as_deref().unwrap_or(&repo.namespace);
+            let recorded = match read_recorded(&client, home, &app.name).await? {
+                Some(r) => r,
+                None if home != repo.namespace => {
+                    read_recorded(&client, &repo.namespace, &app.name)
+                        .await?
+                        .unwrap_or_default()
+                }
+                None => Default::default(),
+            };
+            let prev =
+                plan::revisions::revision_state(&client, home, &app.name, recorded.publish.clone())
+                    .await?;
             let rendered =
                 match plan::render(app, &repo.namespace, files, snapshot.index.as_ref(), &prev) {
                     Ok(r) => r,
@@ -54,7 +59,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                         continue;
                     }
                 };
-            let owner = existing_owner(&client, &repo.namespace, &app.name).await?;
+            let owner = existing_owner(&client, home, &app.name).await?;
             // The daemon renders an app again only when its files change, at the head it
             // fetched then; while what it renders is unchanged, the commit it recorded is the
             // one its objects name.
@@ -70,7 +75,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 dir: &app.dir,
                 commit: &commit,
                 progress_deadline: repo.progress_deadline,
-                owner: owner.as_ref(),
+                owner: owner.as_ref().map(|reference| plan::Owner {
+                    reference,
+                    namespace: home,
+                }),
                 argo_external: !rendered.argo_rollouts.is_empty()
                     && rollgit::rollout::argo::detect::external(
                         &client,

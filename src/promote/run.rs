@@ -15,6 +15,7 @@ use super::replay::{self, Files, Replay};
 use crate::clock::SharedClock;
 use crate::config::{Config, Pipeline, Repo};
 use crate::k8s::crds::{ApplicationStatus, PromotionStatus, PullRequestStatus};
+use crate::k8s::{MANAGED_BY, MANAGED_BY_LABEL};
 use crate::record::status::{StatusError, application_resource, list_applications, merge_patch};
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
@@ -125,8 +126,8 @@ pub struct Promoter {
     polled: Mutex<BTreeMap<PolledKey, (tokio::time::Instant, PrState)>>,
 }
 
-/// The Applications listed in a pass, by `(cluster index, namespace)`.
-pub type Listed = BTreeMap<(usize, String), BTreeMap<String, DynamicObject>>;
+/// The Applications listed in a pass, by `(cluster index, namespace)` (`*`: every namespace).
+pub type Listed = BTreeMap<(usize, String), Vec<DynamicObject>>;
 
 /// `(pipeline, to-stage, pull request number)`.
 type PolledKey = (String, String, u64);
@@ -245,19 +246,45 @@ impl Promoter {
             .and_then(|(_, f)| f.get(i)?.as_ref())
     }
 
-    /// The Applications in `repo`'s namespace of its cluster, from `listed` when this pass
-    /// already listed them.
+    /// The Applications of `repo`'s cluster, from `listed` when this pass already listed
+    /// them: those of every namespace (an app's status object lives in its KubeVela
+    /// Application's namespace), or, where rollgit may not list them cluster-wide, those of
+    /// the repository's namespace.
     async fn applications(
         &self,
         listed: &mut Listed,
         repo: &Repo,
         client: &kube::Client,
-    ) -> Result<BTreeMap<String, DynamicObject>, StatusError> {
+    ) -> Result<Vec<DynamicObject>, StatusError> {
+        let everywhere = (repo.cluster, "*".to_string());
+        if let Some(apps) = listed.get(&everywhere) {
+            return Ok(apps.clone());
+        }
         let key = (repo.cluster, repo.namespace.clone());
         if let Some(apps) = listed.get(&key) {
             return Ok(apps.clone());
         }
-        let apps = list_applications(client, &repo.namespace).await?;
+        let all: Api<DynamicObject> = Api::all_with(client.clone(), &application_resource());
+        let lp =
+            kube::api::ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
+        match all.list(&lp).await {
+            Ok(list) => {
+                listed.insert(everywhere, list.items.clone());
+                return Ok(list.items);
+            }
+            Err(kube::Error::Api(s)) if s.code == 403 => {}
+            Err(source) => {
+                return Err(StatusError::Read {
+                    namespace: "*".into(),
+                    app: "*".into(),
+                    source,
+                });
+            }
+        }
+        let apps: Vec<DynamicObject> = list_applications(client, &repo.namespace)
+            .await?
+            .into_values()
+            .collect();
         listed.insert(key, apps.clone());
         Ok(apps)
     }
@@ -289,19 +316,25 @@ impl Promoter {
                 pipeline: pipeline.clone(),
                 source,
             })?;
-        let Some((app_name, obj)) = apps.iter().find(|(_, o)| {
+        let Some(obj) = apps.iter().find(|o| {
             o.data.pointer("/spec/source/repo").and_then(|v| v.as_str()) == Some(&from_repo.name)
                 && o.data.pointer("/spec/source/path").and_then(|v| v.as_str())
                     == Some(from.path.as_str())
         }) else {
             return Ok(()); // the stage's app is not deployed yet
         };
+        let app_name = &obj.metadata.name.clone().unwrap_or_default();
+        let app_namespace = obj
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| from_repo.namespace.clone());
         let status: ApplicationStatus = match obj.data.get("status") {
             None => ApplicationStatus::default(),
             Some(s) => {
                 serde_json::from_value(s.clone()).map_err(|e| PromoteError::ParseStatus {
                     pipeline: pipeline.clone(),
-                    namespace: from_repo.namespace.clone(),
+                    namespace: app_namespace.clone(),
                     app: app_name.clone(),
                     message: e.to_string(),
                 })?
@@ -318,17 +351,20 @@ impl Promoter {
             },
         };
         // The next stage's app (for `rollgit promotion status`).
-        let find = |apps: &BTreeMap<String, DynamicObject>| {
+        let find = |apps: &[DynamicObject]| {
             apps.iter()
-                .find(|(_, o)| {
+                .find(|o| {
                     o.data.pointer("/spec/source/repo").and_then(|v| v.as_str())
                         == Some(&to_repo.name)
                         && o.data.pointer("/spec/source/path").and_then(|v| v.as_str())
                             == Some(to.path.as_str())
                 })
-                .map(|(n, _)| n.clone())
+                .and_then(|o| o.metadata.name.clone())
         };
-        rec.to_app = if to_repo.namespace == from_repo.namespace {
+        let same_list = to_repo.cluster == from_repo.cluster
+            && (listed.contains_key(&(from_repo.cluster, "*".to_string()))
+                || to_repo.namespace == from_repo.namespace);
+        rec.to_app = if same_list {
             find(&apps)
         } else if rec.to_app.is_some() {
             None // known: not listed again
@@ -426,11 +462,11 @@ impl Promoter {
             }
         }
         if live.as_ref() != Some(&next) {
-            record(client, &from_repo.namespace, app_name, live.as_ref(), &next)
+            record(client, &app_namespace, app_name, live.as_ref(), &next)
                 .await
                 .map_err(|source| PromoteError::Record {
                     pipeline,
-                    namespace: from_repo.namespace.clone(),
+                    namespace: app_namespace.clone(),
                     app: app_name.clone(),
                     source,
                 })?;

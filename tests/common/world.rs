@@ -161,6 +161,8 @@ pub struct World {
     pub metrics: Arc<Metrics>,
     /// The daemon's clock: it stands still until a test moves it ([`World::advance`]).
     pub clock: ManualClock,
+    /// The daemon's configuration (for [`World::restart_daemon`]).
+    pub config: rollgit::config::Config,
     pub _state: tempfile::TempDir,
 }
 
@@ -246,7 +248,60 @@ impl World {
             metrics,
             clock,
             daemon,
+            config,
             _state: state,
+        }
+    }
+
+    /// Stops the daemon, then starts a new one with the same configuration, clock and
+    /// metrics (as a restart or an upgrade of rollgit would).
+    #[allow(dead_code)]
+    pub async fn restart_daemon(self) -> Self {
+        self.restart_daemon_with(async |_, _| {}).await
+    }
+
+    /// [`World::restart_daemon`], running `between` (with the cluster's client and the
+    /// repository) while no daemon runs.
+    #[allow(dead_code)]
+    pub async fn restart_daemon_with(
+        self,
+        between: impl AsyncFnOnce(&kube::Client, &GitRepo),
+    ) -> Self {
+        let World {
+            daemon,
+            cluster,
+            client,
+            git,
+            repo,
+            triggers: _,
+            metrics,
+            clock,
+            config,
+            _state,
+        } = self;
+        daemon.shutdown().await;
+        between(&client, &git).await;
+        let daemon = rollgit::daemon::start(
+            &config,
+            rollgit::daemon::Options {
+                metrics: metrics.clone(),
+                clock: Arc::new(clock.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("the daemon starts again");
+        Self {
+            triggers: daemon.triggers.clone(),
+            daemon,
+            cluster,
+            client,
+            git,
+            repo,
+            metrics,
+            clock,
+            config,
+            _state,
         }
     }
 
