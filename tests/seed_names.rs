@@ -300,12 +300,29 @@ async fn two_apps_with_one_name_reject_the_commit_naming_the_file_and_line() {
     let w = World::start(git).await;
     w.wait_applied("web", &c1).await;
     // An Application named like the plain app `web`, in another directory.
-    w.push(
-        "apps/alpha/app.yaml",
-        &seed000("stefanprodan/podinfo:4.0.3").replace("rollout-trait-test", "web"),
-        "alpha, named web",
-    )
-    .await;
+    let clash = w
+        .push(
+            "apps/alpha/app.yaml",
+            &seed000("stefanprodan/podinfo:4.0.3").replace("rollout-trait-test", "web"),
+            "alpha, named web",
+        )
+        .await;
+    // `kubectl get app web` says so, naming both: the status of the app already running.
+    let s = w
+        .wait_app("web", "the clash shown in its status", |s| {
+            s["lastAttemptedCommit"] == clash.as_str()
+        })
+        .await;
+    assert_eq!(s["phase"], "failed", "{s}");
+    assert_eq!(s["lastAppliedCommit"], c1.as_str(), "{s}");
+    assert!(
+        s["lastError"][0].as_str().is_some_and(|e| e.contains(
+            "app name \"web\" is given by the KubeVela Application at apps/alpha/app.yaml:4 (metadata.name) and by the directory apps/web"
+        )),
+        "{s}"
+    );
+    let (_, row) = w.kubectl_app_row("web").await;
+    assert!(row.iter().any(|c| c == "failed"), "{row:?}");
     let state = tempfile::tempdir().expect("a state directory for the CLI");
     let out = rollgit(&w, state.path(), &["diff", "--path", "apps/*"]).await;
     assert_eq!(out.code, Some(2), "{out}");
@@ -325,8 +342,12 @@ async fn two_apps_with_one_name_reject_the_commit_naming_the_file_and_line() {
         .await;
     w.wait_applied("alpha-app", &fix).await;
     assert_eq!(app_names(&w).await, ["alpha-app", "web"]);
-    let s = w.wait_applied("web", &c1).await;
-    assert_eq!(s["lastAttemptedCommit"], c1.as_str(), "{s}");
+    // `web` is synced again at the fix: its status no longer shows the clash.
+    let s = w.wait_applied("web", &fix).await;
+    assert_eq!(s["lastError"], serde_json::json!(null), "{s}");
+    w.cluster
+        .kubectl_ok(&["get", "configmap", "web-config"])
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

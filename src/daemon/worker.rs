@@ -765,22 +765,29 @@ impl RepoWorker {
             self.repo.paths.clone(),
             self.last_head,
         );
-        let snapshot: Snapshot = tokio::task::spawn_blocking(move || {
-            let repo = rollgit_source::Repo::open(&spec, &cache)?;
-            let which = match prev {
-                None => Which::All,
-                Some(prev) => Which::Changed {
-                    prev,
-                    known: &known,
-                },
-            };
-            crate::plan::read::read_apps(&repo, head, &roots, which)
-        })
-        .await?
-        .map_err(|e| match e {
-            crate::plan::read::ReadError::Source(e) => SyncError::Source(e),
-            names => SyncError::Names(names),
-        })?;
+        let snapshot: Result<Snapshot, crate::plan::read::ReadError> =
+            tokio::task::spawn_blocking(move || {
+                let repo = rollgit_source::Repo::open(&spec, &cache)?;
+                let which = match prev {
+                    None => Which::All,
+                    Some(prev) => Which::Changed {
+                        prev,
+                        known: &known,
+                    },
+                };
+                crate::plan::read::read_apps(&repo, head, &roots, which)
+            })
+            .await?;
+        let snapshot = match snapshot {
+            Ok(s) => s,
+            Err(crate::plan::read::ReadError::Source(e)) => return Err(SyncError::Source(e)),
+            Err(e) => {
+                if let crate::plan::read::ReadError::NameClash(clashes) = &e {
+                    self.show_name_clash(&head.to_string(), clashes).await;
+                }
+                return Err(SyncError::Names(e));
+            }
+        };
         let commit = head.to_string();
         // Apps whose directory left Git: prune what they applied.
         let names: BTreeSet<String> = snapshot.apps.iter().map(|a| a.name.clone()).collect();
@@ -915,6 +922,44 @@ impl RepoWorker {
             Ok(true)
         } else {
             Err(SyncError::Apps(failed))
+        }
+    }
+
+    /// Says on the status object of each known app whose name the commit gives twice that the
+    /// commit is rejected, and why (naming each Application's file and line and each
+    /// directory); the app keeps running what it ran.
+    async fn show_name_clash(&mut self, commit: &str, clashes: &[(String, Vec<String>)]) {
+        for (name, by) in clashes {
+            let Some(rec) = self.apps.get(name) else {
+                continue;
+            };
+            let Some(mut status) = rec.status.clone() else {
+                continue;
+            };
+            let line = format!(
+                "app name {name:?} is given by {}; an app's name must be unique in its repository: rename the Application (metadata.name) or the directory",
+                by.join(" and by ")
+            );
+            if status.last_attempted_commit.as_deref() == Some(commit)
+                && status.last_error.first() == Some(&line)
+            {
+                continue;
+            }
+            status.phase = crate::k8s::crds::Phase::Failed;
+            status.message = format!(
+                "commit {} rejected: {line}",
+                commit.chars().take(12).collect::<String>()
+            );
+            status.last_attempted_commit = Some(commit.to_string());
+            status.last_error = vec![line];
+            let spec = rec.status_spec.clone();
+            if let Some(rec) = self.apps.get_mut(name) {
+                rec.status = Some(status.clone());
+                // Synced again at the next commit (whether its files change or not), which
+                // replaces this status.
+                rec.failed = Some(ErrorClass::Transient);
+            }
+            self.write_app_status(name, &spec, &status).await;
         }
     }
 
