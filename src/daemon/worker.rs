@@ -485,7 +485,7 @@ impl RepoWorker {
         }
         let schedule = rollgit_source::PollSchedule::new(&self.repo.url, self.repo.interval);
         let poller = tokio::spawn(rollgit_source::poll(self.trigger.clone(), schedule));
-        let _poller = AbortOnDrop(poller.abort_handle());
+        let _poller = crate::AbortOnDrop(poller.abort_handle());
         let _watch = if self.spec.is_local_path() {
             match rollgit_source::watch_local_repo(
                 std::path::Path::new(&self.repo.url),
@@ -510,7 +510,7 @@ impl RepoWorker {
             &self.repo.namespace,
             &self.repo.name,
         );
-        let _requests = AbortOnDrop(requests_task.abort_handle());
+        let _requests = crate::AbortOnDrop(requests_task.abort_handle());
         // The first sync waits (bounded) for the apps' suspensions, so that a suspended app is
         // not applied when the daemon starts.
         let listed_by = tokio::time::Instant::now() + LIST_WAIT;
@@ -2357,13 +2357,4 @@ fn without_revisions(inv: &Inventory) -> Inventory {
     let mut out = Inventory::from_refs(inv.entries().iter().filter(keep).cloned());
     out.adopted = inv.adopted.iter().filter(keep).cloned().collect();
     out
-}
-
-/// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }

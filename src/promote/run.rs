@@ -16,9 +16,11 @@ use crate::clock::SharedClock;
 use crate::config::{Config, Pipeline, Repo};
 use crate::k8s::crds::{ApplicationStatus, PromotionStatus, PullRequestStatus};
 use crate::k8s::{MANAGED_BY, MANAGED_BY_LABEL};
-use crate::record::status::{StatusError, application_resource, list_applications, merge_patch};
+use crate::record::status::{application_resource, merge_patch};
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
 use rollgit_source::write::{BranchOutcome, BranchRequest, WriteError};
 use rollgit_source::{ObjectId, SourceError};
 use std::collections::BTreeMap;
@@ -36,15 +38,6 @@ pub const PASS_INTERVAL: Duration = Duration::from_secs(2);
 /// A failed promotion step (no message holds a token).
 #[derive(Debug, thiserror::Error)]
 pub enum PromoteError {
-    /// Reading the stages' app status objects failed.
-    #[error("pipeline {pipeline}: cannot read the stages' status")]
-    ReadStatus {
-        /// The pipeline.
-        pipeline: String,
-        /// The cause.
-        #[source]
-        source: StatusError,
-    },
     /// The stage's app status does not parse (written by hand, or by another version): its
     /// promotion record is not guessed.
     #[error("pipeline {pipeline}: the status of {namespace}/{app} does not parse: {message}")]
@@ -124,10 +117,14 @@ pub struct Promoter {
     /// The last state the forge reported of a pull request, by `(pipeline, to, number)`, and
     /// when: asked again only after the forge's `pollInterval` (rate limits).
     polled: Mutex<BTreeMap<PolledKey, (tokio::time::Instant, PrState)>>,
+    /// The namespaces rollgit watches.
+    scope: crate::config::WatchScope,
 }
 
-/// The Applications listed in a pass, by `(cluster index, namespace)` (`*`: every namespace).
-pub type Listed = BTreeMap<(usize, String), Vec<DynamicObject>>;
+/// The Applications of each cluster (by index) the pipelines' repositories are in, kept by a
+/// watch of the namespaces rollgit watches (all of them by default): an app's status object
+/// lives in its KubeVela Application's namespace, or the repository's.
+pub type Stores = BTreeMap<usize, Store<DynamicObject>>;
 
 /// `(pipeline, to-stage, pull request number)`.
 type PolledKey = (String, String, u64);
@@ -196,7 +193,34 @@ impl Promoter {
             cache: cfg.state_dir.join("promotion"),
             reverted: Mutex::new(BTreeMap::new()),
             polled: Mutex::new(BTreeMap::new()),
+            scope: cfg.watch.clone(),
         }
+    }
+
+    /// A store of the Applications of each cluster the pipelines' repositories are in, and
+    /// the tasks whose watches fill them (they stop when dropped).
+    fn watch_applications(&self) -> (Stores, Vec<crate::AbortOnDrop>) {
+        let resource = application_resource();
+        let cfg = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
+        let mut stores = Stores::new();
+        let mut tasks = Vec::new();
+        for (name, client) in &self.clients {
+            let Some(repo) = self.repos.get(name) else {
+                continue;
+            };
+            if stores.contains_key(&repo.cluster) {
+                continue;
+            }
+            let apis = self.scope.apis(|ns| match ns {
+                Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+                None => Api::all_with(client.clone(), &resource),
+            });
+            let (store, stream) = crate::k8s::scope::reflect(apis, cfg.clone(), resource.clone());
+            let task = tokio::spawn(stream.for_each(|_| std::future::ready(())));
+            tasks.push(crate::AbortOnDrop(task.abort_handle()));
+            stores.insert(repo.cluster, store);
+        }
+        (stores, tasks)
     }
 
     /// Whether there is anything to promote.
@@ -208,14 +232,13 @@ impl Promoter {
     pub async fn run(self) {
         let mut jumps = self.clock.jumps();
         let mut repeats: BTreeMap<String, crate::Repeats> = BTreeMap::new();
+        let (stores, _watches) = self.watch_applications();
         loop {
-            // The Applications of each cluster and namespace, listed once per pass.
-            let mut listed = Listed::new();
             for (p, _) in &self.pipelines {
                 for i in 0..p.stages.len().saturating_sub(1) {
                     let key = format!("{}/{}", p.app, p.stages[i].name);
                     let r = repeats.entry(key).or_default();
-                    match self.step(p, i, &mut listed).await {
+                    match self.step(p, i, &stores).await {
                         Ok(()) => r.clear(),
                         Err(e) => {
                             let text = crate::error_chain(&e);
@@ -246,57 +269,17 @@ impl Promoter {
             .and_then(|(_, f)| f.get(i)?.as_ref())
     }
 
-    /// The Applications of `repo`'s cluster, from `listed` when this pass already listed
-    /// them: those of every namespace (an app's status object lives in its KubeVela
-    /// Application's namespace), or, where rollgit may not list them cluster-wide, those of
-    /// the repository's namespace.
-    async fn applications(
-        &self,
-        listed: &mut Listed,
-        repo: &Repo,
-        client: &kube::Client,
-    ) -> Result<Vec<DynamicObject>, StatusError> {
-        let everywhere = (repo.cluster, "*".to_string());
-        if let Some(apps) = listed.get(&everywhere) {
-            return Ok(apps.clone());
-        }
-        let key = (repo.cluster, repo.namespace.clone());
-        if let Some(apps) = listed.get(&key) {
-            return Ok(apps.clone());
-        }
-        let all: Api<DynamicObject> = Api::all_with(client.clone(), &application_resource());
-        let lp =
-            kube::api::ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
-        match all.list(&lp).await {
-            Ok(list) => {
-                listed.insert(everywhere, list.items.clone());
-                return Ok(list.items);
-            }
-            Err(kube::Error::Api(s)) if s.code == 403 => {}
-            Err(source) => {
-                return Err(StatusError::Read {
-                    namespace: "*".into(),
-                    app: "*".into(),
-                    source,
-                });
-            }
-        }
-        let apps: Vec<DynamicObject> = list_applications(client, &repo.namespace)
-            .await?
-            .into_values()
-            .collect();
-        listed.insert(key, apps.clone());
-        Ok(apps)
+    /// The Applications of `repo`'s cluster (empty until its watch listed them).
+    fn applications(stores: &Stores, repo: &Repo) -> Vec<std::sync::Arc<DynamicObject>> {
+        stores
+            .get(&repo.cluster)
+            .map(Store::state)
+            .unwrap_or_default()
     }
 
-    /// One pass of the step from stage `i` to stage `i + 1` of `p` (`listed`: the
-    /// Applications this pass listed).
-    pub async fn step(
-        &self,
-        p: &Pipeline,
-        i: usize,
-        listed: &mut Listed,
-    ) -> Result<(), PromoteError> {
+    /// One pass of the step from stage `i` to stage `i + 1` of `p` (`stores`: the
+    /// Applications of each cluster).
+    pub async fn step(&self, p: &Pipeline, i: usize, stores: &Stores) -> Result<(), PromoteError> {
         let (from, to) = (&p.stages[i], &p.stages[i + 1]);
         let (Some(from_repo), Some(to_repo), Some(client)) = (
             self.repos.get(&from.repo),
@@ -309,13 +292,7 @@ impl Promoter {
             return Ok(());
         };
         let pipeline = p.app.clone();
-        let apps = self
-            .applications(listed, from_repo, client)
-            .await
-            .map_err(|source| PromoteError::ReadStatus {
-                pipeline: pipeline.clone(),
-                source,
-            })?;
+        let apps = Self::applications(stores, from_repo);
         let Some(obj) = apps.iter().find(|o| {
             o.data.pointer("/spec/source/repo").and_then(|v| v.as_str()) == Some(&from_repo.name)
                 && o.data.pointer("/spec/source/path").and_then(|v| v.as_str())
@@ -351,34 +328,15 @@ impl Promoter {
             },
         };
         // The next stage's app (for `rollgit promotion status`).
-        let find = |apps: &[DynamicObject]| {
-            apps.iter()
-                .find(|o| {
-                    o.data.pointer("/spec/source/repo").and_then(|v| v.as_str())
-                        == Some(&to_repo.name)
-                        && o.data.pointer("/spec/source/path").and_then(|v| v.as_str())
-                            == Some(to.path.as_str())
-                })
-                .and_then(|o| o.metadata.name.clone())
-        };
-        let same_list = to_repo.cluster == from_repo.cluster
-            && (listed.contains_key(&(from_repo.cluster, "*".to_string()))
-                || to_repo.namespace == from_repo.namespace);
-        rec.to_app = if same_list {
-            find(&apps)
-        } else if rec.to_app.is_some() {
-            None // known: not listed again
-        } else {
-            match self.clients.get(&to.repo) {
-                Some(c) => self
-                    .applications(listed, to_repo, c)
-                    .await
-                    .ok()
-                    .and_then(|a| find(&a)),
-                None => None,
-            }
-        }
-        .or(rec.to_app.take());
+        rec.to_app = Self::applications(stores, to_repo)
+            .iter()
+            .find(|o| {
+                o.data.pointer("/spec/source/repo").and_then(|v| v.as_str()) == Some(&to_repo.name)
+                    && o.data.pointer("/spec/source/path").and_then(|v| v.as_str())
+                        == Some(to.path.as_str())
+            })
+            .and_then(|o| o.metadata.name.clone())
+            .or(rec.to_app.take());
         let request = obj
             .metadata
             .annotations
