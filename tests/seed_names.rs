@@ -445,19 +445,7 @@ async fn status_object(w: &World, ns: &str) -> Option<kube::api::DynamicObject> 
 
 /// Waits until the status object `demo/demo` reports `commit` applied, running and healthy.
 async fn wait_demo_applied(w: &World, commit: &str) -> kube::api::DynamicObject {
-    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
-        w.client.clone(),
-        "demo",
-        &rollgit::record::status::application_resource(),
-    );
-    common::world::wait_for(&api, "demo", &format!("demo/demo at {commit}"), |o| {
-        o.is_some_and(|o| {
-            let s = &o.data["status"];
-            s["lastAppliedCommit"] == commit && s["phase"] == "running" && s["healthy"] == true
-        })
-    })
-    .await
-    .expect("it exists")
+    wait_demo_at(w, "demo", commit).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -652,4 +640,63 @@ async fn a_status_object_an_older_rollgit_kept_in_the_repository_namespace_moves
         &rollgit::record::status::application_resource(),
     );
     common::world::wait_for(&old, "demo", "the old copy deleted", |o| o.is_none()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_whose_namespace_is_missing_shows_why_in_the_repository_namespace() {
+    let git = GitRepo::with_remote().await;
+    let app = |image: &str| {
+        seed000(image).replace(
+            "  name: rollout-trait-test\n",
+            "  name: demo\n  namespace: later\n",
+        )
+    };
+    git.write("apps/demo/app.yaml", &app("stefanprodan/podinfo:4.0.3"));
+    let c1 = git.commit_and_push("demo in namespace later").await;
+    let w = World::start(git).await;
+    // Nothing can be applied (namespace `later` does not exist, and the repository does not
+    // create namespaces): the refusal is where the user can read it.
+    let s = w
+        .wait_app("demo", "the refusal shown", |s| {
+            s["lastAttemptedCommit"] == c1.as_str()
+        })
+        .await;
+    assert_eq!(s["phase"], "failed", "{s}");
+    assert!(s["lastError"].to_string().contains("later"), "{s}");
+    w.cluster
+        .kubectl_ok(&["create", "namespace", "later"])
+        .await;
+    let c2 = w
+        .push(
+            "apps/demo/app.yaml",
+            &app("stefanprodan/podinfo:5.0.2"),
+            "demo v2",
+        )
+        .await;
+    wait_demo_at(&w, "later", &c2).await;
+    let repo_ns: Api<kube::api::DynamicObject> = w.apps();
+    common::world::wait_for(
+        &repo_ns,
+        "demo",
+        "the repository namespace's copy deleted",
+        |o| o.is_none(),
+    )
+    .await;
+}
+
+/// Waits until the status object `ns/demo` reports `commit` applied, running and healthy.
+async fn wait_demo_at(w: &World, ns: &str, commit: &str) -> kube::api::DynamicObject {
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        w.client.clone(),
+        ns,
+        &rollgit::record::status::application_resource(),
+    );
+    common::world::wait_for(&api, "demo", &format!("{ns}/demo at {commit}"), |o| {
+        o.is_some_and(|o| {
+            let s = &o.data["status"];
+            s["lastAppliedCommit"] == commit && s["phase"] == "running" && s["healthy"] == true
+        })
+    })
+    .await
+    .expect("it exists")
 }

@@ -1412,12 +1412,20 @@ impl RepoWorker {
         } else {
             // The Application exists (spec only; its status is written once, at the end) so
             // that the revisions and Rollouts can name it as their owner.
-            let live = self.status_object_now(&name, &home, status_object).await?;
-            let (_, obj) =
-                app_status::ensure_application(&self.client, &home, &name, &spec, live).await?;
-            let owner = app_status::owner_reference(&obj, &name);
-            status_object = StatusObject::Live(Box::new(obj));
-            Some(owner)
+            let live = self
+                .status_object_now(&name, &home, status_object.clone())
+                .await?;
+            match app_status::ensure_application(&self.client, &home, &name, &spec, live).await {
+                Ok((_, obj)) => {
+                    let owner = app_status::owner_reference(&obj, &name);
+                    status_object = StatusObject::Live(Box::new(obj));
+                    Some(owner)
+                }
+                // The Application's namespace does not exist: neither do the revisions' and
+                // Rollouts', whose apply says so (in a status written elsewhere).
+                Err(e) if home != self.repo.namespace && is_not_found(&e) => None,
+                Err(e) => return Err(e.into()),
+            }
         };
         let argo_external = crate::rollout::argo::detect::prepare(
             &self.client,
@@ -2084,28 +2092,54 @@ impl RepoWorker {
             status.phase.as_str(),
             status.health.status.as_str(),
         );
-        let written = match self.status_object_now(app, home, known).await {
-            Ok(live) => {
-                app_status::write_status_over(
-                    &self.client,
-                    home,
-                    app,
-                    spec,
-                    status,
-                    self.clock.now(),
-                    live,
-                )
-                .await
-            }
-            Err(e) => Err(e),
-        };
+        let mut written = self
+            .write_status_in(app, home, spec, status, known.clone())
+            .await;
+        if home != self.repo.namespace
+            && let Err(e) = &written
+            && is_not_found(e)
+        {
+            // The Application's namespace does not exist (yet): the status (a refusal, say)
+            // is written in the repository's namespace, and moves home once it can.
+            tracing::info!(
+                app,
+                namespace = home,
+                "the app's namespace does not exist: its status is written in the repository's namespace"
+            );
+            written = self
+                .write_status_in(app, &self.repo.namespace, spec, status, known)
+                .await;
+        }
         match written {
-            Ok((_, obj)) => StatusObject::Live(Box::new(obj)),
+            Ok(obj) => StatusObject::Live(Box::new(obj)),
             Err(e) => {
                 tracing::warn!(app, error = %crate::error_chain(&e), "writing status failed");
                 StatusObject::Unknown
             }
         }
+    }
+
+    /// Writes an app's status in namespace `ns` over its Application as last seen (`known`).
+    async fn write_status_in(
+        &self,
+        app: &str,
+        ns: &str,
+        spec: &ApplicationSpec,
+        status: &AppStatus,
+        known: StatusObject,
+    ) -> Result<DynamicObject, StatusError> {
+        let live = self.status_object_now(app, ns, known).await?;
+        let (_, obj) = app_status::write_status_over(
+            &self.client,
+            ns,
+            app,
+            spec,
+            status,
+            self.clock.now(),
+            live,
+        )
+        .await?;
+        Ok(obj)
     }
 
     /// Rejects a commit for `app` whole: logs the errors, records them in its status, and keeps
@@ -2331,6 +2365,20 @@ impl RepoWorker {
             )
             .await;
     }
+}
+
+/// Whether the API server answered 404 somewhere in `e`'s chain (a missing namespace).
+fn is_not_found(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(kube::Error::Api(s)) = err.downcast_ref::<kube::Error>()
+            && s.code == 404
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// The lines a refused commit shows: `path:line: Kind namespace/name: message` (the place in
