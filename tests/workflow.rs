@@ -821,3 +821,90 @@ async fn an_app_that_leaves_git_is_pruned_from_every_cluster_its_workflow_delive
     .await;
     daemon.shutdown().await;
 }
+
+/// Self-heal reaches the fleet: what the workflow delivered, changed or deleted in a cluster
+/// by someone, is applied again there (the hub as well as another cluster), and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_workflow_delivered_is_put_back_when_changed_in_its_cluster() {
+    let fleet = Fleet::start().await;
+    let clock = ManualClock::starting_now();
+    let daemon = fleet.daemon(&clock).await;
+    fleet
+        .wait_app("seed 003 waits for approval", suspending_for_approval)
+        .await;
+    let (code, stdout, stderr) = fleet
+        .rollgit(&["workflow", "resume", "demo", "-n", "demo"])
+        .await;
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    fleet
+        .wait_app("running after the resume", |s| s["phase"] == "running")
+        .await;
+    wait_deployment(
+        &fleet.prod,
+        "prod runs red",
+        ready_with("rollouts-demo:red"),
+    )
+    .await;
+    // Someone changes the image on prod: rollgit puts Git's back.
+    fleet
+        .prod
+        .kubectl_ok(&[
+            "set",
+            "image",
+            "deployment/demo",
+            "demo=registry.example/evil:1",
+            "-n",
+            "demo",
+        ])
+        .await;
+    wait_deployment(
+        &fleet.prod,
+        "prod runs red again",
+        ready_with("rollouts-demo:red"),
+    )
+    .await;
+    // Someone deletes it on the hub: rollgit delivers it again.
+    let before = wait_deployment(
+        &fleet.test,
+        "test runs red",
+        ready_with("rollouts-demo:red"),
+    )
+    .await
+    .metadata
+    .uid;
+    fleet
+        .test
+        .kubectl_ok(&["delete", "deployment", "demo", "-n", "demo"])
+        .await;
+    let after = wait_deployment(&fleet.test, "test runs red again", |d| {
+        d.metadata.uid != before && ready_with("rollouts-demo:red")(d)
+    })
+    .await;
+    assert_ne!(after.metadata.uid, before);
+    let s = fleet
+        .wait_app("both corrections counted", |s| {
+            s["driftCorrections"].as_u64().is_some_and(|n| n >= 2)
+        })
+        .await;
+    assert_eq!(s["phase"], "running", "{s:#}");
+    // A new daemon (the run taken over from the status) corrects drift there too.
+    daemon.shutdown().await;
+    let _daemon = fleet.daemon(&clock).await;
+    fleet
+        .prod
+        .kubectl_ok(&[
+            "set",
+            "image",
+            "deployment/demo",
+            "demo=registry.example/evil:2",
+            "-n",
+            "demo",
+        ])
+        .await;
+    wait_deployment(
+        &fleet.prod,
+        "prod runs red after the restart",
+        ready_with("rollouts-demo:red"),
+    )
+    .await;
+}

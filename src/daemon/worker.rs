@@ -350,6 +350,8 @@ pub struct RepoWorker {
     kruise: Option<Arc<crate::rollout::kruise::Detector>>,
     /// The clusters workflows deliver to.
     fleet: Fleet,
+    /// The drift watches of what workflows delivered, by cluster of the fleet.
+    fleet_drift: BTreeMap<String, DriftWatches>,
     /// The fleet as topology policies see it.
     fleet_clusters: Vec<rollgit_render::workflow::FleetCluster>,
     /// The repository's cluster (`local`).
@@ -414,6 +416,7 @@ impl RepoWorker {
             crds,
             kruise: None,
             fleet: Fleet::default(),
+            fleet_drift: BTreeMap::new(),
             fleet_clusters: Vec::new(),
             cluster: "default".into(),
             wf_requests: Vec::new(),
@@ -504,6 +507,24 @@ impl RepoWorker {
         let (drift, mut drift_rx) =
             DriftWatches::new(self.client.clone(), &self.repo.name, self.scope.clone());
         self.drift = Some(drift);
+        // What workflows deliver to the fleet is watched in each cluster too.
+        let (fleet_tx, mut fleet_rx) = tokio::sync::mpsc::unbounded_channel::<(String, Changed)>();
+        let mut _fleet_forwards = Vec::new();
+        for (cluster, member) in self.fleet.members.iter() {
+            let (watches, mut rx) =
+                DriftWatches::new(member.client.clone(), &self.repo.name, self.scope.clone());
+            self.fleet_drift.insert(cluster.clone(), watches);
+            let (tx, cluster) = (fleet_tx.clone(), cluster.clone());
+            let forward = tokio::spawn(async move {
+                while let Some(c) = rx.recv().await {
+                    if tx.send((cluster.clone(), c)).is_err() {
+                        return;
+                    }
+                }
+            });
+            _fleet_forwards.push(crate::AbortOnDrop(forward.abort_handle()));
+        }
+        self.ensure_fleet_watches();
         let (requests_task, mut requests_rx) = requests::watch(
             self.client.clone(),
             &self.scope,
@@ -559,6 +580,16 @@ impl RepoWorker {
                         self.sync().await;
                     }
                     self.handle_workflow_requests().await;
+                }
+                Some((cluster, first)) = fleet_rx.recv() => {
+                    let mut by_app: BTreeMap<(String, String), Vec<Changed>> = BTreeMap::new();
+                    by_app.entry((cluster, first.app.clone())).or_default().push(first);
+                    while let Ok((cluster, c)) = fleet_rx.try_recv() {
+                        by_app.entry((cluster, c.app.clone())).or_default().push(c);
+                    }
+                    for ((cluster, app), changes) in by_app {
+                        self.correct_fleet_drift(&cluster, &app, changes).await;
+                    }
                 }
                 Some(first) = drift_rx.recv() => {
                     // Coalesce a burst of watch events: the latest object per app and key, then
@@ -1658,6 +1689,7 @@ impl RepoWorker {
                         wake_at: None,
                         failures: 0,
                         applied_at: BTreeMap::new(),
+                        marks: BTreeMap::new(),
                     })
                     .map(|mut r| {
                         // Which plan the recorded run delivers is decided below.
@@ -1710,6 +1742,7 @@ impl RepoWorker {
                     wake_at: None,
                     failures: 0,
                     applied_at: BTreeMap::new(),
+                    marks: BTreeMap::new(),
                 });
             }
         }
@@ -1800,6 +1833,64 @@ impl RepoWorker {
                 .await;
         }
         self.record_workflow(name, run).await;
+        self.ensure_fleet_watches();
+    }
+
+    /// Watches, in each cluster of the fleet, the kinds the workflows delivered there.
+    fn ensure_fleet_watches(&mut self) {
+        let mut kinds: BTreeMap<&str, BTreeSet<(String, String, String)>> = BTreeMap::new();
+        for run in self.apps.values().filter_map(|r| r.workflow.as_ref()) {
+            for (cluster, c) in &run.clusters {
+                kinds.entry(cluster.as_str()).or_default().extend(
+                    c.inventory
+                        .entries()
+                        .iter()
+                        .map(|r| (r.group.clone(), r.version.clone(), r.kind.clone())),
+                );
+            }
+        }
+        for (cluster, kinds) in kinds {
+            if let Some(w) = self.fleet_drift.get_mut(cluster) {
+                w.ensure(kinds);
+            }
+        }
+    }
+
+    /// Corrects what someone changed or deleted of what app `app`'s workflow delivered to
+    /// cluster `cluster` (self-heal, as on the repository's own cluster), and records it.
+    async fn correct_fleet_drift(&mut self, cluster: &str, app: &str, changes: Vec<Changed>) {
+        if !self.repo.self_heal || self.suspended.contains(app) {
+            return;
+        }
+        let Some(mut run) = self.apps.get_mut(app).and_then(|r| r.workflow.take()) else {
+            return;
+        };
+        let drifted = match run.correct(&self.fleet, app, cluster, &changes).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(app, cluster, error = %e, "correcting drift in a workflow's cluster failed; tried again at the next change or pass");
+                Vec::new()
+            }
+        };
+        if drifted.is_empty() {
+            if let Some(rec) = self.apps.get_mut(app) {
+                rec.workflow = Some(run);
+            }
+            return;
+        }
+        let Some(rec) = self.apps.get_mut(app) else {
+            return;
+        };
+        rec.drift_corrections += drifted.len() as u64;
+        let n = rec.drift_corrections;
+        if let Some(status) = rec.status.as_mut() {
+            status.drift_corrections = n;
+        }
+        for key in &drifted {
+            self.metrics.drift_corrected(&self.repo.name, app);
+            tracing::info!(app, cluster, object = %key, "drift corrected in a workflow's cluster");
+        }
+        self.record_workflow(app, run).await;
     }
 
     /// Puts the run back in the app's record and writes the status with it.
