@@ -823,7 +823,8 @@ async fn an_app_that_leaves_git_is_pruned_from_every_cluster_its_workflow_delive
 }
 
 /// Self-heal reaches the fleet: what the workflow delivered, changed or deleted in a cluster
-/// by someone, is applied again there (the hub as well as another cluster), and counted.
+/// by someone, is applied again there (the hub as well as another cluster), and counted; and
+/// `rollgit diff` shows, per cluster, what the workflow has still to deliver.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_a_workflow_delivered_is_put_back_when_changed_in_its_cluster() {
     let fleet = Fleet::start().await;
@@ -832,6 +833,35 @@ async fn what_a_workflow_delivered_is_put_back_when_changed_in_its_cluster() {
     fleet
         .wait_app("seed 003 waits for approval", suspending_for_approval)
         .await;
+    // `rollgit diff` shows what the workflow still has to deliver, per cluster: prod's
+    // Deployment (and namespace) are new, test is in sync.
+    let config = fleet.config_file();
+    let config = config.to_str().expect("utf-8");
+    let (code, stdout, stderr) = fleet
+        .rollgit_without_kubeconfig(&["diff", "--config", config])
+        .await;
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.starts_with("# cluster cluster-prod (workflow step deploy-prod)\n"),
+        "{stdout}"
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[1..3],
+        [
+            "--- live/Deployment.apps demo/demo",
+            "+++ git/Deployment.apps demo/demo"
+        ],
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("+      - image: registry.cn-hangzhou.aliyuncs.com/acs/rollouts-demo:red"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("cluster-test"),
+        "test is in sync: {stdout}"
+    );
     let (code, stdout, stderr) = fleet
         .rollgit(&["workflow", "resume", "demo", "-n", "demo"])
         .await;
@@ -839,6 +869,10 @@ async fn what_a_workflow_delivered_is_put_back_when_changed_in_its_cluster() {
     fleet
         .wait_app("running after the resume", |s| s["phase"] == "running")
         .await;
+    let (code, stdout, stderr) = fleet
+        .rollgit_without_kubeconfig(&["diff", "--config", config])
+        .await;
+    assert_eq!((code, stdout.as_str()), (Some(0), ""), "{stderr}");
     wait_deployment(
         &fleet.prod,
         "prod runs red",
