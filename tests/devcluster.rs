@@ -1197,6 +1197,88 @@ spec:
                 type: integer
 "#;
 
+/// As kube-apiserver: a new CRD is `Established` by a later write, once its resource is
+/// served (the establishing controller's), so a watcher sees it first without the condition,
+/// and a client that waits for the condition lists the resource at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crd_is_established_only_once_its_resource_is_served() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let tc = TestCluster::start().await;
+    let client = tc.client().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let established = |c: &CustomResourceDefinition| {
+        c.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            })
+    };
+    for i in 0..3 {
+        let plural = format!("gadgets{i}");
+        let name = format!("{plural}.example.com");
+        let mut events = watcher(crds.clone(), watcher::Config::default()).boxed();
+        // The watch is running (its first list is done) before the CRD is created.
+        tokio::time::timeout(WAIT, async {
+            while let Some(ev) = events.try_next().await.expect("watch") {
+                if matches!(ev, watcher::Event::InitDone) {
+                    return;
+                }
+            }
+        })
+        .await
+        .expect("the first list within the bound");
+        let named = |ev: watcher::Event<CustomResourceDefinition>| match ev {
+            watcher::Event::Apply(c) if c.metadata.name.as_deref() == Some(name.as_str()) => {
+                Some(c)
+            }
+            _ => None,
+        };
+        let mut events = events.try_filter_map(|ev| std::future::ready(Ok(named(ev))));
+        let yaml = WIDGET_CRD
+            .replace("widgets.example.com", &name)
+            .replace("plural: widgets", &format!("plural: {plural}"))
+            .replace("singular: widget", &format!("singular: gadget{i}"))
+            .replace("kind: Widget", &format!("kind: Gadget{i}"))
+            .replace("listKind: WidgetList", &format!("listKind: Gadget{i}List"))
+            .replace("shortNames: [wd]", "shortNames: []");
+        let f = tc.file(&format!("{plural}.yaml"), &yaml);
+        let args = ["create", "-f", f.to_str().expect("utf-8")];
+        let create = tc.kubectl_ok(&args);
+        let (out, first) =
+            tokio::time::timeout(WAIT, futures::future::join(create, events.try_next()))
+                .await
+                .expect("created and seen within the bound");
+        assert!(out.contains("created"), "{out}");
+        let first = first.expect("watch").expect("an event");
+        assert!(
+            !established(&first),
+            "seen before it is established: {:?}",
+            first.status
+        );
+        let seen = tokio::time::timeout(WAIT, async {
+            while let Some(c) = events.try_next().await.expect("watch") {
+                if established(&c) {
+                    return c;
+                }
+            }
+            panic!("the watch ended")
+        })
+        .await
+        .expect("established within the bound");
+        assert_eq!(seen.metadata.name.as_deref(), Some(name.as_str()));
+        let ar = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("example.com", "v1", &format!("Gadget{i}")),
+            &plural,
+        );
+        Api::<DynamicObject>::all_with(client.clone(), &ar)
+            .list(&ListParams::default())
+            .await
+            .unwrap_or_else(|e| panic!("{plural} is established but not served: {e}"));
+    }
+}
+
 fn widget_ar() -> ApiResource {
     ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("example.com", "v1", "Widget"),
