@@ -487,7 +487,10 @@ impl RepoWorker {
             return;
         }
         let schedule = rollgit_source::PollSchedule::new(&self.repo.url, self.repo.interval);
-        let poller = tokio::spawn(rollgit_source::poll(self.trigger.clone(), schedule));
+        // Polls have their own trigger (webhooks, the file-system watch and `rollgit sync`
+        // share the repository's).
+        let polled = rollgit_source::Trigger::new();
+        let poller = tokio::spawn(rollgit_source::poll(polled.clone(), schedule));
         let _poller = crate::AbortOnDrop(poller.abort_handle());
         let _watch = if self.spec.is_local_path() {
             match rollgit_source::watch_local_repo(
@@ -568,6 +571,13 @@ impl RepoWorker {
             };
             tokio::select! {
                 _ = self.trigger.wait() => self.sync().await,
+                _ = polled.wait() => {
+                    // While a failed sync waits for its retry (at most the poll interval away),
+                    // the poll does not start a second chain of attempts: the retry fetches.
+                    if self.retry_at.is_none() {
+                        self.sync().await;
+                    }
+                }
                 _ = retry => self.sync().await,
                 _ = wf_timer => self.workflow_passes().await,
                 Some(()) = jumped => self.workflow_passes().await,
