@@ -426,6 +426,14 @@ async fn a_root_app_has_its_revisions_written_back() {
     );
 }
 
+/// A repository that creates the namespaces its objects go to (`createNamespace`).
+fn creating_namespaces(r: &mut rollgit::config::RawRepo) {
+    r.sync = Some(rollgit::config::RawSync {
+        create_namespace: Some(true),
+        ..Default::default()
+    });
+}
+
 /// Seed 003's shape: a KubeVela Application `demo` in namespace `demo`, followed by a
 /// repository whose namespace is `default`.
 fn demo_in_its_namespace(image: &str) -> String {
@@ -435,11 +443,7 @@ fn demo_in_its_namespace(image: &str) -> String {
 
 /// The status object `demo` in namespace `ns`, if any.
 async fn status_object(w: &World, ns: &str) -> Option<kube::api::DynamicObject> {
-    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
-        w.client.clone(),
-        ns,
-        &rollgit::record::status::application_resource(),
-    );
+    let api: Api<kube::api::DynamicObject> = w.apps_in(ns);
     api.get_opt("demo").await.expect("read the status object")
 }
 
@@ -456,17 +460,7 @@ async fn seed_003_an_application_in_its_own_namespace_has_its_status_object_ther
         &demo_in_its_namespace("registry.example/web:1"),
     );
     let c1 = git.commit_and_push("demo").await;
-    let w = World::start_configured(
-        git,
-        |_| {},
-        |r| {
-            r.sync = Some(rollgit::config::RawSync {
-                create_namespace: Some(true),
-                ..Default::default()
-            })
-        },
-    )
-    .await;
+    let w = World::start_configured(git, |_| {}, creating_namespaces).await;
     let app = wait_demo_applied(&w, &c1).await;
     let out = w
         .cluster
@@ -538,11 +532,7 @@ async fn seed_003_an_application_in_its_own_namespace_has_its_status_object_ther
             "demo v2",
         )
         .await;
-    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
-        w.client.clone(),
-        "demo",
-        &rollgit::record::status::application_resource(),
-    );
+    let api: Api<kube::api::DynamicObject> = w.apps_in("demo");
     let suspended = common::world::wait_for(&api, "demo", "suspended, c2 not applied", |o| {
         o.is_some_and(|o| o.data["status"]["phase"] == "suspended")
     })
@@ -575,17 +565,7 @@ async fn a_status_object_an_older_rollgit_kept_in_the_repository_namespace_moves
         git.write(&format!("apps/demo/{name}.yaml"), &cm(name));
     }
     let c1 = git.commit_and_push("demo").await;
-    let w = World::start_configured(
-        git,
-        |_| {},
-        |r| {
-            r.sync = Some(rollgit::config::RawSync {
-                create_namespace: Some(true),
-                ..Default::default()
-            })
-        },
-    )
-    .await;
+    let w = World::start_configured(git, |_| {}, creating_namespaces).await;
     wait_demo_applied(&w, &c1).await;
     // As an older rollgit left it: the status object in the repository's namespace (and none
     // in the Application's), while a commit removing `extra` lands.
@@ -634,11 +614,7 @@ async fn a_status_object_an_older_rollgit_kept_in_the_repository_namespace_moves
     let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(w.client.clone(), "demo");
     common::world::wait_for(&cms, "extra", "extra pruned", |o| o.is_none()).await;
     cms.get("keep-a").await.expect("keep-a stays");
-    let old: Api<kube::api::DynamicObject> = Api::namespaced_with(
-        w.client.clone(),
-        "default",
-        &rollgit::record::status::application_resource(),
-    );
+    let old: Api<kube::api::DynamicObject> = w.apps_in("default");
     common::world::wait_for(&old, "demo", "the old copy deleted", |o| o.is_none()).await;
 }
 
@@ -686,11 +662,7 @@ async fn an_application_whose_namespace_is_missing_shows_why_in_the_repository_n
 
 /// Waits until the status object `ns/demo` reports `commit` applied, running and healthy.
 async fn wait_demo_at(w: &World, ns: &str, commit: &str) -> kube::api::DynamicObject {
-    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
-        w.client.clone(),
-        ns,
-        &rollgit::record::status::application_resource(),
-    );
+    let api: Api<kube::api::DynamicObject> = w.apps_in(ns);
     common::world::wait_for(&api, "demo", &format!("{ns}/demo at {commit}"), |o| {
         o.is_some_and(|o| {
             let s = &o.data["status"];

@@ -822,6 +822,13 @@ async fn an_app_that_leaves_git_is_pruned_from_every_cluster_its_workflow_delive
     daemon.shutdown().await;
 }
 
+/// `kubectl set image deployment/demo demo=IMAGE -n demo` on cluster `c`.
+async fn set_image(c: &TestCluster, image: &str) {
+    let container = format!("demo={image}");
+    c.kubectl_ok(&["set", "image", "deployment/demo", &container, "-n", "demo"])
+        .await;
+}
+
 /// Self-heal reaches the fleet: what the workflow delivered, changed or deleted in a cluster
 /// by someone, is applied again there (the hub as well as another cluster), and counted; and
 /// `rollgit diff` shows, per cluster, what the workflow has still to deliver.
@@ -880,17 +887,7 @@ async fn what_a_workflow_delivered_is_put_back_when_changed_in_its_cluster() {
     )
     .await;
     // Someone changes the image on prod: rollgit puts Git's back.
-    fleet
-        .prod
-        .kubectl_ok(&[
-            "set",
-            "image",
-            "deployment/demo",
-            "demo=registry.example/evil:1",
-            "-n",
-            "demo",
-        ])
-        .await;
+    set_image(&fleet.prod, "registry.example/evil:1").await;
     wait_deployment(
         &fleet.prod,
         "prod runs red again",
@@ -924,17 +921,7 @@ async fn what_a_workflow_delivered_is_put_back_when_changed_in_its_cluster() {
     // A new daemon (the run taken over from the status) corrects drift there too.
     daemon.shutdown().await;
     let _daemon = fleet.daemon(&clock).await;
-    fleet
-        .prod
-        .kubectl_ok(&[
-            "set",
-            "image",
-            "deployment/demo",
-            "demo=registry.example/evil:2",
-            "-n",
-            "demo",
-        ])
-        .await;
+    set_image(&fleet.prod, "registry.example/evil:2").await;
     wait_deployment(
         &fleet.prod,
         "prod runs red after the restart",

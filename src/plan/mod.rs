@@ -288,26 +288,31 @@ spec:
         - replicas: 2
 ";
 
-    #[test]
-    fn a_rolled_out_workload_is_the_rollout_stages_and_a_rollout_object_takes_its_place() {
-        let r = render_files(&[("apps/shop/app.yaml", TRAIT_APP)]);
-        let owner =
-            json!({"apiVersion": API_VERSION, "kind": "Application", "name": "shop", "uid": "u1"});
-        let ctx = PlanContext {
+    /// The plan context of app `shop` of repository `platform` at commit `c0ffee`.
+    fn shop_ctx(owner: Option<Owner<'_>>) -> PlanContext<'_> {
+        PlanContext {
             app: "shop",
             repo: "platform",
             dir: "apps/shop",
             commit: "c0ffee",
             progress_deadline: Duration::from_secs(600),
-            owner: Some(Owner {
-                reference: &owner,
-                namespace: "default",
-            }),
+            owner,
             argo_external: false,
             kruise_external: false,
             fleet: &[],
             cluster: "default",
-        };
+        }
+    }
+
+    #[test]
+    fn a_rolled_out_workload_is_the_rollout_stages_and_a_rollout_object_takes_its_place() {
+        let r = render_files(&[("apps/shop/app.yaml", TRAIT_APP)]);
+        let owner =
+            json!({"apiVersion": API_VERSION, "kind": "Application", "name": "shop", "uid": "u1"});
+        let ctx = shop_ctx(Some(Owner {
+            reference: &owner,
+            namespace: "default",
+        }));
         let plan = desired(&r, &ctx).expect("plans");
         let kinds: Vec<(&str, &str)> = plan
             .objects
@@ -368,21 +373,10 @@ spec:
         let owner =
             json!({"apiVersion": API_VERSION, "kind": "Application", "name": "shop", "uid": "u1"});
         for (owner_ns, owned) in [("default", true), ("elsewhere", false)] {
-            let ctx = PlanContext {
-                app: "shop",
-                repo: "platform",
-                dir: "apps/shop",
-                commit: "c0ffee",
-                progress_deadline: Duration::from_secs(600),
-                owner: Some(Owner {
-                    reference: &owner,
-                    namespace: owner_ns,
-                }),
-                argo_external: false,
-                kruise_external: false,
-                fleet: &[],
-                cluster: "default",
-            };
+            let ctx = shop_ctx(Some(Owner {
+                reference: &owner,
+                namespace: owner_ns,
+            }));
             let plan = desired(&r, &ctx).expect("plans");
             assert_eq!(plan.objects.len(), 3);
             for o in &plan.objects {
@@ -400,18 +394,7 @@ spec:
     fn plain_objects_pass_through_labelled_with_the_repository() {
         let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  k: v\n";
         let r = render_files(&[("apps/shop/cm.yaml", cm)]);
-        let ctx = PlanContext {
-            app: "shop",
-            repo: "platform",
-            dir: "apps/shop",
-            commit: "c0ffee",
-            progress_deadline: Duration::from_secs(600),
-            owner: None,
-            argo_external: false,
-            kruise_external: false,
-            fleet: &[],
-            cluster: "default",
-        };
+        let ctx = shop_ctx(None);
         let plan = desired(&r, &ctx).expect("plans");
         assert_eq!(plan.objects.len(), 1);
         assert_eq!(plan.objects[0]["data"]["k"], "v");

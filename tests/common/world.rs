@@ -229,16 +229,7 @@ impl World {
         .expect("the test configuration is valid");
         let metrics = Arc::new(Metrics::new());
         let clock = ManualClock::starting_now();
-        let daemon = rollgit::daemon::start(
-            &config,
-            rollgit::daemon::Options {
-                metrics: metrics.clone(),
-                clock: Arc::new(clock.clone()),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("the daemon starts");
+        let daemon = start_daemon(&config, &metrics, &clock).await;
         Self {
             cluster,
             client,
@@ -281,16 +272,7 @@ impl World {
         } = self;
         daemon.shutdown().await;
         between(&client, &git).await;
-        let daemon = rollgit::daemon::start(
-            &config,
-            rollgit::daemon::Options {
-                metrics: metrics.clone(),
-                clock: Arc::new(clock.clone()),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("the daemon starts again");
+        let daemon = start_daemon(&config, &metrics, &clock).await;
         Self {
             triggers: daemon.triggers.clone(),
             daemon,
@@ -362,9 +344,14 @@ impl World {
     }
 
     pub fn apps(&self) -> Api<DynamicObject> {
+        self.apps_in("default")
+    }
+
+    /// The status objects (`applications.rollgit.dev`) of namespace `ns`.
+    pub fn apps_in(&self, ns: &str) -> Api<DynamicObject> {
         Api::namespaced_with(
             self.client.clone(),
-            "default",
+            ns,
             &rollgit::record::status::application_resource(),
         )
     }
@@ -422,6 +409,24 @@ impl World {
             .clone()
             .expect("a stored object has a resourceVersion")
     }
+}
+
+/// The daemon of `config`, in-process, on `clock`.
+async fn start_daemon(
+    config: &rollgit::config::Config,
+    metrics: &Arc<Metrics>,
+    clock: &ManualClock,
+) -> rollgit::daemon::Running {
+    rollgit::daemon::start(
+        config,
+        rollgit::daemon::Options {
+            metrics: metrics.clone(),
+            clock: Arc::new(clock.clone()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("the daemon starts")
 }
 
 /// Waits, through a watch bounded by [`WAIT`], until `cond` holds for the object `name`

@@ -262,11 +262,7 @@ impl WorkflowRun {
             .cloned()
             .ok_or_else(|| format!("cluster {cluster:?} is not in the fleet"))?;
         let objects = self.plan.objects_for(cluster, step);
-        let prev = self
-            .clusters
-            .get(cluster)
-            .map(|c| c.inventory.clone())
-            .unwrap_or_default();
+        let prev = self.held(cluster);
         let d = deliver_to(&member, app, &objects, &prev).await?;
         self.marks.insert(cluster.to_string(), d.marks);
         if let Some(entry) = self.clusters.get_mut(cluster) {
@@ -275,6 +271,14 @@ impl WorkflowRun {
             entry.message = d.message;
         }
         Ok(drifted)
+    }
+
+    /// What cluster `cluster` holds of the app (as its status records).
+    fn held(&self, cluster: &str) -> crate::k8s::Inventory {
+        self.clusters
+            .get(cluster)
+            .map(|c| c.inventory.clone())
+            .unwrap_or_default()
     }
 
     /// Applies step `step`'s objects to each target (at most `parallelism` at once) and
@@ -297,11 +301,7 @@ impl WorkflowRun {
             .map(|cluster| {
                 let member = fleet.members.get(cluster).cloned();
                 let objects = self.plan.objects_for(cluster, step);
-                let prev = self
-                    .clusters
-                    .get(cluster)
-                    .map(|c| c.inventory.clone())
-                    .unwrap_or_default();
+                let prev = self.held(cluster);
                 let key = format!("{}/{}", self.commit, self.plan.content_hash);
                 let fresh = self.applied_at.get(cluster).is_some_and(|(k, at)| {
                     *k == key && at.elapsed() < REAPPLY_EVERY && !prev.is_empty()
