@@ -59,6 +59,16 @@ impl ErrorClass {
     }
 }
 
+/// Aborts a task when dropped (a task that lives as long as its owner's scope).
+#[derive(Debug)]
+pub struct AbortOnDrop(pub tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Counts repeats of one failure, so that an error that keeps coming back is logged at each
 /// doubling (the 1st, 2nd, 4th, 8th, ... time, with the count) instead of at every attempt.
 #[derive(Debug, Default)]

@@ -51,17 +51,6 @@ async fn wait_crd(client: &kube::Client) {
     .await
     .expect("the Argo Rollouts CRD within the bound")
     .expect("watching CRDs");
-    // The dev cluster reports a CRD Established a moment before it serves it (its registry is
-    // updated after the watchers are told): nothing to watch for that, so yield until it is.
-    let ro: Api<DynamicObject> = Api::all_with(client.clone(), &rollgit::rollout::argo::resource());
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while let Err(e) = ro.list(&ListParams::default().limit(1)).await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "Argo Rollouts not served: {e}"
-        );
-        tokio::task::yield_now().await;
-    }
 }
 
 /// Waits until Argo Rollout `name` has a status that describes its spec and satisfies `cond`.

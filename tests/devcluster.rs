@@ -1002,6 +1002,84 @@ async fn delete_orphan_keeps_dependents_without_owner_references() {
     assert_eq!(refs, ["other"]);
 }
 
+/// As kube-controller-manager's garbage collector: an owner is looked up in its dependent's
+/// namespace, so a dependent naming an owner in another namespace (or one that does not
+/// exist) is collected at once, while a cluster-scoped dependent naming a namespaced owner is
+/// unresolvable and never collected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_in_another_namespace_count_as_absent() {
+    use k8s_openapi::api::rbac::v1::ClusterRole;
+    let tc = TestCluster::start().await;
+    let client = tc.client().await;
+    tc.kubectl_ok(&["create", "namespace", "elsewhere"]).await;
+    let here = Api::<ConfigMap>::namespaced(client.clone(), "default");
+    let there = Api::<ConfigMap>::namespaced(client.clone(), "elsewhere");
+    let (owner_uid, _) = make_family(&here, "owner", &["marker"]).await;
+    let owned_by =
+        |uid: &str| json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid}]);
+    let create = |name: &str, refs: Value| {
+        let cm: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": name, "ownerReferences": refs}}))
+                .expect("configmap");
+        cm
+    };
+    let far = there
+        .create(&PostParams::default(), &create("far", owned_by(&owner_uid)))
+        .await
+        .expect("a dependent in another namespace is accepted");
+    let ghost = here
+        .create(
+            &PostParams::default(),
+            &create("ghost", owned_by("00000000-0000-0000-0000-000000000000")),
+        )
+        .await
+        .expect("a dependent of a missing owner is accepted");
+    for (api, o) in [(&there, &far), (&here, &ghost)] {
+        let (name, uid) = (
+            o.metadata.name.clone().expect("name"),
+            o.metadata.uid.clone().expect("uid"),
+        );
+        tokio::time::timeout(
+            WAIT,
+            await_condition(api.clone(), &name, conditions::is_deleted(&uid)),
+        )
+        .await
+        .expect("the dependent is collected within the bound")
+        .expect("await_condition");
+    }
+    // A cluster-scoped dependent of a namespaced owner outlives it.
+    let roles = Api::<ClusterRole>::all(client.clone());
+    let role: ClusterRole = serde_json::from_value(json!({"metadata": {
+        "name": "dangling", "ownerReferences": owned_by(&owner_uid)}}))
+    .expect("clusterrole");
+    roles
+        .create(&PostParams::default(), &role)
+        .await
+        .expect("create");
+    let marker = here
+        .get("marker")
+        .await
+        .expect("the same-namespace dependent stays");
+    tc.kubectl_ok(&["delete", "configmap", "owner"]).await;
+    // The same-namespace dependent goes with its owner; by then the collector has seen the
+    // cluster-scoped one too.
+    tokio::time::timeout(
+        WAIT,
+        await_condition(
+            here.clone(),
+            "marker",
+            conditions::is_deleted(&marker.metadata.uid.expect("uid")),
+        ),
+    )
+    .await
+    .expect("collected within the bound")
+    .expect("await_condition");
+    assert!(
+        roles.get_opt("dangling").await.expect("get").is_some(),
+        "an unresolvable owner reference never collects"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_foreground_removes_owner_after_dependents() {
     let tc = TestCluster::start().await;
@@ -1118,6 +1196,88 @@ spec:
               replicas:
                 type: integer
 "#;
+
+/// As kube-apiserver: a new CRD is `Established` by a later write, once its resource is
+/// served (the establishing controller's), so a watcher sees it first without the condition,
+/// and a client that waits for the condition lists the resource at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crd_is_established_only_once_its_resource_is_served() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let tc = TestCluster::start().await;
+    let client = tc.client().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let established = |c: &CustomResourceDefinition| {
+        c.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            })
+    };
+    for i in 0..3 {
+        let plural = format!("gadgets{i}");
+        let name = format!("{plural}.example.com");
+        let mut events = watcher(crds.clone(), watcher::Config::default()).boxed();
+        // The watch is running (its first list is done) before the CRD is created.
+        tokio::time::timeout(WAIT, async {
+            while let Some(ev) = events.try_next().await.expect("watch") {
+                if matches!(ev, watcher::Event::InitDone) {
+                    return;
+                }
+            }
+        })
+        .await
+        .expect("the first list within the bound");
+        let named = |ev: watcher::Event<CustomResourceDefinition>| match ev {
+            watcher::Event::Apply(c) if c.metadata.name.as_deref() == Some(name.as_str()) => {
+                Some(c)
+            }
+            _ => None,
+        };
+        let mut events = events.try_filter_map(|ev| std::future::ready(Ok(named(ev))));
+        let yaml = WIDGET_CRD
+            .replace("widgets.example.com", &name)
+            .replace("plural: widgets", &format!("plural: {plural}"))
+            .replace("singular: widget", &format!("singular: gadget{i}"))
+            .replace("kind: Widget", &format!("kind: Gadget{i}"))
+            .replace("listKind: WidgetList", &format!("listKind: Gadget{i}List"))
+            .replace("shortNames: [wd]", "shortNames: []");
+        let f = tc.file(&format!("{plural}.yaml"), &yaml);
+        let args = ["create", "-f", f.to_str().expect("utf-8")];
+        let create = tc.kubectl_ok(&args);
+        let (out, first) =
+            tokio::time::timeout(WAIT, futures::future::join(create, events.try_next()))
+                .await
+                .expect("created and seen within the bound");
+        assert!(out.contains("created"), "{out}");
+        let first = first.expect("watch").expect("an event");
+        assert!(
+            !established(&first),
+            "seen before it is established: {:?}",
+            first.status
+        );
+        let seen = tokio::time::timeout(WAIT, async {
+            while let Some(c) = events.try_next().await.expect("watch") {
+                if established(&c) {
+                    return c;
+                }
+            }
+            panic!("the watch ended")
+        })
+        .await
+        .expect("established within the bound");
+        assert_eq!(seen.metadata.name.as_deref(), Some(name.as_str()));
+        let ar = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("example.com", "v1", &format!("Gadget{i}")),
+            &plural,
+        );
+        Api::<DynamicObject>::all_with(client.clone(), &ar)
+            .list(&ListParams::default())
+            .await
+            .unwrap_or_else(|e| panic!("{plural} is established but not served: {e}"));
+    }
+}
 
 fn widget_ar() -> ApiResource {
     ApiResource::from_gvk_with_plural(

@@ -300,12 +300,29 @@ async fn two_apps_with_one_name_reject_the_commit_naming_the_file_and_line() {
     let w = World::start(git).await;
     w.wait_applied("web", &c1).await;
     // An Application named like the plain app `web`, in another directory.
-    w.push(
-        "apps/alpha/app.yaml",
-        &seed000("stefanprodan/podinfo:4.0.3").replace("rollout-trait-test", "web"),
-        "alpha, named web",
-    )
-    .await;
+    let clash = w
+        .push(
+            "apps/alpha/app.yaml",
+            &seed000("stefanprodan/podinfo:4.0.3").replace("rollout-trait-test", "web"),
+            "alpha, named web",
+        )
+        .await;
+    // `kubectl get app web` says so, naming both: the status of the app already running.
+    let s = w
+        .wait_app("web", "the clash shown in its status", |s| {
+            s["lastAttemptedCommit"] == clash.as_str()
+        })
+        .await;
+    assert_eq!(s["phase"], "failed", "{s}");
+    assert_eq!(s["lastAppliedCommit"], c1.as_str(), "{s}");
+    assert!(
+        s["lastError"][0].as_str().is_some_and(|e| e.contains(
+            "app name \"web\" is given by the KubeVela Application at apps/alpha/app.yaml:4 (metadata.name) and by the directory apps/web"
+        )),
+        "{s}"
+    );
+    let (_, row) = w.kubectl_app_row("web").await;
+    assert!(row.iter().any(|c| c == "failed"), "{row:?}");
     let state = tempfile::tempdir().expect("a state directory for the CLI");
     let out = rollgit(&w, state.path(), &["diff", "--path", "apps/*"]).await;
     assert_eq!(out.code, Some(2), "{out}");
@@ -325,8 +342,12 @@ async fn two_apps_with_one_name_reject_the_commit_naming_the_file_and_line() {
         .await;
     w.wait_applied("alpha-app", &fix).await;
     assert_eq!(app_names(&w).await, ["alpha-app", "web"]);
-    let s = w.wait_applied("web", &c1).await;
-    assert_eq!(s["lastAttemptedCommit"], c1.as_str(), "{s}");
+    // `web` is synced again at the fix: its status no longer shows the clash.
+    let s = w.wait_applied("web", &fix).await;
+    assert_eq!(s["lastError"], serde_json::json!(null), "{s}");
+    w.cluster
+        .kubectl_ok(&["get", "configmap", "web-config"])
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -403,4 +424,251 @@ async fn a_root_app_has_its_revisions_written_back() {
         file.contains("  express-server: express-server-v1"),
         "{file}"
     );
+}
+
+/// A repository that creates the namespaces its objects go to (`createNamespace`).
+fn creating_namespaces(r: &mut rollgit::config::RawRepo) {
+    r.sync = Some(rollgit::config::RawSync {
+        create_namespace: Some(true),
+        ..Default::default()
+    });
+}
+
+/// Seed 003's shape: a KubeVela Application `demo` in namespace `demo`, followed by a
+/// repository whose namespace is `default`.
+fn demo_in_its_namespace(image: &str) -> String {
+    webservice_with_rollout(image, "30s")
+        .replace("  name: shop\n", "  name: demo\n  namespace: demo\n")
+}
+
+/// The status object `demo` in namespace `ns`, if any.
+async fn status_object(w: &World, ns: &str) -> Option<kube::api::DynamicObject> {
+    let api: Api<kube::api::DynamicObject> = w.apps_in(ns);
+    api.get_opt("demo").await.expect("read the status object")
+}
+
+/// Waits until the status object `demo/demo` reports `commit` applied, running and healthy.
+async fn wait_demo_applied(w: &World, commit: &str) -> kube::api::DynamicObject {
+    wait_demo_at(w, "demo", commit).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_003_an_application_in_its_own_namespace_has_its_status_object_there() {
+    let git = GitRepo::with_remote().await;
+    git.write(
+        "apps/demo/app.yaml",
+        &demo_in_its_namespace("registry.example/web:1"),
+    );
+    let c1 = git.commit_and_push("demo").await;
+    let w = World::start_configured(git, |_| {}, creating_namespaces).await;
+    let app = wait_demo_applied(&w, &c1).await;
+    let out = w
+        .cluster
+        .kubectl_ok(&["get", "app", "demo", "-n", "demo"])
+        .await;
+    let rows = table_columns(&out);
+    assert_eq!(
+        (rows[0][0].as_str(), rows[1][0].as_str()),
+        ("NAME", "demo"),
+        "{out}"
+    );
+    let err = w.cluster.kubectl_fails(&["get", "app", "demo"]).await;
+    assert!(
+        err.contains("NotFound") || err.contains("not found"),
+        "{err}"
+    );
+    // Its Rollout and revisions name it as their owner, in the same namespace, so that
+    // kube-controller-manager's garbage collector keeps them (it deletes a dependent whose
+    // owner is in another namespace, and so does the dev cluster's).
+    let uid = app.metadata.uid.clone().expect("uid");
+    let rollouts: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        w.client.clone(),
+        "demo",
+        &kube::api::ApiResource::erase::<rollgit::k8s::Rollout>(&()),
+    );
+    let rollout = common::world::wait_for(&rollouts, "web", "the Rollout succeeded", |o| {
+        o.is_some_and(|o| o.data["status"]["rollingState"] == "rolloutSucceed")
+    })
+    .await
+    .expect("the Rollout exists");
+    let owners = rollout
+        .metadata
+        .owner_references
+        .clone()
+        .unwrap_or_default();
+    assert_eq!(owners.len(), 1, "{owners:?}");
+    assert_eq!(owners[0].uid, uid);
+    let revision: Api<k8s_openapi::api::apps::v1::ControllerRevision> =
+        Api::namespaced(w.client.clone(), "demo");
+    let rev = revision
+        .get("web-v1")
+        .await
+        .expect("the component revision");
+    assert_eq!(rev.metadata.owner_references.expect("an owner")[0].uid, uid);
+
+    // The CLI finds it with -n, as kubectl does; `status -A` lists it with its namespace.
+    let (code, out, err) = w.rollgit(&["status", "-A"]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    let rows = table_columns(&out);
+    assert_eq!(rows[0][0], "NAMESPACE", "{out}");
+    assert!(
+        rows.iter().any(|r| r[0] == "demo" && r[1] == "demo"),
+        "{out}"
+    );
+    let state = tempfile::tempdir().expect("a state directory for the CLI");
+    let state_dir = state.path().to_string_lossy().to_string();
+    let (code, out, err) = w
+        .rollgit(&["history", "demo", "-n", "demo", "--state-dir", &state_dir])
+        .await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains(&c1[..12]), "{out}");
+    // Suspension reaches the daemon from the Application's namespace.
+    let (code, out, err) = w.rollgit(&["suspend", "demo", "-n", "demo"]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    let c2 = w
+        .push(
+            "apps/demo/app.yaml",
+            &demo_in_its_namespace("registry.example/web:2"),
+            "demo v2",
+        )
+        .await;
+    let api: Api<kube::api::DynamicObject> = w.apps_in("demo");
+    let suspended = common::world::wait_for(&api, "demo", "suspended, c2 not applied", |o| {
+        o.is_some_and(|o| o.data["status"]["phase"] == "suspended")
+    })
+    .await
+    .expect("it exists");
+    assert_eq!(suspended.data["status"]["lastAppliedCommit"], c1.as_str());
+    let (code, out, err) = w.rollgit(&["resume", "demo", "-n", "demo"]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    common::world::wait_for(&api, "demo", "resumed, c2 applied", |o| {
+        o.is_some_and(|o| o.data["status"]["lastAttemptedCommit"] == c2.as_str())
+    })
+    .await;
+    assert!(
+        status_object(&w, "default").await.is_none(),
+        "nothing in the repository's namespace"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_object_an_older_rollgit_kept_in_the_repository_namespace_moves_home() {
+    let git = GitRepo::with_remote().await;
+    let app = demo_in_its_namespace("registry.example/web:1");
+    git.write("apps/demo/app.yaml", &app);
+    let cm = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: demo\ndata:\n  a: \"1\"\n"
+        )
+    };
+    for name in ["keep-a", "keep-b", "extra"] {
+        git.write(&format!("apps/demo/{name}.yaml"), &cm(name));
+    }
+    let c1 = git.commit_and_push("demo").await;
+    let w = World::start_configured(git, |_| {}, creating_namespaces).await;
+    wait_demo_applied(&w, &c1).await;
+    // As an older rollgit left it: the status object in the repository's namespace (and none
+    // in the Application's), while a commit removing `extra` lands.
+    let w = w
+        .restart_daemon_with(async |client, git| {
+            let resource = rollgit::record::status::application_resource();
+            let home: Api<kube::api::DynamicObject> =
+                Api::namespaced_with(client.clone(), "demo", &resource);
+            let old: Api<kube::api::DynamicObject> =
+                Api::namespaced_with(client.clone(), "default", &resource);
+            let live = home.get("demo").await.expect("the status object");
+            let copy = serde_json::json!({
+                "apiVersion": resource.api_version,
+                "kind": resource.kind,
+                "metadata": {"name": "demo", "namespace": "default",
+                    "labels": live.metadata.labels.clone()},
+                "spec": live.data["spec"].clone(),
+                "status": live.data["status"].clone(),
+            });
+            let made = old
+                .create(
+                    &Default::default(),
+                    &serde_json::from_value(copy.clone()).expect("object"),
+                )
+                .await
+                .expect("create the old copy");
+            if made.data["status"].is_null() {
+                old.patch_status(
+                    "demo",
+                    &Default::default(),
+                    &kube::api::Patch::Merge(serde_json::json!({"status": copy["status"]})),
+                )
+                .await
+                .expect("its status");
+            }
+            home.delete("demo", &kube::api::DeleteParams::orphan())
+                .await
+                .expect("delete the new copy");
+            git.rm("apps/demo/extra.yaml").await;
+        })
+        .await;
+    let c2 = w.git.commit_and_push("demo: no extra").await;
+    w.trigger();
+    wait_demo_applied(&w, &c2).await;
+    // The inventory was taken over from the old copy: `extra` is pruned, not orphaned.
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(w.client.clone(), "demo");
+    common::world::wait_for(&cms, "extra", "extra pruned", |o| o.is_none()).await;
+    cms.get("keep-a").await.expect("keep-a stays");
+    let old: Api<kube::api::DynamicObject> = w.apps_in("default");
+    common::world::wait_for(&old, "demo", "the old copy deleted", |o| o.is_none()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_whose_namespace_is_missing_shows_why_in_the_repository_namespace() {
+    let git = GitRepo::with_remote().await;
+    let app = |image: &str| {
+        seed000(image).replace(
+            "  name: rollout-trait-test\n",
+            "  name: demo\n  namespace: later\n",
+        )
+    };
+    git.write("apps/demo/app.yaml", &app("stefanprodan/podinfo:4.0.3"));
+    let c1 = git.commit_and_push("demo in namespace later").await;
+    let w = World::start(git).await;
+    // Nothing can be applied (namespace `later` does not exist, and the repository does not
+    // create namespaces): the refusal is where the user can read it.
+    let s = w
+        .wait_app("demo", "the refusal shown", |s| {
+            s["lastAttemptedCommit"] == c1.as_str()
+        })
+        .await;
+    assert_eq!(s["phase"], "failed", "{s}");
+    assert!(s["lastError"].to_string().contains("later"), "{s}");
+    w.cluster
+        .kubectl_ok(&["create", "namespace", "later"])
+        .await;
+    let c2 = w
+        .push(
+            "apps/demo/app.yaml",
+            &app("stefanprodan/podinfo:5.0.2"),
+            "demo v2",
+        )
+        .await;
+    wait_demo_at(&w, "later", &c2).await;
+    let repo_ns: Api<kube::api::DynamicObject> = w.apps();
+    common::world::wait_for(
+        &repo_ns,
+        "demo",
+        "the repository namespace's copy deleted",
+        |o| o.is_none(),
+    )
+    .await;
+}
+
+/// Waits until the status object `ns/demo` reports `commit` applied, running and healthy.
+async fn wait_demo_at(w: &World, ns: &str, commit: &str) -> kube::api::DynamicObject {
+    let api: Api<kube::api::DynamicObject> = w.apps_in(ns);
+    common::world::wait_for(&api, "demo", &format!("{ns}/demo at {commit}"), |o| {
+        o.is_some_and(|o| {
+            let s = &o.data["status"];
+            s["lastAppliedCommit"] == commit && s["phase"] == "running" && s["healthy"] == true
+        })
+    })
+    .await
+    .expect("it exists")
 }

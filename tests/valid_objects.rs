@@ -45,6 +45,7 @@ fn planned(yaml: &str, prev: &RevisionState, commit: &str) -> (Vec<Value>, Revis
         name: "rollout-trait-test".into(),
         dir: "apps/rollout-trait-test".into(),
         referenced: Vec::new(),
+        namespace: None,
     };
     let files = [SourceFile::new(
         "apps/rollout-trait-test/app.yaml".to_string(),
@@ -293,6 +294,7 @@ async fn the_status_object_is_accepted_in_every_phase() {
             url: "https://git.example.com/platform.git".into(),
             branch: "main".into(),
             path: "apps/shop".into(),
+            namespace: "platform".into(),
         },
         app: "shop".into(),
         suspend: false,

@@ -821,3 +821,111 @@ async fn an_app_that_leaves_git_is_pruned_from_every_cluster_its_workflow_delive
     .await;
     daemon.shutdown().await;
 }
+
+/// `kubectl set image deployment/demo demo=IMAGE -n demo` on cluster `c`.
+async fn set_image(c: &TestCluster, image: &str) {
+    let container = format!("demo={image}");
+    c.kubectl_ok(&["set", "image", "deployment/demo", &container, "-n", "demo"])
+        .await;
+}
+
+/// Self-heal reaches the fleet: what the workflow delivered, changed or deleted in a cluster
+/// by someone, is applied again there (the hub as well as another cluster), and counted; and
+/// `rollgit diff` shows, per cluster, what the workflow has still to deliver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_workflow_delivered_is_put_back_when_changed_in_its_cluster() {
+    let fleet = Fleet::start().await;
+    let clock = ManualClock::starting_now();
+    let daemon = fleet.daemon(&clock).await;
+    fleet
+        .wait_app("seed 003 waits for approval", suspending_for_approval)
+        .await;
+    // `rollgit diff` shows what the workflow still has to deliver, per cluster: prod's
+    // Deployment (and namespace) are new, test is in sync.
+    let config = fleet.config_file();
+    let config = config.to_str().expect("utf-8");
+    let (code, stdout, stderr) = fleet
+        .rollgit_without_kubeconfig(&["diff", "--config", config])
+        .await;
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.starts_with("# cluster cluster-prod (workflow step deploy-prod)\n"),
+        "{stdout}"
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[1..3],
+        [
+            "--- live/Deployment.apps demo/demo",
+            "+++ git/Deployment.apps demo/demo"
+        ],
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("+      - image: registry.cn-hangzhou.aliyuncs.com/acs/rollouts-demo:red"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("cluster-test"),
+        "test is in sync: {stdout}"
+    );
+    let (code, stdout, stderr) = fleet
+        .rollgit(&["workflow", "resume", "demo", "-n", "demo"])
+        .await;
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    fleet
+        .wait_app("running after the resume", |s| s["phase"] == "running")
+        .await;
+    let (code, stdout, stderr) = fleet
+        .rollgit_without_kubeconfig(&["diff", "--config", config])
+        .await;
+    assert_eq!((code, stdout.as_str()), (Some(0), ""), "{stderr}");
+    wait_deployment(
+        &fleet.prod,
+        "prod runs red",
+        ready_with("rollouts-demo:red"),
+    )
+    .await;
+    // Someone changes the image on prod: rollgit puts Git's back.
+    set_image(&fleet.prod, "registry.example/evil:1").await;
+    wait_deployment(
+        &fleet.prod,
+        "prod runs red again",
+        ready_with("rollouts-demo:red"),
+    )
+    .await;
+    // Someone deletes it on the hub: rollgit delivers it again.
+    let before = wait_deployment(
+        &fleet.test,
+        "test runs red",
+        ready_with("rollouts-demo:red"),
+    )
+    .await
+    .metadata
+    .uid;
+    fleet
+        .test
+        .kubectl_ok(&["delete", "deployment", "demo", "-n", "demo"])
+        .await;
+    let after = wait_deployment(&fleet.test, "test runs red again", |d| {
+        d.metadata.uid != before && ready_with("rollouts-demo:red")(d)
+    })
+    .await;
+    assert_ne!(after.metadata.uid, before);
+    let s = fleet
+        .wait_app("both corrections counted", |s| {
+            s["driftCorrections"].as_u64().is_some_and(|n| n >= 2)
+        })
+        .await;
+    assert_eq!(s["phase"], "running", "{s:#}");
+    // A new daemon (the run taken over from the status) corrects drift there too.
+    daemon.shutdown().await;
+    let _daemon = fleet.daemon(&clock).await;
+    set_image(&fleet.prod, "registry.example/evil:2").await;
+    wait_deployment(
+        &fleet.prod,
+        "prod runs red after the restart",
+        ready_with("rollouts-demo:red"),
+    )
+    .await;
+}

@@ -33,16 +33,21 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .await??;
         let commit = head.to_string();
         for (app, files) in &snapshot.read {
-            let recorded = read_recorded(&client, &repo.namespace, &app.name)
-                .await?
-                .unwrap_or_default();
-            let prev = plan::revisions::revision_state(
-                &client,
-                &repo.namespace,
-                &app.name,
-                recorded.publish.clone(),
-            )
-            .await?;
+            // The status object lives in the KubeVela Application's namespace (an older
+            // rollgit kept it in the repository's).
+            let home = app.namespace.as_deref().unwrap_or(&repo.namespace);
+            let recorded = match read_recorded(&client, home, &app.name).await? {
+                Some(r) => r,
+                None if home != repo.namespace => {
+                    read_recorded(&client, &repo.namespace, &app.name)
+                        .await?
+                        .unwrap_or_default()
+                }
+                None => Default::default(),
+            };
+            let prev =
+                plan::revisions::revision_state(&client, home, &app.name, recorded.publish.clone())
+                    .await?;
             let rendered =
                 match plan::render(app, &repo.namespace, files, snapshot.index.as_ref(), &prev) {
                     Ok(r) => r,
@@ -54,7 +59,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                         continue;
                     }
                 };
-            let owner = existing_owner(&client, &repo.namespace, &app.name).await?;
+            let owner = existing_owner(&client, home, &app.name).await?;
             // The daemon renders an app again only when its files change, at the head it
             // fetched then; while what it renders is unchanged, the commit it recorded is the
             // one its objects name.
@@ -70,7 +75,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 dir: &app.dir,
                 commit: &commit,
                 progress_deadline: repo.progress_deadline,
-                owner: owner.as_ref(),
+                owner: owner.as_ref().map(|reference| plan::Owner {
+                    reference,
+                    namespace: home,
+                }),
                 argo_external: !rendered.argo_rollouts.is_empty()
                     && rollgit::rollout::argo::detect::external(
                         &client,
@@ -113,6 +121,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     print!("{d}");
                 }
             }
+            if let Some(wf) = &planned.workflow {
+                differs |= workflow_diff(&cfg, &app.name, wf, &recorded.clusters).await?;
+            }
         }
     }
     Ok(if differs {
@@ -120,6 +131,94 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What the app's workflow would change in each cluster it delivers to: the objects of the
+/// last deploy step targeting the cluster (what the cluster holds once the workflow ran),
+/// under a `# cluster NAME (workflow step STEP)` line, and what left Git there. Returns whether
+/// anything differs.
+async fn workflow_diff(
+    cfg: &rollgit::config::Config,
+    app: &str,
+    wf: &rollgit::plan::workflow::WorkflowPlan,
+    delivered: &[rollgit::k8s::crds::ClusterStatus],
+) -> anyhow::Result<bool> {
+    use anyhow::Context;
+    let mut last: std::collections::BTreeMap<&str, usize> = Default::default();
+    for (i, step) in wf.steps.iter().enumerate() {
+        if matches!(step.spec, rollgit_render::workflow::StepSpec::Deploy { .. }) {
+            for t in &step.targets {
+                last.insert(t.cluster.as_str(), i);
+            }
+        }
+    }
+    let mut differs = false;
+    for (cluster, step) in last {
+        let Some(c) = cfg.clusters.iter().find(|c| c.name == cluster) else {
+            continue;
+        };
+        let client = c
+            .client()
+            .await
+            .with_context(|| format!("a client for cluster {cluster}"))?;
+        let member = Applier::new(client.clone());
+        let objects = wf.objects_for(cluster, step);
+        let mut header = Some(format!(
+            "# cluster {cluster} (workflow step {})\n",
+            wf.steps[step].name
+        ));
+        let mut out = |text: String| {
+            differs = true;
+            print!("{}{text}", header.take().unwrap_or_default());
+        };
+        // The workflow creates a missing namespace first: its objects are new there.
+        let namespaces: std::collections::BTreeSet<&str> = objects
+            .iter()
+            .filter_map(|o| o["metadata"]["namespace"].as_str())
+            .collect();
+        let mut missing = std::collections::BTreeSet::new();
+        let ns_api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
+        for ns in namespaces {
+            if ns_api.get_opt(ns).await?.is_none() {
+                missing.insert(ns.to_string());
+            }
+        }
+        let (new, existing): (Vec<Value>, Vec<Value>) = objects.into_iter().partition(|o| {
+            o["metadata"]["namespace"]
+                .as_str()
+                .is_some_and(|ns| missing.contains(ns))
+        });
+        for o in &new {
+            let Some(r) = ObjRef::from_object(o) else {
+                continue;
+            };
+            let secret = r.group.is_empty() && r.kind == "Secret";
+            let o = if secret { mask_one(o) } else { o.clone() };
+            if let Some(d) = unified(&r.to_string(), None, Some(&o)) {
+                out(d);
+            }
+        }
+        for d in member.dry_run_app(app, &existing).await? {
+            if let Some(text) = object_diff(&d) {
+                out(text);
+            }
+        }
+        let planned = rollgit::k8s::Inventory::from_objects(
+            &new.iter().chain(&existing).cloned().collect::<Vec<_>>(),
+        );
+        if let Some(held) = delivered.iter().find(|d| d.name == cluster) {
+            for r in held.inventory.diff(&planned) {
+                let live = member.live(&reference_object(&r)).await?;
+                let name = format!("{r} (pruned: no longer in Git)");
+                let secret = r.group.is_empty() && r.kind == "Secret";
+                let live = live.map(|l| if secret { mask_one(&l) } else { l });
+                if let Some(d) = unified(&name, live.as_ref(), None) {
+                    out(d);
+                }
+            }
+        }
+    }
+    Ok(differs)
 }
 
 fn reference_object(r: &ObjRef) -> Value {

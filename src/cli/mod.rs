@@ -292,7 +292,13 @@ impl RepoSelectArgs {
         let source = Source {
             writer: Writer::of(repo, state_dir.join("repos")),
             roots: repo.paths.clone(),
-            namespace: namespace.clone(),
+            // Where the daemon renders the app: the repository's namespace (the app's
+            // status object is in its KubeVela Application's, given with -n).
+            namespace: if self.config.is_some() {
+                repo.namespace.clone()
+            } else {
+                namespace.clone()
+            },
         };
         Ok((client, namespace, source))
     }
@@ -334,12 +340,15 @@ impl RepoSelectArgs {
                 "the status of app {app} names no repository URL: give it with --repo or --config"
             )
         })?;
+        // The repository's namespace, where the daemon renders the app (the status object
+        // may live in the KubeVela Application's).
+        let repo_namespace = text("namespace").unwrap_or_else(|| namespace.clone());
         let cfg = Flags {
             repo_name: text("repo"),
             repo: Some(url),
             branch: self.branch.clone().or_else(|| text("branch")),
             paths: text("path").into_iter().collect(),
-            namespace: Some(namespace.clone()),
+            namespace: Some(repo_namespace.clone()),
             kubeconfig: self.kube.kubeconfig.clone(),
             context: self.kube.context.clone(),
             state_dir: self.state_dir.clone(),
@@ -352,7 +361,7 @@ impl RepoSelectArgs {
         let source = Source {
             writer: Writer::of(repo, state_dir.join("repos")),
             roots: repo.paths.clone(),
-            namespace: namespace.clone(),
+            namespace: repo_namespace,
         };
         Ok((client, namespace, source))
     }

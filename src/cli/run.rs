@@ -165,7 +165,9 @@ impl RunArgs {
                 name: Some(name),
                 url: Some(url),
                 branch: text("branch"),
-                namespace: Some(self.namespace.clone()),
+                // The repository's namespace as the daemon recorded it (the status object
+                // may live in a KubeVela Application's namespace).
+                namespace: Some(text("namespace").unwrap_or_else(|| self.namespace.clone())),
                 ..RawRepo::default()
             });
             // An app at the repository's root is the whole repository (no paths).

@@ -13,9 +13,13 @@ use std::process::ExitCode;
 pub struct StatusArgs {
     /// One app, with its details.
     app: Option<String>,
-    /// Namespace of the apps' status objects.
+    /// Namespace of the apps' status objects (an app named after a KubeVela Application has
+    /// its status object in the Application's namespace).
     #[arg(short, long, default_value = "default")]
     namespace: String,
+    /// The apps of every namespace (a NAMESPACE column comes first, as in kubectl).
+    #[arg(short = 'A', long, conflicts_with = "namespace")]
+    all_namespaces: bool,
     /// Output format: a table (and details with APP), or one JSON/YAML document.
     #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
     output: Output,
@@ -118,26 +122,36 @@ pub fn app_document(name: &str, namespace: &str, o: &Value) -> Value {
 /// `rollgit status`.
 pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let client = args.kube.client().await?;
-    let api: Api<DynamicObject> = Api::namespaced_with(
-        client,
-        &args.namespace,
-        &rollgit::record::status::application_resource(),
-    );
+    let resource = rollgit::record::status::application_resource();
+    let api: Api<DynamicObject> = if args.all_namespaces {
+        Api::all_with(client, &resource)
+    } else {
+        Api::namespaced_with(client, &args.namespace, &resource)
+    };
     let list = api
         .list(&ListParams::default())
         .await
         .context("listing applications.rollgit.dev")?;
-    let mut rows = vec![HEADER.map(String::from).to_vec()];
+    let mut header = HEADER.map(String::from).to_vec();
+    if args.all_namespaces {
+        header.insert(0, "NAMESPACE".into());
+    }
+    let mut rows = vec![header];
     let mut apps = Vec::new();
     let mut details_text = String::new();
     for a in &list.items {
         let name = a.metadata.name.clone().unwrap_or_default();
+        let namespace = a.metadata.namespace.clone().unwrap_or_default();
         if args.app.as_ref().is_some_and(|w| *w != name) {
             continue;
         }
         let s = &a.data["status"];
-        rows.push(row(&name, s));
-        apps.push(app_document(&name, &args.namespace, &a.data));
+        let mut r = row(&name, s);
+        if args.all_namespaces {
+            r.insert(0, namespace.clone());
+        }
+        rows.push(r);
+        apps.push(app_document(&name, &namespace, &a.data));
         if args.app.is_some() {
             details_text.push_str(&format!("{}\n", details(&name, s)));
         }
@@ -145,7 +159,13 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     if let Some(app) = &args.app
         && apps.is_empty()
     {
-        anyhow::bail!("no app named {app:?} in namespace {}", args.namespace);
+        if args.all_namespaces {
+            anyhow::bail!("no app named {app:?} in any namespace");
+        }
+        anyhow::bail!(
+            "no app named {app:?} in namespace {} (an app named after a KubeVela Application has its status in the Application's namespace: give it with -n, or look with -A)",
+            args.namespace
+        );
     }
     if args.output.is_document() {
         args.output.print(&serde_json::json!({ "apps": apps }))?;

@@ -234,7 +234,7 @@ async fn lead_shard(
             name.clone(),
             triggers.clone(),
         ));
-        let _forward = AbortOnDrop(forward.abort_handle());
+        let _forward = crate::AbortOnDrop(forward.abort_handle());
         let running = match super::start(&cfg, opts.clone()).await {
             Ok(r) => r,
             Err(e) => {
@@ -317,15 +317,6 @@ impl Warming {
                 t.abort();
             }
         }
-    }
-}
-
-/// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

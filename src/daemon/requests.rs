@@ -11,7 +11,7 @@
 use crate::k8s::{MANAGED_BY, MANAGED_BY_LABEL};
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use tokio::sync::mpsc;
 
 /// Annotation: a token naming one sync request.
@@ -123,11 +123,14 @@ pub fn pending_request(o: &DynamicObject, repo: &str) -> Option<SyncRequest> {
     })
 }
 
-/// Watches the status objects of repository `repo`'s apps in `namespace` and sends each
-/// request not handled yet (again after a restart, until handled), each app's suspension, and
-/// [`AppEvent::Listed`] once the first list is done.
+/// Watches the status objects of repository `repo`'s apps (in every namespace `scope`
+/// watches, and `namespace`, the repository's: an app's status object lives in its KubeVela
+/// Application's namespace) and sends each request not handled yet (again after a restart,
+/// until handled), each app's suspension, and [`AppEvent::Listed`] once every namespace was
+/// listed.
 pub fn watch(
     client: kube::Client,
+    scope: &crate::config::WatchScope,
     namespace: &str,
     repo: &str,
 ) -> (
@@ -135,22 +138,30 @@ pub fn watch(
     mpsc::UnboundedReceiver<AppEvent>,
 ) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let api: Api<DynamicObject> = Api::namespaced_with(
-        client,
-        namespace,
-        &crate::record::status::application_resource(),
-    );
+    let resource = crate::record::status::application_resource();
+    let apis: Vec<Api<DynamicObject>> = match scope.namespaces() {
+        None => vec![Api::all_with(client, &resource)],
+        Some(mut list) => {
+            if !list.iter().any(|n| n == namespace) {
+                list.push(namespace.to_string());
+            }
+            list.iter()
+                .map(|ns| Api::namespaced_with(client.clone(), ns, &resource))
+                .collect()
+        }
+    };
     let repo = repo.to_string();
     let task = tokio::spawn(async move {
         let cfg = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
-        let mut stream = watcher(api, cfg)
-            .backoff(crate::k8s::WatchBackoff::default())
-            .boxed();
+        let mut unlisted = apis.len();
+        let mut stream = crate::k8s::scope::watch_all(apis, cfg);
         while let Some(ev) = stream.next().await {
             let o = match ev {
                 Ok(watcher::Event::Apply(o)) | Ok(watcher::Event::InitApply(o)) => o,
                 Ok(watcher::Event::InitDone) => {
-                    if tx.send(AppEvent::Listed).is_err() {
+                    // Once per namespace (and again after a relist: only the first Listed matters).
+                    unlisted = unlisted.saturating_sub(1);
+                    if unlisted == 0 && tx.send(AppEvent::Listed).is_err() {
                         return;
                     }
                     continue;

@@ -86,7 +86,7 @@ pub async fn follow(
 ) {
     let schedule = rollgit_source::PollSchedule::new(&repo.url, repo.interval);
     let poller = tokio::spawn(rollgit_source::poll(trigger.clone(), schedule));
-    let _poller = AbortOnDrop(poller.abort_handle());
+    let _poller = crate::AbortOnDrop(poller.abort_handle());
     trigger.notify();
     let mut last: Option<ObjectId> = None;
     let mut repeats = crate::Repeats::default();
@@ -216,15 +216,6 @@ pub fn news(before: &BTreeMap<String, String>, now: &BTreeMap<String, String>) -
         .filter(|(r, c)| before.get(*r) != Some(*c))
         .map(|(r, _)| r.clone())
         .collect()
-}
-
-/// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// How long a follower's shard waits for its warm tasks' fetches in flight before it starts

@@ -147,6 +147,11 @@ struct AppRecord {
     healths: BTreeMap<String, (String, Health)>,
     /// The status object's spec.
     status_spec: ApplicationSpec,
+    /// A namespace where the app's status object was before it moved home (a rollgit that
+    /// kept status objects in the repository's namespace, or an Application that changed
+    /// namespace): deleted once a sync applied the app fully, so that its Rollouts and
+    /// revisions were applied with the new owner first.
+    moved_from: Option<String>,
     /// Taken over from the status object (once per app and daemon run).
     taken_over: bool,
     /// The app's directory left Git and its prune waits for confirmation.
@@ -180,6 +185,22 @@ impl StatusObject {
     fn of(obj: Option<DynamicObject>) -> Self {
         obj.map_or(Self::Missing, |o| Self::Live(Box::new(o)))
     }
+
+    /// The object as known in namespace `home`, and the namespace it was found in when that
+    /// is another (it is then not known at home: read it first).
+    fn at_home(self, home: &str) -> (Self, Option<String>) {
+        match self {
+            Self::Live(o) if o.metadata.namespace.as_deref() != Some(home) => {
+                (Self::Unknown, o.metadata.namespace.clone())
+            }
+            other => (other, None),
+        }
+    }
+
+    /// Whether it exists as last written or read.
+    fn is_live(&self) -> bool {
+        matches!(self, Self::Live(_))
+    }
 }
 
 /// What one app's sync needs of the worker's memory of it, taken before the apps of a commit
@@ -193,6 +214,8 @@ struct AppInput {
     last_applied_commit: Option<String>,
     drift_corrections: u64,
     status_object: StatusObject,
+    /// The namespace of a status object to delete once the app's status is written at home.
+    moved_from: Option<String>,
     /// The app's ControllerRevisions when the sync listed them for every app at once.
     revisions: Option<Vec<Value>>,
 }
@@ -230,6 +253,8 @@ struct AppDone {
     workflow: Option<Option<crate::plan::workflow::WorkflowPlan>>,
     /// The commit, for the workflow.
     commit: String,
+    /// The status object's old copy in another namespace was deleted (it moved home).
+    moved: bool,
 }
 
 /// What an applied commit leaves in the worker's memory.
@@ -325,6 +350,8 @@ pub struct RepoWorker {
     kruise: Option<Arc<crate::rollout::kruise::Detector>>,
     /// The clusters workflows deliver to.
     fleet: Fleet,
+    /// The drift watches of what workflows delivered, by cluster of the fleet.
+    fleet_drift: BTreeMap<String, DriftWatches>,
     /// The fleet as topology policies see it.
     fleet_clusters: Vec<rollgit_render::workflow::FleetCluster>,
     /// The repository's cluster (`local`).
@@ -389,6 +416,7 @@ impl RepoWorker {
             crds,
             kruise: None,
             fleet: Fleet::default(),
+            fleet_drift: BTreeMap::new(),
             fleet_clusters: Vec::new(),
             cluster: "default".into(),
             wf_requests: Vec::new(),
@@ -459,8 +487,11 @@ impl RepoWorker {
             return;
         }
         let schedule = rollgit_source::PollSchedule::new(&self.repo.url, self.repo.interval);
-        let poller = tokio::spawn(rollgit_source::poll(self.trigger.clone(), schedule));
-        let _poller = AbortOnDrop(poller.abort_handle());
+        // Polls have their own trigger (webhooks, the file-system watch and `rollgit sync`
+        // share the repository's).
+        let polled = rollgit_source::Trigger::new();
+        let poller = tokio::spawn(rollgit_source::poll(polled.clone(), schedule));
+        let _poller = crate::AbortOnDrop(poller.abort_handle());
         let _watch = if self.spec.is_local_path() {
             match rollgit_source::watch_local_repo(
                 std::path::Path::new(&self.repo.url),
@@ -479,9 +510,31 @@ impl RepoWorker {
         let (drift, mut drift_rx) =
             DriftWatches::new(self.client.clone(), &self.repo.name, self.scope.clone());
         self.drift = Some(drift);
-        let (requests_task, mut requests_rx) =
-            requests::watch(self.client.clone(), &self.repo.namespace, &self.repo.name);
-        let _requests = AbortOnDrop(requests_task.abort_handle());
+        // What workflows deliver to the fleet is watched in each cluster too.
+        let (fleet_tx, mut fleet_rx) = tokio::sync::mpsc::unbounded_channel::<(String, Changed)>();
+        let mut _fleet_forwards = Vec::new();
+        for (cluster, member) in self.fleet.members.iter() {
+            let (watches, mut rx) =
+                DriftWatches::new(member.client.clone(), &self.repo.name, self.scope.clone());
+            self.fleet_drift.insert(cluster.clone(), watches);
+            let (tx, cluster) = (fleet_tx.clone(), cluster.clone());
+            let forward = tokio::spawn(async move {
+                while let Some(c) = rx.recv().await {
+                    if tx.send((cluster.clone(), c)).is_err() {
+                        return;
+                    }
+                }
+            });
+            _fleet_forwards.push(crate::AbortOnDrop(forward.abort_handle()));
+        }
+        self.ensure_fleet_watches();
+        let (requests_task, mut requests_rx) = requests::watch(
+            self.client.clone(),
+            &self.scope,
+            &self.repo.namespace,
+            &self.repo.name,
+        );
+        let _requests = crate::AbortOnDrop(requests_task.abort_handle());
         // The first sync waits (bounded) for the apps' suspensions, so that a suspended app is
         // not applied when the daemon starts.
         let listed_by = tokio::time::Instant::now() + LIST_WAIT;
@@ -518,6 +571,13 @@ impl RepoWorker {
             };
             tokio::select! {
                 _ = self.trigger.wait() => self.sync().await,
+                _ = polled.wait() => {
+                    // While a failed sync waits for its retry (at most the poll interval away),
+                    // the poll does not start a second chain of attempts: the retry fetches.
+                    if self.retry_at.is_none() {
+                        self.sync().await;
+                    }
+                }
                 _ = retry => self.sync().await,
                 _ = wf_timer => self.workflow_passes().await,
                 Some(()) = jumped => self.workflow_passes().await,
@@ -530,6 +590,16 @@ impl RepoWorker {
                         self.sync().await;
                     }
                     self.handle_workflow_requests().await;
+                }
+                Some((cluster, first)) = fleet_rx.recv() => {
+                    let mut by_app: BTreeMap<(String, String), Vec<Changed>> = BTreeMap::new();
+                    by_app.entry((cluster, first.app.clone())).or_default().push(first);
+                    while let Ok((cluster, c)) = fleet_rx.try_recv() {
+                        by_app.entry((cluster, c.app.clone())).or_default().push(c);
+                    }
+                    for ((cluster, app), changes) in by_app {
+                        self.correct_fleet_drift(&cluster, &app, changes).await;
+                    }
                 }
                 Some(first) = drift_rx.recv() => {
                     // Coalesce a burst of watch events: the latest object per app and key, then
@@ -594,7 +664,8 @@ impl RepoWorker {
     /// status saying so (answering a `rollgit sync` request, if one came).
     async fn show_suspended(&mut self, app: &AppDir, request: Option<&SyncRequest>) {
         let name = app.name.clone();
-        if let Err(e) = self.take_over(&name).await {
+        let home = self.home(app).to_string();
+        if let Err(e) = self.take_over(&name, &home).await {
             tracing::warn!(app = %name, error = %crate::error_chain(&e), "reading the recorded status of a suspended app failed");
         }
         let spec = self.status_spec(app);
@@ -624,6 +695,10 @@ impl RepoWorker {
         }
         rec.status_spec = spec.clone();
         rec.status = Some(status.clone());
+        if let Some(d) = rec.dir.as_mut() {
+            // Where its status object lives follows the Application.
+            d.namespace = app.namespace.clone();
+        }
         self.write_app_status(&name, &spec, &status).await;
     }
 
@@ -731,22 +806,29 @@ impl RepoWorker {
             self.repo.paths.clone(),
             self.last_head,
         );
-        let snapshot: Snapshot = tokio::task::spawn_blocking(move || {
-            let repo = rollgit_source::Repo::open(&spec, &cache)?;
-            let which = match prev {
-                None => Which::All,
-                Some(prev) => Which::Changed {
-                    prev,
-                    known: &known,
-                },
-            };
-            crate::plan::read::read_apps(&repo, head, &roots, which)
-        })
-        .await?
-        .map_err(|e| match e {
-            crate::plan::read::ReadError::Source(e) => SyncError::Source(e),
-            names => SyncError::Names(names),
-        })?;
+        let snapshot: Result<Snapshot, crate::plan::read::ReadError> =
+            tokio::task::spawn_blocking(move || {
+                let repo = rollgit_source::Repo::open(&spec, &cache)?;
+                let which = match prev {
+                    None => Which::All,
+                    Some(prev) => Which::Changed {
+                        prev,
+                        known: &known,
+                    },
+                };
+                crate::plan::read::read_apps(&repo, head, &roots, which)
+            })
+            .await?;
+        let snapshot = match snapshot {
+            Ok(s) => s,
+            Err(crate::plan::read::ReadError::Source(e)) => return Err(SyncError::Source(e)),
+            Err(e) => {
+                if let crate::plan::read::ReadError::NameClash(clashes) = &e {
+                    self.show_name_clash(&head.to_string(), clashes).await;
+                }
+                return Err(SyncError::Names(e));
+            }
+        };
         let commit = head.to_string();
         // Apps whose directory left Git: prune what they applied.
         let names: BTreeSet<String> = snapshot.apps.iter().map(|a| a.name.clone()).collect();
@@ -769,16 +851,30 @@ impl RepoWorker {
         }
         // What each app needs of the cluster's records, read once for all of them (one LIST of
         // Applications, one of ControllerRevisions) when several apps are synced.
-        let names: Vec<String> = snapshot.read.iter().map(|(a, _)| a.name.clone()).collect();
-        let not_taken_over = self.take_over_all(&names).await;
+        let homes: Vec<(String, String)> = snapshot
+            .read
+            .iter()
+            .map(|(a, _)| (a.name.clone(), self.home(a).to_string()))
+            .collect();
+        let not_taken_over = self.take_over_all(&homes).await;
         let revisions = if snapshot.read.len() > 1 {
-            match plan::revisions::list_by_app(&self.client, &self.repo.namespace).await {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    tracing::debug!(repo = %self.repo.name, error = %crate::error_chain(&e), "listing ControllerRevisions failed; each app lists its own");
-                    None
+            let namespaces: BTreeSet<&str> = homes.iter().map(|(_, ns)| ns.as_str()).collect();
+            let mut all: Option<HashMap<(String, String), Vec<Value>>> = Some(HashMap::new());
+            for ns in namespaces {
+                match plan::revisions::list_by_app(&self.client, ns).await {
+                    Ok(r) => {
+                        if let Some(all) = all.as_mut() {
+                            all.extend(r.into_iter().map(|(app, v)| ((ns.to_string(), app), v)));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(repo = %self.repo.name, namespace = ns, error = %crate::error_chain(&e), "listing ControllerRevisions failed; each app lists its own");
+                        all = None;
+                        break;
+                    }
                 }
             }
+            all
         } else {
             None
         };
@@ -793,17 +889,29 @@ impl RepoWorker {
                 self.show_suspended(&app, requested.get(&name)).await;
                 continue;
             }
+            let home = self.home(&app).to_string();
             let rec = self.apps.entry(name.clone()).or_default();
+            // A status object elsewhere (written by a rollgit that kept them in the
+            // repository's namespace, or before the Application moved) is written anew at
+            // home, then deleted.
+            let (status_object, moved) = rec.status_object.clone().at_home(&home);
+            if moved.is_some() {
+                rec.moved_from = moved;
+            }
+            let moved_from = rec.moved_from.clone().filter(|m| *m != home);
             inputs.push(AppInput {
                 request: requested.get(&name).cloned(),
                 prev_inventory: rec.inventory.clone(),
                 publish: rec.publish.clone(),
                 last_applied_commit: rec.last_applied_commit.clone(),
                 drift_corrections: rec.drift_corrections,
-                status_object: rec.status_object.clone(),
-                revisions: revisions
-                    .as_ref()
-                    .map(|r| r.get(&name).cloned().unwrap_or_default()),
+                status_object,
+                moved_from,
+                revisions: revisions.as_ref().map(|r| {
+                    r.get(&(home.clone(), name.clone()))
+                        .cloned()
+                        .unwrap_or_default()
+                }),
                 app,
                 files,
             });
@@ -858,6 +966,44 @@ impl RepoWorker {
         }
     }
 
+    /// Says on the status object of each known app whose name the commit gives twice that the
+    /// commit is rejected, and why (naming each Application's file and line and each
+    /// directory); the app keeps running what it ran.
+    async fn show_name_clash(&mut self, commit: &str, clashes: &[(String, Vec<String>)]) {
+        for (name, by) in clashes {
+            let Some(rec) = self.apps.get(name) else {
+                continue;
+            };
+            let Some(mut status) = rec.status.clone() else {
+                continue;
+            };
+            let line = format!(
+                "app name {name:?} is given by {}; an app's name must be unique in its repository: rename the Application (metadata.name) or the directory",
+                by.join(" and by ")
+            );
+            if status.last_attempted_commit.as_deref() == Some(commit)
+                && status.last_error.first() == Some(&line)
+            {
+                continue;
+            }
+            status.phase = crate::k8s::crds::Phase::Failed;
+            status.message = format!(
+                "commit {} rejected: {line}",
+                commit.chars().take(12).collect::<String>()
+            );
+            status.last_attempted_commit = Some(commit.to_string());
+            status.last_error = vec![line];
+            let spec = rec.status_spec.clone();
+            if let Some(rec) = self.apps.get_mut(name) {
+                rec.status = Some(status.clone());
+                // Synced again at the next commit (whether its files change or not), which
+                // replaces this status.
+                rec.failed = Some(ErrorClass::Transient);
+            }
+            self.write_app_status(name, &spec, &status).await;
+        }
+    }
+
     /// Prunes what an app whose directory left Git applied, then deletes its status object.
     /// A prune of everything waits for `rollgit sync APP --allow-mass-prune` (unless the
     /// repository allows it): until then the app and its status stay, saying so.
@@ -888,7 +1034,8 @@ impl RepoWorker {
                 );
                 let spec = rec.status_spec.clone();
                 let known = rec.status_object.clone();
-                let obj = self.write_status(name, &spec, &status, known).await;
+                let home = self.home_of(name);
+                let obj = self.write_status(name, &home, &spec, &status, known).await;
                 if let Some(rec) = self.apps.get_mut(name) {
                     rec.status = Some(status);
                     rec.status_object = obj;
@@ -974,9 +1121,14 @@ impl RepoWorker {
                 tracing::info!(app = name, cluster = %cluster, pruned = report.pruned.len(), "the app left Git: pruned what its workflow delivered there");
             }
         }
+        let home = self.home_of(name);
+        if let Some(old) = self.apps.get(name).and_then(|r| r.moved_from.clone()) {
+            self.metrics.app_gone(&old, name);
+            app_status::delete_status(&self.client, &old, name).await?;
+        }
         self.apps.remove(name);
-        self.metrics.app_gone(&self.repo.namespace, name);
-        app_status::delete_status(&self.client, &self.repo.namespace, name).await?;
+        self.metrics.app_gone(&home, name);
+        app_status::delete_status(&self.client, &home, name).await?;
         Ok(())
     }
 
@@ -984,7 +1136,7 @@ impl RepoWorker {
         let reference = crate::k8s::events::reference(
             crate::k8s::API_VERSION,
             "Application",
-            Some(&self.repo.namespace),
+            Some(&self.home_of(app)),
             app,
         );
         self.events
@@ -1000,13 +1152,25 @@ impl RepoWorker {
             .await;
     }
 
-    /// Takes over what a previous run recorded for an app (once).
-    async fn take_over(&mut self, name: &str) -> Result<(), StatusError> {
+    /// Takes over what a previous run recorded for an app (once), from its status object in
+    /// namespace `home`, else (a rollgit that kept them in the repository's namespace) from
+    /// the repository's namespace.
+    async fn take_over(&mut self, name: &str, home: &str) -> Result<(), StatusError> {
         if self.apps.get(name).is_some_and(|r| r.taken_over) {
             return Ok(());
         }
-        let obj = app_status::read_application(&self.client, &self.repo.namespace, name).await?;
+        let mut obj = app_status::read_application(&self.client, home, name).await?;
+        if obj.is_none() && home != self.repo.namespace {
+            obj = app_status::read_application(&self.client, &self.repo.namespace, name)
+                .await?
+                .filter(|o| self.is_ours(o));
+        }
         self.take_over_from(name, obj)
+    }
+
+    /// Whether an Application is the status object of one of this repository's apps.
+    fn is_ours(&self, o: &DynamicObject) -> bool {
+        o.data["spec"]["source"]["repo"].as_str() == Some(self.repo.name.as_str())
     }
 
     /// Takes over what the Application `obj` records for app `name`.
@@ -1016,7 +1180,10 @@ impl RepoWorker {
         obj: Option<DynamicObject>,
     ) -> Result<(), StatusError> {
         let recorded = match &obj {
-            Some(o) => app_status::recorded_of(o, &self.repo.namespace, name)?,
+            Some(o) => {
+                let ns = o.metadata.namespace.as_deref().unwrap_or_default();
+                app_status::recorded_of(o, ns, name)?
+            }
             None => None,
         };
         let rec = self.apps.entry(name.to_string()).or_default();
@@ -1032,36 +1199,86 @@ impl RepoWorker {
         Ok(())
     }
 
-    /// Takes over the apps `names` not taken over yet: one LIST of the namespace's
-    /// Applications when there are several (else, or when it fails, a GET each). Returns the
-    /// apps whose record could not be read.
-    async fn take_over_all(&mut self, names: &[String]) -> Vec<(String, AppError)> {
-        let pending: Vec<&String> = names
+    /// Takes over the apps `homes` (name, namespace of its status object) not taken over
+    /// yet: one LIST of Applications per namespace when there are several (else, or when one
+    /// fails, a GET each). Returns the apps whose record could not be read.
+    async fn take_over_all(&mut self, homes: &[(String, String)]) -> Vec<(String, AppError)> {
+        let pending: Vec<&(String, String)> = homes
             .iter()
-            .filter(|n| !self.apps.get(*n).is_some_and(|r| r.taken_over))
+            .filter(|(n, _)| !self.apps.get(n).is_some_and(|r| r.taken_over))
             .collect();
         let mut failed = Vec::new();
         if pending.len() > 1 {
-            match app_status::list_applications(&self.client, &self.repo.namespace).await {
-                Ok(mut found) => {
-                    for n in pending {
-                        if let Err(e) = self.take_over_from(n, found.remove(n.as_str())) {
-                            failed.push((n.clone(), AppError::Status(e)));
-                        }
+            // The repository's namespace is listed too when an app lives elsewhere: that is
+            // where an older rollgit kept its status object.
+            let mut namespaces: BTreeSet<&str> = pending.iter().map(|(_, h)| h.as_str()).collect();
+            if namespaces.iter().any(|h| *h != self.repo.namespace) {
+                namespaces.insert(&self.repo.namespace);
+            }
+            let mut listed: BTreeMap<String, BTreeMap<String, DynamicObject>> = BTreeMap::new();
+            let mut all = true;
+            for ns in namespaces {
+                match app_status::list_applications(&self.client, ns).await {
+                    Ok(found) => {
+                        listed.insert(ns.to_string(), found);
                     }
-                    return failed;
-                }
-                Err(e) => {
-                    tracing::debug!(repo = %self.repo.name, error = %crate::error_chain(&e), "listing Applications failed; reading each");
+                    Err(e) => {
+                        tracing::debug!(repo = %self.repo.name, namespace = ns, error = %crate::error_chain(&e), "listing Applications failed; reading each");
+                        all = false;
+                        break;
+                    }
                 }
             }
+            if all {
+                for (n, home) in pending {
+                    let mut obj = listed.get_mut(home).and_then(|f| f.remove(n.as_str()));
+                    if obj.is_none() && *home != self.repo.namespace {
+                        obj = listed
+                            .get_mut(&self.repo.namespace)
+                            .and_then(|f| f.remove(n.as_str()))
+                            .filter(|o| self.is_ours(o));
+                    }
+                    if let Err(e) = self.take_over_from(n, obj) {
+                        failed.push((n.clone(), AppError::Status(e)));
+                    }
+                }
+                return failed;
+            }
         }
-        for n in pending {
-            if let Err(e) = self.take_over(n).await {
+        for (n, home) in pending {
+            if let Err(e) = self.take_over(n, home).await {
                 failed.push((n.clone(), AppError::Status(e)));
             }
         }
         failed
+    }
+
+    /// The namespace of app `app`'s status object: its KubeVela Application's, else (or when
+    /// rollgit does not watch that namespace, or the repository may not write there) the
+    /// repository's.
+    fn home<'a>(&'a self, app: &'a AppDir) -> &'a str {
+        match app.namespace.as_deref() {
+            Some(ns)
+                if self.scope.contains(ns)
+                    && self
+                        .repo
+                        .allow
+                        .namespaces
+                        .as_ref()
+                        .is_none_or(|globs| globs.iter().any(|g| g.is_match(ns))) =>
+            {
+                ns
+            }
+            _ => &self.repo.namespace,
+        }
+    }
+
+    /// [`Self::home`] of the app named `name`, as the worker last read it.
+    fn home_of(&self, name: &str) -> String {
+        self.apps
+            .get(name)
+            .and_then(|r| r.dir.as_ref())
+            .map_or_else(|| self.repo.namespace.clone(), |d| self.home(d).to_string())
     }
 
     fn status_spec(&self, app: &AppDir) -> ApplicationSpec {
@@ -1071,6 +1288,7 @@ impl RepoWorker {
                 url: rollgit_source::redact_url(&self.repo.url),
                 branch: self.repo.branch.clone(),
                 path: app.dir.clone(),
+                namespace: self.repo.namespace.clone(),
             },
             app: app.name.clone(),
             suspend: false,
@@ -1103,6 +1321,9 @@ impl RepoWorker {
         rec.status = Some(done.status);
         rec.status_spec = done.spec;
         rec.status_object = done.status_object;
+        if done.moved {
+            rec.moved_from = None;
+        }
         if done.rejected {
             // A commit rejected whole counts once, whatever the number of its apps and passes.
             self.rejected_in_pass = true;
@@ -1128,10 +1349,38 @@ impl RepoWorker {
             done: None,
             result: Ok(()),
         };
+        let moved_from = input.moved_from.clone();
         out.result = self
             .try_sync_app(input, index, commit, lookup, &mut out)
             .await;
+        if let (Some(old), Some(done)) = (moved_from, &mut out.done)
+            && done.status_object.is_live()
+            && done.applied.as_ref().is_some_and(|a| a.ok)
+        {
+            done.moved = self.delete_moved_status(&out.name, &old).await;
+        }
         out
+    }
+
+    /// Deletes the status object app `name` had in namespace `old` (its status is written
+    /// at home now). Its dependents were applied with the new owner first.
+    /// Returns whether it is gone.
+    async fn delete_moved_status(&self, name: &str, old: &str) -> bool {
+        self.metrics.app_gone(old, name);
+        match app_status::delete_status(&self.client, old, name).await {
+            Ok(()) => {
+                tracing::info!(
+                    app = name,
+                    from = old,
+                    "status object moved to the KubeVela Application's namespace"
+                );
+                true
+            }
+            Err(e) => {
+                tracing::warn!(app = name, namespace = old, error = %crate::error_chain(&e), "deleting the app's status object from its old namespace failed; tried again at the next sync");
+                false
+            }
+        }
     }
 
     async fn try_sync_app(
@@ -1151,6 +1400,7 @@ impl RepoWorker {
             last_applied_commit,
             drift_corrections,
             mut status_object,
+            moved_from: _,
             revisions,
         } = input;
         let memory = Memory {
@@ -1161,13 +1411,12 @@ impl RepoWorker {
         };
         let request = request.as_ref();
         let name = app.name.clone();
+        let home = self.home(&app).to_string();
         let prev = match revisions {
             Some(items) => plan::revisions::state_of(&items, publish),
-            None => {
-                plan::revisions::revision_state(&self.client, &self.repo.namespace, &name, publish)
-                    .await
-                    .map_err(AppError::Revisions)?
-            }
+            None => plan::revisions::revision_state(&self.client, &home, &name, publish)
+                .await
+                .map_err(AppError::Revisions)?,
         };
         let mut dir = app.clone();
         let rendered = match plan::render(&app, &self.repo.namespace, &files, index, &prev) {
@@ -1204,18 +1453,20 @@ impl RepoWorker {
         } else {
             // The Application exists (spec only; its status is written once, at the end) so
             // that the revisions and Rollouts can name it as their owner.
-            let live = self.status_object_now(&name, status_object).await?;
-            let (_, obj) = app_status::ensure_application(
-                &self.client,
-                &self.repo.namespace,
-                &name,
-                &spec,
-                live,
-            )
-            .await?;
-            let owner = app_status::owner_reference(&obj, &name);
-            status_object = StatusObject::Live(Box::new(obj));
-            Some(owner)
+            let live = self
+                .status_object_now(&name, &home, status_object.clone())
+                .await?;
+            match app_status::ensure_application(&self.client, &home, &name, &spec, live).await {
+                Ok((_, obj)) => {
+                    let owner = app_status::owner_reference(&obj, &name);
+                    status_object = StatusObject::Live(Box::new(obj));
+                    Some(owner)
+                }
+                // The Application's namespace does not exist: neither do the revisions' and
+                // Rollouts', whose apply says so (in a status written elsewhere).
+                Err(e) if home != self.repo.namespace && is_not_found(&e) => None,
+                Err(e) => return Err(e.into()),
+            }
         };
         let argo_external = crate::rollout::argo::detect::prepare(
             &self.client,
@@ -1234,7 +1485,10 @@ impl RepoWorker {
             dir: &app.dir,
             commit,
             progress_deadline: self.repo.progress_deadline,
-            owner: owner.as_ref(),
+            owner: owner.as_ref().map(|reference| crate::plan::Owner {
+                reference,
+                namespace: &home,
+            }),
             argo_external,
             kruise_external,
             fleet: &self.fleet_clusters,
@@ -1314,7 +1568,7 @@ impl RepoWorker {
                 self.writer.clone(),
                 Bump {
                     app: name.clone(),
-                    namespace: self.repo.namespace.clone(),
+                    namespace: home.clone(),
                     dir: app.dir.clone(),
                     commit: commit.to_string(),
                     content,
@@ -1351,7 +1605,7 @@ impl RepoWorker {
         let status_object = if has_workflow {
             status_object
         } else {
-            self.write_status(&name, &spec, &status, status_object)
+            self.write_status(&name, &home, &spec, &status, status_object)
                 .await
         };
         tracing::info!(app = %name, commit, applied = report.applied.len(), changed = report.changed.len(), pruned = report.pruned.len(), errors = report.errors.len(), "applied");
@@ -1389,6 +1643,7 @@ impl RepoWorker {
             rejected: false,
             workflow,
             commit: commit.to_string(),
+            moved: false,
         });
         result
     }
@@ -1397,14 +1652,13 @@ impl RepoWorker {
     async fn status_object_now(
         &self,
         app: &str,
+        home: &str,
         known: StatusObject,
     ) -> Result<Option<DynamicObject>, StatusError> {
-        match known {
+        match known.at_home(home).0 {
             StatusObject::Live(o) => Ok(Some(*o)),
             StatusObject::Missing => Ok(None),
-            StatusObject::Unknown => {
-                app_status::read_application(&self.client, &self.repo.namespace, app).await
-            }
+            StatusObject::Unknown => app_status::read_application(&self.client, home, app).await,
         }
     }
 
@@ -1445,6 +1699,7 @@ impl RepoWorker {
                         wake_at: None,
                         failures: 0,
                         applied_at: BTreeMap::new(),
+                        marks: BTreeMap::new(),
                     })
                     .map(|mut r| {
                         // Which plan the recorded run delivers is decided below.
@@ -1497,6 +1752,7 @@ impl RepoWorker {
                     wake_at: None,
                     failures: 0,
                     applied_at: BTreeMap::new(),
+                    marks: BTreeMap::new(),
                 });
             }
         }
@@ -1532,10 +1788,9 @@ impl RepoWorker {
         .ok()?
         .ok()?;
         let (dir, files, index) = read;
-        let prev =
-            plan::revisions::revision_state(&self.client, &self.repo.namespace, &dir.name, None)
-                .await
-                .ok()?;
+        let prev = plan::revisions::revision_state(&self.client, self.home(&dir), &dir.name, None)
+            .await
+            .ok()?;
         let rendered =
             plan::render(&dir, &self.repo.namespace, &files, index.as_ref(), &prev).ok()?;
         let ctx = PlanContext {
@@ -1588,6 +1843,64 @@ impl RepoWorker {
                 .await;
         }
         self.record_workflow(name, run).await;
+        self.ensure_fleet_watches();
+    }
+
+    /// Watches, in each cluster of the fleet, the kinds the workflows delivered there.
+    fn ensure_fleet_watches(&mut self) {
+        let mut kinds: BTreeMap<&str, BTreeSet<(String, String, String)>> = BTreeMap::new();
+        for run in self.apps.values().filter_map(|r| r.workflow.as_ref()) {
+            for (cluster, c) in &run.clusters {
+                kinds.entry(cluster.as_str()).or_default().extend(
+                    c.inventory
+                        .entries()
+                        .iter()
+                        .map(|r| (r.group.clone(), r.version.clone(), r.kind.clone())),
+                );
+            }
+        }
+        for (cluster, kinds) in kinds {
+            if let Some(w) = self.fleet_drift.get_mut(cluster) {
+                w.ensure(kinds);
+            }
+        }
+    }
+
+    /// Corrects what someone changed or deleted of what app `app`'s workflow delivered to
+    /// cluster `cluster` (self-heal, as on the repository's own cluster), and records it.
+    async fn correct_fleet_drift(&mut self, cluster: &str, app: &str, changes: Vec<Changed>) {
+        if !self.repo.self_heal || self.suspended.contains(app) {
+            return;
+        }
+        let Some(mut run) = self.apps.get_mut(app).and_then(|r| r.workflow.take()) else {
+            return;
+        };
+        let drifted = match run.correct(&self.fleet, app, cluster, &changes).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(app, cluster, error = %e, "correcting drift in a workflow's cluster failed; tried again at the next change or pass");
+                Vec::new()
+            }
+        };
+        if drifted.is_empty() {
+            if let Some(rec) = self.apps.get_mut(app) {
+                rec.workflow = Some(run);
+            }
+            return;
+        }
+        let Some(rec) = self.apps.get_mut(app) else {
+            return;
+        };
+        rec.drift_corrections += drifted.len() as u64;
+        let n = rec.drift_corrections;
+        if let Some(status) = rec.status.as_mut() {
+            status.drift_corrections = n;
+        }
+        for key in &drifted {
+            self.metrics.drift_corrected(&self.repo.name, app);
+            tracing::info!(app, cluster, object = %key, "drift corrected in a workflow's cluster");
+        }
+        self.record_workflow(app, run).await;
     }
 
     /// Puts the run back in the app's record and writes the status with it.
@@ -1786,7 +2099,7 @@ impl RepoWorker {
         let reference = crate::k8s::events::reference(
             crate::k8s::API_VERSION,
             "Application",
-            Some(&self.repo.namespace),
+            Some(&self.home_of(app)),
             app,
         );
         self.events
@@ -1853,9 +2166,14 @@ impl RepoWorker {
             .get(app)
             .map(|r| r.status_object.clone())
             .unwrap_or_default();
-        let obj = self.write_status(app, spec, status, known).await;
+        let home = self.home_of(app);
+        let (_, moved) = known.clone().at_home(&home);
+        let obj = self.write_status(app, &home, spec, status, known).await;
         if let Some(rec) = self.apps.get_mut(app) {
             rec.status_object = obj;
+            if moved.is_some() {
+                rec.moved_from = moved;
+            }
         }
     }
 
@@ -1864,38 +2182,65 @@ impl RepoWorker {
     async fn write_status(
         &self,
         app: &str,
+        home: &str,
         spec: &ApplicationSpec,
         status: &AppStatus,
         known: StatusObject,
     ) -> StatusObject {
         self.metrics.app_info(
-            &self.repo.namespace,
+            home,
             app,
             status.phase.as_str(),
             status.health.status.as_str(),
         );
-        let written = match self.status_object_now(app, known).await {
-            Ok(live) => {
-                app_status::write_status_over(
-                    &self.client,
-                    &self.repo.namespace,
-                    app,
-                    spec,
-                    status,
-                    self.clock.now(),
-                    live,
-                )
-                .await
-            }
-            Err(e) => Err(e),
-        };
+        let mut written = self
+            .write_status_in(app, home, spec, status, known.clone())
+            .await;
+        if home != self.repo.namespace
+            && let Err(e) = &written
+            && is_not_found(e)
+        {
+            // The Application's namespace does not exist (yet): the status (a refusal, say)
+            // is written in the repository's namespace, and moves home once it can.
+            tracing::info!(
+                app,
+                namespace = home,
+                "the app's namespace does not exist: its status is written in the repository's namespace"
+            );
+            written = self
+                .write_status_in(app, &self.repo.namespace, spec, status, known)
+                .await;
+        }
         match written {
-            Ok((_, obj)) => StatusObject::Live(Box::new(obj)),
+            Ok(obj) => StatusObject::Live(Box::new(obj)),
             Err(e) => {
                 tracing::warn!(app, error = %crate::error_chain(&e), "writing status failed");
                 StatusObject::Unknown
             }
         }
+    }
+
+    /// Writes an app's status in namespace `ns` over its Application as last seen (`known`).
+    async fn write_status_in(
+        &self,
+        app: &str,
+        ns: &str,
+        spec: &ApplicationSpec,
+        status: &AppStatus,
+        known: StatusObject,
+    ) -> Result<DynamicObject, StatusError> {
+        let live = self.status_object_now(app, ns, known).await?;
+        let (_, obj) = app_status::write_status_over(
+            &self.client,
+            ns,
+            app,
+            spec,
+            status,
+            self.clock.now(),
+            live,
+        )
+        .await?;
+        Ok(obj)
     }
 
     /// Rejects a commit for `app` whole: logs the errors, records them in its status, and keeps
@@ -1940,7 +2285,7 @@ impl RepoWorker {
         }
         let spec = self.status_spec(app);
         let status_object = self
-            .write_status(&name, &spec, &status, status_object)
+            .write_status(&name, self.home(app), &spec, &status, status_object)
             .await;
         AppDone {
             dir,
@@ -1951,6 +2296,7 @@ impl RepoWorker {
             rejected: true,
             workflow: None,
             commit: commit.to_string(),
+            moved: false,
         }
     }
 
@@ -2053,9 +2399,8 @@ impl RepoWorker {
             tracing::info!(app, object = %r, "drift corrected");
             self.drift_event(r, &commit).await;
         }
-        if let Err(e) =
-            app_status::record_drift(&self.client, &self.repo.namespace, app, n, &report.changed)
-                .await
+        let home = self.home_of(app);
+        if let Err(e) = app_status::record_drift(&self.client, &home, app, n, &report.changed).await
         {
             tracing::warn!(app, error = %crate::error_chain(&e), "recording drift in status failed");
         }
@@ -2091,7 +2436,8 @@ impl RepoWorker {
             .get(app)
             .map(|r| (r.status_spec.clone(), r.status_object.clone()))
             .unwrap_or_default();
-        let obj = self.write_status(app, &spec, &status, known).await;
+        let home = self.home_of(app);
+        let obj = self.write_status(app, &home, &spec, &status, known).await;
         if let Some(rec) = self.apps.get_mut(app) {
             rec.status = Some(status);
             rec.status_object = obj;
@@ -2122,6 +2468,20 @@ impl RepoWorker {
     }
 }
 
+/// Whether the API server answered 404 somewhere in `e`'s chain (a missing namespace).
+fn is_not_found(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(kube::Error::Api(s)) = err.downcast_ref::<kube::Error>()
+            && s.code == 404
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
 /// The lines a refused commit shows: `path:line: Kind namespace/name: message` (the place in
 /// Git when the object comes from one).
 fn refusal_lines(refused: &[Refused], sources: &[Option<String>]) -> Vec<String> {
@@ -2146,13 +2506,4 @@ fn without_revisions(inv: &Inventory) -> Inventory {
     let mut out = Inventory::from_refs(inv.entries().iter().filter(keep).cloned());
     out.adopted = inv.adopted.iter().filter(keep).cloned().collect();
     out
-}
-
-/// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }

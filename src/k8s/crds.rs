@@ -104,6 +104,11 @@ pub struct AppSource {
     /// The app's directory in the repository (`""` for the root).
     #[serde(default)]
     pub path: String,
+    /// The repository's namespace: where the app's objects that name none go (the status
+    /// object itself lives in the KubeVela Application's namespace when the app is named
+    /// after one).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
 }
 
 /// An app's phase, named as KubeVela's `status.status` where one applies (ROLLOUT-SEMANTICS

@@ -224,6 +224,7 @@ mod tests {
             name: "echo".into(),
             dir: "apps/echo".into(),
             referenced: Vec::new(),
+            namespace: None,
         };
         let files = [
             SourceFile::new("apps/echo/deploy.yaml", deployment),

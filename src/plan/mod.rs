@@ -48,9 +48,9 @@ pub struct PlanContext<'a> {
     pub commit: &'a str,
     /// The progress deadline of a rollout batch (an Application may override it).
     pub progress_deadline: Duration,
-    /// An ownerReference to the app's status object, for the objects rollgit makes for the
-    /// app (revisions, Rollouts); `None` when it does not exist (yet).
-    pub owner: Option<&'a Value>,
+    /// The app's status object as the owner of the objects rollgit makes for the app
+    /// (revisions, Rollouts) in its namespace; `None` when it does not exist (yet).
+    pub owner: Option<Owner<'a>>,
     /// Argo Rollouts' own controller runs the app's Argo Rollouts (delegate mode): rollgit
     /// only applies them ([`argo`]).
     pub argo_external: bool,
@@ -61,6 +61,28 @@ pub struct PlanContext<'a> {
     pub fleet: &'a [rollgit_render::workflow::FleetCluster],
     /// The repository's cluster (`local` in topology policies).
     pub cluster: &'a str,
+}
+
+/// The app's status object as an owner.
+#[derive(Debug, Clone, Copy)]
+pub struct Owner<'a> {
+    /// An ownerReference to it.
+    pub reference: &'a Value,
+    /// Its namespace: only objects in this namespace name it (Kubernetes' garbage collector
+    /// treats an owner in another namespace as absent and deletes the dependent), and an
+    /// object that names no namespace goes to the repository's, where an app whose status
+    /// object lives elsewhere renders none.
+    pub namespace: &'a str,
+}
+
+impl Owner<'_> {
+    /// Sets `object`'s ownerReferences to this owner when they share a namespace.
+    fn own(&self, object: &mut Value) {
+        let ns = object["metadata"]["namespace"].as_str();
+        if ns.is_none_or(|ns| ns == self.namespace) {
+            object["metadata"]["ownerReferences"] = json!([self.reference]);
+        }
+    }
 }
 
 /// Everything rollgit puts in the cluster for one commit of an app.
@@ -152,7 +174,7 @@ pub fn desired(
     for (cr, source) in revisions {
         let mut cr = cr.clone();
         if let Some(o) = ctx.owner {
-            cr["metadata"]["ownerReferences"] = json!([o]);
+            o.own(&mut cr);
         }
         objects.push(cr);
         sources.push(source);
@@ -175,7 +197,7 @@ pub fn desired(
             "spec": spec,
         });
         if let Some(o) = ctx.owner {
-            ro["metadata"]["ownerReferences"] = json!([o]);
+            o.own(&mut ro);
         }
         objects.push(ro);
         sources.push(component_source(&spec.component));
@@ -238,6 +260,7 @@ mod tests {
             name: "shop".into(),
             dir: "apps/shop".into(),
             referenced: Vec::new(),
+            namespace: None,
         };
         let files: Vec<SourceFile> = files
             .iter()
@@ -265,23 +288,31 @@ spec:
         - replicas: 2
 ";
 
-    #[test]
-    fn a_rolled_out_workload_is_the_rollout_stages_and_a_rollout_object_takes_its_place() {
-        let r = render_files(&[("apps/shop/app.yaml", TRAIT_APP)]);
-        let owner =
-            json!({"apiVersion": API_VERSION, "kind": "Application", "name": "shop", "uid": "u1"});
-        let ctx = PlanContext {
+    /// The plan context of app `shop` of repository `platform` at commit `c0ffee`.
+    fn shop_ctx(owner: Option<Owner<'_>>) -> PlanContext<'_> {
+        PlanContext {
             app: "shop",
             repo: "platform",
             dir: "apps/shop",
             commit: "c0ffee",
             progress_deadline: Duration::from_secs(600),
-            owner: Some(&owner),
+            owner,
             argo_external: false,
             kruise_external: false,
             fleet: &[],
             cluster: "default",
-        };
+        }
+    }
+
+    #[test]
+    fn a_rolled_out_workload_is_the_rollout_stages_and_a_rollout_object_takes_its_place() {
+        let r = render_files(&[("apps/shop/app.yaml", TRAIT_APP)]);
+        let owner =
+            json!({"apiVersion": API_VERSION, "kind": "Application", "name": "shop", "uid": "u1"});
+        let ctx = shop_ctx(Some(Owner {
+            reference: &owner,
+            namespace: "default",
+        }));
         let plan = desired(&r, &ctx).expect("plans");
         let kinds: Vec<(&str, &str)> = plan
             .objects
@@ -337,21 +368,33 @@ spec:
     }
 
     #[test]
+    fn only_objects_in_the_owners_namespace_name_it() {
+        let r = render_files(&[("apps/shop/app.yaml", TRAIT_APP)]);
+        let owner =
+            json!({"apiVersion": API_VERSION, "kind": "Application", "name": "shop", "uid": "u1"});
+        for (owner_ns, owned) in [("default", true), ("elsewhere", false)] {
+            let ctx = shop_ctx(Some(Owner {
+                reference: &owner,
+                namespace: owner_ns,
+            }));
+            let plan = desired(&r, &ctx).expect("plans");
+            assert_eq!(plan.objects.len(), 3);
+            for o in &plan.objects {
+                assert_eq!(
+                    o["metadata"]["ownerReferences"].is_array(),
+                    owned,
+                    "owner in {owner_ns}: {}",
+                    o["metadata"]
+                );
+            }
+        }
+    }
+
+    #[test]
     fn plain_objects_pass_through_labelled_with_the_repository() {
         let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  k: v\n";
         let r = render_files(&[("apps/shop/cm.yaml", cm)]);
-        let ctx = PlanContext {
-            app: "shop",
-            repo: "platform",
-            dir: "apps/shop",
-            commit: "c0ffee",
-            progress_deadline: Duration::from_secs(600),
-            owner: None,
-            argo_external: false,
-            kruise_external: false,
-            fleet: &[],
-            cluster: "default",
-        };
+        let ctx = shop_ctx(None);
         let plan = desired(&r, &ctx).expect("plans");
         assert_eq!(plan.objects.len(), 1);
         assert_eq!(plan.objects[0]["data"]["k"], "v");

@@ -71,7 +71,7 @@ pub fn read_apps(
     let files = repo.list_files(head)?;
     let mut apps = rollgit_render::discover_apps(&files, roots);
     // The name each known app had, by directory.
-    let mut kept: BTreeMap<String, String> = BTreeMap::new();
+    let mut kept: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
     let mut wanted: BTreeSet<String> = match which {
         Which::All => apps.iter().map(|a| a.dir.clone()).collect(),
         Which::Changed { prev, known } => {
@@ -101,7 +101,8 @@ pub fn read_apps(
                         if failed {
                             wanted.insert(a.dir.clone());
                         }
-                        kept.insert(a.dir.clone(), name);
+                        let namespace = d.and_then(|d| d.namespace.clone());
+                        kept.insert(a.dir.clone(), (name, namespace));
                     }
                     None => {
                         wanted.insert(a.dir.clone());
@@ -128,10 +129,13 @@ pub fn read_apps(
         for a in apps.iter().filter(|a| wanted.contains(&a.dir)) {
             if !read.contains_key(&a.dir) {
                 let files = app_files(repo, head, a, &apps)?;
-                // Undecided names the app as before: when that is its directory's name and no
-                // file can hold a KubeVela Application, the files need not be parsed twice
-                // (here and in the render) to learn that the directory names it.
-                let as_before = kept.get(&a.dir).is_none_or(|n| *n == a.name);
+                // Undecided names (and homes) the app as before: when that is its directory's
+                // name in no namespace of its own and no file can hold a KubeVela
+                // Application, the files need not be parsed twice (here and in the render) to
+                // learn that the directory names it.
+                let as_before = kept
+                    .get(&a.dir)
+                    .is_none_or(|(n, ns)| *n == a.name && ns.is_none());
                 let named = if as_before && rollgit_render::names_no_application(&files) {
                     AppNaming::Directory
                 } else {
@@ -141,32 +145,38 @@ pub fn read_apps(
                 read.insert(a.dir.clone(), files);
             }
         }
-        let names: Vec<String> = apps
+        let homes: Vec<(String, Option<String>)> = apps
             .iter()
             .map(|a| match naming.get(&a.dir) {
-                Some(AppNaming::Application { name, .. }) => name.clone(),
-                Some(AppNaming::Directory) => a.name.clone(),
-                Some(AppNaming::Undecided) | None => {
-                    kept.get(&a.dir).cloned().unwrap_or_else(|| a.name.clone())
-                }
+                Some(AppNaming::Application {
+                    name, namespace, ..
+                }) => (name.clone(), namespace.clone()),
+                Some(AppNaming::Directory) => (a.name.clone(), None),
+                Some(AppNaming::Undecided) | None => kept
+                    .get(&a.dir)
+                    .cloned()
+                    .unwrap_or_else(|| (a.name.clone(), None)),
             })
             .collect();
+        let names: Vec<String> = homes.iter().map(|(n, _)| n.clone()).collect();
         let clashing = clashing_dirs(&apps, &names);
         let unread: Vec<String> = clashing
             .into_iter()
             .filter(|d| !read.contains_key(d))
             .collect();
         if unread.is_empty() {
-            break names;
+            break homes;
         }
         wanted.extend(unread);
     };
+    let (names, namespaces): (Vec<String>, Vec<Option<String>>) = names.into_iter().unzip();
     let clashes = clashes(&apps, &names, &naming);
     if !clashes.is_empty() {
         return Err(ReadError::NameClash(clashes));
     }
-    for (a, name) in apps.iter_mut().zip(names) {
+    for ((a, name), namespace) in apps.iter_mut().zip(names).zip(namespaces) {
         a.name = name;
+        a.namespace = namespace;
     }
     let read: Vec<(AppDir, Vec<SourceFile>)> = apps
         .iter()
@@ -269,12 +279,17 @@ pub fn read_app_at(
                 name: name.to_string(),
                 dir: dir.to_string(),
                 referenced: Vec::new(),
+                namespace: None,
             };
             apps = vec![a.clone()];
             a
         }
     };
     let read = app_files(repo, commit, &app, &apps)?;
+    let mut app = app;
+    if let AppNaming::Application { namespace, .. } = rollgit_render::app_naming(&read) {
+        app.namespace = namespace;
+    }
     let index = read.iter().any(uses_ref_objects).then(|| {
         let paths: Vec<String> = files
             .iter()

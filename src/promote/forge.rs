@@ -130,6 +130,31 @@ pub fn encode(s: &str) -> String {
     out
 }
 
+/// The web page of commit `sha` of repository `repo` on the forge whose API is at `api`
+/// (pure): the web address is the API's without its well-known API path (`api.github.com` →
+/// `github.com`, GitHub Enterprise's `/api/v3`, GitLab's `/api/v4`, Gitea's and Forgejo's
+/// `/api/v1`, `api.bitbucket.org/2.0` → `bitbucket.org`); `None` when the API address does
+/// not say where the web pages are, or a GitLab project is named by its number.
+pub fn commit_url(kind: ForgeKind, api: &str, repo: &str, sha: &str) -> Option<String> {
+    let api = api.trim_end_matches('/');
+    let web = match kind {
+        ForgeKind::Github if api == "https://api.github.com" => "https://github.com".to_string(),
+        ForgeKind::Github => api.strip_suffix("/api/v3")?.to_string(),
+        ForgeKind::Gitlab => api.strip_suffix("/api/v4")?.to_string(),
+        ForgeKind::Gitea => api.strip_suffix("/api/v1")?.to_string(),
+        ForgeKind::Bitbucket if api == "https://api.bitbucket.org/2.0" => {
+            "https://bitbucket.org".to_string()
+        }
+        ForgeKind::Bitbucket => return None,
+    };
+    Some(match kind {
+        ForgeKind::Github | ForgeKind::Gitea => format!("{web}/{repo}/commit/{sha}"),
+        ForgeKind::Gitlab if repo.bytes().all(|b| b.is_ascii_digit()) => return None,
+        ForgeKind::Gitlab => format!("{web}/{repo}/-/commit/{sha}"),
+        ForgeKind::Bitbucket => format!("{web}/{repo}/commits/{sha}"),
+    })
+}
+
 impl ForgeClient {
     /// A client for `forge`.
     pub fn new(forge: Forge) -> Result<Self, reqwest::Error> {
@@ -163,13 +188,7 @@ impl ForgeClient {
 
     /// The web page of commit `sha`, where the forge's URL makes it guessable.
     pub fn commit_url(&self, sha: &str) -> Option<String> {
-        match self.forge.kind {
-            ForgeKind::Github if self.forge.url == "https://api.github.com" => Some(format!(
-                "https://github.com/{}/commit/{sha}",
-                self.forge.repo
-            )),
-            _ => None,
-        }
+        commit_url(self.forge.kind, &self.forge.url, &self.forge.repo, sha)
     }
 
     async fn call(
@@ -478,5 +497,68 @@ impl ForgeClient {
             ),
         };
         self.call(method, path, Some(body)).await.map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_links_follow_each_forges_web_addresses() {
+        let sha = "0123abcd";
+        let cases = [
+            (
+                ForgeKind::Github,
+                "https://api.github.com",
+                "org/shop",
+                Some("https://github.com/org/shop/commit/0123abcd"),
+            ),
+            (
+                ForgeKind::Github,
+                "https://ghe.example.com/api/v3",
+                "org/shop",
+                Some("https://ghe.example.com/org/shop/commit/0123abcd"),
+            ),
+            (ForgeKind::Github, "http://127.0.0.1:8080", "org/shop", None),
+            (
+                ForgeKind::Gitlab,
+                "https://gitlab.com/api/v4",
+                "group/sub/shop",
+                Some("https://gitlab.com/group/sub/shop/-/commit/0123abcd"),
+            ),
+            (
+                ForgeKind::Gitlab,
+                "https://gitlab.example.com/api/v4/",
+                "group/shop",
+                Some("https://gitlab.example.com/group/shop/-/commit/0123abcd"),
+            ),
+            (ForgeKind::Gitlab, "https://gitlab.com/api/v4", "4242", None),
+            (
+                ForgeKind::Gitea,
+                "https://codeberg.org/api/v1",
+                "org/shop",
+                Some("https://codeberg.org/org/shop/commit/0123abcd"),
+            ),
+            (
+                ForgeKind::Bitbucket,
+                "https://api.bitbucket.org/2.0",
+                "team/shop",
+                Some("https://bitbucket.org/team/shop/commits/0123abcd"),
+            ),
+            (
+                ForgeKind::Bitbucket,
+                "http://127.0.0.1:9000",
+                "team/shop",
+                None,
+            ),
+        ];
+        for (kind, api, repo, want) in cases {
+            assert_eq!(
+                commit_url(kind, api, repo, sha).as_deref(),
+                want,
+                "{kind:?} {api} {repo}"
+            );
+        }
     }
 }

@@ -143,24 +143,29 @@ pub fn replay_images(base: &Files, theirs: &Files, ours: &Files) -> Replay {
         for line in image_lines(text) {
             match line {
                 ImageLine::Other(l) => lines.push(l.to_string()),
-                ImageLine::Image {
-                    line,
-                    name,
-                    value_at,
-                    value,
-                } => match name.and_then(|n| moved.get(&n.to_string()).map(|v| (n, v))) {
-                    Some((n, to)) if value != to.as_str() => {
+                ImageLine::Image { line, refs } => {
+                    let mut new = line.to_string();
+                    // Right to left, so that the offsets before each stay true.
+                    for r in refs.iter().rev() {
+                        let Some((n, to)) = r
+                            .name
+                            .and_then(|n| moved.get(&n.to_string()).map(|v| (n, v)))
+                        else {
+                            continue;
+                        };
+                        if r.value == to.as_str() {
+                            continue;
+                        }
                         out.images.push(ImageChange {
                             name: n.to_string(),
-                            from: value.to_string(),
+                            from: r.value.to_string(),
                             to: to.to_string(),
                         });
-                        let end = value_at + raw_value_len(&line[value_at..]);
-                        lines.push(format!("{}{}{}", &line[..value_at], to, &line[end..]));
+                        new.replace_range(r.value_at..r.value_at + r.raw_len, to);
                         changed = true;
                     }
-                    _ => lines.push(line.to_string()),
-                },
+                    lines.push(new);
+                }
             }
         }
         if changed {
@@ -180,13 +185,12 @@ pub fn images_by_name(files: &Files) -> BTreeMap<String, String> {
             continue;
         };
         for line in image_lines(text) {
-            if let ImageLine::Image {
-                name: Some(n),
-                value,
-                ..
-            } = line
-            {
-                out.insert(n.to_string(), value.to_string());
+            if let ImageLine::Image { refs, .. } = line {
+                for r in refs {
+                    if let Some(n) = r.name {
+                        out.insert(n.to_string(), r.value.to_string());
+                    }
+                }
             }
         }
     }
@@ -222,16 +226,70 @@ fn image_changes(ours: &Files, edits: &BTreeMap<String, Option<Vec<u8>>>) -> Vec
 
 enum ImageLine<'a> {
     Other(&'a str),
+    /// A line with image references: a block-style `image:` key, or flow mappings holding
+    /// one (`- {name: web, image: web:1}`, `containers: [{name: a, image: x}, ...]`).
     Image {
         line: &'a str,
-        /// The nearest `name:` at the same or an outer level (the container's, or the
-        /// component's for a KubeVela `properties.image`).
-        name: Option<&'a str>,
-        /// Byte offset of the value in `line`.
-        value_at: usize,
-        /// The value, without quotes or comment.
-        value: &'a str,
+        /// Left to right.
+        refs: Vec<ImageRef<'a>>,
     },
+}
+
+/// One image reference of a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ImageRef<'a> {
+    /// The `name` of its flow mapping, else the nearest `name:` at the same or an outer level
+    /// (the container's, or the component's for a KubeVela `properties.image`).
+    name: Option<&'a str>,
+    /// Byte offset of the raw value in the line.
+    value_at: usize,
+    /// Byte length of the raw value (quotes included, comment excluded).
+    raw_len: usize,
+    /// The value, without quotes or comment.
+    value: &'a str,
+}
+
+/// The image references in the flow mappings of `line` (`{...}` on one line), each named by
+/// its mapping's `name` or else `outer`.
+fn flow_images<'a>(line: &'a str, outer: Option<&'a str>) -> Vec<ImageRef<'a>> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(open) = line[from..].find('{').map(|i| from + i) {
+        let Some(close) = line[open..].find('}').map(|i| open + i) else {
+            break;
+        };
+        let mut name = None;
+        let mut image = None;
+        let mut at = open + 1;
+        for entry in line[open + 1..close].split(',') {
+            if let Some(colon) = entry.find(':') {
+                let key = entry[..colon]
+                    .trim()
+                    .trim_matches(|c| c == '"' || c == '\'');
+                let raw = &entry[colon + 1..];
+                let lead = raw.len() - raw.trim_start().len();
+                let token = raw.trim();
+                let value = token.trim_matches(|c| c == '"' || c == '\'');
+                let value_at = at + colon + 1 + lead;
+                match key {
+                    "name" => name = Some(value),
+                    "image" => image = Some((value_at, token.len(), value)),
+                    _ => {}
+                }
+            }
+            at += entry.len() + 1;
+        }
+        if let Some((value_at, raw_len, value)) = image {
+            out.push(ImageRef {
+                name: name.or(outer),
+                value_at,
+                raw_len,
+                value,
+            });
+        }
+        from = close + 1;
+    }
+    out
 }
 
 /// Each line of a YAML text, `image:` lines with their owner's name. Textual on purpose: the
@@ -241,6 +299,15 @@ fn image_lines(text: &str) -> Vec<ImageLine<'_>> {
     let mut names: Vec<(usize, &str)> = Vec::new();
     let mut out = Vec::new();
     for line in text.split('\n') {
+        let code = line.split(" #").next().unwrap_or(line);
+        if code.contains('{') && code.contains("image") {
+            let outer = names.last().map(|(_, n)| *n);
+            let refs = flow_images(code, outer);
+            if !refs.is_empty() {
+                out.push(ImageLine::Image { line, refs });
+                continue;
+            }
+        }
         let Some((indent, key, value_at)) = key_of(line) else {
             out.push(ImageLine::Other(line));
             continue;
@@ -262,9 +329,12 @@ fn image_lines(text: &str) -> Vec<ImageLine<'_>> {
             let value_at = value_at + line[value_at..].find(|c: char| c != ' ').unwrap_or(0);
             out.push(ImageLine::Image {
                 line,
-                name,
-                value_at,
-                value,
+                refs: vec![ImageRef {
+                    name,
+                    value_at,
+                    raw_len: raw_value_len(&line[value_at..]),
+                    value,
+                }],
             });
         } else {
             out.push(ImageLine::Other(line));
@@ -615,6 +685,41 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn images_only_reaches_flow_style_mappings() {
+        let dev_before = "spec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: web:1.0\n      - name: sidecar\n        image: proxy:1\n";
+        let dev_after = dev_before
+            .replace("web:1.0", "web:1.1")
+            .replace("proxy:1", "proxy:2");
+        let cases = [
+            (
+                "one mapping per line",
+                "      containers:\n      - {name: web, image: web:1.0, ports: [{containerPort: 80}]}\n      - {image: \"proxy:1\", name: sidecar} # pinned\n",
+                "      containers:\n      - {name: web, image: web:1.1, ports: [{containerPort: 80}]}\n      - {image: proxy:2, name: sidecar} # pinned\n",
+            ),
+            (
+                "a list of mappings on one line",
+                "      containers: [{name: sidecar, image: proxy:1}, {name: web, image: 'web:1.0'}]\n",
+                "      containers: [{name: sidecar, image: proxy:2}, {name: web, image: web:1.1}]\n",
+            ),
+        ];
+        for (what, prod, want) in cases {
+            let r = replay_images(
+                &files(&[("d.yaml", dev_before)]),
+                &files(&[("d.yaml", &dev_after)]),
+                &files(&[("deploy.yaml", prod)]),
+            );
+            assert_eq!(
+                r.edits["deploy.yaml"]
+                    .as_deref()
+                    .map(String::from_utf8_lossy),
+                Some(want.into()),
+                "{what}"
+            );
+            assert_eq!(r.images.len(), 2, "{what}: {:?}", r.images);
+        }
     }
 
     #[test]

@@ -15,9 +15,12 @@ use super::replay::{self, Files, Replay};
 use crate::clock::SharedClock;
 use crate::config::{Config, Pipeline, Repo};
 use crate::k8s::crds::{ApplicationStatus, PromotionStatus, PullRequestStatus};
-use crate::record::status::{StatusError, list_applications, merge_patch};
+use crate::k8s::{MANAGED_BY, MANAGED_BY_LABEL};
+use crate::record::status::{application_resource, merge_patch};
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
 use rollgit_source::write::{BranchOutcome, BranchRequest, WriteError};
 use rollgit_source::{ObjectId, SourceError};
 use std::collections::BTreeMap;
@@ -35,15 +38,6 @@ pub const PASS_INTERVAL: Duration = Duration::from_secs(2);
 /// A failed promotion step (no message holds a token).
 #[derive(Debug, thiserror::Error)]
 pub enum PromoteError {
-    /// Reading the stages' app status objects failed.
-    #[error("pipeline {pipeline}: cannot read the stages' status")]
-    ReadStatus {
-        /// The pipeline.
-        pipeline: String,
-        /// The cause.
-        #[source]
-        source: StatusError,
-    },
     /// The stage's app status does not parse (written by hand, or by another version): its
     /// promotion record is not guessed.
     #[error("pipeline {pipeline}: the status of {namespace}/{app} does not parse: {message}")]
@@ -123,10 +117,14 @@ pub struct Promoter {
     /// The last state the forge reported of a pull request, by `(pipeline, to, number)`, and
     /// when: asked again only after the forge's `pollInterval` (rate limits).
     polled: Mutex<BTreeMap<PolledKey, (tokio::time::Instant, PrState)>>,
+    /// The namespaces rollgit watches.
+    scope: crate::config::WatchScope,
 }
 
-/// The Applications listed in a pass, by `(cluster index, namespace)`.
-pub type Listed = BTreeMap<(usize, String), BTreeMap<String, DynamicObject>>;
+/// The Applications of each cluster (by index) the pipelines' repositories are in, kept by a
+/// watch of the namespaces rollgit watches (all of them by default): an app's status object
+/// lives in its KubeVela Application's namespace, or the repository's.
+pub type Stores = BTreeMap<usize, Store<DynamicObject>>;
 
 /// `(pipeline, to-stage, pull request number)`.
 type PolledKey = (String, String, u64);
@@ -195,7 +193,34 @@ impl Promoter {
             cache: cfg.state_dir.join("promotion"),
             reverted: Mutex::new(BTreeMap::new()),
             polled: Mutex::new(BTreeMap::new()),
+            scope: cfg.watch.clone(),
         }
+    }
+
+    /// A store of the Applications of each cluster the pipelines' repositories are in, and
+    /// the tasks whose watches fill them (they stop when dropped).
+    fn watch_applications(&self) -> (Stores, Vec<crate::AbortOnDrop>) {
+        let resource = application_resource();
+        let cfg = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
+        let mut stores = Stores::new();
+        let mut tasks = Vec::new();
+        for (name, client) in &self.clients {
+            let Some(repo) = self.repos.get(name) else {
+                continue;
+            };
+            if stores.contains_key(&repo.cluster) {
+                continue;
+            }
+            let apis = self.scope.apis(|ns| match ns {
+                Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+                None => Api::all_with(client.clone(), &resource),
+            });
+            let (store, stream) = crate::k8s::scope::reflect(apis, cfg.clone(), resource.clone());
+            let task = tokio::spawn(stream.for_each(|_| std::future::ready(())));
+            tasks.push(crate::AbortOnDrop(task.abort_handle()));
+            stores.insert(repo.cluster, store);
+        }
+        (stores, tasks)
     }
 
     /// Whether there is anything to promote.
@@ -207,14 +232,13 @@ impl Promoter {
     pub async fn run(self) {
         let mut jumps = self.clock.jumps();
         let mut repeats: BTreeMap<String, crate::Repeats> = BTreeMap::new();
+        let (stores, _watches) = self.watch_applications();
         loop {
-            // The Applications of each cluster and namespace, listed once per pass.
-            let mut listed = Listed::new();
             for (p, _) in &self.pipelines {
                 for i in 0..p.stages.len().saturating_sub(1) {
                     let key = format!("{}/{}", p.app, p.stages[i].name);
                     let r = repeats.entry(key).or_default();
-                    match self.step(p, i, &mut listed).await {
+                    match self.step(p, i, &stores).await {
                         Ok(()) => r.clear(),
                         Err(e) => {
                             let text = crate::error_chain(&e);
@@ -245,31 +269,17 @@ impl Promoter {
             .and_then(|(_, f)| f.get(i)?.as_ref())
     }
 
-    /// The Applications in `repo`'s namespace of its cluster, from `listed` when this pass
-    /// already listed them.
-    async fn applications(
-        &self,
-        listed: &mut Listed,
-        repo: &Repo,
-        client: &kube::Client,
-    ) -> Result<BTreeMap<String, DynamicObject>, StatusError> {
-        let key = (repo.cluster, repo.namespace.clone());
-        if let Some(apps) = listed.get(&key) {
-            return Ok(apps.clone());
-        }
-        let apps = list_applications(client, &repo.namespace).await?;
-        listed.insert(key, apps.clone());
-        Ok(apps)
+    /// The Applications of `repo`'s cluster (empty until its watch listed them).
+    fn applications(stores: &Stores, repo: &Repo) -> Vec<std::sync::Arc<DynamicObject>> {
+        stores
+            .get(&repo.cluster)
+            .map(Store::state)
+            .unwrap_or_default()
     }
 
-    /// One pass of the step from stage `i` to stage `i + 1` of `p` (`listed`: the
-    /// Applications this pass listed).
-    pub async fn step(
-        &self,
-        p: &Pipeline,
-        i: usize,
-        listed: &mut Listed,
-    ) -> Result<(), PromoteError> {
+    /// One pass of the step from stage `i` to stage `i + 1` of `p` (`stores`: the
+    /// Applications of each cluster).
+    pub async fn step(&self, p: &Pipeline, i: usize, stores: &Stores) -> Result<(), PromoteError> {
         let (from, to) = (&p.stages[i], &p.stages[i + 1]);
         let (Some(from_repo), Some(to_repo), Some(client)) = (
             self.repos.get(&from.repo),
@@ -282,26 +292,26 @@ impl Promoter {
             return Ok(());
         };
         let pipeline = p.app.clone();
-        let apps = self
-            .applications(listed, from_repo, client)
-            .await
-            .map_err(|source| PromoteError::ReadStatus {
-                pipeline: pipeline.clone(),
-                source,
-            })?;
-        let Some((app_name, obj)) = apps.iter().find(|(_, o)| {
+        let apps = Self::applications(stores, from_repo);
+        let Some(obj) = apps.iter().find(|o| {
             o.data.pointer("/spec/source/repo").and_then(|v| v.as_str()) == Some(&from_repo.name)
                 && o.data.pointer("/spec/source/path").and_then(|v| v.as_str())
                     == Some(from.path.as_str())
         }) else {
             return Ok(()); // the stage's app is not deployed yet
         };
+        let app_name = &obj.metadata.name.clone().unwrap_or_default();
+        let app_namespace = obj
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| from_repo.namespace.clone());
         let status: ApplicationStatus = match obj.data.get("status") {
             None => ApplicationStatus::default(),
             Some(s) => {
                 serde_json::from_value(s.clone()).map_err(|e| PromoteError::ParseStatus {
                     pipeline: pipeline.clone(),
-                    namespace: from_repo.namespace.clone(),
+                    namespace: app_namespace.clone(),
                     app: app_name.clone(),
                     message: e.to_string(),
                 })?
@@ -318,31 +328,15 @@ impl Promoter {
             },
         };
         // The next stage's app (for `rollgit promotion status`).
-        let find = |apps: &BTreeMap<String, DynamicObject>| {
-            apps.iter()
-                .find(|(_, o)| {
-                    o.data.pointer("/spec/source/repo").and_then(|v| v.as_str())
-                        == Some(&to_repo.name)
-                        && o.data.pointer("/spec/source/path").and_then(|v| v.as_str())
-                            == Some(to.path.as_str())
-                })
-                .map(|(n, _)| n.clone())
-        };
-        rec.to_app = if to_repo.namespace == from_repo.namespace {
-            find(&apps)
-        } else if rec.to_app.is_some() {
-            None // known: not listed again
-        } else {
-            match self.clients.get(&to.repo) {
-                Some(c) => self
-                    .applications(listed, to_repo, c)
-                    .await
-                    .ok()
-                    .and_then(|a| find(&a)),
-                None => None,
-            }
-        }
-        .or(rec.to_app.take());
+        rec.to_app = Self::applications(stores, to_repo)
+            .iter()
+            .find(|o| {
+                o.data.pointer("/spec/source/repo").and_then(|v| v.as_str()) == Some(&to_repo.name)
+                    && o.data.pointer("/spec/source/path").and_then(|v| v.as_str())
+                        == Some(to.path.as_str())
+            })
+            .and_then(|o| o.metadata.name.clone())
+            .or(rec.to_app.take());
         let request = obj
             .metadata
             .annotations
@@ -426,11 +420,11 @@ impl Promoter {
             }
         }
         if live.as_ref() != Some(&next) {
-            record(client, &from_repo.namespace, app_name, live.as_ref(), &next)
+            record(client, &app_namespace, app_name, live.as_ref(), &next)
                 .await
                 .map_err(|source| PromoteError::Record {
                     pipeline,
-                    namespace: from_repo.namespace.clone(),
+                    namespace: app_namespace.clone(),
                     app: app_name.clone(),
                     source,
                 })?;

@@ -161,6 +161,8 @@ pub struct World {
     pub metrics: Arc<Metrics>,
     /// The daemon's clock: it stands still until a test moves it ([`World::advance`]).
     pub clock: ManualClock,
+    /// The daemon's configuration (for [`World::restart_daemon`]).
+    pub config: rollgit::config::Config,
     pub _state: tempfile::TempDir,
 }
 
@@ -227,16 +229,7 @@ impl World {
         .expect("the test configuration is valid");
         let metrics = Arc::new(Metrics::new());
         let clock = ManualClock::starting_now();
-        let daemon = rollgit::daemon::start(
-            &config,
-            rollgit::daemon::Options {
-                metrics: metrics.clone(),
-                clock: Arc::new(clock.clone()),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("the daemon starts");
+        let daemon = start_daemon(&config, &metrics, &clock).await;
         Self {
             cluster,
             client,
@@ -246,7 +239,51 @@ impl World {
             metrics,
             clock,
             daemon,
+            config,
             _state: state,
+        }
+    }
+
+    /// Stops the daemon, then starts a new one with the same configuration, clock and
+    /// metrics (as a restart or an upgrade of rollgit would).
+    #[allow(dead_code)]
+    pub async fn restart_daemon(self) -> Self {
+        self.restart_daemon_with(async |_, _| {}).await
+    }
+
+    /// [`World::restart_daemon`], running `between` (with the cluster's client and the
+    /// repository) while no daemon runs.
+    #[allow(dead_code)]
+    pub async fn restart_daemon_with(
+        self,
+        between: impl AsyncFnOnce(&kube::Client, &GitRepo),
+    ) -> Self {
+        let World {
+            daemon,
+            cluster,
+            client,
+            git,
+            repo,
+            triggers: _,
+            metrics,
+            clock,
+            config,
+            _state,
+        } = self;
+        daemon.shutdown().await;
+        between(&client, &git).await;
+        let daemon = start_daemon(&config, &metrics, &clock).await;
+        Self {
+            triggers: daemon.triggers.clone(),
+            daemon,
+            cluster,
+            client,
+            git,
+            repo,
+            metrics,
+            clock,
+            config,
+            _state,
         }
     }
 
@@ -307,9 +344,14 @@ impl World {
     }
 
     pub fn apps(&self) -> Api<DynamicObject> {
+        self.apps_in("default")
+    }
+
+    /// The status objects (`applications.rollgit.dev`) of namespace `ns`.
+    pub fn apps_in(&self, ns: &str) -> Api<DynamicObject> {
         Api::namespaced_with(
             self.client.clone(),
-            "default",
+            ns,
             &rollgit::record::status::application_resource(),
         )
     }
@@ -367,6 +409,24 @@ impl World {
             .clone()
             .expect("a stored object has a resourceVersion")
     }
+}
+
+/// The daemon of `config`, in-process, on `clock`.
+async fn start_daemon(
+    config: &rollgit::config::Config,
+    metrics: &Arc<Metrics>,
+    clock: &ManualClock,
+) -> rollgit::daemon::Running {
+    rollgit::daemon::start(
+        config,
+        rollgit::daemon::Options {
+            metrics: metrics.clone(),
+            clock: Arc::new(clock.clone()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("the daemon starts")
 }
 
 /// Waits, through a watch bounded by [`WAIT`], until `cond` holds for the object `name`

@@ -100,15 +100,53 @@ pub fn orphan_dependents(store: &Store, owner_uid: &str) {
     }
 }
 
-fn collect_dependents(store: &Store, owner_uid: &str) {
+/// What an owner reference of an object in namespace `dependent_ns` (`""`: cluster-scoped)
+/// resolves to, as kube-controller-manager's garbage collector decides: an owner is looked
+/// up in the dependent's namespace, so a namespaced owner elsewhere is absent (the dependent
+/// is collected once all its owners are absent), and a cluster-scoped dependent naming a
+/// namespaced owner can never be resolved (it is never collected).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OwnerRef {
+    Present,
+    Absent,
+    Unresolvable,
+}
+
+fn resolve_owner(store: &Store, owner_uid: &str, dependent_ns: &str) -> OwnerRef {
+    match store.key_of_uid(owner_uid) {
+        None => OwnerRef::Absent,
+        Some(k) if k.namespace.is_empty() || k.namespace == dependent_ns => OwnerRef::Present,
+        Some(_) if dependent_ns.is_empty() => OwnerRef::Unresolvable,
+        Some(k) => {
+            tracing::warn!(
+                dependent_namespace = dependent_ns,
+                owner_namespace = %k.namespace,
+                owner = %k.name,
+                "OwnerRefInvalidNamespace: an ownerReference names an owner in another namespace; it is treated as absent"
+            );
+            OwnerRef::Absent
+        }
+    }
+}
+
+/// Whether every owner of the object `key` is absent; `gone` is an owner just deleted (its
+/// uid and namespace).
+fn orphaned(store: &Store, key: &ObjKey, owners: &[String], gone: Option<(&str, &str)>) -> bool {
+    owners.iter().all(|o| match gone {
+        Some((uid, owner_ns)) if uid == o => owner_ns.is_empty() || !key.namespace.is_empty(),
+        _ => resolve_owner(store, o, &key.namespace) == OwnerRef::Absent,
+    })
+}
+
+fn collect_dependents(store: &Store, owner: &ObjKey, owner_uid: &str) {
     for dep in store.dependents_of(owner_uid) {
         let Some(e) = store.get(&dep) else { continue };
-        let alive = e
-            .meta
-            .owners
-            .iter()
-            .any(|o| o != owner_uid && store.key_of_uid(o).is_some());
-        if !alive {
+        if orphaned(
+            store,
+            &dep,
+            &e.meta.owners,
+            Some((owner_uid, &owner.namespace)),
+        ) {
             delete_key(store, &dep);
         }
     }
@@ -148,7 +186,7 @@ fn handle(store: &Store, ev: &WatchEvent) {
     match ev.etype {
         EventType::Deleted => {
             if !meta.uid.is_empty() {
-                collect_dependents(store, &meta.uid);
+                collect_dependents(store, &ev.key, &meta.uid);
             }
             // Owners waiting in foreground deletion may now be free.
             for owner in &meta.owners {
@@ -176,6 +214,15 @@ fn handle(store: &Store, ev: &WatchEvent) {
                     delete_key(store, &k);
                 }
             }
+        }
+        // An object whose owners are all absent (deleted before it was written, or in
+        // another namespace) is collected as soon as it is seen.
+        EventType::Added | EventType::Modified
+            if !meta.deleting
+                && !meta.owners.is_empty()
+                && orphaned(store, &ev.key, &meta.owners, None) =>
+        {
+            delete_key(store, &ev.key);
         }
         EventType::Added | EventType::Modified if meta.deleting => {
             if ev.key.gr == namespaces() {
@@ -205,7 +252,7 @@ fn handle(store: &Store, ev: &WatchEvent) {
 /// Collects every object whose owners are all gone (after missed events).
 fn resync(store: &Store) {
     for (key, owners) in store.owned_objects() {
-        if owners.iter().all(|o| store.key_of_uid(o).is_none()) {
+        if orphaned(store, &key, &owners, None) {
             delete_key(store, &key);
         }
     }

@@ -44,6 +44,10 @@ pub struct AppDir {
     /// ([`crate::Rendered::referenced_paths`]); empty after discovery, filled by the daemon so
     /// that [`affected_apps`] sees them.
     pub referenced: Vec<String>,
+    /// The namespace of the app's status object when it is not the repository's: the
+    /// namespace of the KubeVela Application the app is named after
+    /// ([`crate::app_naming`]). `None` after discovery; set by whoever reads the app's files.
+    pub namespace: Option<String>,
 }
 
 /// A name that cannot name an app (see the module docs).
@@ -231,6 +235,7 @@ fn name_apps(dirs: BTreeSet<String>) -> Vec<AppDir> {
                 name,
                 dir,
                 referenced: Vec::new(),
+                namespace: None,
             }
         })
         .collect()

@@ -113,6 +113,7 @@ fn app(name: &str, dir: &str, referenced: &[&str]) -> AppDir {
         name: name.into(),
         dir: dir.into(),
         referenced: paths(referenced),
+        namespace: None,
     }
 }
 

@@ -14,6 +14,7 @@
 
 pub mod status;
 
+use crate::apply::drift::{Changed, change_mark, object_key};
 use crate::apply::{Applier, ApplyOptions, ApplyOutcome};
 use crate::k8s::crds::ClusterStatus;
 use crate::plan::workflow::WorkflowPlan;
@@ -112,6 +113,11 @@ pub struct WorkflowRun {
     /// read, and applied again at most every [`REAPPLY_EVERY`] (someone may have deleted or
     /// changed what was delivered).
     pub applied_at: BTreeMap<String, (String, std::time::Instant)>,
+    /// What each cluster's objects looked like when rollgit last applied them (by cluster,
+    /// then [`object_key`]: the [`change_mark`] of each apply response), so that a watch event
+    /// tells someone's change from the echo of rollgit's own apply (in memory: a restarted
+    /// daemon's first pass applies again and fills it).
+    pub marks: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// How often a deploy step waiting for a cluster's health applies its objects there again.
@@ -202,6 +208,79 @@ impl WorkflowRun {
             .collect()
     }
 
+    /// The objects of `changes` (a watch of cluster `cluster`) that someone changed or deleted
+    /// since rollgit delivered them there (pure: echoes of rollgit's own applies, and objects
+    /// it did not deliver, are not drift).
+    pub fn drifted(&self, cluster: &str, changes: &[Changed]) -> Vec<String> {
+        self.marks
+            .get(cluster)
+            .map_or_else(Vec::new, |marks| drifted(marks, changes))
+    }
+
+    /// The deploy step whose objects cluster `cluster` holds: the last succeeded deploy step
+    /// that targets it (`None` while its delivery is not done: the pass applies it).
+    pub fn delivered_by(&self, cluster: &str) -> Option<usize> {
+        (0..self.plan.steps.len()).rev().find(|&i| {
+            let step = &self.plan.steps[i];
+            matches!(step.spec, rollgit_render::workflow::StepSpec::Deploy { .. })
+                && step.targets.iter().any(|t| t.cluster == cluster)
+                && self
+                    .state
+                    .steps
+                    .get(i)
+                    .is_some_and(|s| s.phase == StepPhase::Succeeded)
+        })
+    }
+
+    /// Corrects drift in cluster `cluster`: when [`Self::drifted`] finds changed or deleted
+    /// objects rollgit delivered there, applies that cluster's objects again (as its deploy
+    /// step did). Returns what drifted (empty: nothing to correct). A run taken over from a
+    /// previous daemon has no marks of a finished step's cluster: its first change there (the
+    /// watch's first listing) applies the objects once, which is not counted as drift, and
+    /// records them.
+    pub async fn correct(
+        &mut self,
+        fleet: &Fleet,
+        app: &str,
+        cluster: &str,
+        changes: &[Changed],
+    ) -> Result<Vec<String>, String> {
+        if self.state.terminated {
+            return Ok(Vec::new());
+        }
+        let known = self.marks.contains_key(cluster);
+        let drifted = self.drifted(cluster, changes);
+        let Some(step) = self.delivered_by(cluster) else {
+            return Ok(Vec::new());
+        };
+        if known && drifted.is_empty() {
+            return Ok(drifted);
+        }
+        let member = fleet
+            .members
+            .get(cluster)
+            .cloned()
+            .ok_or_else(|| format!("cluster {cluster:?} is not in the fleet"))?;
+        let objects = self.plan.objects_for(cluster, step);
+        let prev = self.held(cluster);
+        let d = deliver_to(&member, app, &objects, &prev).await?;
+        self.marks.insert(cluster.to_string(), d.marks);
+        if let Some(entry) = self.clusters.get_mut(cluster) {
+            entry.inventory = d.inventory;
+            entry.healthy = d.healthy;
+            entry.message = d.message;
+        }
+        Ok(drifted)
+    }
+
+    /// What cluster `cluster` holds of the app (as its status records).
+    fn held(&self, cluster: &str) -> crate::k8s::Inventory {
+        self.clusters
+            .get(cluster)
+            .map(|c| c.inventory.clone())
+            .unwrap_or_default()
+    }
+
     /// Applies step `step`'s objects to each target (at most `parallelism` at once) and
     /// reports each target's result.
     async fn deliver(
@@ -222,11 +301,7 @@ impl WorkflowRun {
             .map(|cluster| {
                 let member = fleet.members.get(cluster).cloned();
                 let objects = self.plan.objects_for(cluster, step);
-                let prev = self
-                    .clusters
-                    .get(cluster)
-                    .map(|c| c.inventory.clone())
-                    .unwrap_or_default();
+                let prev = self.held(cluster);
                 let key = format!("{}/{}", self.commit, self.plan.content_hash);
                 let fresh = self.applied_at.get(cluster).is_some_and(|(k, at)| {
                     *k == key && at.elapsed() < REAPPLY_EVERY && !prev.is_empty()
@@ -242,6 +317,7 @@ impl WorkflowRun {
                                     inventory: prev,
                                     healthy: health.is_healthy(),
                                     message: health.message,
+                                    marks: BTreeMap::new(),
                                 },
                                 false,
                             ))
@@ -270,6 +346,7 @@ impl WorkflowRun {
             match r {
                 Ok((d, applied)) => {
                     if applied {
+                        self.marks.insert(cluster.clone(), d.marks.clone());
                         self.applied_at.insert(
                             cluster.clone(),
                             (
@@ -305,6 +382,20 @@ impl WorkflowRun {
     }
 }
 
+/// The keys of the objects of `changes` that `marks` (what rollgit last applied) holds and
+/// that were deleted or changed since (pure).
+pub fn drifted(marks: &BTreeMap<String, String>, changes: &[Changed]) -> Vec<String> {
+    changes
+        .iter()
+        .filter_map(|c| {
+            let key = object_key(&c.object);
+            let mark = marks.get(&key)?;
+            let deleted = c.deleted || c.object["metadata"]["deletionTimestamp"].is_string();
+            (deleted || *mark != change_mark(&c.object)).then_some(key)
+        })
+        .collect()
+}
+
 /// What delivering to one target gave: what is there and whether it was applied this time
 /// (or only read), or the error.
 type TargetOutcome = Result<(Delivered, bool), String>;
@@ -313,6 +404,8 @@ struct Delivered {
     inventory: crate::k8s::Inventory,
     healthy: bool,
     message: String,
+    /// The [`change_mark`] of each object applied, by [`object_key`].
+    marks: BTreeMap<String, String>,
 }
 
 /// The namespaces of `objects` that the cluster lacks are created (as KubeVela creates the
@@ -342,6 +435,11 @@ async fn deliver_to(
                 inventory: report.inventory,
                 healthy: health.is_healthy(),
                 message: health.message,
+                marks: report
+                    .live
+                    .iter()
+                    .map(|o| (object_key(o), change_mark(o)))
+                    .collect(),
             })
         }
         Ok(ApplyOutcome::Applied(report)) => Err(report
@@ -380,5 +478,59 @@ async fn ensure_namespace(client: &kube::Client, ns: &str) -> Result<(), kube::E
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn drift_is_a_change_or_a_deletion_of_what_rollgit_applied() {
+        let deploy = |generation: i64| {
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "demo", "namespace": "demo", "generation": generation}})
+        };
+        let marks: BTreeMap<String, String> =
+            [(object_key(&deploy(1)), change_mark(&deploy(1)))].into();
+        let change = |object: Value, deleted: bool| Changed {
+            app: "demo".into(),
+            object,
+            deleted,
+        };
+        let mut terminating = deploy(1);
+        terminating["metadata"]["deletionTimestamp"] = json!("2026-12-04T00:00:00Z");
+        let key = object_key(&deploy(1));
+        let cases = [
+            (
+                "the echo of rollgit's apply",
+                change(deploy(1), false),
+                vec![],
+            ),
+            (
+                "someone changed its spec",
+                change(deploy(2), false),
+                vec![key.clone()],
+            ),
+            ("deleted", change(deploy(1), true), vec![key.clone()]),
+            (
+                "being deleted",
+                change(terminating, false),
+                vec![key.clone()],
+            ),
+            (
+                "an object rollgit did not deliver",
+                change(
+                    json!({"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": "other", "namespace": "demo"}}),
+                    true,
+                ),
+                vec![],
+            ),
+        ];
+        for (name, c, want) in cases {
+            assert_eq!(drifted(&marks, &[c]), want, "{name}");
+        }
     }
 }

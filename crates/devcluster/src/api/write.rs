@@ -386,7 +386,6 @@ impl Ctx {
                     "acceptedNames": names,
                     "conditions": [
                         {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": now},
-                        {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": now},
                     ],
                     "storedVersions": obj["spec"]["versions"].as_array().into_iter().flatten().filter(|v| v["storage"] == true).map(|v| v["name"].clone()).collect::<Vec<_>>(),
                 });
@@ -402,13 +401,46 @@ impl Ctx {
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            let mut reg = self.srv.registry_write();
-            if deleted {
-                reg.remove_crd(&name);
-            } else {
-                reg.set_crd(&name, crate::resources::from_crd(&v));
+            {
+                let mut reg = self.srv.registry_write();
+                if deleted {
+                    reg.remove_crd(&name);
+                } else {
+                    reg.set_crd(&name, crate::resources::from_crd(&v));
+                }
+                self.srv.generation.fetch_add(1, Ordering::Relaxed);
             }
-            self.srv.generation.fetch_add(1, Ordering::Relaxed);
+            if !deleted {
+                self.establish(&name);
+            }
+        }
+    }
+
+    /// Sets a CRD's `Established` condition once its resource is served (as kube-apiserver's
+    /// establishing controller does after the names are accepted), so that a client waiting
+    /// for it (`kubectl wait --for condition=established`) finds the resource there.
+    fn establish(&self, name: &str) {
+        let res = self.srv.store.write(&self.key(name), false, |cur, _| {
+            let Some(cur) = cur else {
+                return Ok(Change::Unchanged);
+            };
+            let mut v = cur.value();
+            let established = v["status"]["conditions"].as_array().is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Established" && c["status"] == "True")
+            });
+            if established || cur.meta.deleting {
+                return Ok(Change::Unchanged);
+            }
+            let condition = json!({"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": now_rfc3339()});
+            match v["status"]["conditions"].as_array_mut() {
+                Some(cs) => cs.push(condition),
+                None => v["status"]["conditions"] = json!([condition]),
+            }
+            Ok(Change::Put(v))
+        });
+        if let Err(e) = res {
+            tracing::warn!(crd = name, error = ?e, "could not set the CRD's Established condition");
         }
     }
 
