@@ -381,6 +381,7 @@ fn run_spec(r: &KruiseRollout, kind: Kind, obj: &Value) -> Result<RunSpec, Strin
         traffic: r.traffic_routings.first().map(|t| TrafficRouting {
             service: t.service.clone(),
             ingress: t.ingress.clone().map(|i| (i, t.class)),
+            http_route: t.http_route.clone(),
             grace_secs: t.grace_period_seconds,
         }),
         paused: r.paused,
@@ -674,6 +675,14 @@ async fn act(
                     "deleting Ingress {}",
                     traffic::canary_ingress(ingress)
                 )))
+        }
+        CoreAction::SetHttpRouteRules { rules } => {
+            let Some(route) = &tr.http_route else {
+                return Ok(());
+            };
+            traffic::set_route_rules(c, ns, route, rules)
+                .await
+                .map_err(what(format!("routing HTTPRoute {route}")))
         }
         CoreAction::Rollback { .. } => Ok(()),
     }
