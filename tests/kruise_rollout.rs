@@ -1501,6 +1501,30 @@ async fn route_rules(c: &TestCluster) -> Value {
     route["spec"]["rules"].clone()
 }
 
+/// The field managers of the HTTPRoute's `spec.rules` (`kubectl get --show-managed-fields`).
+async fn rules_owners(c: &TestCluster) -> Vec<String> {
+    let out = c
+        .kubectl_ok(&[
+            "get",
+            "httproutes",
+            "echoserver",
+            "-n",
+            NS,
+            "-o",
+            "json",
+            "--show-managed-fields",
+        ])
+        .await;
+    let route: Value = serde_json::from_str(&out).expect("kubectl prints JSON");
+    route["metadata"]["managedFields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["fieldsV1"]["f:spec"].get("f:rules").is_some())
+        .filter_map(|m| m["manager"].as_str().map(str::to_string))
+        .collect()
+}
+
 /// Seed 004's steps routed through a Gateway API HTTPRoute (`gateway.httpRouteName`) instead
 /// of an Ingress: step 1's header match adds a rule to the canary Service, step 2 weighs the
 /// stable and canary backendRefs 50/50, and after the last step the route is Git's again.
@@ -1587,30 +1611,9 @@ async fn a_gateway_http_route_follows_the_steps_and_is_restored() {
     wait_pods(&w.client, &[(V1, 4), (V2, 2)]).await;
     // The rules are the executor's alone (handed over before the apply of 1.10.3), so neither
     // that apply nor drift correction puts Git's back mid-release.
-    let out = c
-        .kubectl_ok(&[
-            "get",
-            "httproutes",
-            "echoserver",
-            "-n",
-            NS,
-            "-o",
-            "json",
-            "--show-managed-fields",
-        ])
-        .await;
-    let route: Value = serde_json::from_str(&out).expect("kubectl prints JSON");
-    let owners: Vec<&str> = route["metadata"]["managedFields"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|m| m["fieldsV1"]["f:spec"].get("f:rules").is_some())
-        .filter_map(|m| m["manager"].as_str())
-        .collect();
     assert_eq!(
-        owners,
-        [rollgit::k8s::kruise::FIELD_MANAGER_KRUISE],
-        "{out}"
+        rules_owners(c).await,
+        [rollgit::k8s::kruise::FIELD_MANAGER_KRUISE]
     );
 
     // The 60 s pause ends by the clock; the last step is 100%: the route is Git's again.
@@ -1648,5 +1651,39 @@ async fn a_gateway_http_route_follows_the_steps_and_is_restored() {
         route_rules(c).await,
         git_rules,
         "still Git's rules after the sync"
+    );
+
+    // Between releases the route follows Git: a new path in Git reaches the executor's rules.
+    w.push(
+        "apps/echo/httproute.yaml",
+        &HTTP_ROUTE.replace("/apis/echo", "/apis/echo2"),
+        "echoserver route: /apis/echo2",
+    )
+    .await;
+    let routes: Api<DynamicObject> = Api::namespaced_with(
+        w.client.clone(),
+        NS,
+        &kube::core::ApiResource {
+            group: "gateway.networking.k8s.io".into(),
+            version: "v1".into(),
+            api_version: "gateway.networking.k8s.io/v1".into(),
+            kind: "HTTPRoute".into(),
+            plural: "httproutes".into(),
+        },
+    );
+    wait_for(&routes, "echoserver", "Git's new path in the route", |o| {
+        o.is_some_and(|o| {
+            o.data["spec"]["rules"][0]["matches"][0]["path"]["value"] == "/apis/echo2"
+        })
+    })
+    .await
+    .expect("the route");
+    let mut want = git_rules.clone();
+    want[0]["matches"][0]["path"]["value"] = serde_json::json!("/apis/echo2");
+    assert_eq!(route_rules(c).await, want);
+    assert_eq!(
+        rules_owners(c).await,
+        [rollgit::k8s::kruise::FIELD_MANAGER_KRUISE],
+        "the executor applied Git's new rules; the apply stage left them out"
     );
 }

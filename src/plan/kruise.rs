@@ -140,13 +140,15 @@ pub fn hold_workloads(
             if let Some(route) = &t.http_route
                 && r.unsupported.is_empty()
             {
-                let want = (
-                    "gateway.networking.k8s.io".to_string(),
-                    "HTTPRoute".to_string(),
-                    info.namespace.clone(),
-                    route.clone(),
-                );
-                if let Some(o) = objects.iter_mut().find(|o| key_of(o) == want) {
+                // A custom resource's namespace may be left to the apply stage (discovery).
+                let mine = |o: &Value| {
+                    let (group, kind, ns, name) = key_of(o);
+                    group == "gateway.networking.k8s.io"
+                        && kind == "HTTPRoute"
+                        && (ns.is_empty() || ns == info.namespace)
+                        && name == *route
+                };
+                if let Some(o) = objects.iter_mut().find(|o| mine(o)) {
                     let rules = match &o["spec"]["rules"] {
                         Value::Null => json!([]),
                         r => r.clone(),

@@ -166,7 +166,9 @@ pub async fn hold(client: &kube::Client, plan: &mut AppPlan) -> Result<(), HoldE
                     .as_str()
                     .is_some_and(|a| a.starts_with("gateway.networking.k8s.io/"))
                 && o["metadata"]["name"] == r.name.as_str()
-                && o["metadata"]["namespace"] == r.namespace.as_str()
+                && o["metadata"]["namespace"]
+                    .as_str()
+                    .is_none_or(|ns| ns == r.namespace)
                 && let Some(spec) = o["spec"].as_object_mut()
             {
                 spec.remove("rules");
