@@ -1530,17 +1530,7 @@ spec:
         s["phase"] == "Healthy" && s["availableReplicas"] == 5
     })
     .await;
-    let routes: Api<DynamicObject> = Api::namespaced_with(
-        w.client.clone(),
-        "default",
-        &kube::core::ApiResource {
-            group: "gateway.networking.k8s.io".into(),
-            version: "v1".into(),
-            api_version: "gateway.networking.k8s.io/v1".into(),
-            kind: "HTTPRoute".into(),
-            plural: "httproutes".into(),
-        },
-    );
+    let routes = common::rollouts::http_routes(&w.client);
     let weights = |o: &DynamicObject| -> (i64, i64) {
         let refs = &o.data["spec"]["rules"][0]["backendRefs"];
         (

@@ -1660,17 +1660,7 @@ async fn a_gateway_http_route_follows_the_steps_and_is_restored() {
         "echoserver route: /apis/echo2",
     )
     .await;
-    let routes: Api<DynamicObject> = Api::namespaced_with(
-        w.client.clone(),
-        NS,
-        &kube::core::ApiResource {
-            group: "gateway.networking.k8s.io".into(),
-            version: "v1".into(),
-            api_version: "gateway.networking.k8s.io/v1".into(),
-            kind: "HTTPRoute".into(),
-            plural: "httproutes".into(),
-        },
-    );
+    let routes = common::rollouts::http_routes(&w.client);
     wait_for(&routes, "echoserver", "Git's new path in the route", |o| {
         o.is_some_and(|o| {
             o.data["spec"]["rules"][0]["matches"][0]["path"]["value"] == "/apis/echo2"

@@ -155,3 +155,12 @@ pub const HTTP_ROUTE_CRD: &str = r#"{"apiVersion":"apiextensions.k8s.io/v1","kin
     "versions":[{"name":"v1","served":true,"storage":true,
       "schema":{"openAPIV3Schema":{"type":"object","properties":{"spec":{"type":"object","x-kubernetes-preserve-unknown-fields":true},"status":{"type":"object","x-kubernetes-preserve-unknown-fields":true}}}},
       "subresources":{"status":{}}}]}}"#;
+
+/// The HTTPRoutes (`gateway.networking.k8s.io/v1`) of the `default` namespace.
+pub fn http_routes(client: &kube::Client) -> Api<DynamicObject> {
+    Api::namespaced_with(
+        client.clone(),
+        "default",
+        &rollgit::rollout::argo::traffic::http_route_resource("v1"),
+    )
+}

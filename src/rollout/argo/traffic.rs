@@ -74,7 +74,7 @@ fn ingress_resource() -> ApiResource {
 }
 
 /// The Gateway API HTTPRoute resource at `version` (`v1`, `v1beta1`); the Kruise executor's too.
-pub(crate) fn http_route_resource(version: &str) -> ApiResource {
+pub fn http_route_resource(version: &str) -> ApiResource {
     ApiResource {
         group: "gateway.networking.k8s.io".into(),
         version: version.into(),
