@@ -1490,13 +1490,7 @@ spec:
 async fn gateway_api_http_route_weights_follow_the_steps() {
     let w = World::start(GitRepo::with_remote().await).await;
     // Gateway API is CRDs: the HTTPRoute one, with a schema that keeps what it is given.
-    let crd = r#"{"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition",
-      "metadata":{"name":"httproutes.gateway.networking.k8s.io"},
-      "spec":{"group":"gateway.networking.k8s.io","scope":"Namespaced",
-        "names":{"kind":"HTTPRoute","listKind":"HTTPRouteList","plural":"httproutes","singular":"httproute"},
-        "versions":[{"name":"v1","served":true,"storage":true,
-          "schema":{"openAPIV3Schema":{"type":"object","properties":{"spec":{"type":"object","x-kubernetes-preserve-unknown-fields":true},"status":{"type":"object","x-kubernetes-preserve-unknown-fields":true}}}},
-          "subresources":{"status":{}}}]}}"#;
+    let crd = common::rollouts::HTTP_ROUTE_CRD;
     let f = w.cluster.file("httproute-crd.json", crd);
     w.cluster
         .kubectl_ok(&["create", "-f", &f.display().to_string()])
@@ -1525,17 +1519,7 @@ spec:
         s["phase"] == "Healthy" && s["availableReplicas"] == 5
     })
     .await;
-    let routes: Api<DynamicObject> = Api::namespaced_with(
-        w.client.clone(),
-        "default",
-        &kube::core::ApiResource {
-            group: "gateway.networking.k8s.io".into(),
-            version: "v1".into(),
-            api_version: "gateway.networking.k8s.io/v1".into(),
-            kind: "HTTPRoute".into(),
-            plural: "httproutes".into(),
-        },
-    );
+    let routes = common::rollouts::http_routes(&w.client);
     let weights = |o: &DynamicObject| -> (i64, i64) {
         let refs = &o.data["spec"]["rules"][0]["backendRefs"];
         (

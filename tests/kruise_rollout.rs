@@ -1473,3 +1473,207 @@ spec:
     // The Deployment it names is left alone: still rolled by rollouts-demo, all on v1.
     wait_pods(&w.client, &[(V1, 4)]).await;
 }
+
+const HTTP_ROUTE: &str = "apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: echoserver
+spec:
+  parentRefs:
+    - name: gateway
+  rules:
+    - matches:
+        - path: {type: PathPrefix, value: /apis/echo}
+      backendRefs:
+        - {kind: Service, name: echoserver, port: 80}
+";
+
+/// The HTTPRoute's `spec.rules`, as `kubectl get httproute -o json` shows them.
+async fn route_rules(c: &TestCluster) -> Value {
+    let out = c
+        .kubectl_ok(&["get", "httproutes", "echoserver", "-n", NS, "-o", "json"])
+        .await;
+    let route: Value = serde_json::from_str(&out).expect("kubectl prints JSON");
+    assert_eq!(
+        route["spec"]["parentRefs"][0]["name"], "gateway",
+        "Git's route, as written"
+    );
+    route["spec"]["rules"].clone()
+}
+
+/// The field managers of the HTTPRoute's `spec.rules` (`kubectl get --show-managed-fields`).
+async fn rules_owners(c: &TestCluster) -> Vec<String> {
+    let out = c
+        .kubectl_ok(&[
+            "get",
+            "httproutes",
+            "echoserver",
+            "-n",
+            NS,
+            "-o",
+            "json",
+            "--show-managed-fields",
+        ])
+        .await;
+    let route: Value = serde_json::from_str(&out).expect("kubectl prints JSON");
+    route["metadata"]["managedFields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["fieldsV1"]["f:spec"].get("f:rules").is_some())
+        .filter_map(|m| m["manager"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Seed 004's steps routed through a Gateway API HTTPRoute (`gateway.httpRouteName`) instead
+/// of an Ingress: step 1's header match adds a rule to the canary Service, step 2 weighs the
+/// stable and canary backendRefs 50/50, and after the last step the route is Git's again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_http_route_follows_the_steps_and_is_restored() {
+    let w = World::start(GitRepo::with_remote().await).await;
+    let c = &w.cluster;
+    let crd = c.file("httproute-crd.json", common::rollouts::HTTP_ROUTE_CRD);
+    c.kubectl_ok(&["create", "-f", &crd.display().to_string()])
+        .await;
+    let gateway_rollout = rollout("").replace(
+        "          ingress:\n            name: echoserver\n",
+        "          gateway:\n            httpRouteName: echoserver\n",
+    );
+    assert!(gateway_rollout.contains("httpRouteName"));
+    w.git.write("apps/echo/echoserver.yaml", &deployment(V1));
+    w.git.write("apps/echo/service.yaml", SERVICE);
+    w.git.write("apps/echo/httproute.yaml", HTTP_ROUTE);
+    w.push(
+        "apps/echo/rollout.yaml",
+        &gateway_rollout,
+        "echoserver 1.10.2, its HTTPRoute and its Rollout",
+    )
+    .await;
+    first_release(&w).await;
+    let git_rules = serde_json::json!([{
+        "matches": [{"path": {"type": "PathPrefix", "value": "/apis/echo"}}],
+        "backendRefs": [{"kind": "Service", "name": "echoserver", "port": 80}]
+    }]);
+    assert_eq!(route_rules(c).await, git_rules);
+
+    // A new image: step 1 adds a rule sending User-Agent=Andriod to the canary Service.
+    let v2 = w
+        .push(
+            "apps/echo/echoserver.yaml",
+            &deployment(V2),
+            "echoserver 1.10.3",
+        )
+        .await;
+    drive(&w, "rollouts-demo", "step 1 paused", |s| {
+        s["currentStepIndex"] == 1 && s["currentStepState"] == "StepPaused"
+    })
+    .await;
+    assert_eq!(
+        kruise_row(c, "rollouts-demo").await,
+        cols(&["Progressing", "1", "StepPaused", PAUSED_1])
+    );
+    let header_rule = serde_json::json!({
+        "matches": [{"path": {"type": "PathPrefix", "value": "/apis/echo"},
+                     "headers": [{"type": "Exact", "name": "User-Agent", "value": "Andriod"}]}],
+        "backendRefs": [{"kind": "Service", "name": "echoserver-canary", "port": 80}]
+    });
+    assert_eq!(
+        route_rules(c).await,
+        serde_json::json!([git_rules[0], header_rule]),
+        "Git's rule, then the canary's header rule"
+    );
+    let canary_sel = service_selector(&w.client, "echoserver-canary")
+        .await
+        .expect("the canary Service");
+    assert!(
+        canary_sel.contains_key("pod-template-hash"),
+        "{canary_sel:?}"
+    );
+    wait_pods(&w.client, &[(V1, 4), (V2, 1)]).await;
+
+    // Approved: step 2 weighs the stable and the canary Service 50/50 (Kruise keeps the header
+    // rule: it does not reach the stable Service).
+    let (code, _, err) = rollgit(c, &["approve", "rollouts-demo"]).await;
+    assert_eq!(code, Some(0), "{err}");
+    drive(&w, "rollouts-demo", "step 2 paused", |s| {
+        s["currentStepIndex"] == 2 && s["currentStepState"] == "StepPaused"
+    })
+    .await;
+    assert_eq!(
+        route_rules(c).await,
+        serde_json::json!([
+            {"matches": [{"path": {"type": "PathPrefix", "value": "/apis/echo"}}],
+             "backendRefs": [{"kind": "Service", "name": "echoserver", "port": 80, "weight": 50},
+                             {"kind": "Service", "name": "echoserver-canary", "port": 80, "weight": 50}]},
+            header_rule
+        ])
+    );
+    wait_pods(&w.client, &[(V1, 4), (V2, 2)]).await;
+    // The rules are the executor's alone (handed over before the apply of 1.10.3), so neither
+    // that apply nor drift correction puts Git's back mid-release.
+    assert_eq!(
+        rules_owners(c).await,
+        [rollgit::k8s::kruise::FIELD_MANAGER_KRUISE]
+    );
+
+    // The 60 s pause ends by the clock; the last step is 100%: the route is Git's again.
+    w.clock.advance(Duration::from_secs(61));
+    drive(&w, "rollouts-demo", "completed", |s| {
+        s["phase"] == "Healthy"
+    })
+    .await;
+    assert_eq!(
+        kruise_row(c, "rollouts-demo").await,
+        cols(&[
+            "Healthy",
+            "3",
+            "Completed",
+            "Rollout progressing has been completed"
+        ])
+    );
+    assert_eq!(route_rules(c).await, git_rules, "the route restored");
+    assert!(
+        service_selector(&w.client, "echoserver-canary")
+            .await
+            .is_none(),
+        "the canary Service is gone"
+    );
+    wait_pods(&w.client, &[(V2, 4)]).await;
+    // The apply stage left the executor's rules alone all along (HTTPRoute health is Unknown
+    // to rollgit: no Gateway controller runs here).
+    let app = w
+        .wait_app("echo", "V2 applied", |s| {
+            s["phase"] == "running" && s["lastAppliedCommit"] == v2.as_str()
+        })
+        .await;
+    assert_eq!(app["conditions"][1]["status"], "True", "{app}");
+    assert_eq!(
+        route_rules(c).await,
+        git_rules,
+        "still Git's rules after the sync"
+    );
+
+    // Between releases the route follows Git: a new path in Git reaches the executor's rules.
+    w.push(
+        "apps/echo/httproute.yaml",
+        &HTTP_ROUTE.replace("/apis/echo", "/apis/echo2"),
+        "echoserver route: /apis/echo2",
+    )
+    .await;
+    let routes = common::rollouts::http_routes(&w.client);
+    wait_for(&routes, "echoserver", "Git's new path in the route", |o| {
+        o.is_some_and(|o| {
+            o.data["spec"]["rules"][0]["matches"][0]["path"]["value"] == "/apis/echo2"
+        })
+    })
+    .await
+    .expect("the route");
+    let mut want = git_rules.clone();
+    want[0]["matches"][0]["path"]["value"] = serde_json::json!("/apis/echo2");
+    assert_eq!(route_rules(c).await, want);
+    assert_eq!(
+        rules_owners(c).await,
+        [rollgit::k8s::kruise::FIELD_MANAGER_KRUISE],
+        "the executor applied Git's new rules; the apply stage left them out"
+    );
+}

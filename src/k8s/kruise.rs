@@ -54,6 +54,10 @@ pub const GIT_STRATEGY_ANNOTATION: &str = "rollgit.dev/deployment-strategy";
 /// executor owns the field once the Service exists: Git's selector, narrowed to the stable
 /// pods while a release routes traffic).
 pub const GIT_SELECTOR_ANNOTATION: &str = "rollgit.dev/selector";
+/// rollgit's: on the Gateway API HTTPRoute of a Kruise Rollout (`gateway.httpRouteName`) in
+/// the same app, the `spec.rules` Git writes as JSON (the executor owns the field once the
+/// route exists: Git's rules between releases, the steps' routes during one).
+pub const GIT_RULES_ANNOTATION: &str = "rollgit.dev/rules";
 
 /// The API resource of Kruise Rollouts, at the version rollgit reads.
 pub fn rollout_resource() -> ApiResource {

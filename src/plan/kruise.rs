@@ -12,8 +12,8 @@
 
 use crate::k8s::PROGRESS_DEADLINE_ANNOTATION;
 use crate::k8s::kruise::{
-    COMMIT_ANNOTATION, GIT_SELECTOR_ANNOTATION, GIT_STRATEGY_ANNOTATION, PATH_ANNOTATION,
-    TEMPLATE_HASH_ANNOTATION,
+    COMMIT_ANNOTATION, GIT_RULES_ANNOTATION, GIT_SELECTOR_ANNOTATION, GIT_STRATEGY_ANNOTATION,
+    PATH_ANNOTATION, TEMPLATE_HASH_ANNOTATION,
 };
 use rollgit_core::kruise::RollingStyle;
 use rollgit_render::{KruiseRolloutInfo, group_of};
@@ -27,6 +27,21 @@ use std::time::Duration;
 pub struct HeldService {
     /// Namespace.
     pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// The Kruise Rollout routing through it.
+    pub rollout: String,
+}
+
+/// A Kruise Rollout's Gateway API HTTPRoute in the same app: once it exists, its `spec.rules`
+/// are the executor's (Git's rules between releases, each step's route during one), and the
+/// worker hands them over before the apply leaves them out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldRoute {
+    /// Namespace.
+    pub namespace: String,
+    /// `apiVersion` (`gateway.networking.k8s.io/v1` or `v1beta1`).
+    pub api_version: String,
     /// Name.
     pub name: String,
     /// The Kruise Rollout routing through it.
@@ -84,6 +99,8 @@ pub struct Held {
     pub workloads: Vec<HeldWorkload>,
     /// Stable Services.
     pub services: Vec<HeldService>,
+    /// HTTPRoutes.
+    pub routes: Vec<HeldRoute>,
 }
 
 /// Prepares the held workloads, the stable Services and the Kruise Rollouts among `objects`
@@ -98,6 +115,7 @@ pub fn hold_workloads(
 ) -> Result<Held, Vec<String>> {
     let mut held = Vec::new();
     let mut services = Vec::new();
+    let mut routes = Vec::new();
     let mut errors = Vec::new();
     for info in rollouts {
         let r = &info.rollout;
@@ -117,6 +135,38 @@ pub fn hold_workloads(
                     name: t.service.clone(),
                     rollout: r.name.clone(),
                 });
+            }
+            // The HTTPRoute: Git's rules in an annotation (the executor applies them).
+            if let Some(route) = &t.http_route
+                && r.unsupported.is_empty()
+            {
+                // A custom resource's namespace may be left to the apply stage (discovery).
+                let mine = |o: &Value| {
+                    let (group, kind, ns, name) = key_of(o);
+                    group == "gateway.networking.k8s.io"
+                        && kind == "HTTPRoute"
+                        && (ns.is_empty() || ns == info.namespace)
+                        && name == *route
+                };
+                if let Some(o) = objects.iter_mut().find(|o| mine(o)) {
+                    let rules = match &o["spec"]["rules"] {
+                        Value::Null => json!([]),
+                        r => r.clone(),
+                    };
+                    if !o["metadata"]["annotations"].is_object() {
+                        o["metadata"]["annotations"] = json!({});
+                    }
+                    o["metadata"]["annotations"][GIT_RULES_ANNOTATION] = json!(rules.to_string());
+                    routes.push(HeldRoute {
+                        namespace: info.namespace.clone(),
+                        api_version: o["apiVersion"]
+                            .as_str()
+                            .unwrap_or("gateway.networking.k8s.io/v1")
+                            .to_string(),
+                        name: route.clone(),
+                        rollout: r.name.clone(),
+                    });
+                }
             }
         }
         // The Rollout: where it comes from and how long a step may take.
@@ -202,6 +252,7 @@ pub fn hold_workloads(
         Ok(Held {
             workloads: held,
             services,
+            routes,
         })
     } else {
         Err(errors)
@@ -289,6 +340,81 @@ mod tests {
         assert_eq!(
             ro["metadata"]["annotations"][PROGRESS_DEADLINE_ANNOTATION],
             "600s"
+        );
+    }
+
+    #[test]
+    fn the_http_route_of_a_gateway_routing_carries_gits_rules_in_an_annotation() {
+        let r = render("", "");
+        let rollout = r
+            .objects
+            .iter()
+            .find(|o| o.object["kind"] == "Rollout")
+            .map(|o| o.object.clone())
+            .expect("rollout");
+        let mut text = serde_json::to_string(&rollout).expect("json");
+        text = text.replace(
+            r#""steps":[{"replicas":1}]"#,
+            r#""steps":[{"replicas":1,"weight":20}],"trafficRoutings":[{"service":"echo","gateway":{"httpRouteName":"echo"}}]"#,
+        );
+        assert!(text.contains("httpRouteName"), "{text}");
+        let app = AppDir {
+            name: "echo".into(),
+            dir: "apps/echo".into(),
+            referenced: Vec::new(),
+            namespace: None,
+        };
+        let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: echo\nspec:\n  replicas: 4\n  selector:\n    matchLabels: {app: echo}\n  template:\n    metadata:\n      labels: {app: echo}\n    spec:\n      containers:\n        - name: echo\n          image: echo:1\n";
+        let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: echo\nspec:\n  rules:\n    - backendRefs: [{name: echo, port: 80}]\n";
+        let other = route.replace("name: echo\nspec", "name: other\nspec");
+        let files = [
+            SourceFile::new("apps/echo/deploy.yaml", deployment),
+            SourceFile::new("apps/echo/rollout.yaml", text.as_str()),
+            SourceFile::new("apps/echo/route.yaml", route),
+            SourceFile::new("apps/echo/other.yaml", other.as_str()),
+        ];
+        let r = crate::plan::render(&app, "default", &files, None, &RevisionState::default())
+            .expect("renders");
+        let mut objs = objects(&r);
+        let held = hold_workloads(
+            &r.kruise_rollouts,
+            &mut objs,
+            "c",
+            "apps/echo",
+            Duration::from_secs(600),
+        )
+        .expect("plans");
+        assert_eq!(
+            held.routes,
+            vec![HeldRoute {
+                namespace: "default".into(),
+                api_version: "gateway.networking.k8s.io/v1".into(),
+                name: "echo".into(),
+                rollout: "echo".into(),
+            }]
+        );
+        let annotated = |name: &str| {
+            objs.iter()
+                .find(|o| o["kind"] == "HTTPRoute" && o["metadata"]["name"] == name)
+                .and_then(|o| o["metadata"]["annotations"][GIT_RULES_ANNOTATION].as_str())
+                .map(|a| serde_json::from_str::<Value>(a).expect("json"))
+        };
+        assert_eq!(
+            annotated("echo"),
+            Some(json!([{"backendRefs": [{"name": "echo", "port": 80}]}]))
+        );
+        assert_eq!(
+            annotated("other"),
+            None,
+            "another route is not the Rollout's"
+        );
+        let route = objs
+            .iter()
+            .find(|o| o["kind"] == "HTTPRoute" && o["metadata"]["name"] == "echo")
+            .expect("route");
+        assert!(
+            route["spec"]["rules"].is_array(),
+            "the plan keeps the rules (the worker removes them once the executor co-owns them)"
         );
     }
 

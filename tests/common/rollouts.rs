@@ -145,3 +145,22 @@ pub fn spawn_daemon(
         .spawn()
         .expect("rollgit run starts")
 }
+
+/// The Gateway API's HTTPRoute CRD (its schema keeps what it is given, as the dev cluster
+/// serves no Gateway API of its own).
+pub const HTTP_ROUTE_CRD: &str = r#"{"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition",
+  "metadata":{"name":"httproutes.gateway.networking.k8s.io"},
+  "spec":{"group":"gateway.networking.k8s.io","scope":"Namespaced",
+    "names":{"kind":"HTTPRoute","listKind":"HTTPRouteList","plural":"httproutes","singular":"httproute"},
+    "versions":[{"name":"v1","served":true,"storage":true,
+      "schema":{"openAPIV3Schema":{"type":"object","properties":{"spec":{"type":"object","x-kubernetes-preserve-unknown-fields":true},"status":{"type":"object","x-kubernetes-preserve-unknown-fields":true}}}},
+      "subresources":{"status":{}}}]}}"#;
+
+/// The HTTPRoutes (`gateway.networking.k8s.io/v1`) of the `default` namespace.
+pub fn http_routes(client: &kube::Client) -> Api<DynamicObject> {
+    Api::namespaced_with(
+        client.clone(),
+        "default",
+        &rollgit::rollout::argo::traffic::http_route_resource("v1"),
+    )
+}

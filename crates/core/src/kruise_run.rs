@@ -49,6 +49,16 @@ use crate::kruise::{
     self, BatchObservation, CanaryStatus, KruiseAction, KruiseEvent, KruiseStep, RollingStyle,
     StepContext, StepState, WorkloadKind,
 };
+use crate::kruise_gateway::{RouteWant, http_route_rules};
+
+/// The canary Service of the stable Service `service` (`<service>-canary`).
+///
+/// ```
+/// assert_eq!(rollgit_core::kruise_run::canary_service_name("web"), "web-canary");
+/// ```
+pub fn canary_service_name(service: &str) -> String {
+    format!("{service}-canary")
+}
 
 /// Kruise's default `gracePeriodSeconds` of a traffic routing.
 pub const DEFAULT_GRACE_SECS: i64 = 3;
@@ -117,6 +127,8 @@ pub struct TrafficRouting {
     pub service: String,
     /// The Ingress and its class, if routed through one.
     pub ingress: Option<(String, IngressClass)>,
+    /// `gateway.httpRouteName`: the Gateway API HTTPRoute, if routed through one.
+    pub http_route: Option<String>,
     /// Seconds to wait after changing a Service or the Ingress.
     pub grace_secs: i64,
 }
@@ -217,6 +229,16 @@ pub struct ServiceObs {
     pub revision: Option<String>,
 }
 
+/// The Gateway API HTTPRoute of `gateway.httpRouteName`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HttpRouteObs {
+    /// Its live `spec.rules` (`[]` when it has none).
+    pub rules: serde_json::Value,
+    /// Git's `spec.rules` when the route is in the Rollout's app (the executor owns the field,
+    /// and Git's rules are what it restores and keeps between releases).
+    pub git_rules: Option<serde_json::Value>,
+}
+
 /// The traffic objects.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TrafficObs {
@@ -228,6 +250,8 @@ pub struct TrafficObs {
     pub ingress: bool,
     /// `<ingress>-canary`'s annotations, if it exists.
     pub canary_ingress: Option<BTreeMap<String, String>>,
+    /// The HTTPRoute, if routed through one and it exists.
+    pub http_route: Option<HttpRouteObs>,
 }
 
 /// What the shell saw this pass.
@@ -613,6 +637,11 @@ pub enum Action {
     },
     /// Delete `<ingress>-canary`.
     RemoveCanaryIngress,
+    /// Set the HTTPRoute's `spec.rules` (see [`crate::kruise_gateway`]).
+    SetHttpRouteRules {
+        /// All its rules.
+        rules: serde_json::Value,
+    },
     /// A step failed and was rolled back; the shell tells the record stage (Git revert).
     Rollback {
         /// Why.
@@ -811,6 +840,14 @@ impl Pass<'_> {
     }
 
     fn healthy(&mut self, w: &WorkloadObs) {
+        // Between releases an HTTPRoute of the app follows Git's rules.
+        if let Some(r) = &self.obs.traffic.http_route
+            && let Some(git) = &r.git_rules
+            && *git != r.rules
+        {
+            self.actions
+                .push(Action::SetHttpRouteRules { rules: git.clone() });
+        }
         if w.hold_pending {
             // Held for a template on its way (the apply follows the hold).
             return;
@@ -991,6 +1028,8 @@ impl Pass<'_> {
                 Some(format!("Service {}", tr.service))
             } else if tr.ingress.is_some() && !self.obs.traffic.ingress {
                 tr.ingress.as_ref().map(|(n, _)| format!("Ingress {n}"))
+            } else if tr.http_route.is_some() && self.obs.traffic.http_route.is_none() {
+                tr.http_route.as_ref().map(|n| format!("HTTPRoute {n}"))
             } else {
                 None
             };
@@ -1147,7 +1186,26 @@ impl Pass<'_> {
         self.spec.traffic.is_some()
             && (!self.stable_restored()
                 || self.obs.traffic.canary_ingress.is_some()
-                || self.obs.traffic.canary_service.is_some())
+                || self.obs.traffic.canary_service.is_some()
+                || self.restored_route().is_some())
+    }
+
+    /// The HTTPRoute's rules with every request to the stable Service, when they are not
+    /// already: Git's rules for a route of the app, else Kruise's restore of the live ones.
+    fn restored_route(&self) -> Option<serde_json::Value> {
+        let tr = self.spec.traffic.as_ref()?;
+        tr.http_route.as_ref()?;
+        let r = self.obs.traffic.http_route.as_ref()?;
+        let want = match &r.git_rules {
+            Some(git) => git.clone(),
+            None => http_route_rules(
+                &r.rules,
+                &tr.service,
+                &canary_service_name(&tr.service),
+                RouteWant::Stable,
+            ),
+        };
+        (want != r.rules).then_some(want)
     }
 
     fn run_canary(&mut self, w: &WorkloadObs, mut c: CanaryRun) {
@@ -1336,29 +1394,50 @@ impl Pass<'_> {
         if changed {
             return true;
         }
-        let Some((_, class)) = tr.ingress else {
-            return false;
-        };
         let (_, matches) = self.spec.step(index);
         let weight = step_weight(step);
-        match &self.obs.traffic.canary_ingress {
-            None => {
-                let annotations = canary_ingress_annotations(class, &BTreeMap::new(), Some(0), &[]);
-                self.actions
-                    .push(Action::CreateCanaryIngress { annotations });
-                true
-            }
-            Some(current) => {
-                let want = canary_ingress_annotations(class, current, weight, matches);
-                if &want == current {
-                    false
-                } else {
+        if let Some((_, class)) = tr.ingress {
+            match &self.obs.traffic.canary_ingress {
+                None => {
+                    let annotations =
+                        canary_ingress_annotations(class, &BTreeMap::new(), Some(0), &[]);
                     self.actions
-                        .push(Action::PatchCanaryIngress { annotations: want });
-                    true
+                        .push(Action::CreateCanaryIngress { annotations });
+                    return true;
+                }
+                Some(current) => {
+                    let want = canary_ingress_annotations(class, current, weight, matches);
+                    if &want != current {
+                        self.actions
+                            .push(Action::PatchCanaryIngress { annotations: want });
+                        return true;
+                    }
                 }
             }
         }
+        if tr.http_route.is_some()
+            && let Some(r) = &self.obs.traffic.http_route
+        {
+            // Matches win over a weight (the Gateway API cannot do both in one rule).
+            let want = if !matches.is_empty() {
+                RouteWant::Matches(matches)
+            } else if let Some(w) = weight {
+                RouteWant::Weight(w)
+            } else {
+                return false;
+            };
+            let rules = http_route_rules(
+                &r.rules,
+                &tr.service,
+                &canary_service_name(&tr.service),
+                want,
+            );
+            if rules != r.rules {
+                self.actions.push(Action::SetHttpRouteRules { rules });
+                return true;
+            }
+        }
+        false
     }
 
     /// Kruise's `FinalisingTrafficRouting`: stable Service restored, canary Ingress and
@@ -1368,6 +1447,8 @@ impl Pass<'_> {
             self.actions.push(Action::RestoreStableService);
         } else if self.obs.traffic.canary_ingress.is_some() {
             self.actions.push(Action::RemoveCanaryIngress);
+        } else if let Some(rules) = self.restored_route() {
+            self.actions.push(Action::SetHttpRouteRules { rules });
         } else if self.obs.traffic.canary_service.is_some() {
             self.actions.push(Action::RemoveCanaryService);
         }
@@ -1488,6 +1569,11 @@ impl Pass<'_> {
             RouteTrafficToStable => {
                 if self.obs.traffic.canary_ingress.is_some() {
                     self.actions.push(Action::RemoveCanaryIngress);
+                    self.grace();
+                    return StepDone::No;
+                }
+                if let Some(rules) = self.restored_route() {
+                    self.actions.push(Action::SetHttpRouteRules { rules });
                     self.grace();
                     return StepDone::No;
                 }

@@ -11,6 +11,7 @@ pub mod argo_exec;
 pub mod batch;
 pub mod intstr;
 pub mod kruise;
+pub mod kruise_gateway;
 pub mod kruise_run;
 pub mod kubevela;
 pub mod plan;

@@ -404,6 +404,7 @@ fn spec(style: RollingStyle) -> RunSpec {
         traffic: Some(TrafficRouting {
             service: "echoserver".into(),
             ingress: Some(("echoserver".into(), IngressClass::Nginx)),
+            http_route: None,
             grace_secs: 3,
         }),
         paused: false,
@@ -431,6 +432,8 @@ struct Model {
     stable_svc: Option<String>,
     canary_svc: Option<String>,
     canary_ingress: Option<BTreeMap<String, String>>,
+    /// The HTTPRoute's live rules and Git's, if it exists.
+    http_route: Option<(serde_json::Value, Option<serde_json::Value>)>,
     rollbacks: Vec<String>,
 }
 
@@ -451,6 +454,7 @@ impl Model {
             stable_svc: None,
             canary_svc: None,
             canary_ingress: None,
+            http_route: None,
             rollbacks: Vec::new(),
         }
     }
@@ -509,6 +513,10 @@ impl Model {
                 }),
                 ingress: true,
                 canary_ingress: self.canary_ingress.clone(),
+                http_route: self.http_route.as_ref().map(|(rules, git)| HttpRouteObs {
+                    rules: rules.clone(),
+                    git_rules: git.clone(),
+                }),
             },
             not_ready_pods: if self.ready {
                 vec![]
@@ -559,6 +567,11 @@ impl Model {
                 self.canary_ingress = Some(annotations.clone())
             }
             Action::RemoveCanaryIngress => self.canary_ingress = None,
+            Action::SetHttpRouteRules { rules } => {
+                if let Some(r) = self.http_route.as_mut() {
+                    r.0 = rules.clone();
+                }
+            }
             Action::Rollback { reason } => self.rollbacks.push(reason.clone()),
         }
     }
@@ -935,4 +948,147 @@ fn same_inputs_same_decision() {
     assert_eq!(a, b);
     let missing = reconcile(&spec, &RunState::default(), &Observation::default(), 5);
     assert_eq!(missing.state.message, "Workload Not Found");
+}
+
+/// Seed 004's steps routed through a Gateway API HTTPRoute instead of an Ingress.
+fn gateway_spec() -> RunSpec {
+    let mut spec = spec(RollingStyle::Canary);
+    spec.traffic = Some(TrafficRouting {
+        service: "echoserver".into(),
+        ingress: None,
+        http_route: Some("echoserver".into()),
+        grace_secs: 3,
+    });
+    spec
+}
+
+fn git_route() -> serde_json::Value {
+    serde_json::json!([{
+        "matches": [{"path": {"type": "PathPrefix", "value": "/apis/echo"}}],
+        "backendRefs": [{"kind": "Service", "name": "echoserver", "port": 80}]
+    }])
+}
+
+#[test]
+fn seed004_gateway_route_follows_the_steps_and_is_restored() {
+    use serde_json::json;
+    // (name, Git's rules known, the rules once completed)
+    let cases = [
+        (
+            "a route of the app goes back to Git's rules",
+            true,
+            git_route(),
+        ),
+        (
+            "a route from elsewhere is restored as Kruise restores it (stable weight 1)",
+            false,
+            json!([{
+                "matches": [{"path": {"type": "PathPrefix", "value": "/apis/echo"}}],
+                "backendRefs": [{"kind": "Service", "name": "echoserver", "port": 80, "weight": 1}]
+            }]),
+        ),
+    ];
+    for (name, from_git, restored) in cases {
+        let spec = gateway_spec();
+        let mut m = Model::new(RollingStyle::Canary);
+        m.http_route = Some((git_route(), from_git.then(git_route)));
+        let mut s = RunState::default();
+        let mut now = 1_000;
+        settle(&spec, &mut m, &mut s, &mut now);
+        assert_eq!(row(&s).2, "Completed", "{name}");
+        assert_eq!(
+            m.http_route.as_ref().map(|r| &r.0),
+            Some(&git_route()),
+            "{name}: untouched while healthy"
+        );
+
+        m.set_template("r2", "h2");
+        settle(&spec, &mut m, &mut s, &mut now);
+        assert_eq!(row(&s).1, 1, "{name}");
+        assert_eq!(row(&s).2, "StepPaused", "{name}");
+        assert_eq!(m.canary_svc.as_deref(), Some("h2"), "{name}");
+        assert_eq!(
+            m.http_route.as_ref().map(|r| r.0.clone()),
+            Some(json!([
+                {"matches": [{"path": {"type": "PathPrefix", "value": "/apis/echo"}}],
+                 "backendRefs": [{"kind": "Service", "name": "echoserver", "port": 80}]},
+                {"matches": [{"path": {"type": "PathPrefix", "value": "/apis/echo"},
+                              "headers": [{"type": "Exact", "name": "User-Agent", "value": "Andriod"}]}],
+                 "backendRefs": [{"kind": "Service", "name": "echoserver-canary", "port": 80}]}
+            ])),
+            "{name}: step 1 adds the header rule to the canary Service"
+        );
+
+        approve(&mut s);
+        settle(&spec, &mut m, &mut s, &mut now);
+        assert_eq!((row(&s).1, row(&s).2), (2, "StepPaused"), "{name}");
+        assert_eq!(
+            m.http_route.as_ref().map(|r| r.0[0]["backendRefs"].clone()),
+            Some(json!([
+                {"kind": "Service", "name": "echoserver", "port": 80, "weight": 50},
+                {"kind": "Service", "name": "echoserver-canary", "port": 80, "weight": 50}
+            ])),
+            "{name}: step 2 weighs 50/50"
+        );
+
+        let paused_at = s
+            .canary
+            .as_ref()
+            .map(|c| c.step.last_update_time)
+            .unwrap_or_default();
+        now = paused_at + 60;
+        settle(&spec, &mut m, &mut s, &mut now);
+        assert_eq!(
+            row(&s),
+            (
+                "Healthy".into(),
+                3,
+                "Completed",
+                "Rollout progressing has been completed".into()
+            ),
+            "{name}"
+        );
+        assert_eq!(
+            m.http_route.as_ref().map(|r| r.0.clone()),
+            Some(restored),
+            "{name}: restored"
+        );
+        assert_eq!(
+            m.canary_svc, None,
+            "{name}: the canary Service is removed after the route"
+        );
+        assert_eq!(m.stable_svc, None, "{name}");
+    }
+}
+
+#[test]
+fn a_missing_http_route_holds_the_release_before_step_one() {
+    let spec = gateway_spec();
+    let mut m = Model::new(RollingStyle::Canary);
+    let mut s = RunState::default();
+    let mut now = 1_000;
+    settle(&spec, &mut m, &mut s, &mut now);
+    m.set_template("r2", "h2");
+    settle(&spec, &mut m, &mut s, &mut now);
+    assert_eq!(
+        s.message,
+        "waiting for the traffic routing's HTTPRoute echoserver, which does not exist"
+    );
+    assert_eq!(m.canary, None, "no canary pod before the route exists");
+    m.http_route = Some((git_route(), Some(git_route())));
+    settle(&spec, &mut m, &mut s, &mut now);
+    assert_eq!((row(&s).1, row(&s).2), (1, "StepPaused"));
+}
+
+#[test]
+fn between_releases_a_route_of_the_app_follows_git() {
+    let spec = gateway_spec();
+    let mut m = Model::new(RollingStyle::Canary);
+    let mut changed = git_route();
+    changed[0]["timeouts"] = serde_json::json!({"request": "10s"});
+    m.http_route = Some((git_route(), Some(changed.clone())));
+    let mut s = RunState::default();
+    let mut now = 1_000;
+    settle(&spec, &mut m, &mut s, &mut now);
+    assert_eq!(m.http_route.as_ref().map(|r| r.0.clone()), Some(changed));
 }

@@ -38,7 +38,8 @@ pub struct WorkloadRef {
     pub name: Option<String>,
 }
 
-/// `trafficRoutings[i]`: the stable Service and the Ingress Kruise routes through.
+/// `trafficRoutings[i]`: the stable Service and the Ingress or Gateway API HTTPRoute Kruise
+/// routes through.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TrafficRoutingRef {
     /// `service`: the stable Service.
@@ -50,6 +51,10 @@ pub struct TrafficRoutingRef {
     /// `ingress.classType` (`nginx` when not written).
     #[serde(skip)]
     pub class: IngressClass,
+    /// `gateway.httpRouteName`, if routed through a Gateway API HTTPRoute (in the Rollout's
+    /// namespace).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_route: Option<String>,
 }
 
 /// A canary `Rollout` of OpenKruise, validated.
@@ -84,7 +89,7 @@ pub struct KruiseRollout {
     /// Where the Rollout is written.
     pub source: SourceLocation,
     /// What OpenKruise accepts but rollgit's executor does not run (a blue-green strategy,
-    /// Gateway API or custom network routes, path and query matches, another Ingress class,
+    /// custom network routes, path and query matches, another Ingress class,
     /// `disabled: true`, a workload kind rollgit does not roll): errors when rollgit is the
     /// Rollout's controller, nothing when Kruise's own controller runs it (delegate mode).
     #[serde(skip)]
@@ -403,14 +408,23 @@ fn read_traffic_routing(t: &mut Reader) -> Option<TrafficRoutingRef> {
         Some(g) => g,
         None => rollgit_core::kruise_run::DEFAULT_GRACE_SECS,
     };
-    for unsupported in ["gateway", "customNetworkRefs"] {
-        if let Some(v) = t.get(unsupported) {
-            t.unsupported(
-                v.key_line,
-                unsupported,
-                "is not run by rollgit's Kruise Rollout executor (it routes through a Service and an Ingress)",
-            );
-        }
+    if let Some(v) = t.get("customNetworkRefs") {
+        t.unsupported(
+            v.key_line,
+            "customNetworkRefs",
+            "is not run by rollgit's Kruise Rollout executor (it routes through a Service and an Ingress or a Gateway API HTTPRoute)",
+        );
+    }
+    let mut http_route = None;
+    if let Some(g) = t.mapping("gateway") {
+        t.within("gateway", g, |g| match g.string("httpRouteName") {
+            Some((n, _)) if !n.is_empty() => http_route = Some(n),
+            _ => g.error(
+                g.line,
+                "httpRouteName",
+                "TrafficRouting.Gateway must set the name of HTTPRoute or HTTPsRoute",
+            ),
+        });
     }
     let mut ingress = None;
     let mut class = IngressClass::Nginx;
@@ -449,6 +463,7 @@ fn read_traffic_routing(t: &mut Reader) -> Option<TrafficRoutingRef> {
         grace_period_seconds: grace,
         ingress,
         class,
+        http_route,
     })
 }
 

@@ -188,13 +188,22 @@ fn what_only_kruise_runs_is_unsupported_not_invalid() {
             "apps/echo/rollout.yaml:19: kruise: trafficRoutings[0].ingress.classType: \"traefik\" is not run by rollgit's Kruise Rollout executor (nginx, aliyun-alb or mse)",
         ),
         (
-            "gateway",
+            "custom network refs",
             rollout(
                 "",
                 "        - replicas: 1\n",
+                "      trafficRoutings:\n        - service: echoserver\n          customNetworkRefs:\n            - {apiVersion: networking.istio.io/v1beta1, kind: VirtualService, name: echo}\n",
+            ),
+            "apps/echo/rollout.yaml:17: kruise: trafficRoutings[0].customNetworkRefs: is not run by rollgit's Kruise Rollout executor",
+        ),
+        (
+            "a path match through a gateway",
+            rollout(
+                "",
+                "        - replicas: 1\n          matches:\n            - path: {type: PathPrefix, value: /beta}\n",
                 "      trafficRoutings:\n        - service: echoserver\n          gateway:\n            httpRouteName: echo\n",
             ),
-            "apps/echo/rollout.yaml:17: kruise: trafficRoutings[0].gateway: is not run by rollgit's Kruise Rollout executor",
+            "apps/echo/rollout.yaml:16: kruise: steps[0].matches[0].path: is not run by rollgit's Kruise Rollout executor (it matches headers)",
         ),
         (
             "daemonset",
@@ -277,4 +286,88 @@ fn a_live_object_in_the_v1alpha1_shape_reads_as_v1alpha1() {
         errs[0].to_string().contains("steps[0].replicas"),
         "{errs:?}"
     );
+}
+
+const GATEWAY: &str = "      trafficRoutings:
+        - service: echoserver
+          gateway:
+            httpRouteName: echo
+";
+
+/// `trafficRoutings[].gateway.httpRouteName` is run by rollgit (Gateway API HTTPRoute).
+#[test]
+fn a_gateway_http_route_is_accepted_and_holds_the_workload() {
+    for (name, text) in [
+        ("v1alpha1", rollout("", SEED_STEPS, GATEWAY)),
+        (
+            "v1beta1",
+            rollout(
+                "",
+                "        - replicas: 1\n          traffic: 20%\n",
+                GATEWAY,
+            )
+            .replace("v1alpha1", "v1beta1")
+            .replace("  objectRef:\n    workloadRef:\n", "  workloadRef:\n")
+            .replace(
+                "      apiVersion: apps/v1\n      kind: Deployment\n      name: echoserver\n",
+                "    apiVersion: apps/v1\n    kind: Deployment\n    name: echoserver\n",
+            ),
+        ),
+    ] {
+        let r = render_ok(&files(&text));
+        let k = &r.kruise_rollouts[0];
+        assert!(
+            k.rollout.unsupported.is_empty(),
+            "{name}: {:?}",
+            k.rollout.unsupported
+        );
+        assert!(k.workload.is_some(), "{name}: the Deployment is held");
+        let t = &k.rollout.traffic_routings[0];
+        assert_eq!(t.http_route.as_deref(), Some("echo"), "{name}");
+        assert_eq!(t.ingress, None, "{name}");
+        assert_eq!(t.service, "echoserver", "{name}");
+    }
+}
+
+/// What the gateway routing still refuses or rejects names its file, line and field.
+#[test]
+fn gateway_errors_name_file_line_and_field() {
+    let empty = rollout(
+        "",
+        "        - replicas: 1\n",
+        "      trafficRoutings:\n        - service: echoserver\n          gateway:\n            httpRouteName: \"\"\n",
+    );
+    let errs = match common::render(&files(&empty)) {
+        Ok(_) => panic!("an empty httpRouteName renders"),
+        Err(e) => e.0,
+    };
+    let e = errs
+        .iter()
+        .find(|e| {
+            e.to_string()
+                .contains("TrafficRouting.Gateway must set the name of HTTPRoute")
+        })
+        .unwrap_or_else(|| panic!("{errs:#?}"));
+    assert_eq!((e.path.as_str(), e.line), ("apps/echo/rollout.yaml", 18));
+    assert_eq!(
+        e.field.as_deref(),
+        Some("spec.strategy.canary.trafficRoutings[0].gateway.httpRouteName")
+    );
+    let query = rollout(
+        "",
+        "        - replicas: 1\n          matches:\n            - queryParams: [{name: canary, value: \"1\"}]\n",
+        GATEWAY,
+    );
+    let r = render_ok(&files(&query));
+    let u = &r.kruise_rollouts[0].rollout.unsupported;
+    let e = u
+        .iter()
+        .find(|e| e.to_string().contains("queryParams"))
+        .unwrap_or_else(|| panic!("{u:#?}"));
+    assert_eq!((e.path.as_str(), e.line), ("apps/echo/rollout.yaml", 16));
+    assert_eq!(
+        e.field.as_deref(),
+        Some("spec.strategy.canary.steps[0].matches[0].queryParams")
+    );
+    assert!(r.kruise_rollouts[0].workload.is_none(), "nothing held");
 }

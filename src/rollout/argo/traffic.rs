@@ -73,7 +73,8 @@ fn ingress_resource() -> ApiResource {
     ApiResource::erase::<k8s_openapi::api::networking::v1::Ingress>(&())
 }
 
-fn http_route_resource(version: &str) -> ApiResource {
+/// The Gateway API HTTPRoute resource at `version` (`v1`, `v1beta1`); the Kruise executor's too.
+pub fn http_route_resource(version: &str) -> ApiResource {
     ApiResource {
         group: "gateway.networking.k8s.io".into(),
         version: version.into(),

@@ -78,6 +78,12 @@ fn service_name(o: &DynamicObject) -> Option<String> {
         .map(str::to_string)
 }
 
+fn http_route_name(o: &DynamicObject) -> Option<String> {
+    o.data["spec"]["strategy"]["canary"]["trafficRoutings"][0]["gateway"]["httpRouteName"]
+        .as_str()
+        .map(str::to_string)
+}
+
 fn workload_name(o: &DynamicObject) -> Option<(String, String)> {
     let spec = &o.data["spec"];
     let w = if spec["objectRef"].is_object() {
@@ -105,7 +111,7 @@ impl Ctx {
 
     /// Watches `resource` (once, as `key`): a change of an object wakes the Rollouts that
     /// point at it (workloads by `workloadRef`, canary Deployments by their label, Services
-    /// by `trafficRoutings`).
+    /// and HTTPRoutes by `trafficRoutings`).
     fn watch(&self, key: &'static str, resource: ApiResource) {
         let mut watched = self.watched.lock().unwrap_or_else(|p| p.into_inner());
         if watched.contains_key(key) {
@@ -148,6 +154,8 @@ impl Ctx {
                     }
                     let hit = if kind_name == "Service" {
                         service_name(&r).as_deref() == Some(name.as_str())
+                    } else if kind_name == "HTTPRoute" {
+                        http_route_name(&r).as_deref() == Some(name.as_str())
                     } else {
                         let Some((k, n)) = workload_name(&r) else {
                             continue;
@@ -381,6 +389,7 @@ fn run_spec(r: &KruiseRollout, kind: Kind, obj: &Value) -> Result<RunSpec, Strin
         traffic: r.traffic_routings.first().map(|t| TrafficRouting {
             service: t.service.clone(),
             ingress: t.ingress.clone().map(|i| (i, t.class)),
+            http_route: t.http_route.clone(),
             grace_secs: t.grace_period_seconds,
         }),
         paused: r.paused,
@@ -455,6 +464,17 @@ async fn pass(cached: &DynamicObject, ctx: &Ctx) -> Result<Option<Duration>, Kru
         ctx.ensure_watch(kind);
     }
     let spec = run_spec(&rollout, kind, &value).map_err(invalid)?;
+    if spec
+        .traffic
+        .as_ref()
+        .is_some_and(|t| t.http_route.is_some())
+    {
+        // Git's rules of the route change through its annotation: wake the Rollout then.
+        ctx.watch(
+            "HTTPRoute",
+            crate::rollout::argo::traffic::http_route_resource("v1"),
+        );
+    }
     let recorded =
         state_of(&value["status"]).map_err(|message| KruiseRolloutError::InvalidStatus {
             namespace: ns.clone(),
@@ -674,6 +694,14 @@ async fn act(
                     "deleting Ingress {}",
                     traffic::canary_ingress(ingress)
                 )))
+        }
+        CoreAction::SetHttpRouteRules { rules } => {
+            let Some(route) = &tr.http_route else {
+                return Ok(());
+            };
+            traffic::set_route_rules(c, ns, route, rules)
+                .await
+                .map_err(what(format!("routing HTTPRoute {route}")))
         }
         CoreAction::Rollback { .. } => Ok(()),
     }

@@ -119,7 +119,8 @@ impl HoldError {
 /// Kruise's webhook does (see the module documentation; a workload that does not exist yet,
 /// has no pods, or whose template stays is left alone), and hands the selector of each
 /// existing stable Service over to the executor (it co-owns the selector first, then the apply
-/// leaves it out of `plan.objects`; a Service being created keeps Git's selector).
+/// leaves it out of `plan.objects`; a Service being created keeps Git's selector), and the
+/// rules of each existing HTTPRoute the same way.
 pub async fn hold(client: &kube::Client, plan: &mut AppPlan) -> Result<(), HoldError> {
     for s in &plan.held.services {
         let err = |source| HoldError {
@@ -142,6 +143,35 @@ pub async fn hold(client: &kube::Client, plan: &mut AppPlan) -> Result<(), HoldE
                 && let Some(spec) = o["spec"].as_object_mut()
             {
                 spec.remove("selector");
+            }
+        }
+    }
+    for r in &plan.held.routes {
+        let err = |source| HoldError {
+            kind: "HTTPRoute".into(),
+            namespace: r.namespace.clone(),
+            name: r.name.clone(),
+            rollout: r.rollout.clone(),
+            source,
+        };
+        if !traffic::take_rules(client, &r.namespace, &r.api_version, &r.name)
+            .await
+            .map_err(err)?
+        {
+            continue;
+        }
+        for o in plan.objects.iter_mut() {
+            if o["kind"] == "HTTPRoute"
+                && o["apiVersion"]
+                    .as_str()
+                    .is_some_and(|a| a.starts_with("gateway.networking.k8s.io/"))
+                && o["metadata"]["name"] == r.name.as_str()
+                && o["metadata"]["namespace"]
+                    .as_str()
+                    .is_none_or(|ns| ns == r.namespace)
+                && let Some(spec) = o["spec"].as_object_mut()
+            {
+                spec.remove("rules");
             }
         }
     }

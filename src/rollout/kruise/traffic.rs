@@ -3,15 +3,20 @@
 //! selector narrowed to the stable pods (and restored), the canary Service `<service>-canary`
 //! selecting the canary pods, the canary Ingress `<ingress>-canary` (the stable Ingress's rules
 //! that reach the stable Service, pointed at the canary Service) with the class's canary
-//! annotations, both owned by the Rollout and deleted at the end.
+//! annotations, both owned by the Rollout and deleted at the end; and the Gateway API
+//! HTTPRoute of `gateway.httpRouteName`, whose `spec.rules` are set to what
+//! [`rollgit_core::kruise_gateway`] decides (an HTTPRoute of the app is the executor's to
+//! apply, as the stable Service's selector is: Git's rules travel in its
+//! `rollgit.dev/rules` annotation; one from elsewhere is patched in place, as Kruise updates it).
 
 use super::workload::{Owner, strip_nulls};
-use crate::k8s::kruise::{FIELD_MANAGER_KRUISE, GIT_SELECTOR_ANNOTATION};
+use crate::k8s::kruise::{FIELD_MANAGER_KRUISE, GIT_RULES_ANNOTATION, GIT_SELECTOR_ANNOTATION};
 use crate::k8s::{APP_LABEL, MANAGED_BY_LABEL, REPO_LABEL};
+use crate::rollout::argo::traffic::http_route_resource;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use rollgit_core::kruise_run::{ServiceObs, TrafficObs, TrafficRouting};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use rollgit_core::kruise_run::{HttpRouteObs, ServiceObs, TrafficObs, TrafficRouting};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -63,12 +68,133 @@ pub async fn observe(
             (stable, canary)
         }
     };
+    let http_route = match &tr.http_route {
+        None => None,
+        Some(name) => read_route(client, namespace, name)
+            .await?
+            .map(|r| HttpRouteObs {
+                rules: rules_of(&r),
+                git_rules: git_rules(&r),
+            }),
+    };
     Ok(TrafficObs {
         stable_service,
         canary_service,
         ingress,
         canary_ingress,
+        http_route,
     })
+}
+
+/// The HTTPRoutes of a namespace, at `version` (`v1` unless an app's route says otherwise).
+fn routes(client: &kube::Client, namespace: &str, version: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(client.clone(), namespace, &http_route_resource(version))
+}
+
+async fn read_route(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Value>, kube::Error> {
+    let route = routes(client, namespace, "v1").get_opt(name).await?;
+    route
+        .map(|r| serde_json::to_value(&r).map_err(kube::Error::SerdeError))
+        .transpose()
+}
+
+/// `spec.rules` (`[]` when absent).
+fn rules_of(route: &Value) -> Value {
+    match &route["spec"]["rules"] {
+        Value::Null => json!([]),
+        r => r.clone(),
+    }
+}
+
+/// Git's rules of an HTTPRoute of the app (its annotation), if it has them.
+fn git_rules(route: &Value) -> Option<Value> {
+    let a = route["metadata"]["annotations"][GIT_RULES_ANNOTATION].as_str()?;
+    serde_json::from_str::<Value>(a)
+        .ok()
+        .filter(Value::is_array)
+}
+
+/// Whether the executor's field manager owns `spec.rules` of `route`.
+fn owns_rules(route: &Value) -> bool {
+    route["metadata"]["managedFields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["manager"] == FIELD_MANAGER_KRUISE)
+        .any(|m| m["fieldsV1"]["f:spec"].get("f:rules").is_some())
+}
+
+/// Server-side applies `rules` as the executor's.
+async fn apply_rules(
+    client: &kube::Client,
+    namespace: &str,
+    api_version: &str,
+    name: &str,
+    rules: &Value,
+) -> Result<(), kube::Error> {
+    let version = api_version.rsplit('/').next().unwrap_or("v1");
+    let body = json!({
+        "apiVersion": api_version,
+        "kind": "HTTPRoute",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"rules": rules},
+    });
+    routes(client, namespace, version)
+        .patch(
+            name,
+            &PatchParams::apply(FIELD_MANAGER_KRUISE).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map(|_| ())
+}
+
+/// Before an apply leaves an HTTPRoute's rules out: makes the executor co-own them (applying
+/// the live value, so nothing changes and the apply does not remove them). False when the
+/// route does not exist (it is created with Git's rules).
+pub async fn take_rules(
+    client: &kube::Client,
+    namespace: &str,
+    api_version: &str,
+    name: &str,
+) -> Result<bool, kube::Error> {
+    let version = api_version.rsplit('/').next().unwrap_or("v1");
+    let Some(route) = routes(client, namespace, version).get_opt(name).await? else {
+        return Ok(false);
+    };
+    let route = serde_json::to_value(&route).map_err(kube::Error::SerdeError)?;
+    if !owns_rules(&route) {
+        apply_rules(client, namespace, api_version, name, &rules_of(&route)).await?;
+    }
+    Ok(true)
+}
+
+/// Sets the HTTPRoute's `spec.rules`: applied as the executor's for a route of the app (it
+/// owns them), merge-patched into one from elsewhere (as Kruise updates it).
+pub async fn set_route_rules(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    rules: &Value,
+) -> Result<(), kube::Error> {
+    let Some(route) = read_route(client, namespace, name).await? else {
+        return Ok(());
+    };
+    if git_rules(&route).is_some() && owns_rules(&route) {
+        let api_version = route["apiVersion"]
+            .as_str()
+            .unwrap_or("gateway.networking.k8s.io/v1");
+        return apply_rules(client, namespace, api_version, name, rules).await;
+    }
+    let patch = json!({"spec": {"rules": rules}});
+    routes(client, namespace, "v1")
+        .patch(name, &pp(), &Patch::Merge(&patch))
+        .await
+        .map(|_| ())
 }
 
 /// The labels of a copy of one of Git's objects: without the ones that make it an app's.
