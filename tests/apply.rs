@@ -738,23 +738,37 @@ async fn a_sync_of_many_apps_skips_only_the_dry_runs_it_can_vouch_for() {
         objs
     };
 
-    // The first app: one probe of ConfigMaps in `default` (the first object needing a dry
-    // run is applied for real instead) and the Deployment's dry run.
+    // The first app: one probe of ConfigMaps and one of Services in `default` and the
+    // Deployment's dry run, less the first of them, applied for real instead.
     let before = dry_runs(&tc).await;
-    let a = with(vec![deployment("default", "a", 1, "nginx")], "a");
+    let a = with(
+        vec![
+            deployment("default", "a", 1, "nginx"),
+            service("default", "a"),
+        ],
+        "a",
+    );
     let report = apply_with(&applier, "a", &a, &none, &opts).await;
-    assert_eq!(report.applied.len(), 5);
+    assert_eq!(report.applied.len(), 6);
     assert_eq!(
         dry_runs(&tc).await - before,
-        1,
-        "only the Deployment is dry-run"
+        2,
+        "the Deployment and one probe are dry-run"
     );
 
-    // The next app's ConfigMaps are vouched for; its Deployment is applied first, for real.
+    // The next app's ConfigMaps and Service are vouched for; its Deployment is applied
+    // first, for real.
     let before = dry_runs(&tc).await;
-    let b = with(vec![deployment("default", "b", 1, "nginx")], "b");
+    let b = with(
+        vec![
+            deployment("default", "b", 1, "nginx"),
+            service("default", "b"),
+        ],
+        "b",
+    );
     apply_with(&applier, "b", &b, &none, &opts).await;
     assert_eq!(dry_runs(&tc).await - before, 0, "no dry run");
+    tc.kubectl_ok(&["get", "service", "b"]).await;
 
     let refused_whole = |app: &'static str, objects: Vec<Value>| {
         let (applier, opts, tc) = (&applier, &opts, &tc);
@@ -798,6 +812,17 @@ async fn a_sync_of_many_apps_skips_only_the_dry_runs_it_can_vouch_for() {
         let r = refused_whole(app, with(vec![obj], app)).await;
         assert_eq!(r.len(), 1, "{app}: {r:?}");
     }
+    // A Service the local check cannot vouch for (two ports, one unnamed) is dry-run and
+    // refuses the commit whole with the server's field.
+    let mut unnamed = service("default", "k");
+    unnamed["spec"]["ports"] = json!([{"name": "http", "port": 80}, {"port": 81}]);
+    let r = refused_whole("k", with(vec![unnamed], "k")).await;
+    assert_eq!(r[0].object.to_string(), "Service default/k", "{r:?}");
+    assert!(
+        r[0].message.contains("spec.ports[1].name: Required value"),
+        "{}",
+        r[0].message
+    );
     // A namespace that does not exist: a kind and namespace not yet proven is probed.
     let r = refused_whole("g", with(configmaps("nowhere", "g", 2), "g")).await;
     assert_eq!(r[0].object.to_string(), "ConfigMap nowhere/g-0", "{r:?}");

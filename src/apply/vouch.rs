@@ -2,15 +2,16 @@
 //! all-or-nothing guarantee (RELIABILITY.md, guarantee 1).
 //!
 //! The dry run asks the server, for each object, whether it would be accepted. For a few
-//! kinds whose whole server-side validation is small, fixed and known (core/v1 ConfigMap and
-//! ServiceAccount), rollgit can answer that question itself for the object's *content*; what
-//! it cannot see locally is answered once per kind and namespace per sync instead of once per
-//! object:
+//! kinds whose whole server-side validation is small, fixed and known (core/v1 ConfigMap,
+//! ServiceAccount, and a plain ClusterIP Service), rollgit can answer that question itself
+//! for the object's *content*; what it cannot see locally is answered once per kind and
+//! namespace per sync instead of once per object:
 //!
 //! | what the server checks | how it is vouched for |
 //! |---|---|
 //! | decoding, unknown fields (`fieldValidation=Strict`), types | [`plainly_valid`]: only the fields listed there, each of the right type |
-//! | names, labels, annotations, ConfigMap keys, the 1 MiB data limit | [`plainly_valid`], with kube-apiserver's rules (stricter where unsure) |
+//! | names, labels, annotations, ConfigMap keys, the 1 MiB data limit, a Service's ports and selector | [`plainly_valid`], with kube-apiserver's rules (stricter where unsure) |
+//! | a free cluster IP for a Service (allocated on create) | the probe's dry run finds one (dry runs reserve none, so one per Service proved no more); a Service that asks for a given `clusterIP` is dry-run |
 //! | immutable fields, an update's conflicts | only creates are vouched for (the object was not in the sync's look-up) |
 //! | the namespace exists and is not terminating (NamespaceLifecycle) | one real dry run of the kind in that namespace per sync (the probe) |
 //! | RBAC (patch and create of the kind in the namespace, for every name) | two SelfSubjectAccessReviews per kind and namespace per sync |
@@ -270,8 +271,93 @@ pub fn plainly_valid(group: &str, kind: &str, obj: &Value) -> bool {
             "automountServiceAccountToken" => v.is_boolean(),
             _ => false,
         }),
+        "Service" => {
+            obj["metadata"]["name"]
+                .as_str()
+                .is_some_and(rollgit_syntax::is_dns1035_label)
+                && obj["metadata"]["annotations"]
+                    .get(LB_SOURCE_RANGES)
+                    .is_none()
+                && top.contains_key("spec")
+                && top.iter().all(|(k, v)| match k.as_str() {
+                    "apiVersion" | "kind" | "metadata" => true,
+                    "spec" => plain_service_spec(v),
+                    _ => false,
+                })
+        }
         _ => false,
     }
+}
+
+/// The annotation kube-apiserver refuses on a Service that is not a LoadBalancer.
+const LB_SOURCE_RANGES: &str = "service.beta.kubernetes.io/load-balancer-source-ranges";
+
+/// A ClusterIP Service's `spec` as `ValidateService` accepts it: a `selector` of valid labels,
+/// `type: ClusterIP` (the default) and at least one port; every other field (a `clusterIP`
+/// to allocate, `nodePort`, `appProtocol`, IP families, session affinity) is dry-run.
+fn plain_service_spec(spec: &Value) -> bool {
+    let Some(spec) = spec.as_object() else {
+        return false;
+    };
+    let ports = spec.get("ports").and_then(Value::as_array);
+    ports.is_some_and(|p| plain_service_ports(p))
+        && spec.iter().all(|(k, v)| match k.as_str() {
+            "ports" => true,
+            "type" => v == "ClusterIP",
+            "selector" => v.as_object().is_some_and(|l| {
+                l.iter()
+                    .all(|(k, v)| is_qualified_name(k) && v.as_str().is_some_and(is_label_value))
+            }),
+            _ => false,
+        })
+}
+
+/// `validateServicePort` for each port, and the rules across ports: a name on every port
+/// when there are several, unique names, unique `(protocol, port)` pairs.
+fn plain_service_ports(ports: &[Value]) -> bool {
+    let mut names = HashSet::new();
+    let mut pairs = HashSet::new();
+    !ports.is_empty()
+        && ports.iter().all(|p| {
+            let Some(p) = p.as_object() else {
+                return false;
+            };
+            let name = p.get("name").and_then(Value::as_str);
+            let protocol = p.get("protocol").map_or(Some("TCP"), Value::as_str);
+            let port = p.get("port").and_then(Value::as_u64);
+            let fields_ok = p.iter().all(|(k, v)| match k.as_str() {
+                "name" => v.as_str().is_some_and(rollgit_syntax::is_dns1123_label),
+                "port" => v.as_u64().is_some_and(is_port_number),
+                "protocol" => matches!(v.as_str(), Some("TCP" | "UDP" | "SCTP")),
+                "targetPort" => match v {
+                    Value::String(s) => is_port_name(s),
+                    v => v.as_u64().is_some_and(is_port_number),
+                },
+                _ => false,
+            });
+            fields_ok
+                && (ports.len() == 1 || name.is_some())
+                && name.is_none_or(|n| names.insert(n))
+                && port.is_some_and(|port| pairs.insert((protocol, port)))
+        })
+}
+
+/// `IsValidPortNum`: 1 to 65535.
+fn is_port_number(n: u64) -> bool {
+    (1..=65535).contains(&n)
+}
+
+/// `IsValidPortName` (an IANA service name): at most 15 of `[-a-z0-9]`, at least one letter,
+/// no `--`, not starting or ending with `-`.
+fn is_port_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 15
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes().any(|b| b.is_ascii_lowercase())
+        && !s.contains("--")
+        && !s.starts_with('-')
+        && !s.ends_with('-')
 }
 
 /// `metadata` with a name and namespace, and valid labels and annotations; nothing else.
@@ -558,6 +644,140 @@ mod tests {
         ];
         for (case, kind, obj, want) in rows {
             assert_eq!(plainly_valid("", kind, &obj), want, "{case}");
+        }
+        let svc = |spec: Value| json!({"apiVersion": "v1", "kind": "Service", "metadata": meta(), "spec": spec});
+        let services: Vec<(&str, Value, bool)> = vec![
+            (
+                "one port, a selector",
+                svc(
+                    json!({"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}),
+                ),
+                true,
+            ),
+            (
+                "named ports, protocols, a named targetPort, type ClusterIP",
+                svc(json!({"type": "ClusterIP", "ports": [
+                    {"name": "http", "port": 80, "targetPort": "http-alt", "protocol": "TCP"},
+                    {"name": "dns", "port": 53, "protocol": "UDP"},
+                    {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]})),
+                true,
+            ),
+            (
+                "no spec",
+                json!({"apiVersion": "v1", "kind": "Service", "metadata": meta()}),
+                false,
+            ),
+            ("no ports", svc(json!({"selector": {"app": "web"}})), false),
+            ("empty ports", svc(json!({"ports": []})), false),
+            ("port 0", svc(json!({"ports": [{"port": 0}]})), false),
+            (
+                "port 65536",
+                svc(json!({"ports": [{"port": 65536}]})),
+                false,
+            ),
+            (
+                "port as a string",
+                svc(json!({"ports": [{"port": "80"}]})),
+                false,
+            ),
+            (
+                "port missing",
+                svc(json!({"ports": [{"targetPort": 80}]})),
+                false,
+            ),
+            (
+                "targetPort 0",
+                svc(json!({"ports": [{"port": 80, "targetPort": 0}]})),
+                false,
+            ),
+            (
+                "targetPort name over 15",
+                svc(json!({"ports": [{"port": 80, "targetPort": "a-very-long-name"}]})),
+                false,
+            ),
+            (
+                "targetPort name all digits",
+                svc(json!({"ports": [{"port": 80, "targetPort": "8080"}]})),
+                false,
+            ),
+            (
+                "targetPort name with --",
+                svc(json!({"ports": [{"port": 80, "targetPort": "a--b"}]})),
+                false,
+            ),
+            (
+                "targetPort name upper-case",
+                svc(json!({"ports": [{"port": 80, "targetPort": "Http"}]})),
+                false,
+            ),
+            (
+                "two ports, one unnamed",
+                svc(json!({"ports": [{"name": "a", "port": 80}, {"port": 81}]})),
+                false,
+            ),
+            (
+                "duplicate port names",
+                svc(json!({"ports": [{"name": "a", "port": 80}, {"name": "a", "port": 81}]})),
+                false,
+            ),
+            (
+                "duplicate port and protocol (TCP is the default)",
+                svc(
+                    json!({"ports": [{"name": "a", "port": 80}, {"name": "b", "port": 80, "protocol": "TCP"}]}),
+                ),
+                false,
+            ),
+            (
+                "unknown protocol",
+                svc(json!({"ports": [{"port": 80, "protocol": "ICMP"}]})),
+                false,
+            ),
+            (
+                "port name upper-case",
+                svc(json!({"ports": [{"name": "HTTP", "port": 80}]})),
+                false,
+            ),
+            (
+                "nodePort",
+                svc(json!({"ports": [{"port": 80, "nodePort": 30080}]})),
+                false,
+            ),
+            (
+                "appProtocol",
+                svc(json!({"ports": [{"port": 80, "appProtocol": "http"}]})),
+                false,
+            ),
+            (
+                "type NodePort",
+                svc(json!({"type": "NodePort", "ports": [{"port": 80}]})),
+                false,
+            ),
+            (
+                "clusterIP",
+                svc(json!({"clusterIP": "None", "ports": [{"port": 80}]})),
+                false,
+            ),
+            (
+                "invalid selector value",
+                svc(json!({"selector": {"app": "a b"}, "ports": [{"port": 80}]})),
+                false,
+            ),
+            (
+                "name not an RFC 1035 label",
+                json!({"apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": "1web", "namespace": "ns"}, "spec": {"ports": [{"port": 80}]}}),
+                false,
+            ),
+            (
+                "load-balancer source ranges annotation on a ClusterIP Service",
+                json!({"apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": "web", "namespace": "ns", "annotations": {LB_SOURCE_RANGES: "10.0.0.0/8"}},
+                    "spec": {"ports": [{"port": 80}]}}),
+                false,
+            ),
+        ];
+        for (case, obj, want) in services {
+            assert_eq!(plainly_valid("", "Service", &obj), want, "Service: {case}");
         }
         assert!(
             !plainly_valid("apps", "ConfigMap", &cm(meta(), json!({}))),

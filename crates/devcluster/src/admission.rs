@@ -10,12 +10,16 @@ use rollgit_syntax::{
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
+/// `IsDNS1123Label`'s message.
+const DNS1123_LABEL_MESSAGE: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+/// `IsQualifiedName`'s message for the name part.
+const QUALIFIED_NAME_MESSAGE: &str = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+/// `IsValidLabelValue`'s message.
+const LABEL_VALUE_MESSAGE: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
+
 fn name_rule(kind: &str) -> (fn(&str) -> bool, &'static str) {
     match kind {
-        "Namespace" => (
-            is_dns1123_label,
-            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
-        ),
+        "Namespace" => (is_dns1123_label, DNS1123_LABEL_MESSAGE),
         "Service" => (
             is_dns1035_label,
             "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')",
@@ -70,7 +74,7 @@ fn validate_metadata(obj: &Value, causes: &mut Vec<Cause>) {
                         causes.push(Cause::invalid(
                             "metadata.labels",
                             &json!(k),
-                            "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+                            QUALIFIED_NAME_MESSAGE,
                         ));
                     }
                     match v.as_str() {
@@ -78,7 +82,7 @@ fn validate_metadata(obj: &Value, causes: &mut Vec<Cause>) {
                         Some(s) => causes.push(Cause::invalid(
                             "metadata.labels",
                             &json!(s),
-                            "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+                            LABEL_VALUE_MESSAGE,
                         )),
                         None => causes.push(Cause::type_invalid(
                             format!("metadata.labels.{k}"),
@@ -102,7 +106,7 @@ fn validate_metadata(obj: &Value, causes: &mut Vec<Cause>) {
                         causes.push(Cause::invalid(
                             "metadata.annotations",
                             &json!(k),
-                            "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+                            QUALIFIED_NAME_MESSAGE,
                         ));
                     }
                     if !v.is_string() {
@@ -629,6 +633,8 @@ fn validate_service(obj: &Value, causes: &mut Vec<Cause>) {
     if ports.is_empty() && ty != "ExternalName" && !headless {
         causes.push(Cause::required("spec.ports"));
     }
+    let mut names = std::collections::HashSet::new();
+    let mut pairs = std::collections::HashSet::new();
     for (i, p) in ports.iter().enumerate() {
         match p.get("port").and_then(Value::as_i64) {
             Some(n) if (1..=65535).contains(&n) => {}
@@ -639,14 +645,109 @@ fn validate_service(obj: &Value, causes: &mut Vec<Cause>) {
             )),
             None => causes.push(Cause::required(format!("spec.ports[{i}].port"))),
         }
-        if ports.len() > 1
-            && p.get("name")
-                .and_then(Value::as_str)
-                .is_none_or(str::is_empty)
+        let at = format!("spec.ports[{i}]");
+        match p
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
         {
-            causes.push(Cause::required(format!("spec.ports[{i}].name")));
+            None if ports.len() > 1 => causes.push(Cause::required(format!("{at}.name"))),
+            None => {}
+            Some(n) if !is_dns1123_label(n) => causes.push(Cause::invalid(
+                format!("{at}.name"),
+                &json!(n),
+                DNS1123_LABEL_MESSAGE,
+            )),
+            Some(n) if !names.insert(n) => causes.push(Cause::duplicate(
+                format!("{at}.name"),
+                &crate::typed::go_quote(n),
+            )),
+            Some(_) => {}
+        }
+        let protocol = p["protocol"].as_str().unwrap_or("TCP");
+        if !["SCTP", "TCP", "UDP"].contains(&protocol) {
+            causes.push(Cause::not_supported(
+                format!("{at}.protocol"),
+                &json!(protocol),
+                &["SCTP", "TCP", "UDP"],
+            ));
+        }
+        match &p["targetPort"] {
+            Value::String(name) => {
+                for m in port_name_messages(name) {
+                    causes.push(Cause::invalid(format!("{at}.targetPort"), &json!(name), m));
+                }
+            }
+            Value::Number(n) if !n.as_i64().is_some_and(|n| (1..=65535).contains(&n)) => causes
+                .push(Cause::invalid(
+                    format!("{at}.targetPort"),
+                    &json!(n),
+                    "must be between 1 and 65535, inclusive",
+                )),
+            _ => {}
+        }
+        if ty == "ClusterIP" && p.get("nodePort").and_then(Value::as_i64).unwrap_or(0) != 0 {
+            causes.push(Cause::forbidden(
+                format!("{at}.nodePort"),
+                "may not be used when `type` is 'ClusterIP'",
+            ));
+        }
+        if let Some(port) = p.get("port").and_then(Value::as_i64)
+            && !pairs.insert((protocol, port))
+        {
+            // kube-apiserver prints the Go value of the (protocol, port) key.
+            causes.push(Cause::duplicate(
+                at,
+                &format!(
+                    "core.ServicePort{{Name:\"\", Protocol:\"{protocol}\", AppProtocol:(*string)(nil), Port:{port}, TargetPort:intstr.IntOrString{{Type:0, IntVal:0, StrVal:\"\"}}, NodePort:0}}"
+                ),
+            ));
         }
     }
+    if let Some(selector) = spec.get("selector").and_then(Value::as_object) {
+        for (k, v) in selector {
+            if !is_qualified_name(k) {
+                causes.push(Cause::invalid(
+                    "spec.selector",
+                    &json!(k),
+                    QUALIFIED_NAME_MESSAGE,
+                ));
+            }
+            if let Some(v) = v.as_str().filter(|v| !is_label_value(v)) {
+                causes.push(Cause::invalid(
+                    "spec.selector",
+                    &json!(v),
+                    LABEL_VALUE_MESSAGE,
+                ));
+            }
+        }
+    }
+}
+
+/// `IsValidPortName`'s messages for an IANA service name (`targetPort`, a container port's
+/// name).
+fn port_name_messages(name: &str) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if name.len() > 15 {
+        out.push("must be no more than 15 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        || name.is_empty()
+    {
+        out.push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)");
+    }
+    if !name.bytes().any(|b| b.is_ascii_lowercase()) {
+        out.push("must contain at least one letter (a-z)");
+    }
+    if name.contains("--") {
+        out.push("must not contain consecutive hyphens");
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        out.push("must not begin or end with a hyphen");
+    }
+    out
 }
 
 /// kube-apiserver's `ValidateIngressSpec`: a default backend or rules, and each HTTP path with
@@ -1174,6 +1275,10 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value, cluster_ip: impl FnOnc
             if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
                 for p in ports {
                     set_default(p, "protocol", json!("TCP"));
+                    // SetDefaults_Service: an absent, 0 or "" targetPort is the port.
+                    if p["targetPort"] == json!(0) || p["targetPort"] == json!("") {
+                        p["targetPort"] = Value::Null;
+                    }
                     let port = p["port"].clone();
                     set_default(p, "targetPort", port);
                 }
@@ -1307,6 +1412,110 @@ mod tests {
                 .message
                 .contains("`selector` does not match template `labels`")
         );
+    }
+
+    /// Service validation as kube-apiserver's `ValidateService` (after defaulting), by the
+    /// field and message each broken rule gives.
+    #[test]
+    fn service_rules_table() {
+        let dup = "Duplicate value: core.ServicePort{Name:\"\", Protocol:\"TCP\", AppProtocol:(*string)(nil), Port:80, TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:\"\"}, NodePort:0}";
+        let bad_name = format!("Invalid value: \"HTTP\": {DNS1123_LABEL_MESSAGE}");
+        let bad_selector = format!("Invalid value: \"a b\": {LABEL_VALUE_MESSAGE}");
+        type Row<'a> = (&'a str, Value, Vec<(&'a str, &'a str)>);
+        let rows: Vec<Row<'_>> = vec![
+            (
+                "valid",
+                json!({"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 0}]}),
+                vec![],
+            ),
+            (
+                "named target port, two protocols on one port",
+                json!({"ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": "dns"},
+                                 {"name": "dns-tcp", "port": 53, "targetPort": "dns-tcp"}]}),
+                vec![],
+            ),
+            (
+                "no ports",
+                json!({}),
+                vec![("spec.ports", "Required value")],
+            ),
+            (
+                "second port unnamed",
+                json!({"ports": [{"name": "a", "port": 80}, {"port": 81}]}),
+                vec![("spec.ports[1].name", "Required value")],
+            ),
+            (
+                "duplicate names",
+                json!({"ports": [{"name": "a", "port": 80}, {"name": "a", "port": 81}]}),
+                vec![("spec.ports[1].name", "Duplicate value: \"a\"")],
+            ),
+            (
+                "duplicate port and protocol",
+                json!({"ports": [{"name": "a", "port": 80}, {"name": "b", "port": 80, "protocol": "TCP"}]}),
+                vec![("spec.ports[1]", dup)],
+            ),
+            (
+                "unsupported protocol",
+                json!({"ports": [{"port": 80, "protocol": "ICMP"}]}),
+                vec![(
+                    "spec.ports[0].protocol",
+                    "Unsupported value: \"ICMP\": supported values: \"SCTP\", \"TCP\", \"UDP\"",
+                )],
+            ),
+            (
+                "target port out of range",
+                json!({"ports": [{"port": 80, "targetPort": 70000}]}),
+                vec![(
+                    "spec.ports[0].targetPort",
+                    "Invalid value: 70000: must be between 1 and 65535, inclusive",
+                )],
+            ),
+            (
+                "target port name of digits and over 15",
+                json!({"ports": [{"port": 80, "targetPort": "1234567890123456"}]}),
+                vec![
+                    (
+                        "spec.ports[0].targetPort",
+                        "Invalid value: \"1234567890123456\": must be no more than 15 characters",
+                    ),
+                    (
+                        "spec.ports[0].targetPort",
+                        "Invalid value: \"1234567890123456\": must contain at least one letter (a-z)",
+                    ),
+                ],
+            ),
+            (
+                "nodePort on a ClusterIP Service",
+                json!({"ports": [{"port": 80, "nodePort": 30080}]}),
+                vec![(
+                    "spec.ports[0].nodePort",
+                    "Forbidden: may not be used when `type` is 'ClusterIP'",
+                )],
+            ),
+            (
+                "port name not a label",
+                json!({"ports": [{"name": "HTTP", "port": 80}]}),
+                vec![("spec.ports[0].name", &bad_name)],
+            ),
+            (
+                "selector value",
+                json!({"selector": {"app": "a b"}, "ports": [{"port": 80}]}),
+                vec![("spec.selector", &bad_selector)],
+            ),
+        ];
+        for (case, spec, want) in rows {
+            let mut svc = json!({"metadata": {"name": "web", "namespace": "ns"}, "spec": spec});
+            apply_defaults(&rt("Service"), &mut svc, || "10.96.0.10".to_string());
+            let got: Vec<(String, String)> = validate(&rt("Service"), &mut svc, None)
+                .into_iter()
+                .map(|c| (c.field, c.message))
+                .collect();
+            let want: Vec<(String, String)> = want
+                .into_iter()
+                .map(|(f, m)| (f.to_string(), m.to_string()))
+                .collect();
+            assert_eq!(got, want, "{case}");
+        }
     }
 
     #[test]

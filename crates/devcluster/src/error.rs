@@ -50,6 +50,25 @@ impl Cause {
         }
     }
 
+    /// A `FieldValueDuplicate` cause: `Duplicate value: <shown>` (`shown` as the server
+    /// prints the value: a quoted string, a Go struct).
+    pub fn duplicate(field: impl Into<String>, shown: &str) -> Self {
+        Self {
+            reason: "FieldValueDuplicate".into(),
+            message: format!("Duplicate value: {shown}"),
+            field: field.into(),
+        }
+    }
+
+    /// A `FieldValueForbidden` cause: `Forbidden: <detail>`.
+    pub fn forbidden(field: impl Into<String>, detail: &str) -> Self {
+        Self {
+            reason: "FieldValueForbidden".into(),
+            message: format!("Forbidden: {detail}"),
+            field: field.into(),
+        }
+    }
+
     /// A `FieldValueTypeInvalid` cause.
     pub fn type_invalid(field: impl Into<String>, value: &Value, expected: &str) -> Self {
         Self {
