@@ -412,6 +412,60 @@ impl Store {
         (inner.rv, out)
     }
 
+    /// One page of a paginated list: the first `limit` objects (every one when `limit` is 0)
+    /// of a bucket (optionally one namespace) after `after`, in namespace and name order, that
+    /// `select(namespace, name, entry)` keeps, and whether another kept object follows them.
+    /// Only the page is copied, and the scan stops at the first object past it, so listing a
+    /// bucket page by page costs one pass over it, not one per page.
+    pub fn list_page(
+        &self,
+        gr: &GroupResource,
+        namespace: Option<&str>,
+        after: Option<&(String, String)>,
+        limit: usize,
+        mut select: impl FnMut(&str, &str, &Entry) -> bool,
+    ) -> (u64, Vec<(ObjKey, Entry)>, bool) {
+        let inner = self.lock();
+        let mut out = Vec::new();
+        let mut more = false;
+        if let Some(bucket) = inner.buckets.get(gr) {
+            use std::ops::Bound;
+            let lower = match after {
+                Some(a) => Bound::Excluded(a.clone()),
+                None => match namespace {
+                    Some(ns) => Bound::Included((ns.to_string(), String::new())),
+                    None => Bound::Unbounded,
+                },
+            };
+            for ((ns, name), e) in bucket.range((lower, Bound::Unbounded)) {
+                if let Some(want) = namespace
+                    && ns.as_str() != want
+                {
+                    if ns.as_str() > want {
+                        break;
+                    }
+                    continue;
+                }
+                if !select(ns, name, e) {
+                    continue;
+                }
+                if limit > 0 && out.len() == limit {
+                    more = true;
+                    break;
+                }
+                out.push((
+                    ObjKey {
+                        gr: gr.clone(),
+                        namespace: ns.clone(),
+                        name: name.clone(),
+                    },
+                    e.clone(),
+                ));
+            }
+        }
+        (inner.rv, out, more)
+    }
+
     /// Every object that has ownerReferences, with the owner uids (for a garbage collector resync).
     pub fn owned_objects(&self) -> Vec<(ObjKey, Vec<String>)> {
         let inner = self.lock();
@@ -737,6 +791,50 @@ mod tests {
             })
             .expect("write");
         w.entry.expect("entry").meta.rv
+    }
+
+    /// Pages: at most `limit` kept objects after the continuation key, `more` only when another
+    /// kept object follows, and the scan stops there (the selector is not asked past it).
+    #[test]
+    fn list_pages_keep_only_selected_objects_and_stop_after_the_page() {
+        let store = Store::new(100);
+        for n in ["a", "b", "c", "d", "e", "f"] {
+            put(&store, n);
+        }
+        let gr = key("a").gr;
+        let names =
+            |v: &[(ObjKey, Entry)]| v.iter().map(|(k, _)| k.name.clone()).collect::<Vec<_>>();
+        let after = |n: &str| ("default".to_string(), n.to_string());
+        let not_b = |_: &str, name: &str, _: &Entry| name != "b";
+        // (case, continue after, limit, names wanted, more wanted)
+        type Row<'a> = (&'a str, Option<(String, String)>, usize, Vec<&'a str>, bool);
+        let rows: Vec<Row<'_>> = vec![
+            ("first page", None, 2, vec!["a", "c"], true),
+            ("continued", Some(after("c")), 2, vec!["d", "e"], true),
+            (
+                "last page exactly full",
+                Some(after("d")),
+                2,
+                vec!["e", "f"],
+                false,
+            ),
+            ("no limit", None, 0, vec!["a", "c", "d", "e", "f"], false),
+            ("past the end", Some(after("f")), 2, vec![], false),
+        ];
+        for (case, from, limit, want, want_more) in rows {
+            let (_, page, more) =
+                store.list_page(&gr, Some("default"), from.as_ref(), limit, not_b);
+            assert_eq!(names(&page), want, "{case}");
+            assert_eq!(more, want_more, "{case}");
+        }
+        let mut asked = 0;
+        store.list_page(&gr, None, None, 2, |_, _, _| {
+            asked += 1;
+            true
+        });
+        assert_eq!(asked, 3, "two for the page, one to know more follow");
+        let (_, other_ns, _) = store.list_page(&gr, Some("other"), None, 0, not_b);
+        assert!(other_ns.is_empty());
     }
 
     #[test]

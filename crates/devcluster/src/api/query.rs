@@ -97,14 +97,15 @@ impl Query {
     }
 }
 
-/// Whether the object stored under `key` is selected by both selectors. Fields are those of
+/// Whether the object stored as `namespace`/`name` is selected by both selectors. Fields are those of
 /// the object as `rt` serves it (an Event stored through `events.k8s.io/v1` has
 /// `involvedObject` when listed as a core `v1` Event, as in kube-apiserver).
 pub(super) fn matches(
     label: &LabelSelector,
     field: &FieldSelector,
     rt: &ResourceType,
-    key: &ObjKey,
+    namespace: &str,
+    name: &str,
     e: &Entry,
 ) -> bool {
     if !label.matches(&e.meta.labels) {
@@ -114,7 +115,7 @@ pub(super) fn matches(
         return true;
     }
     if field.metadata_only() {
-        field.matches_meta(&key.namespace, &key.name)
+        field.matches_meta(namespace, name)
     } else {
         let mut v = e.value();
         crate::convert::to_version(rt, &mut v);

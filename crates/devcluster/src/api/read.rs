@@ -4,7 +4,7 @@
 use super::query::{decode_continue, encode_continue, matches};
 use super::{Ctx, json_response, value_response};
 use crate::error::ApiError;
-use crate::store::{Entry, ObjKey};
+use crate::store::Entry;
 use crate::table;
 use axum::http::header;
 use axum::response::Response;
@@ -93,28 +93,21 @@ impl Ctx {
             None
         };
         let after_key = after.as_ref().map(|(n, m, _)| (n.clone(), m.clone()));
-        let (rv, entries) = self
-            .srv
-            .store
-            .list(&self.rt.storage_key(), ns, after_key.as_ref());
+        let (rv, items, more) = self.srv.store.list_page(
+            &self.rt.storage_key(),
+            ns,
+            after_key.as_ref(),
+            limit,
+            |ns, name, e| matches(&label, &field, &self.rt, ns, name, e),
+        );
         let rv = match after {
             Some((_, _, token_rv)) if token_rv > 0 => token_rv,
             _ => rv,
         };
-        let mut items: Vec<&(ObjKey, Entry)> = Vec::new();
-        let mut continue_token = None;
-        for item in &entries {
-            if !matches(&label, &field, &self.rt, &item.0, &item.1) {
-                continue;
-            }
-            if limit > 0 && items.len() == limit {
-                if let Some(last) = items.last() {
-                    continue_token = Some(encode_continue(&last.0, rv));
-                }
-                break;
-            }
-            items.push(item);
-        }
+        let continue_token = match items.last() {
+            Some(last) if more => Some(encode_continue(&last.0, rv)),
+            _ => None,
+        };
         if self.wants_table() {
             let values: Vec<Value> = items.iter().map(|(_, e)| self.present_value(e)).collect();
             let t = table::table(

@@ -47,7 +47,7 @@ impl Ctx {
                 key.gr == gr
                     && ns.as_ref().is_none_or(|n| *n == key.namespace)
                     && want_name.as_ref().is_none_or(|n| *n == key.name)
-                    && matches(&label, &field, &rt, key, e)
+                    && matches(&label, &field, &rt, &key.namespace, &key.name, e)
             }
         };
         let mut initial: Vec<(EventType, Entry)> = Vec::new();

@@ -770,7 +770,7 @@ impl Ctx {
         let (_, entries) = self.srv.store.list(&self.rt.storage_key(), ns, None);
         let mut deleted = Vec::new();
         for (key, e) in &entries {
-            if !matches(&label, &field, &self.rt, key, e) {
+            if !matches(&label, &field, &self.rt, &key.namespace, &key.name, e) {
                 continue;
             }
             let ctx = Ctx {
