@@ -126,24 +126,31 @@ pub fn read_apps(
     let mut read: BTreeMap<String, Vec<SourceFile>> = BTreeMap::new();
     let mut naming: BTreeMap<String, AppNaming> = BTreeMap::new();
     let names = loop {
-        for a in apps.iter().filter(|a| wanted.contains(&a.dir)) {
-            if !read.contains_key(&a.dir) {
-                let files = app_files(repo, head, a, &apps)?;
-                // Undecided names (and homes) the app as before: when that is its directory's
-                // name in no namespace of its own and no file can hold a KubeVela
-                // Application, the files need not be parsed twice (here and in the render) to
-                // learn that the directory names it.
-                let as_before = kept
-                    .get(&a.dir)
-                    .is_none_or(|(n, ns)| *n == a.name && ns.is_none());
-                let named = if as_before && rollgit_render::names_no_application(&files) {
-                    AppNaming::Directory
-                } else {
-                    rollgit_render::app_naming(&files)
-                };
-                naming.insert(a.dir.clone(), named);
-                read.insert(a.dir.clone(), files);
-            }
+        // All unread apps through one object cache (their parent trees inflated once), and
+        // each file's app found through the index (not by a scan of every app).
+        let index = rollgit_render::AppIndex::new(&apps);
+        let unread: Vec<&AppDir> = apps
+            .iter()
+            .filter(|a| wanted.contains(&a.dir) && !read.contains_key(&a.dir))
+            .collect();
+        let dirs: Vec<&str> = unread.iter().map(|a| a.dir.as_str()).collect();
+        let contents = repo.read_files_many(head, &dirs)?;
+        for (a, contents) in unread.into_iter().zip(contents) {
+            let files = own_files(contents, a, &index);
+            // Undecided names (and homes) the app as before: when that is its directory's
+            // name in no namespace of its own and no file can hold a KubeVela
+            // Application, the files need not be parsed twice (here and in the render) to
+            // learn that the directory names it.
+            let as_before = kept
+                .get(&a.dir)
+                .is_none_or(|(n, ns)| *n == a.name && ns.is_none());
+            let named = if as_before && rollgit_render::names_no_application(&files) {
+                AppNaming::Directory
+            } else {
+                rollgit_render::app_naming(&files)
+            };
+            naming.insert(a.dir.clone(), named);
+            read.insert(a.dir.clone(), files);
         }
         let homes: Vec<(String, Option<String>)> = apps
             .iter()
@@ -247,12 +254,20 @@ pub fn app_files(
     app: &AppDir,
     apps: &[AppDir],
 ) -> Result<Vec<SourceFile>, SourceError> {
-    Ok(repo
-        .read_files(commit, &app.dir)?
-        .into_iter()
-        .filter(|(p, _)| rollgit_render::belongs_to(p, app, apps))
+    let index = rollgit_render::AppIndex::new(apps);
+    Ok(own_files(repo.read_files(commit, &app.dir)?, app, &index))
+}
+
+/// Of the files read under `app`'s directory, `app`'s own (not a deeper app's).
+fn own_files(
+    read: Vec<(String, Vec<u8>)>,
+    app: &AppDir,
+    index: &rollgit_render::AppIndex<'_>,
+) -> Vec<SourceFile> {
+    read.into_iter()
+        .filter(|(p, _)| index.belongs_to(p, app))
         .map(|(p, c)| SourceFile::new(p, c))
-        .collect())
+        .collect()
 }
 
 /// App `name` in directory `dir` at `commit` (named `name` whatever discovery names it), with its files, and the repository index when

@@ -201,8 +201,8 @@ pub use argo::{
     NGINX_ANNOTATION_PREFIX, NginxRouting, read_argo_object,
 };
 pub use discover::{
-    AppDir, InvalidAppName, affected_apps, app_of, belongs_to, check_app_name, discover_apps,
-    is_manifest_path, unsupported_tool,
+    AppDir, AppIndex, InvalidAppName, affected_apps, app_of, belongs_to, check_app_name,
+    discover_apps, is_manifest_path, unsupported_tool,
 };
 pub use error::{RenderError, RenderErrors};
 pub use kinds::{ObjectKey, Scope, group_of, is_dns1123_label, is_dns1123_subdomain, scope_of};

@@ -1,6 +1,6 @@
 //! App discovery and incremental render.
 
-use rollgit_render::{AppDir, affected_apps, app_of, discover_apps};
+use rollgit_render::{AppDir, AppIndex, affected_apps, app_of, belongs_to, discover_apps};
 
 fn paths(ps: &[&str]) -> Vec<String> {
     ps.iter().map(|p| (*p).to_owned()).collect()
@@ -159,6 +159,48 @@ fn affected_table() {
         app_of("apps/api/nested/x.yaml", &apps).map(|a| a.name.as_str()),
         Some("nested")
     );
+}
+
+/// The index finds the same app as the scan over every app, for paths at every depth, with
+/// and without an app at the repository root.
+#[test]
+fn app_index_agrees_with_app_of() {
+    let nested = vec![
+        app("web", "apps/web", &[]),
+        app("api", "apps/api", &[]),
+        app("nested", "apps/api/nested", &[]),
+        app("webx", "apps/webx", &[]),
+    ];
+    let mut rooted = nested.clone();
+    rooted.push(app("root", "", &[]));
+    // (path, its app without a root app, with one)
+    let rows: &[(&str, Option<&str>, &str)] = &[
+        ("apps/web/deploy.yaml", Some("web"), "web"),
+        ("apps/webx/a.yaml", Some("webx"), "webx"),
+        ("apps/web", None, "root"),
+        ("apps/api/base/cm.yaml", Some("api"), "api"),
+        ("apps/api/nested/x.yaml", Some("nested"), "nested"),
+        ("apps/api/nested/deeper/x.yaml", Some("nested"), "nested"),
+        ("apps/apix/x.yaml", None, "root"),
+        ("top.yaml", None, "root"),
+        ("apps/web/README.md", Some("web"), "web"),
+    ];
+    for (path, plain, with_root) in rows {
+        let name = |a: Option<&AppDir>| a.map(|a| a.name.clone());
+        for (apps, want) in [(&nested, *plain), (&rooted, Some(*with_root))] {
+            let index = AppIndex::new(apps);
+            assert_eq!(name(index.app_of(path)), want.map(str::to_string), "{path}");
+            assert_eq!(name(index.app_of(path)), name(app_of(path, apps)), "{path}");
+            for a in apps.iter() {
+                assert_eq!(
+                    index.belongs_to(path, a),
+                    belongs_to(path, a, apps),
+                    "{path} in {}",
+                    a.name
+                );
+            }
+        }
+    }
 }
 
 /// A directory whose name cannot name an app (a newline, an ANSI escape, upper case, too
