@@ -379,37 +379,8 @@ impl Store {
         namespace: Option<&str>,
         after: Option<&(String, String)>,
     ) -> (u64, Vec<(ObjKey, Entry)>) {
-        let inner = self.lock();
-        let mut out = Vec::new();
-        if let Some(bucket) = inner.buckets.get(gr) {
-            use std::ops::Bound;
-            let lower = match after {
-                Some(a) => Bound::Excluded(a.clone()),
-                None => match namespace {
-                    Some(ns) => Bound::Included((ns.to_string(), String::new())),
-                    None => Bound::Unbounded,
-                },
-            };
-            for ((ns, name), e) in bucket.range((lower, Bound::Unbounded)) {
-                if let Some(want) = namespace
-                    && ns.as_str() != want
-                {
-                    if ns.as_str() > want {
-                        break;
-                    }
-                    continue;
-                }
-                out.push((
-                    ObjKey {
-                        gr: gr.clone(),
-                        namespace: ns.clone(),
-                        name: name.clone(),
-                    },
-                    e.clone(),
-                ));
-            }
-        }
-        (inner.rv, out)
+        let (rv, items, _) = self.list_page(gr, namespace, after, 0, |_, _, _| true);
+        (rv, items)
     }
 
     /// One page of a paginated list: the first `limit` objects (every one when `limit` is 0)
