@@ -304,10 +304,7 @@ fn plain_service_spec(spec: &Value) -> bool {
         && spec.iter().all(|(k, v)| match k.as_str() {
             "ports" => true,
             "type" => v == "ClusterIP",
-            "selector" => v.as_object().is_some_and(|l| {
-                l.iter()
-                    .all(|(k, v)| is_qualified_name(k) && v.as_str().is_some_and(is_label_value))
-            }),
+            "selector" => plain_labels(v),
             _ => false,
         })
 }
@@ -360,6 +357,14 @@ fn is_port_name(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
+/// A map of valid label keys to valid label values (`metadata.labels`, a Service's selector).
+fn plain_labels(v: &Value) -> bool {
+    v.as_object().is_some_and(|l| {
+        l.iter()
+            .all(|(k, v)| is_qualified_name(k) && v.as_str().is_some_and(is_label_value))
+    })
+}
+
 /// `metadata` with a name and namespace, and valid labels and annotations; nothing else.
 fn plain_metadata(m: &Value) -> bool {
     let Some(m) = m.as_object() else {
@@ -377,10 +382,7 @@ fn plain_metadata(m: &Value) -> bool {
         && ns_ok
         && m.iter().all(|(k, v)| match k.as_str() {
             "name" | "namespace" => true,
-            "labels" => v.as_object().is_some_and(|l| {
-                l.iter()
-                    .all(|(k, v)| is_qualified_name(k) && v.as_str().is_some_and(is_label_value))
-            }),
+            "labels" => plain_labels(v),
             "annotations" => v.as_object().is_some_and(|a| {
                 let mut total = 0;
                 let ok = a.iter().all(|(k, v)| {
