@@ -3233,3 +3233,41 @@ async fn anonymous_requests_as_kube_apiserver_treats_them() {
         .await
         .expect("the admin lists namespaces");
 }
+
+/// kubectl sees a Service refused with the fields and messages kube-apiserver gives (port
+/// names, duplicates, protocols, target ports), and a valid one with a named target port and
+/// a `targetPort: 0` (defaulted to the port) accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_sees_service_ports_validated_as_kube_apiserver_does() {
+    let tc = TestCluster::start_api_only().await;
+    let bad = tc.file(
+        "bad-svc.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  ports:\n  - name: http\n    port: 80\n  - name: http\n    port: 81\n    protocol: ICMP\n  - port: 82\n    targetPort: Http\n",
+    );
+    let before = tc.store_state();
+    let err = tc
+        .kubectl_fails(&["apply", "-f", bad.to_str().expect("utf-8")])
+        .await;
+    for want in [
+        r#"The Service "web" is invalid"#,
+        r#"spec.ports[1].name: Duplicate value: "http""#,
+        r#"spec.ports[1].protocol: Unsupported value: "ICMP": supported values: "SCTP", "TCP", "UDP""#,
+        "spec.ports[2].name: Required value",
+        r#"spec.ports[2].targetPort: Invalid value: "Http": must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)"#,
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+    assert_eq!(tc.store_state().0, before.0, "nothing stored");
+
+    let good = tc.file(
+        "svc.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector:\n    app: web\n  ports:\n  - name: http\n    port: 80\n    targetPort: http-alt\n  - name: metrics\n    port: 9090\n    targetPort: 0\n",
+    );
+    tc.kubectl_ok(&["apply", "-f", good.to_str().expect("utf-8")])
+        .await;
+    let svc = tc
+        .kubectl_json(&["get", "service", "web", "-o", "json"])
+        .await;
+    assert_eq!(svc["spec"]["ports"][0]["targetPort"], "http-alt");
+    assert_eq!(svc["spec"]["ports"][1]["targetPort"], 9090);
+}
