@@ -3271,3 +3271,49 @@ async fn kubectl_sees_service_ports_validated_as_kube_apiserver_does() {
     assert_eq!(svc["spec"]["ports"][0]["targetPort"], "http-alt");
     assert_eq!(svc["spec"]["ports"][1]["targetPort"], 9090);
 }
+
+/// A field selector on an object's content (a Secret's `type`) pages like any list: kubectl
+/// with `--chunk-size` gets exactly the selected objects, in pages of at most that many.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_content_field_selector_pages_through_the_selected_objects() {
+    let tc = TestCluster::start_api_only().await;
+    let mut docs = String::from("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n");
+    for (name, ty) in [
+        ("a", "Opaque"),
+        ("b", "example.com/token"),
+        ("c", "Opaque"),
+        ("d", "example.com/token"),
+        ("e", "Opaque"),
+        ("f", "Opaque"),
+    ] {
+        docs.push_str(&format!(
+            "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: shop\ntype: {ty}\n"
+        ));
+    }
+    let f = tc.file("secrets.yaml", &docs);
+    tc.kubectl_ok(&["apply", "-f", f.to_str().expect("utf-8")])
+        .await;
+    let r = tc
+        .kubectl(&[
+            "get",
+            "secrets",
+            "-n",
+            "shop",
+            "--field-selector",
+            "type=Opaque",
+            "--chunk-size=3",
+            "-o",
+            "json",
+            "-v=6",
+        ])
+        .await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let list: Value = serde_json::from_str(&r.stdout).expect("list JSON");
+    assert_eq!(item_names(&list), ["a", "c", "e", "f"]);
+    let pages = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("/api/v1/namespaces/shop/secrets?") && l.contains("limit=3"))
+        .count();
+    assert_eq!(pages, 2, "a page of three, then one:\n{}", r.stderr);
+}

@@ -93,13 +93,29 @@ impl Ctx {
             None
         };
         let after_key = after.as_ref().map(|(n, m, _)| (n.clone(), m.clone()));
-        let (rv, items, more) = self.srv.store.list_page(
+        // A field selector on the object's content decodes each object: not under the store
+        // lock, so such a list takes the rest of the bucket (labels kept) and selects after.
+        let deep = !field.is_empty() && !field.metadata_only();
+        let (rv, mut items, mut more) = self.srv.store.list_page(
             &self.rt.storage_key(),
             ns,
             after_key.as_ref(),
-            limit,
-            |ns, name, e| matches(&label, &field, &self.rt, ns, name, e),
+            if deep { 0 } else { limit },
+            |ns, name, e| {
+                if deep {
+                    label.matches(&e.meta.labels)
+                } else {
+                    matches(&label, &field, &self.rt, ns, name, e)
+                }
+            },
         );
+        if deep {
+            items.retain(|(k, e)| matches(&label, &field, &self.rt, &k.namespace, &k.name, e));
+            if limit > 0 && items.len() > limit {
+                items.truncate(limit);
+                more = true;
+            }
+        }
         let rv = match after {
             Some((_, _, token_rv)) if token_rv > 0 => token_rv,
             _ => rv,
